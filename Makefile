@@ -1,0 +1,123 @@
+# yolo-tools: plain GNU make.
+#   make                  build the tools into build/bin
+#   make check            build and run the test suite (SANITIZE=1 for ASan/UBSan)
+#   make deps             install every Debian package the project needs
+#   make install PREFIX=  install tools, scripts, model YAMLs and man pages
+#   make bench            print timings (never pass/fail)
+#   make fuzz             build the fuzz harnesses (clang, libFuzzer)
+# LIBTORCH=/path builds against another libtorch (for example a CUDA build).
+
+PREFIX   ?= /usr/local
+SANITIZE ?=
+LIBTORCH ?=
+BUILD    ?= $(if $(SANITIZE),build-san,build)
+
+CC       ?= cc
+CXX      ?= c++
+WARN      = -Wall -Wextra
+OPT      ?= -O2 -g
+CFLAGS   += -std=c11 -D_GNU_SOURCE $(WARN) $(OPT) -Iinclude -MMD -MP -pthread
+CXXFLAGS += -std=c++17 $(WARN) -Wno-unused-parameter $(OPT) -Iinclude -MMD -MP -pthread
+
+ifneq ($(LIBTORCH),)
+TORCH_INC = -I$(LIBTORCH)/include -I$(LIBTORCH)/include/torch/csrc/api/include
+TORCH_LIB = -L$(LIBTORCH)/lib -Wl,-rpath,$(LIBTORCH)/lib
+else
+TORCH_INC = -I/usr/include/torch/csrc/api/include
+TORCH_LIB =
+endif
+CXXFLAGS += $(TORCH_INC)
+
+ifneq ($(SANITIZE),)
+SANFLAGS  = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+CFLAGS   += $(SANFLAGS)
+CXXFLAGS += $(SANFLAGS)
+LDFLAGS  += $(SANFLAGS)
+endif
+
+# Tools only pull the library objects they use; --as-needed keeps libtorch out
+# of tools that never call it, so those start in milliseconds.
+LIBS = -Wl,--as-needed $(TORCH_LIB) -ltorch -ltorch_cpu -lc10 \
+       -lmsgpack-c -lyaml -larchive -lturbojpeg -lspng -lz -lm -lstdc++ -pthread
+
+LIB_C    := $(sort $(wildcard lib/*.c))
+LIB_CXX  := $(sort $(wildcard lib/*.cpp))
+LIB_OBJ  := $(LIB_C:%.c=$(BUILD)/%.o) $(LIB_CXX:%.cpp=$(BUILD)/%.o)
+CMD_SRC  := $(sort $(wildcard cmd/*.c))
+TOOLS    := $(CMD_SRC:cmd/%.c=$(BUILD)/bin/%)
+TEST_SRC := $(sort $(wildcard tests/*.c))
+TESTS    := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%) $(BUILD)/tests/golden-check
+GOLDEN_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(sort $(wildcard tests/golden/*.c)))
+BENCH_SRC:= $(sort $(wildcard bench/*.c))
+BENCHES  := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
+DEB_PACKAGES = build-essential libtorch-dev libmsgpack-dev libyaml-dev libarchive-dev \
+       parallel libturbojpeg0-dev libspng-dev zlib1g-dev libgloo-dev dataset-fashion-mnist \
+       python3-torch python3-numpy afl++ clang libclang-rt-14-dev
+
+.PHONY: all check deps install bench fuzz clean format demo
+all: $(TOOLS) $(TESTS) $(BENCHES)
+
+$(BUILD)/libyolo.a: $(LIB_OBJ)
+	@mkdir -p $(@D)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/%.o: %.cpp
+	@mkdir -p $(@D)
+	$(CXX) $(CXXFLAGS) -c $< -o $@
+
+$(BUILD)/bin/%: $(BUILD)/cmd/%.o $(BUILD)/libyolo.a
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) $< $(BUILD)/libyolo.a $(LIBS) -o $@
+
+$(BUILD)/tests/%: $(BUILD)/tests/%.o $(BUILD)/libyolo.a
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) $< $(BUILD)/libyolo.a $(LIBS) -o $@
+
+# The golden checker: one program from tests/golden/*.c (one file per golden file).
+$(BUILD)/tests/golden-check: $(GOLDEN_OBJ) $(BUILD)/libyolo.a
+	@mkdir -p $(@D)
+	$(CXX) $(LDFLAGS) $(GOLDEN_OBJ) $(BUILD)/libyolo.a $(LIBS) -o $@
+
+$(BUILD)/bench/%: $(BUILD)/bench/%.o $(BUILD)/libyolo.a
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) $< $(BUILD)/libyolo.a $(LIBS) -o $@
+
+check: all
+	BUILD=$(BUILD) tests/run
+
+bench: all
+	BUILD=$(BUILD) bench/run
+
+# libFuzzer harnesses: fuzz/fuzz_*.c, built with clang against the library sources.
+FUZZ_SRC := $(sort $(wildcard fuzz/fuzz_*.c))
+fuzz: $(FUZZ_SRC:fuzz/%.c=build-fuzz/%)
+build-fuzz/%: fuzz/%.c $(LIB_C)
+	@mkdir -p $(@D)
+	clang -std=c11 -D_GNU_SOURCE -g -O1 -Iinclude -fsanitize=fuzzer,address,undefined \
+	  $< $(filter-out $(wildcard lib/torch*.c),$(LIB_C)) \
+	  -lmsgpack-c -lyaml -larchive -lturbojpeg -lspng -lz -lm -o $@
+
+deps:
+	apt-get update
+	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(DEB_PACKAGES)
+
+install: $(TOOLS)
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/yolo-tools/models \
+	  $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man5
+	install -m 755 $(TOOLS) $(DESTDIR)$(PREFIX)/bin/
+	for f in scripts/*; do [ -f "$$f" ] && install -m 755 "$$f" $(DESTDIR)$(PREFIX)/bin/; done; true
+	install -m 644 cfg/models/*.yaml $(DESTDIR)$(PREFIX)/share/yolo-tools/models/
+	install -m 644 man/man1/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/ 2>/dev/null || true
+	install -m 644 man/man5/*.5 $(DESTDIR)$(PREFIX)/share/man/man5/ 2>/dev/null || true
+
+format:
+	clang-format -i $(wildcard lib/*.c lib/*.cpp include/yolo/*.h cmd/*.c tests/*.c bench/*.c fuzz/*.c)
+
+clean:
+	rm -rf build build-san build-fuzz
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

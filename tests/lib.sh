@@ -1,0 +1,29 @@
+# Shared helpers for shell tests (sourced). Each check prints "ok - ..." or "not ok - ...".
+# Environment from tests/run: ROOT, BUILD, BIN, SHARED, PYTHON, TMPROOT.
+set -u
+T=$(mktemp -d "${TMPROOT:-/tmp}/t.XXXXXX")
+
+ok()   { echo "ok - $*"; }
+fail() { echo "not ok - $*"; }
+skip() { echo "skip - $*"; }
+
+# check "what" cmd...: passes when cmd exits 0.
+check() { local what=$1; shift; if "$@" >"$T/out" 2>"$T/err"; then ok "$what"; else fail "$what"; sed 's/^/# /' "$T/err" | head -5; fi; }
+
+# check_fails "what" code "regex" cmd...: passes when cmd exits with code and prints one stderr line matching regex.
+check_fails() {
+    local what=$1 code=$2 re=$3; shift 3
+    "$@" >"$T/out" 2>"$T/err"; local rc=$?
+    local lines; lines=$(grep -c . "$T/err")
+    if [ "$rc" -eq "$code" ] && [ "$lines" -eq 1 ] && grep -Eq -- "$re" "$T/err"; then ok "$what"
+    else fail "$what (exit $rc, want $code; stderr: $(head -3 "$T/err" | tr '\n' '|'))"; fi
+}
+
+# check_out "what" "regex" cmd...: passes when cmd exits 0 and stdout matches regex.
+check_out() {
+    local what=$1 re=$2; shift 2
+    if "$@" >"$T/out" 2>"$T/err" && grep -Eq -- "$re" "$T/out"; then ok "$what"
+    else fail "$what (stdout: $(head -3 "$T/out" | tr '\n' '|') stderr: $(head -3 "$T/err" | tr '\n' '|'))"; fi
+}
+
+have_python_torch() { "$PYTHON" -c 'import torch' 2>/dev/null; }

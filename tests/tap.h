@@ -1,0 +1,30 @@
+/* Tiny TAP-style helpers for C tests: each CHECK prints "ok - ..." or "not ok - ...". */
+#ifndef YOLO_TESTS_TAP_H
+#define YOLO_TESTS_TAP_H
+#include <stdio.h>
+#include <stdlib.h>
+
+static int tap_failures;
+
+#define CHECK(cond, ...)                                                                               \
+    do {                                                                                               \
+        if (cond) {                                                                                    \
+            printf("ok - ");                                                                           \
+        } else {                                                                                       \
+            printf("not ok - ");                                                                       \
+            tap_failures++;                                                                            \
+        }                                                                                              \
+        printf(__VA_ARGS__);                                                                           \
+        if (!(cond)) printf("  [%s:%d: %s]", __FILE__, __LINE__, #cond);                               \
+        printf("\n");                                                                                  \
+        fflush(stdout);                                                                                \
+    } while (0)
+
+/* Path of the shared reference folder (../shared from the repo, or $SHARED). */
+static inline const char *tap_shared(void) {
+    const char *s = getenv("SHARED");
+    return s ? s : "../shared";
+}
+
+#define TAP_DONE() return tap_failures ? 1 : 0
+#endif
