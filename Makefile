@@ -38,7 +38,7 @@ endif
 # Tools only pull the library objects they use; --as-needed keeps libtorch out
 # of tools that never call it, so those start in milliseconds.
 LIBS = -Wl,--as-needed $(TORCH_LIB) -ltorch -ltorch_cpu -lc10 \
-       -lmsgpack-c -lyaml -larchive -lturbojpeg -lspng -lz -lm -lstdc++ -pthread
+       -lmsgpackc -lyaml -larchive -lturbojpeg -lspng -lz -lm -lstdc++ -pthread
 
 LIB_C    := $(sort $(wildcard lib/*.c))
 LIB_CXX  := $(sort $(wildcard lib/*.cpp))
@@ -93,13 +93,21 @@ bench: all
 	BUILD=$(BUILD) bench/run
 
 # libFuzzer harnesses: fuzz/fuzz_*.c, built with clang against the library sources.
+# The C library goes into an archive so that a harness pulls only the objects it uses (some modules
+# call the libtorch wrapper, which the harnesses do not link).
 FUZZ_SRC := $(sort $(wildcard fuzz/fuzz_*.c))
+FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -g -O1 -Iinclude
+FUZZ_LIBOBJ := $(patsubst lib/%.c,build-fuzz/obj/%.o,$(filter-out $(wildcard lib/torch*.c),$(LIB_C)))
 fuzz: $(FUZZ_SRC:fuzz/%.c=build-fuzz/%)
-build-fuzz/%: fuzz/%.c $(LIB_C)
+build-fuzz/obj/%.o: lib/%.c
 	@mkdir -p $(@D)
-	clang -std=c11 -D_GNU_SOURCE -g -O1 -Iinclude -fsanitize=fuzzer,address,undefined \
-	  $< $(filter-out $(wildcard lib/torch*.c),$(LIB_C)) \
-	  -lmsgpack-c -lyaml -larchive -lturbojpeg -lspng -lz -lm -o $@
+	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link,address,undefined -c $< -o $@
+build-fuzz/libyolo-fuzz.a: $(FUZZ_LIBOBJ)
+	rm -f $@ && ar rcs $@ $^
+build-fuzz/%: fuzz/%.c build-fuzz/libyolo-fuzz.a
+	@mkdir -p $(@D)
+	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer,address,undefined $< build-fuzz/libyolo-fuzz.a \
+	  -lmsgpackc -lyaml -larchive -lturbojpeg -lspng -lz -lm -o $@
 
 deps:
 	apt-get update

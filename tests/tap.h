@@ -8,14 +8,11 @@ static int tap_failures;
 
 #define CHECK(cond, ...)                                                                               \
     do {                                                                                               \
-        if (cond) {                                                                                    \
-            printf("ok - ");                                                                           \
-        } else {                                                                                       \
-            printf("not ok - ");                                                                       \
-            tap_failures++;                                                                            \
-        }                                                                                              \
+        int tap_ok_ = (cond) ? 1 : 0; /* evaluated once: conditions may have side effects */           \
+        printf(tap_ok_ ? "ok - " : "not ok - ");                                                       \
+        if (!tap_ok_) tap_failures++;                                                                  \
         printf(__VA_ARGS__);                                                                           \
-        if (!(cond)) printf("  [%s:%d: %s]", __FILE__, __LINE__, #cond);                               \
+        if (!tap_ok_) printf("  [%s:%d: %s]", __FILE__, __LINE__, #cond);                              \
         printf("\n");                                                                                  \
         fflush(stdout);                                                                                \
     } while (0)

@@ -1,7 +1,8 @@
 /* Checkpoint files in torch.save's format: a stored (uncompressed) zip holding <root>/data.pkl
  * (pickle protocol 2), <root>/data/<key> (raw little-endian storages) and <root>/version.
  *
- * Reading never executes anything (see pickle.h). Every zip entry's CRC-32 is checked.
+ * Reading never executes anything (see pickle.h). Every zip entry's CRC-32 is checked when its bytes
+ * are read (with skip_tensor_data only data.pkl is read; ckpt_verify checks them all).
  * Writing is atomic: a temporary file in the same folder, fsync, rename, fsync of the folder. */
 #ifndef YOLO_CKPT_H
 #define YOLO_CKPT_H
@@ -20,20 +21,33 @@ typedef struct {
     size_t max_bytes;      /* bound on memory for the pickle's values (0: a default of 1 GiB) */
 } ckpt_read_opts;
 
-/* Reads a checkpoint into a new doc; *root is the unpickled top-level value.
- * Errors name the file: "last.pt: not a checkpoint (no data.pkl)". */
+/* Reads a checkpoint into a new doc; *root is the unpickled top-level value. Regular files are
+ * mapped (the zip's central directory is used, storages are skipped for free); pipes are streamed.
+ * Errors name the file: "last.pt: not a checkpoint (no data.pkl)", "last.pt: not a zip archive ...",
+ * "last.pt: truncated ...", "last.pt: damaged: CRC mismatch in entry last/data/3 (...)" (YOLO_ERR_CRC),
+ * "last.pt: damaged: missing storage entry ...", "last.pt: last/data.pkl: unknown pickle opcode ...",
+ * "last.pt: is a directory ..." (YOLO_ERR_USAGE), "last.pt: no such file" (YOLO_ERR_NOTFOUND). */
 yolo_status ckpt_read(const char *path, const ckpt_read_opts *opts, yv_doc **doc, yv **root);
+
+/* The same from a checkpoint already in memory; label names it in messages. */
+yolo_status ckpt_read_memory(const char *label, const void *data, size_t len, const ckpt_read_opts *opts,
+                             yv_doc **doc, yv **root);
 
 /* Checks zip structure, every entry's CRC, that data.pkl parses, and that every storage the pickle
  * refers to is present with enough bytes. */
 yolo_status ckpt_verify(const char *path);
 
-/* Writes root (plain containers, scalars, tensors) atomically to path. The archive's root folder
- * name is derived from the file name, as torch.save does ("last.pt" -> "last/"). */
+/* Writes root (plain containers, scalars, tensors, object records) atomically to path. The archive's
+ * root folder name is derived from the file name, as torch.save does ("last.pt" -> "last/"). Storages
+ * are numbered "0", "1", ... in the order the pickle meets them; a value referenced twice is written
+ * once (pickle memo). The bytes depend only on the values and the file name (fixed timestamps), so
+ * equal contents give identical files. Tensors must have their data loaded. */
 yolo_status ckpt_write(const char *path, const yv *root);
 
-/* Writes bytes to path atomically (temp file in the same folder, fsync, rename, fsync folder).
- * On any failure the previous file at path is untouched and the temp file is removed. */
+/* Writes bytes to path atomically (temp file ".NAME.XXXXXX" in the same folder, fsync, rename, fsync
+ * folder). The file keeps the old file's mode, else 0666 & ~umask. On any failure the previous file at
+ * path is untouched, the temp file is removed, and the error names path, the errno text and a hint:
+ * "last.pt: cannot write: No space left on device (free some disk space)". */
 yolo_status ckpt_write_file_atomic(const char *path, const void *data, size_t len);
 
 #ifdef __cplusplus

@@ -27,6 +27,51 @@ int modelcfg_nc(const modelcfg *cfg);
 /* Ultralytics' line: "YOLOv8n summary: 129 layers, 3,157,200 parameters, 3,157,184 gradients, 8.9 GFLOPs" */
 yolo_status modelcfg_summary_line(const modelcfg *cfg, char *buf, size_t cap);
 
+/* ---- the resolved layer table (for model.c and summaries) ---- */
+typedef enum {
+    MODELCFG_CONV,
+    MODELCFG_C2F,
+    MODELCFG_SPPF,
+    MODELCFG_UPSAMPLE,
+    MODELCFG_CONCAT,
+    MODELCFG_DETECT,
+    MODELCFG_SEGMENT,
+    MODELCFG_CLASSIFY,
+} modelcfg_kind;
+
+#define MODELCFG_MAX_FROM 8
+
+typedef struct {
+    modelcfg_kind kind;
+    int n_from;
+    int from[MODELCFG_MAX_FROM]; /* absolute layer indices; -1 is the network input */
+    int repeats;                 /* after depth scaling: C2f's bottleneck count */
+    int c1;                      /* input channels (of from[0]) */
+    int c2;                      /* output channels */
+    int k, s;                    /* Conv kernel and stride; SPPF pool kernel in k */
+    int shortcut;                /* C2f: residual bottlenecks */
+    int scale;                   /* Upsample factor */
+    int dim;                     /* Concat dimension */
+    /* Detect / Segment / Classify */
+    int nc, nm, npr;             /* classes, mask coefficients, prototype width (scaled) */
+    int nl;                      /* head input levels */
+    int ch[MODELCFG_MAX_FROM];   /* head input channels per level */
+    int c_box, c_cls, c_mask;    /* hidden widths of the cv2 / cv3 / cv4 branches */
+} modelcfg_layer;
+
+int modelcfg_layer_count(const modelcfg *cfg);
+const modelcfg_layer *modelcfg_layer_at(const modelcfg *cfg, int i);
+/* The YAML file actually read, and the model name Ultralytics prints ("YOLOv8n", "YOLOv8n-seg"). */
+const char *modelcfg_path(const modelcfg *cfg);
+const char *modelcfg_display_name(const modelcfg *cfg);
+/* Ultralytics' counts: leaf modules, parameter elements, trainable elements, GFLOPs at imgsz 640. */
+int modelcfg_leaf_layers(const modelcfg *cfg);
+int64_t modelcfg_param_count(const modelcfg *cfg);
+int64_t modelcfg_gradient_count(const modelcfg *cfg);
+double modelcfg_gflops(const modelcfg *cfg);
+/* The folder of the shipped model YAMLs ($YOLO_MODELS, next to the executable, or installed). */
+const char *modelcfg_models_dir(void);
+
 #ifdef __cplusplus
 }
 #endif

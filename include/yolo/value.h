@@ -101,6 +101,10 @@ struct yv {
             yv **vals;
             size_t n, cap;
             bool ordered;
+            /* Hash index over keys (slot -> position+1, 0 = empty), built once a dict grows past a few
+             * entries so that loading a hostile pickle with a huge dict stays linear. Internal. */
+            uint32_t *index;
+            size_t index_cap;
         } dict;
         yv_tensor tensor;
         struct {
@@ -108,6 +112,7 @@ struct yv {
             yv *args;    /* constructor args (tuple) or NULL */
             yv *state;   /* BUILD state (usually a dict) or NULL */
             yv *items;   /* list of APPENDed/SETITEMed things for list/dict subclasses, or NULL */
+            bool newobj; /* made by NEWOBJ (cls.__new__(cls, *args)), not by calling cls(*args) */
         } obj;
     };
 };
@@ -120,6 +125,15 @@ size_t yv_doc_bytes(const yv_doc *doc);
 /* Allocation from the doc's arena (freed with the doc). Returns NULL on failure. */
 void *yv_doc_alloc(yv_doc *doc, size_t n);
 char *yv_doc_strdup(yv_doc *doc, const char *s, size_t len);
+/* Caps yv_doc_bytes(): allocations beyond it fail (0: no cap). */
+void yv_doc_set_limit(yv_doc *doc, size_t max_bytes);
+/* True when the last failed allocation was refused by the cap (not by malloc). */
+bool yv_doc_over_limit(const yv_doc *doc);
+/* Every storage created in this doc, in creation order (a reader fills their data from these). */
+size_t yv_doc_storage_count(const yv_doc *doc);
+yv_storage *yv_doc_storage(const yv_doc *doc, size_t i);
+/* Gives st the buffer data (malloc'd, at least numel * dtype size bytes); the doc frees it. */
+void yv_storage_adopt(yv_doc *doc, yv_storage *st, void *data);
 
 /* ---- constructors (NULL on out-of-memory) ---- */
 yv *yv_new_none(yv_doc *doc);
@@ -132,6 +146,10 @@ yv *yv_new_bytes(yv_doc *doc, const void *p, size_t len);
 yv *yv_new_list(yv_doc *doc);
 yv *yv_new_tuple(yv_doc *doc);
 yv *yv_new_dict(yv_doc *doc);
+yv *yv_new_set(yv_doc *doc);
+yv *yv_new_bigint(yv_doc *doc, const void *le_bytes, size_t len); /* normalised to YV_INT if it fits */
+yv *yv_new_global(yv_doc *doc, const char *dotted);
+yv *yv_new_object(yv_doc *doc, const char *cls, yv *args);
 /* A new contiguous tensor with its own zero-filled storage (key assigned at write time). */
 yv *yv_new_tensor(yv_doc *doc, yv_dtype dt, int ndim, const int64_t *shape);
 /* A tensor viewing an existing storage (storage refcount is incremented). */

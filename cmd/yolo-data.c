@@ -1,0 +1,539 @@
+/* yolo-data: datasets to sample streams (man 1 yolo-data, man 5 yolo-stream). */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "yolo/dataset.h"
+#include "yolo/draw.h"
+#include "yolo/fashion.h"
+#include "yolo/pipeline.h"
+#include "yolo/status.h"
+#include "yolo/stream.h"
+
+#define TOOL "yolo-data"
+
+static const char USAGE[] =
+    "usage: yolo-data DATA --split train|val|test [--epoch E] [--seed S] [--imgsz N] [options] > stream\n"
+    "       yolo-data check DATA [--workers N] [--no-cache]\n"
+    "       yolo-data show DATA -o grid.jpg [--split S] [--epoch E] [--n 16] [--seed S] [--imgsz N]\n"
+    "       yolo-data fashion --task detect|segment|classify --out DIR [--train N] [--val N] [--imgsz S] [--seed N] [--jpeg]\n"
+    "       yolo-data merge SHARD... [-o OUT]\n"
+    "       yolo-data dump [STREAM]\n"
+    "DATA is a data.yaml, a classification folder (train/CLASS/...) or a .zip/.tar(.gz|.zst) of either.\n"
+    "Stream options:\n"
+    "  --split S         train (augmented, shuffled), val or test (letterboxed, in order)\n"
+    "  --epoch E         0-based epoch (default 0); --epochs N: run length, for close_mosaic\n"
+    "  --seed S          random seed (default 0)\n"
+    "  --imgsz N         training size, a multiple of 32 (default 640)\n"
+    "  --task T          detect, segment or classify (default: from the dataset)\n"
+    "  --shard k/n       only samples i with i %% n == k\n"
+    "  --from I          start at sample I of the epoch (resume)\n"
+    "  --workers N       threads (default: all cores); the bytes do not depend on it\n"
+    "  --cache-mb N      memory for decoded images reused by mosaic (default 512, 0: none)\n"
+    "  --rect --batch B  validation rect batches of B images\n"
+    "  --augment | --no-augment   force the train or the validation transform\n"
+    "  --no-cache        neither read nor write the label cache\n"
+    "  -o FILE           write to FILE instead of stdout\n"
+    "  KEY=VALUE         augmentation hyper-parameters with Ultralytics' names (mosaic=0 fliplr=0.5 ...)\n";
+
+static int usage_error(const char *fmt, const char *arg) {
+    char msg[512];
+    snprintf(msg, sizeof msg, fmt, arg);
+    fprintf(stderr, "%s: %s (see yolo-data --help)\n", TOOL, msg);
+    return YOLO_EXIT_USAGE;
+}
+
+/* The library has set the message; exit 1 unless it was a usage problem. */
+static int fail(yolo_status st) { return yolo_report(TOOL, st); }
+
+static bool parse_i64(const char *s, int64_t *out, int64_t lo, int64_t hi) {
+    if (!s || !*s) return false;
+    char *e;
+    errno = 0;
+    long long v = strtoll(s, &e, 10);
+    if (*e || errno || v < lo || v > hi) return false;
+    *out = v;
+    return true;
+}
+
+static bool parse_u64(const char *s, uint64_t *out) {
+    if (!s || !*s || *s == '-') return false;
+    char *e;
+    errno = 0;
+    unsigned long long v = strtoull(s, &e, 10);
+    if (*e || errno) return false;
+    *out = v;
+    return true;
+}
+
+static bool parse_f(const char *s, float *out) {
+    if (!s || !*s) return false;
+    char *e;
+    float v = strtof(s, &e);
+    if (*e) return false;
+    *out = v;
+    return true;
+}
+
+/* Ultralytics' hyper-parameter names. */
+static int set_hyp(augment_cfg *c, const char *kv) {
+    const char *eq = strchr(kv, '=');
+    char key[64];
+    size_t kl = (size_t)(eq - kv);
+    if (kl >= sizeof key) return usage_error("unknown setting '%s'", kv);
+    memcpy(key, kv, kl);
+    key[kl] = 0;
+    const char *v = eq + 1;
+    struct {
+        const char *name;
+        float *f;
+    } fl[] = {{"hsv_h", &c->hsv_h},       {"hsv_s", &c->hsv_s},   {"hsv_v", &c->hsv_v},         {"degrees", &c->degrees},
+              {"translate", &c->translate}, {"scale", &c->scale}, {"shear", &c->shear},         {"perspective", &c->perspective},
+              {"flipud", &c->flipud},     {"fliplr", &c->fliplr}, {"bgr", &c->bgr},             {"mosaic", &c->mosaic},
+              {"mixup", &c->mixup},       {"cutmix", &c->cutmix}, {"copy_paste", &c->copy_paste}, {"erasing", &c->erasing}};
+    for (size_t k = 0; k < sizeof fl / sizeof *fl; k++)
+        if (strcmp(key, fl[k].name) == 0) {
+            if (!parse_f(v, fl[k].f)) return usage_error("bad number in '%s'", kv);
+            return 0;
+        }
+    int64_t x;
+    if (strcmp(key, "close_mosaic") == 0 || strcmp(key, "mask_ratio") == 0 || strcmp(key, "imgsz") == 0) {
+        if (!parse_i64(v, &x, 0, 1 << 16)) return usage_error("bad whole number in '%s'", kv);
+        if (key[0] == 'c') c->close_mosaic = (int)x;
+        else if (key[0] == 'm') c->mask_ratio = (int)x;
+        else c->imgsz = (int)x;
+        return 0;
+    }
+    if (strcmp(key, "overlap_mask") == 0 || strcmp(key, "rect") == 0) {
+        bool b = strcmp(v, "True") == 0 || strcmp(v, "true") == 0 || strcmp(v, "1") == 0;
+        if (!b && strcmp(v, "False") && strcmp(v, "false") && strcmp(v, "0")) return usage_error("bad boolean in '%s'", kv);
+        if (key[0] == 'o') c->overlap_mask = b;
+        else c->rect = b;
+        return 0;
+    }
+    if (strcmp(key, "auto_augment") == 0) {
+        if (!strcmp(v, "randaugment")) c->auto_augment = AUGMENT_AUTO_RANDAUGMENT;
+        else if (!strcmp(v, "autoaugment")) c->auto_augment = AUGMENT_AUTO_AUTOAUGMENT;
+        else if (!strcmp(v, "augmix")) c->auto_augment = AUGMENT_AUTO_AUGMIX;
+        else if (!strcmp(v, "None") || !strcmp(v, "none") || !*v) c->auto_augment = AUGMENT_AUTO_NONE;
+        else return usage_error("bad auto_augment in '%s'", kv);
+        return 0;
+    }
+    return usage_error("unknown setting '%s'", kv);
+}
+
+static void print_warnings(FILE *f, const dataset_report *r, const char *prefix) {
+    for (int k = 0; k < r->n_msgs; k++) fprintf(f, "%s%s\n", prefix, r->msgs[k]);
+}
+
+/* ---- stream ---- */
+
+static int cmd_stream(int argc, char **argv) {
+    pipeline_opts o;
+    pipeline_opts_default(&o);
+    o.split = NULL;
+    const char *data = NULL, *out = NULL;
+    int aug = -1;
+    bool no_cache = false, quiet = false;
+    for (int k = 1; k < argc; k++) {
+        const char *a = argv[k];
+        const char *v = k + 1 < argc ? argv[k + 1] : NULL;
+        int64_t x;
+        if (!strcmp(a, "--split") && v) o.split = v, k++;
+        else if (!strcmp(a, "--epoch") && v) {
+            if (!parse_i64(v, &x, 0, 1 << 30)) return usage_error("bad --epoch '%s'", v);
+            o.epoch = (int)x, k++;
+        } else if (!strcmp(a, "--epochs") && v) {
+            if (!parse_i64(v, &x, 0, 1 << 30)) return usage_error("bad --epochs '%s'", v);
+            o.epochs = (int)x, k++;
+        } else if (!strcmp(a, "--seed") && v) {
+            if (!parse_u64(v, &o.seed)) return usage_error("bad --seed '%s'", v);
+            k++;
+        } else if (!strcmp(a, "--imgsz") && v) {
+            if (!parse_i64(v, &x, 32, 8192)) return usage_error("bad --imgsz '%s'", v);
+            o.aug.imgsz = (int)x, k++;
+        } else if (!strcmp(a, "--task") && v) o.task = v, k++;
+        else if (!strcmp(a, "--shard") && v) {
+            int sk, sn, used = 0;
+            if (sscanf(v, "%d/%d%n", &sk, &sn, &used) != 2 || v[used] || sn < 1 || sk < 0 || sk >= sn)
+                return usage_error("bad --shard '%s' (k/n with 0 <= k < n)", v);
+            o.shard_k = sk, o.shard_n = sn, k++;
+        } else if (!strcmp(a, "--from") && v) {
+            if (!parse_i64(v, &x, 0, INT64_MAX / 4)) return usage_error("bad --from '%s'", v);
+            o.from = x, k++;
+        } else if (!strcmp(a, "--workers") && v) {
+            if (!parse_i64(v, &x, 0, 256)) return usage_error("bad --workers '%s'", v);
+            o.workers = (int)x, k++;
+        } else if (!strcmp(a, "--batch") && v) {
+            if (!parse_i64(v, &x, 1, 1 << 20)) return usage_error("bad --batch '%s'", v);
+            o.batch = (int)x, k++;
+        } else if (!strcmp(a, "--cache-mb") && v) {
+            if (!parse_i64(v, &x, 0, 1 << 22)) return usage_error("bad --cache-mb '%s'", v);
+            o.cache_mb = (int)x, k++;
+        } else if (!strcmp(a, "--rect")) o.rect = true;
+        else if (!strcmp(a, "--augment")) aug = 1;
+        else if (!strcmp(a, "--no-augment")) aug = 0;
+        else if (!strcmp(a, "--no-cache")) no_cache = true;
+        else if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) quiet = true;
+        else if (!strcmp(a, "-o") && v) out = v, k++;
+        else if (a[0] != '-' && strchr(a, '=')) {
+            int r = set_hyp(&o.aug, a);
+            if (r) return r;
+        } else if (a[0] != '-' && !data) data = a;
+        else return usage_error("unexpected argument '%s'", a);
+    }
+    if (!data) return usage_error("%s", "no dataset given");
+    if (!o.split) return usage_error("%s", "no --split given (train, val or test)");
+    o.augment = aug >= 0 ? aug == 1 : strcmp(o.split, "train") == 0;
+    if (!out && isatty(STDOUT_FILENO))
+        return usage_error("%s", "refusing to write a binary stream to a terminal (pipe it or use -o FILE)");
+    dataset *ds;
+    yolo_status st = dataset_open(data, &ds);
+    if (st) return fail(st);
+    dataset_split *sp;
+    dataset_load_opts lo = {.workers = o.workers, .no_cache = no_cache};
+    st = dataset_split_load(ds, o.split, &lo, &sp);
+    if (st) {
+        dataset_free(ds);
+        return fail(st);
+    }
+    const dataset_report *rep = dataset_split_report(sp);
+    if (!quiet) {
+        print_warnings(stderr, rep, TOOL ": warning: ");
+        if (rep->corrupt)
+            fprintf(stderr, "%s: %s: %" PRId64 " images, %" PRId64 " corrupt skipped\n", TOOL, o.split, rep->listed,
+                    rep->corrupt);
+    }
+    pipeline *p = NULL;
+    st = pipeline_open(ds, sp, &o, &p);
+    FILE *f = stdout;
+    if (!st && out && !(f = fopen(out, "wb"))) st = yolo_error(YOLO_ERR_IO, "%s: %s", out, strerror(errno));
+    if (!st) st = pipeline_write(p, f, out ? out : "stdout");
+    if (f && f != stdout && fclose(f) != 0 && !st) st = yolo_error(YOLO_ERR_IO, "%s: write failed", out);
+    if (!st && !out && fflush(stdout) != 0) st = yolo_error(YOLO_ERR_IO, "stdout: write failed");
+    int rc = yolo_report(TOOL, st);
+    pipeline_free(p);
+    dataset_split_free(sp);
+    dataset_free(ds);
+    return rc;
+}
+
+/* ---- check ---- */
+
+static int cmd_check(int argc, char **argv) {
+    const char *data = NULL;
+    dataset_load_opts lo = {0};
+    for (int k = 1; k < argc; k++) {
+        int64_t x;
+        if (!strcmp(argv[k], "--workers") && k + 1 < argc) {
+            if (!parse_i64(argv[k + 1], &x, 0, 256)) return usage_error("bad --workers '%s'", argv[k + 1]);
+            lo.workers = (int)x, k++;
+        } else if (!strcmp(argv[k], "--no-cache")) lo.no_cache = true;
+        else if (argv[k][0] != '-' && !data) data = argv[k];
+        else return usage_error("unexpected argument '%s'", argv[k]);
+    }
+    if (!data) return usage_error("%s", "no dataset given");
+    dataset *ds;
+    yolo_status st = dataset_open(data, &ds);
+    if (st) return fail(st);
+    const char *splits[3] = {"train", "val", "test"};
+    int64_t tot_img = 0, tot_bg = 0, tot_bad = 0, tot_inst = 0;
+    int nc = dataset_nc(ds);
+    const char *const *names = dataset_names(ds);
+    int rc = 0;
+    printf("dataset %s: %d classes, %s\n", data, nc, dataset_is_classify(ds) ? "classify (ImageFolder)" : "detect/segment");
+    for (int s = 0; s < 3; s++) {
+        if (!dataset_has_split(ds, splits[s])) continue;
+        dataset_split *sp;
+        if (dataset_split_load(ds, splits[s], &lo, &sp)) {
+            printf("%s: error: %s\n", splits[s], yolo_last_error());
+            fprintf(stderr, "%s: %s\n", TOOL, yolo_last_error());
+            rc = YOLO_EXIT_FAIL;
+            continue;
+        }
+        const dataset_report *r = dataset_split_report(sp);
+        int64_t bg = r->missing + r->empty;
+        printf("%s: %" PRId64 " images, %" PRId64 " backgrounds, %" PRId64 " corrupt, %" PRId64 " instances%s\n",
+               splits[s], r->images, bg, r->corrupt, r->instances,
+               dataset_is_classify(ds) ? "" : r->segments ? " (segments)" : " (boxes)");
+        if (!dataset_is_classify(ds))
+            printf("  labels: %" PRId64 " found, %" PRId64 " missing, %" PRId64 " empty\n", r->found, r->missing, r->empty);
+        if (r->cache_path)
+            printf("  cache: %s (%s)\n", r->cache_path,
+                   r->from_cache ? "used" : r->cache_note ? r->cache_note : "new");
+        print_warnings(stdout, r, "  warning: ");
+        printf("  %-20s %s\n", "class", dataset_is_classify(ds) ? "images" : "instances");
+        for (int c = 0; c < nc; c++) printf("  %-20s %" PRId64 "\n", names[c], r->per_class[c]);
+        tot_img += r->images, tot_bg += bg, tot_bad += r->corrupt, tot_inst += r->instances;
+        dataset_split_free(sp);
+    }
+    printf("summary: %" PRId64 " images, %" PRId64 " backgrounds, %" PRId64 " corrupt, %" PRId64 " instances\n", tot_img,
+           tot_bg, tot_bad, tot_inst);
+    dataset_free(ds);
+    return rc;
+}
+
+/* ---- show ---- */
+
+static int cmd_show(int argc, char **argv) {
+    pipeline_opts o;
+    pipeline_opts_default(&o);
+    const char *data = NULL, *out = NULL;
+    int n = 16, aug = -1;
+    bool no_cache = false;
+    for (int k = 1; k < argc; k++) {
+        const char *a = argv[k], *v = k + 1 < argc ? argv[k + 1] : NULL;
+        int64_t x;
+        if (!strcmp(a, "-o") && v) out = v, k++;
+        else if (!strcmp(a, "--split") && v) o.split = v, k++;
+        else if (!strcmp(a, "--task") && v) o.task = v, k++;
+        else if (!strcmp(a, "--epoch") && v) {
+            if (!parse_i64(v, &x, 0, 1 << 30)) return usage_error("bad --epoch '%s'", v);
+            o.epoch = (int)x, k++;
+        } else if (!strcmp(a, "--epochs") && v) {
+            if (!parse_i64(v, &x, 0, 1 << 30)) return usage_error("bad --epochs '%s'", v);
+            o.epochs = (int)x, k++;
+        } else if (!strcmp(a, "--n") && v) {
+            if (!parse_i64(v, &x, 1, 256)) return usage_error("bad --n '%s' (1..256)", v);
+            n = (int)x, k++;
+        } else if (!strcmp(a, "--seed") && v) {
+            if (!parse_u64(v, &o.seed)) return usage_error("bad --seed '%s'", v);
+            k++;
+        } else if (!strcmp(a, "--imgsz") && v) {
+            if (!parse_i64(v, &x, 32, 8192)) return usage_error("bad --imgsz '%s'", v);
+            o.aug.imgsz = (int)x, k++;
+        } else if (!strcmp(a, "--workers") && v) {
+            if (!parse_i64(v, &x, 0, 256)) return usage_error("bad --workers '%s'", v);
+            o.workers = (int)x, k++;
+        } else if (!strcmp(a, "--augment")) aug = 1;
+        else if (!strcmp(a, "--no-augment")) aug = 0;
+        else if (!strcmp(a, "--no-cache")) no_cache = true;
+        else if (a[0] != '-' && strchr(a, '=')) {
+            int r = set_hyp(&o.aug, a);
+            if (r) return r;
+        } else if (a[0] != '-' && !data) data = a;
+        else return usage_error("unexpected argument '%s'", a);
+    }
+    if (!data) return usage_error("%s", "no dataset given");
+    if (!out) return usage_error("%s", "no output file (-o grid.jpg)");
+    o.augment = aug >= 0 ? aug == 1 : strcmp(o.split, "train") == 0;
+    o.keep_polygons = true;
+    dataset *ds;
+    yolo_status st = dataset_open(data, &ds);
+    if (st) return fail(st);
+    dataset_split *sp = NULL;
+    dataset_load_opts lo = {.workers = o.workers, .no_cache = no_cache};
+    pipeline *p = NULL;
+    image *ims = calloc((size_t)n, sizeof *ims);
+    image grid = {0};
+    int made = 0;
+    if (!ims) st = yolo_error(YOLO_ERR_NOMEM, "out of memory");
+    if (!st) st = dataset_split_load(ds, o.split, &lo, &sp);
+    if (!st) st = pipeline_open(ds, sp, &o, &p);
+    const char *const *names = dataset_names(ds);
+    int nc = dataset_nc(ds);
+    stream_sample s;
+    stream_sample_init(&s);
+    for (int i = 0; !st && i < n && i < pipeline_total(p); i++) {
+        if ((st = pipeline_make(p, i, &s))) break;
+        image *im = &s.s.img;
+        draw_sample(im, &s.s, names, nc);
+        if (s.s.label >= 0 && s.s.label < nc) {
+            uint8_t fg[3] = {255, 255, 255}, bg[3];
+            draw_class_color(s.s.label, bg);
+            draw_text(im, 1, 1, names[s.s.label], 1, fg, bg);
+        }
+        ims[made++] = *im;
+        s.s.img = (image){0};
+    }
+    stream_sample_free(&s);
+    if (!st && made == 0) st = yolo_error(YOLO_ERR_NOTFOUND, "%s: no samples to show", data);
+    int cols = 1;
+    while (cols * cols < made) cols++;
+    if (!st) st = draw_grid(ims, made, cols, o.aug.imgsz, o.aug.imgsz, &grid);
+    uint8_t *jpg = NULL;
+    size_t len = 0;
+    if (!st) st = image_encode_jpeg(&grid, 90, &jpg, &len);
+    if (!st) {
+        FILE *f = fopen(out, "wb");
+        if (!f) st = yolo_error(YOLO_ERR_IO, "%s: %s", out, strerror(errno));
+        else {
+            size_t w = fwrite(jpg, 1, len, f);
+            if (fclose(f) != 0 || w != len) st = yolo_error(YOLO_ERR_IO, "%s: write failed", out);
+        }
+    }
+    free(jpg);
+    image_free(&grid);
+    for (int k = 0; k < made; k++) image_free(&ims[k]);
+    free(ims);
+    pipeline_free(p);
+    dataset_split_free(sp);
+    dataset_free(ds);
+    return yolo_report(TOOL, st);
+}
+
+/* ---- fashion ---- */
+
+static int cmd_fashion(int argc, char **argv) {
+    fashion_opts o = {.task = "detect", .n_train = 64, .n_val = 16, .imgsz = 0};
+    for (int k = 1; k < argc; k++) {
+        const char *a = argv[k], *v = k + 1 < argc ? argv[k + 1] : NULL;
+        int64_t x;
+        if (!strcmp(a, "--jpeg")) {
+            o.jpeg = true;
+            continue;
+        }
+        if (!v) return usage_error("unexpected argument '%s'", a);
+        if (!strcmp(a, "--task")) o.task = v;
+        else if (!strcmp(a, "--out")) o.out_dir = v;
+        else if (!strcmp(a, "--src")) o.src_dir = v;
+        else if (!strcmp(a, "--seed")) {
+            if (!parse_u64(v, &o.seed)) return usage_error("bad --seed '%s'", v);
+        } else if (!strcmp(a, "--train") || !strcmp(a, "--val") || !strcmp(a, "--imgsz")) {
+            if (!parse_i64(v, &x, 0, 1000000)) return usage_error("bad number '%s'", v);
+            if (a[2] == 't') o.n_train = (int)x;
+            else if (a[2] == 'v') o.n_val = (int)x;
+            else o.imgsz = (int)x;
+        } else return usage_error("unexpected argument '%s'", a);
+        k++;
+    }
+    if (!o.out_dir) return usage_error("%s", "no --out DIR given");
+    if (!o.imgsz) o.imgsz = strcmp(o.task, "classify") == 0 ? 64 : 128;
+    yolo_status st = fashion_write(&o);
+    if (st) return yolo_report(TOOL, st);
+    fprintf(stderr, "%s: wrote a %s dataset of %d train + %d val images to %s\n", TOOL, o.task, o.n_train, o.n_val,
+            o.out_dir);
+    return 0;
+}
+
+/* ---- merge ---- */
+
+static int cmd_merge(int argc, char **argv) {
+    const char *out = NULL;
+    const char **names = calloc((size_t)argc + 1, sizeof *names);
+    FILE **in = calloc((size_t)argc + 1, sizeof *in);
+    int n = 0, rc = 0;
+    if (!names || !in) {
+        free(names), free(in);
+        return yolo_report(TOOL, yolo_error(YOLO_ERR_NOMEM, "out of memory"));
+    }
+    for (int k = 1; k < argc && !rc; k++) {
+        if (!strcmp(argv[k], "-o") && k + 1 < argc) out = argv[++k];
+        else if (argv[k][0] == '-' && argv[k][1]) rc = usage_error("unexpected argument '%s'", argv[k]);
+        else names[n++] = argv[k];
+    }
+    if (!rc && n == 0) rc = usage_error("%s", "no shard streams given");
+    if (!rc && !out && isatty(STDOUT_FILENO))
+        rc = usage_error("%s", "refusing to write a binary stream to a terminal (pipe it or use -o FILE)");
+    for (int k = 0; k < n && !rc; k++)
+        if (!(in[k] = fopen(names[k], "rb"))) rc = yolo_report(TOOL, yolo_error(YOLO_ERR_IO, "%s: %s", names[k], strerror(errno)));
+    FILE *f = stdout;
+    if (!rc && out && !(f = fopen(out, "wb"))) rc = yolo_report(TOOL, yolo_error(YOLO_ERR_IO, "%s: %s", out, strerror(errno)));
+    if (!rc) {
+        yolo_status st = stream_merge(in, names, n, f, out ? out : "stdout");
+        if (f != stdout && fclose(f) != 0 && !st) st = yolo_error(YOLO_ERR_IO, "%s: write failed", out);
+        rc = yolo_report(TOOL, st);
+    }
+    for (int k = 0; k < n; k++)
+        if (in[k]) fclose(in[k]);
+    free(names), free(in);
+    return rc;
+}
+
+/* ---- dump ---- */
+
+static void json_str(const char *s) {
+    putchar('"');
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') printf("\\%c", c);
+        else if (c < 0x20) printf("\\u%04x", c);
+        else putchar(c);
+    }
+    putchar('"');
+}
+
+static int cmd_dump(int argc, char **argv) {
+    const char *path = NULL;
+    for (int k = 1; k < argc; k++) {
+        if (argv[k][0] != '-' && !path) path = argv[k];
+        else return usage_error("unexpected argument '%s'", argv[k]);
+    }
+    FILE *f = path ? fopen(path, "rb") : stdin;
+    if (!f) return yolo_report(TOOL, yolo_error(YOLO_ERR_IO, "%s: %s", path, strerror(errno)));
+    stream_reader *r;
+    yolo_status st = stream_reader_open(f, path ? path : "stdin", &r);
+    if (st) {
+        if (path) fclose(f);
+        return yolo_report(TOOL, st);
+    }
+    const stream_header *h = stream_reader_header(r);
+    printf("{\"header\":{\"task\":");
+    json_str(h->task);
+    printf(",\"split\":");
+    json_str(h->split);
+    printf(",\"imgsz\":%d,\"nc\":%d,\"names\":[", h->imgsz, h->nc);
+    for (int k = 0; k < h->nc; k++) {
+        if (k) putchar(',');
+        json_str(h->names[k]);
+    }
+    printf("],\"seed\":%" PRIu64 ",\"epoch\":%d,\"epochs\":%d,\"total\":%" PRId64 ",\"count\":%" PRId64
+           ",\"from\":%" PRId64 ",\"shard\":[%d,%d],\"augment\":%s,\"mosaic\":%s,\"rect\":%s,\"batch\":%d}}\n",
+           h->seed, h->epoch, h->epochs, h->total, h->count, h->from, h->shard_k, h->shard_n,
+           h->augment ? "true" : "false", h->mosaic ? "true" : "false", h->rect ? "true" : "false", h->batch);
+    stream_sample s;
+    stream_sample_init(&s);
+    int got;
+    int64_t n = 0;
+    while (!(st = stream_reader_next(r, &s, &got)) && got) {
+        const sample *x = &s.s;
+        uLong crc = crc32_z(crc32(0L, Z_NULL, 0), x->img.px, (size_t)x->img.h * x->img.w * 3);
+        printf("{\"i\":%" PRId64 ",\"src\":%" PRId64 ",\"file\":", s.i, x->index);
+        json_str(s.file ? s.file : "");
+        printf(",\"h\":%d,\"w\":%d,\"img_crc32\":%lu,\"ori\":[%d,%d],\"res\":[%d,%d],\"ratio_pad\":[[%.9g,%.9g],[%.9g,%.9g]]",
+               x->img.h, x->img.w, crc, x->ori_h, x->ori_w, x->res_h, x->res_w, x->ratio_h, x->ratio_w, x->pad_left,
+               x->pad_top);
+        if (x->label >= 0) printf(",\"label\":%d", x->label);
+        printf(",\"cls\":[");
+        for (int k = 0; k < x->n; k++) printf(k ? ",%d" : "%d", x->cls[k]);
+        printf("],\"boxes\":[");
+        for (int k = 0; k < x->n * 4; k++) printf(k ? ",%.7g" : "%.7g", (double)x->boxes[k]);
+        printf("]");
+        if (s.mask) {
+            uint16_t mx = 0;
+            for (size_t k = 0; k < (size_t)s.mask_h * s.mask_w; k++)
+                if (s.mask[k] > mx) mx = s.mask[k];
+            printf(",\"mask\":[%d,%d],\"mask_max\":%u", s.mask_h, s.mask_w, mx);
+        }
+        printf("}\n");
+        n++;
+    }
+    stream_sample_free(&s);
+    if (!st) printf("{\"trailer\":{\"count\":%" PRId64 ",\"ok\":true}}\n", n);
+    stream_reader_free(r);
+    if (path) fclose(f);
+    return yolo_report(TOOL, st);
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        fputs(USAGE, stderr);
+        return YOLO_EXIT_USAGE;
+    }
+    for (int k = 1; k < argc; k++)
+        if (!strcmp(argv[k], "--help") || !strcmp(argv[k], "-h")) {
+            fputs(USAGE, stdout);
+            return 0;
+        }
+    const char *c = argv[1];
+    if (!strcmp(c, "check")) return cmd_check(argc - 1, argv + 1);
+    if (!strcmp(c, "show")) return cmd_show(argc - 1, argv + 1);
+    if (!strcmp(c, "fashion")) return cmd_fashion(argc - 1, argv + 1);
+    if (!strcmp(c, "merge")) return cmd_merge(argc - 1, argv + 1);
+    if (!strcmp(c, "dump") || !strcmp(c, "cat")) return cmd_dump(argc - 1, argv + 1);
+    return cmd_stream(argc, argv);
+}

@@ -1,0 +1,428 @@
+/* yolo-eval: validation metrics (P, R, mAP50, mAP50-95) as Ultralytics' validator reports them.
+ *
+ * This tool is the libtorch-free mode: it scores saved predictions (preds=DIR) against a dataset's
+ * labels. Running a network (model=) belongs in a separate code path so that this one keeps starting
+ * in milliseconds. */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "yolo/dataset.h"
+#include "yolo/metrics.h"
+#include "yolo/nms.h"
+#include "yolo/status.h"
+
+static const char *const TOOL = "yolo-eval";
+
+static const char *const USAGE =
+    "usage: yolo-eval model=CKPT data=DATA.yaml [split=val] [imgsz=N] [batch=16] [conf=0.001]\n"
+    "                 [iou=0.7] [max_det=300] [device=cpu] [threads=N] [save_txt=DIR] [--json]\n"
+    "       yolo-data DATA --split val --rect --batch B --imgsz N | yolo-eval model=CKPT [...]\n"
+    "       yolo-eval preds=DIR data=DATA.yaml [split=val] [conf=0.001] [iou=F] [max_det=300] [--json]\n"
+    "\n"
+    "Prints Ultralytics' validation table (Class Images Instances Box(P R mAP50 mAP50-95)).\n"
+    "model= runs a detection checkpoint (ours or Ultralytics') over the split as Ultralytics' val does\n"
+    "(through yolo-eval-model); preds= scores saved predictions without libtorch:\n"
+    "\n"
+    "  preds=DIR     one STEM.txt per image (the image's file name without extension), lines\n"
+    "                'cls cx cy w h conf' normalised to the original image; a missing file means\n"
+    "                no detections\n"
+    "  data=PATH     data.yaml (or anything yolo-data accepts); labels come from its split\n"
+    "  split=NAME    val (default), test or train\n"
+    "  conf=F        keep predictions with conf > F (default 0.001, the validator's)\n"
+    "  iou=F         preds=: run class-aware NMS at IoU F on the predictions first (default: none)\n"
+    "  max_det=N     keep at most N predictions per image, best first (default 300)\n"
+    "  save_txt=DIR  model=: write the detections in the format preds= reads\n"
+    "  --json        print the metrics as JSON on stdout (the table then goes to stderr)\n"
+    "\n"
+    "Exit status: 0 ok, 1 failed (bad files), 2 usage error. See yolo-eval(1).\n";
+
+typedef struct {
+    const char *preds, *data, *split, *model;
+    double conf, iou;
+    bool have_iou;
+    int max_det;
+    bool json;
+} eval_args;
+
+static int usage_error(const char *fmt, const char *arg) {
+    char msg[512];
+    snprintf(msg, sizeof msg, fmt, arg ? arg : "");
+    fprintf(stderr, "%s: %s (see 'yolo-eval --help')\n", TOOL, msg);
+    return YOLO_EXIT_USAGE;
+}
+
+static bool parse_double(const char *s, double *out) {
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (end == s || *end || errno || !isfinite(v)) return false;
+    *out = v;
+    return true;
+}
+
+static bool parse_int(const char *s, int *out) {
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (end == s || *end || errno || v < 0 || v > 1000000000) return false;
+    *out = (int)v;
+    return true;
+}
+
+static int parse_args(int argc, char **argv, eval_args *a) {
+    *a = (eval_args){.split = "val", .conf = 0.001, .iou = 0.7, .max_det = 300};
+    for (int i = 1; i < argc; i++) {
+        const char *s = argv[i];
+        if (!strcmp(s, "--help") || !strcmp(s, "-h") || !strcmp(s, "help")) {
+            fputs(USAGE, stdout);
+            return -1;
+        }
+        if (!strcmp(s, "--json")) {
+            a->json = true;
+            continue;
+        }
+        const char *eq = strchr(s, '=');
+        if (!eq || eq == s) return usage_error("'%s' is not KEY=VALUE", s);
+        size_t k = (size_t)(eq - s);
+        const char *v = eq + 1;
+        if (!*v) return usage_error("'%s' needs a value", s);
+#define KEY(name) (k == strlen(name) && !strncmp(s, name, k))
+        if (KEY("preds"))
+            a->preds = v;
+        else if (KEY("data"))
+            a->data = v;
+        else if (KEY("split"))
+            a->split = v;
+        else if (KEY("model"))
+            a->model = v;
+        else if (KEY("conf")) {
+            if (!parse_double(v, &a->conf) || a->conf < 0 || a->conf > 1)
+                return usage_error("conf must be a number between 0 and 1, not '%s'", v);
+        } else if (KEY("iou")) {
+            if (!parse_double(v, &a->iou) || a->iou < 0 || a->iou > 1)
+                return usage_error("iou must be a number between 0 and 1, not '%s'", v);
+            a->have_iou = true;
+        } else if (KEY("max_det")) {
+            if (!parse_int(v, &a->max_det) || a->max_det < 1)
+                return usage_error("max_det must be a positive integer, not '%s'", v);
+        } else {
+            char key[64];
+            snprintf(key, sizeof key, "%.*s", (int)(k < 60 ? k : 60), s);
+            return usage_error("unknown key '%s' (keys: preds, data, split, conf, iou, max_det)", key);
+        }
+#undef KEY
+    }
+    if (a->model && a->preds) return usage_error("give model= or preds=, not both%s", "");
+    if (!a->preds) return usage_error("preds=DIR is required%s", "");
+    if (!a->data)
+        return usage_error("data=PATH is required (the dataset whose labels to score against)%s", "");
+    return 0;
+}
+
+/* Predictions of one image in original-image pixels, parsed from a save_txt file. */
+typedef struct {
+    int n, cap;
+    float *xyxy; /* n * 4 */
+    float *conf, *cls;
+} pred_list;
+
+static void pred_list_free(pred_list *p) {
+    free(p->xyxy), free(p->conf), free(p->cls);
+    memset(p, 0, sizeof *p);
+}
+
+static yolo_status pred_push(pred_list *p, const float xyxy[4], float conf, float cls) {
+    if (p->n == p->cap) {
+        int c = p->cap ? p->cap * 2 : 64;
+        float *a = realloc(p->xyxy, sizeof *a * 4 * c);
+        if (a) p->xyxy = a;
+        float *b = realloc(p->conf, sizeof *b * c);
+        if (b) p->conf = b;
+        float *d = realloc(p->cls, sizeof *d * c);
+        if (d) p->cls = d;
+        if (!a || !b || !d) return yolo_error(YOLO_ERR_NOMEM, "out of memory for predictions");
+        p->cap = c;
+    }
+    memcpy(p->xyxy + 4 * (size_t)p->n, xyxy, 4 * sizeof(float));
+    p->conf[p->n] = conf;
+    p->cls[p->n] = cls;
+    p->n++;
+    return YOLO_OK;
+}
+
+/* Reads DIR/STEM.txt. A missing file is an image without detections. */
+static yolo_status read_preds(const char *path, int nc, int w0, int h0, double conf_thres, pred_list *out) {
+    out->n = 0;
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        if (errno == ENOENT) return YOLO_OK;
+        return yolo_error(YOLO_ERR_IO, "%s: cannot open (%s)", path, strerror(errno));
+    }
+    char *line = NULL;
+    size_t cap = 0;
+    long lineno = 0;
+    yolo_status st = YOLO_OK;
+    while (getline(&line, &cap, f) >= 0) {
+        lineno++;
+        char *p = line;
+        while (*p == ' ' || *p == '\t')
+            p++;
+        if (*p == '\n' || *p == '\r' || !*p) continue;
+        double v[7];
+        int k = 0;
+        while (k < 7) {
+            char *end;
+            errno = 0;
+            v[k] = strtod(p, &end);
+            if (end == p) break;
+            if (errno || !isfinite(v[k])) {
+                k = -1;
+                break;
+            }
+            k++;
+            p = end;
+        }
+        while (k >= 0 && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+            p++;
+        if (k != 6 || *p) {
+            st =
+                yolo_error(YOLO_ERR_FORMAT, "%s:%ld: expected 6 numbers 'cls cx cy w h conf'%s", path, lineno,
+                           k == 5 && !*p ? " (the confidence is missing: save with save_conf=True)" : "");
+            break;
+        }
+        if (v[0] != floor(v[0]) || v[0] < 0 || v[0] >= nc) {
+            st =
+                yolo_error(YOLO_ERR_FORMAT, "%s:%ld: class %g is not one of the dataset's %d classes (0..%d)",
+                           path, lineno, v[0], nc, nc - 1);
+            break;
+        }
+        if (v[3] < 0 || v[4] < 0) {
+            st = yolo_error(YOLO_ERR_FORMAT, "%s:%ld: negative box size", path, lineno);
+            break;
+        }
+        if (!((float)v[5] > (float)conf_thres)) continue;
+        /* normalised xywh -> xyxy pixels of the original image, in float32 as the validator */
+        float cx = (float)v[1], cy = (float)v[2], hw = (float)v[3] / 2, hh = (float)v[4] / 2;
+        float b[4] = {(cx - hw) * (float)w0, (cy - hh) * (float)h0, (cx + hw) * (float)w0,
+                      (cy + hh) * (float)h0};
+        if ((st = pred_push(out, b, (float)v[5], (float)v[0])) != YOLO_OK) break;
+    }
+    if (st == YOLO_OK && ferror(f)) st = yolo_error(YOLO_ERR_IO, "%s: read error", path);
+    free(line);
+    fclose(f);
+    return st;
+}
+
+typedef struct {
+    float conf;
+    int idx;
+} ord;
+
+static int ord_desc(const void *pa, const void *pb) {
+    const ord *a = pa, *b = pb;
+    if (a->conf != b->conf) return a->conf > b->conf ? -1 : 1;
+    return (a->idx > b->idx) - (a->idx < b->idx);
+}
+
+/* Puts predictions in NMS output order (stable, by descending confidence), optionally through NMS,
+ * and keeps max_det. Result as nms rows (x1 y1 x2 y2 conf cls). */
+static yolo_status order_preds(const pred_list *p, int nc, const eval_args *a, nms_dets *out) {
+    out->n = 0;
+    out->cols = 6;
+    out->rows = NULL;
+    if (p->n == 0) return YOLO_OK;
+    if (a->have_iou) {
+        /* feed them to NMS as anchors with one score each, boxes as cx cy w h */
+        size_t A = (size_t)p->n;
+        float *in = calloc((4 + (size_t)nc) * A, sizeof *in);
+        if (!in) return yolo_error(YOLO_ERR_NOMEM, "out of memory");
+        for (size_t j = 0; j < A; j++) {
+            const float *b = p->xyxy + 4 * j;
+            in[j] = (b[0] + b[2]) / 2;
+            in[A + j] = (b[1] + b[3]) / 2;
+            in[2 * A + j] = b[2] - b[0];
+            in[3 * A + j] = b[3] - b[1];
+            in[(4 + (size_t)p->cls[j]) * A + j] = p->conf[j];
+        }
+        nms_opts o;
+        nms_opts_default(&o);
+        o.conf_thres = a->conf;
+        o.iou_thres = a->iou;
+        o.max_det = a->max_det;
+        o.multi_label = true;
+        yolo_status st = nms_run(in, nc, 0, (int)A, &o, out);
+        free(in);
+        return st;
+    }
+    ord *o = malloc(sizeof *o * p->n);
+    int keep = p->n < a->max_det ? p->n : a->max_det;
+    out->rows = malloc(sizeof *out->rows * 6 * (keep ? keep : 1));
+    if (!o || !out->rows) {
+        free(o);
+        return yolo_error(YOLO_ERR_NOMEM, "out of memory");
+    }
+    for (int j = 0; j < p->n; j++)
+        o[j] = (ord){p->conf[j], j};
+    qsort(o, p->n, sizeof *o, ord_desc);
+    for (int r = 0; r < keep; r++) {
+        float *row = out->rows + 6 * (size_t)r;
+        memcpy(row, p->xyxy + 4 * (size_t)o[r].idx, 4 * sizeof(float));
+        row[4] = p->conf[o[r].idx];
+        row[5] = p->cls[o[r].idx];
+    }
+    out->n = keep;
+    free(o);
+    return YOLO_OK;
+}
+
+/* "dir/a.b.jpg" -> "a.b" */
+static void stem_of(const char *path, char *out, size_t cap) {
+    const char *b = strrchr(path, '/');
+    b = b ? b + 1 : path;
+    const char *dot = strrchr(b, '.');
+    size_t n = dot && dot != b ? (size_t)(dot - b) : strlen(b);
+    if (n >= cap) n = cap - 1;
+    memcpy(out, b, n);
+    out[n] = 0;
+}
+
+static int run_preds(const eval_args *a) {
+    struct stat sb;
+    if (stat(a->preds, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
+        yolo_error(YOLO_ERR_IO, "%s: not a folder (preds= names the folder of prediction .txt files)",
+                   a->preds);
+        return yolo_report(TOOL, YOLO_ERR_IO);
+    }
+    dataset *ds = NULL;
+    dataset_split *sp = NULL;
+    metrics_det *acc = NULL;
+    yolo_status st = dataset_open(a->data, &ds);
+    if (st != YOLO_OK) return yolo_report(TOOL, st);
+    if (dataset_is_classify(ds)) {
+        dataset_free(ds);
+        yolo_error(YOLO_ERR_USAGE, "%s: a classification dataset; preds= scores detection boxes", a->data);
+        return yolo_report(TOOL, YOLO_ERR_USAGE);
+    }
+    /* scoring never writes into the dataset: no label cache */
+    dataset_load_opts lo = {.workers = 0, .no_cache = true};
+    int nc = dataset_nc(ds);
+    if ((st = dataset_split_load(ds, a->split, &lo, &sp)) != YOLO_OK) goto done;
+    if ((st = metrics_det_init(&acc, nc)) != YOLO_OK) goto done;
+    pred_list pl = {0};
+    float *gt = NULL, *gcls = NULL;
+    int gcap = 0;
+    int64_t count = dataset_split_count(sp);
+    size_t plen = strlen(a->preds) + 300;
+    char *path = malloc(plen);
+    if (!path) {
+        st = yolo_error(YOLO_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    for (int64_t i = 0; i < count && st == YOLO_OK; i++) {
+        int h0 = 0, w0 = 0;
+        dataset_split_shape(sp, i, &h0, &w0);
+        char stem[256];
+        stem_of(dataset_split_file(sp, i), stem, sizeof stem);
+        snprintf(path, plen, "%s/%s.txt", a->preds, stem);
+        if ((st = read_preds(path, nc, w0, h0, a->conf, &pl)) != YOLO_OK) break;
+        nms_dets d;
+        if ((st = order_preds(&pl, nc, a, &d)) != YOLO_OK) break;
+        const sample *s = dataset_split_labels(sp, i);
+        int n = s ? s->n : 0;
+        if (n > gcap) {
+            float *g1 = realloc(gt, sizeof *gt * 4 * n), *g2 = g1 ? realloc(gcls, sizeof *gcls * n) : NULL;
+            if (g1) gt = g1;
+            if (g2) gcls = g2;
+            if (!g1 || !g2) {
+                nms_dets_free(&d);
+                st = yolo_error(YOLO_ERR_NOMEM, "out of memory");
+                break;
+            }
+            gcap = n;
+        }
+        for (int k = 0; k < n; k++) {
+            const float *b = s->boxes + 4 * (size_t)k;
+            float hw = b[2] / 2, hh = b[3] / 2;
+            gt[4 * k + 0] = (b[0] - hw) * (float)w0;
+            gt[4 * k + 1] = (b[1] - hh) * (float)h0;
+            gt[4 * k + 2] = (b[0] + hw) * (float)w0;
+            gt[4 * k + 3] = (b[1] + hh) * (float)h0;
+            gcls[k] = (float)s->cls[k];
+        }
+        st = metrics_det_add(acc, d.rows, 6, d.rows ? d.rows + 4 : NULL, 6, d.rows ? d.rows + 5 : NULL, 6,
+                             d.n, gt, gcls, n);
+        nms_dets_free(&d);
+        if (st != YOLO_OK) yolo_error_prefix(st, path);
+    }
+    free(path);
+    free(gt);
+    free(gcls);
+    pred_list_free(&pl);
+    if (st != YOLO_OK) goto done;
+    metrics_ap r;
+    if ((st = metrics_det_finalize(acc, &r)) != YOLO_OK) goto done;
+    const char *const *names = dataset_names(ds);
+    if (a->json) {
+        metrics_print_table(stderr, &r, NULL, names, true);
+        st = metrics_det_write_json(stdout, &r, NULL, names);
+    } else {
+        metrics_print_table(stdout, &r, NULL, names, true);
+    }
+    int64_t total = 0;
+    for (int c = 0; c < nc; c++)
+        total += r.nt_per_class[c];
+    if (total == 0)
+        fprintf(stderr,
+                "%s: warning: no labels found in the %s split, can not compute metrics without labels\n",
+                TOOL, a->split);
+    metrics_ap_free(&r);
+    if (fflush(stdout) != 0 || ferror(stdout)) st = yolo_error(YOLO_ERR_IO, "cannot write to stdout");
+done:
+    metrics_det_free(acc);
+    dataset_split_free(sp);
+    dataset_free(ds);
+    return yolo_report(TOOL, st);
+}
+
+/* model= runs the network in yolo-eval-model, a separate binary: linking libtorch here would make
+ * every preds= run pay for loading it. The helper sits next to this binary (or on PATH). */
+static int exec_model_mode(int argc, char **argv) {
+    (void)argc;
+    char self[4096];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 32);
+    if (n > 0) {
+        self[n] = 0;
+        char *slash = strrchr(self, '/');
+        if (slash) {
+            strcpy(slash + 1, "yolo-eval-model");
+            execv(self, argv);
+        }
+    }
+    execvp("yolo-eval-model", argv);
+    fprintf(stderr, "%s: model=: cannot run yolo-eval-model (%s; install it next to yolo-eval)\n", TOOL,
+            strerror(errno));
+    return YOLO_EXIT_FAIL;
+}
+
+static bool has_model_arg(int argc, char **argv) {
+    for (int i = 1; i < argc; i++)
+        if (!strncmp(argv[i], "model=", 6)) return true;
+    return false;
+}
+
+int main(int argc, char **argv) {
+    eval_args a;
+    bool preds = false;
+    for (int i = 1; i < argc; i++)
+        preds |= !strncmp(argv[i], "preds=", 6);
+    if (has_model_arg(argc, argv) && !preds) return exec_model_mode(argc, argv);
+    int rc = parse_args(argc, argv, &a);
+    if (rc < 0) return YOLO_EXIT_OK;
+    if (rc) return rc;
+    return run_preds(&a);
+}

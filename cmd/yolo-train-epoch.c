@@ -1,0 +1,260 @@
+/* yolo-train-epoch: trains one epoch from a sample stream on stdin and writes the next checkpoint
+ * (man 1 yolo-train-epoch). */
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "yolo/json.h"
+#include "yolo/lock.h"
+#include "yolo/status.h"
+#include "yolo/stream.h"
+#include "yolo/train.h"
+
+static const char *const TOOL = "yolo-train-epoch";
+
+static const char USAGE[] =
+    "usage: yolo-data DATA --split train --epoch 0 ... | yolo-train-epoch --new ARGS.yaml -o RUN/weights/last.pt [KEY=VALUE...]\n"
+    "       yolo-data DATA --split train --epoch E ... | yolo-train-epoch RUN/weights/last.pt [KEY=VALUE...] [options]\n"
+    "\n"
+    "Trains one epoch on the train stream read from stdin, validates the EMA weights on the dataset's\n"
+    "val split and writes the next checkpoint atomically (best.pt when fitness improved, epochN.pt per\n"
+    "save_period, then last.pt, then RUN/results.csv). Prints one JSON summary line on stdout.\n"
+    "\n"
+    "  --new ARGS.yaml   start a run from Ultralytics' args.yaml (model=, data=, epochs=, batch=, ...)\n"
+    "  -o PATH           checkpoint to write (default: the checkpoint read)\n"
+    "  batch=N           images per batch (resume: at an epoch boundary, or a multiple of the position)\n"
+    "  workers=N, threads=N  torch threads (default: the checkpoint's; all cores for a new run)\n"
+    "  device=D          cpu, 0, cuda:1\n"
+    "  save_every=N, --save-every N   also write the checkpoint every N batches inside the epoch\n"
+    "  --stop-after N    stop after N batches, saving the position (the next stream starts --from it)\n"
+    "  --val FILE        validate on this val stream instead of building it from the dataset\n"
+    "  --no-lock         do not lock the run folder (the caller holds it; see YOLO_LOCK_FD)\n"
+    "\n"
+    "Exit status: 0 ok (epoch done, or stopped by --stop-after), 1 failed (nothing written), 2 usage.\n"
+    "See yolo-train-epoch(1).\n";
+
+static int usage_error(const char *fmt, const char *arg) {
+    char msg[600];
+    snprintf(msg, sizeof msg, fmt, arg ? arg : "");
+    fprintf(stderr, "%s: %s (see 'yolo-train-epoch --help')\n", TOOL, msg);
+    return YOLO_EXIT_USAGE;
+}
+
+static bool parse_count(const char *s, int *out, int lo) {
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (!*s || *end || errno || v < lo || v > 100000000) return false;
+    *out = (int)v;
+    return true;
+}
+
+typedef struct {
+    const char *args_yaml, *ckpt, *out, *val;
+    bool no_lock;
+    train_opts o;
+} cli;
+
+static int parse(int argc, char **argv, cli *c) {
+    memset(c, 0, sizeof *c);
+    train_opts_default(&c->o);
+    for (int i = 1; i < argc; i++) {
+        const char *s = argv[i];
+        const char *next = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(s, "--help") || !strcmp(s, "-h")) {
+            fputs(USAGE, stdout);
+            return -1;
+        }
+        if (!strcmp(s, "--new")) {
+            if (!next) return usage_error("--new needs the args.yaml file%s", NULL);
+            c->args_yaml = argv[++i];
+        } else if (!strcmp(s, "-o")) {
+            if (!next) return usage_error("-o needs the checkpoint path to write%s", NULL);
+            c->out = argv[++i];
+        } else if (!strcmp(s, "--stop-after")) {
+            if (!next || !parse_count(next, &c->o.stop_after, 1))
+                return usage_error("--stop-after needs a positive number of batches, not '%s'", next);
+            i++;
+        } else if (!strcmp(s, "--save-every")) {
+            if (!next || !parse_count(next, &c->o.save_every, 0))
+                return usage_error("--save-every needs a number of batches, not '%s'", next);
+            i++;
+        } else if (!strcmp(s, "--val")) {
+            if (!next) return usage_error("--val needs a val stream file%s", NULL);
+            c->o.val_stream = argv[++i];
+        } else if (!strcmp(s, "--no-lock")) {
+            c->no_lock = true;
+        } else if (s[0] == '-' && s[1]) {
+            return usage_error("unknown option '%s'", s);
+        } else if (strchr(s, '=')) {
+            const char *eq = strchr(s, '='), *v = eq + 1;
+            size_t k = (size_t)(eq - s);
+#define KEY(n) (k == strlen(n) && !strncmp(s, n, k))
+            if (!*v) return usage_error("'%s' needs a value", s);
+            if (KEY("batch")) {
+                if (!parse_count(v, &c->o.batch, 1)) return usage_error("batch must be a positive integer, not '%s'", v);
+            } else if (KEY("workers") || KEY("threads")) {
+                int n;
+                if (!parse_count(v, &n, 0)) return usage_error("workers must be a number of threads, not '%s'", v);
+                c->o.threads = n;
+            } else if (KEY("device")) {
+                c->o.device = v;
+            } else if (KEY("save_every")) {
+                if (!parse_count(v, &c->o.save_every, 0)) return usage_error("save_every must be a number of batches, not '%s'", v);
+            } else {
+                return usage_error("'%s' cannot be set here: only batch, workers, threads, device and save_every (the "
+                                   "other training arguments come from the checkpoint; a new run is needed to change them)",
+                                   s);
+            }
+#undef KEY
+        } else if (!c->ckpt) {
+            c->ckpt = s;
+        } else {
+            return usage_error("one checkpoint only, got also '%s'", s);
+        }
+    }
+    if (c->args_yaml && c->ckpt)
+        return usage_error("give either --new ARGS.yaml or a checkpoint to continue, not both (%s)", c->ckpt);
+    if (!c->args_yaml && !c->ckpt) return usage_error("needs a checkpoint to continue, or --new ARGS.yaml%s", NULL);
+    if (c->args_yaml && !c->out) return usage_error("--new needs -o RUN/weights/last.pt%s", NULL);
+    if (!c->out) c->out = c->ckpt;
+    if (isatty(STDIN_FILENO))
+        return usage_error("stdin is a terminal: pipe a train stream in (yolo-data DATA --split train ... | %s ...)", TOOL);
+    return 0;
+}
+
+/* Creates the folder of path (and its parent, RUN for RUN/weights) when missing. */
+static int make_parent(const char *path) {
+    char d[4096];
+    snprintf(d, sizeof d, "%s", path);
+    char *s = strrchr(d, '/');
+    if (!s) return 0;
+    *s = 0;
+    struct stat sb;
+    if (!*d || stat(d, &sb) == 0) return 0;
+    char *p = strrchr(d, '/');
+    if (p) {
+        *p = 0;
+        if (*d && stat(d, &sb) != 0 && mkdir(d, 0755) != 0 && errno != EEXIST) return -1;
+        *p = '/';
+    }
+    return mkdir(d, 0755) != 0 && errno != EEXIST ? -1 : 0;
+}
+
+static void print_summary(const train_summary *s) {
+    json_writer w;
+    json_init(&w, stdout, false);
+    json_begin_object(&w);
+    json_write_key(&w, "epoch");
+    json_write_int(&w, s->epoch);
+    json_write_key(&w, "epochs");
+    json_write_int(&w, s->epochs);
+    json_write_key(&w, "losses");
+    json_begin_object(&w);
+    for (int k = 0; k < s->n_loss; k++) {
+        char key[40];
+        snprintf(key, sizeof key, "train/%s", s->loss_names[k]);
+        json_write_key(&w, key);
+        json_write_double(&w, s->loss[k]);
+    }
+    json_end_object(&w);
+    json_write_key(&w, "metrics");
+    if (s->validated) {
+        json_begin_object(&w);
+        for (int k = 0; k < s->n_metrics; k++) {
+            json_write_key(&w, s->metric_keys[k]);
+            json_write_double(&w, s->metrics[k]);
+        }
+        json_end_object(&w);
+    } else {
+        json_write_null(&w);
+    }
+    json_write_key(&w, "fitness");
+    json_write_double(&w, s->fitness);
+    json_write_key(&w, "best_fitness");
+    json_write_double(&w, s->best_fitness);
+    json_write_key(&w, "best");
+    json_write_bool(&w, s->best);
+    json_write_key(&w, "epoch_done");
+    json_write_bool(&w, s->epoch_done);
+    json_write_key(&w, "finished");
+    json_write_bool(&w, s->finished);
+    json_write_key(&w, "stopped_early");
+    json_write_bool(&w, s->stopped_early);
+    json_write_key(&w, "position");
+    if (s->position >= 0) json_write_int(&w, s->position);
+    else json_write_null(&w);
+    json_write_key(&w, "interrupted");
+    json_write_bool(&w, s->interrupted);
+    json_write_key(&w, "batches");
+    json_write_int(&w, s->batches);
+    json_write_key(&w, "seconds");
+    json_write_double(&w, round(s->seconds * 1000) / 1000);
+    json_end_object(&w);
+    json_finish(&w);
+}
+
+static volatile sig_atomic_t interrupted;
+
+/* The first Ctrl+C (or TERM) stops after the current batch and saves the position; a second one kills. */
+static void on_signal(int sig) {
+    if (interrupted) {
+        signal(sig, SIG_DFL);
+        raise(sig);
+    }
+    interrupted = 1;
+}
+
+int main(int argc, char **argv) {
+    cli c;
+    int rc = parse(argc, argv, &c);
+    if (rc < 0) return YOLO_EXIT_OK;
+    if (rc) return rc;
+    c.o.log = stderr;
+    c.o.bar = isatty(STDERR_FILENO);
+    if (make_parent(c.out) != 0) {
+        yolo_error(YOLO_ERR_IO, "%s: cannot create its folder (%s)", c.out, strerror(errno));
+        return yolo_report(TOOL, YOLO_ERR_IO);
+    }
+    run_lock *lock = NULL;
+    yolo_status st = YOLO_OK;
+    if (!c.no_lock) {
+        char dir[4096];
+        lock_run_dir(c.out, dir, sizeof dir);
+        if ((st = lock_acquire(dir, &lock)) != YOLO_OK) return yolo_report(TOOL, st);
+    }
+    stream_reader *r = NULL;
+    trainer *t = NULL;
+    train_summary s;
+    memset(&s, 0, sizeof s);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    c.o.interrupt = &interrupted;
+    if ((st = stream_reader_open(stdin, "stdin", &r)) != YOLO_OK) goto done;
+    if (c.args_yaml) st = train_new(c.args_yaml, stream_reader_header(r), &c.o, &t);
+    else st = train_open(c.ckpt, &c.o, &t);
+    if (st != YOLO_OK) goto done;
+    if ((st = train_run(t, r, c.out, &s)) != YOLO_OK) goto done;
+    print_summary(&s);
+    if (fflush(stdout) != 0 || ferror(stdout)) st = yolo_error(YOLO_ERR_IO, "cannot write to stdout");
+    if (st == YOLO_OK && s.interrupted) {
+        fprintf(stderr, "%s: interrupted: saved %s at sample %lld of epoch %d (continue with yolo-data ... --from %lld)\n",
+                TOOL, c.out, (long long)s.position, s.epoch + 1, (long long)s.position);
+        rc = 130;
+    }
+done:
+    train_free(t);
+    stream_reader_free(r);
+    lock_release(lock);
+    if (st == YOLO_OK && rc == 130) return rc;
+    return yolo_report(TOOL, st);
+}

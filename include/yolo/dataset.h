@@ -1,0 +1,101 @@
+/* Datasets as Ultralytics users have them (spec §4.1, §4.8).
+ *
+ * A dataset is opened from
+ *   - a data.yaml (path, train, val, test, names as a list or a map, nc); a relative `path` is relative to
+ *     the YAML file's folder, split paths are relative to `path`; a split is a folder of images (searched
+ *     recursively), a .txt file listing images ("./x" lines are relative to the list's folder), or a list of
+ *     either; labels are found by the images/ -> labels/ rule;
+ *   - a classification folder in ImageFolder layout (root/train/CLASS/IMAGE, root/val/CLASS/IMAGE), class
+ *     ids being the sorted folder names of train/;
+ *   - a .zip, .tar, .tar.gz, .tgz or .tar.zst archive holding either of the above (a data.yaml at its top
+ *     level or one folder down, or train/<class>/ folders). It is read in place with libarchive: the members
+ *     are read once into memory, nothing is extracted.
+ *
+ * Loading a split checks every image and label file (labels.h) and keeps a label cache next to the labels
+ * ("<labels folder>.yolo.cache", for a classification split "<root>/<split>.yolo.cache", for an archive
+ * "<archive>.<split>.yolo.cache"). The cache key is a hash of the class names and of every image and label
+ * file's path, size and modification time, so a changed or added file is picked up; a stale or damaged
+ * cache is rebuilt; it is written atomically. */
+#ifndef YOLO_DATASET_H
+#define YOLO_DATASET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "yolo/image.h"
+#include "yolo/sample.h"
+#include "yolo/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct dataset dataset;
+typedef struct dataset_split dataset_split;
+
+/* Errors are one line naming the file and, for a broken data.yaml, the key:
+ * "data.yaml: names has 3 entries but nc is 4 (make them agree)". */
+yolo_status dataset_open(const char *path, dataset **out);
+void dataset_free(dataset *ds);
+/* A dataset from data.yaml text (tests and the fuzz harness): name is used in messages, dir stands for
+ * the YAML file's folder. Nothing is read from disk until a split is loaded. */
+yolo_status dataset_open_yaml_text(const void *text, size_t len, const char *name, const char *dir, dataset **out);
+
+int dataset_nc(const dataset *ds);
+const char *const *dataset_names(const dataset *ds);
+bool dataset_is_classify(const dataset *ds);
+/* The file the dataset was opened from, as given. */
+const char *dataset_path(const dataset *ds);
+/* Whether data.yaml names this split (train, val, test) or, for ImageFolder, the folder exists
+ * ("val" also finds "validation"). */
+bool dataset_has_split(const dataset *ds, const char *split);
+
+typedef struct {
+    int workers;      /* threads for checking images when there is no cache (0: all cores) */
+    bool no_cache;    /* neither read nor write the label cache */
+} dataset_load_opts;
+
+typedef struct {
+    int64_t listed;     /* image files found for the split */
+    int64_t images;     /* usable images (listed - corrupt) */
+    int64_t found;      /* label files found (detect/segment) */
+    int64_t missing;    /* images without a label file: backgrounds */
+    int64_t empty;      /* label files without labels: backgrounds */
+    int64_t corrupt;    /* images skipped (unreadable image or bad label file) */
+    int64_t instances;  /* labels over all usable images */
+    int64_t *per_class; /* nc counts of instances (classify: images per class) */
+    int n_msgs;
+    char **msgs;        /* one warning per file, "file: reason" */
+    bool from_cache;    /* the label cache was valid and used */
+    bool segments;      /* polygons are present (a segmentation dataset) */
+    bool segments_dropped; /* mixed box-only and polygon labels: polygons dropped, as Ultralytics does */
+    char *cache_path;   /* where the cache is (NULL when no_cache) */
+    char *cache_note;   /* why the cache was rebuilt or could not be written, or NULL */
+} dataset_report;
+
+/* Lists, checks and caches one split. Corrupt files are reported, not errors; errors are for a split that
+ * is missing or empty of images, or I/O failures. */
+yolo_status dataset_split_load(dataset *ds, const char *split, const dataset_load_opts *opts, dataset_split **out);
+void dataset_split_free(dataset_split *sp);
+
+const dataset_report *dataset_split_report(const dataset_split *sp);
+/* Usable images, in dataset order (sorted paths; ImageFolder: class by class, sorted). */
+int64_t dataset_split_count(const dataset_split *sp);
+const char *dataset_split_file(const dataset_split *sp, int64_t i);
+/* Original size after EXIF orientation. */
+void dataset_split_shape(const dataset_split *sp, int64_t i, int *h, int *w);
+/* Labels of image i (normalised to the original image; polygons as in the file; label = class for
+ * classification, -1 otherwise). The image of the returned sample is empty. */
+const sample *dataset_split_labels(const dataset_split *sp, int64_t i);
+/* The file's bytes (from disk or from the archive). *buf is malloc'ed. */
+yolo_status dataset_split_read(const dataset_split *sp, int64_t i, uint8_t **buf, size_t *len);
+/* Decoded RGB image i. */
+yolo_status dataset_split_image(const dataset_split *sp, int64_t i, image *out);
+/* Whether the split's labels have polygons (after the mixed-labels rule). */
+bool dataset_split_has_segments(const dataset_split *sp);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

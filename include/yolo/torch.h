@@ -1,0 +1,193 @@
+/* A thin C API over libtorch: opaque tensor handles, the ops the networks, losses and optimizers
+ * need, autograd, threads, seeds and devices.
+ *
+ * Handles: every torch_tensor is owned by the caller and released with torch_free (NULL is fine).
+ * A handle holds a reference to a tensor; two handles may share storage (torch_alias, views).
+ *
+ * Outputs: an op writes its result through `torch_tensor **out`. If *out is NULL a new handle is
+ * made; otherwise *out must be a handle the caller owns and its tensor is replaced (the old one is
+ * released). Reusing output handles across iterations keeps the C side allocation-free. An input may
+ * also be the output (torch_silu(x, &x)).
+ *
+ * Errors: every fallible call returns a yolo_status; on failure the message (one line) is in
+ * yolo_last_error() and the status is YOLO_ERR_TORCH (YOLO_ERR_NOMEM, YOLO_ERR_USAGE for bad
+ * arguments). No C++ exception ever crosses into C. On failure *out is left unchanged. */
+#ifndef YOLO_TORCH_H
+#define YOLO_TORCH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "yolo/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct torch_tensor torch_tensor;
+
+/* Element types (same order as yv_dtype in value.h, so a cast converts between them). */
+typedef enum {
+    TORCH_F32,
+    TORCH_F16,
+    TORCH_BF16,
+    TORCH_F64,
+    TORCH_I64,
+    TORCH_I32,
+    TORCH_I16,
+    TORCH_I8,
+    TORCH_U8,
+    TORCH_BOOL,
+} torch_dtype;
+
+/* A device: TORCH_CPU, or a CUDA ordinal >= 0. */
+typedef int torch_device;
+#define TORCH_CPU (-1)
+
+/* ---- runtime ---- */
+/* "libtorch 1.13.0 (CPU only)" or "... (CUDA)". */
+const char *torch_version_string(void);
+bool torch_cuda_available(void);
+/* Parses "cpu", "cuda", "cuda:N" or "N" (a bare CUDA ordinal, as Ultralytics accepts). Fails with one
+ * line naming this libtorch when it has no CUDA or the ordinal does not exist. */
+yolo_status torch_device_parse(const char *spec, torch_device *out);
+/* Intra-op threads (at::set_num_threads). n >= 1. */
+yolo_status torch_set_threads(int n);
+int torch_threads(void);
+/* Seeds libtorch's default CPU (and CUDA) generators, like torch.manual_seed. */
+yolo_status torch_manual_seed(uint64_t seed);
+/* Turns gradient recording on or off for the calling thread; returns the previous setting.
+ * A no-grad scope: bool was = torch_set_grad_enabled(false); ...; torch_set_grad_enabled(was); */
+bool torch_set_grad_enabled(bool enabled);
+bool torch_grad_enabled(void);
+
+/* ---- handles ---- */
+void torch_free(torch_tensor *t);
+/* Frees *t and sets it to NULL. */
+void torch_freep(torch_tensor **t);
+/* A new handle to the same tensor (shared storage and autograd identity). */
+yolo_status torch_alias(const torch_tensor *t, torch_tensor **out);
+/* A deep copy (keeps the autograd graph link, like Tensor.clone). */
+yolo_status torch_clone(const torch_tensor *t, torch_tensor **out);
+/* Shares storage, cut from the graph, requires_grad false. */
+yolo_status torch_detach(const torch_tensor *t, torch_tensor **out);
+
+/* ---- creation ---- */
+yolo_status torch_empty(int ndim, const int64_t *shape, torch_dtype dt, torch_device dev, torch_tensor **out);
+yolo_status torch_zeros(int ndim, const int64_t *shape, torch_dtype dt, torch_device dev, torch_tensor **out);
+yolo_status torch_ones(int ndim, const int64_t *shape, torch_dtype dt, torch_device dev, torch_tensor **out);
+yolo_status torch_full(int ndim, const int64_t *shape, double value, torch_dtype dt, torch_device dev,
+                       torch_tensor **out);
+/* A new CPU tensor holding a copy of data (contiguous, row-major). */
+yolo_status torch_from_data(const void *data, torch_dtype dt, int ndim, const int64_t *shape, torch_tensor **out);
+/* 0, 1, ..., n-1. */
+yolo_status torch_arange(int64_t n, torch_dtype dt, torch_device dev, torch_tensor **out);
+
+/* ---- information (no failure: a NULL handle reads as an empty tensor) ---- */
+int torch_ndim(const torch_tensor *t);
+/* Size of dimension dim (negative counts from the end); -1 if out of range. */
+int64_t torch_size(const torch_tensor *t, int dim);
+/* Writes up to cap sizes into shape; returns ndim. */
+int torch_shape(const torch_tensor *t, int64_t *shape, int cap);
+int64_t torch_numel(const torch_tensor *t);
+torch_dtype torch_dtype_of(const torch_tensor *t);
+torch_device torch_device_of(const torch_tensor *t);
+bool torch_is_contiguous(const torch_tensor *t);
+/* Pointer to the elements of a contiguous CPU tensor; NULL otherwise. */
+void *torch_data_ptr(const torch_tensor *t);
+
+/* ---- moving data ---- */
+/* Copies all elements, converted to dt, row-major, into dst (count must equal numel). Any device. */
+yolo_status torch_copy_out(const torch_tensor *t, torch_dtype dt, void *dst, int64_t count);
+/* Overwrites t's elements from host data of type dt (count must equal numel). */
+yolo_status torch_copy_in(torch_tensor *t, const void *src, torch_dtype dt, int64_t count);
+/* The value of a one-element tensor. */
+yolo_status torch_item(const torch_tensor *t, double *out);
+/* dtype and device conversion (a no-op alias when nothing changes). */
+yolo_status torch_to(const torch_tensor *t, torch_dtype dt, torch_device dev, torch_tensor **out);
+yolo_status torch_contiguous(const torch_tensor *t, torch_tensor **out);
+/* The same 4-d tensor in channels-last (NHWC) memory order; convolutions then keep that order. */
+yolo_status torch_channels_last(const torch_tensor *t, torch_tensor **out);
+bool torch_is_channels_last(const torch_tensor *t);
+
+/* ---- in place (no autograd recording for leaves that require grad: use under no-grad) ---- */
+yolo_status torch_copy_(torch_tensor *dst, const torch_tensor *src);
+yolo_status torch_fill_(torch_tensor *t, double value);
+yolo_status torch_zero_(torch_tensor *t);
+/* Draws from U(lo, hi) / N(mean, std) with libtorch's default generator (as Tensor.uniform_/normal_). */
+yolo_status torch_uniform_(torch_tensor *t, double lo, double hi);
+yolo_status torch_normal_(torch_tensor *t, double mean, double std);
+/* t += alpha * other; t *= s. */
+yolo_status torch_add_(torch_tensor *t, const torch_tensor *other, double alpha);
+yolo_status torch_mul_scalar_(torch_tensor *t, double s);
+/* t += s. */
+yolo_status torch_add_scalar_(torch_tensor *t, double s);
+/* SiLU in place (what Ultralytics' inplace activations do). */
+yolo_status torch_silu_(torch_tensor *t);
+
+/* ---- elementwise and reductions ---- */
+yolo_status torch_add(const torch_tensor *a, const torch_tensor *b, torch_tensor **out);
+yolo_status torch_sub(const torch_tensor *a, const torch_tensor *b, torch_tensor **out);
+yolo_status torch_mul(const torch_tensor *a, const torch_tensor *b, torch_tensor **out);
+yolo_status torch_div(const torch_tensor *a, const torch_tensor *b, torch_tensor **out);
+yolo_status torch_add_scalar(const torch_tensor *a, double s, torch_tensor **out);
+yolo_status torch_mul_scalar(const torch_tensor *a, double s, torch_tensor **out);
+yolo_status torch_sigmoid(const torch_tensor *x, torch_tensor **out);
+yolo_status torch_silu(const torch_tensor *x, torch_tensor **out);
+yolo_status torch_exp(const torch_tensor *x, torch_tensor **out);
+yolo_status torch_sqrt(const torch_tensor *x, torch_tensor **out);
+yolo_status torch_log(const torch_tensor *x, torch_tensor **out);
+yolo_status torch_softmax(const torch_tensor *x, int dim, torch_tensor **out);
+yolo_status torch_log_softmax(const torch_tensor *x, int dim, torch_tensor **out);
+/* Sum / mean of all elements (0-dim result). */
+yolo_status torch_sum(const torch_tensor *x, torch_tensor **out);
+yolo_status torch_mean(const torch_tensor *x, torch_tensor **out);
+yolo_status torch_sum_dim(const torch_tensor *x, int dim, bool keepdim, torch_tensor **out);
+yolo_status torch_matmul(const torch_tensor *a, const torch_tensor *b, torch_tensor **out);
+
+/* ---- shapes (views share storage where libtorch can) ---- */
+yolo_status torch_reshape(const torch_tensor *x, int ndim, const int64_t *shape, torch_tensor **out);
+yolo_status torch_view(const torch_tensor *x, int ndim, const int64_t *shape, torch_tensor **out);
+yolo_status torch_permute(const torch_tensor *x, int ndim, const int64_t *perm, torch_tensor **out);
+yolo_status torch_transpose(const torch_tensor *x, int d0, int d1, torch_tensor **out);
+yolo_status torch_flatten(const torch_tensor *x, int start_dim, int end_dim, torch_tensor **out);
+yolo_status torch_narrow(const torch_tensor *x, int dim, int64_t start, int64_t length, torch_tensor **out);
+yolo_status torch_select(const torch_tensor *x, int dim, int64_t index, torch_tensor **out);
+yolo_status torch_unsqueeze(const torch_tensor *x, int dim, torch_tensor **out);
+yolo_status torch_cat(const torch_tensor *const *xs, int n, int dim, torch_tensor **out);
+
+/* ---- network layers ---- */
+/* bias may be NULL. Square stride/padding/dilation. */
+yolo_status torch_conv2d(const torch_tensor *x, const torch_tensor *w, const torch_tensor *bias, int stride, int pad,
+                         int dilation, int groups, torch_tensor **out);
+yolo_status torch_conv_transpose2d(const torch_tensor *x, const torch_tensor *w, const torch_tensor *bias, int stride,
+                                   int pad, torch_tensor **out);
+/* training: batch statistics, and running_mean/var (if given) are updated in place with momentum
+ * (unbiased variance). Otherwise the running statistics are used. */
+yolo_status torch_batch_norm(const torch_tensor *x, const torch_tensor *weight, const torch_tensor *bias,
+                             torch_tensor *running_mean, torch_tensor *running_var, bool training, double momentum,
+                             double eps, torch_tensor **out);
+yolo_status torch_max_pool2d(const torch_tensor *x, int kernel, int stride, int pad, torch_tensor **out);
+/* Nearest-neighbour upsampling by an integer factor. */
+yolo_status torch_upsample_nearest2d(const torch_tensor *x, int scale, torch_tensor **out);
+yolo_status torch_adaptive_avg_pool2d(const torch_tensor *x, int out_h, int out_w, torch_tensor **out);
+yolo_status torch_linear(const torch_tensor *x, const torch_tensor *w, const torch_tensor *bias, torch_tensor **out);
+yolo_status torch_dropout(const torch_tensor *x, double p, bool training, torch_tensor **out);
+
+/* ---- autograd ---- */
+yolo_status torch_set_requires_grad(torch_tensor *t, bool requires_grad);
+bool torch_requires_grad(const torch_tensor *t);
+/* Backpropagates from t (a scalar when grad is NULL; otherwise grad has t's shape). */
+yolo_status torch_backward(const torch_tensor *t, const torch_tensor *grad, bool retain_graph);
+/* true when t has an accumulated gradient. */
+bool torch_has_grad(const torch_tensor *t);
+/* A handle to t's gradient (shares storage: changing it changes the gradient). NOTFOUND if none. */
+yolo_status torch_grad(const torch_tensor *t, torch_tensor **out);
+/* Drops t's gradient (like zero_grad(set_to_none=True)). */
+void torch_grad_reset(torch_tensor *t);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,764 @@
+/* Checkpoint files: torch.save's zip layout read with libarchive, written as a stored zip of our own
+ * (deterministic bytes: fixed timestamps, 64-byte aligned data like torch's writer). See ckpt.h. */
+#include "yolo/ckpt.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "yolo/pickle.h"
+
+enum { MODE_SKIP, MODE_DATA, MODE_VERIFY };
+
+/* ---- CRC-32 (the zip polynomial) ----
+ * zlib's table-driven crc32 runs at 1-2 GB/s here; folding with carry-less multiplication (PCLMULQDQ)
+ * runs at memory speed, which is what makes verifying a checkpoint cost about as much as reading it.
+ * Constants: x^(k) mod P(x) for the fold distances (512, 128, 64 bits), bit-reflected, and the
+ * Barrett pair (P(x), floor(x^64 / P(x))) for the final reduction. */
+
+static uint32_t crc32_zlib(uint32_t crc, const unsigned char *p, size_t n) {
+    while (n) {
+        uInt k = n > (1u << 30) ? (1u << 30) : (uInt)n;
+        crc = (uint32_t)crc32(crc, p, k);
+        p += k;
+        n -= k;
+    }
+    return crc;
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+
+__attribute__((target("pclmul,sse4.1"))) static __m128i crc_fold(__m128i x, __m128i k, __m128i next) {
+    __m128i lo = _mm_clmulepi64_si128(x, k, 0x00), hi = _mm_clmulepi64_si128(x, k, 0x11);
+    return _mm_xor_si128(_mm_xor_si128(lo, hi), next);
+}
+
+__attribute__((target("pclmul,sse4.1"))) static uint32_t crc32_clmul(uint32_t crc, const unsigned char *p, size_t n) {
+    const __m128i k512 = _mm_set_epi64x(0x1c6e41596LL, 0x154442bd4LL), k128 = _mm_set_epi64x(0x0ccaa009eLL, 0x1751997d0LL);
+    const __m128i k64 = _mm_set_epi64x(0, 0x163cd6124LL), barrett = _mm_set_epi64x(0x1f7011641LL, 0x1db710641LL);
+    const __m128i low32 = _mm_set_epi32(0, 0, 0, -1);
+    __m128i x1 = _mm_loadu_si128((const __m128i *)p), x2 = _mm_loadu_si128((const __m128i *)(p + 16));
+    __m128i x3 = _mm_loadu_si128((const __m128i *)(p + 32)), x4 = _mm_loadu_si128((const __m128i *)(p + 48));
+    x1 = _mm_xor_si128(x1, _mm_cvtsi32_si128((int)~crc));
+    p += 64, n -= 64;
+    for (; n >= 64; p += 64, n -= 64) {
+        x1 = crc_fold(x1, k512, _mm_loadu_si128((const __m128i *)p));
+        x2 = crc_fold(x2, k512, _mm_loadu_si128((const __m128i *)(p + 16)));
+        x3 = crc_fold(x3, k512, _mm_loadu_si128((const __m128i *)(p + 32)));
+        x4 = crc_fold(x4, k512, _mm_loadu_si128((const __m128i *)(p + 48)));
+    }
+    x1 = crc_fold(x1, k128, x2);
+    x1 = crc_fold(x1, k128, x3);
+    x1 = crc_fold(x1, k128, x4);
+    for (; n >= 16; p += 16, n -= 16) x1 = crc_fold(x1, k128, _mm_loadu_si128((const __m128i *)p));
+    __m128i t = _mm_clmulepi64_si128(x1, k128, 0x10); /* 128 -> 64 bits */
+    x1 = _mm_xor_si128(t, _mm_srli_si128(x1, 8));
+    t = _mm_clmulepi64_si128(_mm_and_si128(x1, low32), k64, 0x00); /* 64 -> 32 bits */
+    x1 = _mm_xor_si128(_mm_srli_si128(x1, 4), t);
+    t = _mm_clmulepi64_si128(_mm_and_si128(x1, low32), barrett, 0x10);
+    t = _mm_clmulepi64_si128(_mm_and_si128(t, low32), barrett, 0x00);
+    x1 = _mm_xor_si128(x1, t);
+    crc = ~(uint32_t)_mm_extract_epi32(x1, 1);
+    return n ? crc32_zlib(crc, p, n) : crc;
+}
+
+static uint32_t crc32_fast(uint32_t crc, const void *data, size_t n) {
+    static int have = -1;
+    if (have < 0) have = __builtin_cpu_supports("pclmul") && __builtin_cpu_supports("sse4.1");
+    if (have && n >= 64) return crc32_clmul(crc, data, n);
+    return crc32_zlib(crc, data, n);
+}
+#else
+static uint32_t crc32_fast(uint32_t crc, const void *data, size_t n) { return crc32_zlib(crc, data, n); }
+#endif
+
+typedef struct {
+    char *name;
+    size_t size;
+    void *data; /* MODE_DATA only */
+} entry;
+
+typedef struct {
+    const char *label; /* the file name, for messages */
+    int mode;
+    size_t max_bytes;
+    size_t input_size; /* bytes of the whole archive (0 if unknown) */
+    entry *entries;
+    size_t n, cap;
+    unsigned char *pkl;
+    size_t pkl_len;
+    char *root; /* "<root>/" prefix of data.pkl */
+} rd;
+
+static void rd_free(rd *r) {
+    for (size_t i = 0; i < r->n; i++) {
+        free(r->entries[i].name);
+        free(r->entries[i].data);
+    }
+    free(r->entries);
+    free(r->pkl);
+    free(r->root);
+}
+
+static const char *basename_of(const char *p) {
+    const char *s = strrchr(p, '/');
+    return s ? s + 1 : p;
+}
+
+/* libarchive's complaint about the current entry, as one of our messages. */
+static yolo_status archive_fail(rd *r, struct archive *a, const char *entry_name) {
+    const char *msg = archive_error_string(a);
+    if (!msg) msg = "unknown error";
+    if (strstr(msg, "CRC") || strstr(msg, "crc"))
+        return yolo_error(YOLO_ERR_CRC, "%s: damaged: CRC mismatch in entry %s (the file is corrupt; use an earlier checkpoint)",
+                          r->label, entry_name ? entry_name : "?");
+    if (strstr(msg, "Unrecognized archive format") || strstr(msg, "Missing type keyword"))
+        return yolo_error(YOLO_ERR_FORMAT, "%s: not a zip archive (is it a checkpoint?)", r->label);
+    if (strstr(msg, "runcated") || strstr(msg, "premature") || strstr(msg, "EOF"))
+        return yolo_error(YOLO_ERR_FORMAT, "%s: truncated or damaged zip archive (%s%s%s; the file is incomplete)", r->label, msg,
+                          entry_name ? " in entry " : "", entry_name ? entry_name : "");
+    if (archive_errno(a) == EIO || archive_errno(a) == ENOMEM)
+        return yolo_error(YOLO_ERR_IO, "%s: %s", r->label, msg);
+    return yolo_error(YOLO_ERR_FORMAT, "%s: damaged zip archive (%s%s%s)", r->label, msg, entry_name ? " in entry " : "",
+                      entry_name ? entry_name : "");
+}
+
+static bool is_pickle_name(const char *name) {
+    const char *slash = strchr(name, '/');
+    return slash && slash != name && strcmp(slash, "/data.pkl") == 0;
+}
+
+/* Reads the current entry to its end (so that libarchive checks its CRC); keeps the bytes in *out
+ * when out is not NULL. */
+static yolo_status read_entry(rd *r, struct archive *a, struct archive_entry *e, const char *name, size_t limit,
+                              unsigned char **out, size_t *len) {
+    unsigned char *buf = NULL;
+    size_t cap = 0, size = 0;
+    if (out && archive_entry_size_is_set(e) && archive_entry_size(e) >= 0) {
+        int64_t declared = archive_entry_size(e);
+        if (r->input_size && (uint64_t)declared > r->input_size)
+            return yolo_error(YOLO_ERR_FORMAT, "%s: damaged zip archive (entry %s claims %lld bytes)", r->label, name,
+                              (long long)declared);
+        if ((uint64_t)declared > limit)
+            return yolo_error(YOLO_ERR_LIMIT, "%s: entry %s has %lld bytes, more than the limit of %zu", r->label, name,
+                              (long long)declared, limit);
+        cap = (size_t)declared;
+        buf = malloc(cap ? cap : 1);
+        if (!buf) return yolo_error(YOLO_ERR_NOMEM, "%s: out of memory reading entry %s", r->label, name);
+    }
+    for (;;) {
+        const void *blk;
+        size_t n;
+        la_int64_t off;
+        int rc = archive_read_data_block(a, &blk, &n, &off);
+        if (rc == ARCHIVE_EOF) break;
+        if (rc != ARCHIVE_OK) {
+            free(buf);
+            return archive_fail(r, a, name);
+        }
+        if (off < 0 || (uint64_t)off > limit || n > limit - (size_t)off) {
+            free(buf);
+            return yolo_error(YOLO_ERR_LIMIT, "%s: entry %s is larger than %zu bytes", r->label, name, limit);
+        }
+        size_t end = (size_t)off + n;
+        if (out) {
+            if (end > cap) {
+                size_t nc = cap ? cap : 4096;
+                while (nc < end) nc = nc > limit / 2 ? limit : nc * 2;
+                unsigned char *nb = realloc(buf, nc);
+                if (!nb) {
+                    free(buf);
+                    return yolo_error(YOLO_ERR_NOMEM, "%s: out of memory reading entry %s", r->label, name);
+                }
+                buf = nb;
+                cap = nc;
+            }
+            if (end > size && (size_t)off > size) memset(buf + size, 0, (size_t)off - size);
+            if (n) memcpy(buf + off, blk, n);
+        }
+        if (end > size) size = end;
+    }
+    if (out) {
+        *out = buf;
+    }
+    *len = size;
+    return YOLO_OK;
+}
+
+static yolo_status add_entry(rd *r, const char *name, size_t size, void *data) {
+    if (r->n == r->cap) {
+        size_t cap = r->cap ? r->cap * 2 : 256;
+        entry *e = realloc(r->entries, cap * sizeof *e);
+        if (!e) return yolo_error(YOLO_ERR_NOMEM, "%s: out of memory", r->label);
+        r->entries = e;
+        r->cap = cap;
+    }
+    char *nm = strdup(name);
+    if (!nm) return yolo_error(YOLO_ERR_NOMEM, "%s: out of memory", r->label);
+    r->entries[r->n++] = (entry){nm, size, data};
+    return YOLO_OK;
+}
+
+static int entry_cmp(const void *a, const void *b) { return strcmp(((const entry *)a)->name, ((const entry *)b)->name); }
+
+static yolo_status scan(rd *r, struct archive *a) {
+    struct archive_entry *e;
+    yolo_status st;
+    for (;;) {
+        int rc = archive_read_next_header(a, &e);
+        if (rc == ARCHIVE_EOF) break;
+        if (rc != ARCHIVE_OK && rc != ARCHIVE_WARN) return archive_fail(r, a, NULL);
+        const char *name = archive_entry_pathname(e);
+        if (!name) name = "";
+        if (!r->pkl && is_pickle_name(name)) {
+            if ((st = read_entry(r, a, e, name, r->max_bytes, &r->pkl, &r->pkl_len))) return st;
+            size_t rl = (size_t)(strchr(name, '/') - name) + 1;
+            r->root = strndup(name, rl);
+            if (!r->root) return yolo_error(YOLO_ERR_NOMEM, "%s: out of memory", r->label);
+            continue;
+        }
+        bool storage = strstr(name, "/data/") != NULL;
+        if (r->mode == MODE_SKIP) {
+            /* Sizes from the headers suffice to check that every storage is there. */
+            if (storage) {
+                int64_t sz = archive_entry_size_is_set(e) ? archive_entry_size(e) : -1;
+                if ((st = add_entry(r, name, sz < 0 ? SIZE_MAX : (size_t)sz, NULL))) return st;
+            }
+            if (archive_read_data_skip(a) != ARCHIVE_OK) return archive_fail(r, a, name);
+            continue;
+        }
+        unsigned char *data = NULL;
+        size_t len;
+        size_t limit = r->input_size ? r->input_size : SIZE_MAX / 2;
+        if ((st = read_entry(r, a, e, name, limit, storage && r->mode == MODE_DATA ? &data : NULL, &len))) return st;
+        if (storage && (st = add_entry(r, name, len, data))) {
+            free(data);
+            return st;
+        }
+    }
+    return YOLO_OK;
+}
+
+/* Binds each storage the pickle names to its entry, checking sizes (and taking the bytes in MODE_DATA). */
+static yolo_status bind_storages(rd *r, yv_doc *doc) {
+    if (r->n) qsort(r->entries, r->n, sizeof *r->entries, entry_cmp);
+    size_t rl = strlen(r->root);
+    for (size_t i = 0; i < yv_doc_storage_count(doc); i++) {
+        yv_storage *s = yv_doc_storage(doc, i);
+        char name[512];
+        if (rl + strlen(s->key) + 6 >= sizeof name)
+            return yolo_error(YOLO_ERR_FORMAT, "%s: storage key too long", r->label);
+        snprintf(name, sizeof name, "%sdata/%s", r->root, s->key);
+        entry k = {.name = name};
+        entry *e = r->n ? bsearch(&k, r->entries, r->n, sizeof *r->entries, entry_cmp) : NULL;
+        if (!e)
+            return yolo_error(YOLO_ERR_FORMAT, "%s: damaged: missing storage entry %s (the file is incomplete)", r->label, name);
+        size_t need = (size_t)s->numel * yv_dtype_size(s->dtype);
+        if (e->size != SIZE_MAX && e->size < need)
+            return yolo_error(YOLO_ERR_FORMAT, "%s: damaged: storage entry %s has %zu bytes, its tensors need %zu", r->label,
+                              name, e->size, need);
+        if (r->mode == MODE_DATA) {
+            if (!e->data) {
+                /* Two storages with one key cannot happen (the pickle reader merges them). */
+                e->data = malloc(1);
+                if (!e->data) return yolo_error(YOLO_ERR_NOMEM, "%s: out of memory", r->label);
+            }
+            yv_storage_adopt(doc, s, e->data);
+            e->data = NULL;
+        }
+    }
+    return YOLO_OK;
+}
+
+static yolo_status read_archive(rd *r, struct archive *a, yv_doc **doc_out, yv **root_out) {
+    yolo_status st = scan(r, a);
+    if (st) return st;
+    if (!r->pkl) return yolo_error(YOLO_ERR_FORMAT, "%s: not a checkpoint (no data.pkl)", r->label);
+    yv_doc *doc = yv_doc_new();
+    if (!doc) return yolo_error(YOLO_ERR_NOMEM, "%s: out of memory", r->label);
+    pickle_opts po = {.max_bytes = r->max_bytes};
+    yv *root = NULL;
+    st = pickle_load(doc, r->pkl, r->pkl_len, &po, &root);
+    if (st) {
+        char where[600];
+        snprintf(where, sizeof where, "%s: %sdata.pkl", r->label, r->root);
+        yolo_error_prefix(st, where);
+    } else {
+        st = bind_storages(r, doc);
+    }
+    if (st || !doc_out) {
+        yv_doc_free(doc);
+        return st;
+    }
+    *doc_out = doc;
+    *root_out = root;
+    return YOLO_OK;
+}
+
+static struct archive *new_reader(void) {
+    struct archive *a = archive_read_new();
+    if (!a) return NULL;
+    archive_read_support_format_zip(a);
+    return a;
+}
+
+/* A whole zip ends with an end-of-central-directory record that points just before itself. Without
+ * one, libarchive would fall back to streaming the entries and accept a file cut inside its central
+ * directory; we want every truncation reported. */
+static yolo_status check_end_record(const char *label, const unsigned char *p, size_t len) {
+    if (len < 4 || memcmp(p, "PK\3\4", 4) != 0) {
+        if (len >= 4 && memcmp(p, "PK\5\6", 4) == 0)
+            return yolo_error(YOLO_ERR_FORMAT, "%s: not a checkpoint (an empty zip archive)", label);
+        /* torch.save before 1.6 (or with _use_new_zipfile_serialization=False) wrote bare pickles. */
+        if (len >= 3 && p[0] == 0x80 && p[1] <= 5 && p[2] == 0x8a)
+            return yolo_error(YOLO_ERR_FORMAT, "%s: not a zip archive (an old-style torch.save file: load and save it again with torch >= 1.6)", label);
+        return yolo_error(YOLO_ERR_FORMAT, "%s: not a zip archive (is it a checkpoint?)", label);
+    }
+    size_t lo = len > 22 + 65535 ? len - 22 - 65535 : 0;
+    for (size_t i = len >= 22 ? len - 22 + 1 : 0; i-- > lo;) {
+        const unsigned char *e = p + i;
+        if (memcmp(e, "PK\5\6", 4) != 0) continue;
+        size_t comment = (size_t)e[20] | (size_t)e[21] << 8;
+        if (i + 22 + comment != len) continue;
+        uint32_t csize = (uint32_t)e[12] | (uint32_t)e[13] << 8 | (uint32_t)e[14] << 16 | (uint32_t)e[15] << 24;
+        uint32_t coff = (uint32_t)e[16] | (uint32_t)e[17] << 8 | (uint32_t)e[18] << 16 | (uint32_t)e[19] << 24;
+        /* zip64 archives keep 0xffffffff here and their real numbers in the zip64 records. */
+        if (coff == UINT32_MAX || csize == UINT32_MAX) return YOLO_OK;
+        if ((uint64_t)coff + csize > i)
+            return yolo_error(YOLO_ERR_FORMAT, "%s: truncated or damaged zip archive (the central directory lies past the end; the file is incomplete)", label);
+        return YOLO_OK;
+    }
+    return yolo_error(YOLO_ERR_FORMAT, "%s: truncated zip archive (no end-of-archive record; the file is incomplete)", label);
+}
+
+static yolo_status read_memory(const char *label, const void *data, size_t len, int mode, size_t max_bytes,
+                               yv_doc **doc, yv **root) {
+    rd r = {.label = label, .mode = mode, .max_bytes = max_bytes ? max_bytes : (size_t)1 << 30, .input_size = len};
+    if (len == 0) return yolo_error(YOLO_ERR_FORMAT, "%s: not a zip archive (the file is empty)", label);
+    yolo_status cst = check_end_record(label, data, len);
+    if (cst) return cst;
+    struct archive *a = new_reader();
+    if (!a) return yolo_error(YOLO_ERR_NOMEM, "%s: out of memory", label);
+    yolo_status st;
+    if (archive_read_open_memory(a, data, len) != ARCHIVE_OK) st = archive_fail(&r, a, NULL);
+    else st = read_archive(&r, a, doc, root);
+    archive_read_free(a);
+    rd_free(&r);
+    return st;
+}
+
+static uint32_t rd16(const unsigned char *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8; }
+static uint32_t rd32(const unsigned char *p) { return rd16(p) | rd16(p + 2) << 16; }
+
+/* Checks every entry's CRC-32 in a stored zip held in memory, walking the central directory
+ * ourselves (libarchive has already checked the structure). Sets *fallback when the archive uses
+ * something this walk does not handle (compression, zip64): the caller then lets libarchive do it. */
+static yolo_status verify_crcs(const char *label, const unsigned char *p, size_t len, bool *fallback) {
+    *fallback = true;
+    const unsigned char *e = NULL;
+    size_t lo = len > 22 + 65535 ? len - 22 - 65535 : 0;
+    for (size_t i = len >= 22 ? len - 22 + 1 : 0; i-- > lo;)
+        if (memcmp(p + i, "PK\5\6", 4) == 0 && i + 22 + rd16(p + i + 20) == len) {
+            e = p + i;
+            break;
+        }
+    if (!e) return YOLO_OK;
+    size_t count = rd16(e + 10), cd = rd32(e + 16), cd_end = cd + rd32(e + 12);
+    if (count == 0xffff || rd32(e + 16) == UINT32_MAX || cd_end > (size_t)(e - p)) return YOLO_OK;
+    for (size_t k = 0, at = cd; k < count; k++) {
+        if (at + 46 > cd_end || rd32(p + at) != 0x02014b50) return YOLO_OK;
+        const unsigned char *c = p + at;
+        uint32_t crc = rd32(c + 16), csize = rd32(c + 20), usize = rd32(c + 24), off = rd32(c + 42);
+        size_t nl = rd16(c + 28), next = at + 46 + nl + rd16(c + 30) + rd16(c + 32);
+        if (rd16(c + 10) != 0 || csize == UINT32_MAX || usize == UINT32_MAX || off == UINT32_MAX || next > cd_end ||
+            (size_t)off + 30 > len || rd32(p + off) != 0x04034b50)
+            return YOLO_OK;
+        size_t data = (size_t)off + 30 + rd16(p + off + 26) + rd16(p + off + 28);
+        if (csize != usize || data > len || csize > len - data) return YOLO_OK;
+        if (crc32_fast(0, p + data, usize) != crc) {
+            *fallback = false;
+            return yolo_error(YOLO_ERR_CRC, "%s: damaged: CRC mismatch in entry %.*s (the file is corrupt; use an earlier checkpoint)",
+                              label, (int)nl, (const char *)c + 46);
+        }
+        at = next;
+    }
+    *fallback = false;
+    return YOLO_OK;
+}
+
+static yolo_status read_path(const char *path, int mode, size_t max_bytes, yv_doc **doc, yv **root) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat sb;
+    if (fd < 0) {
+        int e = errno;
+        if (e == ENOENT) return yolo_error(YOLO_ERR_NOTFOUND, "%s: no such file", path);
+        return yolo_error(YOLO_ERR_IO, "%s: cannot open: %s", path, strerror(e));
+    }
+    if (fstat(fd, &sb) != 0) {
+        int e = errno;
+        close(fd);
+        return yolo_error(YOLO_ERR_IO, "%s: cannot stat: %s", path, strerror(e));
+    }
+    if (S_ISDIR(sb.st_mode)) {
+        close(fd);
+        return yolo_error(YOLO_ERR_USAGE, "%s: is a directory (give a .pt file)", path);
+    }
+    yolo_status st;
+    if (S_ISREG(sb.st_mode)) {
+        /* A mapped file lets the zip reader seek to the central directory and skip storages for free. */
+        if (sb.st_size == 0) {
+            close(fd);
+            return yolo_error(YOLO_ERR_FORMAT, "%s: not a zip archive (the file is empty)", path);
+        }
+        /* Reading every byte: fault the pages in up front, in bulk, rather than one by one. */
+        int flags = MAP_PRIVATE | (mode == MODE_SKIP ? 0 : MAP_POPULATE);
+        void *m = mmap(NULL, (size_t)sb.st_size, PROT_READ, flags, fd, 0);
+        close(fd);
+        if (m == MAP_FAILED) return yolo_error(YOLO_ERR_IO, "%s: cannot map: %s", path, strerror(errno));
+        if (mode == MODE_VERIFY) {
+            /* Structure, pickle and storage sizes through libarchive (no data read), then the CRCs. */
+            bool fallback = false;
+            st = read_memory(path, m, (size_t)sb.st_size, MODE_SKIP, max_bytes, NULL, NULL);
+            if (!st) st = verify_crcs(path, m, (size_t)sb.st_size, &fallback);
+            if (!st && fallback) st = read_memory(path, m, (size_t)sb.st_size, MODE_VERIFY, max_bytes, NULL, NULL);
+        } else {
+            st = read_memory(path, m, (size_t)sb.st_size, mode, max_bytes, doc, root);
+        }
+        munmap(m, (size_t)sb.st_size);
+        return st;
+    }
+    /* Pipes and devices: stream through the archive (torch's zips carry sizes in data descriptors,
+     * which libarchive's streaming zip reader handles). */
+    rd r = {.label = path, .mode = mode, .max_bytes = max_bytes ? max_bytes : (size_t)1 << 30};
+    struct archive *a = new_reader();
+    if (!a) {
+        close(fd);
+        return yolo_error(YOLO_ERR_NOMEM, "%s: out of memory", path);
+    }
+    if (archive_read_open_fd(a, fd, 1 << 20) != ARCHIVE_OK) st = archive_fail(&r, a, NULL);
+    else st = read_archive(&r, a, doc, root);
+    archive_read_free(a);
+    close(fd);
+    rd_free(&r);
+    return st;
+}
+
+yolo_status ckpt_read(const char *path, const ckpt_read_opts *opts, yv_doc **doc, yv **root) {
+    bool skip = opts && opts->skip_tensor_data;
+    return read_path(path, skip ? MODE_SKIP : MODE_DATA, opts ? opts->max_bytes : 0, doc, root);
+}
+
+yolo_status ckpt_read_memory(const char *label, const void *data, size_t len, const ckpt_read_opts *opts, yv_doc **doc,
+                             yv **root) {
+    bool skip = opts && opts->skip_tensor_data;
+    return read_memory(label, data, len, skip ? MODE_SKIP : MODE_DATA, opts ? opts->max_bytes : 0, doc, root);
+}
+
+yolo_status ckpt_verify(const char *path) { return read_path(path, MODE_VERIFY, 0, NULL, NULL); }
+
+/* ---- writing ---- */
+
+typedef struct {
+    yv_storage **st;
+    char **keys;
+    size_t n, cap;
+    yv_storage **slots; /* open-addressing pointer set: storage -> index+1 in st */
+    size_t *slot_idx;
+    size_t nslots;
+} keymap;
+
+static size_t ptr_hash(const void *p) {
+    uint64_t h = (uint64_t)(uintptr_t)p;
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdULL;
+    h ^= h >> 33;
+    return (size_t)h;
+}
+
+static bool keymap_grow(keymap *m) {
+    size_t ns = m->nslots ? m->nslots * 2 : 256;
+    yv_storage **slots = calloc(ns, sizeof *slots);
+    size_t *idx = calloc(ns, sizeof *idx);
+    if (!slots || !idx) {
+        free(slots);
+        free(idx);
+        return false;
+    }
+    for (size_t i = 0; i < m->n; i++) {
+        size_t s = ptr_hash(m->st[i]) & (ns - 1);
+        while (slots[s]) s = (s + 1) & (ns - 1);
+        slots[s] = m->st[i];
+        idx[s] = i;
+    }
+    free(m->slots);
+    free(m->slot_idx);
+    m->slots = slots;
+    m->slot_idx = idx;
+    m->nslots = ns;
+    return true;
+}
+
+/* Keys "0", "1", ... in the order the pickle first meets each storage, as torch.save numbers them. */
+static const char *key_of(yv_storage *s, void *ctx) {
+    keymap *m = ctx;
+    if (m->nslots) {
+        for (size_t i = ptr_hash(s) & (m->nslots - 1); m->slots[i]; i = (i + 1) & (m->nslots - 1))
+            if (m->slots[i] == s) return m->keys[m->slot_idx[i]];
+    }
+    if ((m->n + 1) * 2 > m->nslots && !keymap_grow(m)) return NULL;
+    if (m->n == m->cap) {
+        size_t cap = m->cap ? m->cap * 2 : 64;
+        yv_storage **st = realloc(m->st, cap * sizeof *st);
+        if (!st) return NULL;
+        m->st = st;
+        char **keys = realloc(m->keys, cap * sizeof *keys);
+        if (!keys) return NULL;
+        m->keys = keys;
+        m->cap = cap;
+    }
+    char buf[24];
+    snprintf(buf, sizeof buf, "%zu", m->n);
+    char *k = strdup(buf);
+    if (!k) return NULL;
+    size_t i = ptr_hash(s) & (m->nslots - 1);
+    while (m->slots[i]) i = (i + 1) & (m->nslots - 1);
+    m->slots[i] = s;
+    m->slot_idx[i] = m->n;
+    m->st[m->n] = s;
+    m->keys[m->n++] = k;
+    return k;
+}
+
+static void keymap_free(keymap *m) {
+    for (size_t i = 0; i < m->n; i++) free(m->keys[i]);
+    free(m->keys);
+    free(m->st);
+    free(m->slots);
+    free(m->slot_idx);
+}
+
+typedef struct {
+    unsigned char *buf;
+    size_t len, cap;
+    bool failed;
+    unsigned char *central;
+    size_t clen, ccap;
+    size_t count;
+} zipw;
+
+static void zb_put(unsigned char **buf, size_t *len, size_t *cap, bool *failed, const void *p, size_t n) {
+    if (*failed) return;
+    if (n > *cap - *len) {
+        size_t nc = *cap ? *cap : 1 << 16;
+        while (n > nc - *len) nc *= 2;
+        unsigned char *b = realloc(*buf, nc);
+        if (!b) {
+            *failed = true;
+            return;
+        }
+        *buf = b;
+        *cap = nc;
+    }
+    if (n) memcpy(*buf + *len, p, n);
+    *len += n;
+}
+
+static void le16(unsigned char *p, unsigned v) { p[0] = (unsigned char)v, p[1] = (unsigned char)(v >> 8); }
+static void le32(unsigned char *p, uint32_t v) {
+    for (int i = 0; i < 4; i++) p[i] = (unsigned char)(v >> (8 * i));
+}
+
+/* One stored entry, its data starting on a 64-byte boundary (padding in an extra field, as torch
+ * does) so that storages can be mapped and read in place. */
+static void zip_add(zipw *z, const char *name, const void *data, size_t len) {
+    size_t nl = strlen(name);
+    uint32_t crc = crc32_fast(0, data, len);
+    size_t off = z->len;
+    size_t hdr = 30 + nl + 4;
+    size_t pad = (64 - (off + hdr) % 64) % 64;
+    unsigned char h[30];
+    memset(h, 0, sizeof h);
+    le32(h, 0x04034b50);
+    le16(h + 4, 20);
+    le16(h + 6, 0x800); /* names are UTF-8 */
+    le16(h + 8, 0);     /* stored */
+    le16(h + 10, 0);
+    le16(h + 12, 0x21); /* 1980-01-01, fixed so that equal contents give equal files */
+    le32(h + 14, crc);
+    le32(h + 18, (uint32_t)len);
+    le32(h + 22, (uint32_t)len);
+    le16(h + 26, (unsigned)nl);
+    le16(h + 28, (unsigned)(4 + pad));
+    zb_put(&z->buf, &z->len, &z->cap, &z->failed, h, 30);
+    zb_put(&z->buf, &z->len, &z->cap, &z->failed, name, nl);
+    unsigned char ex[4 + 64];
+    memset(ex, 'Z', sizeof ex);
+    le16(ex, 0x4246);
+    le16(ex + 2, (unsigned)pad);
+    zb_put(&z->buf, &z->len, &z->cap, &z->failed, ex, 4 + pad);
+    zb_put(&z->buf, &z->len, &z->cap, &z->failed, data, len);
+
+    unsigned char c[46];
+    memset(c, 0, sizeof c);
+    le32(c, 0x02014b50);
+    le16(c + 4, 20);
+    le16(c + 6, 20);
+    le16(c + 8, 0x800);
+    le16(c + 14, 0x21);
+    le32(c + 16, crc);
+    le32(c + 20, (uint32_t)len);
+    le32(c + 24, (uint32_t)len);
+    le16(c + 28, (unsigned)nl);
+    le32(c + 42, (uint32_t)off);
+    zb_put(&z->central, &z->clen, &z->ccap, &z->failed, c, 46);
+    zb_put(&z->central, &z->clen, &z->ccap, &z->failed, name, nl);
+    z->count++;
+}
+
+yolo_status ckpt_write(const char *path, const yv *root) {
+    /* The archive's folder: the file name without its extension, as torch.save names it. */
+    const char *base = basename_of(path);
+    char folder[256];
+    size_t bl = strlen(base);
+    const char *dot = strrchr(base, '.');
+    if (dot && dot != base) bl = (size_t)(dot - base);
+    if (bl == 0 || bl >= sizeof folder - 1) snprintf(folder, sizeof folder, "archive");
+    else snprintf(folder, sizeof folder, "%.*s", (int)bl, base);
+
+    keymap km = {0};
+    unsigned char *pkl = NULL;
+    size_t pkl_len = 0;
+    yolo_status st = pickle_dump(root, key_of, &km, &pkl, &pkl_len);
+    if (st) {
+        keymap_free(&km);
+        return yolo_error_prefix(st, path);
+    }
+    zipw z = {0};
+    char name[512];
+    snprintf(name, sizeof name, "%s/data.pkl", folder);
+    zip_add(&z, name, pkl, pkl_len);
+    free(pkl);
+    for (size_t i = 0; i < km.n && !st; i++) {
+        yv_storage *s = km.st[i];
+        size_t nbytes = (size_t)s->numel * yv_dtype_size(s->dtype);
+        if (!s->data && nbytes)
+            st = yolo_error(YOLO_ERR_USAGE, "%s: tensor data was not loaded (read the source without skip_tensor_data)", path);
+        snprintf(name, sizeof name, "%s/data/%s", folder, km.keys[i]);
+        zip_add(&z, name, s->data ? s->data : "", s->data ? nbytes : 0);
+    }
+    snprintf(name, sizeof name, "%s/version", folder);
+    zip_add(&z, name, "3\n", 2);
+    keymap_free(&km);
+    if (!st && (z.len > UINT32_MAX - 1 || z.clen > UINT32_MAX / 2 || z.count > 65535))
+        st = yolo_error(YOLO_ERR_LIMIT, "%s: checkpoint too large for a zip without zip64 (over 4 GiB or 65535 storages)", path);
+    if (!st) {
+        unsigned char e[22];
+        memset(e, 0, sizeof e);
+        le32(e, 0x06054b50);
+        le16(e + 8, (unsigned)z.count);
+        le16(e + 10, (unsigned)z.count);
+        le32(e + 12, (uint32_t)z.clen);
+        le32(e + 16, (uint32_t)z.len);
+        zb_put(&z.central, &z.clen, &z.ccap, &z.failed, e, sizeof e);
+        zb_put(&z.buf, &z.len, &z.cap, &z.failed, z.central, z.clen);
+        if (z.failed) st = yolo_error(YOLO_ERR_NOMEM, "%s: out of memory building the archive", path);
+    }
+    if (!st) st = ckpt_write_file_atomic(path, z.buf, z.len);
+    free(z.buf);
+    free(z.central);
+    return st;
+}
+
+static const char *errno_hint(int e) {
+    switch (e) {
+    case ENOSPC: return "free some disk space";
+    case EDQUOT: return "disk quota exceeded";
+    case EFBIG: return "the file is larger than the file system or a limit allows";
+    case EACCES:
+    case EPERM: return "check the folder's permissions";
+    case EROFS: return "the file system is read-only";
+    case ENOENT: return "the folder does not exist";
+    case EISDIR: return "the path is a directory";
+    default: return "the previous file, if any, is unchanged";
+    }
+}
+
+static yolo_status write_fail(const char *path, const char *what, int e) {
+    return yolo_error(YOLO_ERR_IO, "%s: cannot %s: %s (%s)", path, what, strerror(e), errno_hint(e));
+}
+
+yolo_status ckpt_write_file_atomic(const char *path, const void *data, size_t len) {
+    size_t pl = strlen(path);
+    const char *base = basename_of(path);
+    if (!*base) return yolo_error(YOLO_ERR_USAGE, "%s: not a file name", path);
+    size_t dl = (size_t)(base - path);
+    char *tmp = malloc(pl + 16), *dir = malloc(dl + 2);
+    if (!tmp || !dir) {
+        free(tmp);
+        free(dir);
+        return yolo_error(YOLO_ERR_NOMEM, "%s: out of memory", path);
+    }
+    /* A hidden temp name in the same folder: rename() within one file system is atomic. */
+    snprintf(tmp, pl + 16, "%.*s.%s.XXXXXX", (int)dl, path, base);
+    if (dl) snprintf(dir, dl + 2, "%.*s", (int)dl, path);
+    else strcpy(dir, ".");
+    yolo_status st = YOLO_OK;
+    int fd = mkostemp(tmp, O_CLOEXEC);
+    if (fd < 0) {
+        st = write_fail(path, "create a temporary file", errno);
+        goto out;
+    }
+    /* mkstemp makes 0600; give the file the mode a plain create would (or the old file's). */
+    struct stat old;
+    mode_t mode;
+    if (stat(path, &old) == 0) {
+        mode = old.st_mode & 07777;
+    } else {
+        mode_t um = umask(022);
+        umask(um);
+        mode = 0666 & ~um;
+    }
+    (void)fchmod(fd, mode);
+    const unsigned char *p = data;
+    size_t left = len;
+    while (left) {
+        ssize_t n = write(fd, p, left > (1u << 30) ? (1u << 30) : left);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            st = write_fail(path, "write", errno);
+            break;
+        }
+        if (n == 0) {
+            st = write_fail(path, "write", EIO);
+            break;
+        }
+        p += n;
+        left -= (size_t)n;
+    }
+    if (!st && fsync(fd) != 0) st = write_fail(path, "fsync", errno);
+    if (close(fd) != 0 && !st) st = write_fail(path, "close", errno);
+    if (!st && rename(tmp, path) != 0) st = write_fail(path, "rename the temporary file over", errno);
+    if (st) {
+        unlink(tmp);
+        goto out;
+    }
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        /* The rename is only durable once the folder is synced; some file systems refuse (EINVAL). */
+        if (fsync(dfd) != 0 && errno != EINVAL && errno != EROFS) st = write_fail(path, "fsync the folder of", errno);
+        close(dfd);
+    }
+out:
+    free(tmp);
+    free(dir);
+    return st;
+}

@@ -1,0 +1,116 @@
+/* Run-folder lock (see include/yolo/lock.h). */
+#include "yolo/lock.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+struct run_lock {
+    int fd;
+    int inherited; /* the descriptor came from YOLO_LOCK_FD: the parent owns it */
+};
+
+void lock_run_dir(const char *ckpt_path, char *out, unsigned long cap) {
+    char buf[4096];
+    snprintf(buf, sizeof buf, "%s", ckpt_path);
+    char *slash = strrchr(buf, '/');
+    if (!slash) {
+        snprintf(out, cap, ".");
+        return;
+    }
+    *slash = 0;
+    if (slash == buf) {
+        snprintf(out, cap, "/");
+        return;
+    }
+    /* RUN/weights/last.pt belongs to RUN, the folder that also holds results.csv */
+    const char *base = strrchr(buf, '/');
+    base = base ? base + 1 : buf;
+    if (!strcmp(base, "weights")) {
+        if (base == buf) {
+            snprintf(out, cap, ".");
+            return;
+        }
+        buf[base - buf - 1] = 0;
+        if (!buf[0]) {
+            snprintf(out, cap, "/");
+            return;
+        }
+    }
+    snprintf(out, cap, "%s", buf);
+}
+
+/* Uses the parent's descriptor when it is the lock file of dir and already holds the lock. */
+static int inherited_fd(const char *path) {
+    const char *s = getenv("YOLO_LOCK_FD");
+    if (!s || !*s) return -1;
+    char *end;
+    long fd = strtol(s, &end, 10);
+    if (*end || fd < 0 || fd > 65535) return -1;
+    struct stat a, b;
+    if (fstat((int)fd, &a) != 0 || stat(path, &b) != 0) return -1;
+    if (a.st_dev != b.st_dev || a.st_ino != b.st_ino) return -1;
+    /* on the same open file description this succeeds only if nobody else holds it */
+    if (flock((int)fd, LOCK_EX | LOCK_NB) != 0) return -1;
+    return (int)fd;
+}
+
+yolo_status lock_acquire(const char *dir, run_lock **out) {
+    char path[4096];
+    if (snprintf(path, sizeof path, "%s/%s", dir, LOCK_FILE_NAME) >= (int)sizeof path)
+        return yolo_error(YOLO_ERR_USAGE, "%s: path too long", dir);
+    run_lock *l = calloc(1, sizeof *l);
+    if (!l) return yolo_error(YOLO_ERR_NOMEM, "out of memory");
+    int fd = inherited_fd(path);
+    if (fd >= 0) {
+        l->fd = fd;
+        l->inherited = 1;
+        *out = l;
+        return YOLO_OK;
+    }
+    fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        int e = errno;
+        free(l);
+        return yolo_error(YOLO_ERR_IO, "%s: cannot create the lock file (%s)", path, strerror(e));
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+        char holder[128] = "";
+        ssize_t n = pread(fd, holder, sizeof holder - 1, 0);
+        holder[n > 0 ? n : 0] = 0;
+        holder[strcspn(holder, "\n")] = 0;
+        close(fd);
+        free(l);
+        if (e == EWOULDBLOCK)
+            return yolo_error(YOLO_ERR_LOCKED, "%s: another trainer%s%s%s holds the run folder (wait for it to finish or "
+                              "stop it)", dir, holder[0] ? " (" : "", holder, holder[0] ? ")" : "");
+        return yolo_error(YOLO_ERR_IO, "%s: cannot lock (%s)", path, strerror(e));
+    }
+    char info[128];
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    int len = snprintf(info, sizeof info, "pid %ld, since ", (long)getpid());
+    len += (int)strftime(info + len, sizeof info - (size_t)len, "%Y-%m-%d %H:%M:%S UTC\n", &tm);
+    /* the note is only for messages: failing to write it does not matter */
+    if (ftruncate(fd, 0) == 0 && pwrite(fd, info, (size_t)len, 0) < 0) info[0] = 0;
+    l->fd = fd;
+    *out = l;
+    return YOLO_OK;
+}
+
+void lock_release(run_lock *l) {
+    if (!l) return;
+    if (!l->inherited) {
+        flock(l->fd, LOCK_UN);
+        close(l->fd);
+    }
+    free(l);
+}

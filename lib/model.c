@@ -1,0 +1,796 @@
+/* YOLOv8 networks in plain C over the libtorch wrapper: one forward function per block.
+ *
+ * Numerical parity with Ultralytics comes from issuing the same libtorch kernels, on tensors of the
+ * same shapes, in the same order as its Python modules do; so each block below mirrors the
+ * corresponding module's forward step by step (chunk views in C2f, DFL as a 1x1 conv, ...). */
+#include "yolo/model.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define REG_MAX 16
+#define MAX_LEVELS 4
+
+typedef struct {
+    torch_tensor *w, *bw, *bb, *rm, *rv, *nbt;
+    int k, s;
+    bool linear;               /* no activation (Identity) */
+    torch_tensor *fw, *fb;     /* BN folded into the conv (model_fuse), eval only */
+} conv_p; /* Conv2d(no bias) + BatchNorm2d + SiLU */
+
+typedef struct {
+    torch_tensor *w, *b;
+} plain_p; /* Conv2d / ConvTranspose2d / Linear with bias */
+
+typedef struct {
+    conv_p cv1, cv2;
+    bool add;
+} bottleneck_p;
+
+typedef struct {
+    modelcfg_layer cfg;
+    conv_p cv1, cv2; /* Conv uses cv1; C2f and SPPF use both */
+    bottleneck_p *m; /* C2f */
+    /* heads */
+    conv_p box[MAX_LEVELS][2], cls[MAX_LEVELS][2], msk[MAX_LEVELS][2];
+    plain_p box_out[MAX_LEVELS], cls_out[MAX_LEVELS], msk_out[MAX_LEVELS];
+    torch_tensor *dfl;
+    conv_p p_cv1, p_cv2, p_cv3; /* Proto */
+    plain_p p_up;
+    plain_p linear; /* Classify (its Conv is cv1) */
+} layer;
+
+typedef struct {
+    char *name;
+    torch_tensor *t;
+    bool buffer, trainable;
+} entry;
+
+struct model {
+    char task[16];
+    int nc;
+    torch_device dev;
+    bool training, keep_outputs, channels_last, fused;
+    double bn_eps, bn_momentum;
+    double dropout; /* Classify's dropout probability (Ultralytics' dropout= argument) */
+    int n_layers;
+    layer *layers;
+    torch_tensor **outs;
+    int n_entries, cap_entries;
+    entry *entries;
+    int nl;
+    double strides[MAX_LEVELS];
+    torch_tensor *anchor_cache, *stride_cache; /* eval decode: (1, 2, A) and (1, A) */
+    int64_t cache_hw[MAX_LEVELS][2];
+};
+
+typedef yolo_status (*conv_fn)(model *m, conv_p *c);
+static yolo_status each_conv(model *m, conv_fn fn);
+static yolo_status unfuse_one(model *m, conv_p *c);
+
+#define TRY(expr)                                                                                                    \
+    do {                                                                                                             \
+        yolo_status s_ = (expr);                                                                                     \
+        if (s_ != YOLO_OK) return s_;                                                                                \
+    } while (0)
+
+#define TRYC(expr)                                                                                                   \
+    do {                                                                                                             \
+        st = (expr);                                                                                                 \
+        if (st != YOLO_OK) goto done;                                                                                \
+    } while (0)
+
+/* ---- construction ---- */
+
+static yolo_status add_entry(model *m, const char *name, int ndim, const int64_t *shape, torch_dtype dt, bool buffer,
+                             bool trainable, torch_tensor **out) {
+    if (m->n_entries == m->cap_entries) {
+        int cap = m->cap_entries ? 2 * m->cap_entries : 256;
+        entry *e = realloc(m->entries, sizeof *e * cap);
+        if (!e) return yolo_error(YOLO_ERR_NOMEM, "model: out of memory");
+        m->entries = e, m->cap_entries = cap;
+    }
+    entry *e = &m->entries[m->n_entries];
+    memset(e, 0, sizeof *e);
+    e->name = strdup(name);
+    if (!e->name) return yolo_error(YOLO_ERR_NOMEM, "model: out of memory");
+    yolo_status st = torch_zeros(ndim, shape, dt, m->dev, &e->t);
+    if (st != YOLO_OK) {
+        free(e->name);
+        return st;
+    }
+    e->buffer = buffer, e->trainable = trainable;
+    m->n_entries++;
+    *out = e->t;
+    return YOLO_OK;
+}
+
+/* torch.nn's default init: kaiming_uniform_(a=sqrt(5)) for the weight, U(+-1/sqrt(fan_in)) for the
+ * bias, with the bound computed in the same double arithmetic as torch.nn.init. */
+static yolo_status init_kaiming(torch_tensor *w, int64_t fan_in) {
+    double a = sqrt(5.0);
+    double gain = sqrt(2.0 / (1 + pow(a, 2)));
+    double std = gain / sqrt((double)fan_in);
+    double bound = sqrt(3.0) * std;
+    return torch_uniform_(w, -bound, bound);
+}
+
+static yolo_status init_bias(torch_tensor *b, int64_t fan_in) {
+    double bound = fan_in > 0 ? 1 / sqrt((double)fan_in) : 0;
+    return torch_uniform_(b, -bound, bound);
+}
+
+static yolo_status reg_conv(model *m, const char *prefix, int c1, int c2, int k, int s, conv_p *c) {
+    char name[256];
+    int64_t wshape[4] = {c2, c1, k, k}, vshape[1] = {c2};
+    c->k = k, c->s = s;
+    snprintf(name, sizeof name, "%s.conv.weight", prefix);
+    TRY(add_entry(m, name, 4, wshape, TORCH_F32, false, true, &c->w));
+    TRY(init_kaiming(c->w, (int64_t)c1 * k * k));
+    snprintf(name, sizeof name, "%s.bn.weight", prefix);
+    TRY(add_entry(m, name, 1, vshape, TORCH_F32, false, true, &c->bw));
+    TRY(torch_fill_(c->bw, 1));
+    snprintf(name, sizeof name, "%s.bn.bias", prefix);
+    TRY(add_entry(m, name, 1, vshape, TORCH_F32, false, true, &c->bb));
+    snprintf(name, sizeof name, "%s.bn.running_mean", prefix);
+    TRY(add_entry(m, name, 1, vshape, TORCH_F32, true, false, &c->rm));
+    snprintf(name, sizeof name, "%s.bn.running_var", prefix);
+    TRY(add_entry(m, name, 1, vshape, TORCH_F32, true, false, &c->rv));
+    TRY(torch_fill_(c->rv, 1));
+    snprintf(name, sizeof name, "%s.bn.num_batches_tracked", prefix);
+    TRY(add_entry(m, name, 0, NULL, TORCH_I64, true, false, &c->nbt));
+    return YOLO_OK;
+}
+
+/* A Conv2d with bias (k x k), or with transposed=true a ConvTranspose2d (c1 -> c2, k x k). */
+static yolo_status reg_plain(model *m, const char *prefix, int c1, int c2, int k, bool transposed, plain_p *p) {
+    char name[256];
+    int64_t wshape[4] = {transposed ? c1 : c2, transposed ? c2 : c1, k, k}, bshape[1] = {c2};
+    /* torch computes fan_in from weight.size(1) times the kernel area, for both conv kinds */
+    int64_t fan_in = wshape[1] * k * k;
+    snprintf(name, sizeof name, "%s.weight", prefix);
+    TRY(add_entry(m, name, 4, wshape, TORCH_F32, false, true, &p->w));
+    TRY(init_kaiming(p->w, fan_in));
+    snprintf(name, sizeof name, "%s.bias", prefix);
+    TRY(add_entry(m, name, 1, bshape, TORCH_F32, false, true, &p->b));
+    TRY(init_bias(p->b, fan_in));
+    return YOLO_OK;
+}
+
+static yolo_status reg_head_branch(model *m, const char *prefix, int l, int cin, int c, int cout, conv_p conv[2],
+                                   plain_p *out) {
+    char name[256];
+    snprintf(name, sizeof name, "%s.%d.0", prefix, l);
+    TRY(reg_conv(m, name, cin, c, 3, 1, &conv[0]));
+    snprintf(name, sizeof name, "%s.%d.1", prefix, l);
+    TRY(reg_conv(m, name, c, c, 3, 1, &conv[1]));
+    snprintf(name, sizeof name, "%s.%d.2", prefix, l);
+    return reg_plain(m, name, c, cout, 1, false, out);
+}
+
+/* Spatial size after layer i for an input of size h (for the stride probe). */
+static void probe_sizes(const model *m, int in, int *hw) {
+    hw[0] = in;
+    for (int i = 0; i < m->n_layers; i++) {
+        const modelcfg_layer *L = &m->layers[i].cfg;
+        int h = hw[L->from[0] + 1];
+        if (L->kind == MODELCFG_CONV) h = (h + 2 * (L->k / 2) - L->k) / L->s + 1;
+        else if (L->kind == MODELCFG_UPSAMPLE) h *= L->scale;
+        hw[i + 1] = h;
+    }
+}
+
+static yolo_status build_layers(model *m) {
+    char prefix[128], name[256];
+    for (int i = 0; i < m->n_layers; i++) {
+        layer *ly = &m->layers[i];
+        const modelcfg_layer *L = &ly->cfg;
+        snprintf(prefix, sizeof prefix, "model.%d", i);
+        switch (L->kind) {
+        case MODELCFG_CONV: TRY(reg_conv(m, prefix, L->c1, L->c2, L->k, L->s, &ly->cv1)); break;
+        case MODELCFG_C2F: {
+            int c = L->c2 / 2;
+            snprintf(name, sizeof name, "%s.cv1", prefix);
+            TRY(reg_conv(m, name, L->c1, 2 * c, 1, 1, &ly->cv1));
+            snprintf(name, sizeof name, "%s.cv2", prefix);
+            TRY(reg_conv(m, name, (2 + L->repeats) * c, L->c2, 1, 1, &ly->cv2));
+            ly->m = calloc((size_t)L->repeats, sizeof *ly->m);
+            if (!ly->m) return yolo_error(YOLO_ERR_NOMEM, "model: out of memory");
+            for (int r = 0; r < L->repeats; r++) {
+                snprintf(name, sizeof name, "%s.m.%d.cv1", prefix, r);
+                TRY(reg_conv(m, name, c, c, 3, 1, &ly->m[r].cv1));
+                snprintf(name, sizeof name, "%s.m.%d.cv2", prefix, r);
+                TRY(reg_conv(m, name, c, c, 3, 1, &ly->m[r].cv2));
+                ly->m[r].add = L->shortcut; /* c1 == c2 always holds inside C2f */
+            }
+            break;
+        }
+        case MODELCFG_SPPF: {
+            int c = L->c1 / 2;
+            snprintf(name, sizeof name, "%s.cv1", prefix);
+            TRY(reg_conv(m, name, L->c1, c, 1, 1, &ly->cv1));
+            ly->cv1.linear = true; /* 8.4.52: SPPF's first conv has no activation */
+            snprintf(name, sizeof name, "%s.cv2", prefix);
+            TRY(reg_conv(m, name, 4 * c, L->c2, 1, 1, &ly->cv2));
+            break;
+        }
+        case MODELCFG_UPSAMPLE:
+        case MODELCFG_CONCAT: break;
+        case MODELCFG_DETECT:
+        case MODELCFG_SEGMENT: {
+            if (L->nl > MAX_LEVELS) return yolo_error(YOLO_ERR_USAGE, "model: at most %d head levels", MAX_LEVELS);
+            for (int l = 0; l < L->nl; l++) {
+                snprintf(name, sizeof name, "%s.cv2", prefix);
+                TRY(reg_head_branch(m, name, l, L->ch[l], L->c_box, 4 * REG_MAX, ly->box[l], &ly->box_out[l]));
+            }
+            for (int l = 0; l < L->nl; l++) {
+                snprintf(name, sizeof name, "%s.cv3", prefix);
+                TRY(reg_head_branch(m, name, l, L->ch[l], L->c_cls, L->nc, ly->cls[l], &ly->cls_out[l]));
+            }
+            /* DFL: a 1x1 conv whose weights are the bin values; frozen. Drawn first like any conv so
+             * the generator advances as in Python. */
+            int64_t dshape[4] = {1, REG_MAX, 1, 1};
+            snprintf(name, sizeof name, "%s.dfl.conv.weight", prefix);
+            TRY(add_entry(m, name, 4, dshape, TORCH_F32, false, false, &ly->dfl));
+            TRY(init_kaiming(ly->dfl, REG_MAX));
+            float bins[REG_MAX];
+            for (int b = 0; b < REG_MAX; b++) bins[b] = (float)b;
+            TRY(torch_copy_in(ly->dfl, bins, TORCH_F32, REG_MAX));
+            if (L->kind == MODELCFG_SEGMENT) {
+                snprintf(name, sizeof name, "%s.proto.cv1", prefix);
+                TRY(reg_conv(m, name, L->ch[0], L->npr, 3, 1, &ly->p_cv1));
+                snprintf(name, sizeof name, "%s.proto.upsample", prefix);
+                TRY(reg_plain(m, name, L->npr, L->npr, 2, true, &ly->p_up));
+                snprintf(name, sizeof name, "%s.proto.cv2", prefix);
+                TRY(reg_conv(m, name, L->npr, L->npr, 3, 1, &ly->p_cv2));
+                snprintf(name, sizeof name, "%s.proto.cv3", prefix);
+                TRY(reg_conv(m, name, L->npr, L->nm, 1, 1, &ly->p_cv3));
+                for (int l = 0; l < L->nl; l++) {
+                    snprintf(name, sizeof name, "%s.cv4", prefix);
+                    TRY(reg_head_branch(m, name, l, L->ch[l], L->c_mask, L->nm, ly->msk[l], &ly->msk_out[l]));
+                }
+            }
+            /* Strides from a 256 x 256 probe, as Ultralytics measures them. */
+            int hw[1024 + 1];
+            probe_sizes(m, 256, hw);
+            m->nl = L->nl;
+            for (int l = 0; l < L->nl; l++) m->strides[l] = 256.0 / hw[L->from[l] + 1];
+            /* bias_init: box branch 2.0; class branch log(5 / nc / (640 / s)^2), evaluated like Python
+             * does with a float32 stride tensor: (5 / nc) * reciprocal((640 / s)^2) in float32, then log. */
+            for (int l = 0; l < L->nl; l++) {
+                TRY(torch_fill_(ly->box_out[l].b, 2.0));
+                float q = (float)640 / (float)m->strides[l];
+                q = q * q;
+                float v = (1.0f / q) * (float)(5.0 / L->nc);
+                TRY(torch_fill_(ly->cls_out[l].b, log((double)v)));
+            }
+            break;
+        }
+        case MODELCFG_CLASSIFY:
+            snprintf(name, sizeof name, "%s.conv", prefix);
+            TRY(reg_conv(m, name, L->c1, 1280, 1, 1, &ly->cv1));
+            {
+                int64_t wshape[2] = {L->nc, 1280}, bshape[1] = {L->nc};
+                snprintf(name, sizeof name, "%s.linear.weight", prefix);
+                TRY(add_entry(m, name, 2, wshape, TORCH_F32, false, true, &ly->linear.w));
+                TRY(init_kaiming(ly->linear.w, 1280));
+                snprintf(name, sizeof name, "%s.linear.bias", prefix);
+                TRY(add_entry(m, name, 1, bshape, TORCH_F32, false, true, &ly->linear.b));
+                TRY(init_bias(ly->linear.b, 1280));
+            }
+            break;
+        }
+    }
+    return YOLO_OK;
+}
+
+yolo_status model_build(const modelcfg *cfg, torch_device dev, model **out) {
+    *out = NULL;
+    model *m = calloc(1, sizeof *m);
+    if (!m) return yolo_error(YOLO_ERR_NOMEM, "model: out of memory");
+    snprintf(m->task, sizeof m->task, "%s", modelcfg_task(cfg));
+    m->nc = modelcfg_nc(cfg);
+    m->dev = dev;
+    m->training = true;
+    bool cls = !strcmp(m->task, "classify");
+    m->bn_eps = cls ? 1e-5 : 1e-3;
+    m->bn_momentum = cls ? 0.1 : 0.03;
+    m->n_layers = modelcfg_layer_count(cfg);
+    m->layers = calloc((size_t)m->n_layers, sizeof *m->layers);
+    m->outs = calloc((size_t)m->n_layers, sizeof *m->outs);
+    if (!m->layers || !m->outs) {
+        model_free(m);
+        return yolo_error(YOLO_ERR_NOMEM, "model: out of memory");
+    }
+    for (int i = 0; i < m->n_layers; i++) m->layers[i].cfg = *modelcfg_layer_at(cfg, i);
+    /* Construction draws random weights; recording gradients for that would only cost memory. */
+    bool was = torch_set_grad_enabled(false);
+    yolo_status st = build_layers(m);
+    torch_set_grad_enabled(was);
+    for (int i = 0; st == YOLO_OK && i < m->n_entries; i++)
+        if (m->entries[i].trainable) st = torch_set_requires_grad(m->entries[i].t, true);
+    if (st != YOLO_OK) {
+        model_free(m);
+        return st;
+    }
+    *out = m;
+    return YOLO_OK;
+}
+
+void model_free(model *m) {
+    if (!m) return;
+    for (int i = 0; i < m->n_entries; i++) {
+        free(m->entries[i].name);
+        torch_free(m->entries[i].t);
+    }
+    free(m->entries);
+    if (m->layers) {
+        each_conv(m, unfuse_one);
+        for (int i = 0; i < m->n_layers; i++) free(m->layers[i].m);
+    }
+    if (m->outs)
+        for (int i = 0; i < m->n_layers; i++) torch_free(m->outs[i]);
+    free(m->layers);
+    free(m->outs);
+    torch_free(m->anchor_cache);
+    torch_free(m->stride_cache);
+    free(m);
+}
+
+const char *model_task(const model *m) { return m->task; }
+int model_nc(const model *m) { return m->nc; }
+torch_device model_device(const model *m) { return m->dev; }
+const double *model_strides(const model *m, int *n) {
+    if (n) *n = m->nl;
+    return m->strides;
+}
+
+int model_param_count(const model *m) { return m->n_entries; }
+const char *model_param_name(const model *m, int i) { return i >= 0 && i < m->n_entries ? m->entries[i].name : NULL; }
+torch_tensor *model_tensor(const model *m, int i) { return i >= 0 && i < m->n_entries ? m->entries[i].t : NULL; }
+bool model_param_is_buffer(const model *m, int i) { return i >= 0 && i < m->n_entries && m->entries[i].buffer; }
+bool model_param_requires_grad(const model *m, int i) { return i >= 0 && i < m->n_entries && m->entries[i].trainable; }
+
+int model_param_find(const model *m, const char *name) {
+    for (int i = 0; i < m->n_entries; i++)
+        if (!strcmp(m->entries[i].name, name)) return i;
+    return -1;
+}
+
+int64_t model_param_elements(const model *m) {
+    int64_t n = 0;
+    for (int i = 0; i < m->n_entries; i++)
+        if (!m->entries[i].buffer) n += torch_numel(m->entries[i].t);
+    return n;
+}
+
+int64_t model_trainable_elements(const model *m) {
+    int64_t n = 0;
+    for (int i = 0; i < m->n_entries; i++)
+        if (m->entries[i].trainable) n += torch_numel(m->entries[i].t);
+    return n;
+}
+
+void model_set_training(model *m, bool training) { m->training = training; }
+
+void model_set_channels_last(model *m, bool on) { m->channels_last = on; }
+
+yolo_status model_set_dropout(model *m, double p) {
+    if (!(p >= 0 && p < 1)) return yolo_error(YOLO_ERR_USAGE, "dropout=%g: must be in [0, 1)", p);
+    m->dropout = p;
+    return YOLO_OK;
+}
+bool model_training(const model *m) { return m->training; }
+void model_keep_layer_outputs(model *m, bool keep) { m->keep_outputs = keep; }
+const torch_tensor *model_layer_output(const model *m, int i) {
+    return i >= 0 && i < m->n_layers ? m->outs[i] : NULL;
+}
+
+/* ---- Conv+BN folding (what Ultralytics' model.fuse() does for standalone val and predict) ---- */
+
+static yolo_status each_conv(model *m, conv_fn fn) {
+    for (int i = 0; i < m->n_layers; i++) {
+        layer *ly = &m->layers[i];
+        const modelcfg_layer *L = &ly->cfg;
+        switch (L->kind) {
+        case MODELCFG_CONV:
+        case MODELCFG_CLASSIFY: TRY(fn(m, &ly->cv1)); break;
+        case MODELCFG_SPPF: TRY(fn(m, &ly->cv1)); TRY(fn(m, &ly->cv2)); break;
+        case MODELCFG_C2F:
+            TRY(fn(m, &ly->cv1));
+            TRY(fn(m, &ly->cv2));
+            for (int r = 0; r < L->repeats; r++) {
+                TRY(fn(m, &ly->m[r].cv1));
+                TRY(fn(m, &ly->m[r].cv2));
+            }
+            break;
+        case MODELCFG_SEGMENT:
+            TRY(fn(m, &ly->p_cv1));
+            TRY(fn(m, &ly->p_cv2));
+            TRY(fn(m, &ly->p_cv3));
+            for (int l = 0; l < L->nl; l++)
+                for (int j = 0; j < 2; j++) TRY(fn(m, &ly->msk[l][j]));
+            break;
+        case MODELCFG_DETECT: break;
+        case MODELCFG_UPSAMPLE:
+        case MODELCFG_CONCAT: break;
+        }
+        if (L->kind == MODELCFG_DETECT || L->kind == MODELCFG_SEGMENT)
+            for (int l = 0; l < L->nl; l++)
+                for (int j = 0; j < 2; j++) {
+                    TRY(fn(m, &ly->box[l][j]));
+                    TRY(fn(m, &ly->cls[l][j]));
+                }
+    }
+    return YOLO_OK;
+}
+
+/* Ultralytics' fuse_conv_and_bn, op for op: s = gamma / sqrt(eps + var); w' = diag(s) @ w, which is an
+ * exact per-row product; b' = 0 + (beta - gamma * mean / sqrt(var + eps)). */
+static yolo_status fuse_one(model *m, conv_p *c) {
+    yolo_status st = YOLO_OK;
+    torch_tensor *den = NULL, *scale = NULL, *gm = NULL;
+    int64_t col[4] = {torch_size(c->w, 0), 1, 1, 1};
+    TRYC(torch_add_scalar(c->rv, m->bn_eps, &den));
+    TRYC(torch_sqrt(den, &den));
+    TRYC(torch_div(c->bw, den, &scale));
+    TRYC(torch_view(scale, 4, col, &scale));
+    TRYC(torch_mul(c->w, scale, &c->fw));
+    TRYC(torch_mul(c->bw, c->rm, &gm));
+    TRYC(torch_div(gm, den, &gm));
+    TRYC(torch_sub(c->bb, gm, &c->fb));
+done:
+    torch_free(den), torch_free(scale), torch_free(gm);
+    return st;
+}
+
+static yolo_status unfuse_one(model *m, conv_p *c) {
+    (void)m;
+    torch_freep(&c->fw);
+    torch_freep(&c->fb);
+    return YOLO_OK;
+}
+
+yolo_status model_fuse(model *m, bool on) {
+    bool was = torch_set_grad_enabled(false);
+    yolo_status st = each_conv(m, on ? fuse_one : unfuse_one);
+    torch_set_grad_enabled(was);
+    if (st != YOLO_OK) {
+        each_conv(m, unfuse_one);
+        m->fused = false;
+        return st;
+    }
+    m->fused = on;
+    return YOLO_OK;
+}
+
+/* ---- forward, one function per block ---- */
+
+static yolo_status conv_fwd(model *m, const conv_p *c, const torch_tensor *x, torch_tensor **out) {
+    if (m->fused && !m->training) {
+        TRY(torch_conv2d(x, c->fw, c->fb, c->s, c->k / 2, 1, 1, out));
+        return c->linear ? YOLO_OK : torch_silu_(*out);
+    }
+    TRY(torch_conv2d(x, c->w, NULL, c->s, c->k / 2, 1, 1, out));
+    TRY(torch_batch_norm(*out, c->bw, c->bb, c->rm, c->rv, m->training, m->bn_momentum, m->bn_eps, out));
+    if (m->training) {
+        bool was = torch_set_grad_enabled(false);
+        yolo_status st = torch_add_scalar_(c->nbt, 1);
+        torch_set_grad_enabled(was);
+        TRY(st);
+    }
+    return c->linear ? YOLO_OK : torch_silu_(*out);
+}
+
+static yolo_status c2f_fwd(model *m, const layer *ly, const torch_tensor *x, torch_tensor **out) {
+    int n = ly->cfg.repeats, c = ly->cfg.c2 / 2;
+    yolo_status st = YOLO_OK;
+    torch_tensor *y = NULL, *tmp = NULL;
+    torch_tensor *parts[2 + 100] = {0};
+    TRYC(conv_fwd(m, &ly->cv1, x, &y));
+    TRYC(torch_narrow(y, 1, 0, c, &parts[0]));
+    TRYC(torch_narrow(y, 1, c, c, &parts[1]));
+    for (int r = 0; r < n; r++) {
+        const bottleneck_p *b = &ly->m[r];
+        TRYC(conv_fwd(m, &b->cv1, parts[1 + r], &tmp));
+        TRYC(conv_fwd(m, &b->cv2, tmp, &parts[2 + r]));
+        if (b->add) TRYC(torch_add(parts[1 + r], parts[2 + r], &parts[2 + r]));
+    }
+    TRYC(torch_cat((const torch_tensor *const *)parts, 2 + n, 1, &tmp));
+    TRYC(conv_fwd(m, &ly->cv2, tmp, out));
+done:
+    torch_free(y);
+    torch_free(tmp);
+    for (int i = 0; i < 2 + n; i++) torch_free(parts[i]);
+    return st;
+}
+
+static yolo_status sppf_fwd(model *m, const layer *ly, const torch_tensor *x, torch_tensor **out) {
+    yolo_status st = YOLO_OK;
+    torch_tensor *y[4] = {0}, *cat = NULL;
+    int k = ly->cfg.k;
+    TRYC(conv_fwd(m, &ly->cv1, x, &y[0]));
+    for (int i = 1; i < 4; i++) TRYC(torch_max_pool2d(y[i - 1], k, 1, k / 2, &y[i]));
+    TRYC(torch_cat((const torch_tensor *const *)y, 4, 1, &cat));
+    TRYC(conv_fwd(m, &ly->cv2, cat, out));
+done:
+    for (int i = 0; i < 4; i++) torch_free(y[i]);
+    torch_free(cat);
+    return st;
+}
+
+/* Conv, Conv, Conv2d(bias) on one level, flattened to (B, C, H*W). */
+static yolo_status branch_fwd(model *m, const conv_p conv[2], const plain_p *p, const torch_tensor *x,
+                              torch_tensor **out) {
+    TRY(conv_fwd(m, &conv[0], x, out));
+    TRY(conv_fwd(m, &conv[1], *out, out));
+    TRY(torch_conv2d(*out, p->w, p->b, 1, 0, 1, 1, out));
+    int64_t shape[3] = {torch_size(*out, 0), torch_size(*out, 1), -1};
+    return torch_view(*out, 3, shape, out);
+}
+
+/* The three branches of one kind over all levels, concatenated along anchors. */
+static yolo_status head_cat(model *m, const layer *ly, int which, torch_tensor *const *xs, torch_tensor **out) {
+    yolo_status st = YOLO_OK;
+    int nl = ly->cfg.nl;
+    torch_tensor *lv[MAX_LEVELS] = {0};
+    for (int l = 0; l < nl; l++) {
+        const conv_p *c = which == 0 ? ly->box[l] : which == 1 ? ly->cls[l] : ly->msk[l];
+        const plain_p *p = which == 0 ? &ly->box_out[l] : which == 1 ? &ly->cls_out[l] : &ly->msk_out[l];
+        TRYC(branch_fwd(m, c, p, xs[l], &lv[l]));
+    }
+    TRYC(torch_cat((const torch_tensor *const *)lv, nl, 2, out));
+done:
+    for (int l = 0; l < nl; l++) torch_free(lv[l]);
+    return st;
+}
+
+static yolo_status anchors_for(model *m, const model_output *o) {
+    bool same = m->anchor_cache != NULL;
+    for (int l = 0; same && l < o->nl; l++)
+        same = m->cache_hw[l][0] == o->level_hw[l][0] && m->cache_hw[l][1] == o->level_hw[l][1];
+    if (same) return YOLO_OK;
+    float *a = malloc(sizeof(float) * 3 * (size_t)o->anchors);
+    if (!a) return yolo_error(YOLO_ERR_NOMEM, "model: out of memory");
+    float *ax = a, *ay = a + o->anchors, *sv = a + 2 * o->anchors;
+    int64_t k = 0;
+    for (int l = 0; l < o->nl; l++) {
+        for (int64_t y = 0; y < o->level_hw[l][0]; y++)
+            for (int64_t x = 0; x < o->level_hw[l][1]; x++, k++) {
+                ax[k] = (float)x + 0.5f, ay[k] = (float)y + 0.5f;
+                sv[k] = (float)m->strides[l];
+            }
+        m->cache_hw[l][0] = o->level_hw[l][0], m->cache_hw[l][1] = o->level_hw[l][1];
+    }
+    int64_t ashape[3] = {1, 2, o->anchors}, sshape[2] = {1, o->anchors};
+    torch_tensor *at = NULL, *stt = NULL;
+    yolo_status st = torch_from_data(a, TORCH_F32, 3, ashape, &at);
+    if (st == YOLO_OK) st = torch_from_data(sv, TORCH_F32, 2, sshape, &stt);
+    free(a);
+    if (st == YOLO_OK && m->dev != TORCH_CPU) st = torch_to(at, TORCH_F32, m->dev, &at);
+    if (st == YOLO_OK && m->dev != TORCH_CPU) st = torch_to(stt, TORCH_F32, m->dev, &stt);
+    if (st != YOLO_OK) {
+        torch_free(at);
+        torch_free(stt);
+        return st;
+    }
+    torch_free(m->anchor_cache);
+    torch_free(m->stride_cache);
+    m->anchor_cache = at, m->stride_cache = stt;
+    return YOLO_OK;
+}
+
+/* DFL expectation and distance-to-box decode, in pixels: (B, 4, A) cx, cy, w, h. */
+static yolo_status decode_boxes(model *m, const model_output *o, torch_tensor **out) {
+    yolo_status st = YOLO_OK;
+    torch_tensor *d = NULL, *lt = NULL, *rb = NULL, *x1 = NULL, *x2 = NULL, *c = NULL, *wh = NULL;
+    int64_t B = torch_size(o->boxes, 0), A = o->anchors;
+    TRYC(anchors_for(m, o));
+    int64_t s4[4] = {B, 4, REG_MAX, A};
+    TRYC(torch_view(o->boxes, 4, s4, &d));
+    TRYC(torch_transpose(d, 2, 1, &d));
+    TRYC(torch_softmax(d, 1, &d));
+    TRYC(torch_conv2d(d, m->layers[m->n_layers - 1].dfl, NULL, 1, 0, 1, 1, &d));
+    int64_t s3[3] = {B, 4, A};
+    TRYC(torch_view(d, 3, s3, &d));
+    TRYC(torch_narrow(d, 1, 0, 2, &lt));
+    TRYC(torch_narrow(d, 1, 2, 2, &rb));
+    TRYC(torch_sub(m->anchor_cache, lt, &x1));
+    TRYC(torch_add(m->anchor_cache, rb, &x2));
+    TRYC(torch_add(x1, x2, &c));
+    TRYC(torch_mul_scalar(c, 0.5, &c)); /* exact, like Python's / 2 */
+    TRYC(torch_sub(x2, x1, &wh));
+    const torch_tensor *parts[2] = {c, wh};
+    TRYC(torch_cat(parts, 2, 1, &d));
+    TRYC(torch_mul(d, m->stride_cache, out));
+done:
+    torch_free(d), torch_free(lt), torch_free(rb), torch_free(x1), torch_free(x2), torch_free(c), torch_free(wh);
+    return st;
+}
+
+static yolo_status detect_fwd(model *m, const layer *ly, torch_tensor *const *xs, model_output *o) {
+    yolo_status st = YOLO_OK;
+    torch_tensor *dbox = NULL, *sig = NULL, *p0 = NULL, *up = NULL;
+    const modelcfg_layer *L = &ly->cfg;
+    o->nl = L->nl;
+    o->anchors = 0;
+    for (int l = 0; l < L->nl; l++) {
+        o->level_hw[l][0] = torch_size(xs[l], 2);
+        o->level_hw[l][1] = torch_size(xs[l], 3);
+        o->anchors += o->level_hw[l][0] * o->level_hw[l][1];
+    }
+    TRYC(head_cat(m, ly, 0, xs, &o->boxes));
+    TRYC(head_cat(m, ly, 1, xs, &o->scores));
+    if (L->kind == MODELCFG_SEGMENT) {
+        TRYC(conv_fwd(m, &ly->p_cv1, xs[0], &p0));
+        TRYC(torch_conv_transpose2d(p0, ly->p_up.w, ly->p_up.b, 2, 0, &up));
+        TRYC(conv_fwd(m, &ly->p_cv2, up, &up));
+        TRYC(conv_fwd(m, &ly->p_cv3, up, &o->proto));
+        TRYC(head_cat(m, ly, 2, xs, &o->mask_coeffs));
+    }
+    if (!m->training) {
+        TRYC(decode_boxes(m, o, &dbox));
+        TRYC(torch_sigmoid(o->scores, &sig));
+        const torch_tensor *parts[3] = {dbox, sig, o->mask_coeffs};
+        TRYC(torch_cat(parts, L->kind == MODELCFG_SEGMENT ? 3 : 2, 1, &o->pred));
+    }
+done:
+    torch_free(dbox), torch_free(sig), torch_free(p0), torch_free(up);
+    return st;
+}
+
+static yolo_status classify_fwd(model *m, const layer *ly, const torch_tensor *x, model_output *o) {
+    yolo_status st = YOLO_OK;
+    torch_tensor *t = NULL;
+    TRYC(conv_fwd(m, &ly->cv1, x, &t));
+    TRYC(torch_adaptive_avg_pool2d(t, 1, 1, &t));
+    TRYC(torch_flatten(t, 1, -1, &t));
+    if (m->dropout > 0) TRYC(torch_dropout(t, m->dropout, m->training, &t));
+    TRYC(torch_linear(t, ly->linear.w, ly->linear.b, &o->logits));
+    if (!m->training) TRYC(torch_softmax(o->logits, 1, &o->pred));
+done:
+    torch_free(t);
+    return st;
+}
+
+yolo_status model_forward(model *m, const torch_tensor *images, model_output *out) {
+    if (torch_ndim(images) != 4 || torch_size(images, 1) != 3)
+        return yolo_error(YOLO_ERR_USAGE, "model: input must be (B, 3, H, W)");
+    int64_t h = torch_size(images, 2), w = torch_size(images, 3);
+    int smax = m->nl ? (int)m->strides[m->nl - 1] : 1;
+    if (h % smax || w % smax || h < smax || w < smax)
+        return yolo_error(YOLO_ERR_USAGE, "model: image size %lldx%lld is not a multiple of the stride %d",
+                          (long long)h, (long long)w, smax);
+    yolo_status st = YOLO_OK;
+    torch_tensor *nhwc = NULL;
+    if (m->channels_last && !torch_is_channels_last(images)) {
+        TRY(torch_channels_last(images, &nhwc));
+        images = nhwc;
+    }
+    /* Eval outputs never need gradients; recording them would only hold activations in memory. */
+    bool grad_was = m->training ? torch_grad_enabled() : torch_set_grad_enabled(false);
+    for (int i = 0; i < m->n_layers && st == YOLO_OK; i++) {
+        layer *ly = &m->layers[i];
+        const modelcfg_layer *L = &ly->cfg;
+        const torch_tensor *x = L->from[0] < 0 ? images : m->outs[L->from[0]];
+        switch (L->kind) {
+        case MODELCFG_CONV: st = conv_fwd(m, &ly->cv1, x, &m->outs[i]); break;
+        case MODELCFG_C2F: st = c2f_fwd(m, ly, x, &m->outs[i]); break;
+        case MODELCFG_SPPF: st = sppf_fwd(m, ly, x, &m->outs[i]); break;
+        case MODELCFG_UPSAMPLE: st = torch_upsample_nearest2d(x, L->scale, &m->outs[i]); break;
+        case MODELCFG_CONCAT: {
+            const torch_tensor *xs[MODELCFG_MAX_FROM];
+            for (int k = 0; k < L->n_from; k++) xs[k] = m->outs[L->from[k]];
+            st = torch_cat(xs, L->n_from, 1, &m->outs[i]);
+            break;
+        }
+        case MODELCFG_DETECT:
+        case MODELCFG_SEGMENT: {
+            torch_tensor *xs[MAX_LEVELS];
+            for (int k = 0; k < L->nl; k++) xs[k] = m->outs[L->from[k]];
+            st = detect_fwd(m, ly, xs, out);
+            break;
+        }
+        case MODELCFG_CLASSIFY: st = classify_fwd(m, ly, x, out); break;
+        }
+    }
+    if (!m->training) torch_set_grad_enabled(grad_was);
+    torch_free(nhwc);
+    if (!m->keep_outputs || st != YOLO_OK)
+        for (int i = 0; i < m->n_layers; i++) torch_freep(&m->outs[i]);
+    if (st == YOLO_OK && m->training) torch_freep(&out->pred);
+    return st;
+}
+
+void model_output_free(model_output *o) {
+    if (!o) return;
+    torch_freep(&o->boxes);
+    torch_freep(&o->scores);
+    torch_freep(&o->mask_coeffs);
+    torch_freep(&o->proto);
+    torch_freep(&o->logits);
+    torch_freep(&o->pred);
+}
+
+yolo_status model_anchors(const model *m, const model_output *o, torch_tensor **anchors, torch_tensor **strides) {
+    if (o->anchors <= 0) return yolo_error(YOLO_ERR_USAGE, "model: no forward yet (no anchor layout)");
+    float *a = malloc(sizeof(float) * 3 * (size_t)o->anchors);
+    if (!a) return yolo_error(YOLO_ERR_NOMEM, "model: out of memory");
+    int64_t k = 0;
+    for (int l = 0; l < o->nl; l++)
+        for (int64_t y = 0; y < o->level_hw[l][0]; y++)
+            for (int64_t x = 0; x < o->level_hw[l][1]; x++, k++) {
+                a[2 * k] = (float)x + 0.5f, a[2 * k + 1] = (float)y + 0.5f;
+                a[2 * o->anchors + k] = (float)m->strides[l];
+            }
+    int64_t ashape[2] = {o->anchors, 2}, sshape[2] = {o->anchors, 1};
+    yolo_status st = torch_from_data(a, TORCH_F32, 2, ashape, anchors);
+    if (st == YOLO_OK) st = torch_from_data(a + 2 * o->anchors, TORCH_F32, 2, sshape, strides);
+    free(a);
+    if (st == YOLO_OK && m->dev != TORCH_CPU) st = torch_to(*anchors, TORCH_F32, m->dev, anchors);
+    if (st == YOLO_OK && m->dev != TORCH_CPU) st = torch_to(*strides, TORCH_F32, m->dev, strides);
+    return st;
+}
+
+/* ---- weights ---- */
+
+yolo_status model_load_state_dict(model *m, const yv *sd, int *transferred, char *msg, size_t msg_cap) {
+    if (!sd || sd->kind != YV_DICT) return yolo_error(YOLO_ERR_FORMAT, "state dict: not a dict of tensors");
+    int n = 0;
+    for (int i = 0; i < m->n_entries; i++) {
+        entry *e = &m->entries[i];
+        const yv *v = yv_dict_get(sd, e->name);
+        if (!v || v->kind != YV_TENSOR) continue;
+        const yv_tensor *t = &v->tensor;
+        int64_t shape[YV_MAX_DIMS];
+        int nd = torch_shape(e->t, shape, YV_MAX_DIMS);
+        bool same = nd == t->ndim;
+        for (int d = 0; same && d < nd; d++) same = shape[d] == t->shape[d];
+        if (!same) continue;
+        int64_t count = yv_tensor_numel(t);
+        yolo_status st;
+        if (torch_dtype_of(e->t) == TORCH_I64) {
+            double *buf = malloc(sizeof(double) * (size_t)(count ? count : 1));
+            int64_t *ibuf = malloc(sizeof(int64_t) * (size_t)(count ? count : 1));
+            st = buf && ibuf ? yv_tensor_to_f64(t, buf) : yolo_error(YOLO_ERR_NOMEM, "out of memory");
+            for (int64_t k = 0; st == YOLO_OK && k < count; k++) ibuf[k] = (int64_t)buf[k];
+            if (st == YOLO_OK) st = torch_copy_in(e->t, ibuf, TORCH_I64, count);
+            free(buf);
+            free(ibuf);
+        } else if (t->dtype == YDT_F32 && yv_tensor_is_contiguous(t) && yv_tensor_data(t)) {
+            st = torch_copy_in(e->t, yv_tensor_data(t), TORCH_F32, count);
+        } else {
+            float *buf = malloc(sizeof(float) * (size_t)(count ? count : 1));
+            st = buf ? yv_tensor_to_f32(t, buf) : yolo_error(YOLO_ERR_NOMEM, "out of memory");
+            if (st == YOLO_OK) st = torch_copy_in(e->t, buf, TORCH_F32, count);
+            free(buf);
+        }
+        if (st != YOLO_OK) return yolo_error_prefix(st, e->name);
+        n++;
+    }
+    if (transferred) *transferred = n;
+    if (msg && msg_cap) snprintf(msg, msg_cap, "Transferred %d/%d items from pretrained weights", n, m->n_entries);
+    return YOLO_OK;
+}
+
+yolo_status model_export_state_dict(const model *m, yv_doc *doc, yv **out) {
+    yv *d = yv_new_dict(doc);
+    if (!d) return yolo_error(YOLO_ERR_NOMEM, "state dict: out of memory");
+    d->dict.ordered = true;
+    for (int i = 0; i < m->n_entries; i++) {
+        const entry *e = &m->entries[i];
+        int64_t shape[YV_MAX_DIMS];
+        int nd = torch_shape(e->t, shape, YV_MAX_DIMS);
+        bool i64 = torch_dtype_of(e->t) == TORCH_I64;
+        yv *t = yv_new_tensor(doc, i64 ? YDT_I64 : YDT_F32, nd, shape);
+        if (!t) return yolo_error(YOLO_ERR_NOMEM, "state dict: out of memory");
+        t->tensor.requires_grad = false;
+        t->tensor.is_parameter = false;
+        TRY(torch_copy_out(e->t, i64 ? TORCH_I64 : TORCH_F32, yv_tensor_data(&t->tensor), torch_numel(e->t)));
+        TRY(yv_dict_set(doc, d, e->name, t));
+    }
+    *out = d;
+    return YOLO_OK;
+}

@@ -1,0 +1,80 @@
+// Internals of the libtorch wrapper, shared by lib/torch*.cpp (never included from C).
+//
+// Every extern "C" entry point runs its body through yt::guard, which turns any C++ exception into a
+// yolo_status plus a one-line message. Results go out through yt::put, which implements the
+// "new handle or replace the tensor of an existing one" rule of include/yolo/torch.h.
+//
+// Usage:
+//   yolo_status torch_silu(const torch_tensor *x, torch_tensor **out) {
+//       return yt::guard("silu", [&] { yt::put(out, at::silu(yt::T(x))); });
+//   }
+#ifndef YOLO_TORCH_INTERNAL_HPP
+#define YOLO_TORCH_INTERNAL_HPP
+
+#include <ATen/core/Tensor.h>
+#include <c10/core/ScalarType.h>
+#include <c10/util/Exception.h>
+
+#include <new>
+#include <stdexcept>
+#include <string>
+
+#include "yolo/status.h"
+#include "yolo/torch.h"
+
+struct torch_tensor {
+    at::Tensor t;
+};
+
+namespace yt {
+
+// A bad argument detected by the wrapper itself (reported as YOLO_ERR_USAGE).
+struct usage_error : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+// Converts the exception in flight into a status and message "what: first line of the error".
+yolo_status fail_current(const char *what) noexcept;
+
+template <class F> inline yolo_status guard(const char *what, F &&f) noexcept {
+    try {
+        f();
+        return YOLO_OK;
+    } catch (...) {
+        return fail_current(what);
+    }
+}
+
+// The tensor of a handle; a NULL handle is a usage error.
+inline const at::Tensor &T(const torch_tensor *h) {
+    if (!h) throw usage_error("null tensor handle");
+    return h->t;
+}
+inline at::Tensor &M(torch_tensor *h) {
+    if (!h) throw usage_error("null tensor handle");
+    return h->t;
+}
+// An optional tensor argument: NULL gives an undefined tensor (libtorch's "None").
+inline at::Tensor opt(const torch_tensor *h) { return h ? h->t : at::Tensor(); }
+
+// Stores t in *out: a new handle when *out is NULL, otherwise replaces the handle's tensor.
+inline void put(torch_tensor **out, at::Tensor t) {
+    if (!out) throw usage_error("null output pointer");
+    if (*out) {
+        (*out)->t = std::move(t);
+        return;
+    }
+    torch_tensor *h = new torch_tensor{std::move(t)};
+    *out = h;
+}
+
+c10::ScalarType scalar_type(torch_dtype dt);
+torch_dtype dtype_of(c10::ScalarType st);
+c10::Device device(torch_device dev);
+at::TensorOptions options(torch_dtype dt, torch_device dev);
+// Shape array to an IntArrayRef-compatible vector, checking ndim and sizes.
+std::vector<int64_t> shape_vec(int ndim, const int64_t *shape);
+
+} // namespace yt
+
+#endif

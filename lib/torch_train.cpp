@@ -1,0 +1,344 @@
+// libtorch wrapper, training extras (include/yolo/torch_train.h): the ops the losses, the assigner
+// and the optimizers need. Each call is the libtorch op Ultralytics' Python code reaches, so that the
+// same kernels run on the same shapes and the numbers agree to the bit.
+#include "torch_internal.hpp"
+
+#include "yolo/torch_train.h"
+
+#include <ATen/ops/addcdiv.h>
+#include <ATen/ops/addcmul.h>
+#include <ATen/ops/amax.h>
+#include <ATen/ops/amin.h>
+#include <ATen/ops/argmax.h>
+#include <ATen/ops/atan.h>
+#include <ATen/ops/binary_cross_entropy_with_logits.h>
+#include <ATen/ops/clamp.h>
+#include <ATen/ops/clamp_max.h>
+#include <ATen/ops/clamp_min.h>
+#include <ATen/ops/cross_entropy_loss.h>
+#include <ATen/ops/div.h>
+#include <ATen/ops/eq.h>
+#include <ATen/ops/expand.h>
+#include <ATen/ops/gather.h>
+#include <ATen/ops/ge.h>
+#include <ATen/ops/gt.h>
+#include <ATen/ops/index.h>
+#include <ATen/ops/index_put.h>
+#include <ATen/ops/index_select.h>
+#include <ATen/ops/le.h>
+#include <ATen/ops/lt.h>
+#include <ATen/ops/masked_fill.h>
+#include <ATen/ops/max.h>
+#include <ATen/ops/maximum.h>
+#include <ATen/ops/mean.h>
+#include <ATen/ops/minimum.h>
+#include <ATen/ops/ne.h>
+#include <ATen/ops/norm.h>
+#include <ATen/ops/pow.h>
+#include <ATen/ops/reciprocal.h>
+#include <ATen/ops/round.h>
+#include <ATen/ops/rsub.h>
+#include <ATen/ops/scalar_tensor.h>
+#include <ATen/ops/scatter.h>
+#include <ATen/ops/scatter_add.h>
+#include <ATen/ops/sqrt.h>
+#include <ATen/ops/squeeze.h>
+#include <ATen/ops/stack.h>
+#include <ATen/ops/topk.h>
+#include <ATen/ops/upsample_bilinear2d.h>
+#include <ATen/ops/where.h>
+#include <c10/util/Optional.h>
+
+#include <cmath>
+#include <vector>
+
+using yt::guard;
+using yt::put;
+using yt::T;
+
+extern "C" torch_tensor *tt_handle_new(void) {
+    try {
+        return new torch_tensor{at::Tensor()};
+    } catch (...) {
+        return nullptr;
+    }
+}
+
+extern "C" bool tt_defined(const torch_tensor *t) {
+    return t && t->t.defined();
+}
+
+static at::Tensor compare(const at::Tensor &a, tt_cmp_op op, const at::Tensor &b) {
+    switch (op) {
+    case TT_LT:
+        return a.lt(b);
+    case TT_LE:
+        return a.le(b);
+    case TT_GT:
+        return a.gt(b);
+    case TT_GE:
+        return a.ge(b);
+    case TT_EQ:
+        return a.eq(b);
+    case TT_NE:
+        return a.ne(b);
+    }
+    throw yt::usage_error("unknown comparison");
+}
+
+static at::Tensor compare_scalar(const at::Tensor &a, tt_cmp_op op, double s) {
+    switch (op) {
+    case TT_LT:
+        return a.lt(s);
+    case TT_LE:
+        return a.le(s);
+    case TT_GT:
+        return a.gt(s);
+    case TT_GE:
+        return a.ge(s);
+    case TT_EQ:
+        return a.eq(s);
+    case TT_NE:
+        return a.ne(s);
+    }
+    throw yt::usage_error("unknown comparison");
+}
+
+extern "C" yolo_status tt_cmp(const torch_tensor *a, tt_cmp_op op, const torch_tensor *b,
+                              torch_tensor **out) {
+    return guard("compare", [&] { put(out, compare(T(a), op, T(b))); });
+}
+
+extern "C" yolo_status tt_cmp_scalar(const torch_tensor *a, tt_cmp_op op, double s, torch_tensor **out) {
+    return guard("compare", [&] { put(out, compare_scalar(T(a), op, s)); });
+}
+
+extern "C" yolo_status tt_rsub_scalar(double s, const torch_tensor *a, torch_tensor **out) {
+    return guard("rsub", [&] { put(out, at::rsub(T(a), s)); });
+}
+
+extern "C" yolo_status tt_div_scalar(const torch_tensor *a, double s, torch_tensor **out) {
+    return guard("div scalar", [&] { put(out, T(a).div(s)); });
+}
+
+extern "C" yolo_status tt_pow_scalar(const torch_tensor *a, double e, torch_tensor **out) {
+    return guard("pow", [&] { put(out, T(a).pow(e)); });
+}
+
+extern "C" yolo_status tt_atan(const torch_tensor *a, torch_tensor **out) {
+    return guard("atan", [&] { put(out, T(a).atan()); });
+}
+
+extern "C" yolo_status tt_sqrt(const torch_tensor *a, torch_tensor **out) {
+    return guard("sqrt", [&] { put(out, T(a).sqrt()); });
+}
+
+extern "C" yolo_status tt_reciprocal(const torch_tensor *a, torch_tensor **out) {
+    return guard("reciprocal", [&] { put(out, T(a).reciprocal()); });
+}
+
+extern "C" yolo_status tt_minimum(const torch_tensor *a, const torch_tensor *b, torch_tensor **out) {
+    return guard("minimum", [&] { put(out, at::minimum(T(a), T(b))); });
+}
+
+extern "C" yolo_status tt_maximum(const torch_tensor *a, const torch_tensor *b, torch_tensor **out) {
+    return guard("maximum", [&] { put(out, at::maximum(T(a), T(b))); });
+}
+
+extern "C" yolo_status tt_clamp(const torch_tensor *a, double lo, double hi, torch_tensor **out) {
+    return guard("clamp", [&] {
+        const at::Tensor &x = T(a);
+        // Integer tensors get integer bounds, or type promotion would turn the result float.
+        bool integral = at::isIntegralType(x.scalar_type(), true);
+        auto bound = [&](double v) {
+            return integral && v == std::floor(v) ? at::Scalar((int64_t)v) : at::Scalar(v);
+        };
+        if (std::isnan(lo) && std::isnan(hi))
+            put(out, x.clone());
+        else if (std::isnan(hi))
+            put(out, at::clamp_min(x, bound(lo)));
+        else if (std::isnan(lo))
+            put(out, at::clamp_max(x, bound(hi)));
+        else
+            put(out, at::clamp(x, bound(lo), bound(hi)));
+    });
+}
+
+extern "C" yolo_status tt_add_int(const torch_tensor *a, int64_t s, torch_tensor **out) {
+    return guard("add", [&] { put(out, T(a).add(at::Scalar(s))); });
+}
+
+extern "C" yolo_status tt_round(const torch_tensor *a, torch_tensor **out) {
+    return guard("round", [&] { put(out, T(a).round()); });
+}
+
+extern "C" yolo_status tt_where(const torch_tensor *cond, const torch_tensor *a, const torch_tensor *b,
+                                torch_tensor **out) {
+    return guard("where", [&] { put(out, at::where(T(cond), T(a), T(b))); });
+}
+
+extern "C" yolo_status tt_where_scalar(const torch_tensor *cond, const torch_tensor *a, double b,
+                                       torch_tensor **out) {
+    return guard("where", [&] { put(out, at::where(T(cond), T(a), at::scalar_tensor(b, T(a).options()))); });
+}
+
+extern "C" yolo_status tt_where_scalar_a(const torch_tensor *cond, double s, const torch_tensor *b,
+                                         torch_tensor **out) {
+    return guard("where", [&] { put(out, at::where(T(cond), at::scalar_tensor(s, T(b).options()), T(b))); });
+}
+
+extern "C" yolo_status tt_amin(const torch_tensor *a, int dim, bool keepdim, torch_tensor **out) {
+    return guard("amin", [&] { put(out, at::amin(T(a), {dim}, keepdim)); });
+}
+
+extern "C" yolo_status tt_amax(const torch_tensor *a, int dim, bool keepdim, torch_tensor **out) {
+    return guard("amax", [&] { put(out, at::amax(T(a), {dim}, keepdim)); });
+}
+
+extern "C" yolo_status tt_argmax(const torch_tensor *a, int dim, bool keepdim, torch_tensor **out) {
+    return guard("argmax", [&] { put(out, at::argmax(T(a), dim, keepdim)); });
+}
+
+extern "C" yolo_status tt_mean_dims(const torch_tensor *a, int ndims, const int *dims, bool keepdim,
+                                    torch_tensor **out) {
+    return guard("mean", [&] {
+        if (ndims < 0 || (ndims > 0 && !dims)) throw yt::usage_error("bad dims");
+        std::vector<int64_t> d(dims, dims + ndims);
+        put(out, T(a).mean(d, keepdim));
+    });
+}
+
+extern "C" yolo_status tt_max_value(const torch_tensor *a, double *out) {
+    return guard("max", [&] {
+        if (!out) throw yt::usage_error("null output pointer");
+        *out = T(a).max().item<double>();
+    });
+}
+
+extern "C" yolo_status tt_norm2(const torch_tensor *a, torch_tensor **out) {
+    return guard("norm", [&] { put(out, at::norm(T(a), 2)); });
+}
+
+extern "C" yolo_status tt_stack(const torch_tensor *const *xs, int n, int dim, torch_tensor **out) {
+    return guard("stack", [&] {
+        if (n <= 0 || !xs) throw yt::usage_error("nothing to stack");
+        std::vector<at::Tensor> v;
+        v.reserve(n);
+        for (int i = 0; i < n; i++)
+            v.push_back(T(xs[i]));
+        put(out, at::stack(v, dim));
+    });
+}
+
+extern "C" yolo_status tt_topk(const torch_tensor *a, int64_t k, int dim, bool largest, torch_tensor **values,
+                               torch_tensor **indices) {
+    return guard("topk", [&] {
+        auto r = at::topk(T(a), k, dim, largest, true);
+        if (values) put(values, std::get<0>(r));
+        if (indices) put(indices, std::get<1>(r));
+    });
+}
+
+extern "C" yolo_status tt_gather(const torch_tensor *a, int dim, const torch_tensor *index,
+                                 torch_tensor **out) {
+    return guard("gather", [&] { put(out, at::gather(T(a), dim, T(index))); });
+}
+
+extern "C" yolo_status tt_index_select(const torch_tensor *a, int dim, const torch_tensor *index,
+                                       torch_tensor **out) {
+    return guard("index_select", [&] { put(out, at::index_select(T(a), dim, T(index))); });
+}
+
+extern "C" yolo_status tt_index_bool(const torch_tensor *a, const torch_tensor *mask, torch_tensor **out) {
+    return guard("index", [&] {
+        c10::List<c10::optional<at::Tensor>> idx;
+        idx.push_back(T(mask));
+        put(out, at::index(T(a), idx));
+    });
+}
+
+extern "C" yolo_status tt_index_put_bool_(torch_tensor *a, const torch_tensor *mask,
+                                          const torch_tensor *values) {
+    return guard("index_put_", [&] {
+        c10::List<c10::optional<at::Tensor>> idx;
+        idx.push_back(T(mask));
+        yt::M(a).index_put_(idx, T(values));
+    });
+}
+
+extern "C" yolo_status tt_expand(const torch_tensor *a, int ndim, const int64_t *shape, torch_tensor **out) {
+    return guard("expand", [&] {
+        if (ndim <= 0 || !shape) throw yt::usage_error("bad shape");
+        put(out, T(a).expand(at::IntArrayRef(shape, ndim)));
+    });
+}
+
+extern "C" yolo_status tt_squeeze(const torch_tensor *a, int dim, torch_tensor **out) {
+    return guard("squeeze", [&] { put(out, T(a).squeeze(dim)); });
+}
+
+extern "C" yolo_status tt_masked_fill_(torch_tensor *a, const torch_tensor *mask, double value) {
+    return guard("masked_fill_", [&] { yt::M(a).masked_fill_(T(mask), value); });
+}
+
+extern "C" yolo_status tt_scatter_value_(torch_tensor *a, int dim, const torch_tensor *index, double value) {
+    return guard("scatter_", [&] { yt::M(a).scatter_(dim, T(index), value); });
+}
+
+extern "C" yolo_status tt_scatter_add_(torch_tensor *a, int dim, const torch_tensor *index,
+                                       const torch_tensor *src) {
+    return guard("scatter_add_", [&] { yt::M(a).scatter_add_(dim, T(index), T(src)); });
+}
+
+extern "C" yolo_status tt_mul_(torch_tensor *a, const torch_tensor *b) {
+    return guard("mul_", [&] { yt::M(a).mul_(T(b)); });
+}
+
+extern "C" yolo_status tt_add_scalar_(torch_tensor *a, double s) {
+    return guard("add_", [&] { yt::M(a).add_(s); });
+}
+
+extern "C" yolo_status tt_div_scalar_(torch_tensor *a, double s) {
+    return guard("div_", [&] { yt::M(a).div_(s); });
+}
+
+extern "C" yolo_status tt_addcmul_(torch_tensor *a, const torch_tensor *b, const torch_tensor *c,
+                                   double value) {
+    return guard("addcmul_", [&] { yt::M(a).addcmul_(T(b), T(c), value); });
+}
+
+extern "C" yolo_status tt_addcdiv_(torch_tensor *a, const torch_tensor *b, const torch_tensor *c,
+                                   double value) {
+    return guard("addcdiv_", [&] { yt::M(a).addcdiv_(T(b), T(c), value); });
+}
+
+extern "C" yolo_status tt_set_grad(torch_tensor *t, const torch_tensor *g) {
+    return guard("set grad", [&] {
+        if (g)
+            yt::M(t).mutable_grad() = g->t.detach().clone();
+        else
+            yt::M(t).mutable_grad().reset();
+    });
+}
+
+extern "C" yolo_status tt_bce_with_logits(const torch_tensor *logits, const torch_tensor *target,
+                                          torch_tensor **out) {
+    return guard("bce_with_logits", [&] {
+        put(out, at::binary_cross_entropy_with_logits(T(logits), T(target), {}, {}, at::Reduction::None));
+    });
+}
+
+extern "C" yolo_status tt_cross_entropy(const torch_tensor *logits, const torch_tensor *target, bool mean,
+                                        torch_tensor **out) {
+    return guard("cross_entropy", [&] {
+        put(out, at::cross_entropy_loss(T(logits), T(target), {},
+                                        mean ? at::Reduction::Mean : at::Reduction::None, -100, 0.0));
+    });
+}
+
+extern "C" yolo_status tt_resize_bilinear(const torch_tensor *a, int64_t h, int64_t w, torch_tensor **out) {
+    return guard("resize_bilinear", [&] {
+        std::vector<int64_t> size{h, w};
+        put(out, at::upsample_bilinear2d(T(a), size, false, c10::nullopt, c10::nullopt));
+    });
+}

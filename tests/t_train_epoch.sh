@@ -1,0 +1,110 @@
+# yolo-train-epoch: a fresh epoch, bit-identical repeats, mid-epoch stop + resume == one straight epoch,
+# stream checks, the run-folder lock, and failures that must leave last.pt untouched.
+. "$(dirname "$0")/lib.sh"
+export YOLO_MODELS=$ROOT/cfg/models
+cd "$T"
+
+if ! yolo-data fashion --task detect --out ds --train 16 --val 8 --imgsz 64 >/dev/null 2>&1; then
+    skip "yolo-data fashion could not make the demo dataset"
+    exit 0
+fi
+cat >args.yaml <<EOF
+task: detect
+model: yolov8n.yaml
+data: ds/data.yaml
+epochs: 2
+batch: 4
+imgsz: 64
+seed: 0
+EOF
+stream() { yolo-data ds/data.yaml --split train --epochs 2 --seed 0 --imgsz 64 --epoch "$@"; }
+
+# epoch 0 from args.yaml
+stream 0 | yolo-train-epoch --new args.yaml -o a/weights/last.pt threads=1 >a.json 2>a.err
+rc=$?
+if [ $rc -eq 0 ] && grep -q '"epoch":0,"epochs":2' a.json && grep -q '"position":null' a.json; then ok "fresh epoch 0 from args.yaml"
+else fail "fresh epoch 0 from args.yaml (exit $rc: $(tail -2 a.err | tr '\n' '|'))"; exit 0; fi
+[ -f a/weights/best.pt ] && ok "best.pt written on the first validation" || fail "best.pt written on the first validation"
+hdr='epoch,time,train/box_loss,train/cls_loss,train/dfl_loss,metrics/precision(B),metrics/recall(B),metrics/mAP50(B),metrics/mAP50-95(B),val/box_loss,val/cls_loss,val/dfl_loss,lr/pg0,lr/pg1,lr/pg2'
+if [ "$(head -1 a/results.csv)" = "$hdr" ] && [ "$(wc -l <a/results.csv)" -eq 2 ] && grep -q '^1,' a/results.csv
+then ok "results.csv has Ultralytics' detect columns and one row"; else fail "results.csv header/rows: $(cat a/results.csv | tr '\n' '|')"; fi
+grep -q 'box_loss' a.err && ok "progress lines on stderr" || fail "progress lines on stderr"
+
+if have_python_torch; then
+    check "torch.load reads last.pt (epoch 0, fp32 model and ema, AdamW state)" "$PYTHON" -c '
+import sys, torch
+c = torch.load(sys.argv[1])
+assert c["epoch"] == 0, c["epoch"]
+assert len(c["model"]) == 355 and len(c["ema"]) == 355
+assert c["model"]["model.0.conv.weight"].dtype == torch.float32
+assert c["optimizer"]["optimizer"] == "AdamW"
+assert c["train_args"]["batch"] == 4 and c["threads"] == 1
+assert c["position"] is None and c["updates"] == 4
+assert list(c["train_results"])[0] == "epoch" and c["train_results"]["epoch"] == [1]
+' a/weights/last.pt
+fi
+
+# epoch 1 twice from the same checkpoint: bit-identical
+for d in b c d e; do mkdir -p $d/weights && cp a/weights/last.pt $d/weights/last.pt; done
+stream 1 | yolo-train-epoch b/weights/last.pt >b.json 2>b.err
+stream 1 | yolo-train-epoch c/weights/last.pt >c.json 2>c.err
+check "same checkpoint + stream + threads give a bit-identical checkpoint" yolo-ckpt diff b/weights/last.pt c/weights/last.pt
+grep -q '"finished":true' b.json && ok "the last epoch reports finished" || fail "the last epoch reports finished: $(cat b.json)"
+[ "$(wc -l <b/results.csv)" -eq 3 ] && ok "results.csv gained exactly one row" || fail "results.csv rows: $(wc -l <b/results.csv)"
+
+# --stop-after 1 (gradients pending mid-accumulation), then 2 more, then the rest == one straight epoch
+stream 1 | yolo-train-epoch d/weights/last.pt --stop-after 1 >d1.json 2>d1.err
+grep -q '"position":4' d1.json && ok "--stop-after 1 saves position 4" || fail "--stop-after 1: $(cat d1.json) $(tail -1 d1.err)"
+stream 1 --from 4 | yolo-train-epoch d/weights/last.pt --stop-after 2 >d2.json 2>d2.err
+grep -q '"position":12' d2.json && ok "resumed at 4, stopped at 12" || fail "resume at 4: $(cat d2.json) $(tail -1 d2.err)"
+stream 1 --from 12 | yolo-train-epoch d/weights/last.pt >d3.json 2>d3.err
+check "stop-after + resumes == one uninterrupted epoch (bit-identical)" yolo-ckpt diff b/weights/last.pt d/weights/last.pt
+if cmp -s b/results.csv d/results.csv || [ "$(cut -d, -f1,3- b/results.csv)" = "$(cut -d, -f1,3- d/results.csv)" ]; then
+    ok "results.csv equal apart from time"; else fail "results.csv differs after resume"; fi
+
+# save_every writes mid-epoch checkpoints that resume the same way
+stream 1 | yolo-train-epoch e/weights/last.pt save_every=2 --stop-after 3 >e.json 2>e.err
+grep -q '"position":12' e.json && ok "save_every with --stop-after" || fail "save_every: $(cat e.json) $(tail -1 e.err)"
+
+# refusals
+cp a/weights/last.pt keep.pt
+check_fails "a stream of the wrong epoch is refused" 1 "stream of epoch 0, the checkpoint is at epoch 1" \
+    sh -c 'yolo-data ds/data.yaml --split train --epochs 2 --seed 0 --imgsz 64 --epoch 0 | yolo-train-epoch a/weights/last.pt'
+check_fails "a stream from the wrong position is refused" 1 "starts at sample 0, the checkpoint continues at 12" \
+    sh -c 'yolo-data ds/data.yaml --split train --epochs 2 --seed 0 --imgsz 64 --epoch 1 | yolo-train-epoch e/weights/last.pt'
+stream 1 >s1.bin 2>/dev/null
+head -c $(( $(wc -c <s1.bin) - 4000 )) s1.bin >trunc.bin
+yolo-train-epoch a/weights/last.pt <trunc.bin >/dev/null 2>tr.err
+rc=$?
+if [ $rc -eq 1 ] && tail -1 tr.err | grep -q '^yolo-train-epoch: stdin: '; then ok "a truncated stream fails"
+else fail "a truncated stream fails (exit $rc: $(tail -1 tr.err))"; fi
+cmp -s a/weights/last.pt keep.pt && ok "last.pt untouched after a failure" || fail "last.pt changed after a failure"
+check_fails "a finished run is not continued" 2 "training finished \(2 of 2 epochs done\)" \
+    sh -c 'yolo-train-epoch b/weights/last.pt <s1.bin'
+check_fails "only batch/workers/device/save_every may be set" 2 "'lr0=0.1' cannot be set here" \
+    sh -c 'yolo-train-epoch a/weights/last.pt lr0=0.1 <s1.bin'
+check_fails "--new needs -o" 2 "--new needs -o" sh -c 'yolo-train-epoch --new args.yaml <s1.bin'
+flock -n a/.lock sleep 5 &
+sleep 0.3
+check_fails "a second trainer on a locked run folder is refused" 1 "another trainer .* holds the run folder" \
+    sh -c 'yolo-train-epoch a/weights/last.pt <s1.bin'
+kill %1 2>/dev/null; wait 2>/dev/null
+# a parent that holds the lock passes it down
+mkdir -p g && ( flock -n 9 && YOLO_LOCK_FD=9 yolo-train-epoch a/weights/last.pt -o g/weights/last.pt --stop-after 1 <s1.bin >g.json 2>g.err ) 9>g/.lock
+grep -q '"position":4' g.json && ok "YOLO_LOCK_FD: the parent's lock is used" || fail "YOLO_LOCK_FD: $(cat g.err | tail -1)"
+
+# fine-tuning from Ultralytics' own weights: the validation path (EMA, rect val batches, NMS, metrics)
+# must see the detector those weights are (Ultralytics: mAP50 0.321, mAP50-95 0.187 on this val split)
+FT=$SHARED/reference/ultralytics/yolov8n-fashion-final.pt
+if [ -f "$FT" ]; then
+    printf 'model: %s\ndata: %s\nepochs: 3\nbatch: 16\nimgsz: 128\n' "$FT" "$SHARED/reference/fashion_det/data.yaml" >ft.yaml
+    yolo-data "$SHARED/reference/fashion_det/data.yaml" --split train --epoch 0 --epochs 3 --imgsz 128 2>/dev/null |
+        yolo-train-epoch --new ft.yaml -o ft/weights/last.pt threads=1 >ft.json 2>ft.err
+    grep -q 'Transferred 355/355 items' ft.err && ok "model=ULTRALYTICS.pt transfers 355/355 items" || fail "transfer: $(head -2 ft.err | tr '\n' '|')"
+    m=$(grep -o '"metrics/mAP50-95(B)":[0-9.]*' ft.json | cut -d: -f2)
+    if [ -n "$m" ] && awk -v m="$m" 'BEGIN { exit !(m > 0.15 && m < 0.25) }'; then ok "fine-tuned epoch validates near Ultralytics' mAP50-95 0.187 (got $m)"
+    else fail "fine-tuned mAP50-95 '$m' not near 0.187: $(tail -1 ft.err)"; fi
+else
+    skip "no $FT"
+fi
+exit 0

@@ -1,0 +1,25 @@
+# The `yolo` command grammar: keys, types and special words.
+. "$(dirname "$0")/lib.sh"
+Y="$ROOT/scripts/yolo"
+check_out "yolo version" '^yolo-tools [0-9]' "$Y" version
+check_out "yolo help shows usage" 'usage: yolo TASK MODE' "$Y" help
+check_out "yolo cfg prints defaults" '^epochs: 100$' "$Y" cfg
+check_out "yolo cfg has lr0" '^lr0: 0.01$' "$Y" cfg
+check_fails "unknown key suggests the nearest" 2 "'epoch' is not a valid key. Similar: 'epochs'" "$Y" detect train epoch=3
+check_fails "fraction out of range" 2 "lr0 must be between 0.0 and 1.0" "$Y" detect train lr0=2
+check_fails "integer key with text" 2 "epochs must be an integer" "$Y" detect train epochs=ten
+check_fails "bool key with junk" 2 "val must be true or false" "$Y" detect train val=maybe
+check_fails "bare non-bool key" 2 "'workers' needs a value: missing '='" "$Y" detect train workers
+check_fails "unsupported mode" 2 "mode 'predict' is not supported" "$Y" detect predict
+check_fails "two tasks" 2 "two tasks given" "$Y" detect segment train
+
+# Resume rules that are decided before any training starts.
+cd "$T" && mkdir -p runs/detect/train/weights && : >runs/detect/train/weights/best.pt && : >runs/detect/train/weights/last.pt
+check_fails "resume from best.pt is refused with a hint" 1 "best.pt holds the best weights.*resume from last.pt" \
+    "$Y" detect train resume model=runs/detect/train/weights/best.pt
+check_fails "resume from a missing file names the newest last.pt" 1 \
+    "gone/last.pt: no such checkpoint \(newest last.pt found: runs/detect/train/weights/last.pt\)" \
+    "$Y" detect train resume model=gone/last.pt
+check_fails "resume refuses hyper-parameter changes" 1 "lr0= cannot be changed on resume: the dataset and hyper-parameters come from the checkpoint" \
+    "$Y" detect train resume model=runs/detect/train/weights/last.pt lr0=0.02
+check_fails "train needs data=" 2 "data= is required" "$Y" detect train model=yolov8n.yaml
