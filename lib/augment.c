@@ -1036,45 +1036,49 @@ static yolo_status crop_image(const image *src, int top, int left, int h, int w,
     return YOLO_OK;
 }
 
-static uint8_t clamp_u8(double v) {
-    return v <= 0 ? 0 : v >= 255 ? 255 : (uint8_t)lrint(v);
+/* PIL's Image.blend of 8-bit bands: in1 + alpha * (in2 - in1) in single precision, truncated, clipped
+ * (ImageEnhance blends the degenerate image in1 with the image in2 by the factor). */
+static inline uint8_t pil_blend(int in1, int in2, float alpha) {
+    float t = (float)in1 + alpha * (float)(in2 - in1);
+    return t <= 0.f ? 0 : t >= 255.f ? 255 : (uint8_t)t;
 }
 
-static double grey_of(const uint8_t *p) {
-    return 0.299 * p[0] + 0.587 * p[1] + 0.114 * p[2];
+/* PIL's RGB -> L: ITU-R 601-2 weights in 16-bit fixed point, rounded. */
+static inline int pil_luma(const uint8_t *p) {
+    return (p[0] * 19595 + p[1] * 38470 + p[2] * 7471 + 0x8000) >> 16;
 }
 
-/* torchvision-style colour ops on uint8 RGB (blend with a degenerate image, as PIL's ImageEnhance). */
+/* torchvision's colour ops on PIL images: ImageEnhance blends with a degenerate image. */
 static void blend(image *im, const uint8_t *deg_px, double factor) {
     size_t n = (size_t)im->h * im->w * 3;
     for (size_t k = 0; k < n; k++)
-        im->px[k] = clamp_u8(deg_px[k] + factor * (im->px[k] - deg_px[k]));
+        im->px[k] = pil_blend(deg_px[k], im->px[k], (float)factor);
 }
 
-static void op_brightness(image *im, double f) {
+static void op_brightness(image *im, double f) { /* degenerate: black */
     size_t n = (size_t)im->h * im->w * 3;
     for (size_t k = 0; k < n; k++)
-        im->px[k] = clamp_u8(im->px[k] * f);
+        im->px[k] = pil_blend(0, im->px[k], (float)f);
 }
 
-static void op_color(image *im, double f) {
+static void op_color(image *im, double f) { /* degenerate: the grey (L) image */
     size_t n = (size_t)im->h * im->w;
     for (size_t i = 0; i < n; i++) {
         uint8_t *p = im->px + 3 * i;
-        double g = (double)(uint8_t)lrint(grey_of(p));
+        int g = pil_luma(p);
         for (int k = 0; k < 3; k++)
-            p[k] = clamp_u8(g + f * (p[k] - g));
+            p[k] = pil_blend(g, p[k], (float)f);
     }
 }
 
-static void op_contrast(image *im, double f) {
+static void op_contrast(image *im, double f) { /* degenerate: the mean grey level, rounded */
     size_t n = (size_t)im->h * im->w;
-    double mean = 0;
+    double sum = 0;
     for (size_t i = 0; i < n; i++)
-        mean += (uint8_t)lrint(grey_of(im->px + 3 * i));
-    mean = n ? (double)(int)(mean / n + 0.5) : 0; /* PIL uses the rounded integer mean */
+        sum += pil_luma(im->px + 3 * i);
+    int mean = n ? (int)(sum / n + 0.5) : 0;
     for (size_t k = 0; k < 3 * n; k++)
-        im->px[k] = clamp_u8(mean + f * (im->px[k] - mean));
+        im->px[k] = pil_blend(mean, im->px[k], (float)f);
 }
 
 static void op_sharpness(image *im, double f) {

@@ -696,7 +696,34 @@ static yolo_status write_fail(const char *path, const char *what, int e) {
     return yolo_error(YOLO_ERR_IO, "%s: cannot %s: %s (%s)", path, what, strerror(e), errno_hint(e));
 }
 
+/* Writes everything to fd; false with errno set on failure. */
+static bool write_all(int fd, const void *data, size_t len) {
+    const unsigned char *p = data;
+    while (len) {
+        ssize_t n = write(fd, p, len > (1u << 30) ? (1u << 30) : len);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {
+            if (n == 0) errno = EIO;
+            return false;
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+    return true;
+}
+
 yolo_status ckpt_write_file_atomic(const char *path, const void *data, size_t len) {
+    /* A pipe or device (/dev/stdout, a FIFO) cannot be replaced by rename: write into it directly. */
+    struct stat target;
+    if (stat(path, &target) == 0 && !S_ISREG(target.st_mode)) {
+        if (S_ISDIR(target.st_mode)) return yolo_error(YOLO_ERR_USAGE, "%s: is a directory (give a file name)", path);
+        int fd = open(path, O_WRONLY | O_CLOEXEC);
+        if (fd < 0) return write_fail(path, "open", errno);
+        bool ok = write_all(fd, data, len);
+        int e = errno;
+        close(fd);
+        return ok ? YOLO_OK : write_fail(path, "write", e);
+    }
     size_t pl = strlen(path);
     const char *base = basename_of(path);
     if (!*base) return yolo_error(YOLO_ERR_USAGE, "%s: not a file name", path);
@@ -728,22 +755,7 @@ yolo_status ckpt_write_file_atomic(const char *path, const void *data, size_t le
         mode = 0666 & ~um;
     }
     (void)fchmod(fd, mode);
-    const unsigned char *p = data;
-    size_t left = len;
-    while (left) {
-        ssize_t n = write(fd, p, left > (1u << 30) ? (1u << 30) : left);
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            st = write_fail(path, "write", errno);
-            break;
-        }
-        if (n == 0) {
-            st = write_fail(path, "write", EIO);
-            break;
-        }
-        p += n;
-        left -= (size_t)n;
-    }
+    if (!write_all(fd, data, len)) st = write_fail(path, "write", errno);
     if (!st && fsync(fd) != 0) st = write_fail(path, "fsync", errno);
     if (close(fd) != 0 && !st) st = write_fail(path, "close", errno);
     if (!st && rename(tmp, path) != 0) st = write_fail(path, "rename the temporary file over", errno);

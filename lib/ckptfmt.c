@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
+#include <time.h>
 
 #define PLAIN_MAX_DEPTH 64
 /* Shared sub-values (pickle memo) can make a small file describe an exponentially large tree: every
@@ -34,6 +36,26 @@ static bool has_weights(const yv *v) { return is_module_record(v) || is_tensor_d
 static bool get_int(const yv *root, const char *path, int64_t *out) {
     const yv *v = yv_path(root, path);
     return v && v->kind != YV_FLOAT && yv_as_int(v, out);
+}
+
+yolo_status ckptfmt_new_root(yv_doc *doc, yv **out) {
+    struct timeval tv;
+    struct tm tm;
+    char date[64];
+    gettimeofday(&tv, NULL);
+    time_t sec = tv.tv_sec;
+    if (!localtime_r(&sec, &tm)) return yolo_error(YOLO_ERR_IO, "cannot read the clock");
+    size_t n = strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(date + n, sizeof date - n, ".%06ld", (long)tv.tv_usec);
+    yv *d = yv_new_dict(doc), *f = yv_new_int(doc, CKPTFMT_FORMAT_VERSION), *w = yv_new_str(doc, CKPTFMT_WRITER_VERSION);
+    yv *t = yv_new_str(doc, date);
+    if (!d || !f || !w || !t) return yolo_error(YOLO_ERR_NOMEM, "out of memory building the checkpoint");
+    yolo_status st;
+    if ((st = yv_dict_set(doc, d, CKPTFMT_KEY_FORMAT, f)) || (st = yv_dict_set(doc, d, CKPTFMT_KEY_WRITER, w)) ||
+        (st = yv_dict_set(doc, d, CKPTFMT_KEY_DATE, t)))
+        return st;
+    *out = d;
+    return YOLO_OK;
 }
 
 ckptfmt_kind_t ckptfmt_kind(const yv *root) {

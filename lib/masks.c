@@ -107,17 +107,18 @@ void masks_fill_polygon(uint8_t *plane, int h, int w, const float *xy, int npts,
         return;
     }
     int64_t *vy = vx + npts;
-    /* numpy's astype(int32) truncates toward zero; absurd values are bounded first (no UB on conversion) */
+    /* numpy's astype(int32) truncates toward zero; absurd values are bounded first (no UB on conversion,
+     * no overflow in the 16.16 edge arithmetic) */
     for (int i = 0; i < npts; i++) {
         float x = xy[2 * i], y = xy[2 * i + 1];
-        x = x == x ? (x > 1e8f ? 1e8f : x < -1e8f ? -1e8f : x) : 0;
-        y = y == y ? (y > 1e8f ? 1e8f : y < -1e8f ? -1e8f : y) : 0;
+        x = x == x ? (x > 1e6f ? 1e6f : x < -1e6f ? -1e6f : x) : 0;
+        y = y == y ? (y > 1e6f ? 1e6f : y < -1e6f ? -1e6f : y) : 0;
         vx[i] = (int64_t)(int32_t)x, vy[i] = (int64_t)(int32_t)y;
     }
     int ne = 0;
-    int64_t p0x = vx[npts - 1] << XY_SHIFT, p0y = vy[npts - 1];
+    int64_t p0x = vx[npts - 1] * XY_ONE, p0y = vy[npts - 1];
     for (int i = 0; i < npts; i++) {
-        int64_t p1x = vx[i] << XY_SHIFT, p1y = vy[i];
+        int64_t p1x = vx[i] * XY_ONE, p1y = vy[i];
         int64_t c0x = p0x, c0y = p0y, c1x = p1x, c1y = p1y;
         int64_t t0x = (p0x + (XY_ONE >> 1)) >> XY_SHIFT, t0y = p0y;
         int64_t t1x = (p1x + (XY_ONE >> 1)) >> XY_SHIFT, t1y = p1y;
@@ -127,7 +128,7 @@ void masks_fill_polygon(uint8_t *plane, int h, int w, const float *xy, int npts,
             clip_line(w, h, &t0x, &t0y, &t1x, &t1y);
             if (t0y != t1y) {
                 c0y = t0y, c1y = t1y;
-                c0x = t0x << XY_SHIFT, c1x = t1x << XY_SHIFT;
+                c0x = t0x * XY_ONE, c1x = t1x * XY_ONE;
             }
         } else {
             c0x += XY_ONE >> 1;

@@ -221,9 +221,9 @@ static yolo_status push_quoted(up *u, const char *s, size_t n) {
         }
         out[o++] = c;
     }
-    yolo_status st = push(u, yv_new_bytes(u->doc, out, o));
+    /* Python 2 str: text, as torch.load decodes it. */
+    yolo_status st = push(u, yv_new_strn(u->doc, out, o));
     free(out);
-    if (!st) u->stack[u->sp - 1]->kind = YV_STR;
     return st;
 }
 
@@ -253,7 +253,7 @@ static yolo_status push_raw_unicode(up *u, const char *s, size_t n) {
         int digits = 0;
         if (c == '\\' && i + 1 < n && s[i + 1] == 'u') digits = 4;
         if (c == '\\' && i + 1 < n && s[i + 1] == 'U') digits = 8;
-        if (digits && i + 1 + (size_t)digits < n + 0) {
+        if (digits && i + 1 + (size_t)digits < n) {
             char hex[9] = {0};
             memcpy(hex, s + i + 2, (size_t)digits);
             char *end;

@@ -499,7 +499,7 @@ static yolo_status read_header(stream_reader *r) {
     for (uint32_t q = 0; q < m.n && !st; q++) {
         if ((st = mp_next(r, &k))) break;
         char tmp[32];
-        int64_t x;
+        int64_t x = 0;
         if (key_is(r, &k, "format")) {
             if (!(st = get_str(r, tmp, sizeof tmp, "format")) && strcmp(tmp, "yolo-stream") != 0) break;
             fmt = !st;

@@ -38,6 +38,17 @@
 
 static yolo_status nomem(void) { return yolo_error(YOLO_ERR_NOMEM, "out of memory"); }
 
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* Where an epoch's time goes (printed with train_opts.profile). */
+enum { PROF_DATA, PROF_FORWARD, PROF_LOSS, PROF_BACKWARD, PROF_OPTIM, PROF_EMA, PROF_VAL, PROF_SAVE, PROF_N };
+static const char *const prof_names[PROF_N] = {"data wait", "forward", "loss+assigner", "backward",
+                                               "clip+optimizer", "ema", "validation", "save"};
+
 struct trainer {
     yv_doc *doc; /* train_args, train_results, train_metrics: small values that live as long as the trainer */
     yv *args, *results, *metrics;
@@ -76,6 +87,7 @@ struct trainer {
     int st_best_epoch;
     bool st_possible_stop, st_stopped;
     double time_total;  /* training seconds of earlier processes (results' time column) */
+    double prof[PROF_N];
     bool have_lr_pg;
 };
 
@@ -816,9 +828,7 @@ static void loss_setup(const trainer *t, loss_cfg *lc) {
 }
 
 /* Forward and loss of one batch with model m (train or eval mode as set). */
-static yolo_status batch_loss(const trainer *t, model *m, const batch_t *b, model_output *mo, loss_output *lo) {
-    yolo_status st = model_forward(m, b->img, mo);
-    if (st != YOLO_OK) return st;
+static yolo_status output_loss(const trainer *t, const batch_t *b, model_output *mo, loss_output *lo) {
     if (!strcmp(t->task, "classify")) return loss_classify(mo->logits, b->labels, lo);
     loss_cfg lc;
     loss_setup(t, &lc);
@@ -827,6 +837,11 @@ static yolo_status batch_loss(const trainer *t, model *m, const batch_t *b, mode
         return loss_segment(&lc, mo->boxes, mo->scores, (const int64_t(*)[2])mo->level_hw, mo->mask_coeffs, mo->proto,
                             b->masks, &tg, lo);
     return loss_detect_flat(&lc, mo->boxes, mo->scores, (const int64_t(*)[2])mo->level_hw, &tg, lo);
+}
+
+static yolo_status batch_loss(const trainer *t, model *m, const batch_t *b, model_output *mo, loss_output *lo) {
+    yolo_status st = model_forward(m, b->img, mo);
+    return st == YOLO_OK ? output_loss(t, b, mo, lo) : st;
 }
 
 static bool is_oom(yolo_status st) {
@@ -863,7 +878,13 @@ static yolo_status train_step(trainer *t, const batch_t *b, int epoch, int64_t n
     loss_output lo;
     memset(&lo, 0, sizeof lo);
     model_set_training(t->m, true);
-    yolo_status st = batch_loss(t, t->m, b, &mo, &lo);
+    double c0 = now_s();
+    yolo_status st = model_forward(t->m, b->img, &mo);
+    double c1 = now_s();
+    if (st == YOLO_OK) st = output_loss(t, b, &mo, &lo);
+    double c2 = now_s();
+    t->prof[PROF_FORWARD] += c1 - c0;
+    t->prof[PROF_LOSS] += c2 - c1;
     if (st == YOLO_OK) {
         *nitems = lo.n_items;
         memcpy(items, lo.items, sizeof lo.items);
@@ -878,13 +899,18 @@ static yolo_status train_step(trainer *t, const batch_t *b, int epoch, int64_t n
     if (st == YOLO_OK) st = torch_backward(lo.total, NULL, false);
     loss_output_free(&lo);
     model_output_free(&mo);
+    double c3 = now_s();
+    t->prof[PROF_BACKWARD] += c3 - c2;
     if (st != YOLO_OK) return st;
     if (sched_should_step(ni, t->last_opt_step, t->accumulate)) {
         double norm;
         if ((st = optim_clip_grad_norm(t->opt, 10.0, &norm)) != YOLO_OK) return st;
         if ((st = optim_step(t->opt)) != YOLO_OK) return st;
         if ((st = optim_zero_grad(t->opt)) != YOLO_OK) return st;
+        double c4 = now_s();
         if ((st = model_state_update_ema(t)) != YOLO_OK) return st;
+        t->prof[PROF_OPTIM] += c4 - c3;
+        t->prof[PROF_EMA] += now_s() - c4;
         t->last_opt_step = ni;
     }
     t->iteration = ni;
@@ -1188,6 +1214,8 @@ static yolo_status tensor_value(yv_doc *doc, const torch_tensor *t, yv **out) {
     return st;
 }
 
+static yolo_status save_as_(trainer *t, const char *path, bool mid_epoch);
+
 static yolo_status build_root(trainer *t, yv_doc *doc, bool mid_epoch, yv **out) {
     yolo_status st;
     yv *r = yv_new_dict(doc);
@@ -1301,6 +1329,13 @@ done:
 }
 
 static yolo_status save_as(trainer *t, const char *path, bool mid_epoch) {
+    double t0 = now_s();
+    yolo_status st = save_as_(t, path, mid_epoch);
+    t->prof[PROF_SAVE] += now_s() - t0;
+    return st;
+}
+
+static yolo_status save_as_(trainer *t, const char *path, bool mid_epoch) {
     yv_doc *doc = yv_doc_new();
     if (!doc) return nomem();
     yv *root = NULL;
@@ -1314,10 +1349,15 @@ yolo_status train_save(trainer *t, const char *path) { return save_as(t, path, t
 
 /* ------------------------------------------------------------------ the epoch */
 
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+static void print_profile(const trainer *t, double total) {
+    if (!t->o.profile || !t->o.log) return;
+    double sum = 0;
+    fprintf(t->o.log, "profile:");
+    for (int k = 0; k < PROF_N; k++) {
+        fprintf(t->o.log, " %s %.3f s,", prof_names[k], t->prof[k]);
+        sum += t->prof[k];
+    }
+    fprintf(t->o.log, " other %.3f s, total %.3f s (threads %d)\n", total - sum, total, t->threads);
 }
 
 static void progress_header(const trainer *t) {
@@ -1411,7 +1451,14 @@ yolo_status train_run(trainer *t, stream_reader *r, const char *out_path, train_
     double time_base = t->time_total;
     for (;;) {
         int got = 0;
-        if ((st = stream_reader_batch(r, v, t->batch, &got)) != YOLO_OK) {
+        double d0 = now_s();
+        st = stream_reader_batch(r, v, t->batch, &got);
+        if (st == YOLO_OK && got) {
+            batch_free(&b);
+            st = make_batch(t, v, got, &b);
+        }
+        t->prof[PROF_DATA] += now_s() - d0;
+        if (st != YOLO_OK) {
             /* Ctrl+C also stops the producer, so the stream breaks off: the state after the last whole
              * batch is still consistent and worth saving */
             if (t->o.interrupt && *t->o.interrupt && s->batches > 0 && i < nb) {
@@ -1425,8 +1472,6 @@ yolo_status train_run(trainer *t, stream_reader *r, const char *out_path, train_
             break;
         }
         if (!got) break;
-        batch_free(&b);
-        if ((st = make_batch(t, v, got, &b)) != YOLO_OK) break;
         int64_t ni = i + nb * epoch;
         float items[5] = {0};
         int nitems = 0;
@@ -1468,7 +1513,10 @@ yolo_status train_run(trainer *t, stream_reader *r, const char *out_path, train_
     memset(&vr, 0, sizeof vr);
     vr.fitness = NAN;
     if (t->val || final_epoch || t->st_possible_stop) {
-        if ((st = validate(t, epoch, &vr)) != YOLO_OK) {
+        double v0 = now_s();
+        st = validate(t, epoch, &vr);
+        t->prof[PROF_VAL] += now_s() - v0;
+        if (st != YOLO_OK) {
             if (is_oom(st))
                 st = yolo_error(YOLO_ERR_NOMEM, "out of memory validating epoch %d (resume with a smaller batch=, "
                                 "validation uses 2x batch)", epoch + 1);
@@ -1557,6 +1605,7 @@ yolo_status train_run(trainer *t, stream_reader *r, const char *out_path, train_
     st = results_write_csv(path, t->results);
     s->seconds = now_s() - t0;
 out:
+    if (st == YOLO_OK) print_profile(t, now_s() - t0);
     batch_free(&b);
     for (int k = 0; k < t->batch; k++) stream_sample_free(&v[k]);
     free(v);

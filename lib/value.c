@@ -524,9 +524,16 @@ bool yv_dict_del(yv *dict, const char *key) {
 
 /* ---- scalars ---- */
 
+static bool numpy_scalar(const yv *v, double *out);
+
 bool yv_as_int(const yv *v, int64_t *out) {
     if (!v) return false;
+    double d;
     switch (v->kind) {
+    case YV_OBJECT: /* numpy integer scalars (and integral float ones) */
+        if (!numpy_scalar(v, &d) || d != floor(d) || d < -9.2e18 || d > 9.2e18) return false;
+        *out = (int64_t)d;
+        return true;
     case YV_INT: *out = v->i; return true;
     case YV_BOOL: *out = v->b; return true;
     case YV_FLOAT:
@@ -623,6 +630,14 @@ bool yv_as_double(const yv *v, double *out) {
     case YV_INT: *out = (double)v->i; return true;
     case YV_BOOL: *out = v->b; return true;
     case YV_OBJECT: return numpy_scalar(v, out);
+    case YV_BIGINT: { /* beyond int64: the nearest double */
+        const unsigned char *b = (const unsigned char *)v->str.s;
+        bool neg = v->str.len && (b[v->str.len - 1] & 0x80);
+        double d = 0;
+        for (size_t i = v->str.len; i-- > 0;) d = d * 256 + (neg ? (unsigned char)~b[i] : b[i]);
+        *out = neg ? -(d + 1) : d;
+        return true;
+    }
     case YV_TENSOR: {
         const yv_tensor *t = &v->tensor;
         if (yv_tensor_numel(t) != 1) return false;

@@ -108,6 +108,18 @@ def same(a, b, what):
         print('# ' + l)
 
 # ---- torch.save -> ours ----
+class Net(torch.nn.Module):
+    """A module with what state_dict() must get right: a None parameter, a non-persistent buffer,
+    nested containers."""
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(2, 3, 1, bias=False)
+        self.bn = torch.nn.BatchNorm2d(3)
+        self.register_parameter('nothing', None)
+        self.register_buffer('scratch', torch.ones(2), persistent=False)
+        self.register_buffer('kept', torch.zeros(1))
+        self.head = torch.nn.ModuleList([torch.nn.Linear(3, 2), torch.nn.Identity()])
+
 base = torch.arange(20, dtype=torch.float32).reshape(4, 5) * 1.25 - 3
 samples = {
     'one_item_dict': {'a': 1},
@@ -126,6 +138,7 @@ samples = {
     'device': torch.device('cpu'),
     'size': torch.Size([3, 4]),
     'nested': {'a': {'b': {'c': [[[]]]}}},
+    'module': Net(),
     'tensors': {
         'f32': base, 'f16': base.half(), 'bf16': base.bfloat16(), 'f64': base.double(),
         'i64': base.long(), 'i32': base.int(), 'i16': base.short(), 'i8': base.char(), 'u8': base.abs().byte(),

@@ -185,7 +185,8 @@ if np is not None:
     torch.save({"exp_avg": {n: opt.state[p]["exp_avg"] for n, p in named.items()}, "ema": m.float().state_dict()},
                t + "/small_ref.pt")
 EOF
-    cat "$T/py.out" | grep -E '^(ok|not ok) - '
+    grep -E '^(ok|not ok) - ' "$T/py.out"
+    if grep -q 'Traceback' "$T/py.out"; then fail "python cross-checks crashed"; fi
     grep -q '^not ok\|Traceback' "$T/py.out" && sed 's/^/# /' "$T/py.out" | grep -v '^# ok' | tail -5
 else
     skip "python3-torch not available: cross-checks with torch.load"
@@ -249,6 +250,7 @@ if os.path.exists(t + "/small_ref.pt"):
           all(torch.equal(c["ema"][k], v.half().float() if v.is_floating_point() else v) for k, v in ref["ema"].items()))
 EOF
     grep -E '^(ok|not ok) - ' "$T/py2.out"
+    if grep -q 'Traceback' "$T/py2.out"; then fail "python cross-checks crashed"; fi
     grep -q '^not ok\|Traceback' "$T/py2.out" && sed 's/^/# /' "$T/py2.out" | grep -v '^# ok' | tail -5
 fi
 
@@ -268,6 +270,16 @@ check "strip of the Ultralytics file == strip of its import (bit-identical)" "$C
 # ---- verify
 check_out "verify mid" ': ok$' "$CK" verify "$MID"
 check_out "verify our own output" ': ok$' "$CK" verify "$T/imp.pt"
+
+# ---- every shared file: inspect --json gives one parseable object, verify passes
+n=0 bad=""
+for f in "$SHARED"/golden/*.pt "$R"/*.pt; do
+    [ -f "$f" ] || continue
+    n=$((n + 1))
+    "$CK" inspect --json "$f" 2>"$T/err" | "$PYTHON" -c 'import json,sys; json.load(sys.stdin)' 2>/dev/null || bad="$bad $(basename "$f")"
+    "$CK" verify "$f" >/dev/null 2>>"$T/err" || bad="$bad verify:$(basename "$f")"
+done
+if [ -z "$bad" ]; then ok "inspect --json and verify on all $n golden and reference files"; else fail "inspect/verify failed on:$bad"; fi
 
 # ---- usage errors
 check_fails "no command: usage, exit 2" 2 '^yolo-ckpt: missing COMMAND' "$CK"

@@ -16,6 +16,7 @@ epochs: 2
 batch: 4
 imgsz: 64
 seed: 0
+save_period: 2
 EOF
 stream() { yolo-data ds/data.yaml --split train --epochs 2 --seed 0 --imgsz 64 --epoch "$@"; }
 
@@ -25,6 +26,7 @@ rc=$?
 if [ $rc -eq 0 ] && grep -q '"epoch":0,"epochs":2' a.json && grep -q '"position":null' a.json; then ok "fresh epoch 0 from args.yaml"
 else fail "fresh epoch 0 from args.yaml (exit $rc: $(tail -2 a.err | tr '\n' '|'))"; exit 0; fi
 [ -f a/weights/best.pt ] && ok "best.pt written on the first validation" || fail "best.pt written on the first validation"
+[ -f a/weights/epoch0.pt ] && ok "save_period=2 writes epoch0.pt" || fail "save_period=2 writes epoch0.pt"
 hdr='epoch,time,train/box_loss,train/cls_loss,train/dfl_loss,metrics/precision(B),metrics/recall(B),metrics/mAP50(B),metrics/mAP50-95(B),val/box_loss,val/cls_loss,val/dfl_loss,lr/pg0,lr/pg1,lr/pg2'
 if [ "$(head -1 a/results.csv)" = "$hdr" ] && [ "$(wc -l <a/results.csv)" -eq 2 ] && grep -q '^1,' a/results.csv
 then ok "results.csv has Ultralytics' detect columns and one row"; else fail "results.csv header/rows: $(cat a/results.csv | tr '\n' '|')"; fi
@@ -49,6 +51,7 @@ for d in b c d e; do mkdir -p $d/weights && cp a/weights/last.pt $d/weights/last
 stream 1 | yolo-train-epoch b/weights/last.pt >b.json 2>b.err
 stream 1 | yolo-train-epoch c/weights/last.pt >c.json 2>c.err
 check "same checkpoint + stream + threads give a bit-identical checkpoint" yolo-ckpt diff b/weights/last.pt c/weights/last.pt
+[ ! -f b/weights/epoch1.pt ] && ok "no epoch1.pt with save_period=2" || fail "epoch1.pt written with save_period=2"
 grep -q '"finished":true' b.json && ok "the last epoch reports finished" || fail "the last epoch reports finished: $(cat b.json)"
 [ "$(wc -l <b/results.csv)" -eq 3 ] && ok "results.csv gained exactly one row" || fail "results.csv rows: $(wc -l <b/results.csv)"
 

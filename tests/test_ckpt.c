@@ -909,6 +909,10 @@ static void test_atomic_write(void) {
     } else {
         printf("skip - read-only folder test (running as root)\n");
     }
+    st = ckpt_write_file_atomic(tmpdir, "x", 1);
+    CHECK(st == YOLO_ERR_USAGE && strstr(yolo_last_error(), "is a directory"), "writing onto a directory: %s", yolo_last_error());
+    st = ckpt_write_file_atomic("/dev/null", "x", 1);
+    CHECK(st == YOLO_OK, "writing to /dev/null goes straight through");
     st = ckpt_write_file_atomic(tmp_path("no/such/dir/x.pt"), "x", 1);
     CHECK(st == YOLO_ERR_IO && strstr(yolo_last_error(), "No such file"), "missing folder: %s", yolo_last_error());
 }

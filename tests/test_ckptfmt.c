@@ -41,6 +41,15 @@ int main(void) {
     float one = 1.0f;
     char why[200];
 
+    yv *fresh = NULL;
+    CHECK(ckptfmt_new_root(doc, &fresh) == YOLO_OK && fresh, "new root");
+    const char *date = fresh ? yv_as_str(yv_dict_get(fresh, "date")) : NULL;
+    int64_t fv = 0;
+    CHECK(fresh && yv_as_int(yv_dict_get(fresh, CKPTFMT_KEY_FORMAT), &fv) && fv == CKPTFMT_FORMAT_VERSION,
+          "new root carries the format marker");
+    CHECK(date && strlen(date) == 26 && date[4] == '-' && date[10] == 'T' && date[19] == '.',
+          "date like Python's isoformat(): %s", date ? date : "(none)");
+
     yv *r = ours(doc, 2, 10, &one, 1);
     CHECK(ckptfmt_kind(r) == CKPTFMT_OURS_TRAINING, "ours with optimizer: training kind");
     CHECK(ckptfmt_resumable(r, why, sizeof why), "epoch 3 of 10: resumable (%s)", why);

@@ -132,7 +132,7 @@ static void robustness_checks(void) {
         float xy[24];
         for (int i = 0; i < 2 * n; i++) {
             seed = seed * 1664525u + 1013904223u;
-            float span = t % 5 == 0 ? 1e7f : 120.0f;
+            float span = t % 200 == 0 ? 1e7f : t % 5 == 0 ? 1e4f : 120.0f;
             xy[i] = ((seed >> 8) / 16777216.0f) * span - span / 3;
         }
         if (t % 97 == 0) xy[0] = NAN;

@@ -123,12 +123,15 @@ static void test_scalars(void) {
     CHECK(it[3]->kind == YV_INT && it[3]->i == 0, "LONG1 empty = 0");
     CHECK(it[4]->kind == YV_INT && it[4]->i == -(1LL << 39), "LONG1 negative");
     CHECK(it[5]->kind == YV_BIGINT && it[5]->str.len == 9, "LONG1 2^64 is a big int");
+    double big;
+    CHECK(yv_as_double(it[5], &big) && big == 18446744073709551616.0, "big int as double");
     CHECK(it[6]->kind == YV_INT && it[6]->i == 32767, "LONG4");
     CHECK(it[7]->kind == YV_INT && it[7]->i == 42, "INT text");
     CHECK(it[8]->kind == YV_BOOL && it[8]->b, "INT 01 is True");
     /* -12345678901234567890 = -(0xab54a98ceb1f0ad2) */
     const unsigned char want[] = {0x2e, 0xf5, 0xe0, 0x14, 0x73, 0x56, 0xab, 0x54, 0xff};
     CHECK(it[9]->kind == YV_BIGINT && it[9]->str.len == 9 && memcmp(it[9]->str.s, want, 9) == 0, "LONG text big negative");
+    CHECK(yv_as_double(it[9], &big) && big == -12345678901234567890.0, "negative big int as double (%.17g)", big);
     double d;
     CHECK(yv_as_double(it[10], &d) && d == 2.5, "FLOAT text");
     CHECK(yv_as_double(it[11], &d) && d == -3.141592653589793, "BINFLOAT big-endian");
@@ -278,6 +281,8 @@ static void test_objects(void) {
     uint64_t bits;
     memcpy(&bits, &d, 8);
     CHECK(got && bits == 0x3fd0010101010101ULL, "numpy float64 scalar record as double (%016llx)", (unsigned long long)bits);
+    int64_t iv;
+    CHECK(!yv_as_int(np, &iv), "a non-integral numpy scalar is no int");
     CHECK(v->seq.items[3]->kind == YV_OBJECT && strcmp(v->seq.items[3]->obj.cls, "torch.device") == 0, "STACK_GLOBAL");
 }
 

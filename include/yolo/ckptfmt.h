@@ -65,6 +65,10 @@ typedef enum {
     CKPTFMT_PLAIN_TENSORS,
 } ckptfmt_kind_t;
 
+/* A new root dict for a file of ours: the format marker, the writer version and date (local time in
+ * ISO 8601 with microseconds, as Ultralytics' datetime.now().isoformat()). The trainer adds the rest. */
+yolo_status ckptfmt_new_root(yv_doc *doc, yv **out);
+
 /* Classifies a loaded root. Works on files read without tensor data. */
 ckptfmt_kind_t ckptfmt_kind(const yv *root);
 /* "ours-training", "ours-stripped", "ultralytics-training", "ultralytics-stripped", "tensor-dict", "unknown" */

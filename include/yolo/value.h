@@ -167,8 +167,8 @@ yv *yv_path(const yv *root, const char *dotted);
 bool yv_dict_del(yv *dict, const char *key);
 
 /* ---- scalar access (false if the value is not of a compatible kind) ---- */
-bool yv_as_int(const yv *v, int64_t *out);     /* int, bool; float if integral */
-bool yv_as_double(const yv *v, double *out);   /* float, int, bool, numpy scalar record, 0-dim tensor */
+bool yv_as_int(const yv *v, int64_t *out);     /* int, bool; float or numpy scalar record if integral */
+bool yv_as_double(const yv *v, double *out);   /* float, int, big int, bool, numpy scalar record, 1-element tensor */
 const char *yv_as_str(const yv *v);            /* str; NULL otherwise */
 bool yv_is_truthy(const yv *v);
 
