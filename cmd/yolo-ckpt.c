@@ -29,6 +29,7 @@ static const char *const USAGE =
     "  set FILE key=value...              edit train_args in place, atomically\n"
     "  diff A B [--all]                   compare every tensor; exit 0 only if all are bit-identical\n"
     "  summary MODEL.yaml [nc=N]          Ultralytics' model summary line, from the YAML alone\n"
+    "  get FILE KEY...                    print values by dotted key (train_args.epochs), for scripts\n"
     "\n"
     "'yolo-ckpt COMMAND --help' describes one command. Exit status: 0 ok, 1 failed, damaged or\n"
     "different, 2 usage error. See yolo-ckpt(1) and yolo-checkpoint(5).\n";
@@ -820,6 +821,49 @@ static int cmd_summary(int argc, char **argv) {
     return YOLO_EXIT_OK;
 }
 
+/* ---------------------------------------------------------------- get */
+
+/* One line per key, in a form a shell script can use directly: numbers as Python prints them, true or
+ * false, an empty line for None, strings raw, containers in the short repr. */
+static void print_scalar(const yv *v) {
+    char buf[4096];
+    switch (v->kind) {
+    case YV_NONE: break;
+    case YV_BOOL: fputs(v->b ? "true" : "false", stdout); break;
+    case YV_INT: printf("%lld", (long long)v->i); break;
+    case YV_FLOAT: printf("%.17g", v->f); break;
+    case YV_STR: fwrite(v->str.s, 1, v->str.len, stdout); break;
+    default:
+        yv_repr(v, buf, sizeof buf);
+        fputs(buf, stdout);
+    }
+    putchar('\n');
+}
+
+static int cmd_get(int argc, char **argv) {
+    if (argc < 3) return usage_error("get", "expects FILE KEY...%s", NULL);
+    const char *file = argv[1];
+    yv_doc *doc = NULL;
+    yv *root = NULL;
+    yolo_status st = read_file(file, false, &doc, &root);
+    if (st) {
+        yv_doc_free(doc);
+        return fail_read(st, file);
+    }
+    for (int i = 2; i < argc; i++) {
+        const yv *v = yv_path(root, argv[i]);
+        if (!v) {
+            yv_doc_free(doc);
+            return fail(yolo_error(YOLO_ERR_NOTFOUND, "no key '%s' (see 'yolo-ckpt inspect --json')", argv[i]),
+                        file);
+        }
+        print_scalar(v);
+    }
+    yv_doc_free(doc);
+    if (fflush(stdout) != 0) return yolo_report(TOOL, yolo_error(YOLO_ERR_IO, "cannot write output"));
+    return YOLO_EXIT_OK;
+}
+
 /* ---------------------------------------------------------------- main */
 
 static const command COMMANDS[] = {
@@ -863,6 +907,11 @@ static const command COMMANDS[] = {
                 "model YAML alone. A bare name such as yolov8s.yaml resolves to the shipped file with the\n"
                 "scale taken from the name.\n",
      cmd_summary},
+    {"get", "usage: yolo-ckpt get FILE KEY...\n"
+            "Prints one line per KEY, a dotted path into the checkpoint's top-level dict (epoch,\n"
+            "train_args.epochs, best_fitness): numbers and strings as they are, true/false, an empty line\n"
+            "for None. Reads no tensor data. A missing key is an error (exit 1).\n",
+     cmd_get},
 };
 
 int main(int argc, char **argv) {

@@ -526,7 +526,8 @@ static void hsv_factors_init(void) {
             h -= (float)sector;
             if ((unsigned)sector >= 6u) sector = 0, h = 0.f;
             float tab[4] = {1.f, 1.f - s, 1.f - s * h, 1.f - s * (1.f - h)};
-            for (int k = 0; k < 3; k++) f[k] = tab[sector_data[sector][k]];
+            for (int k = 0; k < 3; k++)
+                f[k] = tab[sector_data[sector][k]];
         }
 }
 

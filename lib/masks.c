@@ -255,6 +255,7 @@ yolo_status masks_overlap(sample *s, int ratio, uint16_t *out, int *perm) {
     if (ratio < 1 || H < ratio || W < ratio)
         return yolo_error(YOLO_ERR_USAGE, "masks: bad size %dx%d / %d", H, W, ratio);
     int mh = H / ratio, mw = W / ratio, n = s->n;
+    if (n > 65535) return yolo_error(YOLO_ERR_LIMIT, "masks: %d instances do not fit 16-bit mask ids", n);
     size_t plane = (size_t)mh * mw;
     memset(out, 0, plane * sizeof *out);
     if (!s->seg_start || n == 0) {

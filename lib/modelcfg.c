@@ -195,10 +195,13 @@ static void parse_arg(yaml_node_t *n, int nc, arg *a) {
     }
 }
 
-/* Python's math.ceil(x / 8) * 8 on min(c, max_channels) * width. */
+#define MAX_CHANNELS 65536
+
+/* Python's math.ceil(x / 8) * 8 on min(c, max_channels) * width; -1 beyond MAX_CHANNELS. */
 static int scale_width(double c, const struct modelcfg *m) {
     double x = (c < m->max_channels ? c : m->max_channels) * m->width;
-    return (int)(ceil(x / 8) * 8);
+    x = ceil(x / 8) * 8;
+    return x >= 1 && x <= MAX_CHANNELS ? (int)x : -1;
 }
 
 static bool arg_int(const arg *a, int *out) {
@@ -268,6 +271,7 @@ static yolo_status add_layer(struct modelcfg *m, yaml_document_t *doc, yaml_node
         if (na < 1 || !arg_int(&a[0], &v) || v < 1) return bad_row(path, i, "first arg must be the output channels");
         /* Ultralytics leaves a width equal to nc unscaled (that is how Classify keeps nc). */
         L->c2 = v != m->nc ? scale_width(v, m) : v;
+        if (L->c2 < 1 || L->c2 > MAX_CHANNELS) return bad_row(path, i, "output channels out of range (1..65536)");
         if (!strcmp(short_mod, "Conv")) {
             L->kind = MODELCFG_CONV;
             L->k = 1, L->s = 1;
@@ -306,6 +310,7 @@ static yolo_status add_layer(struct modelcfg *m, yaml_document_t *doc, yaml_node
         if (na > 0 && (!arg_int(&a[0], &L->dim) || L->dim != 1)) return bad_row(path, i, "only Concat along dim 1");
         L->c2 = 0;
         for (int k = 0; k < L->n_from; k++) L->c2 += ch[L->from[k] + 1];
+        if (L->c2 > MAX_CHANNELS) return bad_row(path, i, "concatenation wider than 65536 channels");
         if (L->repeats != 1) return bad_row(path, i, "Concat takes no repeats");
     } else if (!strcmp(short_mod, "Detect") || !strcmp(short_mod, "Segment")) {
         bool seg = !strcmp(short_mod, "Segment");
@@ -321,6 +326,7 @@ static yolo_status add_layer(struct modelcfg *m, yaml_document_t *doc, yaml_node
             if (na > 1 && (!arg_int(&a[1], &L->nm) || L->nm < 1)) return bad_row(path, i, "bad mask count");
             if (na > 2 && (!arg_int(&a[2], &L->npr) || L->npr < 1)) return bad_row(path, i, "bad prototype width");
             L->npr = scale_width(L->npr, m);
+            if (L->npr < 1 || L->nm > 1024) return bad_row(path, i, "mask or prototype width out of range");
             L->c_mask = c0 / 4 > L->nm ? c0 / 4 : L->nm;
         }
         L->c2 = c1;
@@ -359,13 +365,15 @@ static yolo_status parse_doc(struct modelcfg *m, yaml_document_t *doc, int nc_ov
         yaml_node_t *v = yaml_document_get_node(doc, pick->value);
         if (!k || seq_len(v) != 3 || !scalar_double(seq_at(doc, v, 0), &m->depth) ||
             !scalar_double(seq_at(doc, v, 1), &m->width) || !scalar_double(seq_at(doc, v, 2), &m->max_channels) ||
-            m->depth <= 0 || m->width <= 0 || m->max_channels < 1)
+            !(m->depth > 0 && m->depth <= 16) || !(m->width > 0 && m->width <= 16) || !(m->max_channels >= 1))
             return yolo_error(YOLO_ERR_FORMAT, "%s: scales entries must be [depth, width, max_channels]", m->path);
         m->scale = k[0];
     } else {
         double d;
         if (scalar_double(map_get(doc, root, "depth_multiple"), &d)) m->depth = d;
         if (scalar_double(map_get(doc, root, "width_multiple"), &d)) m->width = d;
+        if (!(m->depth > 0 && m->depth <= 16) || !(m->width > 0 && m->width <= 16))
+            return yolo_error(YOLO_ERR_FORMAT, "%s: depth_multiple and width_multiple must be in (0, 16]", m->path);
         m->scale = 0;
     }
 
@@ -386,10 +394,76 @@ static yolo_status parse_doc(struct modelcfg *m, yaml_document_t *doc, int nc_ov
         if (head && m->layers[i].nc != m->nc && k != MODELCFG_CLASSIFY)
             return bad_row(m->path, i, "head class count differs from nc");
     }
+    /* Sizes at 640 must stay sane (a chain of upsamplings could overflow any counter). */
+    int64_t hw[MAX_LAYERS + 1];
+    hw[0] = 640;
+    for (int i = 0; i < m->n_layers; i++) {
+        const modelcfg_layer *L = &m->layers[i];
+        int64_t h = hw[L->from[0] + 1];
+        if (L->kind == MODELCFG_CONV) h = (h + 2 * (L->k / 2) - L->k) / L->s + 1;
+        else if (L->kind == MODELCFG_UPSAMPLE) h *= L->scale;
+        if (h > 65536) return bad_row(m->path, i, "feature maps grow beyond 65536 pixels at imgsz 640");
+        hw[i + 1] = h;
+    }
     modelcfg_kind last = m->layers[m->n_layers - 1].kind;
     const char *task = last == MODELCFG_DETECT ? "detect" : last == MODELCFG_SEGMENT ? "segment" : last == MODELCFG_CLASSIFY ? "classify" : NULL;
     if (!task) return yolo_error(YOLO_ERR_FORMAT, "%s: the last layer must be Detect, Segment or Classify", m->path);
     snprintf(m->task, sizeof m->task, "%s", task);
+    return YOLO_OK;
+}
+
+/* Parses YAML text into m; m->path (for messages) and m->display (the name given) are set. */
+static yolo_status parse_text(struct modelcfg *m, const unsigned char *text, size_t len, int nc_override) {
+    if (len > MAX_YAML_BYTES) return yolo_error(YOLO_ERR_LIMIT, "%s: model YAML larger than 1 MiB", m->path);
+    yaml_parser_t parser;
+    yaml_document_t doc;
+    if (!yaml_parser_initialize(&parser)) return yolo_error(YOLO_ERR_NOMEM, "%s: out of memory", m->path);
+    yaml_parser_set_input_string(&parser, text, len);
+    yolo_status st;
+    if (!yaml_parser_load(&parser, &doc)) {
+        st = yolo_error(YOLO_ERR_FORMAT, "%s:%zu: %s", m->path, parser.problem_mark.line + 1,
+                        parser.problem ? parser.problem : "YAML syntax error");
+    } else {
+        st = parse_doc(m, &doc, nc_override);
+        yaml_document_delete(&doc);
+    }
+    yaml_parser_delete(&parser);
+    if (st != YOLO_OK) return st;
+    /* Ultralytics prints the stem of the name it was given, with "yolo" capitalised. */
+    char name[sizeof m->display];
+    snprintf(name, sizeof name, "%s", m->display);
+    const char *base = strrchr(name, '/');
+    base = base ? base + 1 : name;
+    char stem[256];
+    snprintf(stem, sizeof stem, "%s", base);
+    char *dot = strrchr(stem, '.');
+    if (dot && dot != stem) *dot = 0;
+    size_t o = 0;
+    for (const char *p = stem; *p && o + 1 < sizeof m->display;) {
+        if (!strncmp(p, "yolo", 4) && o + 5 < sizeof m->display) {
+            memcpy(m->display + o, "YOLO", 4);
+            o += 4, p += 4;
+        } else {
+            m->display[o++] = *p++;
+        }
+    }
+    m->display[o] = 0;
+    return YOLO_OK;
+}
+
+yolo_status modelcfg_load_text(const void *text, size_t len, const char *name, int nc_override, modelcfg **out) {
+    *out = NULL;
+    if (!name || !*name) name = "model.yaml";
+    struct modelcfg *m = calloc(1, sizeof *m);
+    if (!m) return yolo_error(YOLO_ERR_NOMEM, "%s: out of memory", name);
+    snprintf(m->path, sizeof m->path, "%s", name);
+    snprintf(m->display, sizeof m->display, "%s", name);
+    yolo_status st = parse_text(m, text, len, nc_override);
+    if (st != YOLO_OK) {
+        free(m);
+        return st;
+    }
+    *out = m;
     return YOLO_OK;
 }
 
@@ -408,57 +482,25 @@ yolo_status modelcfg_load(const char *name_or_path, int nc_override, modelcfg **
                           name_or_path, modelcfg_models_dir());
     }
     snprintf(m->display, sizeof m->display, "%s", name_or_path);
-
     FILE *f = fopen(m->path, "rb");
     if (!f) {
         yolo_status st = yolo_error(YOLO_ERR_IO, "%s: %s", m->path, strerror(errno));
         free(m);
         return st;
     }
-    fseek(f, 0, SEEK_END);
-    long size = ftell(f);
-    rewind(f);
-    if (size > MAX_YAML_BYTES) {
-        fclose(f);
-        yolo_status st = yolo_error(YOLO_ERR_LIMIT, "%s: model YAML larger than 1 MiB", m->path);
-        free(m);
-        return st;
-    }
-    yaml_parser_t parser;
-    yaml_document_t doc;
-    yaml_parser_initialize(&parser);
-    yaml_parser_set_input_file(&parser, f);
-    yolo_status st = YOLO_OK;
-    if (!yaml_parser_load(&parser, &doc)) {
-        st = yolo_error(YOLO_ERR_FORMAT, "%s:%zu: %s", m->path, parser.problem_mark.line + 1,
-                        parser.problem ? parser.problem : "YAML syntax error");
-    } else {
-        st = parse_doc(m, &doc, nc_override);
-        yaml_document_delete(&doc);
-    }
-    yaml_parser_delete(&parser);
+    unsigned char *buf = malloc(MAX_YAML_BYTES + 1);
+    size_t len = buf ? fread(buf, 1, MAX_YAML_BYTES + 1, f) : 0;
+    bool read_err = ferror(f);
     fclose(f);
+    yolo_status st;
+    if (!buf) st = yolo_error(YOLO_ERR_NOMEM, "%s: out of memory", m->path);
+    else if (read_err) st = yolo_error(YOLO_ERR_IO, "%s: read error", m->path);
+    else st = parse_text(m, buf, len, nc_override);
+    free(buf);
     if (st != YOLO_OK) {
         free(m);
         return st;
     }
-    /* Ultralytics prints the stem of the name it was given, with "yolo" capitalised. */
-    const char *base = strrchr(name_or_path, '/');
-    base = base ? base + 1 : name_or_path;
-    char stem[256];
-    snprintf(stem, sizeof stem, "%s", base);
-    char *dot = strrchr(stem, '.');
-    if (dot && dot != stem) *dot = 0;
-    size_t o = 0;
-    for (const char *p = stem; *p && o + 1 < sizeof m->display;) {
-        if (!strncmp(p, "yolo", 4) && o + 5 < sizeof m->display) {
-            memcpy(m->display + o, "YOLO", 4);
-            o += 4, p += 4;
-        } else {
-            m->display[o++] = *p++;
-        }
-    }
-    m->display[o] = 0;
     *out = m;
     return YOLO_OK;
 }

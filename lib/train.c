@@ -550,6 +550,70 @@ static yolo_status restore_grads(trainer *t, const yv *grads) {
     return st;
 }
 
+/* The optimizer layout of yolo-checkpoint(5) (name, param_groups, state), which imported Ultralytics
+ * files use, in the form optim_state_load reads (optimizer, groups, state). */
+static yolo_status optim_state_adapt(yv_doc *doc, const yv *os, const yv **out) {
+    *out = os;
+    if (!os || os->kind != YV_DICT || yv_dict_get(os, "optimizer")) return YOLO_OK;
+    const char *name = yv_as_str(yv_dict_get(os, "name"));
+    const char *keyed = yv_as_str(yv_dict_get(os, "keyed_by"));
+    const yv *pgs = yv_dict_get(os, "param_groups"), *state = yv_dict_get(os, "state");
+    if (!name || !pgs || pgs->kind != YV_LIST || !state || state->kind != YV_DICT)
+        return yolo_error(YOLO_ERR_FORMAT, "optimizer state: neither our layout nor yolo-checkpoint(5)'s");
+    if (keyed && strcmp(keyed, "name"))
+        return yolo_error(YOLO_ERR_FORMAT, "optimizer state is keyed by parameter id, not name (it cannot be matched "
+                          "to the model; start a new run from these weights)");
+    yolo_status st;
+    yv *r = yv_new_dict(doc), *groups = yv_new_list(doc), *ns = yv_new_dict(doc);
+    if (!r || !groups || !ns) return nomem();
+    if ((st = put(doc, r, "optimizer", yv_new_str(doc, name)))) return st;
+    static const char *const order[3] = {"weight", "bn", "bias"};
+    for (int g = 0; g < 3; g++) {
+        const yv *pg = NULL;
+        for (size_t i = 0; i < pgs->seq.n && !pg; i++) {
+            const char *label = yv_as_str(yv_dict_get(pgs->seq.items[i], "param_group"));
+            if (label ? !strcmp(label, order[g]) : (int)i == g) pg = pgs->seq.items[i];
+        }
+        if (!pg) return yolo_error(YOLO_ERR_FORMAT, "optimizer state: no %s parameter group", order[g]);
+        yv *d = yv_new_dict(doc);
+        if (!d) return nomem();
+        double lr = arg_num(pg, "lr", 0), mom = arg_num(pg, "momentum", NAN), beta2 = 0.999;
+        const yv *betas = yv_dict_get(pg, "betas");
+        if (betas && (betas->kind == YV_LIST || betas->kind == YV_TUPLE) && betas->seq.n == 2) {
+            yv_as_double(betas->seq.items[0], &mom);
+            yv_as_double(betas->seq.items[1], &beta2);
+        }
+        if ((st = put(doc, d, "lr", yv_new_float(doc, lr))) ||
+            (st = put(doc, d, "initial_lr", yv_new_float(doc, arg_num(pg, "initial_lr", lr)))) ||
+            (st = put(doc, d, "momentum", yv_new_float(doc, isnan(mom) ? 0 : mom))) ||
+            (st = put(doc, d, "beta2", yv_new_float(doc, beta2))) ||
+            (st = put(doc, d, "eps", yv_new_float(doc, arg_num(pg, "eps", 1e-8)))) ||
+            (st = put(doc, d, "weight_decay", yv_new_float(doc, arg_num(pg, "weight_decay", 0)))) ||
+            (st = put(doc, d, "nesterov", yv_new_bool(doc, yv_is_truthy(yv_dict_get(pg, "nesterov"))))) ||
+            (st = put(doc, d, "params", (yv *)yv_dict_get(pg, "params"))) || (st = yv_seq_push(doc, groups, d)))
+            return st;
+    }
+    for (size_t i = 0; i < state->dict.n; i++) {
+        const yv *ps = state->dict.vals[i];
+        const char *pn = yv_as_str(state->dict.keys[i]);
+        if (!pn || !ps || ps->kind != YV_DICT) continue;
+        yv *d = yv_new_dict(doc);
+        if (!d) return nomem();
+        for (size_t j = 0; j < ps->dict.n; j++) {
+            const char *k = yv_as_str(ps->dict.keys[j]);
+            if (!k) continue;
+            double step;
+            if (!strcmp(k, "step") && yv_as_double(ps->dict.vals[j], &step)) st = put(doc, d, "step", yv_new_float(doc, step));
+            else st = put(doc, d, k, ps->dict.vals[j]);
+            if (st) return st;
+        }
+        if ((st = put(doc, ns, pn, d))) return st;
+    }
+    if ((st = put(doc, r, "groups", groups)) || (st = put(doc, r, "state", ns))) return st;
+    *out = r;
+    return YOLO_OK;
+}
+
 yolo_status train_open(const char *path, const train_opts *o, trainer **out) {
     trainer *t = trainer_alloc(o);
     if (!t) return nomem();
@@ -591,6 +655,10 @@ yolo_status train_open(const char *path, const train_opts *o, trainer **out) {
     if (!t->results || !t->metrics) TRY(nomem());
     TRY(args_defaults(t->doc, t->args));
     TRY(load_settings(t));
+    struct stat dsb;
+    if (stat(t->data, &dsb) != 0)
+        TRY(yolo_error(YOLO_ERR_NOTFOUND, "%s: the run's dataset %s is not there (put it back, or set the path with "
+                       "'yolo-ckpt set %s data=PATH')", path, t->data, path));
     int64_t v;
     if (arg_int(root, CKPTFMT_KEY_THREADS, &v) && v > 0) t->threads = (int)v;
     int batch_before = t->batch;
@@ -627,7 +695,8 @@ yolo_status train_open(const char *path, const train_opts *o, trainer **out) {
             TRY(tensor_from_yv(yv_dict_get(esd, ema_name(t->ema, i)), ema_tensor(t->ema, i), ema_name(t->ema, i)));
     if (arg_int(root, CKPTFMT_KEY_UPDATES, &v)) ema_set_updates(t->ema, v);
 
-    const yv *os = yv_dict_get(root, CKPTFMT_KEY_OPTIMIZER);
+    const yv *os = NULL;
+    TRY(optim_state_adapt(doc, yv_dict_get(root, CKPTFMT_KEY_OPTIMIZER), &os));
     const char *okind = yv_as_str(yv_dict_get(os, "optimizer"));
     optim_kind kind;
     if (!okind) TRY(yolo_error(YOLO_ERR_FORMAT, "%s: optimizer state has no kind", path));

@@ -329,4 +329,12 @@ fi
 
 # ---- no libtorch in yolo-ckpt
 if ldd "$CK" | grep -q 'libtorch\|libc10'; then fail "yolo-ckpt links libtorch"; else ok "yolo-ckpt does not link libtorch"; fi
+
+# ---- get: scriptable values by dotted key
+check_out "get prints the epoch" '^1$' "$BIN/yolo-ckpt" get "$MID" epoch
+"$BIN/yolo-ckpt" get "$MID" epoch train_args.epochs train_args.imgsz >"$T/get" 2>&1
+if [ "$(tr '\n' ' ' <"$T/get")" = "1 4 128 " ]; then ok "get prints one line per key"; else fail "get prints one line per key: $(cat "$T/get")"; fi
+check_fails "get of a missing key fails naming it" 1 "no key 'train_args.nope'" "$BIN/yolo-ckpt" get "$MID" train_args.nope
+check_fails "get without a key is a usage error" 2 "get: expects FILE KEY" "$BIN/yolo-ckpt" get "$MID"
+
 rm -rf "$T"

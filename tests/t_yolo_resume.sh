@@ -49,13 +49,12 @@ check_fails "a stripped file is refused, never a fresh start" 1 "cannot continue
 
 # the lock: a second trainer on the same run folder is refused at once
 yolo-ckpt set $W/last.pt epochs=4 >/dev/null
-flock -n $R/.lock sleep 4 &
-sleep 0.3
+exec 8>>$R/.lock && flock -n 8
 t0=$(date +%s)
 check_fails "a second trainer on a locked run is refused" 1 "runs/detect/train: another training is running on this run folder" \
     yolo detect train resume model=$W/last.pt
 [ $(( $(date +%s) - t0 )) -le 2 ] && ok "refused at once, not after waiting" || fail "the refusal waited for the lock"
-kill %1 2>/dev/null; wait 2>/dev/null
+exec 8>&-
 
 # a run folder moved (with its dataset) resumes; bare `resume` takes the newest last.pt under runs/
 mkdir -p moved && mv runs ds moved/ && cd moved

@@ -138,7 +138,8 @@ static void robustness_checks(void) {
         if (t % 97 == 0) xy[0] = NAN;
         if (t % 89 == 0) xy[1] = INFINITY;
         masks_fill_polygon(plane, H, W, xy, n, 1);
-        for (int i = 0; i < H * W; i++) only01 &= plane[i] <= 1;
+        for (int i = 0; i < H * W; i++)
+            only01 &= plane[i] <= 1;
     }
     CHECK(only01, "fillPoly survives 2000 hostile polygons and writes only inside the plane");
 }

@@ -20,6 +20,9 @@ typedef struct modelcfg modelcfg;
 /* nc_override > 0 replaces the YAML's nc. */
 yolo_status modelcfg_load(const char *name_or_path, int nc_override, modelcfg **out);
 void modelcfg_free(modelcfg *cfg);
+/* The same from YAML text in memory (e.g. the yaml a checkpoint carries); name stands for the file
+ * name: it gives the scale letter, the summary's model name and the prefix of error messages. */
+yolo_status modelcfg_load_text(const void *text, size_t len, const char *name, int nc_override, modelcfg **out);
 
 const char *modelcfg_task(const modelcfg *cfg); /* "detect", "segment" or "classify" */
 char modelcfg_scale(const modelcfg *cfg);       /* 'n', 's', 'm', 'l', 'x' */
