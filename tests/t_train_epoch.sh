@@ -110,4 +110,20 @@ if [ -f "$FT" ]; then
 else
     skip "no $FT"
 fi
+
+# an Ultralytics mid-training last.pt, imported, continues with its AdamW state (epoch 3 of 4)
+MID=$SHARED/reference/ultralytics/yolov8n-fashion-mid.pt
+if [ -f "$MID" ]; then
+    mkdir -p imp/weights
+    yolo-ckpt import "$MID" -o imp/weights/last.pt >/dev/null 2>&1
+    check_fails "a missing dataset is named before training" 1 "the run's dataset .* is not there" \
+        sh -c 'yolo-train-epoch imp/weights/last.pt <s1.bin'
+    yolo-ckpt set imp/weights/last.pt data="$SHARED/reference/fashion_det/data.yaml" >/dev/null 2>&1
+    yolo-data "$SHARED/reference/fashion_det/data.yaml" --split train --epoch 2 --epochs 4 --imgsz 128 2>/dev/null |
+        yolo-train-epoch imp/weights/last.pt threads=1 >imp.json 2>imp.err
+    grep -q '"epoch":2,"epochs":4' imp.json && ok "an imported Ultralytics last.pt continues at epoch 3" ||
+        fail "imported resume: $(tail -1 imp.err)"
+else
+    skip "no $MID"
+fi
 exit 0
