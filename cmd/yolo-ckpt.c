@@ -71,11 +71,16 @@ static yolo_status check_input(const char *path) {
     return YOLO_OK;
 }
 
+/* On failure *doc is freed and NULL, so callers only report. */
 static yolo_status read_file(const char *path, bool data, yv_doc **doc, yv **root) {
     yolo_status st = check_input(path);
     if (st) return st;
     ckpt_read_opts o = {.skip_tensor_data = !data, .max_bytes = 0};
-    return ckpt_read(path, &o, doc, root);
+    if ((st = ckpt_read(path, &o, doc, root))) {
+        yv_doc_free(*doc);
+        *doc = NULL;
+    }
+    return st;
 }
 
 static void group_digits(int64_t v, char *buf, size_t cap) {
@@ -411,10 +416,7 @@ static int cmd_inspect(int argc, char **argv) {
     yv_doc *doc = NULL;
     yv *root = NULL;
     yolo_status st = read_file(file, false, &doc, &root);
-    if (st) {
-        yv_doc_free(doc);
-        return fail_read(st, file);
-    }
+    if (st) return fail_read(st, file);
     info in;
     gather(doc, file, root, &in);
     if (json) st = print_json(&in, tensors);
@@ -506,10 +508,7 @@ static int transform(const char *cmd, int argc, char **argv, bool need_out, tran
     yv_doc *doc = NULL;
     yv *root = NULL, *res = NULL;
     yolo_status st = read_file(in, true, &doc, &root);
-    if (st) {
-        yv_doc_free(doc);
-        return fail_read(st, in);
-    }
+    if (st) return fail_read(st, in);
     if ((st = fn(doc, root, in, &res))) {
         yv_doc_free(doc);
         return fail(st, in);
@@ -539,10 +538,7 @@ static int cmd_set(int argc, char **argv) {
     yv_doc *doc = NULL;
     yv *root = NULL;
     yolo_status st = read_file(file, true, &doc, &root);
-    if (st) {
-        yv_doc_free(doc);
-        return fail_read(st, file);
-    }
+    if (st) return fail_read(st, file);
     ckptfmt_kind_t kind = ckptfmt_kind(root);
     if (kind == CKPTFMT_ULTRA_TRAINING || kind == CKPTFMT_ULTRA_STRIPPED) {
         yv_doc_free(doc);
@@ -846,10 +842,7 @@ static int cmd_get(int argc, char **argv) {
     yv_doc *doc = NULL;
     yv *root = NULL;
     yolo_status st = read_file(file, false, &doc, &root);
-    if (st) {
-        yv_doc_free(doc);
-        return fail_read(st, file);
-    }
+    if (st) return fail_read(st, file);
     for (int i = 2; i < argc; i++) {
         const yv *v = yv_path(root, argv[i]);
         if (!v) {

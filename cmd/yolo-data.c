@@ -30,7 +30,7 @@ static const char USAGE[] =
     "  --seed S          random seed (default 0)\n"
     "  --imgsz N         training size, a multiple of 32 (default 640)\n"
     "  --task T          detect, segment or classify (default: from the dataset)\n"
-    "  --shard k/n       only samples i with i %% n == k\n"
+    "  --shard k/n       only samples i with i % n == k\n"
     "  --from I          start at sample I of the epoch (resume)\n"
     "  --workers N       threads (default: all cores); the bytes do not depend on it\n"
     "  --cache-mb N      memory for decoded images reused by mosaic (default 512, 0: none)\n"
@@ -38,6 +38,7 @@ static const char USAGE[] =
     "  --augment | --no-augment   force the train or the validation transform\n"
     "  --no-cache        neither read nor write the label cache\n"
     "  -o FILE           write to FILE instead of stdout\n"
+    "  -q, --quiet       no warnings about bad files on stderr\n"
     "  KEY=VALUE         augmentation hyper-parameters with Ultralytics' names (mosaic=0 fliplr=0.5 ...)\n";
 
 static int usage_error(const char *fmt, const char *arg) {

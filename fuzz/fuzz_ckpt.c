@@ -75,8 +75,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         wrapped = wrap(data, size, &size);
         data = wrapped;
     }
-    for (int skip = 0; skip < 2; skip++) {
-        ckpt_read_opts o = {.skip_tensor_data = skip, .max_bytes = 64 << 20};
+    for (int mode = 0; mode < 3; mode++) {
+        /* with data (fast path), without data, with data through libarchive alone */
+        ckpt_read_opts o = {.skip_tensor_data = mode == 1, .libarchive_only = mode == 2, .max_bytes = 64 << 20};
         yv_doc *doc = NULL;
         yv *root = NULL;
         if (ckpt_read_memory("fuzz.pt", data, size, &o, &doc, &root) == YOLO_OK) {

@@ -359,10 +359,25 @@ static yolo_status read_memory(const char *label, const void *data, size_t len, 
 static uint32_t rd16(const unsigned char *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8; }
 static uint32_t rd32(const unsigned char *p) { return rd16(p) | rd16(p + 2) << 16; }
 
-/* Checks every entry's CRC-32 in a stored zip held in memory, walking the central directory
- * ourselves (libarchive has already checked the structure). Sets *fallback when the archive uses
- * something this walk does not handle (compression, zip64): the caller then lets libarchive do it. */
-static yolo_status verify_crcs(const char *label, const unsigned char *p, size_t len, bool *fallback) {
+typedef struct {
+    const char *name; /* into the central directory, not NUL-terminated */
+    size_t nlen;
+    const unsigned char *data;
+    size_t size;
+} zent;
+
+static int zent_cmp(const void *a, const void *b) {
+    const zent *x = a, *y = b;
+    int c = memcmp(x->name, y->name, x->nlen < y->nlen ? x->nlen : y->nlen);
+    return c ? c : (x->nlen > y->nlen) - (x->nlen < y->nlen);
+}
+
+/* The fast path for a stored zip held in memory, after libarchive has read its structure and pickle:
+ * walks the central directory ourselves, checks every entry's CRC-32 (at memory speed, see
+ * crc32_fast) and, when doc is given, copies each storage's bytes into it. Sets *fallback, having
+ * changed nothing, when the archive uses what this walk does not handle (compression, zip64, odd
+ * layouts); the caller then lets libarchive read everything. */
+static yolo_status fast_pass(const char *label, const unsigned char *p, size_t len, yv_doc *doc, bool *fallback) {
     *fallback = true;
     const unsigned char *e = NULL;
     size_t lo = len > 22 + 65535 ? len - 22 - 65535 : 0;
@@ -374,28 +389,103 @@ static yolo_status verify_crcs(const char *label, const unsigned char *p, size_t
     if (!e) return YOLO_OK;
     size_t count = rd16(e + 10), cd = rd32(e + 16), cd_end = cd + rd32(e + 12);
     if (count == 0xffff || rd32(e + 16) == UINT32_MAX || cd_end > (size_t)(e - p)) return YOLO_OK;
-    for (size_t k = 0, at = cd; k < count; k++) {
-        if (at + 46 > cd_end || rd32(p + at) != 0x02014b50) return YOLO_OK;
+    zent *ents = malloc((count ? count : 1) * sizeof *ents);
+    if (!ents) return yolo_error(YOLO_ERR_NOMEM, "%s: out of memory", label);
+    yolo_status st = YOLO_OK;
+    const char *root = NULL;
+    size_t rootlen = 0, n = 0;
+    for (size_t at = cd; n < count; n++) {
+        if (at + 46 > cd_end || rd32(p + at) != 0x02014b50) goto fallback;
         const unsigned char *c = p + at;
         uint32_t crc = rd32(c + 16), csize = rd32(c + 20), usize = rd32(c + 24), off = rd32(c + 42);
         size_t nl = rd16(c + 28), next = at + 46 + nl + rd16(c + 30) + rd16(c + 32);
         if (rd16(c + 10) != 0 || csize == UINT32_MAX || usize == UINT32_MAX || off == UINT32_MAX || next > cd_end ||
             (size_t)off + 30 > len || rd32(p + off) != 0x04034b50)
-            return YOLO_OK;
+            goto fallback;
         size_t data = (size_t)off + 30 + rd16(p + off + 26) + rd16(p + off + 28);
-        if (csize != usize || data > len || csize > len - data) return YOLO_OK;
+        if (csize != usize || data > len || csize > len - data) goto fallback;
+        ents[n] = (zent){(const char *)c + 46, nl, p + data, usize};
         if (crc32_fast(0, p + data, usize) != crc) {
             *fallback = false;
-            return yolo_error(YOLO_ERR_CRC, "%s: damaged: CRC mismatch in entry %.*s (the file is corrupt; use an earlier checkpoint)",
-                              label, (int)nl, (const char *)c + 46);
+            st = yolo_error(YOLO_ERR_CRC, "%s: damaged: CRC mismatch in entry %.*s (the file is corrupt; use an earlier checkpoint)",
+                            label, (int)nl, (const char *)c + 46);
+            goto out;
+        }
+        const char *slash = memchr(c + 46, '/', nl);
+        if (!root && slash && nl - (size_t)(slash - (const char *)(c + 46)) == 9 && memcmp(slash, "/data.pkl", 9) == 0) {
+            root = (const char *)c + 46;
+            rootlen = (size_t)(slash - root) + 1;
         }
         at = next;
     }
+    if (doc) {
+        if (!root) goto fallback;
+        qsort(ents, n, sizeof *ents, zent_cmp);
+        size_t ns = yv_doc_storage_count(doc);
+        void **bufs = calloc(ns ? ns : 1, sizeof *bufs);
+        if (!bufs) {
+            st = yolo_error(YOLO_ERR_NOMEM, "%s: out of memory", label);
+            goto out;
+        }
+        for (size_t i = 0; i < ns && !st; i++) {
+            yv_storage *s = yv_doc_storage(doc, i);
+            char name[600];
+            if (rootlen + strlen(s->key) + 6 >= sizeof name) {
+                st = yolo_error(YOLO_ERR_FORMAT, "%s: storage key too long", label);
+                break;
+            }
+            int k = snprintf(name, sizeof name, "%.*sdata/%s", (int)rootlen, root, s->key);
+            zent key = {name, (size_t)k, NULL, 0};
+            zent *z = bsearch(&key, ents, n, sizeof *ents, zent_cmp);
+            size_t need = (size_t)s->numel * yv_dtype_size(s->dtype);
+            if (!z || z->size < need) { /* libarchive's pass checked these; be safe anyway */
+                st = yolo_error(YOLO_ERR_FORMAT, "%s: damaged: storage entry %s is missing or short", label, name);
+                break;
+            }
+            bufs[i] = malloc(need ? need : 1);
+            if (!bufs[i]) st = yolo_error(YOLO_ERR_NOMEM, "%s: out of memory for tensor data", label);
+            else if (need) memcpy(bufs[i], z->data, need);
+        }
+        for (size_t i = 0; i < ns; i++) {
+            if (st) free(bufs[i]);
+            else yv_storage_adopt(doc, yv_doc_storage(doc, i), bufs[i]);
+        }
+        free(bufs);
+    }
     *fallback = false;
-    return YOLO_OK;
+    goto out;
+fallback:
+    st = YOLO_OK;
+out:
+    free(ents);
+    return st;
 }
 
-static yolo_status read_path(const char *path, int mode, size_t max_bytes, yv_doc **doc, yv **root) {
+/* A whole archive in memory. With fast, data and CRCs go through fast_pass (libarchive still reads the
+ * structure and the pickle); without, libarchive reads every byte. */
+static yolo_status read_mapped(const char *label, const void *m, size_t len, int mode, size_t max_bytes, bool fast,
+                               yv_doc **doc, yv **root) {
+    if (mode == MODE_SKIP || !fast) return read_memory(label, m, len, mode, max_bytes, doc, root);
+    bool fallback = false, want = mode == MODE_DATA;
+    yv_doc *d = NULL;
+    yv *r = NULL;
+    yolo_status st = read_memory(label, m, len, MODE_SKIP, max_bytes, want ? &d : NULL, want ? &r : NULL);
+    if (!st) st = fast_pass(label, m, len, d, &fallback);
+    if (!st && fallback) {
+        yv_doc_free(d);
+        d = NULL;
+        st = read_memory(label, m, len, mode, max_bytes, want ? &d : NULL, want ? &r : NULL);
+    }
+    if (st) {
+        yv_doc_free(d);
+    } else if (want) {
+        *doc = d;
+        *root = r;
+    }
+    return st;
+}
+
+static yolo_status read_path(const char *path, int mode, size_t max_bytes, bool fast, yv_doc **doc, yv **root) {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     struct stat sb;
     if (fd < 0) {
@@ -424,15 +514,7 @@ static yolo_status read_path(const char *path, int mode, size_t max_bytes, yv_do
         void *m = mmap(NULL, (size_t)sb.st_size, PROT_READ, flags, fd, 0);
         close(fd);
         if (m == MAP_FAILED) return yolo_error(YOLO_ERR_IO, "%s: cannot map: %s", path, strerror(errno));
-        if (mode == MODE_VERIFY) {
-            /* Structure, pickle and storage sizes through libarchive (no data read), then the CRCs. */
-            bool fallback = false;
-            st = read_memory(path, m, (size_t)sb.st_size, MODE_SKIP, max_bytes, NULL, NULL);
-            if (!st) st = verify_crcs(path, m, (size_t)sb.st_size, &fallback);
-            if (!st && fallback) st = read_memory(path, m, (size_t)sb.st_size, MODE_VERIFY, max_bytes, NULL, NULL);
-        } else {
-            st = read_memory(path, m, (size_t)sb.st_size, mode, max_bytes, doc, root);
-        }
+        st = read_mapped(path, m, (size_t)sb.st_size, mode, max_bytes, fast, doc, root);
         munmap(m, (size_t)sb.st_size);
         return st;
     }
@@ -453,17 +535,17 @@ static yolo_status read_path(const char *path, int mode, size_t max_bytes, yv_do
 }
 
 yolo_status ckpt_read(const char *path, const ckpt_read_opts *opts, yv_doc **doc, yv **root) {
-    bool skip = opts && opts->skip_tensor_data;
-    return read_path(path, skip ? MODE_SKIP : MODE_DATA, opts ? opts->max_bytes : 0, doc, root);
+    bool skip = opts && opts->skip_tensor_data, fast = !(opts && opts->libarchive_only);
+    return read_path(path, skip ? MODE_SKIP : MODE_DATA, opts ? opts->max_bytes : 0, fast, doc, root);
 }
 
 yolo_status ckpt_read_memory(const char *label, const void *data, size_t len, const ckpt_read_opts *opts, yv_doc **doc,
                              yv **root) {
-    bool skip = opts && opts->skip_tensor_data;
-    return read_memory(label, data, len, skip ? MODE_SKIP : MODE_DATA, opts ? opts->max_bytes : 0, doc, root);
+    bool skip = opts && opts->skip_tensor_data, fast = !(opts && opts->libarchive_only);
+    return read_mapped(label, data, len, skip ? MODE_SKIP : MODE_DATA, opts ? opts->max_bytes : 0, fast, doc, root);
 }
 
-yolo_status ckpt_verify(const char *path) { return read_path(path, MODE_VERIFY, 0, NULL, NULL); }
+yolo_status ckpt_verify(const char *path) { return read_path(path, MODE_VERIFY, 0, true, NULL, NULL); }
 
 /* ---- writing ---- */
 

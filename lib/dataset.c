@@ -1127,7 +1127,10 @@ yolo_status dataset_split_load(dataset *ds, const char *split, const dataset_loa
     }
     for (int q = 0; q < 2; q++) dircache_close(&dc[q]);
     uint64_t hash = split_hash(sp);
-    char *cpath = opts->no_cache ? NULL : cache_path_for(sp);
+    /* YOLO_LABEL_CACHE=off lets tests and read-only datasets skip the cache without a flag on every tool. */
+    const char *env = getenv("YOLO_LABEL_CACHE");
+    bool no_cache = opts->no_cache || (env && !strcmp(env, "off"));
+    char *cpath = no_cache ? NULL : cache_path_for(sp);
     sp->rep.cache_path = cpath;
     bool loaded = false;
     if (cpath) {

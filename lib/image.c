@@ -139,15 +139,6 @@ static yolo_status jpeg_header(tjhandle tj, const uint8_t *p, size_t n, const ch
     return YOLO_OK;
 }
 
-/* A JPEG whose data stops before the end-of-image marker is truncated; trailing padding after FFD9 is
- * tolerated, as cameras and editors write it. */
-static int jpeg_has_eoi(const uint8_t *p, size_t n) {
-    while (n > 2 && p[n - 1] == 0) n--;
-    for (size_t k = n; k >= 2 && k + 64 >= n; k--)
-        if (p[k - 2] == 0xFF && p[k - 1] == 0xD9) return 1;
-    return 0;
-}
-
 static yolo_status decode_jpeg(const uint8_t *p, size_t n, const char *name, image *out) {
     tjhandle tj = tjInitDecompress();
     if (!tj) return yolo_error(YOLO_ERR_NOMEM, "%s: cannot start the JPEG decoder", name);
@@ -155,13 +146,14 @@ static yolo_status decode_jpeg(const uint8_t *p, size_t n, const char *name, ima
     yolo_status st = jpeg_header(tj, p, n, name, &w, &h);
     if (!st) st = alloc_unfilled(out, h, w, 3);
     if (!st && tjDecompress2(tj, p, (unsigned long)n, out->px, w, 0, h, TJPF_RGB, 0) != 0) {
-        /* libjpeg-turbo reports recoverable problems (such as extraneous bytes) as warnings; the pixels
-         * are still good then, unless the data was cut short. */
+        /* libjpeg-turbo reports recoverable problems (such as extraneous bytes) as warnings and the
+         * pixels are good then; but data cut short is also only a warning, with the missing rows grey. */
+        const char *why = tjGetErrorStr2(tj);
         if (tjGetErrorCode(tj) != TJERR_WARNING)
-            st = yolo_error(YOLO_ERR_FORMAT, "%s: corrupt JPEG (%s)", name, tjGetErrorStr2(tj));
+            st = yolo_error(YOLO_ERR_FORMAT, "%s: corrupt JPEG (%s)", name, why);
+        else if (strstr(why, "Premature end"))
+            st = yolo_error(YOLO_ERR_FORMAT, "%s: truncated JPEG (premature end of data)", name);
     }
-    if (!st && !jpeg_has_eoi(p, n))
-        st = yolo_error(YOLO_ERR_FORMAT, "%s: truncated JPEG (no end-of-image marker)", name);
     tjDestroy(tj);
     if (!st) st = apply_orientation(out, jpeg_exif_orientation(p, n));
     if (st) image_free(out);

@@ -250,10 +250,27 @@ static void to_pixels(const float *xy, int np, int W, int H, float *out) {
     }
 }
 
-yolo_status masks_overlap(sample *s, int ratio, uint16_t *out, int *perm) {
-    int H = s->img.h, W = s->img.w;
+static yolo_status check_ratio(int H, int W, int ratio) {
     if (ratio < 1 || H < ratio || W < ratio)
         return yolo_error(YOLO_ERR_USAGE, "masks: bad size %dx%d / %d", H, W, ratio);
+    return YOLO_OK;
+}
+
+/* Rasterises instance k of s into one (H/ratio)x(W/ratio) plane; *pts is scratch space kept by the
+ * caller across instances (free it when done). */
+static yolo_status instance_mask(const sample *s, int k, int ratio, float **pts, uint8_t *plane) {
+    int H = s->img.h, W = s->img.w, np = sample_seg_len(s, k);
+    float *p = realloc(*pts, sizeof *p * 2 * (size_t)(np ? np : 1));
+    if (!p) return yolo_error(YOLO_ERR_NOMEM, "masks: out of memory");
+    *pts = p;
+    to_pixels(s->seg_xy + 2 * (size_t)s->seg_start[k], np, W, H, p);
+    return masks_polygon_to_mask(p, np, H, W, ratio, plane);
+}
+
+yolo_status masks_overlap(sample *s, int ratio, uint16_t *out, int *perm) {
+    int H = s->img.h, W = s->img.w;
+    yolo_status st = check_ratio(H, W, ratio);
+    if (st) return st;
     int mh = H / ratio, mw = W / ratio, n = s->n;
     if (n > 65535) return yolo_error(YOLO_ERR_LIMIT, "masks: %d instances do not fit 16-bit mask ids", n);
     size_t plane = (size_t)mh * mw;
@@ -268,19 +285,9 @@ yolo_status masks_overlap(sample *s, int ratio, uint16_t *out, int *perm) {
     long *area = malloc(sizeof *area * n);
     int *order = malloc(sizeof *order * n);
     float *pts = NULL;
-    yolo_status st = YOLO_OK;
     if (!ms || !area || !order) st = yolo_error(YOLO_ERR_NOMEM, "masks: out of memory for %d masks", n);
     for (int k = 0; k < n && !st; k++) {
-        int np = sample_seg_len(s, k);
-        float *p = realloc(pts, sizeof *p * 2 * (size_t)(np ? np : 1));
-        if (!p) {
-            st = yolo_error(YOLO_ERR_NOMEM, "masks: out of memory");
-            break;
-        }
-        pts = p;
-        const float *xy = s->seg_xy + 2 * (size_t)s->seg_start[k];
-        to_pixels(xy, np, W, H, pts);
-        st = masks_polygon_to_mask(pts, np, H, W, ratio, ms + plane * k);
+        if ((st = instance_mask(s, k, ratio, &pts, ms + plane * k))) break;
         long a = 0;
         for (size_t i = 0; i < plane; i++)
             a += ms[plane * k + i];
@@ -310,27 +317,16 @@ yolo_status masks_overlap(sample *s, int ratio, uint16_t *out, int *perm) {
 
 yolo_status masks_separate(const sample *s, int ratio, uint8_t *out) {
     int H = s->img.h, W = s->img.w;
-    if (ratio < 1 || H < ratio || W < ratio)
-        return yolo_error(YOLO_ERR_USAGE, "masks: bad size %dx%d / %d", H, W, ratio);
+    yolo_status st = check_ratio(H, W, ratio);
+    if (st) return st;
     size_t plane = (size_t)(H / ratio) * (W / ratio);
     if (!s->seg_start) {
         memset(out, 0, plane * (size_t)s->n);
         return YOLO_OK;
     }
-    yolo_status st = YOLO_OK;
     float *pts = NULL;
-    for (int k = 0; k < s->n && !st; k++) {
-        int np = sample_seg_len(s, k);
-        float *p = realloc(pts, sizeof *p * 2 * (size_t)(np ? np : 1));
-        if (!p) {
-            st = yolo_error(YOLO_ERR_NOMEM, "masks: out of memory");
-            break;
-        }
-        pts = p;
-        const float *xy = s->seg_xy + 2 * (size_t)s->seg_start[k];
-        to_pixels(xy, np, W, H, pts);
-        st = masks_polygon_to_mask(pts, np, H, W, ratio, out + plane * k);
-    }
+    for (int k = 0; k < s->n && !st; k++)
+        st = instance_mask(s, k, ratio, &pts, out + plane * k);
     free(pts);
     return st;
 }

@@ -353,6 +353,16 @@ torch_tensor *model_tensor(const model *m, int i) { return i >= 0 && i < m->n_en
 bool model_param_is_buffer(const model *m, int i) { return i >= 0 && i < m->n_entries && m->entries[i].buffer; }
 bool model_param_requires_grad(const model *m, int i) { return i >= 0 && i < m->n_entries && m->entries[i].trainable; }
 
+yolo_status model_set_trainable(model *m, int i, bool on) {
+    if (i < 0 || i >= m->n_entries) return yolo_error(YOLO_ERR_USAGE, "model: no state entry %d", i);
+    entry *e = &m->entries[i];
+    if (e->buffer && on) return yolo_error(YOLO_ERR_USAGE, "model: %s is a buffer, not a parameter", e->name);
+    if (e->buffer) return YOLO_OK;
+    TRY(torch_set_requires_grad(e->t, on));
+    e->trainable = on;
+    return YOLO_OK;
+}
+
 int model_param_find(const model *m, const char *name) {
     for (int i = 0; i < m->n_entries; i++)
         if (!strcmp(m->entries[i].name, name)) return i;

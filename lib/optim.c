@@ -446,6 +446,22 @@ static yolo_status from_value(const yv *v, const torch_tensor *like, const char 
     return st;
 }
 
+/* One parameter's saved state (momentum buffer, or Adam's moments and step), the same in our layout
+ * and torch's. No entry (d NULL) means the parameter has not been stepped yet. */
+static yolo_status slot_load(slot *s, const yv *d, bool sgd) {
+    torch_freep(&s->buf);
+    torch_freep(&s->sq);
+    s->step = 0;
+    if (!d) return YOLO_OK;
+    if (sgd)
+        return from_value(yv_dict_get(d, "momentum_buffer"), s->param, s->name, "momentum_buffer", &s->buf);
+    yolo_status st = from_value(yv_dict_get(d, "exp_avg"), s->param, s->name, "exp_avg", &s->buf);
+    if (st == YOLO_OK) st = from_value(yv_dict_get(d, "exp_avg_sq"), s->param, s->name, "exp_avg_sq", &s->sq);
+    if (st == YOLO_OK && !yv_as_double(yv_dict_get(d, "step"), &s->step))
+        st = yolo_error(YOLO_ERR_FORMAT, "optimizer state: %s: step missing", s->name);
+    return st;
+}
+
 yolo_status optim_state_load(optim *o, const yv *root) {
     if (!root || root->kind != YV_DICT) return yolo_error(YOLO_ERR_FORMAT, "optimizer state: not a dict");
     const char *kind = yv_as_str(yv_dict_get(root, "optimizer"));
@@ -481,20 +497,7 @@ yolo_status optim_state_load(optim *o, const yv *root) {
     yolo_status st = YOLO_OK;
     for (int i = 0; i < o->n && st == YOLO_OK; i++) {
         slot *s = &o->p[i];
-        const yv *d = yv_dict_get(state, s->name);
-        torch_freep(&s->buf);
-        torch_freep(&s->sq);
-        s->step = 0;
-        if (!d) continue;
-        if (o->kind == OPTIM_SGD) {
-            st = from_value(yv_dict_get(d, "momentum_buffer"), s->param, s->name, "momentum_buffer", &s->buf);
-        } else {
-            st = from_value(yv_dict_get(d, "exp_avg"), s->param, s->name, "exp_avg", &s->buf);
-            if (st == YOLO_OK)
-                st = from_value(yv_dict_get(d, "exp_avg_sq"), s->param, s->name, "exp_avg_sq", &s->sq);
-            if (st == YOLO_OK && !yv_as_double(yv_dict_get(d, "step"), &s->step))
-                st = yolo_error(YOLO_ERR_FORMAT, "optimizer state: %s: step missing", s->name);
-        }
+        st = slot_load(s, yv_dict_get(state, s->name), o->kind == OPTIM_SGD);
     }
     return st;
 }
@@ -632,21 +635,7 @@ yolo_status optim_state_load_torch(optim *o, const yv *sd) {
             slot *s = &o->p[G->members[k]];
             int64_t id = -1;
             yv_as_int(ids->seq.items[k], &id);
-            const yv *e = state_of(state, id);
-            torch_freep(&s->buf);
-            torch_freep(&s->sq);
-            s->step = 0;
-            if (!e) continue;
-            if (sgd) {
-                st = from_value(yv_dict_get(e, "momentum_buffer"), s->param, s->name, "momentum_buffer",
-                                &s->buf);
-            } else {
-                st = from_value(yv_dict_get(e, "exp_avg"), s->param, s->name, "exp_avg", &s->buf);
-                if (st == YOLO_OK)
-                    st = from_value(yv_dict_get(e, "exp_avg_sq"), s->param, s->name, "exp_avg_sq", &s->sq);
-                if (st == YOLO_OK && !yv_as_double(yv_dict_get(e, "step"), &s->step))
-                    st = yolo_error(YOLO_ERR_FORMAT, "optimizer state: %s: step missing", s->name);
-            }
+            st = slot_load(s, state_of(state, id), sgd);
         }
     }
     return st;

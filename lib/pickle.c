@@ -953,7 +953,7 @@ static yolo_status w_tuple(wr *w, yv **items, size_t n, int depth) {
 static yolo_status w_tensor(wr *w, const yv_tensor *t) {
     yv_storage *st = t->storage;
     if (!st) return yolo_error(YOLO_ERR_USAGE, "tensor without a storage");
-    const char *key = w->key_of(st, w->ctx);
+    const char *key = w->key_of ? w->key_of(st, w->ctx) : st->key;
     if (!key) return yolo_error(YOLO_ERR_NOMEM, "out of memory naming storages");
     if (t->is_parameter) w_global(w, "torch._utils._rebuild_parameter");
     w_global(w, "torch._utils._rebuild_tensor_v2");

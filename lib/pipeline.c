@@ -52,6 +52,8 @@ yolo_status pipeline_open(const dataset *ds, const dataset_split *sp, const pipe
         return yolo_error(YOLO_ERR_USAGE, "unknown task '%s' (detect, segment or classify)", task);
     if ((strcmp(task, "classify") == 0) != dataset_is_classify(ds))
         return yolo_error(YOLO_ERR_USAGE, "task %s does not fit this dataset (it is a %s dataset)", task, auto_task);
+    if (strcmp(task, "segment") == 0 && !o->aug.overlap_mask)
+        return yolo_error(YOLO_ERR_USAGE, "overlap_mask=False is not supported (streams carry overlap masks)");
     if (strcmp(task, "segment") == 0 && !dataset_split_has_segments(sp))
         return yolo_error(YOLO_ERR_USAGE, "task segment needs polygon labels; this split has boxes only");
     pipeline *p = calloc(1, sizeof *p);
@@ -208,12 +210,9 @@ static yolo_status load_uncached(pipeline *p, int64_t index, sample *out) {
         out->res_h = res.h, out->res_w = res.w;
         out->ratio_h = (double)res.h / src.h, out->ratio_w = (double)res.w / src.w;
         out->pad_left = out->pad_top = 0;
-        if (strcmp(p->task, "segment") == 0) st = labels_resample_segments(out, SEGMENT_RESAMPLE);
-        else if (out->seg_start) {
-            /* detect on a dataset with polygons: boxes only */
-            free(out->seg_start), free(out->seg_xy);
-            out->seg_start = NULL, out->seg_xy = NULL, out->seg_cap = 0;
-        }
+        /* Polygons take part in augmentation whatever the task (Ultralytics keeps them in its Instances:
+         * random perspective then recomputes boxes from them); a detect stream just does not carry them. */
+        st = labels_resample_segments(out, SEGMENT_RESAMPLE);
     }
     image_free(&src);
     return st;
@@ -274,6 +273,11 @@ yolo_status pipeline_make(pipeline *p, int64_t i, stream_sample *out) {
             free(s->seg_start), free(s->seg_xy);
             s->seg_start = NULL, s->seg_xy = NULL, s->seg_cap = 0;
         }
+    }
+    if (!st && strcmp(p->task, "segment") != 0 && !p->o.keep_polygons && out->s.seg_start) {
+        sample *s = &out->s;
+        free(s->seg_start), free(s->seg_xy);
+        s->seg_start = NULL, s->seg_xy = NULL, s->seg_cap = 0;
     }
     if (st) {
         char msg[1200];

@@ -68,7 +68,8 @@ extern "C" bool tt_defined(const torch_tensor *t) {
     return t && t->t.defined();
 }
 
-static at::Tensor compare(const at::Tensor &a, tt_cmp_op op, const at::Tensor &b) {
+// B is a tensor or a double: each picks its own libtorch overload (tensor or Scalar comparison).
+template <typename B> static at::Tensor compare(const at::Tensor &a, tt_cmp_op op, const B &b) {
     switch (op) {
     case TT_LT:
         return a.lt(b);
@@ -86,31 +87,13 @@ static at::Tensor compare(const at::Tensor &a, tt_cmp_op op, const at::Tensor &b
     throw yt::usage_error("unknown comparison");
 }
 
-static at::Tensor compare_scalar(const at::Tensor &a, tt_cmp_op op, double s) {
-    switch (op) {
-    case TT_LT:
-        return a.lt(s);
-    case TT_LE:
-        return a.le(s);
-    case TT_GT:
-        return a.gt(s);
-    case TT_GE:
-        return a.ge(s);
-    case TT_EQ:
-        return a.eq(s);
-    case TT_NE:
-        return a.ne(s);
-    }
-    throw yt::usage_error("unknown comparison");
-}
-
 extern "C" yolo_status tt_cmp(const torch_tensor *a, tt_cmp_op op, const torch_tensor *b,
                               torch_tensor **out) {
     return guard("compare", [&] { put(out, compare(T(a), op, T(b))); });
 }
 
 extern "C" yolo_status tt_cmp_scalar(const torch_tensor *a, tt_cmp_op op, double s, torch_tensor **out) {
-    return guard("compare", [&] { put(out, compare_scalar(T(a), op, s)); });
+    return guard("compare", [&] { put(out, compare(T(a), op, s)); });
 }
 
 extern "C" yolo_status tt_rsub_scalar(double s, const torch_tensor *a, torch_tensor **out) {

@@ -19,6 +19,7 @@
 #include "yolo/ckptfmt.h"
 #include "yolo/dataset.h"
 #include "yolo/ema.h"
+#include "yolo/lock.h"
 #include "yolo/loss.h"
 #include "yolo/metrics.h"
 #include "yolo/model.h"
@@ -243,8 +244,8 @@ static yolo_status args_defaults(yv_doc *doc, yv *args) {
                 {"dropout", "0.0"},   {"device", "cpu"}};
     for (size_t i = 0; i < sizeof defs / sizeof *defs; i++) {
         const yv *v = yv_dict_get(args, defs[i].k);
-        if (v && !(v->kind == YV_NONE && strcmp(defs[i].k, "device"))) continue;
-        if (v && v->kind != YV_NONE) continue;
+        /* an explicit None is kept, except device: None (Ultralytics' "pick one") means the CPU here */
+        if (v && (v->kind != YV_NONE || strcmp(defs[i].k, "device"))) continue;
         yolo_status st = put(doc, args, defs[i].k, ckptfmt_parse_value(doc, defs[i].v));
         if (st != YOLO_OK) return st;
     }
@@ -630,22 +631,7 @@ yolo_status train_open(const char *path, const train_opts *o, trainer **out) {
     if (!ckptfmt_resumable(root, why, sizeof why))
         TRY(yolo_error(YOLO_ERR_USAGE, "%s: cannot continue: %s (start a new run with model=%s to train on from "
                        "these weights)", path, why, path));
-    {
-        char rd[4096];
-        snprintf(rd, sizeof rd, "%s", path);
-        char *s = strrchr(rd, '/');
-        if (s) {
-            *s = 0;
-            char *b = strrchr(rd, '/');
-            if (!strcmp(b ? b + 1 : rd, "weights")) {
-                if (b) *b = 0;
-                else snprintf(rd, sizeof rd, ".");
-            }
-        } else {
-            snprintf(rd, sizeof rd, ".");
-        }
-        snprintf(t->run_dir, sizeof t->run_dir, "%s", rd);
-    }
+    lock_run_dir(path, t->run_dir, sizeof t->run_dir);
     t->args = copy_plain(t->doc, yv_dict_get(root, CKPTFMT_KEY_TRAIN_ARGS), 0);
     if (!t->args || t->args->kind != YV_DICT) TRY(yolo_error(YOLO_ERR_FORMAT, "%s: no train_args", path));
     const yv *res = yv_dict_get(root, CKPTFMT_KEY_TRAIN_RESULTS);
@@ -1285,6 +1271,71 @@ static yolo_status tensor_value(yv_doc *doc, const torch_tensor *t, yv **out) {
 
 static yolo_status save_as_(trainer *t, const char *path, bool mid_epoch);
 
+/* optim_state_save's dict in the layout yolo-checkpoint(5) documents (name, keyed_by, param_groups with
+ * torch's option names, state with a 0-dim step tensor), which optim_state_adapt reads back. */
+static yolo_status optim_state_documented(yv_doc *doc, const yv *os, yv **out) {
+    const char *name = yv_as_str(yv_dict_get(os, "optimizer"));
+    const yv *groups = yv_dict_get(os, "groups"), *state = yv_dict_get(os, "state");
+    if (!name || !groups || groups->kind != YV_LIST || !state || state->kind != YV_DICT)
+        return yolo_error(YOLO_ERR_FORMAT, "optimizer state: unexpected layout");
+    bool sgd = !strcmp(name, "SGD");
+    yolo_status st;
+    yv *r = yv_new_dict(doc), *pgs = yv_new_list(doc), *ns = yv_new_dict(doc);
+    if (!r || !pgs || !ns) return nomem();
+    if ((st = put(doc, r, "name", yv_new_str(doc, name))) || (st = put(doc, r, "keyed_by", yv_new_str(doc, "name"))))
+        return st;
+    for (size_t g = 0; g < groups->seq.n; g++) {
+        const yv *G = groups->seq.items[g];
+        yv *d = yv_new_dict(doc);
+        if (!d) return nomem();
+        double lr = arg_num(G, "lr", 0), mom = arg_num(G, "momentum", 0), wd = arg_num(G, "weight_decay", 0);
+        if ((st = put(doc, d, "param_group", copy_plain(doc, yv_dict_get(G, "name"), 0))) ||
+            (st = put(doc, d, "lr", yv_new_float(doc, lr))) ||
+            (st = put(doc, d, "initial_lr", yv_new_float(doc, arg_num(G, "initial_lr", lr)))))
+            return st;
+        if (sgd) {
+            if ((st = put(doc, d, "momentum", yv_new_float(doc, mom))) ||
+                (st = put(doc, d, "dampening", yv_new_int(doc, 0))) ||
+                (st = put(doc, d, "nesterov", yv_new_bool(doc, yv_is_truthy(yv_dict_get(G, "nesterov"))))))
+                return st;
+        } else {
+            yv *b = yv_new_tuple(doc);
+            if (!b || yv_seq_push(doc, b, yv_new_float(doc, mom)) ||
+                yv_seq_push(doc, b, yv_new_float(doc, arg_num(G, "beta2", 0.999))))
+                return nomem();
+            if ((st = put(doc, d, "betas", b)) || (st = put(doc, d, "eps", yv_new_float(doc, arg_num(G, "eps", 1e-8)))) ||
+                (st = put(doc, d, "amsgrad", yv_new_bool(doc, false))))
+                return st;
+        }
+        if ((st = put(doc, d, "weight_decay", yv_new_float(doc, wd))) ||
+            (st = put(doc, d, "params", (yv *)yv_dict_get(G, "params"))) || (st = yv_seq_push(doc, pgs, d)))
+            return st;
+    }
+    for (size_t i = 0; i < state->dict.n; i++) {
+        const yv *ps = state->dict.vals[i];
+        yv *d = yv_new_dict(doc);
+        if (!d || !ps || ps->kind != YV_DICT) return nomem();
+        for (size_t j = 0; j < ps->dict.n; j++) {
+            const char *k = yv_as_str(ps->dict.keys[j]);
+            if (!k) continue;
+            yv *v = ps->dict.vals[j];
+            double step;
+            if (!strcmp(k, "step") && v->kind != YV_TENSOR && yv_as_double(v, &step)) {
+                /* torch keeps Adam's step as a 0-dim float32 tensor; counts stay exact below 2^24 */
+                int64_t none[1] = {0};
+                v = yv_new_tensor(doc, YDT_F32, 0, none);
+                if (!v) return nomem();
+                *(float *)yv_tensor_data(&v->tensor) = (float)step;
+            }
+            if ((st = put(doc, d, k, v))) return st;
+        }
+        if ((st = yv_dict_put(doc, ns, state->dict.keys[i], d))) return st;
+    }
+    if ((st = put(doc, r, "param_groups", pgs)) || (st = put(doc, r, "state", ns))) return st;
+    *out = r;
+    return YOLO_OK;
+}
+
 static yolo_status build_root(trainer *t, yv_doc *doc, bool mid_epoch, yv **out) {
     yolo_status st;
     yv *r = yv_new_dict(doc);
@@ -1311,6 +1362,7 @@ static yolo_status build_root(trainer *t, yv_doc *doc, bool mid_epoch, yv **out)
     TRY(put(doc, r, CKPTFMT_KEY_EMA, esd));
     TRY(put(doc, r, CKPTFMT_KEY_UPDATES, yv_new_int(doc, ema_updates(t->ema))));
     TRY(optim_state_save(t->opt, doc, &opt));
+    TRY(optim_state_documented(doc, opt, &opt));
     TRY(put(doc, r, CKPTFMT_KEY_OPTIMIZER, opt));
     TRY(put(doc, r, CKPTFMT_KEY_TRAIN_ARGS, copy_plain(doc, t->args, 0)));
     TRY(put(doc, r, CKPTFMT_KEY_TRAIN_METRICS, copy_plain(doc, t->metrics, 0)));
@@ -1466,22 +1518,6 @@ static void sibling(const char *path, const char *name, char *out, size_t cap) {
     else snprintf(out, cap, "%s", name);
 }
 
-static void run_dir_of(const char *weights_path, char *out, size_t cap) {
-    char buf[4096];
-    snprintf(buf, sizeof buf, "%s", weights_path);
-    char *s = strrchr(buf, '/');
-    if (!s) {
-        snprintf(out, cap, ".");
-        return;
-    }
-    *s = 0;
-    char *b = strrchr(buf, '/');
-    if (!strcmp(b ? b + 1 : buf, "weights")) {
-        if (b) *b = 0;
-        else snprintf(buf, sizeof buf, ".");
-    }
-    snprintf(out, cap, "%s", buf);
-}
 
 static void fill_summary(const trainer *t, train_summary *s, int epoch) {
     s->epoch = epoch;
@@ -1669,7 +1705,7 @@ yolo_status train_run(trainer *t, stream_reader *r, const char *out_path, train_
     }
     if ((st = save_as(t, out_path, false)) != YOLO_OK) goto out;
     char rd[4096];
-    run_dir_of(out_path, rd, sizeof rd);
+    lock_run_dir(out_path, rd, sizeof rd);
     snprintf(path, sizeof path, "%s/results.csv", rd);
     st = results_write_csv(path, t->results);
     s->seconds = now_s() - t0;

@@ -2,6 +2,8 @@
 # yolo-data: the fashion generator, dataset checks with every bad input, data.yaml errors, the label cache,
 # archives, ImageFolder, determinism and shard merging.
 . "$(dirname "$0")/lib.sh"
+# These tests exercise the label cache itself, on their own temporary datasets.
+unset YOLO_LABEL_CACHE
 D=$BIN/yolo-data
 cd "$T" || exit 1
 

@@ -39,7 +39,10 @@ c = torch.load(sys.argv[1])
 assert c["epoch"] == 0, c["epoch"]
 assert len(c["model"]) == 355 and len(c["ema"]) == 355
 assert c["model"]["model.0.conv.weight"].dtype == torch.float32
-assert c["optimizer"]["optimizer"] == "AdamW"
+o = c["optimizer"]
+assert o["name"] == "AdamW" and o["keyed_by"] == "name"
+assert [g["param_group"] for g in o["param_groups"]] == ["weight", "bn", "bias"]
+assert o["state"]["model.0.conv.weight"]["step"].item() == 4.0
 assert c["train_args"]["batch"] == 4 and c["threads"] == 1
 assert c["position"] is None and c["updates"] == 4
 assert list(c["train_results"])[0] == "epoch" and c["train_results"]["epoch"] == [1]

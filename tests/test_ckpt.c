@@ -478,10 +478,12 @@ static void spit(const char *path, const void *p, size_t n) {
 }
 
 /* A zip written by libarchive's own writer (stored), for archives our writer would never make. */
+static const char *zip_options = "zip:compression=store";
+
 static void write_zip(const char *path, const char **names, const void **datas, const size_t *lens, int n) {
     struct archive *a = archive_write_new();
     archive_write_set_format_zip(a);
-    archive_write_set_options(a, "zip:compression=store");
+    archive_write_set_options(a, zip_options);
     archive_write_open_filename(a, path);
     for (int i = 0; i < n; i++) {
         struct archive_entry *e = archive_entry_new();
@@ -706,18 +708,19 @@ static void test_damage(void) {
         CHECK(0, "read small.pt");
         return;
     }
-    ckpt_read_opts skip = {.skip_tensor_data = true};
+    ckpt_read_opts skip = {.skip_tensor_data = true}, slow = {.libarchive_only = true};
+    const ckpt_read_opts *modes[] = {NULL, &skip, &slow};
     int ok_trunc = 0;
     for (size_t len = 0; len < n; len++) {
-        for (int mode = 0; mode < 2; mode++) {
+        for (int mode = 0; mode < 3; mode++) {
             yv_doc *d = NULL;
             yv *r;
-            yolo_status st = ckpt_read_memory("t.pt", z, len, mode ? &skip : NULL, &d, &r);
+            yolo_status st = ckpt_read_memory("t.pt", z, len, modes[mode], &d, &r);
             if (st != YOLO_OK && strncmp(yolo_last_error(), "t.pt: ", 6) == 0 && !d) ok_trunc++;
             else if (!st) yv_doc_free(d);
         }
     }
-    CHECK(ok_trunc == (int)n * 2, "all %zu truncations fail with a message naming the file (%d/%zu)", n, ok_trunc, 2 * n);
+    CHECK(ok_trunc == (int)n * 3, "all %zu truncations fail with a message naming the file (%d/%zu)", n, ok_trunc, 3 * n);
     /* Cut files on disk too (mmap path). */
     const char *cut = tmp_path("cut.pt");
     spit(cut, z, n / 2);
@@ -729,29 +732,29 @@ static void test_damage(void) {
     span sp[16];
     int ne = entry_spans(z, n, sp, 16);
     CHECK(ne == 4, "small.pt has 4 entries");
-    int caught = 0, total = 0, crashes = 0;
+    int caught = 0, caught_slow = 0, total = 0, crashes = 0;
     for (size_t i = 0; i < n; i++) {
         unsigned char save = z[i];
         z[i] ^= 0x10;
         bool in_entry = false;
         for (int k = 0; k < ne; k++)
             if (i >= sp[k].off && i < sp[k].off + sp[k].len) in_entry = true;
-        d = NULL;
-        st = ckpt_read_memory("t.pt", z, n, NULL, &d, &r);
-        if (in_entry) {
-            total++;
-            if (st == YOLO_ERR_CRC && strstr(yolo_last_error(), "CRC mismatch in entry small/")) caught++;
+        for (int mode = 0; mode < 3; mode++) {
+            d = NULL;
+            st = ckpt_read_memory("t.pt", z, n, modes[mode], &d, &r);
+            if (in_entry && mode != 1 && st == YOLO_ERR_CRC && strstr(yolo_last_error(), "CRC mismatch in entry small/"))
+                *(mode == 0 ? &caught : &caught_slow) += 1;
+            if (!st) yv_doc_free(d);
+            else if (d) crashes++;
         }
-        if (!st) yv_doc_free(d);
-        else if (d) crashes++;
-        /* verify and the no-data read must survive it too */
-        if (!st && ckpt_read_memory("t.pt", z, n, &skip, &d, &r) == YOLO_OK) yv_doc_free(d);
+        total += in_entry;
         z[i] = save;
     }
     CHECK(total > 100 && caught == total, "flipped bytes in entries: %d/%d reported as CRC mismatch", caught, total);
+    CHECK(caught_slow == total, "and %d/%d through libarchive alone", caught_slow, total);
     CHECK(crashes == 0, "no doc leaks out of a failed read");
     /* The same through ckpt_verify, which checks CRCs with its own walk of the central directory. */
-    int vcaught = 0, vtotal = 0;
+    int vcaught = 0, vtotal = 0, rcaught = 0;
     for (int k = 0; k < ne; k++)
         for (size_t i = sp[k].off; i < sp[k].off + sp[k].len; i += 3) {
             z[i] ^= 0x01;
@@ -762,8 +765,15 @@ static void test_damage(void) {
             if ((st == YOLO_ERR_CRC && strstr(yolo_last_error(), "CRC mismatch in entry small/")) ||
                 (k == 0 && st == YOLO_ERR_FORMAT))
                 vcaught++;
+            d = NULL;
+            st = ckpt_read(cut, NULL, &d, &r);
+            if ((st == YOLO_ERR_CRC && strstr(yolo_last_error(), "CRC mismatch in entry small/")) ||
+                (k == 0 && st == YOLO_ERR_FORMAT))
+                rcaught++;
+            if (!st) yv_doc_free(d);
         }
     CHECK(vtotal > 30 && vcaught == vtotal, "ckpt_verify catches flipped bytes: %d/%d", vcaught, vtotal);
+    CHECK(rcaught == vtotal, "ckpt_read of the file catches them too: %d/%d", rcaught, vtotal);
     spit(cut, z, n);
     st = ckpt_verify(cut);
     CHECK(st == YOLO_OK, "ckpt_verify passes the intact file");
@@ -813,6 +823,19 @@ static void test_bad_files(void) {
     if (!st) yv_doc_free(d);
     st = ckpt_verify(p);
     CHECK(st == YOLO_OK, "and verifies");
+    /* Compressed entries: not what torch writes, but a zip tool might; libarchive reads them. */
+    zip_options = "zip:compression=deflate";
+    const char *pz = tmp_path("deflate.pt");
+    write_zip(pz, names, datas, lens, 3);
+    zip_options = "zip:compression=store";
+    st = ckpt_read(pz, NULL, &d, &r);
+    t = st ? NULL : yv_dict_get(r, "t");
+    got[0] = got[1] = 0;
+    CHECK(t && yv_tensor_to_f32(&t->tensor, got) == YOLO_OK && got[0] == 1.5f && got[1] == -2.0f,
+          "deflated zip entries read (%s)", st ? yolo_last_error() : "ok");
+    if (!st) yv_doc_free(d);
+    st = ckpt_verify(pz);
+    CHECK(st == YOLO_OK, "and verify (%s)", st ? yolo_last_error() : "ok");
     size_t zn;
     unsigned char *zb = slurp(p, &zn);
     unsigned char *hit = zb ? memmem(zb, zn, two, 8) : NULL;

@@ -152,6 +152,21 @@ static void test_jpeg(void) {
     image_free(&im);
     free(j);
     image_free(&src);
+    /* a larger JPEG cut inside its scan data, and one with junk after its end marker */
+    image_alloc(&src, 64, 64, 3, 0);
+    for (int k = 0; k < 64 * 64 * 3; k++) src.px[k] = (uint8_t)(k * 31 + k / 777);
+    image_encode_jpeg(&src, 90, &j, &len);
+    CHECK1(image_decode(j, len * 3 / 4, "scan.jpg", &im) == YOLO_ERR_FORMAT &&
+               strstr(yolo_last_error(), "scan.jpg: truncated JPEG"),
+           "JPEG cut in its scan data: %s", yolo_last_error());
+    uint8_t *junk = malloc(len + 300);
+    memcpy(junk, j, len);
+    for (int k = 0; k < 300; k++) junk[len + k] = (uint8_t)k;
+    CHECK1(image_decode(junk, len + 300, "junk.jpg", &im) == YOLO_OK && im.h == 64, "JPEG with bytes after its end marker decodes");
+    image_free(&im);
+    free(junk);
+    free(j);
+    image_free(&src);
 }
 
 /* ---- labels ---- */

@@ -178,6 +178,11 @@ static void test_weights(void) {
     }
     CHECK(ok && with == want && dfl_grad == 0 && o.anchors == 64 + 16 + 4, "backward: %d/%d trainable get grads", with,
           want);
+    int rm = model_param_find(m, "model.0.bn.running_mean");
+    yolo_status fz = model_set_trainable(m, 0, false), fb = model_set_trainable(m, rm, true);
+    CHECK(fz == YOLO_OK && !model_param_requires_grad(m, 0) && !torch_requires_grad(model_tensor(m, 0)) &&
+              fb == YOLO_ERR_USAGE && model_trainable_elements(m) == model_param_elements(m) - 16 - 16 * 3 * 3 * 3,
+          "freeze model.0.conv.weight; a buffer cannot be made trainable");
     int64_t bad[4] = {1, 1, 64, 64};
     torch_zeros(4, bad, TORCH_F32, TORCH_CPU, &img);
     yolo_status fst = model_forward(m, img, &o);
@@ -282,6 +287,30 @@ static int fused_eval(const char *path, const char *out_path) {
     return rc;
 }
 
+/* A real Ultralytics checkpoint (a pickled DetectionModel, fp16) loads completely by name. */
+static void test_reference_ckpt(void) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/reference/ultralytics/yolov8n-fashion-final.pt", tap_shared());
+    yv_doc *doc = NULL;
+    yv *root = NULL;
+    if (ckpt_read(path, NULL, &doc, &root) != YOLO_OK) {
+        printf("skip - reference checkpoint not readable: %s\n", yolo_last_error());
+        return;
+    }
+    const yv *net = yv_dict_get(root, "model");
+    if (!net || net->kind == YV_NONE) net = yv_dict_get(root, "ema");
+    yv *sd = yv_state_dict(doc, net);
+    const yv *w = yv_dict_get(sd, "model.22.cv3.0.2.weight");
+    int nc = w && w->kind == YV_TENSOR ? (int)w->tensor.shape[0] : 0;
+    model *m = nc > 0 ? build("yolov8n.yaml", nc) : NULL;
+    char msg[128] = "";
+    int n = 0;
+    yolo_status st = m ? model_load_state_dict(m, sd, &n, msg, sizeof msg) : YOLO_ERR_FORMAT;
+    CHECK(st == YOLO_OK && n == 355, "yolov8n-fashion-final.pt (fp16 module pickle, nc %d): %s", nc, msg);
+    model_free(m);
+    yv_doc_free(doc);
+}
+
 int main(int argc, char **argv) {
     if (argc == 4 && !strcmp(argv[1], "--dump")) return dump(argv[2], atoi(argv[3]));
     if (argc == 4 && !strcmp(argv[1], "--fused-eval")) {
@@ -293,5 +322,6 @@ int main(int argc, char **argv) {
     test_scales();
     test_weights();
     test_eval_shapes();
+    test_reference_ckpt();
     TAP_DONE();
 }

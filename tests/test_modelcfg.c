@@ -109,6 +109,25 @@ int main(void) {
         remove(path);
         remove(dir);
     }
+    /* From text (a checkpoint's yaml): the name gives scale and messages; absurd sizes are refused. */
+    static const char tiny[] = "nc: 4\nscales:\n  n: [0.33, 0.25, 1024]\n  m: [0.67, 0.75, 768]\nbackbone:\n"
+                               "  - [-1, 1, Conv, [64, 3, 2]]\nhead:\n  - [-1, 1, Classify, [nc]]\n";
+    st = modelcfg_load_text(tiny, sizeof tiny - 1, "ckpt-yolov8m.yaml", 0, &cfg);
+    CHECK(st == YOLO_OK && modelcfg_scale(cfg) == 'm' && modelcfg_layer_at(cfg, 0)->c2 == 48 &&
+              !strcmp(modelcfg_display_name(cfg), "ckpt-YOLOv8m"),
+          "from text: scale m from the name, 64 -> 48 channels");
+    modelcfg_free(cfg);
+    cfg = NULL;
+    static const char wide[] = "nc: 4\nbackbone:\n  - [-1, 1, Conv, [100000000, 3, 2]]\nhead:\n  - [-1, 1, Classify, [nc]]\n";
+    st = modelcfg_load_text(wide, sizeof wide - 1, "wide.yaml", 0, &cfg);
+    CHECK(st == YOLO_ERR_FORMAT && strstr(yolo_last_error(), "wide.yaml: layer 0: output channels out of range"),
+          "absurd width refused: %s", yolo_last_error());
+    static const char up[] = "nc: 4\nbackbone:\n  - [-1, 1, Conv, [8, 3, 1]]\n  - [-1, 1, nn.Upsample, [None, 8, nearest]]\n"
+                             "  - [-1, 1, nn.Upsample, [None, 8, nearest]]\n  - [-1, 1, nn.Upsample, [None, 8, nearest]]\nhead:\n  - [-1, 1, Classify, [nc]]\n";
+    st = modelcfg_load_text(up, sizeof up - 1, "up.yaml", 0, &cfg);
+    CHECK(st == YOLO_ERR_FORMAT && strstr(yolo_last_error(), "up.yaml: layer 3: feature maps grow"),
+          "exploding upsampling refused: %s", yolo_last_error());
+
     st = modelcfg_load("yolov9q.yaml", 0, &cfg);
     CHECK(st == YOLO_ERR_NOTFOUND && cfg == NULL && strstr(yolo_last_error(), "yolov9q.yaml: no such model YAML"),
           "missing file: %s", yolo_last_error());

@@ -19,6 +19,10 @@ extern "C" {
 typedef struct {
     bool skip_tensor_data; /* true: storages are described but not read (inspect); data stays NULL */
     size_t max_bytes;      /* bound on memory for the pickle's values (0: a default of 1 GiB) */
+    /* Every byte through libarchive, CRCs by zlib (for tests). By default libarchive reads the zip's
+     * structure and data.pkl, and the storages are copied from the mapped file with a CRC-32 at
+     * memory speed; anything unusual (compressed entries, zip64, pipes) goes to libarchive anyway. */
+    bool libarchive_only;
 } ckpt_read_opts;
 
 /* Reads a checkpoint into a new doc; *root is the unpickled top-level value. Regular files are

@@ -46,6 +46,9 @@ torch_tensor *model_tensor(const model *m, int i);
 bool model_param_is_buffer(const model *m, int i); /* BN running stats and counts */
 /* Trainable: a parameter other than the frozen DFL weight (Ultralytics also freezes any ".dfl"). */
 bool model_param_requires_grad(const model *m, int i);
+/* Freezes (on = false) or unfreezes parameter i, e.g. for Ultralytics' freeze= argument; the flag and
+ * the tensor's requires_grad change together. Buffers cannot be made trainable. */
+yolo_status model_set_trainable(model *m, int i, bool on);
 /* Index of a name, or -1. */
 int model_param_find(const model *m, const char *name);
 /* Sum of elements over parameters (not buffers); and over trainable parameters only. */

@@ -27,8 +27,12 @@ typedef struct {
  * storage on its own is returned as a 1-D tensor over it. Errors: "unknown pickle opcode 0x.. at offset N". */
 yolo_status pickle_load(yv_doc *doc, const void *data, size_t len, const pickle_opts *opts, yv **out);
 
-/* Pickles v with protocol 2, as torch.save would. Storages are named by key_of(storage, ctx), which
- * returns a stable key string ("0", "1", ...) per storage. The result is malloc'd: *out, *out_len. */
+/* Pickles v with protocol 2, as torch.save would: tensors as _rebuild_tensor_v2 over BINPERSID storage
+ * tuples (nn.Parameter wrapped in _rebuild_parameter), OrderedDict and set by REDUCE, bytes through
+ * _codecs.encode, object records by NEWOBJ/REDUCE + BUILD. Values referenced twice are written once
+ * (memo), so shared and self-containing lists/dicts survive; nesting deeper than 200 is refused.
+ * Storages are named by key_of(storage, ctx), which returns a stable key string ("0", "1", ...) per
+ * storage (NULL key_of: the storage's own key). The result is malloc'd: *out, *out_len. */
 typedef const char *(*pickle_storage_key_fn)(yv_storage *st, void *ctx);
 yolo_status pickle_dump(const yv *v, pickle_storage_key_fn key_of, void *ctx, unsigned char **out, size_t *out_len);
 

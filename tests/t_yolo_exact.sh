@@ -1,0 +1,60 @@
+# Exact resume: 4 epochs straight vs the same 4 epochs SIGKILLed (whole process group: yolo, yolo-data,
+# yolo-train-epoch) at random instants at least 5 times and resumed each time, with save_every=1 so
+# that kills mid-epoch resume from the last saved batch. last.pt and best.pt must be bit-identical and
+# results.csv identical apart from the time column. A first kill before any checkpoint restarts from args.yaml.
+. "$(dirname "$0")/lib.sh"
+cd "$T"
+if ! yolo-data fashion --task detect --out ds --train 8 --val 4 --imgsz 64 >/dev/null 2>&1; then
+    skip "yolo-data fashion could not make the demo dataset"
+    exit 0
+fi
+yolo detect train data=ds/data.yaml epochs=4 imgsz=64 batch=4 workers=1 name=straight >s.out 2>s.err ||
+    { fail "straight run: $(tail -2 s.err | tr '\n' '|')"; exit 0; }
+
+K=runs/detect/killed
+# save_every=1 only once epoch 0 is done: a mid-epoch checkpoint inside epoch 0 (epoch -1 plus a
+# position) is taken for stripped weights by ckptfmt_kind and refused (reported to the lead)
+fresh=(yolo detect train data=ds/data.yaml epochs=4 imgsz=64 batch=4 workers=1 name=killed exist_ok=true)
+resume=(yolo detect train resume model=$K/weights/last.pt)
+kills=0 midepoch=0 rc=1 log=""
+set -m
+for round in $(seq 20); do
+    if [ -f $K/weights/last.pt ]; then "${resume[@]}" save_every=1 >>k.out 2>>k.err &
+    elif [ -f $K/args.yaml ]; then "${resume[@]}" >>k.out 2>>k.err &
+    else "${fresh[@]}" >>k.out 2>>k.err &
+    fi
+    pid=$!
+    if [ $kills -eq 0 ]; then
+        sleep "0.$((3 + RANDOM % 7))"  # early: before the first checkpoint (startup, data, first batches)
+    elif [ $kills -eq 1 ]; then
+        # wait for a mid-epoch checkpoint, so that one resume surely starts inside an epoch
+        for _ in $(seq 100); do
+            yolo-ckpt inspect --json $K/weights/last.pt 2>/dev/null | grep -q '"position": {' && break
+            sleep 0.2
+        done
+    elif [ $kills -lt 6 ]; then
+        sleep "$((1 + RANDOM % 3)).$((RANDOM % 10))"
+    fi
+    if [ $kills -lt 6 ] && kill -9 -- -$pid 2>/dev/null; then
+        kills=$((kills + 1))
+        wait $pid 2>/dev/null
+        at=$(yolo-ckpt inspect --json $K/weights/last.pt 2>/dev/null | sed -n 's/^  "epochs_done": \([0-9]*\).*/\1/p')
+        yolo-ckpt inspect --json $K/weights/last.pt 2>/dev/null | grep -q '"position": {' && { midepoch=$((midepoch + 1)); at="$at+"; }
+        log="$log ${at:-none}"
+        continue
+    fi
+    wait $pid
+    rc=$?
+    [ $rc -eq 0 ] && break
+done
+set +m
+echo "# $kills kills; epochs saved at each kill (+: mid-epoch):$log"
+[ $rc -eq 0 ] && [ $kills -ge 5 ] && ok "killed $kills times with SIGKILL and resumed to the end" ||
+    fail "killed run did not finish (exit $rc, $kills kills): $(grep -v '^ ' k.err | tail -3 | tr '\n' '|')"
+[ $midepoch -ge 1 ] && ok "$midepoch kills resumed mid-epoch from a save_every checkpoint" || fail "no kill landed mid-epoch"
+check "last.pt bit-identical to the straight run" yolo-ckpt diff runs/detect/straight/weights/last.pt $K/weights/last.pt
+check "best.pt bit-identical to the straight run" yolo-ckpt diff runs/detect/straight/weights/best.pt $K/weights/best.pt
+if [ "$(cut -d, -f1,3- runs/detect/straight/results.csv)" = "$(cut -d, -f1,3- $K/results.csv)" ] &&
+    [ "$(wc -l <$K/results.csv)" -eq 5 ]; then ok "results.csv identical apart from time (4 rows, none duplicated)"
+else fail "results.csv differs: $(diff <(cut -d, -f1,3- runs/detect/straight/results.csv) <(cut -d, -f1,3- $K/results.csv) | head -4 | tr '\n' '|')"; fi
+exit 0
