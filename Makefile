@@ -92,6 +92,10 @@ check: all
 bench: all
 	BUILD=$(BUILD) bench/run
 
+# The guide's workflow on Fashion-MNIST: train, Ctrl+C mid-run, resume, final table (a few minutes).
+demo: all
+	PATH=$(CURDIR)/$(BUILD)/bin:$$PATH scripts/demo.sh $(BUILD)/demo
+
 # libFuzzer harnesses: fuzz/fuzz_*.c, built with clang against the library sources.
 # The C library goes into an archive so that a harness pulls only the objects it uses (some modules
 # call the libtorch wrapper, which the harnesses do not link).

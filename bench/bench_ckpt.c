@@ -65,6 +65,11 @@ int main(int argc, char **argv) {
         yv_doc_free(doc);
     });
     printf("%-34s %.2f GB/s\n", "  = read throughput", mb / 1e3 / (med / 1e3));
+    ckpt_read_opts slow = {.libarchive_only = true};
+    TIME("ckpt_read, libarchive only", "", {
+        ckpt_read(path, &slow, &doc, &root);
+        yv_doc_free(doc);
+    });
     TIME("ckpt_verify", "", ckpt_verify(path));
     printf("%-34s %.2f GB/s (target >= 1 GB/s)\n", "  = verify throughput", mb / 1e3 / (med / 1e3));
     ckpt_read(path, NULL, &doc, &root);

@@ -14,4 +14,9 @@ for s in $sizes; do
         "$BUILD/bench/model_step" "$s" 16 "$t" "$ITERS" yolov8n.yaml
         "$PYTHON" bench/model_step.py "$s" 16 "$t" "$ITERS" n
     done
+    # libgomp spins while waiting for work by default; on a machine with other load that starves the
+    # second thread. The wait policy is read when libgomp loads, so it can only come from the environment.
+    echo "with OMP_WAIT_POLICY=PASSIVE:"
+    OMP_WAIT_POLICY=PASSIVE "$BUILD/bench/model_step" "$s" 16 2 "$ITERS" yolov8n.yaml
+    OMP_WAIT_POLICY=PASSIVE "$PYTHON" bench/model_step.py "$s" 16 2 "$ITERS" n
 done

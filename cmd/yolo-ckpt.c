@@ -228,6 +228,14 @@ static void print_names(const yv *names, FILE *f) {
     fputs(")", f);
 }
 
+/* Epoch indices count from 0 and are shown as counts; a file may hold any int64, and INT64_MAX + 1
+ * must not overflow. */
+static const char *plus_one(int64_t e, char buf[24]) {
+    if (e == INT64_MAX) snprintf(buf, 24, "%" PRIu64, (uint64_t)e + 1);
+    else snprintf(buf, 24, "%" PRId64, e + 1);
+    return buf;
+}
+
 static void print_text(const info *in, bool tensors) {
     char b1[64], b2[256];
     group_digits(in->size, b1, sizeof b1);
@@ -246,18 +254,20 @@ static void print_text(const info *in, bool tensors) {
         print_names(in->names, stdout);
         printf("\n");
     }
+    char done[24];
     if (in->has_epoch) {
         if (in->epoch < 0) printf("epoch:        -1 (stripped: final weights)\n");
         else if (in->has_epochs)
-            printf("epoch:        epoch %" PRId64 " of %" PRId64 " done\n", in->epoch + 1, in->epochs);
-        else printf("epoch:        epoch %" PRId64 " done\n", in->epoch + 1);
+            printf("epoch:        epoch %s of %" PRId64 " done\n", plus_one(in->epoch, done), in->epochs);
+        else printf("epoch:        epoch %s done\n", plus_one(in->epoch, done));
     }
     if (in->position) {
         int64_t b = -1, nb = -1, e = -1;
         yv_as_int(yv_dict_get(in->position, "batch"), &b);
         yv_as_int(yv_dict_get(in->position, "nb"), &nb);
         yv_as_int(yv_dict_get(in->position, "epoch"), &e);
-        printf("position:     saved mid-epoch: %" PRId64 " of %" PRId64 " batches of epoch %" PRId64 " done\n", b, nb, e + 1);
+        printf("position:     saved mid-epoch: %" PRId64 " of %" PRId64 " batches of epoch %s done\n", b, nb,
+               plus_one(e, done));
     }
     if (in->resumable) printf("resumable:    yes\n");
     else printf("resumable:    no: %s\n", in->why);
@@ -321,6 +331,13 @@ static void json_opt_value(json_writer *w, const char *key, const yv *v) {
     json_write_value(w, v, 8);
 }
 
+/* An integer that the checkpoint may not hold: null when absent. */
+static void json_opt_int(json_writer *w, const char *key, bool have, int64_t v) {
+    json_write_key(w, key);
+    if (have) json_write_int(w, v);
+    else json_write_null(w);
+}
+
 static yolo_status print_json(const info *in, bool tensors) {
     json_writer w;
     json_init(&w, stdout, true);
@@ -339,19 +356,13 @@ static yolo_status print_json(const info *in, bool tensors) {
     json_write_str(&w, in->yaml_file);
     json_write_key(&w, "scale");
     json_write_str(&w, in->scale[0] ? in->scale : NULL);
-    json_write_key(&w, "nc");
-    if (in->nc >= 0) json_write_int(&w, in->nc);
-    else json_write_null(&w);
+    json_opt_int(&w, "nc", in->nc >= 0, in->nc);
     json_opt_value(&w, "names", in->names);
-    json_write_key(&w, "epoch");
-    if (in->has_epoch) json_write_int(&w, in->epoch);
-    else json_write_null(&w);
-    json_write_key(&w, "epochs");
-    if (in->has_epochs) json_write_int(&w, in->epochs);
-    else json_write_null(&w);
-    json_write_key(&w, "epochs_done");
-    if (in->has_epoch && in->epoch >= 0) json_write_int(&w, in->epoch + 1);
-    else json_write_null(&w);
+    json_opt_int(&w, "epoch", in->has_epoch, in->epoch);
+    json_opt_int(&w, "epochs", in->has_epochs, in->epochs);
+    /* null where the count does not fit an int64 */
+    bool done = in->has_epoch && in->epoch >= 0 && in->epoch < INT64_MAX;
+    json_opt_int(&w, "epochs_done", done, done ? in->epoch + 1 : 0);
     json_opt_value(&w, "position", in->position);
     json_write_key(&w, "resumable");
     json_write_bool(&w, in->resumable);

@@ -272,16 +272,6 @@ static yolo_status source_next(source *src, stream_sample *v, int *got) {
     return YOLO_OK;
 }
 
-static void stem_of(const char *path, char *out, size_t cap) {
-    const char *b = strrchr(path, '/');
-    b = b ? b + 1 : path;
-    const char *dot = strrchr(b, '.');
-    size_t n = dot && dot != b ? (size_t)(dot - b) : strlen(b);
-    if (n >= cap) n = cap - 1;
-    memcpy(out, b, n);
-    out[n] = 0;
-}
-
 static yolo_status save_txt(const char *dir, const stream_sample *s, nms_dets *d) {
     if (d->n == 0) return YOLO_OK; /* as Ultralytics: no file for an image without detections */
     nms_geom g = {.in_h = s->s.img.h,
@@ -292,14 +282,23 @@ static yolo_status save_txt(const char *dir, const stream_sample *s, nms_dets *d
                   .pad_x = s->s.pad_left,
                   .pad_y = s->s.pad_top};
     nms_scale_boxes(d->rows, d->n, d->cols, &g);
-    char stem[256], path[4096];
-    stem_of(s->file ? s->file : "image", stem, sizeof stem);
-    snprintf(path, sizeof path, "%s/%s.txt", dir, stem);
+    char path[4096];
+    nms_txt_path(dir, s->file ? s->file : "image", path, sizeof path);
     FILE *f = fopen(path, "w");
     if (!f) return yolo_error(YOLO_ERR_IO, "%s: cannot create (%s)", path, strerror(errno));
     yolo_status st = nms_write_txt(f, d, s->s.ori_w, s->s.ori_h, true);
     if (fclose(f) != 0 && st == YOLO_OK) st = yolo_error(YOLO_ERR_IO, "%s: write failed", path);
     return st;
+}
+
+/* Buffers reused across batches: grown to n floats when smaller, never shrunk. */
+static yolo_status grow(float **buf, size_t *cap, size_t n, const char *what) {
+    if (n <= *cap) return YOLO_OK;
+    float *t = realloc(*buf, sizeof *t * n);
+    if (!t) return yolo_error(YOLO_ERR_NOMEM, "out of memory for %s", what);
+    *buf = t;
+    *cap = n;
+    return YOLO_OK;
 }
 
 static int run(const margs *a) {
@@ -401,15 +400,7 @@ static int run(const margs *a) {
                 goto done;
             }
         size_t per = (size_t)3 * H * W;
-        if (per * nb > img_cap) {
-            float *t = realloc(img, sizeof *img * per * nb);
-            if (!t) {
-                st = yolo_error(YOLO_ERR_NOMEM, "out of memory for a batch");
-                goto done;
-            }
-            img = t;
-            img_cap = per * nb;
-        }
+        if ((st = grow(&img, &img_cap, per * nb, "a batch")) != YOLO_OK) goto done;
         /* HWC RGB uint8 -> CHW float in [0, 1], as the validator's /255 */
         for (int k = 0; k < nb; k++) {
             const uint8_t *px = batch[k].s.img.px;
@@ -433,15 +424,7 @@ static int run(const margs *a) {
         torch_free(x);
         if (st != YOLO_OK) goto done;
         int64_t n = torch_numel(out.pred);
-        if ((size_t)n > pred_cap) {
-            float *t = realloc(pred, sizeof *pred * n);
-            if (!t) {
-                st = yolo_error(YOLO_ERR_NOMEM, "out of memory for predictions");
-                goto done;
-            }
-            pred = t;
-            pred_cap = (size_t)n;
-        }
+        if ((st = grow(&pred, &pred_cap, (size_t)n, "predictions")) != YOLO_OK) goto done;
         if ((st = torch_copy_out(out.pred, TORCH_F32, pred, n)) != YOLO_OK) goto done;
         double t2 = now();
         if (cls) {
@@ -461,15 +444,7 @@ static int run(const margs *a) {
             if (seg) {
                 int64_t pn = torch_numel(out.proto);
                 mh = (int)torch_size(out.proto, 2), mw = (int)torch_size(out.proto, 3);
-                if ((size_t)pn > proto_cap) {
-                    float *t = realloc(proto, sizeof *proto * pn);
-                    if (!t) {
-                        st = yolo_error(YOLO_ERR_NOMEM, "out of memory for prototypes");
-                        goto done;
-                    }
-                    proto = t;
-                    proto_cap = (size_t)pn;
-                }
+                if ((st = grow(&proto, &proto_cap, (size_t)pn, "prototypes")) != YOLO_OK) goto done;
                 if ((st = torch_copy_out(out.proto, TORCH_F32, proto, pn)) != YOLO_OK) goto done;
             }
             for (int k = 0; k < nb; k++) {

@@ -218,17 +218,6 @@ static yolo_status read_preds(const char *path, int nc, int w0, int h0, double c
     return st;
 }
 
-typedef struct {
-    float conf;
-    int idx;
-} ord;
-
-static int ord_desc(const void *pa, const void *pb) {
-    const ord *a = pa, *b = pb;
-    if (a->conf != b->conf) return a->conf > b->conf ? -1 : 1;
-    return (a->idx > b->idx) - (a->idx < b->idx);
-}
-
 /* Puts predictions in NMS output order (stable, by descending confidence), optionally through NMS,
  * and keeps max_det. Result as nms rows (x1 y1 x2 y2 conf cls). */
 static yolo_status order_preds(const pred_list *p, int nc, const eval_args *a, nms_dets *out) {
@@ -259,7 +248,7 @@ static yolo_status order_preds(const pred_list *p, int nc, const eval_args *a, n
         free(in);
         return st;
     }
-    ord *o = malloc(sizeof *o * p->n);
+    metrics_conf_idx *o = malloc(sizeof *o * p->n);
     int keep = p->n < a->max_det ? p->n : a->max_det;
     out->rows = malloc(sizeof *out->rows * 6 * (keep ? keep : 1));
     if (!o || !out->rows) {
@@ -267,8 +256,8 @@ static yolo_status order_preds(const pred_list *p, int nc, const eval_args *a, n
         return yolo_error(YOLO_ERR_NOMEM, "out of memory");
     }
     for (int j = 0; j < p->n; j++)
-        o[j] = (ord){p->conf[j], j};
-    qsort(o, p->n, sizeof *o, ord_desc);
+        o[j] = (metrics_conf_idx){p->conf[j], j};
+    metrics_sort_conf_desc(o, p->n);
     for (int r = 0; r < keep; r++) {
         float *row = out->rows + 6 * (size_t)r;
         memcpy(row, p->xyxy + 4 * (size_t)o[r].idx, 4 * sizeof(float));
@@ -278,17 +267,6 @@ static yolo_status order_preds(const pred_list *p, int nc, const eval_args *a, n
     out->n = keep;
     free(o);
     return YOLO_OK;
-}
-
-/* "dir/a.b.jpg" -> "a.b" */
-static void stem_of(const char *path, char *out, size_t cap) {
-    const char *b = strrchr(path, '/');
-    b = b ? b + 1 : path;
-    const char *dot = strrchr(b, '.');
-    size_t n = dot && dot != b ? (size_t)(dot - b) : strlen(b);
-    if (n >= cap) n = cap - 1;
-    memcpy(out, b, n);
-    out[n] = 0;
 }
 
 static int run_preds(const eval_args *a) {
@@ -326,9 +304,7 @@ static int run_preds(const eval_args *a) {
     for (int64_t i = 0; i < count && st == YOLO_OK; i++) {
         int h0 = 0, w0 = 0;
         dataset_split_shape(sp, i, &h0, &w0);
-        char stem[256];
-        stem_of(dataset_split_file(sp, i), stem, sizeof stem);
-        snprintf(path, plen, "%s/%s.txt", a->preds, stem);
+        nms_txt_path(a->preds, dataset_split_file(sp, i), path, plen);
         if ((st = read_preds(path, nc, w0, h0, a->conf, &pl)) != YOLO_OK) break;
         nms_dets d;
         if ((st = order_preds(&pl, nc, a, &d)) != YOLO_OK) break;

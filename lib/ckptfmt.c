@@ -346,6 +346,15 @@ static yolo_status name_list_push(yv_doc *doc, name_list *l, const char *name, c
     return YOLO_OK;
 }
 
+/* prefix + the string key + tail, in the doc's memory (it lives as long as the names that point into
+ * the doc). */
+static char *doc_concat(yv_doc *doc, const char *prefix, const yv *key, const char *tail) {
+    size_t len = strlen(prefix) + key->str.len + strlen(tail) + 1;
+    char *s = yv_doc_alloc(doc, len);
+    if (s) snprintf(s, len, "%s%s%s", prefix, key->str.s, tail);
+    return s;
+}
+
 /* Ultralytics' optimizer groups, in the order its trainer builds them: every parameter of every module
  * (named_modules order) goes to "bias" if its full name contains "bias", else to "bn" if the module is
  * a batch norm (or the name contains logit_scale), else to "weight". Parameter ids count through the
@@ -362,10 +371,8 @@ static yolo_status group_params(yv_doc *doc, const yv *m, const char *prefix, na
         for (size_t i = 0; i < params->dict.n; i++) {
             const yv *k = params->dict.keys[i], *t = params->dict.vals[i];
             if (k->kind != YV_STR || t->kind != YV_TENSOR) continue;
-            size_t len = strlen(prefix) + k->str.len + 1;
-            char *full = yv_doc_alloc(doc, len);
+            char *full = doc_concat(doc, prefix, k, "");
             if (!full) return nomem();
-            snprintf(full, len, "%s%s", prefix, k->str.s);
             int gi = strstr(full, "bias") ? 2 : (bn || strstr(full, "logit_scale")) ? 1 : 0;
             if ((st = name_list_push(doc, &g[gi], full, t))) return st;
         }
@@ -374,10 +381,8 @@ static yolo_status group_params(yv_doc *doc, const yv *m, const char *prefix, na
         for (size_t i = 0; i < mods->dict.n; i++) {
             const yv *k = mods->dict.keys[i], *c = mods->dict.vals[i];
             if (k->kind != YV_STR || !is_module_record(c)) continue;
-            size_t len = strlen(prefix) + k->str.len + 2;
-            char *sub = yv_doc_alloc(doc, len);
+            char *sub = doc_concat(doc, prefix, k, ".");
             if (!sub) return nomem();
-            snprintf(sub, len, "%s%s.", prefix, k->str.s);
             if ((st = group_params(doc, c, sub, g, depth + 1, budget))) return st;
         }
     }

@@ -259,16 +259,15 @@ void metrics_ap_free(metrics_ap *r) {
     memset(r, 0, sizeof *r);
 }
 
-typedef struct {
-    float conf;
-    long idx;
-} conf_idx;
-
 static int conf_desc(const void *pa, const void *pb) {
-    const conf_idx *a = pa, *b = pb;
+    const metrics_conf_idx *a = pa, *b = pb;
     if (a->conf > b->conf) return -1;
     if (a->conf < b->conf) return 1;
     return (a->idx > b->idx) - (a->idx < b->idx);
+}
+
+void metrics_sort_conf_desc(metrics_conf_idx *v, long n) {
+    if (n > 1) qsort(v, (size_t)n, sizeof *v, conf_desc);
 }
 
 #define NC_ (METRICS_NCURVE)
@@ -324,7 +323,7 @@ yolo_status metrics_ap_per_class(const uint8_t *tp, const float *conf, const flo
             cstart[c + 1] += cstart[c];
         }
     }
-    conf_idx *order = malloc((n ? n : 1) * sizeof *order);
+    metrics_conf_idx *order = malloc((n ? n : 1) * sizeof *order);
     long *sel = malloc((n ? n : 1) * sizeof *sel);
     double *rec = malloc(maxc * METRICS_NIOU * sizeof *rec);
     double *pre = malloc(maxc * METRICS_NIOU * sizeof *pre);
@@ -342,8 +341,8 @@ yolo_status metrics_ap_per_class(const uint8_t *tp, const float *conf, const flo
         goto nomem;
     }
     for (long k = 0; k < n; k++)
-        order[k] = (conf_idx){conf[k], k};
-    qsort(order, n, sizeof *order, conf_desc);
+        order[k] = (metrics_conf_idx){conf[k], k};
+    metrics_sort_conf_desc(order, n);
     /* the sorted predictions, bucketed by class */
     memcpy(fill, cstart, ((size_t)nc + 1) * sizeof *fill);
     for (long k = 0; k < n; k++) {

@@ -780,6 +780,7 @@ yolo_status model_load_state_dict(model *m, const yv *sd, int *transferred, char
         if (st != YOLO_OK) return yolo_error_prefix(st, e->name);
         n++;
     }
+    if (m->fused) TRY(model_fuse(m, true)); /* the folded copies must follow the new weights */
     if (transferred) *transferred = n;
     if (msg && msg_cap) snprintf(msg, msg_cap, "Transferred %d/%d items from pretrained weights", n, m->n_entries);
     return YOLO_OK;

@@ -2,6 +2,7 @@
 
 #include <math.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -227,4 +228,13 @@ yolo_status nms_write_txt(FILE *f, const nms_dets *dets, int w0, int h0, bool wi
         if (n < 0) return yolo_error(YOLO_ERR_IO, "cannot write predictions");
     }
     return YOLO_OK;
+}
+
+void nms_txt_path(const char *dir, const char *image, char *out, size_t cap) {
+    const char *b = strrchr(image, '/');
+    b = b ? b + 1 : image;
+    const char *dot = strrchr(b, '.');
+    size_t n = dot && dot != b ? (size_t)(dot - b) : strlen(b);
+    if (n > 255) n = 255;
+    snprintf(out, cap, "%s/%.*s.txt", dir, (int)n, b);
 }

@@ -327,6 +327,12 @@ if [ -f "$T/summary.want" ]; then
     else fail "summary nc=10: got '$(cat "$T/out")', want '$(cat "$T/summary.want")...'"; fi
 fi
 
+# ---- an epoch at the int64 limit is shown as the count it means, without overflowing
+if have_python_torch && "$PYTHON" -c 'import sys, torch; torch.save({"epoch": 2**63 - 1, "train_args": {"epochs": 5}}, sys.argv[1])' "$T/ep.pt"; then
+    check_out "inspect: epoch INT64_MAX counts as 2^63 done" '^epoch: +epoch 9223372036854775808 of 5 done$' "$CK" inspect "$T/ep.pt"
+    check_out "inspect --json: epochs_done null when it does not fit" '"epochs_done": null' "$CK" inspect --json "$T/ep.pt"
+fi
+
 # ---- no libtorch in yolo-ckpt
 if ldd "$CK" | grep -q 'libtorch\|libc10'; then fail "yolo-ckpt links libtorch"; else ok "yolo-ckpt does not link libtorch"; fi
 

@@ -90,13 +90,15 @@ check_fails "a finished run is not continued" 2 "training finished \(2 of 2 epoc
 check_fails "only batch/workers/device/save_every may be set" 2 "'lr0=0.1' cannot be set here" \
     sh -c 'yolo-train-epoch a/weights/last.pt lr0=0.1 <s1.bin'
 check_fails "--new needs -o" 2 "--new needs -o" sh -c 'yolo-train-epoch --new args.yaml <s1.bin'
-flock -n a/.lock sleep 5 &
-sleep 0.3
-check_fails "a second trainer on a locked run folder is refused" 1 "another trainer .* holds the run folder" \
-    sh -c 'yolo-train-epoch a/weights/last.pt <s1.bin'
-kill %1 2>/dev/null; wait 2>/dev/null
+mkdir -p l/weights && cp keep.pt l/weights/last.pt
+flock -n l/.lock sh -c 'touch l.ready; sleep 20' &
+holder=$!
+for _ in $(seq 100); do [ -f l.ready ] && break; sleep 0.1; done
+check_fails "a second trainer on a locked run folder is refused" 1 "another trainer.* holds the run folder" \
+    sh -c 'yolo-train-epoch l/weights/last.pt <s1.bin'
+kill $holder 2>/dev/null; wait 2>/dev/null
 # a parent that holds the lock passes it down
-mkdir -p g && ( flock -n 9 && YOLO_LOCK_FD=9 yolo-train-epoch a/weights/last.pt -o g/weights/last.pt --stop-after 1 <s1.bin >g.json 2>g.err ) 9>g/.lock
+mkdir -p g && ( flock -n 9 && YOLO_LOCK_FD=9 yolo-train-epoch keep.pt -o g/weights/last.pt --stop-after 1 <s1.bin >g.json 2>g.err ) 9>g/.lock
 grep -q '"position":4' g.json && ok "YOLO_LOCK_FD: the parent's lock is used" || fail "YOLO_LOCK_FD: $(cat g.err | tail -1)"
 
 # fine-tuning from Ultralytics' own weights: the validation path (EMA, rect val batches, NMS, metrics)

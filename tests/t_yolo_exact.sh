@@ -24,20 +24,28 @@ for round in $(seq 20); do
     else "${fresh[@]}" >>k.out 2>>k.err &
     fi
     pid=$!
+    ino() { stat -c %i $K/weights/last.pt 2>/dev/null; }
     if [ $kills -eq 0 ]; then
         sleep "0.$((3 + RANDOM % 7))"  # early: before the first checkpoint (startup, data, first batches)
-    elif [ $kills -eq 1 ]; then
-        # wait for a mid-epoch checkpoint, so that one resume surely starts inside an epoch
-        for _ in $(seq 100); do
-            yolo-ckpt inspect --json $K/weights/last.pt 2>/dev/null | grep -q '"position": {' && break
-            sleep 0.2
+    elif [ $kills -lt 5 ]; then
+        # after a new checkpoint (each is a new file, renamed in place), at a random instant of what
+        # follows: data, batches, validation or the next write; the third kill waits for a mid-epoch one
+        before=$(ino)
+        for _ in $(seq 600); do
+            if [ "$(ino)" != "$before" ]; then
+                [ $kills -ne 2 ] && break
+                yolo-ckpt inspect --json $K/weights/last.pt 2>/dev/null | grep -q '"position": {' && break
+                before=$(ino)
+            fi
+            kill -0 $pid 2>/dev/null || break
+            sleep 0.05
         done
-    elif [ $kills -lt 6 ]; then
-        sleep "$((1 + RANDOM % 3)).$((RANDOM % 10))"
+        sleep "0.$((RANDOM % 6))"
     fi
-    if [ $kills -lt 6 ] && kill -9 -- -$pid 2>/dev/null; then
+    if [ $kills -lt 5 ] && kill -9 -- -$pid 2>/dev/null; then
         kills=$((kills + 1))
         wait $pid 2>/dev/null
+        while kill -0 -- -$pid 2>/dev/null; do sleep 0.05; done
         at=$(yolo-ckpt inspect --json $K/weights/last.pt 2>/dev/null | sed -n 's/^  "epochs_done": \([0-9]*\).*/\1/p')
         yolo-ckpt inspect --json $K/weights/last.pt 2>/dev/null | grep -q '"position": {' && { midepoch=$((midepoch + 1)); at="$at+"; }
         log="$log ${at:-none}"

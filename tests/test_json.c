@@ -19,6 +19,12 @@ static char *render(void (*fn)(json_writer *), bool pretty, yolo_status *st) {
     return buf;
 }
 
+/* render() takes no arguments for the document: the value a one-number document writes. */
+static double one_double;
+static void doc_one_double(json_writer *w) {
+    json_write_double(w, one_double);
+}
+
 static void doc_nested(json_writer *w) {
     json_begin_object(w);
     json_write_key(w, "a");
@@ -103,14 +109,8 @@ int main(void) {
     /* Shortest round-trip doubles. */
     double vals[] = {0.1, 1.0 / 3.0, 3.760995e-05, -2.5e-320, 123456789012345678.0};
     for (size_t i = 0; i < sizeof vals / sizeof *vals; i++) {
-        char *buf = NULL;
-        size_t len = 0;
-        FILE *f = open_memstream(&buf, &len);
-        json_writer w;
-        json_init(&w, f, false);
-        json_write_double(&w, vals[i]);
-        json_finish(&w);
-        fclose(f);
+        one_double = vals[i];
+        char *buf = render(doc_one_double, false, &st);
         buf[strcspn(buf, "\n")] = 0;
         CHECK(strtod(buf, NULL) == vals[i], "double %.17g reads back exactly from %s", vals[i], buf);
         free(buf);

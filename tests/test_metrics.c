@@ -1,6 +1,7 @@
 /* Unit tests of NMS, box mapping, matching, ap_per_class and top-k on hand-made cases.
- * Calls with side effects run before CHECK: the macro evaluates its condition twice. */
+ * Calls with side effects run before CHECK, so that each check reads as a plain condition. */
 #include <math.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include "tap.h"
@@ -90,6 +91,35 @@ static void test_scale(void) {
     nms_write_txt(f, &d, 128, 160, true);
     fclose(f);
     CHECK(!strcmp(buf, "3 0.25 0.25 0.5 0.5 0.75\n"), "save_txt line: %.*s", (int)strcspn(buf, "\n"), buf);
+}
+
+static void test_txt_path(void) {
+    char p[64];
+    nms_txt_path("out", "data/images/a.b.jpg", p, sizeof p);
+    CHECK(!strcmp(p, "out/a.b.txt"), "save_txt path drops only the last extension: %s", p);
+    nms_txt_path("out", "noext", p, sizeof p);
+    CHECK(!strcmp(p, "out/noext.txt"), "save_txt path of a name without extension: %s", p);
+    nms_txt_path("o", "d/.hidden", p, sizeof p);
+    CHECK(!strcmp(p, "o/.hidden.txt"), "a leading dot is not an extension: %s", p);
+    char longname[400], big[400];
+    memset(longname, 'x', 300);
+    strcpy(longname + 300, ".png");
+    nms_txt_path("o", longname, big, sizeof big);
+    CHECK(strlen(big) == 2 + 255 + 4, "the stem is cut at 255 bytes (%zu)", strlen(big));
+    nms_txt_path("out", "a.jpg", p, 6);
+    CHECK(!strcmp(p, "out/a"), "the path is truncated to the buffer: %s", p);
+}
+
+static void test_conf_order(void) {
+    metrics_conf_idx v[6] = {{0.5f, 0}, {0.9f, 1}, {0.5f, 2}, {0.1f, 3}, {0.9f, 4}, {0.5f, 5}};
+    metrics_sort_conf_desc(v, 6);
+    long want[6] = {1, 4, 0, 2, 5, 3};
+    bool same = true;
+    for (int i = 0; i < 6; i++)
+        same = same && v[i].idx == want[i];
+    CHECK(same, "confidence order is descending, ties by position (%ld %ld %ld %ld %ld %ld)", v[0].idx,
+          v[1].idx, v[2].idx, v[3].idx, v[4].idx, v[5].idx);
+    metrics_sort_conf_desc(v, 0); /* nothing to sort is fine */
 }
 
 static void test_match(void) {
@@ -267,6 +297,8 @@ static void test_topk(void) {
 int main(void) {
     test_nms();
     test_scale();
+    test_txt_path();
+    test_conf_order();
     test_match();
     test_ap();
     test_seg();

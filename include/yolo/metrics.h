@@ -74,6 +74,16 @@ typedef struct {
 
 void metrics_ap_free(metrics_ap *res);
 
+/* A prediction's confidence and its position, for ordering predictions the way the validator does. */
+typedef struct {
+    float conf;
+    long idx;
+} metrics_conf_idx;
+
+/* Sorts by descending conf; equal confs keep ascending idx (numpy's stable argsort of -conf, and the
+ * order NMS hands detections out in). */
+void metrics_sort_conf_desc(metrics_conf_idx *v, long n);
+
 /* ap_per_class on concatenated stats: tp (n x 10, 0/1), conf, pred_cls (n), target_cls (nt);
  * nc = number of names (class ids must be in [0, nc)). Fills every field but nt_per_image/images
  * (left zero). Predictions are sorted by descending confidence, stably. */

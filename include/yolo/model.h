@@ -106,7 +106,8 @@ yolo_status model_anchors(const model *m, const model_output *out, torch_tensor 
 /* ---- weights ---- */
 /* Copies every entry of sd (a dict name -> tensor, e.g. from yv_state_dict) whose name and shape
  * match into the model; others keep their values. *transferred receives the count, and the message
- * "Transferred 349/355 items from pretrained weights" is written to msg if given. */
+ * "Transferred 349/355 items from pretrained weights" is written to msg if given. A fused model
+ * (model_fuse) refolds its BatchNorms from the loaded weights. */
 yolo_status model_load_state_dict(model *m, const yv *sd, int *transferred, char *msg, size_t msg_cap);
 /* A new ordered dict name -> tensor in doc (float32; num_batches_tracked int64), in state order. */
 yolo_status model_export_state_dict(const model *m, yv_doc *doc, yv **out);

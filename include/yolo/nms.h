@@ -8,6 +8,7 @@
 #define YOLO_NMS_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 
 #include "yolo/status.h"
@@ -63,6 +64,11 @@ void nms_scale_boxes(float *xyxy, int n, int stride, const nms_geom *g);
 /* Writes detections as save_txt lines, "cls cx cy w h conf" normalised to (w0, h0), "%g" numbers,
  * from rows already mapped to original pixels (nms_scale_boxes). */
 yolo_status nms_write_txt(FILE *f, const nms_dets *dets, int w0, int h0, bool with_conf);
+
+/* Where save_txt puts an image's lines: DIR/STEM.txt, STEM the image's file name without its last
+ * extension ("x/a.b.jpg" -> "DIR/a.b.txt"; a leading dot is not an extension), cut at 255 bytes.
+ * The result is truncated to cap bytes like snprintf. */
+void nms_txt_path(const char *dir, const char *image, char *out, size_t cap);
 
 #ifdef __cplusplus
 }

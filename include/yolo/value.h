@@ -161,7 +161,9 @@ yv_storage *yv_new_storage(yv_doc *doc, yv_dtype dt, int64_t numel, bool with_da
 yolo_status yv_seq_push(yv_doc *doc, yv *seq, yv *item);              /* list, tuple, set */
 yolo_status yv_dict_put(yv_doc *doc, yv *dict, yv *key, yv *val);     /* replaces an equal key */
 yolo_status yv_dict_set(yv_doc *doc, yv *dict, const char *key, yv *val); /* string key */
-yv *yv_dict_get(const yv *dict, const char *key);                     /* string key; NULL if absent */
+/* String key; NULL if absent. An object record whose BUILD state is a dict (IterableSimpleNamespace,
+ * nn.Module records) is looked into like a dict. Hashed once a dict has more than 8 entries. */
+yv *yv_dict_get(const yv *dict, const char *key);
 /* Follows a dotted path of string keys: yv_path(root, "train_args.epochs"). NULL if absent. */
 yv *yv_path(const yv *root, const char *dotted);
 bool yv_dict_del(yv *dict, const char *key);

@@ -8,7 +8,7 @@
 
 int golden_cls_loss(const char *path, const yv *root) {
     torch_set_threads(1); /* the golden numbers were made with one thread */
-    const char *file = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+    const char *file = gm_base(path);
     int failed = 0;
     torch_tensor *logits = lu_get(root, "logits_train"), *labels = lu_get(root, "labels");
     loss_output out = {0};
@@ -30,17 +30,10 @@ int golden_cls_loss(const char *path, const yv *root) {
         model *m = NULL;
         model_output o = {0};
         loss_output mo = {0};
-        torch_tensor *images = NULL;
         int64_t nc = 0;
         yv_as_int(yv_dict_get(root, "nc"), &nc);
         bool was = torch_set_grad_enabled(true);
-        yolo_status st = gm_build(sd, "-cls", (int)nc, &m);
-        if (st == YOLO_OK) st = model_load_state_dict(m, sd, NULL, NULL, 0);
-        if (st == YOLO_OK) st = gm_tensor(yv_dict_get(root, "images"), 1, &images);
-        if (st == YOLO_OK) {
-            model_set_training(m, true);
-            st = model_forward(m, images, &o);
-        }
+        yolo_status st = lu_train_forward(sd, "-cls", (int)nc, yv_dict_get(root, "images"), 1, &m, &o);
         if (st == YOLO_OK) st = loss_classify(o.logits, labels, &mo);
         if (st == YOLO_OK) st = torch_backward(mo.total, NULL, false);
         if (st != YOLO_OK) {
@@ -56,7 +49,6 @@ int golden_cls_loss(const char *path, const yv *root) {
         loss_output_free(&mo);
         model_output_free(&o);
         model_free(m);
-        torch_free(images);
     }
     loss_output_free(&out);
     torch_free(logits);

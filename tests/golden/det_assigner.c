@@ -72,7 +72,7 @@ static int check_case(const char *file, const yv *root, const char *name) {
 
 int golden_det_assigner(const char *path, const yv *root) {
     torch_set_threads(1); /* the golden numbers were made with one thread */
-    const char *file = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+    const char *file = gm_base(path);
     int failed = 0;
     for (size_t i = 0; i < root->dict.n; i++) {
         const char *k = yv_as_str(root->dict.keys[i]);

@@ -66,17 +66,9 @@ static int check_model_grads(const char *file, const yv *root, const yv *fr, con
     model *m = NULL;
     model_output o = {0};
     loss_output out = {0};
-    torch_tensor *images = NULL, *bi = lu_get(root, "batch_idx"), *cls = lu_get(root, "cls"),
-                 *bb = lu_get(root, "bboxes");
-    int transferred = 0;
+    torch_tensor *bi = lu_get(root, "batch_idx"), *cls = lu_get(root, "cls"), *bb = lu_get(root, "bboxes");
     bool was = torch_set_grad_enabled(true);
-    yolo_status st = gm_build(sd, "", cfg->nc, &m);
-    if (st == YOLO_OK) st = model_load_state_dict(m, sd, &transferred, NULL, 0);
-    if (st == YOLO_OK) st = gm_tensor(yv_dict_get(fr, "images"), 1, &images);
-    if (st == YOLO_OK) {
-        model_set_training(m, true);
-        st = model_forward(m, images, &o);
-    }
+    yolo_status st = lu_train_forward(sd, "", cfg->nc, yv_dict_get(fr, "images"), 1, &m, &o);
     loss_targets tg = {bi, cls, bb};
     if (st == YOLO_OK)
         st = loss_detect_flat(cfg, o.boxes, o.scores, (const int64_t(*)[2])o.level_hw, &tg, &out);
@@ -95,7 +87,6 @@ static int check_model_grads(const char *file, const yv *root, const yv *fr, con
     loss_output_free(&out);
     model_output_free(&o);
     model_free(m);
-    torch_free(images);
     torch_free(bi);
     torch_free(cls);
     torch_free(bb);
@@ -104,7 +95,7 @@ static int check_model_grads(const char *file, const yv *root, const yv *fr, con
 
 int golden_det_loss(const char *path, const yv *root) {
     torch_set_threads(1); /* the golden numbers were made with one thread */
-    const char *file = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+    const char *file = gm_base(path);
     char dir[4096], fwd[4200];
     lu_dirname(path, dir, sizeof dir);
     snprintf(fwd, sizeof fwd, "%s/det_forward.pt", dir);

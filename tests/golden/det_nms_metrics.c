@@ -16,12 +16,13 @@ static const yv *tensor_at(const yv *v) {
     return v && v->kind == YV_TENSOR ? v : NULL;
 }
 
-/* A stored tensor as a malloc'ed double array (NULL if absent); *n gets its element count. */
-static double *as_f64(const yv *v, long *n) {
+/* A stored tensor as a malloc'ed float or double array (NULL if absent); *n gets its element count.
+ * Each width converts straight from the stored dtype, so float32 values are never rounded twice. */
+static void *as_array(const yv *v, long *n, bool f32) {
     if (!tensor_at(v)) return NULL;
     long k = (long)yv_tensor_numel(&v->tensor);
-    double *d = malloc(sizeof *d * (k ? k : 1));
-    if (d && yv_tensor_to_f64(&v->tensor, d) != YOLO_OK) {
+    void *d = malloc((f32 ? sizeof(float) : sizeof(double)) * (k ? k : 1));
+    if (d && (f32 ? yv_tensor_to_f32(&v->tensor, d) : yv_tensor_to_f64(&v->tensor, d)) != YOLO_OK) {
         free(d);
         return NULL;
     }
@@ -29,16 +30,12 @@ static double *as_f64(const yv *v, long *n) {
     return d;
 }
 
+static double *as_f64(const yv *v, long *n) {
+    return as_array(v, n, false);
+}
+
 static float *as_f32(const yv *v, long *n) {
-    if (!tensor_at(v)) return NULL;
-    long k = (long)yv_tensor_numel(&v->tensor);
-    float *d = malloc(sizeof *d * (k ? k : 1));
-    if (d && yv_tensor_to_f32(&v->tensor, d) != YOLO_OK) {
-        free(d);
-        return NULL;
-    }
-    *n = k;
-    return d;
+    return as_array(v, n, true);
 }
 
 /* max |ours - ref|; INFINITY when the stored value is missing or has another size */

@@ -411,7 +411,7 @@ static int check_warmup(const char *file, const yv *root, const char *name) {
 
 int golden_det_optim(const char *path, const yv *root) {
     torch_set_threads(1); /* the golden numbers were made with one thread */
-    const char *file = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+    const char *file = gm_base(path);
     char dir[4096], p1[4200], p2[4200];
     lu_dirname(path, dir, sizeof dir);
     snprintf(p1, sizeof p1, "%s/det_forward.pt", dir);

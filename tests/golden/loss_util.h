@@ -107,6 +107,23 @@ static inline void lu_dirname(const char *path, char *out, size_t cap) {
 #include "gmodel.h"
 #include "yolo/model.h"
 
+/* Our model for a stored state_dict (gm_build's suffix), its weights loaded, one train-mode forward on
+ * the stored images divided by div. The caller frees *m and *o whatever the result; gradients are
+ * recorded when the caller enabled them. */
+static inline yolo_status lu_train_forward(const yv *sd, const char *suffix, int nc, const yv *images,
+                                           double div, model **m, model_output *o) {
+    torch_tensor *x = NULL;
+    yolo_status st = gm_build(sd, suffix, nc, m);
+    if (st == YOLO_OK) st = model_load_state_dict(*m, sd, NULL, NULL, 0);
+    if (st == YOLO_OK) st = gm_tensor(images, div, &x);
+    if (st == YOLO_OK) {
+        model_set_training(*m, true);
+        st = model_forward(*m, x, o);
+    }
+    torch_free(x); /* the autograd graph keeps what backward needs */
+    return st;
+}
+
 /* Elementwise gradient tolerance: |a-b| <= abs_tol, or <= rel_tol*|b| for large values. Gives the max
  * abs difference and the max of |a-b| / max(abs_tol, rel_tol*|b|) (pass when <= 1). */
 static inline bool lu_grad_close(const torch_tensor *g, const yv *stored, double abs_tol, double rel_tol,

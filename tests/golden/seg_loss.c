@@ -15,16 +15,8 @@ static int check_model_grads(const char *file, const yv *root, const loss_cfg *c
     model *m = NULL;
     model_output o = {0};
     loss_output out = {0};
-    torch_tensor *images = NULL;
-    int transferred = 0;
     bool was = torch_set_grad_enabled(true);
-    yolo_status st = gm_build(sd, "-seg", cfg->nc, &m);
-    if (st == YOLO_OK) st = model_load_state_dict(m, sd, &transferred, NULL, 0);
-    if (st == YOLO_OK) st = gm_tensor(yv_dict_get(root, "img_uint8"), 255, &images);
-    if (st == YOLO_OK) {
-        model_set_training(m, true);
-        st = model_forward(m, images, &o);
-    }
+    yolo_status st = lu_train_forward(sd, "-seg", cfg->nc, yv_dict_get(root, "img_uint8"), 255, &m, &o);
     if (st == YOLO_OK)
         st = loss_segment(cfg, o.boxes, o.scores, (const int64_t(*)[2])o.level_hw, o.mask_coeffs, o.proto,
                           masks, tg, &out);
@@ -42,13 +34,12 @@ static int check_model_grads(const char *file, const yv *root, const loss_cfg *c
     loss_output_free(&out);
     model_output_free(&o);
     model_free(m);
-    torch_free(images);
     return failed;
 }
 
 int golden_seg_loss(const char *path, const yv *root) {
     torch_set_threads(1); /* the golden numbers were made with one thread */
-    const char *file = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+    const char *file = gm_base(path);
     int failed = 0;
     int64_t nc = 0;
     if (!yv_as_int(yv_dict_get(root, "nc"), &nc)) yv_as_int(yv_path(root, "args.nc"), &nc);
