@@ -369,17 +369,25 @@ static yolo_status to_value(yv_doc *doc, const torch_tensor *t, yv **out) {
     return YOLO_OK;
 }
 
-static yolo_status put_num(yv_doc *doc, yv *d, const char *k, double x) {
-    yv *v = yv_new_float(doc, x);
+/* d[k] = v, where v comes straight from a constructor: NULL means it ran out of memory. */
+static yolo_status put_val(yv_doc *doc, yv *d, const char *k, yv *v) {
     return v ? yv_dict_set(doc, d, k, v) : yolo_error(YOLO_ERR_NOMEM, "optim: out of memory");
+}
+
+/* list.append(v), v as put_val takes it. */
+static yolo_status push_val(yv_doc *doc, yv *list, yv *v) {
+    return v ? yv_seq_push(doc, list, v) : yolo_error(YOLO_ERR_NOMEM, "optim: out of memory");
+}
+
+static yolo_status put_num(yv_doc *doc, yv *d, const char *k, double x) {
+    return put_val(doc, d, k, yv_new_float(doc, x));
 }
 
 yolo_status optim_state_save(const optim *o, yv_doc *doc, yv **out) {
     yolo_status st = YOLO_OK;
     yv *root = yv_new_dict(doc), *groups = yv_new_list(doc), *state = yv_new_dict(doc);
     if (!root || !groups || !state) return yolo_error(YOLO_ERR_NOMEM, "optim: out of memory");
-    yv *kind = yv_new_str(doc, optim_kind_name(o->kind));
-    if (!kind || (st = yv_dict_set(doc, root, "optimizer", kind)) != YOLO_OK) return st ? st : YOLO_ERR_NOMEM;
+    if ((st = put_val(doc, root, "optimizer", yv_new_str(doc, optim_kind_name(o->kind))))) return st;
     for (int g = 0; g < OPTIM_NGROUPS; g++) {
         const group *G = &o->g[g];
         yv *d = yv_new_dict(doc), *names = yv_new_list(doc), *nm = yv_new_str(doc, group_names[g]);
@@ -392,10 +400,8 @@ yolo_status optim_state_save(const optim *o, yv_doc *doc, yv **out) {
             (st = put_num(doc, d, "weight_decay", G->weight_decay)) ||
             (st = yv_dict_set(doc, d, "nesterov", nest)))
             return st;
-        for (int k = 0; k < G->n; k++) {
-            yv *s = yv_new_str(doc, o->p[G->members[k]].name);
-            if (!s || (st = yv_seq_push(doc, names, s)) != YOLO_OK) return s ? st : YOLO_ERR_NOMEM;
-        }
+        for (int k = 0; k < G->n; k++)
+            if ((st = push_val(doc, names, yv_new_str(doc, o->p[G->members[k]].name)))) return st;
         if ((st = yv_dict_set(doc, d, "params", names)) || (st = yv_seq_push(doc, groups, d))) return st;
     }
     for (int i = 0; i < o->n; i++) {
@@ -510,10 +516,6 @@ static yv *tuple2(yv_doc *doc, double a, double b) {
     return t;
 }
 
-static yolo_status put_val(yv_doc *doc, yv *d, const char *k, yv *v) {
-    return v ? yv_dict_set(doc, d, k, v) : yolo_error(YOLO_ERR_NOMEM, "optim: out of memory");
-}
-
 yolo_status optim_state_save_torch(const optim *o, yv_doc *doc, yv **out) {
     yolo_status st = YOLO_OK;
     yv *root = yv_new_dict(doc), *groups = yv_new_list(doc), *state = yv_new_dict(doc);
@@ -548,8 +550,7 @@ yolo_status optim_state_save_torch(const optim *o, yv_doc *doc, yv **out) {
             return st;
         for (int k = 0; k < G->n; k++, id++) {
             const slot *s = &o->p[G->members[k]];
-            yv *iv = yv_new_int(doc, id);
-            if (!iv || (st = yv_seq_push(doc, ids, iv))) return iv ? st : YOLO_ERR_NOMEM;
+            if ((st = push_val(doc, ids, yv_new_int(doc, id)))) return st;
             if (!s->buf) continue;
             yv *sd = yv_new_dict(doc), *t = NULL, *key = yv_new_int(doc, id);
             if (!sd || !key) return yolo_error(YOLO_ERR_NOMEM, "optim: out of memory");

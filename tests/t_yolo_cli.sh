@@ -23,3 +23,9 @@ check_fails "resume from a missing file names the newest last.pt" 1 \
 check_fails "resume refuses hyper-parameter changes" 1 "lr0= cannot be changed on resume: the dataset and hyper-parameters come from the checkpoint" \
     "$Y" detect train resume model=runs/detect/train/weights/last.pt lr0=0.02
 check_fails "train needs data=" 2 "data= is required" "$Y" detect train model=yolov8n.yaml
+check_fails "val needs model=" 2 "model= is required for val" "$Y" detect val data=x.yaml
+check_fails "save_every is allowed on resume, lr0 not" 1 "lr0= cannot be changed on resume" \
+    "$Y" detect train resume model=runs/detect/train/weights/last.pt save_every=2 lr0=0.02
+check_fails "bare resume with no runs/ says where to look" 1 "no last.pt found under runs/" \
+    sh -c "cd / && '$Y' detect train resume"
+check_fails "yolo-sweep checks the task" 2 "task must be detect, segment or classify" "$ROOT/scripts/yolo-sweep" pose data=x -- lr0=1,2

@@ -55,6 +55,30 @@ static void params_of(torch_tensor **t, optim_param *p) {
         p[i] = (optim_param){names[i], t[i], optim_name_is_norm(names[i])};
 }
 
+static bool all_same_bits(torch_tensor **a, torch_tensor **b) {
+    bool same = true;
+    for (int i = 0; i < NP; i++)
+        same = same && same_bits(a[i], b[i]);
+    return same;
+}
+
+/* Fresh parameter tensors from a dict name -> tensor read back from a file (zeros where one is
+ * missing, so that a broken file fails the checks instead of crashing). */
+static void params_from(const yv *dict, torch_tensor **b) {
+    for (int i = 0; i < NP; i++) {
+        const yv *t = dict ? yv_dict_get(dict, names[i]) : NULL;
+        b[i] = NULL;
+        torch_from_data(t ? yv_tensor_data(&t->tensor) : (float[16]){0}, TORCH_F32, 1, &sizes[i], &b[i]);
+    }
+}
+
+/* Writes root to a new temporary file named from tmpl (mkstemp's XXXXXX), as a trainer would. */
+static yolo_status write_temp(char *tmpl, const yv *root) {
+    int fd = mkstemp(tmpl);
+    if (fd >= 0) close(fd);
+    return ckpt_write(tmpl, root);
+}
+
 static void round_trip(optim_kind kind) {
     const char *kn = optim_kind_name(kind);
     torch_tensor *a[NP], *b[NP];
@@ -84,9 +108,7 @@ static void round_trip(optim_kind kind) {
         yv_dict_set(doc, root, names[i], t);
     }
     char path[] = "/tmp/yolo-test-optim-XXXXXX";
-    int fd = mkstemp(path);
-    if (fd >= 0) close(fd);
-    s = ckpt_write(path, root);
+    s = write_temp(path, root);
     CHECK(s == YOLO_OK, "%s: checkpoint written", kn);
     yv_doc_free(doc);
     /* run on: the original optimizer takes a third step */
@@ -98,11 +120,7 @@ static void round_trip(optim_kind kind) {
     s = ckpt_read(path, NULL, &rd, &rr);
     CHECK(s == YOLO_OK, "%s: checkpoint read", kn);
     unlink(path);
-    for (int i = 0; i < NP; i++) {
-        const yv *t = yv_dict_get(rr, names[i]);
-        b[i] = NULL;
-        torch_from_data(t ? yv_tensor_data(&t->tensor) : (float[16]){0}, TORCH_F32, 1, &sizes[i], &b[i]);
-    }
+    params_from(rr, b);
     params_of(b, pb);
     optim_new(kind, 0.01, kind == OPTIM_SGD ? 0.937 : 0.9, 5e-4, pb, NP, &o2);
     yolo_status ls = optim_state_load(o2, yv_dict_get(rr, "optimizer"));
@@ -110,10 +128,7 @@ static void round_trip(optim_kind kind) {
     CHECK(optim_get_lr(o2, OPTIM_GROUP_BIAS) == 0.05, "%s: group lr restored", kn);
     set_grads(b, 7);
     optim_step(o2);
-    bool same = true;
-    for (int i = 0; i < NP; i++)
-        same = same && same_bits(a[i], b[i]);
-    CHECK(same, "%s: resumed step is bit-identical to the uninterrupted one", kn);
+    CHECK(all_same_bits(a, b), "%s: resumed step is bit-identical to the uninterrupted one", kn);
     torch_tensor *orig = make(3, 0);
     CHECK(same_bits(a[3], orig), "%s: the frozen parameter (no gradient) never moves", kn);
     torch_free(orig);
@@ -211,9 +226,7 @@ static void torch_form(optim_kind kind) {
     yv_dict_set(doc, root, "grads", grads);
     yv_dict_set(doc, root, "expected", expected);
     char path[] = "/tmp/yolo-test-optim-torch-XXXXXX";
-    int fd = mkstemp(path);
-    if (fd >= 0) close(fd);
-    s = ckpt_write(path, root);
+    s = write_temp(path, root);
     CHECK(s == YOLO_OK, "%s torch form: written", kn);
     yv_doc_free(doc);
 
@@ -221,12 +234,7 @@ static void torch_form(optim_kind kind) {
     yv_doc *rd = NULL;
     yv *rr = NULL;
     s = ckpt_read(path, NULL, &rd, &rr);
-    for (int i = 0; i < NP; i++) {
-        const yv *t = rr ? yv_path(rr, "params") : NULL;
-        t = t ? yv_dict_get(t, names[i]) : NULL;
-        b[i] = NULL;
-        torch_from_data(t ? yv_tensor_data(&t->tensor) : (float[16]){0}, TORCH_F32, 1, &sizes[i], &b[i]);
-    }
+    params_from(rr ? yv_path(rr, "params") : NULL, b);
     params_of(b, pb);
     optim_new(kind, 0.5, 0.5, 0, pb, NP, &o2);
     s = s == YOLO_OK ? optim_state_load_torch(o2, yv_dict_get(rr, "optimizer")) : s;
@@ -236,10 +244,7 @@ static void torch_form(optim_kind kind) {
           "%s torch form: group settings restored", kn);
     set_grads(b, 20);
     optim_step(o2);
-    bool same = true;
-    for (int i = 0; i < NP; i++)
-        same = same && same_bits(a[i], b[i]);
-    CHECK(same, "%s torch form: resumed step is bit-identical", kn);
+    CHECK(all_same_bits(a, b), "%s torch form: resumed step is bit-identical", kn);
     yv_doc_free(rd);
 
     /* kept for the one Python run that checks all kinds (see python_check) */
