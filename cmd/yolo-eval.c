@@ -155,6 +155,16 @@ static yolo_status pred_push(pred_list *p, const float xyxy[4], float conf, floa
     return YOLO_OK;
 }
 
+/* Normalised cx cy w h -> x1 y1 x2 y2 pixels of a w0 x h0 image, in float32 as the validator does it
+ * for both predictions and labels. */
+static void xywhn_to_xyxy(const float xywh[4], int w0, int h0, float out[4]) {
+    float hw = xywh[2] / 2, hh = xywh[3] / 2;
+    out[0] = (xywh[0] - hw) * (float)w0;
+    out[1] = (xywh[1] - hh) * (float)h0;
+    out[2] = (xywh[0] + hw) * (float)w0;
+    out[3] = (xywh[1] + hh) * (float)h0;
+}
+
 /* Reads DIR/STEM.txt. A missing file is an image without detections. */
 static yolo_status read_preds(const char *path, int nc, int w0, int h0, double conf_thres, pred_list *out) {
     out->n = 0;
@@ -206,10 +216,8 @@ static yolo_status read_preds(const char *path, int nc, int w0, int h0, double c
             break;
         }
         if (!((float)v[5] > (float)conf_thres)) continue;
-        /* normalised xywh -> xyxy pixels of the original image, in float32 as the validator */
-        float cx = (float)v[1], cy = (float)v[2], hw = (float)v[3] / 2, hh = (float)v[4] / 2;
-        float b[4] = {(cx - hw) * (float)w0, (cy - hh) * (float)h0, (cx + hw) * (float)w0,
-                      (cy + hh) * (float)h0};
+        float xywh[4] = {(float)v[1], (float)v[2], (float)v[3], (float)v[4]}, b[4];
+        xywhn_to_xyxy(xywh, w0, h0, b);
         if ((st = pred_push(out, b, (float)v[5], (float)v[0])) != YOLO_OK) break;
     }
     if (st == YOLO_OK && ferror(f)) st = yolo_error(YOLO_ERR_IO, "%s: read error", path);
@@ -322,12 +330,7 @@ static int run_preds(const eval_args *a) {
             gcap = n;
         }
         for (int k = 0; k < n; k++) {
-            const float *b = s->boxes + 4 * (size_t)k;
-            float hw = b[2] / 2, hh = b[3] / 2;
-            gt[4 * k + 0] = (b[0] - hw) * (float)w0;
-            gt[4 * k + 1] = (b[1] - hh) * (float)h0;
-            gt[4 * k + 2] = (b[0] + hw) * (float)w0;
-            gt[4 * k + 3] = (b[1] + hh) * (float)h0;
+            xywhn_to_xyxy(s->boxes + 4 * (size_t)k, w0, h0, gt + 4 * (size_t)k);
             gcls[k] = (float)s->cls[k];
         }
         st = metrics_det_add(acc, d.rows, 6, d.rows ? d.rows + 4 : NULL, 6, d.rows ? d.rows + 5 : NULL, 6,

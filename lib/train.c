@@ -1693,17 +1693,27 @@ yolo_status train_run(trainer *t, stream_reader *r, const char *out_path, train_
     fill_summary(t, s, epoch);
     /* best.pt before last.pt: a crash in between re-runs this epoch, which rewrites both */
     char path[4200];
-    if (is_best) {
-        sibling(out_path, "best.pt", path, sizeof path);
-        if ((st = save_as(t, path, false)) != YOLO_OK) goto out;
+    {
+        /* one value tree for every file of this epoch: they hold the same state */
+        double w0 = now_s();
+        yv_doc *doc = yv_doc_new();
+        yv *root = NULL;
+        st = doc ? build_root(t, doc, false, &root) : nomem();
+        if (st == YOLO_OK && is_best) {
+            sibling(out_path, "best.pt", path, sizeof path);
+            st = ckpt_write(path, root);
+        }
+        if (st == YOLO_OK && t->save_period > 0 && epoch % t->save_period == 0) {
+            char name[64];
+            snprintf(name, sizeof name, "epoch%d.pt", epoch);
+            sibling(out_path, name, path, sizeof path);
+            st = ckpt_write(path, root);
+        }
+        if (st == YOLO_OK) st = ckpt_write(out_path, root);
+        yv_doc_free(doc);
+        t->prof[PROF_SAVE] += now_s() - w0;
+        if (st != YOLO_OK) goto out;
     }
-    if (t->save_period > 0 && epoch % t->save_period == 0) {
-        char name[64];
-        snprintf(name, sizeof name, "epoch%d.pt", epoch);
-        sibling(out_path, name, path, sizeof path);
-        if ((st = save_as(t, path, false)) != YOLO_OK) goto out;
-    }
-    if ((st = save_as(t, out_path, false)) != YOLO_OK) goto out;
     char rd[4096];
     lock_run_dir(out_path, rd, sizeof rd);
     snprintf(path, sizeof path, "%s/results.csv", rd);

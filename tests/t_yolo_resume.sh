@@ -113,4 +113,14 @@ for task in segment classify; do
         grep -q 'epoch 2 of 2 done' <<<"$(epochs_of runs/$task/train/weights/last.pt)"; then ok "$task trains and resumes"
     else fail "$task resume (exit $rc): $(tail -2 $task.err | tr '\n' '|')"; fi
 done
+
+# an early-stopped run (patience=1; classification fitness is rarely 0, so it stops as soon as it
+# stops improving) is never restarted, not even with epochs=
+yolo classify train data=cl epochs=5 patience=1 imgsz=64 batch=4 workers=1 name=es >es.out 2>es.err
+if yolo-ckpt inspect runs/classify/es/weights/last.pt | grep -q 'stopped early'; then
+    check_fails "an early-stopped run is not continued" 1 "cannot continue: stopped early after epoch [0-9]+ .*start a new run from these weights" \
+        yolo classify train resume model=runs/classify/es/weights/last.pt epochs=2
+else
+    skip "the patience=1 run did not stop early: $(yolo-ckpt inspect runs/classify/es/weights/last.pt | grep '^epoch')"
+fi
 exit 0

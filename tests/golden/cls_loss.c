@@ -35,11 +35,7 @@ int golden_cls_loss(const char *path, const yv *root) {
         bool was = torch_set_grad_enabled(true);
         yolo_status st = lu_train_forward(sd, "-cls", (int)nc, yv_dict_get(root, "images"), 1, &m, &o);
         if (st == YOLO_OK) st = loss_classify(o.logits, labels, &mo);
-        if (st == YOLO_OK) st = torch_backward(mo.total, NULL, false);
-        if (st != YOLO_OK) {
-            printf("# %s\n", yolo_last_error());
-            failed += golden_report(file, "cls model forward + loss + backward", INFINITY, false);
-        } else {
+        if (lu_backward_ok(file, "cls model forward + loss + backward", st, &mo, &failed)) {
             double d = lu_rel1(mo.items[0], lu_num(root, "loss"), 1e-6);
             failed += golden_report(file, "cls model path loss(rel)", d, d <= 1e-5);
             failed += lu_check_model_grads(file, "cls model path", m, yv_dict_get(root, "grads"),

@@ -72,11 +72,7 @@ static int check_model_grads(const char *file, const yv *root, const yv *fr, con
     loss_targets tg = {bi, cls, bb};
     if (st == YOLO_OK)
         st = loss_detect_flat(cfg, o.boxes, o.scores, (const int64_t(*)[2])o.level_hw, &tg, &out);
-    if (st == YOLO_OK) st = torch_backward(out.total, NULL, false);
-    if (st != YOLO_OK) {
-        printf("# %s\n", yolo_last_error());
-        failed += golden_report(file, "model forward + loss + backward", INFINITY, false);
-    } else {
+    if (lu_backward_ok(file, "model forward + loss + backward", st, &out, &failed)) {
         double d = golden_max_rel_diff(out.items, 3, yv_dict_get(root, "loss_items"), 1e-6);
         failed += golden_report(file, "model path loss_items(rel)", d, d <= 1e-5);
         failed +=

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "golden.h"
+#include "yolo/loss.h"
 #include "yolo/torch.h"
 #include "yolo/torch_train.h"
 #include "yolo/value.h"
@@ -122,6 +123,17 @@ static inline yolo_status lu_train_forward(const yv *sd, const char *suffix, int
     }
     torch_free(x); /* the autograd graph keeps what backward needs */
     return st;
+}
+
+/* The model path's backward from its loss. When that or an earlier step (st) failed, prints the error
+ * and reports `what` as failed; true when the checks of the results can go on. */
+static inline bool lu_backward_ok(const char *file, const char *what, yolo_status st, const loss_output *out,
+                                  int *failed) {
+    if (st == YOLO_OK) st = torch_backward(out->total, NULL, false);
+    if (st == YOLO_OK) return true;
+    printf("# %s\n", yolo_last_error());
+    *failed += golden_report(file, what, INFINITY, false);
+    return false;
 }
 
 /* Elementwise gradient tolerance: |a-b| <= abs_tol, or <= rel_tol*|b| for large values. Gives the max

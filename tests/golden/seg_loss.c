@@ -20,11 +20,7 @@ static int check_model_grads(const char *file, const yv *root, const loss_cfg *c
     if (st == YOLO_OK)
         st = loss_segment(cfg, o.boxes, o.scores, (const int64_t(*)[2])o.level_hw, o.mask_coeffs, o.proto,
                           masks, tg, &out);
-    if (st == YOLO_OK) st = torch_backward(out.total, NULL, false);
-    if (st != YOLO_OK) {
-        printf("# %s\n", yolo_last_error());
-        failed += golden_report(file, "seg model forward + loss + backward", INFINITY, false);
-    } else {
+    if (lu_backward_ok(file, "seg model forward + loss + backward", st, &out, &failed)) {
         double d = golden_max_rel_diff(out.items, 5, yv_dict_get(root, "loss_items"), 1e-6);
         failed += golden_report(file, "seg model path loss_items(rel)", d, d <= 1e-5);
         failed += lu_check_model_grads(file, "seg model path", m, yv_dict_get(root, "grads"),
