@@ -5,7 +5,7 @@
 # Reference (issue 7): Ultralytics 8.4.52 takes 16.8 s for the same 10 epochs on this machine class
 # (target here: at most 0.6x); its resume needs about 4 s to the first batch (target: under 1 s).
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 BUILD=${BUILD:-build}
 export PATH=$PWD/$BUILD/bin:$PATH
 SHARED=${SHARED:-$PWD/../shared}
@@ -15,7 +15,7 @@ DATA=$SHARED/reference/fashion_det/data.yaml
 Y=$PWD/scripts/yolo
 W=$(mktemp -d /tmp/bench-yolo.XXXXXX)
 trap 'rm -rf "$W"' EXIT
-cd "$W"
+cd "$W" || exit 1
 now() { date +%s.%N; }
 
 t0=$(now)

@@ -123,4 +123,11 @@ if yolo-ckpt inspect runs/classify/es/weights/last.pt | grep -q 'stopped early';
 else
     skip "the patience=1 run did not stop early: $(yolo-ckpt inspect runs/classify/es/weights/last.pt | grep '^epoch')"
 fi
+
+# time= (hours) stops after the epoch that ends past it; the run stays resumable
+yolo classify train data=cl epochs=3 time=0.0001 imgsz=64 batch=4 workers=1 name=tm >tm.out 2>tm.err
+rc=$?
+if [ $rc -eq 0 ] && grep -q 'time=0.0001 hours reached' tm.err && [ "$(rows runs/classify/tm/results.csv)" = 1 ] &&
+    yolo-ckpt inspect runs/classify/tm/weights/last.pt | grep -q '^resumable: *yes'; then ok "time= stops after one epoch, resumable"
+else fail "time= (exit $rc): $(tail -2 tm.err | tr '\n' '|')"; fi
 exit 0
