@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <math.h>
 #include <signal.h>
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,6 +44,16 @@ static int usage_error(const char *fmt, const char *arg) {
     snprintf(msg, sizeof msg, fmt, arg ? arg : "");
     fprintf(stderr, "%s: %s (see 'yolo-train-epoch --help')\n", TOOL, msg);
     return YOLO_EXIT_USAGE;
+}
+
+/* KEY=VALUE only when KEY is a plain name and no such file exists: a checkpoint path may contain '='
+ * too (runs/lr0=0.01/weights/last.pt, as yolo-sweep names its runs). */
+static bool is_setting(const char *s) {
+    const char *eq = strchr(s, '=');
+    if (!eq || eq == s || access(s, F_OK) == 0) return false;
+    for (const char *p = s; p < eq; p++)
+        if (!(isalnum((unsigned char)*p) || *p == '_')) return false;
+    return true;
 }
 
 static bool parse_count(const char *s, int *out, int lo) {
@@ -91,7 +102,7 @@ static int parse(int argc, char **argv, cli *c) {
             c->no_lock = true;
         } else if (s[0] == '-' && s[1]) {
             return usage_error("unknown option '%s'", s);
-        } else if (strchr(s, '=')) {
+        } else if (is_setting(s)) {
             const char *eq = strchr(s, '='), *v = eq + 1;
             size_t k = (size_t)(eq - s);
 #define KEY(n) (k == strlen(n) && !strncmp(s, n, k))

@@ -63,7 +63,10 @@ ckptfmt_kind_t ckptfmt_kind(const yv *root) {
     int64_t epoch = 0;
     bool has_epoch = get_int(root, CKPTFMT_KEY_EPOCH, &epoch);
     bool no_training_state = is_none(yv_dict_get(root, CKPTFMT_KEY_EMA)) && is_none(yv_dict_get(root, CKPTFMT_KEY_OPTIMIZER));
-    bool stripped = (has_epoch && epoch < 0) || no_training_state;
+    /* epoch -1 also marks a save in the middle of the first epoch; only without optimizer state is it
+     * Ultralytics' stripped file. */
+    bool stripped = no_training_state ||
+                    (has_epoch && epoch < 0 && is_none(yv_dict_get(root, CKPTFMT_KEY_OPTIMIZER)));
     if (yv_dict_get(root, CKPTFMT_KEY_FORMAT)) return stripped ? CKPTFMT_OURS_STRIPPED : CKPTFMT_OURS_TRAINING;
     if (is_tensor_dict(root)) return CKPTFMT_PLAIN_TENSORS;
     const yv *ema = yv_dict_get(root, CKPTFMT_KEY_EMA), *model = yv_dict_get(root, CKPTFMT_KEY_MODEL);
@@ -145,8 +148,9 @@ bool ckptfmt_resumable(const yv *root, char *why, size_t cap) {
         int64_t best = -1, patience = -1;
         get_int(stopper, "best_epoch", &best);
         get_int(stopper, "patience", &patience);
+        /* best_epoch is 1-based, as Ultralytics' EarlyStopping counts */
         snprintf(why, cap, "stopped early after epoch %" PRId64 " (best epoch %" PRId64 ", patience %" PRId64 ")",
-                 epoch + 1, best + 1, patience);
+                 epoch + 1, best, patience);
         return false;
     }
     snprintf(why, cap, "resumable");

@@ -51,6 +51,16 @@ assert list(c["train_results"])[0] == "epoch" and c["train_results"]["epoch"] ==
 ' a/weights/last.pt
 fi
 
+# a save in the middle of the first epoch (epoch -1 with a position) is a training checkpoint, not stripped
+stream 0 | yolo-train-epoch --new args.yaml -o z/weights/last.pt threads=1 --stop-after 1 >z.json 2>z.err
+check_out "mid-first-epoch save is resumable" '^resumable: +yes' yolo-ckpt inspect z/weights/last.pt
+stream 0 --from 4 | yolo-train-epoch z/weights/last.pt >z2.json 2>z2.err
+check "mid-first-epoch save + resume == straight epoch 0 (bit-identical)" yolo-ckpt diff a/weights/last.pt z/weights/last.pt
+
+# a checkpoint path with '=' in it is a path, not a KEY=VALUE setting
+mkdir -p 'q=1/weights' && cp a/weights/last.pt 'q=1/weights/last.pt'
+stream 1 | yolo-train-epoch 'q=1/weights/last.pt' >q.json 2>q.err && ok "a run folder named q=1 trains" || fail "a run folder named q=1: $(tail -1 q.err)"
+
 # epoch 1 twice from the same checkpoint: bit-identical
 for d in b c d e; do mkdir -p $d/weights && cp a/weights/last.pt $d/weights/last.pt; done
 stream 1 | yolo-train-epoch b/weights/last.pt >b.json 2>b.err
