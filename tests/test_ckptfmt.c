@@ -72,8 +72,15 @@ int main(void) {
     CHECK(!ckptfmt_resumable(r, why, sizeof why) && strstr(why, "stopped early after epoch 5"), "early stop: %s", why);
 
     r = ours(doc, -1, 10, &one, 1);
-    CHECK(ckptfmt_kind(r) == CKPTFMT_OURS_STRIPPED, "epoch -1: stripped kind");
+    yv_dict_set(doc, r, "optimizer", yv_new_none(doc));
+    CHECK(ckptfmt_kind(r) == CKPTFMT_OURS_STRIPPED, "epoch -1 without optimizer: stripped kind");
     CHECK(!ckptfmt_resumable(r, why, sizeof why) && strstr(why, "stripped"), "stripped: %s", why);
+
+    /* a save in the middle of the first epoch: epoch -1, but optimizer state and a position */
+    r = ours(doc, -1, 10, &one, 1);
+    yv_dict_set(doc, r, CKPTFMT_KEY_POSITION, yv_new_dict(doc));
+    CHECK(ckptfmt_kind(r) == CKPTFMT_OURS_TRAINING, "epoch -1 with optimizer state: training kind");
+    CHECK(ckptfmt_resumable(r, why, sizeof why), "mid-first-epoch save is resumable: %s", why);
 
     r = ours(doc, 2, 10, &one, 1);
     yv_dict_set(doc, r, CKPTFMT_KEY_FORMAT, yv_new_int(doc, CKPTFMT_FORMAT_VERSION + 1));
