@@ -221,19 +221,7 @@ static void on_signal(int sig) {
     interrupted = 1;
 }
 
-/* libgomp reads OMP_WAIT_POLICY once, when it is loaded: its default lets idle threads spin, which on
- * a machine shared with the stream producer (or anything else) makes 2 threads ten times slower than 1.
- * Threads that sleep cost little when the cores are free, so the default here is PASSIVE, set by
- * re-executing once. An explicit OMP_WAIT_POLICY is left alone. */
-static void passive_openmp(char **argv) {
-    if (getenv("OMP_WAIT_POLICY")) return;
-    if (setenv("OMP_WAIT_POLICY", "PASSIVE", 1) != 0) return;
-    execv("/proc/self/exe", argv);
-    /* without /proc the process simply keeps the spinning default */
-}
-
 int main(int argc, char **argv) {
-    passive_openmp(argv);
     cli c;
     int rc = parse(argc, argv, &c);
     if (rc < 0) return YOLO_EXIT_OK;
