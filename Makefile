@@ -55,6 +55,8 @@ DEB_PACKAGES = build-essential libtorch-dev libmsgpack-dev libyaml-dev libarchiv
        python3-torch python3-numpy afl++ clang libclang-rt-14-dev
 
 .PHONY: all check deps install bench fuzz clean format demo
+# Keep object files of tools and tests between builds.
+.SECONDARY:
 all: $(TOOLS) $(TESTS) $(BENCHES)
 
 $(BUILD)/libyolo.a: $(LIB_OBJ)
@@ -121,8 +123,11 @@ install: $(TOOLS)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/yolo-tools/models \
 	  $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man5
 	install -m 755 $(TOOLS) $(DESTDIR)$(PREFIX)/bin/
-	for f in scripts/*; do [ -f "$$f" ] && install -m 755 "$$f" $(DESTDIR)$(PREFIX)/bin/; done; true
+	install -m 755 scripts/yolo scripts/yolo-sweep $(DESTDIR)$(PREFIX)/bin/
 	install -m 644 cfg/models/*.yaml $(DESTDIR)$(PREFIX)/share/yolo-tools/models/
+	install -d $(DESTDIR)$(PREFIX)/share/yolo-tools/python/ultralytics
+	install -m 644 python/ultralytics_shim.py $(DESTDIR)$(PREFIX)/share/yolo-tools/python/
+	install -m 644 python/ultralytics/__init__.py $(DESTDIR)$(PREFIX)/share/yolo-tools/python/ultralytics/
 	install -m 644 man/man1/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/ 2>/dev/null || true
 	install -m 644 man/man5/*.5 $(DESTDIR)$(PREFIX)/share/man/man5/ 2>/dev/null || true
 
