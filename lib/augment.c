@@ -144,9 +144,32 @@ static yolo_status load_checked(augment_load_fn load, void *ctx, int64_t index, 
     return YOLO_OK;
 }
 
+/* Fills with 114 every pixel of im outside the given disjoint rectangles (x1, y1, x2, y2, half-open). */
+static void canvas_fill_gaps(image *im, const int rect[][4], int nrect) {
+    for (int y = 0; y < im->h; y++) {
+        int iv[4][2], n = 0;
+        for (int k = 0; k < nrect; k++)
+            if (y >= rect[k][1] && y < rect[k][3]) {
+                int j = n++; /* insertion by x1 keeps the row's covered spans in order */
+                while (j > 0 && iv[j - 1][0] > rect[k][0]) {
+                    iv[j][0] = iv[j - 1][0], iv[j][1] = iv[j - 1][1];
+                    j--;
+                }
+                iv[j][0] = rect[k][0], iv[j][1] = rect[k][2];
+            }
+        uint8_t *row = im->px + (size_t)y * im->w * 3;
+        int x = 0;
+        for (int k = 0; k < n; k++) {
+            if (iv[k][0] > x) memset(row + (size_t)x * 3, LETTERBOX_FILL, (size_t)(iv[k][0] - x) * 3);
+            if (iv[k][1] > x) x = iv[k][1];
+        }
+        if (x < im->w) memset(row + (size_t)x * 3, LETTERBOX_FILL, (size_t)(im->w - x) * 3);
+    }
+}
+
 /* Mosaic-4 (spec §4.3.1): a 2s x 2s canvas of 114, the four images meet at (xc, yc). */
-static yolo_status mosaic4(const augment_cfg *cfg, rng *r, augment_load_fn load, void *ctx, int64_t n_images,
-                           sample *main, sample *out) {
+static yolo_status mosaic4(const augment_cfg *cfg, rng *r, augment_load_fn load, augment_peek_fn peek,
+                           void *ctx, int64_t n_images, sample *main, const uint8_t *main_px, sample *out) {
     int s = cfg->imgsz;
     int64_t idx[3];
     for (int i = 0; i < 3; i++)
@@ -157,16 +180,31 @@ static yolo_status mosaic4(const augment_cfg *cfg, rng *r, augment_load_fn load,
     sample_init(&tile);
     sample acc;
     sample_init(&acc);
-    yolo_status st = image_alloc(&acc.img, 2 * s, 2 * s, 3, LETTERBOX_FILL);
+    /* The canvas is filled with 114 only where no tile lands (after the copies): at 640 the canvas is
+     * 4.9 MB, and writing it twice cost more than the tiles. */
+    yolo_status st = image_alloc_unfilled(&acc.img, 2 * s, 2 * s, 3);
     if (st) return st;
+    int rect[4][4], nrect = 0; /* x1, y1, x2, y2 of each copied tile */
     if (main->seg_start) { /* keep "segment dataset" even with no instances */
         acc.seg_start = calloc(1, sizeof *acc.seg_start);
         if (!acc.seg_start) st = yolo_error(YOLO_ERR_NOMEM, "augment: out of memory");
     }
     for (int i = 0; i < 4 && !st; i++) {
         sample *p = main;
+        const uint8_t *px = main_px;
         if (i > 0) {
-            if ((st = load_checked(load, ctx, idx[i - 1], &tile))) break;
+            const sample *c = peek ? peek(ctx, idx[i - 1]) : NULL;
+            if (c && c->img.px && c->img.h > 0 && c->img.w > 0 && c->img.c == 3) {
+                /* labels are copied (they get shifted); pixels are read in place */
+                sample lab = *c;
+                lab.img.px = NULL;
+                if ((st = sample_copy(&tile, &lab))) break;
+                tile.index = idx[i - 1];
+                px = c->img.px;
+            } else {
+                if ((st = load_checked(load, ctx, idx[i - 1], &tile))) break;
+                px = tile.img.px;
+            }
             p = &tile;
         }
         int h = p->img.h, w = p->img.w;
@@ -185,10 +223,13 @@ static yolo_status mosaic4(const augment_cfg *cfg, rng *r, augment_load_fn load,
             x1b = 0, y1b = 0, x2b = w < x2a - x1a ? w : x2a - x1a, y2b = y2a - y1a < h ? y2a - y1a : h;
         }
         int cw = x2a - x1a, ch = y2a - y1a;
-        if (cw > 0 && ch > 0 && x2b - x1b == cw && y2b - y1b == ch)
+        if (cw > 0 && ch > 0 && x2b - x1b == cw && y2b - y1b == ch) {
             for (int y = 0; y < ch; y++)
                 memcpy(acc.img.px + ((size_t)(y1a + y) * 2 * s + x1a) * 3,
-                       p->img.px + ((size_t)(y1b + y) * w + x1b) * 3, (size_t)cw * 3);
+                       px + ((size_t)(y1b + y) * w + x1b) * 3, (size_t)cw * 3);
+            rect[nrect][0] = x1a, rect[nrect][1] = y1a, rect[nrect][2] = x2a, rect[nrect][3] = y2a;
+            nrect++;
+        }
         labels_to_pixels(p);
         labels_shift_scale(p, 1.0f, (float)(x1a - x1b), (float)(y1a - y1b));
         st = labels_append(&acc, p);
@@ -198,6 +239,7 @@ static yolo_status mosaic4(const augment_cfg *cfg, rng *r, augment_load_fn load,
         sample_free(&acc);
         return st;
     }
+    canvas_fill_gaps(&acc.img, rect, nrect);
     labels_clip(&acc, 2.0f * s, 2.0f * s);
     bool *keep = malloc(sizeof *keep * (acc.n ? acc.n : 1));
     if (!keep) {
@@ -289,8 +331,8 @@ static yolo_status warp_affine(const image *src, const double M[6], int out_h, i
     iM[0] = M[4] * D, iM[1] = -M[1] * D, iM[3] = -M[3] * D, iM[4] = M[0] * D;
     iM[2] = -iM[0] * M[2] - iM[1] * M[5];
     iM[5] = -iM[3] * M[2] - iM[4] * M[5];
-    image out;
-    yolo_status st = image_alloc(&out, out_h, out_w, 3, LETTERBOX_FILL);
+    image out; /* every output pixel is written below */
+    yolo_status st = image_alloc_unfilled(&out, out_h, out_w, 3);
     if (st) return st;
     int *adelta = malloc(sizeof(int) * 2 * (size_t)out_w);
     if (!adelta) {
@@ -354,8 +396,8 @@ static bool invert3(const double m[9], double inv[9]) {
 static yolo_status warp_perspective(const image *src, const double M[9], int out_h, int out_w, image *dst) {
     double iM[9];
     if (!invert3(M, iM)) memset(iM, 0, sizeof iM);
-    image out;
-    yolo_status st = image_alloc(&out, out_h, out_w, 3, LETTERBOX_FILL);
+    image out; /* every output pixel is written below */
+    yolo_status st = image_alloc_unfilled(&out, out_h, out_w, 3);
     if (st) return st;
     for (int y = 0; y < out_h; y++) {
         double X0 = iM[1] * y + iM[2], Y0 = iM[4] * y + iM[5], W0 = iM[7] * y + iM[8];
@@ -588,19 +630,32 @@ void augment_hsv_apply(image *im, double rh, double rs, double rv) {
     int block = augment_hsv_simd_pixels;
     int vec_end = block > 0 ? im->w / block * block : 0;
     uint8_t *p = im->px;
-    /* Runs of equal pixels (padding, flat backgrounds) reuse the previous result. */
-    int last_in = -1;
+    /* The result depends only on (pixel, trunc): runs of equal pixels (padding, flat backgrounds) reuse
+     * the previous result, and a small direct-mapped memo catches the colours an image keeps repeating. */
+    enum { MEMO_BITS = 13 };
+    struct {
+        uint32_t key, out;
+    } memo[1 << MEMO_BITS];
+    memset(memo, 0xff, sizeof memo); /* 0xffffffff is no key: keys use 25 bits */
+    uint32_t last_in = 0xffffffffu;
     uint8_t last_out[3] = {0, 0, 0};
     for (int y = 0; y < im->h; y++) {
         for (int x = 0; x < im->w; x++, p += 3) {
             int r = p[0], g = p[1], b = p[2];
             bool trunc = x < vec_end;
-            int key = (int)trunc << 24 | r << 16 | g << 8 | b;
+            uint32_t key = (uint32_t)trunc << 24 | (uint32_t)r << 16 | (uint32_t)g << 8 | (uint32_t)b;
             if (key == last_in) {
                 p[0] = last_out[0], p[1] = last_out[1], p[2] = last_out[2];
                 continue;
             }
             last_in = key;
+            uint32_t slot = (key * 2654435761u) >> (32 - MEMO_BITS);
+            if (memo[slot].key == key) {
+                uint32_t o = memo[slot].out;
+                last_out[0] = p[0] = (uint8_t)o, last_out[1] = p[1] = (uint8_t)(o >> 8);
+                last_out[2] = p[2] = (uint8_t)(o >> 16);
+                continue;
+            }
             int v = b > g ? b : g;
             v = v > r ? v : r;
             int vmin = b < g ? b : g;
@@ -616,6 +671,8 @@ void augment_hsv_apply(image *im, double rh, double rs, double rv) {
             hsv_to_bgr(lut_h[h], lut_s[s], lut_v[v], trunc, &ob, &og, &orr);
             p[0] = orr, p[1] = og, p[2] = ob;
             last_out[0] = orr, last_out[1] = og, last_out[2] = ob;
+            memo[slot].key = key;
+            memo[slot].out = (uint32_t)orr | (uint32_t)og << 8 | (uint32_t)ob << 16;
         }
     }
 }
@@ -634,6 +691,14 @@ static void flip_lr_pixels(sample *s) {
     int w = s->img.w, c = s->img.c;
     for (int y = 0; y < s->img.h; y++) {
         uint8_t *row = s->img.px + (size_t)y * w * c;
+        if (c == 3) { /* the usual case, with the channel loop unrolled */
+            for (uint8_t *pa = row, *pb = row + (size_t)(w - 1) * 3; pa < pb; pa += 3, pb -= 3) {
+                uint8_t t0 = pa[0], t1 = pa[1], t2 = pa[2];
+                pa[0] = pb[0], pa[1] = pb[1], pa[2] = pb[2];
+                pb[0] = t0, pb[1] = t1, pb[2] = t2;
+            }
+            continue;
+        }
         for (int a = 0, b = w - 1; a < b; a++, b--)
             for (int k = 0; k < c; k++) {
                 uint8_t t = row[a * c + k];
@@ -746,18 +811,33 @@ static yolo_status copy_paste_flip(const augment_cfg *cfg, sample *s) {
 
 /* Steps 1-3 (mosaic or letterbox, copy-paste, perspective) for dataset image index, into out (pixels). */
 static yolo_status pre_transform(const augment_cfg *cfg, bool mosaic_on, rng *r, augment_load_fn load,
-                                 void *ctx, int64_t n_images, int64_t index, sample *out) {
+                                 augment_peek_fn peek, void *ctx, int64_t n_images, int64_t index,
+                                 sample *out) {
     sample main;
     sample_init(&main);
-    yolo_status st = load_checked(load, ctx, index, &main);
+    /* load does not draw from r, so the mosaic draw can come first: a mosaic only reads main's pixels,
+     * which peek can lend. Errors stay the same (a failed load ends the sample either way). */
+    bool use_mosaic = mosaic_on && cfg->mosaic > 0 && rng_double(r) <= cfg->mosaic;
+    const sample *c = use_mosaic && peek ? peek(ctx, index) : NULL;
+    const uint8_t *main_px = NULL;
+    yolo_status st;
+    if (c && c->img.px && c->img.h > 0 && c->img.w > 0 && c->img.c == 3) {
+        sample lab = *c;
+        lab.img.px = NULL;
+        st = sample_copy(&main, &lab);
+        main.index = index;
+        main_px = c->img.px;
+    } else {
+        st = load_checked(load, ctx, index, &main);
+        main_px = main.img.px;
+    }
     if (st) {
         sample_free(&main);
         return st;
     }
     int border = 0;
-    bool use_mosaic = mosaic_on && cfg->mosaic > 0 && rng_double(r) <= cfg->mosaic;
     if (use_mosaic) {
-        st = mosaic4(cfg, r, load, ctx, n_images, &main, out);
+        st = mosaic4(cfg, r, load, peek, ctx, n_images, &main, main_px, out);
         sample_free(&main);
         border = -(cfg->imgsz / 2);
     } else {
@@ -772,6 +852,11 @@ static yolo_status pre_transform(const augment_cfg *cfg, bool mosaic_on, rng *r,
 
 yolo_status augment_train(const augment_cfg *cfg, bool mosaic_on, rng *r, augment_load_fn load, void *ctx,
                           int64_t n_images, int64_t index, sample *out) {
+    return augment_train_peek(cfg, mosaic_on, r, load, NULL, ctx, n_images, index, out);
+}
+
+yolo_status augment_train_peek(const augment_cfg *cfg, bool mosaic_on, rng *r, augment_load_fn load,
+                               augment_peek_fn peek, void *ctx, int64_t n_images, int64_t index, sample *out) {
     if (!cfg || !r || !load || !out) return yolo_error(YOLO_ERR_USAGE, "augment: missing argument");
     if (cfg->imgsz < 32 || cfg->imgsz > 8192 || cfg->imgsz % 2)
         return yolo_error(YOLO_ERR_USAGE, "augment: imgsz %d out of range (an even number 32..8192)",
@@ -783,7 +868,7 @@ yolo_status augment_train(const augment_cfg *cfg, bool mosaic_on, rng *r, augmen
         return yolo_error(YOLO_ERR_USAGE, "augment: cutmix is not supported (set cutmix=0)");
     sample res;
     sample_init(&res);
-    yolo_status st = pre_transform(cfg, mosaic_on, r, load, ctx, n_images, index, &res);
+    yolo_status st = pre_transform(cfg, mosaic_on, r, load, peek, ctx, n_images, index, &res);
     /* MixUp: its partner runs through the same pre-transform with its own draws. */
     double mix_p = mosaic_on ? cfg->mixup : 0;
     if (!st && mix_p > 0 && rng_double(r) <= mix_p) {
@@ -792,7 +877,7 @@ yolo_status augment_train(const augment_cfg *cfg, bool mosaic_on, rng *r, augmen
         int64_t j = rng_int(r, 0, n_images - 1);
         rng sub;
         rng_fork(r, 0x6d6978, &sub);
-        st = pre_transform(cfg, mosaic_on, &sub, load, ctx, n_images, j, &other);
+        st = pre_transform(cfg, mosaic_on, &sub, load, peek, ctx, n_images, j, &other);
         if (!st && (other.img.h != res.img.h || other.img.w != res.img.w))
             st = yolo_error(YOLO_ERR_FORMAT, "augment: mixup partner size differs");
         if (!st) {

@@ -20,6 +20,10 @@ yolo_status image_alloc(image *im, int h, int w, int c, uint8_t value) {
     return st;
 }
 
+yolo_status image_alloc_unfilled(image *im, int h, int w, int c) {
+    return alloc_unfilled(im, h, w, c);
+}
+
 static yolo_status alloc_unfilled(image *im, int h, int w, int c) {
     im->h = im->w = im->c = 0;
     im->px = NULL;

@@ -195,20 +195,36 @@ static yolo_status load_fn(void *ctx, int64_t index, sample *out) {
     return YOLO_OK;
 }
 
+/* Cache entries live until pipeline_free, so a peeked one stays valid for the whole sample. */
+static const sample *peek_fn(void *ctx, int64_t index) {
+    pipeline *p = ctx;
+    if (index < 0 || index >= p->n) return NULL;
+    pthread_mutex_lock(&p->cache_mu);
+    const sample *hit = p->cache[index];
+    pthread_mutex_unlock(&p->cache_mu);
+    return hit;
+}
+
 static yolo_status load_uncached(pipeline *p, int64_t index, sample *out) {
     image src = {0};
     yolo_status st = dataset_split_image(p->sp, index, &src);
     if (st) return st;
     st = sample_copy(out, dataset_split_labels(p->sp, index));
     image res = {0};
-    if (!st) st = letterbox_load_resize(&src, p->o.aug.imgsz, &res);
+    int src_h = src.h, src_w = src.w, rh, rw;
+    letterbox_load_size(src_h, src_w, p->o.aug.imgsz, &rh, &rw);
+    if (!st && rh == src_h && rw == src_w && src.px) {
+        res = src; /* already at the training size: the resize would be a copy */
+        src = (image){0};
+    } else if (!st)
+        st = letterbox_load_resize(&src, p->o.aug.imgsz, &res);
     if (!st) {
         image_free(&out->img);
         out->img = res;
         out->index = index;
-        out->ori_h = src.h, out->ori_w = src.w;
+        out->ori_h = src_h, out->ori_w = src_w;
         out->res_h = res.h, out->res_w = res.w;
-        out->ratio_h = (double)res.h / src.h, out->ratio_w = (double)res.w / src.w;
+        out->ratio_h = (double)res.h / src_h, out->ratio_w = (double)res.w / src_w;
         out->pad_left = out->pad_top = 0;
         /* Polygons take part in augmentation whatever the task (Ultralytics keeps them in its Instances:
          * random perspective then recomputes boxes from them); a detect stream just does not carry them. */
@@ -254,7 +270,7 @@ yolo_status pipeline_make(pipeline *p, int64_t i, stream_sample *out) {
     else if (p->o.augment) {
         rng r;
         rng_init(&r, p->o.seed, (uint64_t)p->o.epoch, (uint64_t)i, RNG_STREAM_AUGMENT);
-        st = augment_train(&p->o.aug, p->mosaic_on, &r, load_fn, p, p->n, index, &out->s);
+        st = augment_train_peek(&p->o.aug, p->mosaic_on, &r, load_fn, peek_fn, p, p->n, index, &out->s);
     } else {
         st = load_fn(p, index, &out->s);
         int sh = p->o.aug.imgsz, sw = p->o.aug.imgsz;

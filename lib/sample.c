@@ -103,7 +103,7 @@ yolo_status sample_copy(sample *dst, const sample *src) {
     tmp.label = src->label;
     yolo_status st = YOLO_OK;
     if (src->img.px) {
-        st = image_alloc(&tmp.img, src->img.h, src->img.w, src->img.c, 0);
+        st = image_alloc_unfilled(&tmp.img, src->img.h, src->img.w, src->img.c);
         if (!st) memcpy(tmp.img.px, src->img.px, (size_t)src->img.h * src->img.w * src->img.c);
     } else {
         tmp.img = (image){src->img.h, src->img.w, src->img.c, NULL};

@@ -80,6 +80,15 @@ typedef yolo_status (*augment_load_fn)(void *ctx, int64_t index, sample *out);
 yolo_status augment_train(const augment_cfg *cfg, bool mosaic_on, rng *r, augment_load_fn load, void *ctx,
                           int64_t n_images, int64_t index, sample *out);
 
+/* Optional read-only access to an already loaded image (e.g. a decode cache): the sample load would
+ * give for index, valid until the loader is freed, or NULL to make the chain call load instead. */
+typedef const sample *(*augment_peek_fn)(void *ctx, int64_t index);
+
+/* augment_train with a peek: mosaic tiles, which are only read, skip load's private copy when peek
+ * has them. The output is the same byte for byte. peek may be NULL. */
+yolo_status augment_train_peek(const augment_cfg *cfg, bool mosaic_on, rng *r, augment_load_fn load,
+                               augment_peek_fn peek, void *ctx, int64_t n_images, int64_t index, sample *out);
+
 /* The validation transform: letterbox s (as loaded: long side = imgsz) into out_h x out_w without
  * upscaling, centred, border 114; labels follow; ratio_pad is set. In place. */
 yolo_status augment_val(sample *s, int out_h, int out_w);

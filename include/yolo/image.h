@@ -19,6 +19,8 @@ typedef struct {
 
 /* Allocates an h x w x c image filled with value. Returns YOLO_ERR_NOMEM or YOLO_ERR_LIMIT. */
 yolo_status image_alloc(image *im, int h, int w, int c, uint8_t value);
+/* image_alloc with the pixels left undefined, for callers that write every byte themselves. */
+yolo_status image_alloc_unfilled(image *im, int h, int w, int c);
 void image_free(image *im);
 
 /* Decodes JPEG or PNG bytes (sniffed) to 3-channel RGB: grey, palette, RGBA (alpha dropped) and 16-bit
