@@ -178,7 +178,9 @@ yolo_status labels_parse(const char *text, size_t len, int nc, sample *out, labe
     if (maxpt > 1) CORRUPT("non-normalized or out of bounds coordinates (largest %g)", (double)maxpt);
     if (minv < 0) CORRUPT("negative label values (smallest %g)", (double)minv);
     if (maxcls >= (float)nc)
-        CORRUPT("Label class %d exceeds dataset class count %d. Possible class labels are 0-%d", (int)maxcls, nc, nc - 1);
+        /* printed as a float: a hostile file's class id need not fit an int */
+        CORRUPT("Label class %.0f exceeds dataset class count %d. Possible class labels are 0-%d", (double)maxcls, nc,
+                nc - 1);
 
     /* Duplicate rows: keep the first of each, in numpy.unique's sorted order. */
     kr = malloc(sizeof *kr * (size_t)n);

@@ -200,6 +200,9 @@ static void test_labels(void) {
     CHECK1(parse("4 0.5 0.5 0.2 0.2\n", 4, &s, msg) == LABELS_CORRUPT &&
               strstr(msg, "Label class 4 exceeds dataset class count 4. Possible class labels are 0-3"),
           "class too large: %s", msg);
+    CHECK1(parse("7777777777 0.5 0.5 0.2 0.2\n", 4, &s, msg) == LABELS_CORRUPT &&
+              strstr(msg, "Label class 7777777664 exceeds dataset class count 4"),
+          "class beyond the int range (found by fuzzing): %s", msg);
     CHECK1(parse("0 0.5 x 0.2 0.2\n", 4, &s, msg) == LABELS_CORRUPT && strstr(msg, "could not convert string to float: 'x'"),
           "not a number: %s", msg);
     CHECK1(parse("2 0.5 0.5 0.2 0.2\n1 0.1 0.1 0.1 0.1\n2 0.5 0.5 0.2 0.2\n", 4, &s, msg) == LABELS_OK && s.n == 2 &&
