@@ -7,28 +7,20 @@
 
 int golden_cls_forward(const char *path, const yv *root) {
     const char *file = gm_base(path);
-    const yv *sd = yv_dict_get(root, "state_dict");
-    int nc = (int)gm_int(root, "nc", 0), failed = 0;
+    int failed = 0;
     torch_set_threads(1);
     gm_seed = gm_int(yv_dict_get(root, "args"), "seed", 0);
     model *m = NULL;
     torch_tensor *images = NULL;
     model_output o = {0};
-    char msg[128] = "";
-    int transferred = 0;
-    yolo_status st = gm_build(sd, "-cls", nc, &m);
-    if (st == YOLO_OK) st = model_load_state_dict(m, sd, &transferred, msg, sizeof msg);
-    if (st == YOLO_OK) st = gm_tensor(yv_dict_get(root, "images"), 1, &images);
+    failed += gm_setup(file, root, "-cls", "state_dict", &m);
+    if (!m) return failed;
+    yolo_status st = gm_tensor(yv_dict_get(root, "images"), 1, &images);
     if (st != YOLO_OK) {
-        printf("not ok - %s: model: %s\n", file, yolo_last_error());
+        printf("not ok - %s: images: %s\n", file, yolo_last_error());
         model_free(m);
-        torch_free(images);
         return failed + 1;
     }
-    failed += gm_check_names(file, m, sd);
-    failed += golden_report(file, msg, 0, transferred == model_param_count(m));
-    long pc = gm_int(root, "param_count", -1);
-    failed += golden_report(file, "param_count", (double)(model_param_elements(m) - pc), model_param_elements(m) == pc);
     /* Eval first: it uses the state_dict's running statistics. */
     model_set_training(m, false);
     bool was = torch_set_grad_enabled(false);

@@ -34,24 +34,13 @@ int golden_det_forward(const char *path, const yv *root) {
     model *m = NULL;
     torch_tensor *images = NULL, *t = NULL, *anc = NULL, *str = NULL;
     model_output o = {0};
-    char msg[128] = "";
-    int transferred = 0;
-    yolo_status st = gm_build(sd, "", nc, &m);
-    if (st == YOLO_OK) st = model_load_state_dict(m, sd, &transferred, msg, sizeof msg);
-    if (st != YOLO_OK) {
-        printf("not ok - %s: model: %s\n", file, yolo_last_error());
-        model_free(m);
-        return failed + 1;
-    }
-    failed += gm_check_names(file, m, yv_dict_get(root, "state_dict_keys"));
-    failed += golden_report(file, msg, fabs((double)transferred - model_param_count(m)),
-                            transferred == model_param_count(m));
-    long pc = gm_int(root, "param_count", -1), tpc = gm_int(root, "trainable_param_count", -1);
-    failed += golden_report(file, "param_count", fabs((double)(model_param_elements(m) - pc)), model_param_elements(m) == pc);
+    failed += gm_setup(file, root, "", "state_dict_keys", &m);
+    if (!m) return failed;
+    long tpc = gm_int(root, "trainable_param_count", -1);
     failed += golden_report(file, "trainable_param_count", fabs((double)(model_trainable_elements(m) - tpc)),
                             model_trainable_elements(m) == tpc);
 
-    st = gm_tensor(yv_dict_get(root, "images"), 1, &images);
+    yolo_status st = gm_tensor(yv_dict_get(root, "images"), 1, &images);
     /* Eval first: the stored eval outputs use the state_dict's running statistics. */
     if (st == YOLO_OK) {
         model_set_training(m, false);

@@ -163,3 +163,25 @@ int gm_check_bn_after(const char *file, const model *m, const yv *bn_after) {
     snprintf(group, sizeof group, "bn_after (%zu buffers, %d unknown)", bn_after->dict.n, missing);
     return golden_report(file, group, worst, worst <= 1e-6 && missing == 0);
 }
+
+int gm_setup(const char *file, const yv *root, const char *suffix, const char *names_key, model **m) {
+    const yv *sd = yv_dict_get(root, "state_dict");
+    char msg[128] = "";
+    int transferred = 0, failed = 0;
+    *m = NULL;
+    yolo_status st = gm_build(sd, suffix, (int)gm_int(root, "nc", 0), m);
+    if (st == YOLO_OK) st = model_load_state_dict(*m, sd, &transferred, msg, sizeof msg);
+    if (st != YOLO_OK) {
+        printf("not ok - %s: model: %s\n", file, yolo_last_error());
+        model_free(*m);
+        *m = NULL;
+        return 1;
+    }
+    failed += gm_check_names(file, *m, yv_dict_get(root, names_key));
+    failed += golden_report(file, msg, fabs((double)transferred - model_param_count(*m)),
+                            transferred == model_param_count(*m));
+    long pc = gm_int(root, "param_count", -1);
+    failed += golden_report(file, "param_count", fabs((double)(model_param_elements(*m) - pc)),
+                            model_param_elements(*m) == pc);
+    return failed;
+}

@@ -22,6 +22,10 @@ int gm_check_names(const char *file, const model *m, const yv *keys_or_dict);
 int gm_check(const char *file, const char *group, const torch_tensor *t, const yv *stored, double tol);
 /* Checks every entry of a fresh_init_deterministic dict against a freshly built model. */
 int gm_check_fresh(const char *file, const yv *sd, const char *suffix, int nc, const yv *fresh);
+/* Builds the file's model (suffix "", "-seg" or "-cls"), loads root's state_dict and reports the state
+ * names (against root[names_key]), the transfer and param_count, one line each. *m is NULL when the
+ * model could not be built or loaded (reported as one failure). Returns the number of failed lines. */
+int gm_setup(const char *file, const yv *root, const char *suffix, const char *names_key, model **m);
 /* Every BN buffer named in bn_after, against the model after one train forward. */
 int gm_check_bn_after(const char *file, const model *m, const yv *bn_after);
 #endif

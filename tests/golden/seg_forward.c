@@ -15,21 +15,14 @@ int golden_seg_forward(const char *path, const yv *root) {
     model *m = NULL;
     torch_tensor *images = NULL;
     model_output o = {0};
-    char msg[128] = "";
-    int transferred = 0;
-    yolo_status st = gm_build(sd, "-seg", nc, &m);
-    if (st == YOLO_OK) st = model_load_state_dict(m, sd, &transferred, msg, sizeof msg);
-    if (st == YOLO_OK) st = gm_tensor(yv_dict_get(root, "img_uint8"), 255, &images);
+    failed += gm_setup(file, root, "-seg", "state_dict", &m);
+    if (!m) return failed;
+    yolo_status st = gm_tensor(yv_dict_get(root, "img_uint8"), 255, &images);
     if (st != YOLO_OK) {
-        printf("not ok - %s: model: %s\n", file, yolo_last_error());
+        printf("not ok - %s: images: %s\n", file, yolo_last_error());
         model_free(m);
-        torch_free(images);
         return failed + 1;
     }
-    failed += gm_check_names(file, m, sd);
-    failed += golden_report(file, msg, 0, transferred == model_param_count(m));
-    long pc = gm_int(root, "param_count", -1);
-    failed += golden_report(file, "param_count", (double)(model_param_elements(m) - pc), model_param_elements(m) == pc);
     st = model_forward(m, images, &o);
     if (st != YOLO_OK) {
         printf("not ok - %s: train forward: %s\n", file, yolo_last_error());
