@@ -52,7 +52,7 @@ BENCH_SRC:= $(sort $(wildcard bench/*.c))
 BENCHES  := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 DEB_PACKAGES = build-essential libtorch-dev libmsgpack-dev libyaml-dev libarchive-dev \
        parallel libturbojpeg0-dev libspng-dev zlib1g-dev libgloo-dev dataset-fashion-mnist \
-       python3-torch python3-numpy afl++ clang libclang-rt-14-dev
+       python3-torch python3-numpy afl++ clang libclang-rt-14-dev zstd bc
 
 .PHONY: all check deps install bench fuzz clean format demo
 # Keep object files of tools and tests between builds.
