@@ -89,6 +89,28 @@ int gm_check(const char *file, const char *group, const torch_tensor *t, const y
     return golden_report(file, group, d, d <= tol);
 }
 
+/* Largest absolute difference between the model's tensors and a stored dict name -> tensor; names the
+ * model lacks are counted in *missing. */
+static double named_max_diff(const model *m, const yv *dict, int *missing) {
+    double worst = 0;
+    for (size_t i = 0; i < dict->dict.n; i++) {
+        const char *name = yv_as_str(dict->dict.keys[i]);
+        int k = name ? model_param_find(m, name) : -1;
+        if (k < 0) {
+            (*missing)++;
+            continue;
+        }
+        torch_tensor *t = model_tensor(m, k);
+        int64_t n = torch_numel(t);
+        float *buf = malloc(sizeof(float) * (size_t)(n ? n : 1));
+        double d = INFINITY;
+        if (buf && torch_copy_out(t, TORCH_F32, buf, n) == YOLO_OK) d = golden_max_abs_diff(buf, n, dict->dict.vals[i]);
+        free(buf);
+        if (!(d <= worst)) worst = d;
+    }
+    return worst;
+}
+
 int gm_check_fresh(const char *file, const yv *sd, const char *suffix, int nc, const yv *fresh) {
     model *m = NULL;
     if (!fresh || fresh->kind != YV_DICT) return 0;
@@ -117,23 +139,8 @@ int gm_check_fresh(const char *file, const yv *sd, const char *suffix, int nc, c
     else
         printf("skip - %s fresh init vs stored conv/linear weights: max_abs=%.3g (made with another seed)\n", file,
                worst_rng);
-    double worst = 0;
     int missing = 0;
-    for (size_t i = 0; i < fresh->dict.n; i++) {
-        const char *name = yv_as_str(fresh->dict.keys[i]);
-        int k = name ? model_param_find(m, name) : -1;
-        if (k < 0) {
-            missing++;
-            continue;
-        }
-        torch_tensor *t = model_tensor(m, k);
-        int64_t n = torch_numel(t);
-        float *buf = malloc(sizeof(float) * (size_t)(n ? n : 1));
-        double d = INFINITY;
-        if (buf && torch_copy_out(t, TORCH_F32, buf, n) == YOLO_OK) d = golden_max_abs_diff(buf, n, fresh->dict.vals[i]);
-        free(buf);
-        if (!(d <= worst)) worst = d;
-    }
+    double worst = named_max_diff(m, fresh, &missing);
     model_free(m);
     char group[96];
     snprintf(group, sizeof group, "fresh_init_deterministic (%zu entries, %d unknown)", fresh->dict.n, missing);
@@ -142,23 +149,8 @@ int gm_check_fresh(const char *file, const yv *sd, const char *suffix, int nc, c
 
 int gm_check_bn_after(const char *file, const model *m, const yv *bn_after) {
     if (!bn_after || bn_after->kind != YV_DICT) return 0;
-    double worst = 0;
     int missing = 0;
-    for (size_t i = 0; i < bn_after->dict.n; i++) {
-        const char *name = yv_as_str(bn_after->dict.keys[i]);
-        int k = name ? model_param_find(m, name) : -1;
-        if (k < 0) {
-            missing++;
-            continue;
-        }
-        torch_tensor *t = model_tensor(m, k);
-        int64_t n = torch_numel(t);
-        float *buf = malloc(sizeof(float) * (size_t)(n ? n : 1));
-        double d = INFINITY;
-        if (buf && torch_copy_out(t, TORCH_F32, buf, n) == YOLO_OK) d = golden_max_abs_diff(buf, n, bn_after->dict.vals[i]);
-        free(buf);
-        if (!(d <= worst)) worst = d;
-    }
+    double worst = named_max_diff(m, bn_after, &missing);
     char group[96];
     snprintf(group, sizeof group, "bn_after (%zu buffers, %d unknown)", bn_after->dict.n, missing);
     return golden_report(file, group, worst, worst <= 1e-6 && missing == 0);
