@@ -44,22 +44,10 @@ echo "yolo-ckpt import:             $(((t1 - t0) / 1000000)) ms (one run, writes
 rm -rf "$imp"
 
 if "$PYTHON" -c 'import torch' 2>/dev/null; then
-    "$PYTHON" - "$F" <<'PY'
-import importlib.abc, importlib.machinery, statistics, sys, time, types
+    PYTHONDONTWRITEBYTECODE=1 PYTHONPATH=$PWD/tests/py "$PYTHON" - "$F" <<'PY'
+import statistics, sys, time
 import torch
-class Stub:
-    def __init__(self, *a, **k): pass
-    def __setstate__(self, st): self.__dict__["_st"] = st
-class StubModule(types.ModuleType):
-    def __getattr__(self, name):
-        if name.startswith("__"): raise AttributeError(name)
-        c = type(name, (Stub,), {"__module__": self.__name__}); setattr(self, name, c); return c
-class Finder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
-    def find_spec(self, name, path, target=None):
-        if name.split(".")[0] == "ultralytics": return importlib.machinery.ModuleSpec(name, self, is_package=True)
-    def create_module(self, spec): return StubModule(spec.name)
-    def exec_module(self, m): m.__path__ = []
-sys.meta_path.insert(0, Finder())
+import ultralytics_stubs  # Ultralytics is not installed: inert stand-ins for its classes
 times = []
 for _ in range(3):
     t0 = time.perf_counter(); torch.load(sys.argv[1]); times.append(time.perf_counter() - t0)

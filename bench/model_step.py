@@ -2,7 +2,7 @@
 """The PyTorch side of bench/model_step.c: the same YOLOv8 detection network built with torch.nn from
 cfg/models/yolov8.yaml, forward (train mode) + backward of sum(boxes) + sum(scores) on random images.
 
-    model_step.py [IMGSZ [BATCH [THREADS [ITERS [SCALE]]]]]     default 128 16 1 3 n
+    [CHANNELS_LAST=1] model_step.py [IMGSZ [BATCH [THREADS [ITERS [SCALE]]]]]     default 128 16 1 3 n
     model_step.py --wrapper-cost                                 ns per Python call of tiny ops
 """
 import math
@@ -139,6 +139,10 @@ def main():
     here = os.path.dirname(os.path.abspath(__file__))
     net = Net(os.path.join(here, "..", "cfg", "models", "yolov8.yaml"), scale).train()
     img = torch.rand(batch, 3, imgsz, imgsz)
+    nhwc = os.environ.get("CHANNELS_LAST", "0") not in ("", "0")
+    if nhwc:  # weights and input both, as model.to(memory_format=torch.channels_last) does
+        net = net.to(memory_format=torch.channels_last)
+        img = img.contiguous(memory_format=torch.channels_last)
     ms, fwd, cpu = [], 0.0, 0.0
     for it in range(iters + 1):
         t0, c0 = time.perf_counter(), time.process_time()
@@ -152,7 +156,7 @@ def main():
             cpu += (time.process_time() - c0) * 1e3
     ms.sort()
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"Python yolov8{scale}.yaml imgsz={imgsz} batch={batch} threads={threads}: forward+backward "
+    print(f"Python{'-NHWC' if nhwc else '-NCHW'} yolov8{scale}.yaml imgsz={imgsz} batch={batch} threads={threads}: forward+backward "
           f"{ms[len(ms) // 2]:.1f} ms/batch (median of {iters}; forward {fwd / iters:.1f}), CPU {cpu / iters:.1f} ms/batch, "
           f"peak RSS {rss:.0f} MiB")
 

@@ -1,18 +1,23 @@
 #!/usr/bin/env bash
-# Forward+backward of yolov8n, batch 16, at imgsz 128 and 640, 1 and 2 threads: ours (C on libtorch)
-# next to the same network in Python PyTorch. Figures only. ITERS (default 3) timed steps after a warm-up.
+# Forward+backward of yolov8n, batch 16, at imgsz 128 and 640, 1 and 2 threads: ours (C on libtorch, both
+# memory layouts, steps interleaved in one process) next to the same network in Python PyTorch (row-major,
+# then channels-last weights and input); then eval-mode forwards of the fused network, both layouts.
+# Figures only, CPU time (user+sys of all threads). ITERS (default 5) timed steps after a warm-up.
 # Usage: bench/model_step.sh [imgsz...]   (default 128 640)
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
 PYTHON=${PYTHON:-/usr/bin/python3}
-ITERS=${ITERS:-3}
+ITERS=${ITERS:-5}
 sizes=${*:-128 640}
+export YOLO_MODELS=${YOLO_MODELS:-$PWD/cfg/models}
 "$BUILD/bench/model_step" --wrapper-cost
 "$PYTHON" bench/model_step.py --wrapper-cost
 for s in $sizes; do
     for t in 1 2; do
         "$BUILD/bench/model_step" "$s" 16 "$t" "$ITERS" yolov8n.yaml
         "$PYTHON" bench/model_step.py "$s" 16 "$t" "$ITERS" n
+        CHANNELS_LAST=1 "$PYTHON" bench/model_step.py "$s" 16 "$t" "$ITERS" n
+        EVAL=1 "$BUILD/bench/model_step" "$s" 16 "$t" "$ITERS" yolov8n.yaml
     done
     # libgomp spins while waiting for work by default; on a machine with other load that starves the
     # second thread. The wait policy is read when libgomp loads, so it can only come from the environment.

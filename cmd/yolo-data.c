@@ -19,6 +19,7 @@
 static const char USAGE[] =
     "usage: yolo-data DATA --split train|val|test [--epoch E] [--seed S] [--imgsz N] [options] > stream\n"
     "       yolo-data check DATA [--workers N] [--no-cache]\n"
+    "       yolo-data list DATA [--split S] [fraction=F] [--workers N] [--no-cache]\n"
     "       yolo-data show DATA -o grid.jpg [--split S] [--epoch E] [--n 16] [--seed S] [--imgsz N]\n"
     "       yolo-data fashion --task detect|segment|classify --out DIR [--train N] [--val N] [--imgsz S] [--seed N] [--jpeg]\n"
     "       yolo-data merge SHARD... [-o OUT]\n"
@@ -39,7 +40,10 @@ static const char USAGE[] =
     "  --no-cache        neither read nor write the label cache\n"
     "  -o FILE           write to FILE instead of stdout\n"
     "  -q, --quiet       no warnings about bad files on stderr\n"
-    "  KEY=VALUE         augmentation hyper-parameters with Ultralytics' names (mosaic=0 fliplr=0.5 ...)\n";
+    "  KEY=VALUE         augmentation hyper-parameters with Ultralytics' names (mosaic=0 fliplr=0.5 ...)\n"
+    "  fraction=F        train only: the first round(F * images) files of the sorted list (0 < F <= 1)\n"
+    "list prints the usable images of a split (default train), one a line, relative to the dataset root\n"
+    "(data.yaml's path:, or the classification folder) where they lie under it.\n";
 
 static int usage_error(const char *fmt, const char *arg) {
     char msg[512];
@@ -80,6 +84,16 @@ static bool parse_f(const char *s, float *out) {
     return true;
 }
 
+/* fraction=F (Ultralytics: 0 < F <= 1, the share of the train split's files). Returns 0, or the usage exit code. */
+static int parse_fraction(const char *kv, double *out) {
+    char *e;
+    const char *v = kv + strlen("fraction=");
+    double f = strtod(v, &e);
+    if (!*v || *e || !(f > 0 && f <= 1)) return usage_error("bad '%s' (a number with 0 < fraction <= 1)", kv);
+    *out = f;
+    return 0;
+}
+
 /* Ultralytics' hyper-parameter names. */
 static int set_hyp(augment_cfg *c, const char *kv) {
     const char *eq = strchr(kv, '=');
@@ -116,6 +130,11 @@ static int set_hyp(augment_cfg *c, const char *kv) {
         else c->rect = b;
         return 0;
     }
+    if (strcmp(key, "copy_paste_mode") == 0) {
+        /* only the flip mode is implemented; refuse the other rather than train differently */
+        if (strcmp(v, "flip")) return usage_error("'%s' is not supported (copy_paste_mode=flip is)", kv);
+        return 0;
+    }
     if (strcmp(key, "auto_augment") == 0) {
         if (!strcmp(v, "randaugment")) c->auto_augment = AUGMENT_AUTO_RANDAUGMENT;
         else if (!strcmp(v, "autoaugment")) c->auto_augment = AUGMENT_AUTO_AUTOAUGMENT;
@@ -127,6 +146,49 @@ static int set_hyp(augment_cfg *c, const char *kv) {
     return usage_error("unknown setting '%s'", kv);
 }
 
+/* What stream and show both read: a dataset, a split and the transform of one epoch. */
+typedef struct {
+    pipeline_opts o;
+    const char *data, *out;
+    int aug; /* 1 --augment, 0 --no-augment, -1 the split decides */
+    bool no_cache;
+} source_args;
+
+/* Takes argv[*k] (and the value after it) when it is an option both commands have: 0 when taken,
+ * -1 when it is not one of them, else the usage exit status after the error line. */
+static int parse_source_arg(int argc, char **argv, int *k, source_args *s) {
+    const char *a = argv[*k], *v = *k + 1 < argc ? argv[*k + 1] : NULL;
+    pipeline_opts *o = &s->o;
+    int64_t x;
+    if (!strcmp(a, "--augment")) s->aug = 1;
+    else if (!strcmp(a, "--no-augment")) s->aug = 0;
+    else if (!strcmp(a, "--no-cache")) s->no_cache = true;
+    else if (a[0] != '-' && strchr(a, '=')) return set_hyp(&o->aug, a);
+    else if (a[0] != '-' && !s->data) s->data = a;
+    else if (!v) return -1;
+    /* the options below take a value */
+    else if (!strcmp(a, "-o")) s->out = v, ++*k;
+    else if (!strcmp(a, "--split")) o->split = v, ++*k;
+    else if (!strcmp(a, "--task")) o->task = v, ++*k;
+    else if (!strcmp(a, "--epoch")) {
+        if (!parse_i64(v, &x, 0, 1 << 30)) return usage_error("bad --epoch '%s'", v);
+        o->epoch = (int)x, ++*k;
+    } else if (!strcmp(a, "--epochs")) {
+        if (!parse_i64(v, &x, 0, 1 << 30)) return usage_error("bad --epochs '%s'", v);
+        o->epochs = (int)x, ++*k;
+    } else if (!strcmp(a, "--seed")) {
+        if (!parse_u64(v, &o->seed)) return usage_error("bad --seed '%s'", v);
+        ++*k;
+    } else if (!strcmp(a, "--imgsz")) {
+        if (!parse_i64(v, &x, 32, 8192)) return usage_error("bad --imgsz '%s'", v);
+        o->aug.imgsz = (int)x, ++*k;
+    } else if (!strcmp(a, "--workers")) {
+        if (!parse_i64(v, &x, 0, 256)) return usage_error("bad --workers '%s'", v);
+        o->workers = (int)x, ++*k;
+    } else return -1;
+    return 0;
+}
+
 static void print_warnings(FILE *f, const dataset_report *r, const char *prefix) {
     for (int k = 0; k < r->n_msgs; k++) fprintf(f, "%s%s\n", prefix, r->msgs[k]);
 }
@@ -134,69 +196,57 @@ static void print_warnings(FILE *f, const dataset_report *r, const char *prefix)
 /* ---- stream ---- */
 
 static int cmd_stream(int argc, char **argv) {
-    pipeline_opts o;
-    pipeline_opts_default(&o);
-    o.split = NULL;
-    const char *data = NULL, *out = NULL;
-    int aug = -1;
-    bool no_cache = false, quiet = false;
+    source_args src = {.aug = -1};
+    pipeline_opts_default(&src.o);
+    src.o.split = NULL;
+    pipeline_opts *so = &src.o;
+    bool quiet = false;
+    double fraction = 1;
     for (int k = 1; k < argc; k++) {
         const char *a = argv[k];
         const char *v = k + 1 < argc ? argv[k + 1] : NULL;
         int64_t x;
-        if (!strcmp(a, "--split") && v) o.split = v, k++;
-        else if (!strcmp(a, "--epoch") && v) {
-            if (!parse_i64(v, &x, 0, 1 << 30)) return usage_error("bad --epoch '%s'", v);
-            o.epoch = (int)x, k++;
-        } else if (!strcmp(a, "--epochs") && v) {
-            if (!parse_i64(v, &x, 0, 1 << 30)) return usage_error("bad --epochs '%s'", v);
-            o.epochs = (int)x, k++;
-        } else if (!strcmp(a, "--seed") && v) {
-            if (!parse_u64(v, &o.seed)) return usage_error("bad --seed '%s'", v);
-            k++;
-        } else if (!strcmp(a, "--imgsz") && v) {
-            if (!parse_i64(v, &x, 32, 8192)) return usage_error("bad --imgsz '%s'", v);
-            o.aug.imgsz = (int)x, k++;
-        } else if (!strcmp(a, "--task") && v) o.task = v, k++;
-        else if (!strcmp(a, "--shard") && v) {
+        if (!strncmp(a, "fraction=", 9)) {
+            int r = parse_fraction(a, &fraction);
+            if (r) return r;
+            continue;
+        }
+        int r = parse_source_arg(argc, argv, &k, &src);
+        if (r >= 0) {
+            if (r) return r;
+        } else if (!strcmp(a, "--shard") && v) {
             int sk, sn, used = 0;
             if (sscanf(v, "%d/%d%n", &sk, &sn, &used) != 2 || v[used] || sn < 1 || sk < 0 || sk >= sn)
                 return usage_error("bad --shard '%s' (k/n with 0 <= k < n)", v);
-            o.shard_k = sk, o.shard_n = sn, k++;
+            so->shard_k = sk, so->shard_n = sn, k++;
         } else if (!strcmp(a, "--from") && v) {
             if (!parse_i64(v, &x, 0, INT64_MAX / 4)) return usage_error("bad --from '%s'", v);
-            o.from = x, k++;
-        } else if (!strcmp(a, "--workers") && v) {
-            if (!parse_i64(v, &x, 0, 256)) return usage_error("bad --workers '%s'", v);
-            o.workers = (int)x, k++;
+            so->from = x, k++;
         } else if (!strcmp(a, "--batch") && v) {
             if (!parse_i64(v, &x, 1, 1 << 20)) return usage_error("bad --batch '%s'", v);
-            o.batch = (int)x, k++;
+            so->batch = (int)x, k++;
         } else if (!strcmp(a, "--cache-mb") && v) {
             if (!parse_i64(v, &x, 0, 1 << 22)) return usage_error("bad --cache-mb '%s'", v);
-            o.cache_mb = (int)x, k++;
-        } else if (!strcmp(a, "--rect")) o.rect = true;
-        else if (!strcmp(a, "--augment")) aug = 1;
-        else if (!strcmp(a, "--no-augment")) aug = 0;
-        else if (!strcmp(a, "--no-cache")) no_cache = true;
+            so->cache_mb = (int)x, k++;
+        } else if (!strcmp(a, "--rect")) so->rect = true;
         else if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) quiet = true;
-        else if (!strcmp(a, "-o") && v) out = v, k++;
-        else if (a[0] != '-' && strchr(a, '=')) {
-            int r = set_hyp(&o.aug, a);
-            if (r) return r;
-        } else if (a[0] != '-' && !data) data = a;
         else return usage_error("unexpected argument '%s'", a);
     }
+    pipeline_opts o = src.o;
+    const char *data = src.data, *out = src.out;
+    bool no_cache = src.no_cache;
     if (!data) return usage_error("%s", "no dataset given");
     if (!o.split) return usage_error("%s", "no --split given (train, val or test)");
-    o.augment = aug >= 0 ? aug == 1 : strcmp(o.split, "train") == 0;
+    o.augment = src.aug >= 0 ? src.aug == 1 : strcmp(o.split, "train") == 0;
     if (!out && isatty(STDOUT_FILENO))
         return usage_error("%s", "refusing to write a binary stream to a terminal (pipe it or use -o FILE)");
     dataset *ds;
     yolo_status st = dataset_open(data, &ds);
     if (st) return fail(st);
     dataset_split *sp;
-    dataset_load_opts lo = {.workers = o.workers, .no_cache = no_cache};
+    /* as Ultralytics, fraction applies to the train split only */
+    dataset_load_opts lo = {.workers = o.workers, .no_cache = no_cache,
+                            .fraction = strcmp(o.split, "train") == 0 ? fraction : 1};
     st = dataset_split_load(ds, o.split, &lo, &sp);
     if (st) {
         dataset_free(ds);
@@ -278,50 +328,75 @@ static int cmd_check(int argc, char **argv) {
     return rc;
 }
 
-/* ---- show ---- */
+/* ---- list ---- */
 
-static int cmd_show(int argc, char **argv) {
-    pipeline_opts o;
-    pipeline_opts_default(&o);
-    const char *data = NULL, *out = NULL;
-    int n = 16, aug = -1;
-    bool no_cache = false;
+/* The images training would use, so that a script can tell which files are new since the last time
+ * (the yolo loop logs a dataset that grew). Paths are relative to the dataset's folder when they lie
+ * under it, so a run folder moved with its dataset still compares equal. */
+static int cmd_list(int argc, char **argv) {
+    const char *data = NULL, *split = "train";
+    dataset_load_opts lo = {0};
+    double fraction = 1;
     for (int k = 1; k < argc; k++) {
         const char *a = argv[k], *v = k + 1 < argc ? argv[k + 1] : NULL;
         int64_t x;
-        if (!strcmp(a, "-o") && v) out = v, k++;
-        else if (!strcmp(a, "--split") && v) o.split = v, k++;
-        else if (!strcmp(a, "--task") && v) o.task = v, k++;
-        else if (!strcmp(a, "--epoch") && v) {
-            if (!parse_i64(v, &x, 0, 1 << 30)) return usage_error("bad --epoch '%s'", v);
-            o.epoch = (int)x, k++;
-        } else if (!strcmp(a, "--epochs") && v) {
-            if (!parse_i64(v, &x, 0, 1 << 30)) return usage_error("bad --epochs '%s'", v);
-            o.epochs = (int)x, k++;
-        } else if (!strcmp(a, "--n") && v) {
-            if (!parse_i64(v, &x, 1, 256)) return usage_error("bad --n '%s' (1..256)", v);
-            n = (int)x, k++;
-        } else if (!strcmp(a, "--seed") && v) {
-            if (!parse_u64(v, &o.seed)) return usage_error("bad --seed '%s'", v);
-            k++;
-        } else if (!strcmp(a, "--imgsz") && v) {
-            if (!parse_i64(v, &x, 32, 8192)) return usage_error("bad --imgsz '%s'", v);
-            o.aug.imgsz = (int)x, k++;
-        } else if (!strcmp(a, "--workers") && v) {
+        if (!strcmp(a, "--workers") && v) {
             if (!parse_i64(v, &x, 0, 256)) return usage_error("bad --workers '%s'", v);
-            o.workers = (int)x, k++;
-        } else if (!strcmp(a, "--augment")) aug = 1;
-        else if (!strcmp(a, "--no-augment")) aug = 0;
-        else if (!strcmp(a, "--no-cache")) no_cache = true;
-        else if (a[0] != '-' && strchr(a, '=')) {
-            int r = set_hyp(&o.aug, a);
+            lo.workers = (int)x, k++;
+        } else if (!strcmp(a, "--split") && v) split = v, k++;
+        else if (!strcmp(a, "--no-cache")) lo.no_cache = true;
+        else if (!strncmp(a, "fraction=", 9)) {
+            int r = parse_fraction(a, &fraction);
             if (r) return r;
         } else if (a[0] != '-' && !data) data = a;
         else return usage_error("unexpected argument '%s'", a);
     }
     if (!data) return usage_error("%s", "no dataset given");
+    lo.fraction = strcmp(split, "train") == 0 ? fraction : 1;
+    dataset *ds;
+    yolo_status st = dataset_open(data, &ds);
+    if (st) return fail(st);
+    dataset_split *sp = NULL;
+    st = dataset_split_load(ds, split, &lo, &sp);
+    if (!st) {
+        const char *path = dataset_root(ds);
+        size_t base = strlen(path);
+        while (base > 1 && path[base - 1] == '/') base--;
+        for (int64_t i = 0; i < dataset_split_count(sp); i++) {
+            const char *f = dataset_split_file(sp, i);
+            if (base && !strncmp(f, path, base) && f[base] == '/') f += base + 1;
+            puts(f);
+        }
+        if (fflush(stdout) != 0 || ferror(stdout)) st = yolo_error(YOLO_ERR_IO, "stdout: write failed");
+    }
+    dataset_split_free(sp);
+    dataset_free(ds);
+    return yolo_report(TOOL, st);
+}
+
+/* ---- show ---- */
+
+static int cmd_show(int argc, char **argv) {
+    source_args src = {.aug = -1};
+    pipeline_opts_default(&src.o);
+    int n = 16;
+    for (int k = 1; k < argc; k++) {
+        const char *a = argv[k], *v = k + 1 < argc ? argv[k + 1] : NULL;
+        int64_t x;
+        int r = parse_source_arg(argc, argv, &k, &src);
+        if (r >= 0) {
+            if (r) return r;
+        } else if (!strcmp(a, "--n") && v) {
+            if (!parse_i64(v, &x, 1, 256)) return usage_error("bad --n '%s' (1..256)", v);
+            n = (int)x, k++;
+        } else return usage_error("unexpected argument '%s'", a);
+    }
+    pipeline_opts o = src.o;
+    const char *data = src.data, *out = src.out;
+    bool no_cache = src.no_cache;
+    if (!data) return usage_error("%s", "no dataset given");
     if (!out) return usage_error("%s", "no output file (-o grid.jpg)");
-    o.augment = aug >= 0 ? aug == 1 : strcmp(o.split, "train") == 0;
+    o.augment = src.aug >= 0 ? src.aug == 1 : strcmp(o.split, "train") == 0;
     o.keep_polygons = true;
     dataset *ds;
     yolo_status st = dataset_open(data, &ds);
@@ -533,6 +608,7 @@ int main(int argc, char **argv) {
     const char *c = argv[1];
     if (!strcmp(c, "check")) return cmd_check(argc - 1, argv + 1);
     if (!strcmp(c, "show")) return cmd_show(argc - 1, argv + 1);
+    if (!strcmp(c, "list")) return cmd_list(argc - 1, argv + 1);
     if (!strcmp(c, "fashion")) return cmd_fashion(argc - 1, argv + 1);
     if (!strcmp(c, "merge")) return cmd_merge(argc - 1, argv + 1);
     if (!strcmp(c, "dump") || !strcmp(c, "cat")) return cmd_dump(argc - 1, argv + 1);

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "yolo/ckpt.h"
+#include "yolo/cli.h"
 #include "yolo/ckptfmt.h"
 #include "yolo/dataset.h"
 #include "yolo/json.h"
@@ -42,91 +43,28 @@ typedef struct {
     bool json;
 } margs;
 
-static int usage_error(const char *fmt, const char *arg) {
-    char msg[512];
-    snprintf(msg, sizeof msg, fmt, arg ? arg : "");
-    fprintf(stderr, "%s: %s (see 'yolo-eval --help')\n", TOOL, msg);
-    return YOLO_EXIT_USAGE;
-}
-
-static bool parse_double(const char *s, double *out) {
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (end == s || *end || errno || !isfinite(v)) return false;
-    *out = v;
-    return true;
-}
-
-static bool parse_int(const char *s, int lo, int hi, int *out) {
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (end == s || *end || errno || v < lo || v > hi) return false;
-    *out = (int)v;
-    return true;
-}
-
 static int parse_args(int argc, char **argv, margs *a) {
     *a = (margs){
         .split = "val", .device = "cpu", .imgsz = 0, .batch = 16, .max_det = 300, .conf = 0.001, .iou = 0.7};
-    for (int i = 1; i < argc; i++) {
-        const char *s = argv[i];
-        if (!strcmp(s, "--help") || !strcmp(s, "-h")) {
-            fputs(USAGE, stdout);
-            return -1;
-        }
-        if (!strcmp(s, "--json")) {
-            a->json = true;
-            continue;
-        }
-        const char *eq = strchr(s, '=');
-        if (!eq || eq == s) return usage_error("'%s' is not KEY=VALUE", s);
-        size_t k = (size_t)(eq - s);
-        const char *v = eq + 1;
-        if (!*v) return usage_error("'%s' needs a value", s);
-#define KEY(name) (k == strlen(name) && !strncmp(s, name, k))
-        if (KEY("model"))
-            a->model = v;
-        else if (KEY("data"))
-            a->data = v;
-        else if (KEY("split"))
-            a->split = v;
-        else if (KEY("device"))
-            a->device = v;
-        else if (KEY("save_txt"))
-            a->save_txt = v;
-        else if (KEY("imgsz")) {
-            if (!parse_int(v, 32, 8192, &a->imgsz))
-                return usage_error("imgsz must be an integer 32..8192, not '%s'", v);
-        } else if (KEY("batch")) {
-            if (!parse_int(v, 1, 4096, &a->batch))
-                return usage_error("batch must be an integer 1..4096, not '%s'", v);
-        } else if (KEY("max_det")) {
-            if (!parse_int(v, 1, 1000000, &a->max_det))
-                return usage_error("max_det must be a positive integer, not '%s'", v);
-        } else if (KEY("threads")) {
-            if (!parse_int(v, 1, 1024, &a->threads))
-                return usage_error("threads must be a positive integer, not '%s'", v);
-        } else if (KEY("conf")) {
-            if (!parse_double(v, &a->conf) || a->conf < 0 || a->conf > 1)
-                return usage_error("conf must be a number between 0 and 1, not '%s'", v);
-        } else if (KEY("iou")) {
-            if (!parse_double(v, &a->iou) || a->iou < 0 || a->iou > 1)
-                return usage_error("iou must be a number between 0 and 1, not '%s'", v);
-        } else {
-            char key[64];
-            snprintf(key, sizeof key, "%.*s", (int)(k < 60 ? k : 60), s);
-            return usage_error(
-                "unknown key '%s' (keys: model, data, split, imgsz, batch, conf, iou, max_det, "
-                "device, threads, save_txt)",
-                key);
-        }
-#undef KEY
-    }
-    if (!a->model) return usage_error("model=CKPT is required%s", "");
+    const cli_setting settings[] = {
+        CLI_TEXT("model", &a->model),
+        CLI_TEXT("data", &a->data),
+        CLI_TEXT("split", &a->split),
+        CLI_INT_IN("imgsz", &a->imgsz, 32, 8192, "an integer 32..8192"),
+        CLI_INT_IN("batch", &a->batch, 1, 4096, "an integer 1..4096"),
+        CLI_DOUBLE_IN("conf", &a->conf, 0, 1, "a number between 0 and 1"),
+        CLI_DOUBLE_IN("iou", &a->iou, 0, 1, "a number between 0 and 1"),
+        CLI_INT_IN("max_det", &a->max_det, 1, 1000000, "a positive integer"),
+        CLI_TEXT("device", &a->device),
+        CLI_INT_IN("threads", &a->threads, 1, 1024, "a positive integer"),
+        CLI_TEXT("save_txt", &a->save_txt),
+    };
+    const cli_flag flags[] = {{"--json", &a->json}};
+    int rc = cli_parse_settings(TOOL, USAGE, settings, (int)(sizeof settings / sizeof *settings), flags, 1, argc, argv);
+    if (rc) return rc;
+    if (!a->model) return cli_usage_error(TOOL, "model=CKPT is required");
     if (!a->data && isatty(0))
-        return usage_error("data=PATH is required (or pipe a yolo-data validation stream into stdin)%s", "");
+        return cli_usage_error(TOOL, "data=PATH is required (or pipe a yolo-data validation stream into stdin)");
     return 0;
 }
 

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "yolo/cli.h"
 #include "yolo/dataset.h"
 #include "yolo/metrics.h"
 #include "yolo/nms.h"
@@ -49,78 +50,26 @@ typedef struct {
     bool json;
 } eval_args;
 
-static int usage_error(const char *fmt, const char *arg) {
-    char msg[512];
-    snprintf(msg, sizeof msg, fmt, arg ? arg : "");
-    fprintf(stderr, "%s: %s (see 'yolo-eval --help')\n", TOOL, msg);
-    return YOLO_EXIT_USAGE;
-}
-
-static bool parse_double(const char *s, double *out) {
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (end == s || *end || errno || !isfinite(v)) return false;
-    *out = v;
-    return true;
-}
-
-static bool parse_int(const char *s, int *out) {
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (end == s || *end || errno || v < 0 || v > 1000000000) return false;
-    *out = (int)v;
-    return true;
-}
-
 static int parse_args(int argc, char **argv, eval_args *a) {
     *a = (eval_args){.split = "val", .conf = 0.001, .iou = 0.7, .max_det = 300};
-    for (int i = 1; i < argc; i++) {
-        const char *s = argv[i];
-        if (!strcmp(s, "--help") || !strcmp(s, "-h") || !strcmp(s, "help")) {
-            fputs(USAGE, stdout);
-            return -1;
-        }
-        if (!strcmp(s, "--json")) {
-            a->json = true;
-            continue;
-        }
-        const char *eq = strchr(s, '=');
-        if (!eq || eq == s) return usage_error("'%s' is not KEY=VALUE", s);
-        size_t k = (size_t)(eq - s);
-        const char *v = eq + 1;
-        if (!*v) return usage_error("'%s' needs a value", s);
-#define KEY(name) (k == strlen(name) && !strncmp(s, name, k))
-        if (KEY("preds"))
-            a->preds = v;
-        else if (KEY("data"))
-            a->data = v;
-        else if (KEY("split"))
-            a->split = v;
-        else if (KEY("model"))
-            a->model = v;
-        else if (KEY("conf")) {
-            if (!parse_double(v, &a->conf) || a->conf < 0 || a->conf > 1)
-                return usage_error("conf must be a number between 0 and 1, not '%s'", v);
-        } else if (KEY("iou")) {
-            if (!parse_double(v, &a->iou) || a->iou < 0 || a->iou > 1)
-                return usage_error("iou must be a number between 0 and 1, not '%s'", v);
-            a->have_iou = true;
-        } else if (KEY("max_det")) {
-            if (!parse_int(v, &a->max_det) || a->max_det < 1)
-                return usage_error("max_det must be a positive integer, not '%s'", v);
-        } else {
-            char key[64];
-            snprintf(key, sizeof key, "%.*s", (int)(k < 60 ? k : 60), s);
-            return usage_error("unknown key '%s' (keys: preds, data, split, conf, iou, max_det)", key);
-        }
-#undef KEY
-    }
-    if (a->model && a->preds) return usage_error("give model= or preds=, not both%s", "");
-    if (!a->preds) return usage_error("preds=DIR is required%s", "");
-    if (!a->data)
-        return usage_error("data=PATH is required (the dataset whose labels to score against)%s", "");
+    const cli_setting settings[] = {
+        CLI_TEXT("preds", &a->preds),
+        CLI_TEXT("data", &a->data),
+        CLI_TEXT("split", &a->split),
+        CLI_DOUBLE_IN("conf", &a->conf, 0, 1, "a number between 0 and 1"),
+        /* iou= given switches NMS on: the saved predictions are taken as they are otherwise */
+        {.key = "iou", .type = CLI_DOUBLE, .dst = &a->iou, .lo = 0, .hi = 1, .what = "a number between 0 and 1",
+         .given = &a->have_iou},
+        CLI_INT_IN("max_det", &a->max_det, 1, 1000000000, "a positive integer"),
+        /* model= only reaches here next to preds=, to be refused below */
+        CLI_TEXT("model", &a->model),
+    };
+    const cli_flag flags[] = {{"--json", &a->json}};
+    int rc = cli_parse_settings(TOOL, USAGE, settings, (int)(sizeof settings / sizeof *settings), flags, 1, argc, argv);
+    if (rc) return rc;
+    if (a->model && a->preds) return cli_usage_error(TOOL, "give model= or preds=, not both");
+    if (!a->preds) return cli_usage_error(TOOL, "preds=DIR is required");
+    if (!a->data) return cli_usage_error(TOOL, "data=PATH is required (the dataset whose labels to score against)");
     return 0;
 }
 

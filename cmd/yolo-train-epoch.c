@@ -8,8 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "yolo/cli.h"
 #include "yolo/json.h"
 #include "yolo/lock.h"
 #include "yolo/status.h"
@@ -46,25 +48,6 @@ static int usage_error(const char *fmt, const char *arg) {
     return YOLO_EXIT_USAGE;
 }
 
-/* KEY=VALUE only when KEY is a plain name and no such file exists: a checkpoint path may contain '='
- * too (runs/lr0=0.01/weights/last.pt, as yolo-sweep names its runs). */
-static bool is_setting(const char *s) {
-    const char *eq = strchr(s, '=');
-    if (!eq || eq == s || access(s, F_OK) == 0) return false;
-    for (const char *p = s; p < eq; p++)
-        if (!(isalnum((unsigned char)*p) || *p == '_')) return false;
-    return true;
-}
-
-static bool parse_count(const char *s, int *out, int lo) {
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (!*s || *end || errno || v < lo || v > 100000000) return false;
-    *out = (int)v;
-    return true;
-}
-
 typedef struct {
     const char *args_yaml, *ckpt, *out, *val;
     bool no_lock;
@@ -88,11 +71,11 @@ static int parse(int argc, char **argv, cli *c) {
             if (!next) return usage_error("-o needs the checkpoint path to write%s", NULL);
             c->out = argv[++i];
         } else if (!strcmp(s, "--stop-after")) {
-            if (!next || !parse_count(next, &c->o.stop_after, 1))
+            if (!next || !cli_parse_int(next, 1, 100000000, &c->o.stop_after))
                 return usage_error("--stop-after needs a positive number of batches, not '%s'", next);
             i++;
         } else if (!strcmp(s, "--save-every")) {
-            if (!next || !parse_count(next, &c->o.save_every, 0))
+            if (!next || !cli_parse_int(next, 0, 100000000, &c->o.save_every))
                 return usage_error("--save-every needs a number of batches, not '%s'", next);
             i++;
         } else if (!strcmp(s, "--val")) {
@@ -102,21 +85,21 @@ static int parse(int argc, char **argv, cli *c) {
             c->no_lock = true;
         } else if (s[0] == '-' && s[1]) {
             return usage_error("unknown option '%s'", s);
-        } else if (is_setting(s)) {
+        } else if (cli_is_setting(s)) {
             const char *eq = strchr(s, '='), *v = eq + 1;
             size_t k = (size_t)(eq - s);
 #define KEY(n) (k == strlen(n) && !strncmp(s, n, k))
             if (!*v) return usage_error("'%s' needs a value", s);
             if (KEY("batch")) {
-                if (!parse_count(v, &c->o.batch, 1)) return usage_error("batch must be a positive integer, not '%s'", v);
+                if (!cli_parse_int(v, 1, 100000000, &c->o.batch)) return usage_error("batch must be a positive integer, not '%s'", v);
             } else if (KEY("workers") || KEY("threads")) {
                 int n;
-                if (!parse_count(v, &n, 0)) return usage_error("workers must be a number of threads, not '%s'", v);
+                if (!cli_parse_int(v, 0, 100000000, &n)) return usage_error("workers must be a number of threads, not '%s'", v);
                 c->o.threads = n;
             } else if (KEY("device")) {
                 c->o.device = v;
             } else if (KEY("save_every")) {
-                if (!parse_count(v, &c->o.save_every, 0)) return usage_error("save_every must be a number of batches, not '%s'", v);
+                if (!cli_parse_int(v, 0, 100000000, &c->o.save_every)) return usage_error("save_every must be a number of batches, not '%s'", v);
             } else {
                 return usage_error("'%s' cannot be set here: only batch, workers, threads, device and save_every (the "
                                    "other training arguments come from the checkpoint; a new run is needed to change them)",
@@ -210,6 +193,31 @@ static void print_summary(const train_summary *s) {
     json_finish(&w);
 }
 
+/* Seconds since boot, on the clock /proc/PID/stat counts process start times in. */
+static double boot_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_BOOTTIME, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* When this process started (seconds since boot, 10 ms resolution), so that the profile can show
+ * the time spent before main: the dynamic loader and libtorch's static initialisers. */
+static double process_start_s(void) {
+    FILE *f = fopen("/proc/self/stat", "r");
+    if (!f) return NAN;
+    char buf[1024];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    /* the command name may hold spaces and parentheses: fields resume after the last ')' */
+    char *p = strrchr(buf, ')');
+    unsigned long long start = 0;
+    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d %*d %llu", &start) != 1)
+        return NAN;
+    long hz = sysconf(_SC_CLK_TCK);
+    return hz > 0 ? (double)start / (double)hz : NAN;
+}
+
 static volatile sig_atomic_t interrupted;
 
 /* The first Ctrl+C (or TERM) stops after the current batch and saves the position; a second one kills. */
@@ -222,6 +230,7 @@ static void on_signal(int sig) {
 }
 
 int main(int argc, char **argv) {
+    double t_main = boot_s();
     cli c;
     int rc = parse(argc, argv, &c);
     if (rc < 0) return YOLO_EXIT_OK;
@@ -256,7 +265,11 @@ int main(int argc, char **argv) {
     if (c.args_yaml) st = train_new(c.args_yaml, stream_reader_header(r), &c.o, &t);
     else st = train_open(c.ckpt, &c.o, &t);
     if (st != YOLO_OK) goto done;
+    double t_opened = boot_s();
     if ((st = train_run(t, r, c.out, &s)) != YOLO_OK) goto done;
+    if (c.o.profile)
+        fprintf(stderr, "profile: before main %.3f s, open %.3f s (checkpoint or args, model, optimizer, stream header)\n",
+                t_main - process_start_s(), t_opened - t_main);
     print_summary(&s);
     if (fflush(stdout) != 0 || ferror(stdout)) st = yolo_error(YOLO_ERR_IO, "cannot write to stdout");
     if (st == YOLO_OK && s.interrupted) {

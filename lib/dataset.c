@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -697,6 +698,7 @@ int dataset_nc(const dataset *ds) { return ds->nc; }
 const char *const *dataset_names(const dataset *ds) { return (const char *const *)ds->names; }
 bool dataset_is_classify(const dataset *ds) { return ds->classify; }
 const char *dataset_path(const dataset *ds) { return ds->path; }
+const char *dataset_root(const dataset *ds) { return ds->root ? ds->root : ""; }
 
 static char *classify_split_dir(const dataset *ds, const char *split) {
     const char *alts[2] = {split, strcmp(split, "val") == 0 ? "validation" : NULL};
@@ -1101,6 +1103,17 @@ yolo_status dataset_split_load(dataset *ds, const char *split, const dataset_loa
         st = yolo_error(YOLO_ERR_NOTFOUND, "%s: '%s' has no images (looked for %s files)", ds->yaml_name, split,
                         "jpg/png/...");
         goto fail;
+    }
+    if (opts->fraction > 0 && opts->fraction < 1) {
+        /* Python's round(): halves go to even, as nearbyint does in the default rounding mode */
+        size_t keep = (size_t)nearbyint((double)files.n * opts->fraction);
+        if (keep == 0) {
+            st = yolo_error(YOLO_ERR_USAGE, "%s: fraction=%g of %zu '%s' images keeps none (use a larger fraction)",
+                            ds->yaml_name, opts->fraction, files.n, split);
+            goto fail;
+        }
+        for (size_t q = keep; q < files.n; q++) free(files.v[q]);
+        files.n = keep;
     }
     dircache dc[2] = {{-1, NULL, 0}, {-1, NULL, 0}};
     sp->items = calloc(files.n, sizeof *sp->items);

@@ -4,6 +4,7 @@
  * same shapes, in the same order as its Python modules do; so each block below mirrors the
  * corresponding module's forward step by step (chunk views in C2f, DFL as a 1x1 conv, ...). */
 #include "yolo/model.h"
+#include "yolo/rng.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -46,6 +47,7 @@ typedef struct {
     char *name;
     torch_tensor *t;
     bool buffer, trainable;
+    bool kernel; /* a convolution weight: follows the model's memory layout */
 } entry;
 
 struct model {
@@ -65,6 +67,9 @@ struct model {
     torch_tensor *anchor_cache, *stride_cache; /* eval decode: (1, 2, A) and (1, A) */
     int64_t cache_hw[MAX_LEVELS][2];
 };
+
+/* Whether CPU models start in channels-last layout when YOLO_CHANNELS_LAST does not say. */
+#define CHANNELS_LAST_DEFAULT 0
 
 typedef yolo_status (*conv_fn)(model *m, conv_p *c);
 static yolo_status each_conv(model *m, conv_fn fn);
@@ -128,6 +133,7 @@ static yolo_status reg_conv(model *m, const char *prefix, int c1, int c2, int k,
     c->k = k, c->s = s;
     snprintf(name, sizeof name, "%s.conv.weight", prefix);
     TRY(add_entry(m, name, 4, wshape, TORCH_F32, false, true, &c->w));
+    m->entries[m->n_entries - 1].kernel = true;
     TRY(init_kaiming(c->w, (int64_t)c1 * k * k));
     snprintf(name, sizeof name, "%s.bn.weight", prefix);
     TRY(add_entry(m, name, 1, vshape, TORCH_F32, false, true, &c->bw));
@@ -152,6 +158,7 @@ static yolo_status reg_plain(model *m, const char *prefix, int c1, int c2, int k
     int64_t fan_in = wshape[1] * k * k;
     snprintf(name, sizeof name, "%s.weight", prefix);
     TRY(add_entry(m, name, 4, wshape, TORCH_F32, false, true, &p->w));
+    m->entries[m->n_entries - 1].kernel = true;
     TRY(init_kaiming(p->w, fan_in));
     snprintf(name, sizeof name, "%s.bias", prefix);
     TRY(add_entry(m, name, 1, bshape, TORCH_F32, false, true, &p->b));
@@ -311,6 +318,9 @@ yolo_status model_build(const modelcfg *cfg, torch_device dev, model **out) {
     torch_set_grad_enabled(was);
     for (int i = 0; st == YOLO_OK && i < m->n_entries; i++)
         if (m->entries[i].trainable) st = torch_set_requires_grad(m->entries[i].t, true);
+    /* After the weights are drawn: uniform_ fills memory in storage order, so drawing into
+     * channels-last tensors would give other values than Python's row-major init. */
+    if (st == YOLO_OK && model_channels_last_default(dev)) st = model_set_channels_last(m, true);
     if (st != YOLO_OK) {
         model_free(m);
         return st;
@@ -385,7 +395,24 @@ int64_t model_trainable_elements(const model *m) {
 
 void model_set_training(model *m, bool training) { m->training = training; }
 
-void model_set_channels_last(model *m, bool on) { m->channels_last = on; }
+yolo_status model_set_channels_last(model *m, bool on) {
+    for (int i = 0; i < m->n_entries; i++) {
+        if (!m->entries[i].kernel) continue;
+        yolo_status st = torch_set_channels_last_(m->entries[i].t, on);
+        if (st != YOLO_OK) return yolo_error_prefix(st, m->entries[i].name);
+    }
+    m->channels_last = on;
+    if (m->fused) TRY(model_fuse(m, true)); /* the folded weights take the new layout too */
+    return YOLO_OK;
+}
+
+bool model_channels_last(const model *m) { return m->channels_last; }
+
+bool model_channels_last_default(torch_device dev) {
+    const char *e = getenv("YOLO_CHANNELS_LAST");
+    if (e && *e) return strcmp(e, "0") != 0;
+    return dev == TORCH_CPU && CHANNELS_LAST_DEFAULT;
+}
 
 yolo_status model_set_dropout(model *m, double p) {
     if (!(p >= 0 && p < 1)) return yolo_error(YOLO_ERR_USAGE, "dropout=%g: must be in [0, 1)", p);
@@ -491,7 +518,10 @@ static yolo_status conv_fwd(model *m, const conv_p *c, const torch_tensor *x, to
         torch_set_grad_enabled(was);
         TRY(st);
     }
-    return c->linear ? YOLO_OK : torch_silu_(*out);
+    if (c->linear) return YOLO_OK;
+    /* While recording gradients an in-place SiLU first clones its input for the backward pass (SiLU's
+     * derivative needs it), so the out-of-place form, same kernel and same values, is cheaper. */
+    return torch_grad_enabled() ? torch_silu(*out, out) : torch_silu_(*out);
 }
 
 static yolo_status c2f_fwd(model *m, const layer *ly, const torch_tensor *x, torch_tensor **out) {
@@ -651,13 +681,37 @@ done:
     return st;
 }
 
+/* Classify's dropout in training. The mask comes from our counter-based generator keyed by the head
+ * BN's batch counter, which advances once per training forward and is saved with the weights: a run
+ * resumed mid-epoch draws the masks an uninterrupted one draws. torch's process-wide generator would
+ * not (it is neither saved nor reseeded per batch). Kept elements are scaled by 1/(1-p) as torch does. */
+static yolo_status dropout_fwd(const model *m, const conv_p *head, torch_tensor **t) {
+    double count = 0;
+    yolo_status st = torch_item(head->nbt, &count);
+    if (st != YOLO_OK) return st;
+    int64_t n = torch_numel(*t), shape[2] = {torch_size(*t, 0), torch_size(*t, 1)};
+    float *keep = malloc((size_t)n * sizeof *keep);
+    if (!keep) return yolo_error(YOLO_ERR_NOMEM, "out of memory (dropout mask of %lld values)", (long long)n);
+    rng r;
+    rng_init(&r, (uint64_t)count, 0, 0, RNG_STREAM_TRAIN);
+    float scale = (float)(1 / (1 - m->dropout));
+    for (int64_t i = 0; i < n; i++) keep[i] = rng_double(&r) < m->dropout ? 0.0f : scale;
+    torch_tensor *mask = NULL;
+    st = torch_from_data(keep, TORCH_F32, 2, shape, &mask);
+    free(keep);
+    if (st == YOLO_OK) st = torch_to(mask, torch_dtype_of(*t), torch_device_of(*t), &mask);
+    if (st == YOLO_OK) st = torch_mul(*t, mask, t);
+    torch_free(mask);
+    return st;
+}
+
 static yolo_status classify_fwd(model *m, const layer *ly, const torch_tensor *x, model_output *o) {
     yolo_status st = YOLO_OK;
     torch_tensor *t = NULL;
     TRYC(conv_fwd(m, &ly->cv1, x, &t));
     TRYC(torch_adaptive_avg_pool2d(t, 1, 1, &t));
     TRYC(torch_flatten(t, 1, -1, &t));
-    if (m->dropout > 0) TRYC(torch_dropout(t, m->dropout, m->training, &t));
+    if (m->dropout > 0 && m->training) TRYC(dropout_fwd(m, &ly->cv1, &t));
     TRYC(torch_linear(t, ly->linear.w, ly->linear.b, &o->logits));
     if (!m->training) TRYC(torch_softmax(o->logits, 1, &o->pred));
 done:
@@ -675,6 +729,9 @@ yolo_status model_forward(model *m, const torch_tensor *images, model_output *ou
                           (long long)h, (long long)w, smax);
     yolo_status st = YOLO_OK;
     torch_tensor *nhwc = NULL;
+    if (m->channels_last && m->training)
+        for (int i = 0; i < m->n_entries; i++)
+            if (m->entries[i].kernel) TRY(torch_grad_conform(m->entries[i].t));
     if (m->channels_last && !torch_is_channels_last(images)) {
         TRY(torch_channels_last(images, &nhwc));
         images = nhwc;

@@ -7,6 +7,7 @@
 #include <ATen/core/grad_mode.h>
 #include <ATen/ops/arange.h>
 #include <ATen/ops/empty.h>
+#include <ATen/ops/empty_strided.h>
 #include <ATen/ops/from_blob.h>
 #include <ATen/ops/full.h>
 #include <ATen/ops/ones.h>
@@ -342,6 +343,52 @@ extern "C" bool torch_is_channels_last(const torch_tensor *t) {
     return t && t->t.defined() && t->t.dim() == 4 && t->t.is_contiguous(at::MemoryFormat::ChannelsLast);
 }
 
+// A fresh tensor of x's values laid out as mf. It is always a new one: a 1x1 kernel's row-major
+// strides already pass is_contiguous(ChannelsLast), yet convolutions pick their layout from the
+// strides themselves, so only freshly made channels-last strides make them choose it.
+static at::Tensor relaid(const at::Tensor &x, at::MemoryFormat mf) {
+    at::Tensor n = at::empty(x.sizes(), x.options().memory_format(mf));
+    at::NoGradGuard ng;
+    n.copy_(x.detach());
+    return n;
+}
+
+extern "C" yolo_status torch_set_channels_last_(torch_tensor *t, bool on) {
+    return guard("set channels_last", [&] {
+        at::Tensor &x = yt::M(t);
+        if (x.dim() != 4) throw yt::usage_error("needs a 4-d tensor, not " + std::to_string(x.dim()) + "-d");
+        if (!x.is_leaf()) throw yt::usage_error("only a leaf (a parameter or buffer) can be re-laid");
+        auto mf = on ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous;
+        at::Tensor n = relaid(x, mf);
+        if (x.requires_grad()) n.set_requires_grad(true);
+        if (x.is_leaf() && x.grad().defined()) n.mutable_grad() = relaid(x.grad(), mf);
+        x = std::move(n);
+    });
+}
+
+extern "C" void *torch_dense_data_ptr(const torch_tensor *t) {
+    if (!t || !t->t.defined() || !t->t.device().is_cpu() || !t->t.is_non_overlapping_and_dense()) return nullptr;
+    return t->t.data_ptr();
+}
+
+extern "C" bool torch_same_layout(const torch_tensor *a, const torch_tensor *b) {
+    if (!a || !b || !a->t.defined() || !b->t.defined()) return false;
+    return a->t.sizes() == b->t.sizes() && a->t.strides() == b->t.strides();
+}
+
+extern "C" yolo_status torch_grad_conform(torch_tensor *t) {
+    return guard("grad conform", [&] {
+        at::Tensor &x = yt::M(t);
+        if (!x.is_leaf()) return;
+        const at::Tensor &g = x.grad();
+        if (!g.defined() || g.strides() == x.strides() || !x.is_non_overlapping_and_dense()) return;
+        at::Tensor n = at::empty_strided(x.sizes(), x.strides(), g.options());
+        at::NoGradGuard ng;
+        n.copy_(g);
+        x.mutable_grad() = n;
+    });
+}
+
 /* ---- in place ---- */
 
 extern "C" yolo_status torch_copy_(torch_tensor *dst, const torch_tensor *src) {
@@ -356,6 +403,10 @@ extern "C" yolo_status torch_zero_(torch_tensor *t) {
     return guard("zero_", [&] { yt::M(t).zero_(); });
 }
 
+// GCC with -fsanitize=address reports the empty optional<Generator> default argument of uniform_ and
+// normal_ as maybe-uninitialized inside c10's headers; it is a constructed nullopt.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 extern "C" yolo_status torch_uniform_(torch_tensor *t, double lo, double hi) {
     return guard("uniform_", [&] { yt::M(t).uniform_(lo, hi); });
 }
@@ -363,6 +414,7 @@ extern "C" yolo_status torch_uniform_(torch_tensor *t, double lo, double hi) {
 extern "C" yolo_status torch_normal_(torch_tensor *t, double mean, double std) {
     return guard("normal_", [&] { yt::M(t).normal_(mean, std); });
 }
+#pragma GCC diagnostic pop
 
 extern "C" yolo_status torch_add_(torch_tensor *t, const torch_tensor *other, double alpha) {
     return guard("add_", [&] { yt::M(t).add_(T(other), alpha); });

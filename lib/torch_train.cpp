@@ -5,6 +5,7 @@
 
 #include "yolo/torch_train.h"
 
+#include <ATen/Parallel.h>
 #include <ATen/ops/addcdiv.h>
 #include <ATen/ops/addcmul.h>
 #include <ATen/ops/amax.h>
@@ -50,6 +51,7 @@
 #include <c10/util/Optional.h>
 
 #include <cmath>
+#include <algorithm>
 #include <vector>
 
 using yt::guard;
@@ -323,5 +325,28 @@ extern "C" yolo_status tt_resize_bilinear(const torch_tensor *a, int64_t h, int6
     return guard("resize_bilinear", [&] {
         std::vector<int64_t> size{h, w};
         put(out, at::upsample_bilinear2d(T(a), size, false, c10::nullopt, c10::nullopt));
+    });
+}
+
+extern "C" yolo_status tt_parallel_jobs(const tt_range_job *jobs, int njobs, int64_t grain) {
+    if (njobs <= 0) return YOLO_OK;
+    if (!jobs) return yolo_error(YOLO_ERR_USAGE, "parallel_jobs: no jobs");
+    return guard("parallel_jobs", [&] {
+        // One index space over all jobs, so that one parallel region (one wake-up of the pool) covers
+        // them all, and a chunk boundary may fall anywhere, inside a job or between jobs.
+        std::vector<int64_t> start(static_cast<size_t>(njobs) + 1, 0);
+        for (int j = 0; j < njobs; j++) start[j + 1] = start[j] + (jobs[j].n > 0 ? jobs[j].n : 0);
+        int64_t total = start[njobs];
+        auto run = [&](int64_t b, int64_t e) {
+            int j = static_cast<int>(std::upper_bound(start.begin(), start.end(), b) - start.begin()) - 1;
+            for (; j < njobs && start[j] < e; j++) {
+                int64_t lo = std::max(b, start[j]) - start[j], hi = std::min(e, start[j + 1]) - start[j];
+                if (hi > lo) jobs[j].fn(jobs[j].ctx, lo, hi);
+            }
+        };
+        if (total < grain || at::get_num_threads() <= 1 || at::in_parallel_region())
+            run(0, total);
+        else
+            at::parallel_for(0, total, grain < 1 ? 1 : grain, run);
     });
 }

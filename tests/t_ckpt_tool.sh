@@ -48,36 +48,11 @@ check_out "inspect stripped: fp16 model" '^weights: +model: 355 tensors \(float1
 check_out "inspect export: tensor dict" '^kind: +plain tensor dict$' "$CK" inspect "$T/exp.pt"
 
 if have_python_torch; then
-    "$PYTHON" - "$MID" "$FINAL" "$T" <<'EOF' >"$T/py.out" 2>&1
-import importlib.abc, importlib.machinery, sys, types
+    PYTHONDONTWRITEBYTECODE=1 PYTHONPATH="$(cd "$(dirname "$0")/py" && pwd)" "$PYTHON" - "$MID" "$FINAL" "$T" <<'EOF' >"$T/py.out" 2>&1
+import sys
 import torch
+from ultralytics_stubs import state, state_dict  # Ultralytics is not installed: inert stand-ins
 mid, final, t = sys.argv[1], sys.argv[2], sys.argv[3]
-
-# Ultralytics is not installed: inert stand-ins let torch.load rebuild its pickled modules.
-class Stub:
-    def __init__(self, *a, **k): pass
-    def __setstate__(self, st): self.__dict__["_st"] = st
-class StubModule(types.ModuleType):
-    def __getattr__(self, name):
-        if name.startswith("__"): raise AttributeError(name)
-        c = type(name, (Stub,), {"__module__": self.__name__}); setattr(self, name, c); return c
-class Finder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
-    def find_spec(self, name, path, target=None):
-        if name.split(".")[0] == "ultralytics": return importlib.machinery.ModuleSpec(name, self, is_package=True)
-    def create_module(self, spec): return StubModule(spec.name)
-    def exec_module(self, m): m.__path__ = []
-sys.meta_path.insert(0, Finder())
-
-def state(m): return m._st if isinstance(m, Stub) else m.__dict__
-def state_dict(m, prefix=""):
-    s, out = state(m), {}
-    for n, p in s["_parameters"].items():
-        if p is not None: out[prefix + n] = p
-    for n, b in s["_buffers"].items():
-        if b is not None and n not in s.get("_non_persistent_buffers_set", set()): out[prefix + n] = b
-    for n, c in s["_modules"].items():
-        if c is not None: out.update(state_dict(c, prefix + n + "."))
-    return out
 
 def check(what, cond):
     print(("ok - " if cond else "not ok - ") + what)

@@ -141,4 +141,42 @@ if [ -f "$MID" ]; then
 else
     skip "no $MID"
 fi
+
+# early stopping (patience): one class only, so top-1 and top-5 are 1 after every epoch and the
+# fitness never rises above the first epoch's; with patience=1 the second epoch must stop the run,
+# whatever the numerics, and nothing may continue it
+yolo-data fashion --task classify --out es-src --train 8 --val 4 --imgsz 32 >/dev/null 2>&1
+mkdir -p one/train/item one/val/item && cp es-src/train/*/*.png one/train/item/ && cp es-src/val/*/*.png one/val/item/
+printf 'task: classify\nmodel: yolov8n-cls.yaml\ndata: one\nepochs: 5\nbatch: 4\nimgsz: 32\npatience: 1\n' >es.yaml
+estream() { yolo-data one --split train --epochs 5 --imgsz 32 --epoch "$@"; }
+estream 0 | yolo-train-epoch --new es.yaml -o es/weights/last.pt threads=1 >es0.json 2>es0.err
+estream 1 | yolo-train-epoch es/weights/last.pt threads=1 >es1.json 2>es1.err
+if grep -q '"stopped_early":false' es0.json && grep -q '"finished":false' es0.json; then ok "patience=1: the first epoch does not stop"
+else fail "patience=1 epoch 0: $(cat es0.json) $(tail -1 es0.err)"; fi
+if grep -q '"fitness":1.0' es1.json && grep -q '"stopped_early":true' es1.json && grep -q '"finished":true' es1.json
+then ok "patience=1: an epoch without a better fitness stops the run (finished, stopped_early)"
+else fail "patience=1 epoch 1: $(cat es1.json) $(tail -1 es1.err)"; fi
+check_out "yolo-ckpt inspect says stopped early, not resumable" \
+    '^resumable: +no: stopped early after epoch 2 \(best epoch 1, patience 1\)' yolo-ckpt inspect es/weights/last.pt
+[ "$(wc -l <es/results.csv)" -eq 3 ] && ok "the stopping epoch has its results row" || fail "results.csv rows: $(wc -l <es/results.csv)"
+cp es/weights/last.pt es-keep.pt
+check_fails "yolo-train-epoch refuses to continue an early-stopped run" 2 \
+    "cannot continue: stopped early after epoch 2 \(best epoch 1, patience 1\)" sh -c 'yolo-data one --split train --epochs 5 --imgsz 32 --epoch 2 | yolo-train-epoch es/weights/last.pt threads=1'
+check_fails "yolo resume says the run stopped early" 1 "cannot continue: stopped early after epoch 2 .*start a new run from these weights" \
+    yolo classify train resume model=es/weights/last.pt
+cmp -s es/weights/last.pt es-keep.pt && ok "the refusals leave last.pt as it was" || fail "last.pt changed by a refused resume"
+
+# classify with dropout: the masks must not depend on where the process started, so a stop after one
+# batch plus a resume equals one straight epoch, both for a fresh run and from a checkpoint
+printf 'task: classify\nmodel: yolov8n-cls.yaml\ndata: es-src\nepochs: 2\nbatch: 4\nimgsz: 32\ndropout: 0.2\n' >dr.yaml
+dstream() { yolo-data es-src --split train --epochs 2 --imgsz 32 --epoch "$@"; }
+dstream 0 | yolo-train-epoch --new dr.yaml -o dra/weights/last.pt threads=1 >/dev/null 2>dra.err
+dstream 0 | yolo-train-epoch --new dr.yaml -o drb/weights/last.pt threads=1 --stop-after 1 >/dev/null 2>drb.err
+dstream 0 --from 4 | yolo-train-epoch drb/weights/last.pt >/dev/null 2>>drb.err
+check "dropout=0.2: stop after 1 batch + resume == straight first epoch" yolo-ckpt diff dra/weights/last.pt drb/weights/last.pt
+mkdir -p drc/weights drd/weights && cp dra/weights/last.pt drc/weights/ && cp dra/weights/last.pt drd/weights/
+dstream 1 | yolo-train-epoch drc/weights/last.pt >/dev/null 2>drc.err
+dstream 1 | yolo-train-epoch drd/weights/last.pt --stop-after 1 >/dev/null 2>drd.err
+dstream 1 --from 4 | yolo-train-epoch drd/weights/last.pt >/dev/null 2>>drd.err
+check "dropout=0.2: stop + resume == straight epoch from a checkpoint" yolo-ckpt diff drc/weights/last.pt drd/weights/last.pt
 exit 0

@@ -17,6 +17,7 @@ K=runs/detect/killed
 fresh=(yolo detect train data=ds/data.yaml epochs=4 imgsz=64 batch=4 workers=1 name=killed exist_ok=true)
 resume=(yolo detect train resume model=$K/weights/last.pt)
 kills=0 midepoch=0 rc=1 log=""
+finished() { yolo-ckpt inspect --json $K/weights/last.pt 2>/dev/null | grep -q '"why_not": "training finished'; }
 set -m
 for round in $(seq 20); do
     if [ -f $K/weights/last.pt ]; then "${resume[@]}" save_every=1 >>k.out 2>>k.err &
@@ -42,6 +43,8 @@ for round in $(seq 20); do
         done
         sleep "0.$((RANDOM % 6))"
     fi
+    # a kill after the last epoch's checkpoint only interrupts the final summary: leave that one be
+    finished && { wait $pid; rc=$?; break; }
     if [ $kills -lt 5 ] && kill -9 -- -$pid 2>/dev/null; then
         kills=$((kills + 1))
         wait $pid 2>/dev/null
@@ -49,6 +52,8 @@ for round in $(seq 20); do
         at=$(yolo-ckpt inspect --json $K/weights/last.pt 2>/dev/null | sed -n 's/^  "epochs_done": \([0-9]*\).*/\1/p')
         yolo-ckpt inspect --json $K/weights/last.pt 2>/dev/null | grep -q '"position": {' && { midepoch=$((midepoch + 1)); at="$at+"; }
         log="$log ${at:-none}"
+        # killed inside the window between the last checkpoint and the exit: the run is complete
+        finished && { rc=0; break; }
         continue
     fi
     wait $pid

@@ -48,6 +48,13 @@ yolo_status ckpt_verify(const char *path);
  * equal contents give identical files. Tensors must have their data loaded. */
 yolo_status ckpt_write(const char *path, const yv *root);
 
+/* ckpt_write of one root to several files (best.pt, epochN.pt, last.pt) with one serialisation. The
+ * bytes go from the tensors' memory straight to the files (no copy of the archive in memory); all
+ * files are written, then each is synced and renamed into place in the order given, so a crash
+ * leaves every file either old or new, and a later one new only when the earlier ones are. On
+ * failure, files not yet in place keep their old contents. */
+yolo_status ckpt_write_many(const char *const *paths, size_t n, const yv *root);
+
 /* Writes bytes to path atomically (temp file ".NAME.XXXXXX" in the same folder, fsync, rename, fsync
  * folder). The file keeps the old file's mode, else 0666 & ~umask. On any failure the previous file at
  * path is untouched, the temp file is removed, and the error names path, the errno text and a hint:

@@ -47,6 +47,8 @@ const char *const *dataset_names(const dataset *ds);
 bool dataset_is_classify(const dataset *ds);
 /* The file the dataset was opened from, as given. */
 const char *dataset_path(const dataset *ds);
+/* The dataset root that split paths are relative to (a folder, or a prefix inside an archive). */
+const char *dataset_root(const dataset *ds);
 /* Whether data.yaml names this split (train, val, test) or, for ImageFolder, the folder exists
  * ("val" also finds "validation"). */
 bool dataset_has_split(const dataset *ds, const char *split);
@@ -54,6 +56,8 @@ bool dataset_has_split(const dataset *ds, const char *split);
 typedef struct {
     int workers;      /* threads for checking images when there is no cache (0: all cores) */
     bool no_cache;    /* neither read nor write the label cache */
+    double fraction;  /* 0 < f < 1 keeps the first round(f * listed) files (Ultralytics' fraction=, given for
+                         train only); 0 or 1: all */
 } dataset_load_opts;
 
 typedef struct {

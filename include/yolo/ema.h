@@ -5,6 +5,7 @@
 #ifndef YOLO_EMA_H
 #define YOLO_EMA_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "yolo/status.h"
@@ -29,6 +30,12 @@ void ema_set_params(ema *e, double max_decay, double tau);
 /* updates += 1, then every floating entry: ema = d*ema + (1-d)*model. state is the model's state in the
  * same order and shapes as at creation. */
 yolo_status ema_update(ema *e, const torch_tensor *const *state, int n);
+
+/* Fused update on (the default: one loop over each contiguous float32 CPU entry, bit-identical to the
+ * libtorch ops) or off (the libtorch ops for every entry: the reference). The loop only runs where
+ * ema_fused_available() found it to agree with this libtorch (a one-time probe). */
+void ema_set_fused(ema *e, bool on);
+bool ema_fused_available(void);
 
 int64_t ema_updates(const ema *e);
 void ema_set_updates(ema *e, int64_t updates); /* when resuming */

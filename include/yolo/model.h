@@ -58,10 +58,20 @@ int64_t model_trainable_elements(const model *m);
 /* ---- modes ---- */
 void model_set_training(model *m, bool training);
 bool model_training(const model *m);
-/* Runs the network in channels-last memory order (the input is converted; convolutions keep it).
- * Other kernels run, so results differ from Ultralytics' NCHW run in the last bits: off by default
- * (golden parity is measured with it off). For yolov8n at imgsz 128 on CPU it measured no faster. */
-void model_set_channels_last(model *m, bool on);
+/* Lays the convolution weights out channels-last (NHWC order in memory) and converts the input of
+ * each forward, so convolutions, BatchNorm and the activations between them all run in that order;
+ * off restores row-major weights. Values are unchanged (state dicts, torch_copy_out and checkpoints
+ * see the same numbers either way) but other oneDNN and BatchNorm kernels run: about 1e-6 relative
+ * per layer, which train-mode BatchNorm grows to ~1e-3 in the head outputs, so golden parity with
+ * Ultralytics' row-major run (1e-5) does not hold; hence off by default. Deterministic for a fixed
+ * thread count either way. model_build applies model_channels_last_default(dev).
+ * The parameters are re-laid in place (same handles), and so are their gradients; optimizer and
+ * EMA state made from them afterwards by clone/empty_like follows. Switch before building those. */
+yolo_status model_set_channels_last(model *m, bool on);
+bool model_channels_last(const model *m);
+/* The environment's YOLO_CHANNELS_LAST (0 off, anything else on) or else the built-in default
+ * for the device. */
+bool model_channels_last_default(torch_device dev);
 /* on: folds every BatchNorm into its conv, as Ultralytics' model.fuse() does before standalone
  * validation and prediction, and eval forwards use the folded weights (train forwards never do).
  * The folding is a snapshot of the current weights: call again after changing them. off: drops it. */

@@ -4,7 +4,9 @@
  * state saved to / restored from a plain value dict keyed by parameter name.
  *
  * Parameters are libtorch leaf tensors owned by the caller (the model); the optimizer keeps handles
- * to them and updates them in place. Every update runs as tensor ops on the parameters' device. */
+ * to them and updates them in place. Contiguous float32 CPU tensors are updated by fused loops over
+ * their memory (one pass per parameter, on libtorch's threads) that give the same bits as the
+ * libtorch op sequence; any other tensor (CUDA, another dtype or layout) takes that op sequence. */
 #ifndef YOLO_OPTIM_H
 #define YOLO_OPTIM_H
 
@@ -58,6 +60,18 @@ yolo_status optim_new(optim_kind kind, double lr, double momentum, double weight
                       const optim_param *params, int n, optim **out);
 void optim_free(optim *o);
 
+/* Fused kernels on (the default) or off (every update as libtorch ops: the reference they are tested
+ * against). They are only used where optim_fused_available() says they agree with this libtorch. */
+void optim_set_fused(optim *o, bool on);
+bool optim_get_fused(const optim *o);
+/* Whether the fused kernels run here: true once a one-time probe found them bit-identical to the
+ * libtorch ops on this CPU (it is false where libtorch rounds differently, e.g. with
+ * ATEN_CPU_CAPABILITY=default). */
+bool optim_fused_available(void);
+/* Likewise for the gradient norms of clipping (computed on raw memory when every gradient is
+ * contiguous float32 on the CPU; by libtorch otherwise). */
+bool optim_fused_norm_available(void);
+
 optim_kind optim_get_kind(const optim *o);
 int optim_param_count(const optim *o);
 const char *optim_param_name(const optim *o, int i);
@@ -89,6 +103,9 @@ yolo_status optim_zero_grad(optim *o);
 /* Scales all gradients so that their global L2 norm is at most max_norm (torch's clip_grad_norm_:
  * coefficient min(max_norm / (norm + 1e-6), 1)). The norm before clipping goes to *total_norm. */
 yolo_status optim_clip_grad_norm(optim *o, double max_norm, double *total_norm);
+/* optim_clip_grad_norm, optim_step and optim_zero_grad in one call, with the same results to the bit,
+ * but one pass over each parameter's memory instead of three: the trainer's sequence. */
+yolo_status optim_clip_step_zero(optim *o, double max_norm, double *total_norm);
 
 /* The state as a dict: {"optimizer": "SGD", "groups": [{name, lr, initial_lr, momentum, beta2, eps,
  * weight_decay, nesterov, params: [names]}...], "state": {param name: {"momentum_buffer": T} or

@@ -110,6 +110,20 @@ yolo_status torch_contiguous(const torch_tensor *t, torch_tensor **out);
 /* The same 4-d tensor in channels-last (NHWC) memory order; convolutions then keep that order. */
 yolo_status torch_channels_last(const torch_tensor *t, torch_tensor **out);
 bool torch_is_channels_last(const torch_tensor *t);
+/* Re-lays a 4-d tensor out in place, in channels-last order (on) or row-major (off): the handle gets a
+ * new tensor with the same values, the same requires_grad and, if it had one, its gradient re-laid
+ * the same way. A leaf stays a leaf; other handles to the old tensor keep the old one. Values read
+ * through torch_copy_out / torch_copy_in are unaffected (they always go in logical row-major order). */
+yolo_status torch_set_channels_last_(torch_tensor *t, bool on);
+/* Pointer to the elements of a CPU tensor that fills its memory without gaps or overlap in some
+ * dimension order (row-major, channels-last, ...); NULL otherwise. An elementwise loop over numel
+ * elements through such pointers is correct for tensors that torch_same_layout says agree. */
+void *torch_dense_data_ptr(const torch_tensor *t);
+/* Same sizes and same strides (so element k of one is element k of the other in memory). */
+bool torch_same_layout(const torch_tensor *a, const torch_tensor *b);
+/* Re-lays t's gradient out like t when it is not (e.g. a gradient restored from row-major data for
+ * a channels-last parameter), so optimizers see matching layouts and sums keep one order. */
+yolo_status torch_grad_conform(torch_tensor *t);
 
 /* ---- in place (no autograd recording for leaves that require grad: use under no-grad) ---- */
 yolo_status torch_copy_(torch_tensor *dst, const torch_tensor *src);

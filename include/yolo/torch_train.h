@@ -91,6 +91,18 @@ yolo_status tt_addcdiv_(torch_tensor *a, const torch_tensor *b, const torch_tens
 /* Sets t's accumulated gradient to a copy of g (NULL drops it). For tests and restoring state. */
 yolo_status tt_set_grad(torch_tensor *t, const torch_tensor *g);
 
+/* Runs jobs on libtorch's intra-op threads (at::parallel_for, so torch_set_threads applies): job j
+ * covers [0, n) of its own, and the concatenation of all jobs is split into chunks (one parallel region
+ * however many jobs; everything on the calling thread when the total is under grain or there is one
+ * thread), so a job may be cut anywhere into calls of fn(ctx, begin, end), which may run concurrently:
+ * fn must touch only its own range and must not longjmp out. Empty jobs are skipped. */
+typedef struct {
+    void (*fn)(void *ctx, int64_t begin, int64_t end);
+    void *ctx;
+    int64_t n;
+} tt_range_job;
+yolo_status tt_parallel_jobs(const tt_range_job *jobs, int njobs, int64_t grain);
+
 /* ---- losses and resampling ---- */
 /* Per-element BCE with logits (reduction none). */
 yolo_status tt_bce_with_logits(const torch_tensor *logits, const torch_tensor *target, torch_tensor **out);
