@@ -618,12 +618,9 @@ static range_fn scale_kernel = scale_generic;
  * computes it, found by testing: eight lane sums of fmaf(x, x, lane) over the whole 8-blocks, the
  * lanes added left to right, then the rest four at a time (the four squares rounded, then added in
  * turn) and the last one to three elements by fmaf, and a float sqrt. */
-static float norm2_generic(const float *x, int64_t n) {
-    float lane[8] = {0};
-    int64_t d = 0;
-    for (; d + 8 <= n; d += 8)
-        for (int j = 0; j < 8; j++)
-            lane[j] = fmaf(x[d + j], x[d + j], lane[j]);
+/* What follows the 8-lane blocks in ATen's norm: the lanes added left to right, the rest four at a
+ * time (squares rounded, then added in turn), the last one to three by fmaf, and a float sqrt. */
+static float norm2_finish(const float lane[8], const float *x, int64_t d, int64_t n) {
     float b = lane[0];
     for (int j = 1; j < 8; j++)
         b = b + lane[j];
@@ -638,6 +635,15 @@ static float norm2_generic(const float *x, int64_t n) {
     return sqrtf(b);
 }
 
+static float norm2_generic(const float *x, int64_t n) {
+    float lane[8] = {0};
+    int64_t d = 0;
+    for (; d + 8 <= n; d += 8)
+        for (int j = 0; j < 8; j++)
+            lane[j] = fmaf(x[d + j], x[d + j], lane[j]);
+    return norm2_finish(lane, x, d, n);
+}
+
 #if defined(FUSED_X86)
 __attribute__((target("avx2,fma"))) static float norm2_avx2(const float *x, int64_t n) {
     __m256 acc = _mm256_setzero_ps();
@@ -648,18 +654,7 @@ __attribute__((target("avx2,fma"))) static float norm2_avx2(const float *x, int6
     }
     float lane[8];
     _mm256_storeu_ps(lane, acc);
-    float b = lane[0];
-    for (int j = 1; j < 8; j++)
-        b = b + lane[j];
-    for (; n - d >= 4; d += 4)
-        for (int j = 0; j < 4; j++) {
-            float sq = x[d + j] * x[d + j];
-            KEEP_F(sq);
-            b = b + sq;
-        }
-    for (; d < n; d++)
-        b = fmaf(x[d], x[d], b);
-    return sqrtf(b);
+    return norm2_finish(lane, x, d, n);
 }
 #endif
 

@@ -10,6 +10,15 @@ col() { awk -F, -v c="$2" 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == c) k = 
 first() { awk -F, -v c="$2" 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == c) k = i; next } NR == 2 { print $k }' "$1"; }
 # above WHAT VALUE LIMIT: ok when VALUE > LIMIT
 above() { if [ -n "$2" ] && awk -v v="$2" -v l="$3" 'BEGIN { exit !(v > l) }'; then ok "$1 ($2 > $3)"; else fail "$1 ('$2' not > $3)"; fi; }
+# train10 TASK NAME KEY=VALUE...: a 10-epoch run into runs/TASK/NAME; sets R to its results.csv
+train10() {
+    local task=$1 name=$2 rc
+    shift 2
+    yolo "$task" train epochs=10 workers=1 name="$name" "$@" >"$name.out" 2>"$name.err"
+    rc=$? R=runs/$task/$name/results.csv
+    if [ $rc -eq 0 ] && [ "$(grep -c . "$R")" -eq 11 ]; then ok "$task: 10 epochs trained"
+    else fail "$task run (exit $rc): $(tail -2 "$name.err" | tr '\n' '|')"; fi
+}
 below() { if [ -n "$2" ] && awk -v v="$2" -v l="$3" 'BEGIN { exit !(v < l) }'; then ok "$1 ($2 < $3)"; else fail "$1 ('$2' not < $3)"; fi; }
 
 # ---- classify: yolov8n-cls, 500 train + 100 val images at 32 px, 10 epochs of 32 batches.
@@ -17,10 +26,7 @@ below() { if [ -n "$2" ] && awk -v v="$2" -v l="$3" 'BEGIN { exit !(v < l) }'; t
 # top-1 0.38, top-5 0.94 and val loss 1.32 (from 0.10, 0.50, 2.31 after the first epoch); the
 # thresholds ask for 2.5x chance top-1, 1.5x chance top-5 and a loss well under ln(10).
 if yolo-data fashion --task classify --out cls --train 500 --val 100 --imgsz 32 >/dev/null 2>&1; then
-    yolo classify train data=cls epochs=10 imgsz=32 batch=16 workers=1 name=cls >cls.out 2>cls.err
-    rc=$? R=runs/classify/cls/results.csv
-    if [ $rc -eq 0 ] && [ "$(grep -c . $R)" -eq 11 ]; then ok "classify: 10 epochs trained"
-    else fail "classify run (exit $rc): $(tail -2 cls.err | tr '\n' '|')"; fi
+    train10 classify cls data=cls imgsz=32 batch=16
     above "classify: top-1 accuracy after 10 epochs well above chance 0.10" "$(col $R metrics/accuracy_top1)" 0.25
     above "classify: top-5 accuracy after 10 epochs well above chance 0.50" "$(col $R metrics/accuracy_top5)" 0.75
     below "classify: val loss after 10 epochs well under ln(10) = 2.30" "$(col $R val/loss)" 2.0
@@ -38,11 +44,7 @@ fi
 # seg loss falls from 6.69 to 2.44. The thresholds ask for a quarter of those mAPs and a 40% lower
 # seg loss.
 if yolo-data fashion --task segment --out seg --train 160 --val 32 --imgsz 64 >/dev/null 2>&1; then
-    yolo segment train data=seg/data.yaml epochs=10 imgsz=64 batch=16 nbs=16 optimizer=AdamW lr0=0.003 workers=1 \
-        name=seg >seg.out 2>seg.err
-    rc=$? R=runs/segment/seg/results.csv
-    if [ $rc -eq 0 ] && [ "$(grep -c . $R)" -eq 11 ]; then ok "segment: 10 epochs trained"
-    else fail "segment run (exit $rc): $(tail -2 seg.err | tr '\n' '|')"; fi
+    train10 segment seg data=seg/data.yaml imgsz=64 batch=16 nbs=16 optimizer=AdamW lr0=0.003
     above "segment: mask mAP50 after 10 epochs well above an untrained model's 0" "$(col $R 'metrics/mAP50(M)')" 0.04
     above "segment: box mAP50 after 10 epochs well above 0" "$(col $R 'metrics/mAP50(B)')" 0.04
     s0=$(first $R train/seg_loss) s9=$(col $R train/seg_loss)
@@ -56,11 +58,7 @@ fi
 # The run ends at mAP50 0.117 and mAP50-95 0.045 (0 for the first 3 epochs), and the val box loss
 # falls from 6.69 to 3.17; the thresholds ask for about a quarter of those mAPs and a 30% lower loss.
 if yolo-data fashion --task detect --out det --train 128 --val 32 --imgsz 64 >/dev/null 2>&1; then
-    yolo detect train data=det/data.yaml epochs=10 imgsz=64 batch=16 nbs=16 optimizer=AdamW lr0=0.004 workers=1 \
-        name=det >det.out 2>det.err
-    rc=$? R=runs/detect/det/results.csv
-    if [ $rc -eq 0 ] && [ "$(grep -c . $R)" -eq 11 ]; then ok "detect: 10 epochs trained"
-    else fail "detect run (exit $rc): $(tail -2 det.err | tr '\n' '|')"; fi
+    train10 detect det data=det/data.yaml imgsz=64 batch=16 nbs=16 optimizer=AdamW lr0=0.004
     above "detect: mAP50 after 10 epochs well above an untrained model's 0" "$(col $R 'metrics/mAP50(B)')" 0.03
     above "detect: mAP50-95 after 10 epochs well above 0" "$(col $R 'metrics/mAP50-95(B)')" 0.01
     b0=$(first $R val/box_loss) b9=$(col $R val/box_loss)

@@ -24,4 +24,24 @@ static inline const char *tap_shared(void) {
 }
 
 #define TAP_DONE() return tap_failures ? 1 : 0
+/* The whole file, NUL-terminated (so text can be read as a string); NULL when it cannot be read. */
+static inline unsigned char *tap_slurp(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    *len = 0;
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    unsigned char *p = n >= 0 ? malloc((size_t)n + 1) : NULL;
+    if (p && fread(p, 1, (size_t)n, f) == (size_t)n) {
+        p[n] = 0;
+        *len = (size_t)n;
+    } else {
+        free(p);
+        p = NULL;
+    }
+    fclose(f);
+    return p;
+}
+
 #endif

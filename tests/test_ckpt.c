@@ -454,22 +454,6 @@ static const char *tmp_path(const char *name) {
     return buf[k];
 }
 
-static unsigned char *slurp(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *p = malloc((size_t)n + 1);
-    if (fread(p, 1, (size_t)n, f) != (size_t)n) {
-        free(p);
-        p = NULL;
-    }
-    fclose(f);
-    *len = (size_t)n;
-    return p;
-}
-
 static void spit(const char *path, const void *p, size_t n) {
     FILE *f = fopen(path, "wb");
     if (!f) return;
@@ -655,7 +639,7 @@ static void test_round_trip(void) {
     st = ckpt_write(path2, r2);
     CHECK(st == YOLO_OK, "rewrite");
     size_t n1, n2;
-    unsigned char *f1 = slurp(path, &n1), *f2 = slurp(path2, &n2);
+    unsigned char *f1 = tap_slurp(path, &n1), *f2 = tap_slurp(path2, &n2);
     CHECK(f1 && f2 && n1 == n2 && memcmp(f1, f2, n1) == 0, "rewriting gives identical bytes (%zu)", n1);
     CHECK(memcmp(f1 + n1 - 22, "PK\5\6", 4) == 0 && memcmp(f1 + 30, "round/data.pkl", 14) == 0,
           "archive folder is the file stem");
@@ -703,7 +687,7 @@ static void test_damage(void) {
     ckpt_write(path, root);
     yv_doc_free(doc);
     size_t n;
-    unsigned char *z = slurp(path, &n);
+    unsigned char *z = tap_slurp(path, &n);
     if (!z) {
         CHECK(0, "read small.pt");
         return;
@@ -837,7 +821,7 @@ static void test_bad_files(void) {
     st = ckpt_verify(pz);
     CHECK(st == YOLO_OK, "and verify (%s)", st ? yolo_last_error() : "ok");
     size_t zn;
-    unsigned char *zb = slurp(p, &zn);
+    unsigned char *zb = tap_slurp(p, &zn);
     unsigned char *hit = zb ? memmem(zb, zn, two, 8) : NULL;
     if (hit) {
         hit[1] ^= 0x40;
@@ -903,7 +887,7 @@ static void test_atomic_write(void) {
     CHECK(st == YOLO_ERR_IO && strstr(yolo_last_error(), "keep.pt: cannot write: File too large"), "full disk: %s",
           yolo_last_error());
     size_t n;
-    char *c = (char *)slurp(p, &n);
+    char *c = (char *)tap_slurp(p, &n);
     CHECK(c && n == 12 && memcmp(c, "old contents", 12) == 0, "old file untouched after a failed write");
     free(c);
     DIR *d = opendir(tmpdir);
@@ -926,7 +910,7 @@ static void test_atomic_write(void) {
         chmod(ro, 0755);
         CHECK(st == YOLO_ERR_IO && strstr(yolo_last_error(), "Permission denied") && strstr(yolo_last_error(), "x.pt"),
               "read-only folder: %s", yolo_last_error());
-        c = (char *)slurp(f, &n);
+        c = (char *)tap_slurp(f, &n);
         CHECK(c && n == 2 && memcmp(c, "v1", 2) == 0, "old file untouched in a read-only folder");
         free(c);
     } else {
@@ -966,7 +950,7 @@ static void test_stream(void) {
     char path[4096];
     snprintf(path, sizeof path, "%s/golden/det_assigner.pt", tap_shared());
     size_t n;
-    unsigned char *z = slurp(path, &n);
+    unsigned char *z = tap_slurp(path, &n);
     if (!z) {
         CHECK(0, "read det_assigner.pt");
         return;

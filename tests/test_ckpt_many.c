@@ -20,21 +20,9 @@ static const char *at(const char *name) {
     return buf[k];
 }
 
-static unsigned char *slurp(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *b = malloc(n > 0 ? (size_t)n : 1);
-    *len = b && fread(b, 1, (size_t)n, f) == (size_t)n ? (size_t)n : 0;
-    fclose(f);
-    return b;
-}
-
 static bool same_file(const char *a, const char *b) {
     size_t la = 0, lb = 0;
-    unsigned char *x = slurp(a, &la), *y = slurp(b, &lb);
+    unsigned char *x = tap_slurp(a, &la), *y = tap_slurp(b, &lb);
     bool same = x && y && la == lb && la > 0 && memcmp(x, y, la) == 0;
     free(x);
     free(y);
@@ -95,7 +83,7 @@ int main(void) {
     }
     CHECK(ckpt_verify(paths[1]) == YOLO_OK, "epoch7.pt verifies (every CRC)");
     size_t n = 0;
-    unsigned char *b = slurp(paths[0], &n);
+    unsigned char *b = tap_slurp(paths[0], &n);
     CHECK(b && n > 40 && memcmp(b + 30, "best/data.pkl", 13) == 0, "best.pt's archive folder is best/ (as torch.save names it)");
     free(b);
 
@@ -105,12 +93,12 @@ int main(void) {
     snprintf(missing, sizeof missing, "%s", at("missing/epoch8.pt"));
     const char *bad[3] = {p0, missing, p2};
     size_t before = 0;
-    unsigned char *old = slurp(at("last.pt"), &before);
+    unsigned char *old = tap_slurp(at("last.pt"), &before);
     yolo_status st = ckpt_write_many(bad, 3, root);
     CHECK(st == YOLO_ERR_IO && strstr(yolo_last_error(), "missing/epoch8.pt"), "a missing folder fails naming the file: %s",
           yolo_last_error());
     size_t after = 0;
-    unsigned char *now = slurp(at("last.pt"), &after);
+    unsigned char *now = tap_slurp(at("last.pt"), &after);
     CHECK(old && now && before == after && memcmp(old, now, before) == 0, "last.pt after the failing path is unchanged");
     free(old);
     free(now);
