@@ -331,7 +331,45 @@ static yolo_status set_names(trainer *t, const char *const *names, int nc) {
     return YOLO_OK;
 }
 
+static void note(const trainer *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Whether freeze= (a layer count N: layers 0..N-1, or a list of layer indices) names layer i. */
+static bool freeze_names_layer(const yv *f, int64_t i) {
+    int64_t n;
+    if (f && (f->kind == YV_LIST || f->kind == YV_TUPLE)) {
+        for (size_t k = 0; k < f->seq.n; k++)
+            if (yv_as_int(f->seq.items[k], &n) && n == i) return true;
+        return false;
+    }
+    return f && f->kind == YV_INT && yv_as_int(f, &n) && i < n;
+}
+
+/* Ultralytics' freeze=: the parameters of the named layers (model.<i>.*) stop taking gradients; their
+ * BatchNorm statistics still move, as there. Done before the optimizer is built, as there. */
+static yolo_status apply_freeze(trainer *t) {
+    const yv *f = yv_dict_get(t->args, "freeze");
+    const char *fs = yv_as_str(f);
+    if (!f || f->kind == YV_NONE || (fs && (!strcmp(fs, "none") || !strcmp(fs, "None") || !*fs))) return YOLO_OK;
+    if (f->kind != YV_INT && f->kind != YV_LIST && f->kind != YV_TUPLE)
+        return yolo_error(YOLO_ERR_USAGE, "freeze=%s: must be a number of layers or a list of layer indices",
+                          fs ? fs : "?");
+    int frozen = 0;
+    for (int i = 0; i < model_param_count(t->m); i++) {
+        int64_t layer;
+        const char *name = model_param_name(t->m, i);
+        if (model_param_is_buffer(t->m, i) || sscanf(name, "model.%" SCNd64 ".", &layer) != 1) continue;
+        if (!freeze_names_layer(f, layer)) continue;
+        yolo_status st = model_set_trainable(t->m, i, false);
+        if (st != YOLO_OK) return st;
+        frozen++;
+    }
+    if (frozen) note(t, "freeze: %d parameter tensors of the named layers take no gradients", frozen);
+    return YOLO_OK;
+}
+
 static yolo_status build_optimizer(trainer *t, optim_kind kind, double lr, double momentum, double wd) {
+    yolo_status fst = apply_freeze(t);
+    if (fst != YOLO_OK) return fst;
     int n = model_param_count(t->m);
     optim_param *ps = calloc((size_t)n, sizeof *ps);
     if (!ps) return nomem();

@@ -179,4 +179,25 @@ dstream 1 | yolo-train-epoch drc/weights/last.pt >/dev/null 2>drc.err
 dstream 1 | yolo-train-epoch drd/weights/last.pt --stop-after 1 >/dev/null 2>drd.err
 dstream 1 --from 4 | yolo-train-epoch drd/weights/last.pt >/dev/null 2>>drd.err
 check "dropout=0.2: stop + resume == straight epoch from a checkpoint" yolo-ckpt diff drc/weights/last.pt drd/weights/last.pt
+# and dropout does act: the same first epoch with dropout 0 ends with other weights
+sed 's/^dropout: 0.2$/dropout: 0.0/' dr.yaml >d0.yaml
+dstream 0 | yolo-train-epoch --new d0.yaml -o dr0/weights/last.pt threads=1 >/dev/null 2>dr0.err
+if [ -f dr0/weights/last.pt ] && ! yolo-ckpt diff dra/weights/last.pt dr0/weights/last.pt >/dev/null 2>&1
+then ok "dropout=0.2 trains other weights than dropout=0"; else fail "dropout=0.2 vs 0: $(tail -1 dr0.err)"; fi
+# freeze=2 (Ultralytics: layers 0 and 1 take no gradients; their BN statistics still move): between
+# epoch 0 and epoch 1 their weights stay bit for bit, layer 2's change.
+sed 's/^save_period: 2$/freeze: 2/' args.yaml >fz.yaml
+stream 0 | yolo-train-epoch --new fz.yaml -o fz/weights/last.pt threads=1 >/dev/null 2>fz.err && cp fz/weights/last.pt fz0.pt &&
+    stream 1 | yolo-train-epoch fz/weights/last.pt >/dev/null 2>>fz.err
+grep -q 'freeze: 6 parameter tensors' fz.err && ok "freeze=2 freezes the 6 parameter tensors of layers 0 and 1" ||
+    fail "freeze=2 note: $(grep -i freeze fz.err | head -1)"
+yolo-ckpt diff fz0.pt fz/weights/last.pt >fz.diff 2>&1
+if ! grep -Eq 'differs +model\.model\.[01]\.(conv\.weight|bn\.weight|bn\.bias) ' fz.diff &&
+    grep -Eq 'differs +model\.model\.[01]\.bn\.running_mean ' fz.diff && grep -Eq 'differs +model\.model\.2\.cv1\.conv\.weight ' fz.diff
+then ok "freeze=2: layers 0-1 keep their weights (BN statistics move), layer 2 trains"
+else fail "freeze=2 weights: $(grep -E 'model\.model\.[012]\.' fz.diff | head -4 | tr '\n' '|')"; fi
+sed 's/^save_period: 2$/freeze: abc/' args.yaml >fb.yaml
+stream 0 | yolo-train-epoch --new fb.yaml -o fb/weights/last.pt threads=1 >/dev/null 2>fb.err
+if grep -q 'freeze=abc: must be a number of layers or a list of layer indices' fb.err && [ ! -e fb/weights/last.pt ]
+then ok "freeze=abc is refused, nothing written"; else fail "freeze=abc: $(tail -1 fb.err)"; fi
 exit 0

@@ -10,6 +10,10 @@ check_fails "fraction out of range" 2 "lr0 must be between 0.0 and 1.0" "$Y" det
 check_fails "integer key with text" 2 "epochs must be an integer" "$Y" detect train epochs=ten
 check_fails "bool key with junk" 2 "val must be true or false" "$Y" detect train val=maybe
 check_fails "bare non-bool key" 2 "'workers' needs a value: missing '='" "$Y" detect train workers
+check_fails "multi_scale=true is refused, not ignored" 2 "'multi_scale=true' is not supported" "$Y" detect train data=x.yaml multi_scale=true
+check_fails "a missing dataset is one line, before any run folder" 1 "data=nowhere/d.yaml: no such file or folder" \
+    "$Y" detect train data=nowhere/d.yaml project=$T/mr
+[ ! -e "$T/mr" ] && ok "a missing dataset leaves no run folder" || fail "a missing dataset left $T/mr behind"
 check_fails "unsupported mode" 2 "mode 'predict' is not supported" "$Y" detect predict
 check_fails "two tasks" 2 "two tasks given" "$Y" detect segment train
 
