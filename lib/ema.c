@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "yolo/fused.h"
 #include "yolo/torch_train.h"
 
 struct ema {
@@ -23,22 +24,6 @@ struct ema {
 
 /* ---- the fused update ---- */
 
-#if defined(__x86_64__) && defined(__GNUC__)
-#include <immintrin.h>
-#define EMA_X86 1
-/* Rounds where it stands: keeps a multiply from being contracted into the following add. */
-#define KEEP(v) __asm__("" : "+x"(v))
-#else
-#define KEEP(v) keep_f(&(v))
-static inline void keep_f(float *v) {
-    volatile float t = *v;
-    *v = t;
-}
-#endif
-
-/* Elements per chunk on libtorch's threads (ATen's grain). */
-#define EMA_GRAIN 32768
-
 typedef struct {
     float *v;
     const float *m;
@@ -47,8 +32,8 @@ typedef struct {
 
 static inline float ema_elem(const ema_args *a, int64_t i) {
     float x = a->v[i] * a->d, y = a->m[i] * a->omd;
-    KEEP(x);
-    KEEP(y);
+    KEEP_F(x);
+    KEEP_F(y);
     return x + y;
 }
 
@@ -58,15 +43,15 @@ static void ema_generic(void *ctx, int64_t b, int64_t e) {
         a->v[i] = ema_elem(a, i);
 }
 
-#if defined(EMA_X86)
+#if defined(FUSED_X86)
 __attribute__((target("avx2"))) static void ema_avx2(void *ctx, int64_t b, int64_t e) {
     const ema_args *a = ctx;
     const __m256 d = _mm256_set1_ps(a->d), omd = _mm256_set1_ps(a->omd);
     int64_t i = b;
     for (; i + 8 <= e; i += 8) {
         __m256 x = _mm256_mul_ps(_mm256_loadu_ps(a->v + i), d), y = _mm256_mul_ps(_mm256_loadu_ps(a->m + i), omd);
-        KEEP(x);
-        KEEP(y);
+        KEEP_PS(x);
+        KEEP_PS(y);
         _mm256_storeu_ps(a->v + i, _mm256_add_ps(x, y));
     }
     for (; i < e; i++)
@@ -75,10 +60,6 @@ __attribute__((target("avx2"))) static void ema_avx2(void *ctx, int64_t b, int64
 #endif
 
 static void (*ema_kernel)(void *, int64_t, int64_t) = ema_generic;
-
-static float *raw_f32(const torch_tensor *t) {
-    return t && torch_dtype_of(t) == TORCH_F32 ? torch_data_ptr(t) : NULL;
-}
 
 /* The libtorch form of one entry's update (the reference). */
 static yolo_status update_ops(torch_tensor *v, const torch_tensor *model, double d) {
@@ -96,7 +77,7 @@ static yolo_status update_ops(torch_tensor *v, const torch_tensor *model, double
  * the CPU. */
 static bool fused_job(torch_tensor *v, const torch_tensor *model, double d, ema_args *a, tt_range_job *job) {
     int64_t n = torch_numel(v);
-    *a = (ema_args){raw_f32(v), raw_f32(model), (float)d, (float)(1 - d)};
+    *a = (ema_args){fused_raw_f32(v), fused_raw_f32(model), (float)d, (float)(1 - d)};
     *job = (tt_range_job){ema_kernel, a, n};
     return n > 0 && a->v && a->m && torch_numel(model) == n;
 }
@@ -105,14 +86,14 @@ static yolo_status update_fused(torch_tensor *v, const torch_tensor *model, doub
     ema_args a;
     tt_range_job job;
     *done = fused_job(v, model, d, &a, &job);
-    return *done ? tt_parallel_jobs(&job, 1, EMA_GRAIN) : YOLO_OK;
+    return *done ? tt_parallel_jobs(&job, 1, FUSED_GRAIN) : YOLO_OK;
 }
 
 /* Both forms on a 37-element probe (four 8-lane blocks and a tail) for a few decays. */
 static bool probe(void) {
     enum { N = 37 };
     const int64_t n = N;
-    float x[N], y[N], out[2 * N];
+    float x[N], y[N];
     for (int i = 0; i < N; i++) {
         x[i] = (float)(1.7 * sin(0.9 * i + 0.2));
         y[i] = (float)((1 + i % 4) * cos(1.1 * i));
@@ -125,8 +106,7 @@ static bool probe(void) {
         bool done = false;
         ok = !update_ops(r, m, ds[k]) && !update_fused(f, m, ds[k], &done) && done;
     }
-    ok = ok && !torch_copy_out(r, TORCH_F32, out, n) && !torch_copy_out(f, TORCH_F32, out + N, n) &&
-         !memcmp(out, out + N, sizeof(float) * N);
+    ok = ok && fused_same_bits(r, f);
     torch_free(r), torch_free(f), torch_free(m);
     return ok;
 }
@@ -135,7 +115,7 @@ static bool fused_agrees;
 static pthread_once_t fused_once = PTHREAD_ONCE_INIT;
 
 static void fused_setup(void) {
-#if defined(EMA_X86)
+#if defined(FUSED_X86)
     __builtin_cpu_init();
     if (__builtin_cpu_supports("avx2")) ema_kernel = ema_avx2;
 #endif
@@ -239,7 +219,7 @@ yolo_status ema_update(ema *e, const torch_tensor *const *state, int n) {
         else
             st = update_ops(e->t[i], state[i], d);
     }
-    if (st == YOLO_OK) st = tt_parallel_jobs(jobs, nj, EMA_GRAIN);
+    if (st == YOLO_OK) st = tt_parallel_jobs(jobs, nj, FUSED_GRAIN);
     free(args);
     free(jobs);
     torch_set_grad_enabled(was);

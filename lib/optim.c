@@ -11,6 +11,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "yolo/fused.h"
 #include "yolo/torch_train.h"
 
 typedef struct {
@@ -293,25 +294,6 @@ static yolo_status adam_one(slot *s, const group *G, torch_tensor *grad, bool de
  * probe compares both paths on a small tensor; where libtorch rounds differently (another CPU
  * capability, ATEN_CPU_CAPABILITY=default, another compiler), every step takes the op-by-op path. */
 
-/* The value must be rounded where it stands: no contraction of a multiply into a following add. */
-#if defined(__x86_64__) && defined(__GNUC__)
-#include <immintrin.h>
-#define FUSED_X86 1
-#define KEEP_PS(v) __asm__("" : "+x"(v))
-#endif
-#define KEEP_F(v) keep_f(&(v))
-static inline void keep_f(float *v) {
-#if defined(FUSED_X86)
-    __asm__("" : "+x"(*v));
-#else
-    volatile float t = *v;
-    *v = t;
-#endif
-}
-
-/* Elements per parallel chunk: ATen's grain, below which threads cost more than they save. */
-#define FUSED_GRAIN 32768
-
 /* What happens to the gradient on the way: clipping's scale (g = g * gscale, rounded, written back
  * unless zeroed) and zero_grad (g = 0 after use), so that one pass does clip, step and zero_grad. */
 typedef struct {
@@ -477,11 +459,6 @@ __attribute__((target("avx2,fma"))) static void adam_avx2(void *ctx, int64_t b, 
 typedef void (*range_fn)(void *ctx, int64_t b, int64_t e);
 static range_fn sgd_kernel = sgd_generic, adam_kernel = adam_generic;
 
-/* A float32 CPU tensor whose memory the kernels may walk in index order. */
-static float *raw_f32(const torch_tensor *t) {
-    return t && torch_dtype_of(t) == TORCH_F32 ? torch_data_ptr(t) : NULL;
-}
-
 /* Optimizer state for a parameter: contiguous float32 on the CPU, its shape. */
 static yolo_status state_like(const torch_tensor *param, torch_tensor **out) {
     int64_t shape[8];
@@ -498,17 +475,17 @@ static yolo_status sgd_prepare(slot *s, const group *G, torch_tensor *grad, cons
     bool has_mom = G->momentum != 0;
     int64_t n = torch_numel(s->param);
     *done = false;
-    if (n == 0 || torch_numel(grad) != n || !raw_f32(s->param) || !raw_f32(grad) ||
-        (has_mom && s->buf && !raw_f32(s->buf)))
+    if (n == 0 || torch_numel(grad) != n || !fused_raw_f32(s->param) || !fused_raw_f32(grad) ||
+        (has_mom && s->buf && !fused_raw_f32(s->buf)))
         return YOLO_OK;
     bool first = has_mom && !s->buf;
     if (first) {
         yolo_status st = state_like(s->param, &s->buf);
         if (st != YOLO_OK) return st;
     }
-    sgd_args a = {.p = raw_f32(s->param),
-                  .buf = has_mom ? raw_f32(s->buf) : NULL,
-                  .g = raw_f32(grad),
+    sgd_args a = {.p = fused_raw_f32(s->param),
+                  .buf = has_mom ? fused_raw_f32(s->buf) : NULL,
+                  .g = fused_raw_f32(grad),
                   .wd = (float)G->weight_decay,
                   .mom = (float)G->momentum,
                   .neg_lr = (float)-G->lr,
@@ -527,8 +504,8 @@ static yolo_status adam_prepare(slot *s, const group *G, torch_tensor *grad, boo
                                 adam_args *out, bool *done) {
     int64_t n = torch_numel(s->param);
     *done = false;
-    if (n == 0 || torch_numel(grad) != n || !raw_f32(s->param) || !raw_f32(grad) ||
-        (s->buf && (!raw_f32(s->buf) || !s->sq || !raw_f32(s->sq))))
+    if (n == 0 || torch_numel(grad) != n || !fused_raw_f32(s->param) || !fused_raw_f32(grad) ||
+        (s->buf && (!fused_raw_f32(s->buf) || !s->sq || !fused_raw_f32(s->sq))))
         return YOLO_OK;
     if (!s->buf) {
         yolo_status st = state_like(s->param, &s->buf);
@@ -539,10 +516,10 @@ static yolo_status adam_prepare(slot *s, const group *G, torch_tensor *grad, boo
     s->step += 1;
     double beta1 = G->momentum, beta2 = G->beta2;
     double bc1 = 1 - pow(beta1, s->step), bc2 = 1 - pow(beta2, s->step);
-    adam_args a = {.p = raw_f32(s->param),
-                   .m = raw_f32(s->buf),
-                   .v = raw_f32(s->sq),
-                   .g = raw_f32(grad),
+    adam_args a = {.p = fused_raw_f32(s->param),
+                   .m = fused_raw_f32(s->buf),
+                   .v = fused_raw_f32(s->sq),
+                   .g = fused_raw_f32(grad),
                    .decay = (float)(1 - G->lr * G->weight_decay),
                    .wd = (float)G->weight_decay,
                    .b1 = (float)beta1,
@@ -614,10 +591,6 @@ __attribute__((target("avx2"))) static void scale_avx2(void *ctx, int64_t b, int
 
 static range_fn scale_kernel = scale_generic;
 
-/* The L2 norm of n floats as ATen 1.13's AVX2 norm kernel (at::norm(t, 2), a contiguous float tensor)
- * computes it, found by testing: eight lane sums of fmaf(x, x, lane) over the whole 8-blocks, the
- * lanes added left to right, then the rest four at a time (the four squares rounded, then added in
- * turn) and the last one to three elements by fmaf, and a float sqrt. */
 /* What follows the 8-lane blocks in ATen's norm: the lanes added left to right, the rest four at a
  * time (squares rounded, then added in turn), the last one to three by fmaf, and a float sqrt. */
 static float norm2_finish(const float lane[8], const float *x, int64_t d, int64_t n) {
@@ -635,6 +608,9 @@ static float norm2_finish(const float lane[8], const float *x, int64_t d, int64_
     return sqrtf(b);
 }
 
+/* The L2 norm of n floats as ATen 1.13's AVX2 norm kernel (at::norm(t, 2), a contiguous float tensor)
+ * computes it, found by testing: eight lane sums of fmaf(x, x, lane) over the whole 8-blocks, then
+ * norm2_finish. */
 static float norm2_generic(const float *x, int64_t n) {
     float lane[8] = {0};
     int64_t d = 0;
@@ -671,22 +647,21 @@ static float clip_coef_of(float total, double max_norm) {
     return c > 1.0f ? 1.0f : c;
 }
 
+/* The same coefficient by libtorch's ops on the total norm tensor, as clip_grad_norm_ computes it.
+ * Python's scalar / tensor is reciprocal(tensor) * scalar, which is what gets rounded. */
+static yolo_status clip_coef_ops(const torch_tensor *total, double max_norm, torch_tensor **c) {
+    yolo_status st = torch_add_scalar(total, 1e-6, c);
+    if (st == YOLO_OK) st = tt_reciprocal(*c, c);
+    if (st == YOLO_OK) st = torch_mul_scalar(*c, max_norm, c);
+    if (st == YOLO_OK) st = tt_clamp(*c, NAN, 1.0, c);
+    return st;
+}
+
 static void zero_kernel(void *ctx, int64_t b, int64_t e) {
     memset((float *)ctx + b, 0, sizeof(float) * (size_t)(e - b));
 }
 
 /* ---- the probe ---- */
-
-static bool same_bits(const torch_tensor *a, const torch_tensor *b) {
-    if (!a || !b) return !a && !b;
-    int64_t n = torch_numel(a);
-    if (n != torch_numel(b)) return false;
-    float *x = malloc(sizeof(float) * (size_t)(n ? 2 * n : 1));
-    bool same = x && !torch_copy_out(a, TORCH_F32, x, n) && !torch_copy_out(b, TORCH_F32, x + n, n) &&
-                !memcmp(x, x + n, sizeof(float) * (size_t)n);
-    free(x);
-    return same;
-}
 
 /* 37 elements: four 8-lane blocks and a tail, through both paths for three steps: a plain one, one
  * with clipping's scale and zero_grad folded in, one with the scale alone. */
@@ -709,10 +684,10 @@ static bool probe_case(optim_kind kind, const group *G) {
         bool done = false;
         if (torch_from_data(v, TORCH_F32, 1, &n, &rg) || torch_from_data(v, TORCH_F32, 1, &n, &fg) ||
             (io.scale && tt_mul_(rg, coef)) || step_ops(kind, &r, G, rg) || (io.zero && torch_zero_(rg)) ||
-            step_fused(kind, &f, G, fg, &io, &done) || !done || !same_bits(rg, fg))
+            step_fused(kind, &f, G, fg, &io, &done) || !done || !fused_same_bits(rg, fg))
             goto done;
     }
-    same = same_bits(r.param, f.param) && same_bits(r.buf, f.buf) && same_bits(r.sq, f.sq) && r.step == f.step;
+    same = fused_same_bits(r.param, f.param) && fused_same_bits(r.buf, f.buf) && fused_same_bits(r.sq, f.sq) && r.step == f.step;
 done:
     torch_free(rg), torch_free(fg), torch_free(coef);
     torch_free(r.param), torch_free(r.buf), torch_free(r.sq);
@@ -738,9 +713,8 @@ static bool probe_norm(void) {
     for (size_t i = 0; ok && i < sizeof totals / sizeof *totals; i++) {
         const int64_t one = 1;
         double ref = 0;
-        ok = !torch_from_data(&totals[i], TORCH_F32, 0, &one, &t) && !torch_add_scalar(t, 1e-6, &t) &&
-             !tt_reciprocal(t, &t) && !torch_mul_scalar(t, 10.0, &t) && !tt_clamp(t, NAN, 1.0, &t) &&
-             !torch_item(t, &ref) && (float)ref == clip_coef_of(totals[i], 10.0);
+        ok = !torch_from_data(&totals[i], TORCH_F32, 0, &one, &t) && !clip_coef_ops(t, 10.0, &nrm) &&
+             !torch_item(nrm, &ref) && (float)ref == clip_coef_of(totals[i], 10.0);
     }
     torch_free(t);
     torch_free(nrm);
@@ -876,7 +850,7 @@ static yolo_status grads_apply(optim *o, bool fused, const torch_tensor *coef, f
     for (int i = 0; i < o->n && st == YOLO_OK; i++) {
         if (!torch_has_grad(o->p[i].param)) continue;
         if ((st = torch_grad(o->p[i].param, &grad)) != YOLO_OK) break;
-        float *g = fused ? raw_f32(grad) : NULL;
+        float *g = fused ? fused_raw_f32(grad) : NULL;
         if (g && coef) {
             sa[nj] = (scale_args){g, c};
             jobs[nj] = (tt_range_job){scale_kernel, &sa[nj], torch_numel(grad)};
@@ -912,7 +886,7 @@ static yolo_status clip_coef_fused(optim *o, double max_norm, double *total_norm
     for (int i = 0; i < o->n && st == YOLO_OK && all; i++) {
         if (!torch_has_grad(o->p[i].param)) continue;
         if ((st = torch_grad(o->p[i].param, &grad)) != YOLO_OK) break;
-        const float *g = raw_f32(grad);
+        const float *g = fused_raw_f32(grad);
         if ((all = g != NULL)) norms[k++] = norm2_kernel(g, torch_numel(grad));
     }
     if (st == YOLO_OK && all && k > 0) {
@@ -954,10 +928,7 @@ static yolo_status clip_coef(optim *o, double max_norm, double *total_norm, torc
         (st = tt_norm2(total, &total)) != YOLO_OK)
         goto done;
     if (total_norm && (st = torch_item(total, total_norm)) != YOLO_OK) goto done;
-    /* Python's scalar / tensor is reciprocal(tensor) * scalar, which is what gets rounded. */
-    if ((st = torch_add_scalar(total, 1e-6, &c)) != YOLO_OK || (st = tt_reciprocal(c, &c)) != YOLO_OK ||
-        (st = torch_mul_scalar(c, max_norm, &c)) != YOLO_OK || (st = tt_clamp(c, NAN, 1.0, &c)) != YOLO_OK)
-        goto done;
+    if ((st = clip_coef_ops(total, max_norm, &c)) != YOLO_OK) goto done;
     *coef = c;
     c = NULL;
 done:
