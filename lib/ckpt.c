@@ -636,6 +636,10 @@ static void le32(unsigned char *p, uint32_t v) {
     for (int i = 0; i < 4; i++) p[i] = (unsigned char)(v >> (8 * i));
 }
 
+static yolo_status too_large(const char *label) {
+    return yolo_error(YOLO_ERR_LIMIT, "%s: checkpoint too large for a zip without zip64 (over 4 GiB or 65535 storages)", label);
+}
+
 /* One zip entry to write: its name below the archive folder, and bytes that stay where they are (the
  * pickle buffer, or a storage's own memory: no copy of the tensors is ever made). */
 typedef struct {
@@ -668,7 +672,7 @@ static yolo_status wplan_make(const char *label, const yv *root, wplan *w) {
     }
     if (km.n > 65535 - 2) {
         keymap_free(&km);
-        return yolo_error(YOLO_ERR_LIMIT, "%s: checkpoint too large for a zip without zip64 (over 4 GiB or 65535 storages)", label);
+        return too_large(label);
     }
     w->e = calloc(km.n + 2, sizeof *w->e);
     if (!w->e) {
@@ -778,7 +782,7 @@ static yolo_status wlayout_make(const char *path, const wplan *w, wlayout *l) {
     size_t clen = (size_t)(c - c0);
     if (off > UINT32_MAX - 1 || clen > UINT32_MAX / 2) {
         wlayout_free(l);
-        return yolo_error(YOLO_ERR_LIMIT, "%s: checkpoint too large for a zip without zip64 (over 4 GiB or 65535 storages)", path);
+        return too_large(path);
     }
     memset(c, 0, 22);
     le32(c, 0x06054b50);
