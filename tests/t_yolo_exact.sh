@@ -1,10 +1,11 @@
-# Exact resume: 4 epochs straight vs the same 4 epochs SIGKILLed (whole process group: yolo, yolo-data,
+# Exact resume (16 images, 4 batches an epoch: room for 5 kills and a mid-epoch one even on a fast
+# machine): 4 epochs straight vs the same 4 epochs SIGKILLed (whole process group: yolo, yolo-data,
 # yolo-train-epoch) at random instants at least 5 times and resumed each time, with save_every=1 so
 # that kills mid-epoch resume from the last saved batch. last.pt and best.pt must be bit-identical and
 # results.csv identical apart from the time column. A first kill before any checkpoint restarts from args.yaml.
 . "$(dirname "$0")/lib.sh"
 cd "$T"
-if ! yolo-data fashion --task detect --out ds --train 8 --val 4 --imgsz 64 >/dev/null 2>&1; then
+if ! yolo-data fashion --task detect --out ds --train 16 --val 4 --imgsz 64 >/dev/null 2>&1; then
     skip "yolo-data fashion could not make the demo dataset"
     exit 0
 fi
