@@ -14,6 +14,7 @@
 #include "yolo/cli.h"
 #include "yolo/json.h"
 #include "yolo/lock.h"
+#include "yolo/serve.h"
 #include "yolo/status.h"
 #include "yolo/stream.h"
 #include "yolo/train.h"
@@ -37,6 +38,8 @@ static const char USAGE[] =
     "  --stop-after N    stop after N batches, saving the position (the next stream starts --from it)\n"
     "  --val FILE        validate on this val stream instead of building it from the dataset\n"
     "  --no-lock         do not lock the run folder (the caller holds it; see YOLO_LOCK_FD)\n"
+    "  --serve SOCKET    load libtorch once and run each yolo-train-epoch-client call in a fresh\n"
+    "                    process forked from here, until stdin is closed (the yolo loop does this)\n"
     "\n"
     "Exit status: 0 ok (epoch done, or stopped by --stop-after), 1 failed (nothing written), 2 usage.\n"
     "See yolo-train-epoch(1).\n";
@@ -229,7 +232,24 @@ static void on_signal(int sig) {
     interrupted = 1;
 }
 
+/* A client's forwarded first interrupt: the same stop, but never a kill (the terminal's own SIGINT
+ * may arrive beside it). */
+static void on_soft_signal(int sig) {
+    (void)sig;
+    interrupted = 1;
+}
+
+static int train_epoch_main(int argc, char **argv);
+
 int main(int argc, char **argv) {
+    if (argc >= 2 && !strcmp(argv[1], "--serve")) {
+        if (argc != 3) return usage_error("--serve needs one socket path and nothing else%s", NULL);
+        return serve_run(TOOL, argv[2], train_epoch_main);
+    }
+    return train_epoch_main(argc, argv);
+}
+
+static int train_epoch_main(int argc, char **argv) {
     double t_main = boot_s();
     cli c;
     int rc = parse(argc, argv, &c);
@@ -260,6 +280,9 @@ int main(int argc, char **argv) {
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    sa.sa_handler = on_soft_signal;
+    sigaction(SERVE_SOFT_SIGNAL, &sa, NULL);
+    serve_ready_for_signals();
     c.o.interrupt = &interrupted;
     if ((st = stream_reader_open(stdin, "stdin", &r)) != YOLO_OK) goto done;
     if (c.args_yaml) st = train_new(c.args_yaml, stream_reader_header(r), &c.o, &t);

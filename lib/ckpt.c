@@ -895,24 +895,31 @@ static yolo_status pending_write(pending *p, struct iovec *iov, size_t n) {
     return YOLO_OK;
 }
 
-/* Makes the file durable and puts it in place; removes the temporary on failure. */
-static yolo_status pending_commit(pending *p) {
+/* Makes the temporary's bytes durable (a pipe or device is only closed); removes it on failure. */
+static yolo_status pending_sync(pending *p) {
     yolo_status st = YOLO_OK;
-    if (p->direct) {
-        if (close(p->fd) != 0) st = write_fail(p->path, "write", errno);
-        p->fd = -1;
-        return st;
-    }
-    if (fsync(p->fd) != 0) st = write_fail(p->path, "fsync", errno);
-    if (close(p->fd) != 0 && !st) st = write_fail(p->path, "close", errno);
+    if (!p->direct && fsync(p->fd) != 0) st = write_fail(p->path, "fsync", errno);
+    if (close(p->fd) != 0 && !st) st = write_fail(p->path, p->direct ? "write" : "close", errno);
     p->fd = -1;
-    if (!st && rename(p->tmp, p->path) != 0) st = write_fail(p->path, "rename the temporary file over", errno);
-    if (st) {
+    if (st && p->tmp) {
         unlink(p->tmp);
-        return st;
+        free(p->tmp);
+        p->tmp = NULL;
+    }
+    return st;
+}
+
+/* Puts a synced temporary in place; removes it on failure. */
+static yolo_status pending_place(pending *p) {
+    if (p->direct) return YOLO_OK;
+    yolo_status st = YOLO_OK;
+    if (rename(p->tmp, p->path) != 0) {
+        st = write_fail(p->path, "rename the temporary file over", errno);
+        unlink(p->tmp);
     }
     free(p->tmp);
     p->tmp = NULL;
+    if (st) return st;
     int dfd = open(p->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd >= 0) {
         /* The rename is only durable once the folder is synced; some file systems refuse (EINVAL). */
@@ -920,6 +927,11 @@ static yolo_status pending_commit(pending *p) {
         close(dfd);
     }
     return st;
+}
+
+static yolo_status pending_commit(pending *p) {
+    yolo_status st = pending_sync(p);
+    return st ? st : pending_place(p);
 }
 
 /* Drops a file not committed (its temporary goes; the old file at path stays). */
@@ -932,24 +944,63 @@ static void pending_close(pending *p) {
     p->fd = -1;
 }
 
+/* A second name for src's synced temporary, to be put in place at path: a hard link, so the bytes
+ * are written and synced once. *linked is false (and p untouched) where no link can be made (another
+ * file system, a pipe or device at path, a file system without hard links): the caller writes a
+ * copy instead. */
+static yolo_status pending_link(const char *path, const pending *src, pending *p, bool *linked) {
+    *linked = false;
+    struct stat target;
+    if (src->direct || (stat(path, &target) == 0 && !S_ISREG(target.st_mode))) return YOLO_OK;
+    yolo_status st = pending_open(path, p);
+    if (st) return st;
+    /* pending_open made an empty temporary: the link takes over its name */
+    close(p->fd);
+    p->fd = -1;
+    unlink(p->tmp);
+    if (link(src->tmp, p->tmp) == 0) {
+        *linked = true;
+        return YOLO_OK;
+    }
+    int e = errno;
+    free(p->tmp);
+    p->tmp = NULL;
+    free(p->dir);
+    p->dir = NULL;
+    if (e == EXDEV || e == EPERM || e == EOPNOTSUPP || e == ENOSYS || e == EMLINK) return YOLO_OK;
+    return write_fail(path, "link the checkpoint to a temporary name for", e);
+}
+
+/* Writes one full copy of the plan to a temporary for path and syncs it. */
+static yolo_status write_copy(const char *path, const wplan *w, pending *p) {
+    wlayout l;
+    yolo_status st = wlayout_make(path, w, &l);
+    if (st) return st;
+    if (!(st = pending_open(path, p))) st = pending_write(p, l.iov, l.niov);
+    wlayout_free(&l);
+    return st ? st : pending_sync(p);
+}
+
 yolo_status ckpt_write_many(const char *const *paths, size_t n, const yv *root) {
     if (n == 0) return YOLO_OK;
+    /* The bytes go to the last path (last.pt): its name is the archive's folder. */
+    size_t last = n - 1;
     wplan w;
-    yolo_status st = wplan_make(paths[0], root, &w);
+    yolo_status st = wplan_make(paths[last], root, &w);
     if (st) return st;
     pending *p = calloc(n, sizeof *p);
     if (!p) {
         wplan_free(&w);
-        return yolo_error(YOLO_ERR_NOMEM, "%s: out of memory", paths[0]);
+        return yolo_error(YOLO_ERR_NOMEM, "%s: out of memory", paths[last]);
     }
     for (size_t i = 0; i < n; i++) p[i].fd = -1;
-    for (size_t i = 0; i < n && !st; i++) {
-        wlayout l;
-        if ((st = wlayout_make(paths[i], &w, &l))) break;
-        if (!(st = pending_open(paths[i], &p[i]))) st = pending_write(&p[i], l.iov, l.niov);
-        wlayout_free(&l);
+    st = write_copy(paths[last], &w, &p[last]);
+    for (size_t i = 0; i < last && !st; i++) {
+        bool linked;
+        st = pending_link(paths[i], &p[last], &p[i], &linked);
+        if (!st && !linked) st = write_copy(paths[i], &w, &p[i]);
     }
-    for (size_t i = 0; i < n && !st; i++) st = pending_commit(&p[i]);
+    for (size_t i = 0; i < n && !st; i++) st = pending_place(&p[i]);
     for (size_t i = 0; i < n; i++) pending_close(&p[i]);
     free(p);
     wplan_free(&w);

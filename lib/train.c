@@ -54,6 +54,7 @@ static const char *const prof_names[PROF_N] = {"data wait", "forward", "loss+ass
 struct trainer {
     yv_doc *doc; /* train_args, train_results, train_metrics: small values that live as long as the trainer */
     yv *args, *results, *metrics;
+    yv *val_table; /* str: per-class table of the last validation (yolo prints best.pt's at the end) */
     char task[16];
     int nc;
     char **names;
@@ -686,6 +687,8 @@ yolo_status train_open(const char *path, const train_opts *o, trainer **out) {
     const yv *met = yv_dict_get(root, CKPTFMT_KEY_TRAIN_METRICS);
     t->metrics = met && met->kind == YV_DICT ? copy_plain(t->doc, met, 0) : yv_new_dict(t->doc);
     if (!t->results || !t->metrics) TRY(nomem());
+    const yv *table = yv_dict_get(root, CKPTFMT_KEY_VAL_TABLE);
+    if (yv_as_str(table)) t->val_table = copy_plain(t->doc, table, 0);
     TRY(args_defaults(t->doc, t->args));
     TRY(load_settings(t));
     struct stat dsb;
@@ -1202,6 +1205,22 @@ static yolo_status next_from_stream(void *ctx, stream_sample *s, int *got) {
     return stream_reader_next(vs->r, s, got);
 }
 
+/* The per-class table of this validation, kept in the checkpoint: `yolo` prints best.pt's at the end,
+ * as Ultralytics does, without validating it again (it would give the same numbers). */
+static yolo_status keep_val_table(trainer *t, const metrics_ap *box, const metrics_ap *mask) {
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    if (!f) return nomem();
+    metrics_print_table(f, box, mask, (const char *const *)t->names, true);
+    bool ok = fclose(f) == 0;
+    yv *v = ok ? yv_new_strn(t->doc, text, len) : NULL;
+    free(text);
+    if (!v) return nomem();
+    t->val_table = v;
+    return YOLO_OK;
+}
+
 static yolo_status validate(trainer *t, int epoch, val_result *vr) {
     memset(vr, 0, sizeof *vr);
     vr->fitness = NAN;
@@ -1292,6 +1311,7 @@ static yolo_status validate(trainer *t, int epoch, val_result *vr) {
             }
             if (t->o.log)
                 metrics_print_table(t->o.log, &box, acc.mask ? &mask : NULL, (const char *const *)t->names, false);
+            st = keep_val_table(t, &box, acc.mask ? &mask : NULL);
         }
         metrics_ap_free(&box);
         metrics_ap_free(&mask);
@@ -1460,6 +1480,7 @@ static yolo_status build_root(trainer *t, yv_doc *doc, bool mid_epoch, lent *l, 
     TRY(put(doc, r, CKPTFMT_KEY_OPTIMIZER, opt));
     TRY(put(doc, r, CKPTFMT_KEY_TRAIN_ARGS, copy_plain(doc, t->args, 0)));
     TRY(put(doc, r, CKPTFMT_KEY_TRAIN_METRICS, copy_plain(doc, t->metrics, 0)));
+    if (t->val_table) TRY(put(doc, r, CKPTFMT_KEY_VAL_TABLE, copy_plain(doc, t->val_table, 0)));
     TRY(put(doc, r, CKPTFMT_KEY_TRAIN_RESULTS, copy_plain(doc, t->results, 0)));
     TRY(put(doc, r, CKPTFMT_KEY_DATE, yv_new_str(doc, date)));
     char ver[64];

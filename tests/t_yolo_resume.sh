@@ -18,8 +18,12 @@ else fail "train (exit $rc): $(tail -3 a.err | tr '\n' '|')"; exit 0; fi
 [ "$(rows $R/results.csv)" = 2 ] && ok "results.csv has one row per epoch" || fail "results.csv rows: $(rows $R/results.csv)"
 grep -q '^epochs: 2$' $R/args.yaml && grep -q '^device: null$' $R/args.yaml && ok "args.yaml holds the arguments, null for None" ||
     fail "args.yaml: $(head -5 $R/args.yaml | tr '\n' '|')"
-grep -q 'Validating runs/detect/train/weights/best.pt' a.err && grep -Eq '^ +all +4 ' a.out &&
+grep -Eq 'Validation of runs/detect/train/weights/best.pt \(epoch [12], when it was saved\)' a.err && grep -Eq '^ +all +4 ' a.out &&
     ok "the run ends with the validation table of best.pt" || fail "final table: $(tail -3 a.out a.err | tr '\n' '|')"
+# the table kept in best.pt is the one validating best.pt again gives
+yolo-eval model=$W/best.pt data=ds/data.yaml imgsz=64 >eval.out 2>/dev/null
+[ -s eval.out ] && cmp -s a.out eval.out && ok "the stored table is what yolo-eval gives for best.pt" ||
+    fail "stored table differs from yolo-eval's: $(diff a.out eval.out | head -3 | tr '\n' '|')"
 
 check_fails "a finished run says it is finished" 1 "training finished \(2 of 2 epochs done\), nothing to resume \(add epochs=N" \
     yolo detect train resume model=$W/last.pt
@@ -73,12 +77,12 @@ yolo detect train resume model=runs/detect/early/weights/last.pt workers=1 >e.ou
 grep -q 'was never written: starting runs/detect/early again from its args.yaml' e.err && [ -f runs/detect/early/weights/last.pt ] &&
     ok "a run killed before its first checkpoint starts again" || fail "early kill: $(tail -2 e.err | tr '\n' '|')"
 
-# Ctrl+C: stops after the current batch, saves the position, resume finishes the run
+# Ctrl+C: stops after the current batch, saves the position, resume finishes the run (the Ctrl+C
+# comes as soon as epoch 1 is saved: an epoch here takes well under a second)
 set -m
 yolo detect train data=ds/data.yaml epochs=3 imgsz=64 batch=4 workers=1 name=int >i.out 2>i.err &
 pid=$!
-for _ in $(seq 100); do [ -f runs/detect/int/weights/last.pt ] && break; sleep 0.2; done
-sleep 0.3
+for _ in $(seq 400); do [ -f runs/detect/int/weights/last.pt ] && break; sleep 0.02; done
 kill -INT -- -$pid
 wait $pid
 rc=$?

@@ -48,11 +48,14 @@ yolo_status ckpt_verify(const char *path);
  * equal contents give identical files. Tensors must have their data loaded. */
 yolo_status ckpt_write(const char *path, const yv *root);
 
-/* ckpt_write of one root to several files (best.pt, epochN.pt, last.pt) with one serialisation. The
- * bytes go from the tensors' memory straight to the files (no copy of the archive in memory); all
- * files are written, then each is synced and renamed into place in the order given, so a crash
- * leaves every file either old or new, and a later one new only when the earlier ones are. On
- * failure, files not yet in place keep their old contents. */
+/* ckpt_write of one root to several files (best.pt, epochN.pt, last.pt), written once. The bytes go
+ * from the tensors' memory straight to a temporary for the last path (no copy of the archive in
+ * memory), which is synced; the other paths get hard links to it (a full copy where no link can be
+ * made: another file system, a pipe). Only then is each renamed into place, in the order given, so a
+ * crash leaves every file either old or new, and a later one new only when the earlier ones are. On
+ * failure, files not yet in place keep their old contents. The files share one inode until one is
+ * replaced (every writer here replaces, never rewrites in place), and the archive folder inside is
+ * the last path's name (torch.load does not care). */
 yolo_status ckpt_write_many(const char *const *paths, size_t n, const yv *root);
 
 /* Writes bytes to path atomically (temp file ".NAME.XXXXXX" in the same folder, fsync, rename, fsync

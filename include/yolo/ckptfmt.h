@@ -54,6 +54,7 @@ extern "C" {
 #define CKPTFMT_KEY_STOPPER "stopper"             /* dict: early stopping (best_epoch, best_fitness, patience, stopped) */
 #define CKPTFMT_KEY_ACCUMULATE "accumulate"       /* dict: accumulate, last_opt_step, iteration, grads */
 #define CKPTFMT_KEY_THREADS "threads"             /* int: torch intra-op threads used (bitwise determinism) */
+#define CKPTFMT_KEY_VAL_TABLE "val_table"         /* str: per-class validation table of train_metrics */
 #define CKPTFMT_KEY_SCHEDULER "scheduler"         /* dict: last_epoch */
 
 typedef enum {

@@ -1,0 +1,106 @@
+# The trainer server (yolo-train-epoch --serve SOCKET, reached through yolo-train-epoch-client): an
+# epoch through it is bit-identical to a direct run; exit codes, messages, ulimit -f and Ctrl+C pass
+# through; a client killed with SIGKILL takes its trainer with it; a request it cannot honour exactly
+# (another OMP_* setting) runs directly instead; the server goes away when its stdin closes.
+. "$(dirname "$0")/lib.sh"
+export YOLO_MODELS=$ROOT/cfg/models
+cd "$T"
+if ! yolo-data fashion --task detect --out ds --train 16 --val 4 --imgsz 64 >/dev/null 2>&1; then
+    skip "yolo-data fashion could not make the demo dataset"
+    exit 0
+fi
+cat >args.yaml <<EOF
+task: detect
+model: yolov8n.yaml
+data: ds/data.yaml
+epochs: 3
+batch: 4
+imgsz: 64
+seed: 0
+EOF
+for e in 0 1; do yolo-data ds/data.yaml --split train --epochs 3 --seed 0 --imgsz 64 --epoch $e -o s$e.bin 2>/dev/null; done
+client=$BIN/yolo-train-epoch-client
+seconds_off() { sed 's/"seconds":[0-9.e-]*//' "$1"; }
+
+# the reference: yolo-train-epoch run directly
+yolo-train-epoch --new args.yaml -o d/weights/last.pt threads=1 <s0.bin >d0.json 2>/dev/null &&
+    cp d/weights/last.pt d0.pt && yolo-train-epoch d/weights/last.pt threads=1 <s1.bin >d1.json 2>/dev/null ||
+    { fail "direct epochs failed"; exit 0; }
+
+exec {server_in}> >(exec yolo-train-epoch --serve "$T/socket" >/dev/null 2>server.err)
+export YOLO_TRAINER_SOCKET=$T/socket YOLO_TRAINER_PID=$!
+server=$!
+
+YOLO_PROFILE=1 "$client" --new args.yaml -o s/weights/last.pt threads=1 <s0.bin >c0.json 2>c0.err
+rc0=$?
+YOLO_PROFILE=1 "$client" s/weights/last.pt threads=1 <s1.bin >c1.json 2>c1.err
+rc1=$?
+if [ $rc0 -eq 0 ] && [ $rc1 -eq 0 ] && ! grep -q 'running yolo-train-epoch directly' c0.err c1.err &&
+    grep -q '^profile: before main 0\.0' c1.err; then ok "two epochs ran in processes forked by the server (no libtorch load)"
+else fail "served epochs (exit $rc0/$rc1): $(grep -h -v '^ ' c0.err c1.err | tail -3 | tr '\n' '|')"; fi
+check "epoch 1 through the server: last.pt bit-identical to the direct run" yolo-ckpt diff d/weights/last.pt s/weights/last.pt
+[ "$(seconds_off d1.json)" = "$(seconds_off c1.json)" ] && ok "the same summary line on stdout" ||
+    fail "summary differs: $(seconds_off c1.json)"
+grep -q '      Epoch   box_loss' c1.err && ok "progress lines reach the client's stderr" || fail "no progress lines via the server"
+
+check_fails "a usage error through the server: exit 2 and the trainer's one line" 2 "^yolo-train-epoch: unknown option '--bogus'" \
+    "$client" --bogus
+
+# ulimit -f of the client holds in the served process: the write fails, last.pt stays
+mkdir -p f/weights && cp d0.pt f/weights/last.pt
+( trap '' XFSZ; ulimit -f 20000; exec "$client" f/weights/last.pt threads=1 <s1.bin >/dev/null 2>f.err )
+rc=$?
+if [ $rc -eq 1 ] && grep -q 'larger than the file system or a limit allows' f.err && cmp -s d0.pt f/weights/last.pt; then
+    ok "the client's ulimit -f applies: the write fails in one line and last.pt is unchanged"
+else fail "ulimit -f via the server (exit $rc): $(tail -2 f.err | tr '\n' '|')"; fi
+
+# SIGINT to the client alone (while its trainer waits for data): the epoch stops and saves its position
+mkdir -p i/weights && cp d0.pt i/weights/last.pt
+sz=$(stat -c %s s1.bin)
+{ head -c $((sz / 2)) s1.bin; sleep 2; tail -c +$((sz / 2 + 1)) s1.bin; } | "$client" i/weights/last.pt threads=1 >/dev/null 2>i.err &
+cpid=$!
+for _ in $(seq 100); do grep -q ' 1/4$' i.err 2>/dev/null && break; sleep 0.05; done
+kill -INT $cpid
+wait $cpid
+rc=$?
+if [ $rc -eq 130 ] && grep -q 'interrupted: saved i/weights/last.pt at sample' i.err &&
+    yolo-ckpt inspect --json i/weights/last.pt | grep -q '"position": {'; then ok "SIGINT to the client stops the served epoch, saving its position"
+else fail "SIGINT via the client (exit $rc): $(tail -2 i.err | tr '\n' '|')"; fi
+
+# SIGKILL of the client: its trainer dies too and the run folder's lock is free again
+mkdir -p k/weights && cp d0.pt k/weights/last.pt
+mkfifo k.fifo
+"$client" k/weights/last.pt threads=1 <k.fifo >/dev/null 2>k.err &
+cpid=$!
+exec {hold}>k.fifo
+held=0
+for _ in $(seq 100); do flock -n k/.lock true 2>/dev/null || { held=1; break; }; sleep 0.05; done
+kill -9 $cpid
+wait $cpid 2>/dev/null
+freed=0
+for _ in $(seq 100); do flock -n k/.lock true 2>/dev/null && { freed=1; break; }; sleep 0.05; done
+exec {hold}>&-
+[ $held = 1 ] && [ $freed = 1 ] && ok "a client killed with SIGKILL takes its served trainer with it (lock free again)" ||
+    fail "SIGKILL of the client: lock held $held, freed $freed"
+
+# a setting read when libraries load differs: refused, and the client runs the trainer itself
+mkdir -p o/weights && cp d0.pt o/weights/last.pt
+OMP_WAIT_POLICY=passive YOLO_PROFILE=1 "$client" o/weights/last.pt threads=1 <s1.bin >/dev/null 2>o.err
+rc=$?
+if [ $rc -eq 0 ] && grep -q 'refused: the environment differs.*running yolo-train-epoch directly' o.err &&
+    yolo-ckpt diff d/weights/last.pt o/weights/last.pt >/dev/null; then ok "another OMP_* setting runs the trainer directly, same result"
+else fail "env fallback (exit $rc): $(grep -v '^ ' o.err | tail -2 | tr '\n' '|')"; fi
+
+# no server at all: the client runs the trainer itself
+mkdir -p n/weights && cp d0.pt n/weights/last.pt
+YOLO_TRAINER_SOCKET=$T/none YOLO_TRAINER_PID= "$client" n/weights/last.pt threads=1 <s1.bin >/dev/null 2>n.err &&
+    yolo-ckpt diff d/weights/last.pt n/weights/last.pt >/dev/null && ok "without a server the client runs the trainer" ||
+    fail "no server: $(tail -2 n.err | tr '\n' '|')"
+
+# the server ends when its stdin closes, and removes its socket
+exec {server_in}>&-
+gone=0
+for _ in $(seq 100); do kill -0 $server 2>/dev/null || { gone=1; break; }; sleep 0.05; done
+[ $gone = 1 ] && [ ! -e "$T/socket" ] && ok "the server exits when its stdin closes, removing the socket" ||
+    fail "server still there (gone $gone, socket $(ls "$T/socket" 2>&1))"
+exit 0
