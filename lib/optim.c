@@ -994,8 +994,16 @@ static yolo_status put_num(yv_doc *doc, yv *d, const char *k, double x) {
     return put_val(doc, d, k, yv_new_float(doc, x));
 }
 
-yolo_status optim_state_save(const optim *o, yv_doc *doc, yv **out) {
+static yolo_status copy_value(void *ctx, yv_doc *doc, const torch_tensor *t, yv **out) {
+    (void)ctx;
+    return to_value(doc, t, out);
+}
+
+yolo_status optim_state_save(const optim *o, yv_doc *doc, yv **out) { return optim_state_save_with(o, doc, NULL, NULL, out); }
+
+yolo_status optim_state_save_with(const optim *o, yv_doc *doc, optim_value_fn fn, void *ctx, yv **out) {
     yolo_status st = YOLO_OK;
+    if (!fn) fn = copy_value;
     yv *root = yv_new_dict(doc), *groups = yv_new_list(doc), *state = yv_new_dict(doc);
     if (!root || !groups || !state) return yolo_error(YOLO_ERR_NOMEM, "optim: out of memory");
     if ((st = put_val(doc, root, "optimizer", yv_new_str(doc, optim_kind_name(o->kind))))) return st;
@@ -1021,11 +1029,10 @@ yolo_status optim_state_save(const optim *o, yv_doc *doc, yv **out) {
         yv *d = yv_new_dict(doc), *t = NULL;
         if (!d) return yolo_error(YOLO_ERR_NOMEM, "optim: out of memory");
         if (o->kind == OPTIM_SGD) {
-            if ((st = to_value(doc, s->buf, &t)) || (st = yv_dict_set(doc, d, "momentum_buffer", t)))
-                return st;
+            if ((st = fn(ctx, doc, s->buf, &t)) || (st = yv_dict_set(doc, d, "momentum_buffer", t))) return st;
         } else {
-            if ((st = to_value(doc, s->buf, &t)) || (st = yv_dict_set(doc, d, "exp_avg", t))) return st;
-            if ((st = to_value(doc, s->sq, &t)) || (st = yv_dict_set(doc, d, "exp_avg_sq", t))) return st;
+            if ((st = fn(ctx, doc, s->buf, &t)) || (st = yv_dict_set(doc, d, "exp_avg", t))) return st;
+            if ((st = fn(ctx, doc, s->sq, &t)) || (st = yv_dict_set(doc, d, "exp_avg_sq", t))) return st;
             if ((st = put_num(doc, d, "step", s->step))) return st;
         }
         if ((st = yv_dict_set(doc, state, s->name, d))) return st;

@@ -111,6 +111,11 @@ yolo_status optim_clip_step_zero(optim *o, double max_norm, double *total_norm);
  * weight_decay, nesterov, params: [names]}...], "state": {param name: {"momentum_buffer": T} or
  * {"exp_avg": T, "exp_avg_sq": T, "step": float}}}. Tensors are float32 CPU copies. */
 yolo_status optim_state_save(const optim *o, yv_doc *doc, yv **out);
+/* How optim_state_save_with turns a state tensor into a value: a caller that writes the dict out at
+ * once can lend the tensor's own memory instead of a copy (the trainer's save does). */
+typedef yolo_status (*optim_value_fn)(void *ctx, yv_doc *doc, const torch_tensor *t, yv **out);
+/* optim_state_save with the tensors made by fn (NULL: copies). */
+yolo_status optim_state_save_with(const optim *o, yv_doc *doc, optim_value_fn fn, void *ctx, yv **out);
 /* Restores a dict written by optim_state_save into an optimizer of the same kind and parameter names. */
 yolo_status optim_state_load(optim *o, const yv *state);
 
