@@ -55,6 +55,7 @@ struct model {
     int nc;
     torch_device dev;
     bool training, keep_outputs, channels_last, fused;
+    bool blank; /* built for weights about to be loaded: no random initial weights drawn */
     double bn_eps, bn_momentum;
     double dropout; /* Classify's dropout probability (Ultralytics' dropout= argument) */
     int n_layers;
@@ -114,7 +115,8 @@ static yolo_status add_entry(model *m, const char *name, int ndim, const int64_t
 
 /* torch.nn's default init: kaiming_uniform_(a=sqrt(5)) for the weight, U(+-1/sqrt(fan_in)) for the
  * bias, with the bound computed in the same double arithmetic as torch.nn.init. */
-static yolo_status init_kaiming(torch_tensor *w, int64_t fan_in) {
+static yolo_status init_kaiming(const model *m, torch_tensor *w, int64_t fan_in) {
+    if (m->blank) return YOLO_OK;
     double a = sqrt(5.0);
     double gain = sqrt(2.0 / (1 + pow(a, 2)));
     double std = gain / sqrt((double)fan_in);
@@ -122,7 +124,8 @@ static yolo_status init_kaiming(torch_tensor *w, int64_t fan_in) {
     return torch_uniform_(w, -bound, bound);
 }
 
-static yolo_status init_bias(torch_tensor *b, int64_t fan_in) {
+static yolo_status init_bias(const model *m, torch_tensor *b, int64_t fan_in) {
+    if (m->blank) return YOLO_OK;
     double bound = fan_in > 0 ? 1 / sqrt((double)fan_in) : 0;
     return torch_uniform_(b, -bound, bound);
 }
@@ -134,7 +137,7 @@ static yolo_status reg_conv(model *m, const char *prefix, int c1, int c2, int k,
     snprintf(name, sizeof name, "%s.conv.weight", prefix);
     TRY(add_entry(m, name, 4, wshape, TORCH_F32, false, true, &c->w));
     m->entries[m->n_entries - 1].kernel = true;
-    TRY(init_kaiming(c->w, (int64_t)c1 * k * k));
+    TRY(init_kaiming(m, c->w, (int64_t)c1 * k * k));
     snprintf(name, sizeof name, "%s.bn.weight", prefix);
     TRY(add_entry(m, name, 1, vshape, TORCH_F32, false, true, &c->bw));
     TRY(torch_fill_(c->bw, 1));
@@ -159,10 +162,10 @@ static yolo_status reg_plain(model *m, const char *prefix, int c1, int c2, int k
     snprintf(name, sizeof name, "%s.weight", prefix);
     TRY(add_entry(m, name, 4, wshape, TORCH_F32, false, true, &p->w));
     m->entries[m->n_entries - 1].kernel = true;
-    TRY(init_kaiming(p->w, fan_in));
+    TRY(init_kaiming(m, p->w, fan_in));
     snprintf(name, sizeof name, "%s.bias", prefix);
     TRY(add_entry(m, name, 1, bshape, TORCH_F32, false, true, &p->b));
-    TRY(init_bias(p->b, fan_in));
+    TRY(init_bias(m, p->b, fan_in));
     return YOLO_OK;
 }
 
@@ -241,7 +244,7 @@ static yolo_status build_layers(model *m) {
             int64_t dshape[4] = {1, REG_MAX, 1, 1};
             snprintf(name, sizeof name, "%s.dfl.conv.weight", prefix);
             TRY(add_entry(m, name, 4, dshape, TORCH_F32, false, false, &ly->dfl));
-            TRY(init_kaiming(ly->dfl, REG_MAX));
+            TRY(init_kaiming(m, ly->dfl, REG_MAX));
             float bins[REG_MAX];
             for (int b = 0; b < REG_MAX; b++) bins[b] = (float)b;
             TRY(torch_copy_in(ly->dfl, bins, TORCH_F32, REG_MAX));
@@ -282,10 +285,10 @@ static yolo_status build_layers(model *m) {
                 int64_t wshape[2] = {L->nc, 1280}, bshape[1] = {L->nc};
                 snprintf(name, sizeof name, "%s.linear.weight", prefix);
                 TRY(add_entry(m, name, 2, wshape, TORCH_F32, false, true, &ly->linear.w));
-                TRY(init_kaiming(ly->linear.w, 1280));
+                TRY(init_kaiming(m, ly->linear.w, 1280));
                 snprintf(name, sizeof name, "%s.linear.bias", prefix);
                 TRY(add_entry(m, name, 1, bshape, TORCH_F32, false, true, &ly->linear.b));
-                TRY(init_bias(ly->linear.b, 1280));
+                TRY(init_bias(m, ly->linear.b, 1280));
             }
             break;
         }
@@ -293,7 +296,13 @@ static yolo_status build_layers(model *m) {
     return YOLO_OK;
 }
 
-yolo_status model_build(const modelcfg *cfg, torch_device dev, model **out) {
+static yolo_status build(const modelcfg *cfg, torch_device dev, bool blank, model **out);
+
+yolo_status model_build(const modelcfg *cfg, torch_device dev, model **out) { return build(cfg, dev, false, out); }
+
+yolo_status model_build_blank(const modelcfg *cfg, torch_device dev, model **out) { return build(cfg, dev, true, out); }
+
+static yolo_status build(const modelcfg *cfg, torch_device dev, bool blank, model **out) {
     *out = NULL;
     model *m = calloc(1, sizeof *m);
     if (!m) return yolo_error(YOLO_ERR_NOMEM, "model: out of memory");
@@ -301,6 +310,7 @@ yolo_status model_build(const modelcfg *cfg, torch_device dev, model **out) {
     m->nc = modelcfg_nc(cfg);
     m->dev = dev;
     m->training = true;
+    m->blank = blank;
     bool cls = !strcmp(m->task, "classify");
     m->bn_eps = cls ? 1e-5 : 1e-3;
     m->bn_momentum = cls ? 0.1 : 0.03;

@@ -416,6 +416,13 @@ static _Noreturn void run_child(request *q, int conn, int listener, serve_entry 
 static void serve_one(int conn, int listener, const char *server_env, serve_entry entry) {
     struct timeval tv = {RECEIVE_TIMEOUT_S, 0};
     setsockopt(conn, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    /* the socket's folder decides who may connect; this is the second lock on the door */
+    struct ucred peer;
+    socklen_t pl = sizeof peer;
+    if (getsockopt(conn, SOL_SOCKET, SO_PEERCRED, &peer, &pl) != 0 || peer.uid != getuid()) {
+        send_reply(conn, REPLY_REFUSED, 0, "another user's client");
+        return;
+    }
     request q;
     if (!receive_request(conn, &q)) {
         send_reply(conn, REPLY_REFUSED, 0, "malformed request");

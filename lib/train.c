@@ -400,12 +400,13 @@ static yolo_status build_ema(trainer *t) {
     return st;
 }
 
-static yolo_status build_model(trainer *t, const char *yaml, int nc) {
+/* blank: the weights come from a checkpoint next, so none are drawn */
+static yolo_status build_model(trainer *t, const char *yaml, int nc, bool blank) {
     yolo_status st = modelcfg_load(yaml, nc, &t->cfg);
     if (st != YOLO_OK) return st;
     snprintf(t->yaml_file, sizeof t->yaml_file, "%s", yaml);
     snprintf(t->task, sizeof t->task, "%s", modelcfg_task(t->cfg));
-    st = model_build(t->cfg, t->dev, &t->m);
+    st = blank ? model_build_blank(t->cfg, t->dev, &t->m) : model_build(t->cfg, t->dev, &t->m);
     /* Ultralytics applies dropout= to the classifier head only */
     if (st == YOLO_OK && !strcmp(t->task, "classify") && t->args)
         st = model_set_dropout(t->m, arg_num(t->args, "dropout", 0));
@@ -476,7 +477,7 @@ static yolo_status load_pretrained(trainer *t, const char *path, int nc) {
     } else if (!yf) {
         st = yolo_error(YOLO_ERR_FORMAT, "%s: does not say which model YAML it was built from (give model=NAME.yaml "
                         "and pretrained=%s)", path, path);
-    } else if ((st = build_model(t, yf, nc)) == YOLO_OK) {
+    } else if ((st = build_model(t, yf, nc, false)) == YOLO_OK) {
         char msg[160];
         int n = 0;
         if ((st = model_load_state_dict(t->m, sd, &n, msg, sizeof msg)) == YOLO_OK) note(t, "%s", msg);
@@ -508,7 +509,7 @@ yolo_status train_new(const char *args_yaml, const stream_header *hdr, const tra
     if (ends_with(model_name, ".pt")) {
         TRY(load_pretrained(t, model_name, t->nc));
     } else {
-        TRY(build_model(t, model_name, t->nc));
+        TRY(build_model(t, model_name, t->nc, false));
         const char *pre = arg_str(t->args, "pretrained");
         if (pre && ends_with(pre, ".pt")) {
             yv_doc *pd = NULL;
@@ -732,7 +733,7 @@ yolo_status train_open(const char *path, const train_opts *o, trainer **out) {
     const char *yf = yv_as_str(yv_path(root, "yaml.yaml_file"));
     if (!yf) yf = arg_str(t->args, "model");
     if (!yf) TRY(yolo_error(YOLO_ERR_FORMAT, "%s: does not name its model YAML", path));
-    TRY(build_model(t, yf, (int)nc));
+    TRY(build_model(t, yf, (int)nc, true));
     int n_loaded = 0;
     const yv *msd = yv_dict_get(root, CKPTFMT_KEY_MODEL);
     TRY(model_load_state_dict(t->m, msd, &n_loaded, NULL, 0));
@@ -1048,7 +1049,7 @@ typedef struct {
 
 static yolo_status prepare_val_model(trainer *t) {
     yolo_status st;
-    if (!t->vm && (st = model_build(t->cfg, t->dev, &t->vm)) != YOLO_OK) return st;
+    if (!t->vm && (st = model_build_blank(t->cfg, t->dev, &t->vm)) != YOLO_OK) return st;
     bool was = torch_set_grad_enabled(false);
     st = YOLO_OK;
     for (int i = 0; i < ema_count(t->ema) && st == YOLO_OK; i++) st = torch_copy_(model_tensor(t->vm, i), ema_tensor(t->ema, i));

@@ -97,6 +97,14 @@ YOLO_TRAINER_SOCKET=$T/none YOLO_TRAINER_PID= "$client" n/weights/last.pt thread
     yolo-ckpt diff d/weights/last.pt n/weights/last.pt >/dev/null && ok "without a server the client runs the trainer" ||
     fail "no server: $(tail -2 n.err | tr '\n' '|')"
 
+# the yolo loop: each epoch through its own server, which is gone with its socket once yolo returns
+YOLO_PROFILE=1 YOLO_TRAINER_SOCKET= yolo detect train data=ds/data.yaml epochs=2 imgsz=64 batch=4 workers=1 name=loop >loop.out 2>loop.err
+rc=$?
+served=$(grep -c '^profile: before main 0\.0' loop.err)
+if [ $rc -eq 0 ] && [ "$served" = 2 ] && [ ! -e runs/detect/loop/.trainer.sock ] && ! pgrep -f "serve runs/detect/loop/" >/dev/null; then
+    ok "yolo runs both epochs in processes forked by its trainer server, which is gone at the end"
+else fail "the loop's server (exit $rc, $served served epochs): $(ls -A runs/detect/loop | tr '\n' ' ')"; fi
+
 # the server ends when its stdin closes, and removes its socket
 exec {server_in}>&-
 gone=0
