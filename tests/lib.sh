@@ -26,4 +26,11 @@ check_out() {
     else fail "$what (stdout: $(head -3 "$T/out" | tr '\n' '|') stderr: $(head -3 "$T/err" | tr '\n' '|'))"; fi
 }
 
+# fashion_data TASK OUT TRAIN VAL: a tiny Fashion-MNIST dataset at 64 px in OUT, or the whole test skips.
+fashion_data() {
+    yolo-data fashion --task "$1" --out "$2" --train "$3" --val "$4" --imgsz 64 >/dev/null 2>&1 && return 0
+    skip "yolo-data fashion could not make the demo dataset"
+    exit 0
+}
+
 have_python_torch() { "$PYTHON" -c 'import torch' 2>/dev/null; }

@@ -5,10 +5,7 @@
 # results.csv identical apart from the time column. A first kill before any checkpoint restarts from args.yaml.
 . "$(dirname "$0")/lib.sh"
 cd "$T"
-if ! yolo-data fashion --task detect --out ds --train 16 --val 4 --imgsz 64 >/dev/null 2>&1; then
-    skip "yolo-data fashion could not make the demo dataset"
-    exit 0
-fi
+fashion_data detect ds 16 4
 yolo detect train data=ds/data.yaml epochs=4 imgsz=64 batch=4 workers=1 name=straight >s.out 2>s.err ||
     { fail "straight run: $(tail -2 s.err | tr '\n' '|')"; exit 0; }
 

@@ -1,10 +1,7 @@
 # The stdlib-only Python shim: the guide's YOLO(...).train(resume=True, epochs=N) drives the yolo script.
 . "$(dirname "$0")/lib.sh"
 cd "$T"
-if ! yolo-data fashion --task detect --out ds --train 8 --val 4 --imgsz 64 >/dev/null 2>&1; then
-    skip "yolo-data fashion could not make the demo dataset"
-    exit 0
-fi
+fashion_data detect ds 8 4
 export PYTHONPATH=$ROOT/python
 py() { "$PYTHON" -S -c "$@"; }  # -S: no site packages, so the real ultralytics can never answer
 check "YOLO('yolov8n.yaml').train(...) starts a run" py '

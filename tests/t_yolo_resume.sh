@@ -2,10 +2,7 @@
 # (8 train + 4 val images at 64 px, batch 4: two batches an epoch).
 . "$(dirname "$0")/lib.sh"
 cd "$T"
-if ! yolo-data fashion --task detect --out ds --train 8 --val 4 --imgsz 64 >/dev/null 2>&1; then
-    skip "yolo-data fashion could not make the demo dataset"
-    exit 0
-fi
+fashion_data detect ds 8 4
 R=runs/detect/train
 W=$R/weights
 epochs_of() { yolo-ckpt inspect "$1" | sed -n 's/^epoch: *//p'; }

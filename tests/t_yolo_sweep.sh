@@ -2,10 +2,7 @@
 . "$(dirname "$0")/lib.sh"
 cd "$T"
 if ! command -v parallel >/dev/null; then skip "GNU parallel is not installed"; exit 0; fi
-if ! yolo-data fashion --task detect --out ds --train 8 --val 4 --imgsz 64 >/dev/null 2>&1; then
-    skip "yolo-data fashion could not make the demo dataset"
-    exit 0
-fi
+fashion_data detect ds 8 4
 sweep=(yolo-sweep -j 2 detect data=ds/data.yaml epochs=1 imgsz=64 batch=8 workers=1 -- lr0=0.01,0.02)
 check_out "--dry-run lists one run folder per setting" '^runs/sweep/sweep-lr0_0.02: yolo detect train .* lr0=0.02$' \
     "${sweep[@]}" --dry-run
