@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -167,6 +168,7 @@ typedef struct {
     int fds[MAX_FDS], targets[MAX_FDS], nfds;
     mode_t umask;
     pid_t pgid;
+    int nice;
     struct rlimit limits[NLIMITS];
     uint64_t ignored, blocked; /* bit s-1: signal s */
     cpu_set_t cpus;
@@ -211,6 +213,9 @@ static void encode_request(wbuf *b, int argc, char **argv, const int *targets, i
     umask(um);
     put_u64(b, um);
     put_u64(b, (uint64_t)getpgrp());
+    errno = 0;
+    int prio = getpriority(PRIO_PROCESS, 0);
+    put_u64(b, (uint64_t)(int64_t)(errno ? 0 : prio));
     for (int i = 0; i < NLIMITS; i++) {
         struct rlimit rl = {RLIM_INFINITY, RLIM_INFINITY};
         getrlimit(LIMITS[i], &rl);
@@ -244,6 +249,7 @@ static bool decode_request(request *q) {
     }
     q->umask = (mode_t)take_u64(r) & 0777;
     q->pgid = (pid_t)take_u64(r);
+    q->nice = (int)(int64_t)take_u64(r);
     for (int i = 0; i < NLIMITS; i++) {
         q->limits[i].rlim_cur = take_u64(r);
         q->limits[i].rlim_max = take_u64(r);
@@ -379,6 +385,7 @@ static bool place_fds(request *q, int *conn) {
 
 static _Noreturn void run_child(request *q, int conn, int listener, serve_entry entry) {
     close(listener);
+    prctl(PR_SET_NAME, "yolo-train-epoch"); /* ps -e tells the epoch from its server (truncated to 15) */
     if (setpgid(0, q->pgid) != 0) { /* another session: stay in the server's group */
     }
     for (int s = 1; s < 64 && s < NSIG; s++) {
@@ -393,6 +400,7 @@ static _Noreturn void run_child(request *q, int conn, int listener, serve_entry 
     sigprocmask(SIG_SETMASK, &mask, NULL);
     if (!place_fds(q, &conn)) _exit(126);
     umask(q->umask);
+    setpriority(PRIO_PROCESS, 0, q->nice); /* a nicer client gets a nicer trainer; raising may be refused */
     for (int i = 0; i < NLIMITS; i++) setrlimit(LIMITS[i], &q->limits[i]);
     if (q->have_cpus) sched_setaffinity(0, sizeof q->cpus, &q->cpus);
     const char *tool = q->argv[0][0] ? q->argv[0] : "yolo-train-epoch";
@@ -456,6 +464,7 @@ int serve_run(const char *tool, const char *path, serve_entry entry) {
     /* Ctrl+C and kill of the process group are for the trainers; the server ends with its stdin */
     static const int ignore[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE, SERVE_SOFT_SIGNAL};
     for (size_t i = 0; i < sizeof ignore / sizeof ignore[0]; i++) signal(ignore[i], SIG_IGN);
+    prctl(PR_SET_NAME, "yolo-train-srv");
     struct sockaddr_un a = {.sun_family = AF_UNIX};
     if (strlen(path) >= sizeof a.sun_path) {
         fprintf(stderr, "%s: %s: socket path too long (at most %zu bytes)\n", tool, path, sizeof a.sun_path - 1);

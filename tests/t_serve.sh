@@ -67,11 +67,15 @@ else fail "SIGINT via the client (exit $rc): $(tail -2 i.err | tr '\n' '|')"; fi
 # SIGKILL of the client: its trainer dies too and the run folder's lock is free again
 mkdir -p k/weights && cp d0.pt k/weights/last.pt
 mkfifo k.fifo
-"$client" k/weights/last.pt threads=1 <k.fifo >/dev/null 2>k.err &
+nice -n 7 "$client" k/weights/last.pt threads=1 <k.fifo >/dev/null 2>k.err &
 cpid=$!
 exec {hold}>k.fifo
 held=0
 for _ in $(seq 100); do flock -n k/.lock true 2>/dev/null || { held=1; break; }; sleep 0.05; done
+child=$(pgrep -P $server | head -1)
+[ -n "$child" ] && [ "$(ps -o ni= -p "$child" | tr -d ' ')" = 7 ] && [ "$(ps -o comm= -p "$child")" = yolo-train-epoc ] &&
+    ok "the served process has the client's nice value (nice -n 7) and the trainer's name" ||
+    fail "served process ${child:-not found}: nice $(ps -o ni=,comm= -p "${child:-1}")"
 kill -9 $cpid
 wait $cpid 2>/dev/null
 freed=0
