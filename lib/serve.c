@@ -355,16 +355,19 @@ void serve_ready_for_signals(void) {
     sigprocmask(SIG_UNBLOCK, &s, NULL);
 }
 
-/* Moves the received descriptors to their numbers without one clobbering another. */
+/* Moves the received descriptors to their numbers without one clobbering another: first all above
+ * every target, then each to its number. */
 static bool place_fds(request *q, int *conn) {
-    int high[MAX_FDS];
+    int high[MAX_FDS], base = HIGH_FD;
+    for (int i = 0; i < q->nfds; i++)
+        if (q->targets[i] >= base) base = q->targets[i] + 1;
     for (int i = 0; i < q->nfds; i++) {
-        high[i] = fcntl(q->fds[i], F_DUPFD_CLOEXEC, HIGH_FD);
+        high[i] = fcntl(q->fds[i], F_DUPFD_CLOEXEC, base);
         if (high[i] < 0) return false;
         close(q->fds[i]);
         q->fds[i] = -1;
     }
-    int c = fcntl(*conn, F_DUPFD_CLOEXEC, HIGH_FD + MAX_FDS);
+    int c = fcntl(*conn, F_DUPFD_CLOEXEC, base);
     if (c < 0) return false;
     close(*conn);
     *conn = c;
@@ -383,7 +386,7 @@ static bool place_fds(request *q, int *conn) {
     return true;
 }
 
-static _Noreturn void run_child(request *q, int conn, int listener, serve_entry entry) {
+static _Noreturn void run_child(const char *tool, request *q, int conn, int listener, serve_entry entry) {
     close(listener);
     prctl(PR_SET_NAME, "yolo-train-epoch"); /* ps -e tells the epoch from its server (truncated to 15) */
     if (setpgid(0, q->pgid) != 0) { /* another session: stay in the server's group */
@@ -403,7 +406,6 @@ static _Noreturn void run_child(request *q, int conn, int listener, serve_entry 
     setpriority(PRIO_PROCESS, 0, q->nice); /* a nicer client gets a nicer trainer; raising may be refused */
     for (int i = 0; i < NLIMITS; i++) setrlimit(LIMITS[i], &q->limits[i]);
     if (q->have_cpus) sched_setaffinity(0, sizeof q->cpus, &q->cpus);
-    const char *tool = q->argv[0][0] ? q->argv[0] : "yolo-train-epoch";
     if (chdir(q->cwd) != 0) {
         fprintf(stderr, "%s: cannot enter the folder %s: %s\n", tool, q->cwd, strerror(errno));
         _exit(1);
@@ -421,7 +423,7 @@ static _Noreturn void run_child(request *q, int conn, int listener, serve_entry 
     _exit(rc);
 }
 
-static void serve_one(int conn, int listener, const char *server_env, serve_entry entry) {
+static void serve_one(const char *tool, int conn, int listener, const char *server_env, serve_entry entry) {
     struct timeval tv = {RECEIVE_TIMEOUT_S, 0};
     setsockopt(conn, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     /* the socket's folder decides who may connect; this is the second lock on the door */
@@ -445,7 +447,7 @@ static void serve_one(int conn, int listener, const char *server_env, serve_entr
     }
     fflush(NULL);
     pid_t pid = fork();
-    if (pid == 0) run_child(&q, conn, listener, entry);
+    if (pid == 0) run_child(tool, &q, conn, listener, entry);
     if (pid < 0) {
         snprintf(why, sizeof why, "cannot fork: %s", strerror(errno));
         send_reply(conn, REPLY_REFUSED, 0, why);
@@ -501,7 +503,7 @@ int serve_run(const char *tool, const char *path, serve_entry entry) {
         if (p[0].revents & POLLIN) {
             int conn = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
             if (conn < 0) continue;
-            serve_one(conn, lfd, env, entry);
+            serve_one(tool, conn, lfd, env, entry);
             close(conn);
         }
     }
