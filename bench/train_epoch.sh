@@ -18,6 +18,8 @@ DATA=$SHARED/reference/fashion_det256/data.yaml
 [ -x "$BIN/yolo-train-epoch" ] || { echo "train_epoch: $BIN/yolo-train-epoch not built (run make)"; exit 0; }
 [ -f "$DATA" ] || { echo "train_epoch: $DATA not found"; exit 0; }
 export YOLO_MODELS=${YOLO_MODELS:-$PWD/cfg/models}
+# never write label caches into the shared reference data
+export YOLO_LABEL_CACHE=off
 W=$(mktemp -d /tmp/bench-train.XXXXXX)
 trap 'rm -rf "$W"' EXIT
 N=${1:-2}

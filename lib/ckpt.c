@@ -945,9 +945,9 @@ static void pending_close(pending *p) {
 }
 
 /* A second name for src's synced temporary, to be put in place at path: a hard link, so the bytes
- * are written and synced once. *linked is false (and p untouched) where no link can be made (another
- * file system, a pipe or device at path, a file system without hard links): the caller writes a
- * copy instead. */
+ * are written and synced once. *linked is false (p holds no file) where no link can be made
+ * (another file system, a pipe or device at path, a file system without hard links): the caller
+ * writes a copy instead. */
 static yolo_status pending_link(const char *path, const pending *src, pending *p, bool *linked) {
     *linked = false;
     struct stat target;
