@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "yolo/ckpt.h"
 #include "yolo/cli.h"
 #include "yolo/json.h"
 #include "yolo/lock.h"
@@ -269,6 +270,14 @@ static int train_epoch_main(int argc, char **argv) {
         char dir[4096];
         lock_run_dir(c.out, dir, sizeof dir);
         if ((st = lock_acquire(dir, &lock)) != YOLO_OK) return yolo_report(TOOL, st);
+        /* ours now: what a killed save left behind is garbage (up to a whole checkpoint) */
+        char wdir[4096];
+        snprintf(wdir, sizeof wdir, "%s", c.out);
+        char *slash = strrchr(wdir, '/');
+        if (slash) *slash = 0;
+        else snprintf(wdir, sizeof wdir, ".");
+        ckpt_remove_stale_temporaries(wdir);
+        if (strcmp(wdir, dir)) ckpt_remove_stale_temporaries(dir);
     }
     stream_reader *r = NULL;
     trainer *t = NULL;

@@ -4,7 +4,9 @@
 #include "yolo/ckpt.h"
 
 #include <archive.h>
+#include <ctype.h>
 #include <archive_entry.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -1017,4 +1019,31 @@ yolo_status ckpt_write_file_atomic(const char *path, const void *data, size_t le
     if (!st) st = pending_commit(&p);
     pending_close(&p);
     return st;
+}
+
+/* ".NAME.XXXXXX" as pending_open names a temporary, for NAME a checkpoint or results.csv. */
+static bool is_our_temporary(const char *name) {
+    size_t n = strlen(name);
+    if (n < 9 || name[0] != '.' || name[n - 7] != '.') return false;
+    for (size_t i = n - 6; i < n; i++)
+        if (!isalnum((unsigned char)name[i])) return false;
+    size_t stem = n - 8; /* NAME, between the leading dot and ".XXXXXX" */
+    const char *s = name + 1;
+    return (stem > 3 && !memcmp(s + stem - 3, ".pt", 3)) || (stem == 11 && !memcmp(s, "results.csv", 11));
+}
+
+int ckpt_remove_stale_temporaries(const char *dir) {
+    DIR *d = opendir(dir);
+    if (!d) return 0;
+    int removed = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (!is_our_temporary(e->d_name)) continue;
+        char path[PATH_MAX];
+        if (snprintf(path, sizeof path, "%s/%s", dir, e->d_name) >= (int)sizeof path) continue;
+        struct stat sb;
+        if (lstat(path, &sb) == 0 && S_ISREG(sb.st_mode) && unlink(path) == 0) removed++;
+    }
+    closedir(d);
+    return removed;
 }

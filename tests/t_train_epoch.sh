@@ -58,7 +58,13 @@ stream 1 | yolo-train-epoch 'q=1/weights/last.pt' >q.json 2>q.err && ok "a run f
 
 # epoch 1 twice from the same checkpoint: bit-identical
 for d in b c d e; do mkdir -p $d/weights && cp a/weights/last.pt $d/weights/last.pt; done
+# (b also holds what killed saves leave behind: the trainer that takes the lock removes it)
+head -c 1000 a/weights/last.pt >b/weights/.last.pt.Ab12Cd && cp b/weights/.last.pt.Ab12Cd b/weights/.best.pt.Zz9yX8
+echo partial >b/.results.csv.Qw3Er4 && echo mine >b/weights/.notes.txt.Ab12Cd && echo mine >b/weights/.last.pt.keep
 stream 1 | yolo-train-epoch b/weights/last.pt >b.json 2>b.err
+if [ ! -e b/weights/.last.pt.Ab12Cd ] && [ ! -e b/weights/.best.pt.Zz9yX8 ] && [ ! -e b/.results.csv.Qw3Er4 ] &&
+    [ -e b/weights/.notes.txt.Ab12Cd ] && [ -e b/weights/.last.pt.keep ]; then ok "temporaries of killed saves are removed, other files stay"
+else fail "stale temporaries: $(ls -A b b/weights | tr '\n' ' ')"; fi
 stream 1 | yolo-train-epoch c/weights/last.pt >c.json 2>c.err
 check "same checkpoint + stream + threads give a bit-identical checkpoint" yolo-ckpt diff b/weights/last.pt c/weights/last.pt
 [ ! -f b/weights/epoch1.pt ] && ok "no epoch1.pt with save_period=2" || fail "epoch1.pt written with save_period=2"
