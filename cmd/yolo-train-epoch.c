@@ -270,14 +270,12 @@ static int train_epoch_main(int argc, char **argv) {
         char dir[4096];
         lock_run_dir(c.out, dir, sizeof dir);
         if ((st = lock_acquire(dir, &lock)) != YOLO_OK) return yolo_report(TOOL, st);
-        /* ours now: what a killed save left behind is garbage (up to a whole checkpoint) */
-        char wdir[4096];
-        snprintf(wdir, sizeof wdir, "%s", c.out);
-        char *slash = strrchr(wdir, '/');
-        if (slash) *slash = 0;
-        else snprintf(wdir, sizeof wdir, ".");
-        ckpt_remove_stale_temporaries(wdir);
-        if (strcmp(wdir, dir)) ckpt_remove_stale_temporaries(dir);
+        /* ours now: what a killed save left behind is garbage (up to a whole checkpoint), beside the
+         * checkpoint and beside results.csv (the same folder when there is no weights/) */
+        char csv[4200];
+        snprintf(csv, sizeof csv, "%s/results.csv", dir);
+        ckpt_remove_stale_temporaries(c.out);
+        ckpt_remove_stale_temporaries(csv);
     }
     stream_reader *r = NULL;
     trainer *t = NULL;

@@ -119,6 +119,13 @@ static const char *basename_of(const char *p) {
     return s ? s + 1 : p;
 }
 
+/* The folder a file of path lives in, where its temporaries go: "." for a bare name. */
+static void folder_of(const char *path, char *out, size_t cap) {
+    size_t dl = (size_t)(basename_of(path) - path);
+    if (dl) snprintf(out, cap, "%.*s", (int)dl, path);
+    else snprintf(out, cap, ".");
+}
+
 /* libarchive's complaint about the current entry, as one of our messages. */
 static yolo_status archive_fail(rd *r, struct archive *a, const char *entry_name) {
     const char *msg = archive_error_string(a);
@@ -867,8 +874,7 @@ static yolo_status pending_open(const char *path, pending *p) {
     p->dir = malloc(dl + 2);
     if (!p->tmp || !p->dir) return yolo_error(YOLO_ERR_NOMEM, "%s: out of memory", path);
     snprintf(p->tmp, pl + 16, "%.*s.%s.XXXXXX", (int)dl, path, base);
-    if (dl) snprintf(p->dir, dl + 2, "%.*s", (int)dl, path);
-    else strcpy(p->dir, ".");
+    folder_of(path, p->dir, dl + 2);
     p->fd = mkostemp(p->tmp, O_CLOEXEC);
     if (p->fd < 0) {
         int e = errno;
@@ -1032,7 +1038,9 @@ static bool is_our_temporary(const char *name) {
     return (stem > 3 && !memcmp(s + stem - 3, ".pt", 3)) || (stem == 11 && !memcmp(s, "results.csv", 11));
 }
 
-int ckpt_remove_stale_temporaries(const char *dir) {
+int ckpt_remove_stale_temporaries(const char *beside) {
+    char dir[PATH_MAX];
+    folder_of(beside, dir, sizeof dir);
     DIR *d = opendir(dir);
     if (!d) return 0;
     int removed = 0;

@@ -34,10 +34,12 @@ enum { REPLY_PID = 'P', REPLY_REFUSED = 'R', REPLY_EXIT = 'X' };
 
 /* The limits a served process takes over from its client (ulimit -v and -f matter to the tests of
  * out-of-memory and full-disk handling; the others so that nothing differs from an exec). */
-static const int LIMITS[] = {RLIMIT_AS,     RLIMIT_CORE,  RLIMIT_CPU,    RLIMIT_DATA,
-                             RLIMIT_FSIZE,  RLIMIT_NOFILE, RLIMIT_STACK, RLIMIT_MEMLOCK};
-static const char *const LIMIT_NAMES[] = {"address space (ulimit -v)", "core size", "CPU time", "data size",
-                                          "file size (ulimit -f)", "open files", "stack size", "locked memory"};
+static const struct {
+    int resource;
+    const char *name;
+} LIMITS[] = {{RLIMIT_AS, "address space (ulimit -v)"}, {RLIMIT_CORE, "core size"},   {RLIMIT_CPU, "CPU time"},
+              {RLIMIT_DATA, "data size"},                {RLIMIT_FSIZE, "file size (ulimit -f)"},
+              {RLIMIT_NOFILE, "open files"},             {RLIMIT_STACK, "stack size"}, {RLIMIT_MEMLOCK, "locked memory"}};
 enum { NLIMITS = sizeof LIMITS / sizeof LIMITS[0] };
 
 typedef struct {
@@ -218,7 +220,7 @@ static void encode_request(wbuf *b, int argc, char **argv, const int *targets, i
     put_u64(b, (uint64_t)(int64_t)(errno ? 0 : prio));
     for (int i = 0; i < NLIMITS; i++) {
         struct rlimit rl = {RLIM_INFINITY, RLIM_INFINITY};
-        getrlimit(LIMITS[i], &rl);
+        getrlimit(LIMITS[i].resource, &rl);
         put_u64(b, rl.rlim_cur);
         put_u64(b, rl.rlim_max);
     }
@@ -320,9 +322,9 @@ static void send_reply(int conn, uint32_t kind, int32_t value, const char *text)
 static const char *refusal(const request *q, const char *server_env, char *why, size_t cap) {
     for (int i = 0; i < NLIMITS; i++) {
         struct rlimit own;
-        if (getrlimit(LIMITS[i], &own) != 0) continue;
+        if (getrlimit(LIMITS[i].resource, &own) != 0) continue;
         if (own.rlim_max != RLIM_INFINITY && (q->limits[i].rlim_max == RLIM_INFINITY || q->limits[i].rlim_max > own.rlim_max)) {
-            snprintf(why, cap, "the client's %s limit is above the server's", LIMIT_NAMES[i]);
+            snprintf(why, cap, "the client's %s limit is above the server's", LIMITS[i].name);
             return why;
         }
     }
@@ -404,7 +406,7 @@ static _Noreturn void run_child(const char *tool, request *q, int conn, int list
     if (!place_fds(q, &conn)) _exit(126);
     umask(q->umask);
     setpriority(PRIO_PROCESS, 0, q->nice); /* a nicer client gets a nicer trainer; raising may be refused */
-    for (int i = 0; i < NLIMITS; i++) setrlimit(LIMITS[i], &q->limits[i]);
+    for (int i = 0; i < NLIMITS; i++) setrlimit(LIMITS[i].resource, &q->limits[i]);
     if (q->have_cpus) sched_setaffinity(0, sizeof q->cpus, &q->cpus);
     if (chdir(q->cwd) != 0) {
         fprintf(stderr, "%s: cannot enter the folder %s: %s\n", tool, q->cwd, strerror(errno));
