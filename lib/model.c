@@ -55,6 +55,7 @@ struct model {
     int nc;
     torch_device dev;
     bool training, keep_outputs, channels_last, fused;
+    bool blocked; /* activations in oneDNN's blocked layout (torch.h): no conversions around convolutions */
     bool blank; /* built for weights about to be loaded: no random initial weights drawn */
     double bn_eps, bn_momentum;
     double dropout; /* Classify's dropout probability (Ultralytics' dropout= argument) */
@@ -190,6 +191,19 @@ static void probe_sizes(const model *m, int in, int *hw) {
         else if (L->kind == MODELCFG_UPSAMPLE) h *= L->scale;
         hw[i + 1] = h;
     }
+}
+
+static yolo_status check_blocked_channels(model *m, conv_p *c) {
+    (void)m;
+    return torch_size(c->w, 0) % 16 ? YOLO_ERR_USAGE : YOLO_OK;
+}
+
+/* The blocked layout holds channels in blocks of 16: every Conv's output and every C2f half must be
+ * a whole number of blocks (true of every yolov8 scale: widths are multiples of 16). */
+static bool blocked_fits(model *m) {
+    for (int i = 0; i < m->n_layers; i++)
+        if (m->layers[i].cfg.kind == MODELCFG_C2F && (m->layers[i].cfg.c2 / 2) % 16) return false;
+    return each_conv(m, check_blocked_channels) == YOLO_OK;
 }
 
 static yolo_status build_layers(model *m) {
@@ -331,6 +345,7 @@ static yolo_status build(const modelcfg *cfg, torch_device dev, bool blank, mode
     /* After the weights are drawn: uniform_ fills memory in storage order, so drawing into
      * channels-last tensors would give other values than Python's row-major init. */
     if (st == YOLO_OK && model_channels_last_default(dev)) st = model_set_channels_last(m, true);
+    if (st == YOLO_OK && !m->channels_last) m->blocked = torch_blocked_available(dev) && blocked_fits(m);
     if (st != YOLO_OK) {
         model_free(m);
         return st;
@@ -412,11 +427,21 @@ yolo_status model_set_channels_last(model *m, bool on) {
         if (st != YOLO_OK) return yolo_error_prefix(st, m->entries[i].name);
     }
     m->channels_last = on;
+    if (on) m->blocked = false; /* one layout or the other */
     if (m->fused) TRY(model_fuse(m, true)); /* the folded weights take the new layout too */
     return YOLO_OK;
 }
 
 bool model_channels_last(const model *m) { return m->channels_last; }
+
+yolo_status model_set_blocked(model *m, bool on) {
+    if (on && (m->channels_last || !torch_blocked_available(m->dev) || !blocked_fits(m)))
+        return yolo_error(YOLO_ERR_USAGE, "model: the blocked layout is not available for this model or CPU");
+    m->blocked = on;
+    return YOLO_OK;
+}
+
+bool model_blocked(const model *m) { return m->blocked; }
 
 bool model_channels_last_default(torch_device dev) {
     const char *e = getenv("YOLO_CHANNELS_LAST");
@@ -516,11 +541,11 @@ yolo_status model_fuse(model *m, bool on) {
 /* ---- forward, one function per block ---- */
 
 static yolo_status conv_fwd(model *m, const conv_p *c, const torch_tensor *x, torch_tensor **out) {
-    if (m->fused && !m->training) {
-        TRY(torch_conv2d(x, c->fw, c->fb, c->s, c->k / 2, 1, 1, out));
-        return c->linear ? YOLO_OK : torch_silu_(*out);
-    }
-    TRY(torch_conv2d(x, c->w, NULL, c->s, c->k / 2, 1, 1, out));
+    bool fused = m->fused && !m->training;
+    const torch_tensor *w = fused ? c->fw : c->w, *b = fused ? c->fb : NULL;
+    if (m->blocked) TRY(torch_conv2d_blocked(x, w, b, c->s, c->k / 2, false, out));
+    else TRY(torch_conv2d(x, w, b, c->s, c->k / 2, 1, 1, out));
+    if (fused) return c->linear ? YOLO_OK : torch_silu_(*out);
     TRY(torch_batch_norm(*out, c->bw, c->bb, c->rm, c->rv, m->training, m->bn_momentum, m->bn_eps, out));
     if (m->training) {
         bool was = torch_set_grad_enabled(false);
@@ -536,6 +561,7 @@ static yolo_status conv_fwd(model *m, const conv_p *c, const torch_tensor *x, to
 
 static yolo_status c2f_fwd(model *m, const layer *ly, const torch_tensor *x, torch_tensor **out) {
     int n = ly->cfg.repeats, c = ly->cfg.c2 / 2;
+    if (m->blocked) c /= 16; /* narrow counts blocks */
     yolo_status st = YOLO_OK;
     torch_tensor *y = NULL, *tmp = NULL;
     torch_tensor *parts[2 + 100] = {0};
@@ -576,7 +602,8 @@ static yolo_status branch_fwd(model *m, const conv_p conv[2], const plain_p *p, 
                               torch_tensor **out) {
     TRY(conv_fwd(m, &conv[0], x, out));
     TRY(conv_fwd(m, &conv[1], *out, out));
-    TRY(torch_conv2d(*out, p->w, p->b, 1, 0, 1, 1, out));
+    if (m->blocked) TRY(torch_conv2d_blocked(*out, p->w, p->b, 1, 0, true, out));
+    else TRY(torch_conv2d(*out, p->w, p->b, 1, 0, 1, 1, out));
     int64_t shape[3] = {torch_size(*out, 0), torch_size(*out, 1), -1};
     return torch_view(*out, 3, shape, out);
 }
@@ -675,9 +702,11 @@ static yolo_status detect_fwd(model *m, const layer *ly, torch_tensor *const *xs
     TRYC(head_cat(m, ly, 1, xs, &o->scores));
     if (L->kind == MODELCFG_SEGMENT) {
         TRYC(conv_fwd(m, &ly->p_cv1, xs[0], &p0));
+        if (m->blocked) TRYC(torch_to_plain(p0, &p0)); /* libtorch's transposed convolution is plain */
         TRYC(torch_conv_transpose2d(p0, ly->p_up.w, ly->p_up.b, 2, 0, &up));
         TRYC(conv_fwd(m, &ly->p_cv2, up, &up));
         TRYC(conv_fwd(m, &ly->p_cv3, up, &o->proto));
+        if (m->blocked) TRYC(torch_to_plain(o->proto, &o->proto));
         TRYC(head_cat(m, ly, 2, xs, &o->mask_coeffs));
     }
     if (!m->training) {
@@ -719,6 +748,7 @@ static yolo_status classify_fwd(model *m, const layer *ly, const torch_tensor *x
     yolo_status st = YOLO_OK;
     torch_tensor *t = NULL;
     TRYC(conv_fwd(m, &ly->cv1, x, &t));
+    if (m->blocked) TRYC(torch_to_plain(t, &t));
     TRYC(torch_adaptive_avg_pool2d(t, 1, 1, &t));
     TRYC(torch_flatten(t, 1, -1, &t));
     if (m->dropout > 0 && m->training) TRYC(dropout_fwd(m, &ly->cv1, &t));
@@ -777,6 +807,9 @@ yolo_status model_forward(model *m, const torch_tensor *images, model_output *ou
     torch_free(nhwc);
     if (!m->keep_outputs || st != YOLO_OK)
         for (int i = 0; i < m->n_layers; i++) torch_freep(&m->outs[i]);
+    /* kept outputs are for comparisons with Python: in its layout */
+    for (int i = 0; i < m->n_layers && st == YOLO_OK; i++)
+        if (m->outs[i] && torch_is_blocked(m->outs[i])) st = torch_to_plain(m->outs[i], &m->outs[i]);
     if (st == YOLO_OK && m->training) torch_freep(&out->pred);
     return st;
 }

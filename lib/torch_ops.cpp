@@ -154,6 +154,10 @@ extern "C" yolo_status torch_cat(const torch_tensor *const *xs, int n, int dim, 
 extern "C" yolo_status torch_conv2d(const torch_tensor *x, const torch_tensor *w, const torch_tensor *bias, int stride,
                                     int pad, int dilation, int groups, torch_tensor **out) {
     return guard("conv2d", [&] {
+        if (yt::blocked(T(x))) {
+            if (dilation != 1 || groups != 1) throw yt::usage_error("blocked convolution: no dilation or groups");
+            return put(out, yt::blocked_conv2d(T(x), T(w), opt(bias), stride, pad, false));
+        }
         int64_t s[2] = {stride, stride}, p[2] = {pad, pad}, d[2] = {dilation, dilation};
         put(out, at::conv2d(T(x), T(w), opt(bias), s, p, d, groups));
     });
@@ -171,6 +175,9 @@ extern "C" yolo_status torch_batch_norm(const torch_tensor *x, const torch_tenso
                                         torch_tensor *running_mean, torch_tensor *running_var, bool training,
                                         double momentum, double eps, torch_tensor **out) {
     return guard("batch_norm", [&] {
+        if (yt::blocked(T(x)))
+            return put(out, yt::blocked_batch_norm(T(x), opt(weight), opt(bias), opt(running_mean), opt(running_var),
+                                                   training, momentum, eps));
         put(out, at::batch_norm(T(x), opt(weight), opt(bias), opt(running_mean), opt(running_var), training, momentum,
                                 eps, /*cudnn_enabled=*/true));
     });
@@ -178,6 +185,7 @@ extern "C" yolo_status torch_batch_norm(const torch_tensor *x, const torch_tenso
 
 extern "C" yolo_status torch_max_pool2d(const torch_tensor *x, int kernel, int stride, int pad, torch_tensor **out) {
     return guard("max_pool2d", [&] {
+        if (yt::blocked(T(x))) return put(out, yt::blocked_max_pool2d(T(x), kernel, stride, pad));
         int64_t k[2] = {kernel, kernel}, s[2] = {stride, stride}, p[2] = {pad, pad}, d[2] = {1, 1};
         put(out, at::max_pool2d(T(x), k, s, p, d, false));
     });
@@ -186,6 +194,7 @@ extern "C" yolo_status torch_max_pool2d(const torch_tensor *x, int kernel, int s
 extern "C" yolo_status torch_upsample_nearest2d(const torch_tensor *x, int scale, torch_tensor **out) {
     return guard("upsample_nearest2d", [&] {
         const at::Tensor &t = T(x);
+        if (scale >= 1 && yt::blocked(t)) return put(out, yt::blocked_upsample_nearest2d(t, scale));
         if (t.dim() != 4 || scale < 1) throw yt::usage_error("needs a 4-d input and a positive scale");
         int64_t size[2] = {t.size(2) * scale, t.size(3) * scale};
         // Python's nn.Upsample(scale_factor=2) passes the scale too; nearest uses it for the index map.

@@ -76,6 +76,12 @@ bool model_channels_last(const model *m);
 /* The environment's YOLO_CHANNELS_LAST (0 off, anything else on) or else the built-in default
  * for the device. */
 bool model_channels_last_default(torch_device dev);
+/* Activations in oneDNN's blocked layout (see torch.h): the same values as the plain NCHW forward and
+ * backward, to the bit, without libtorch's layout conversions around each convolution. model_build
+ * turns it on where torch_blocked_available() and every layer's channels come in blocks of 16 (all
+ * yolov8 scales); on fails with YOLO_ERR_USAGE elsewhere. Off for channels-last. */
+yolo_status model_set_blocked(model *m, bool on);
+bool model_blocked(const model *m);
 /* on: folds every BatchNorm into its conv, as Ultralytics' model.fuse() does before standalone
  * validation and prediction, and eval forwards use the folded weights (train forwards never do).
  * The folding is a snapshot of the current weights: call again after changing them. off: drops it. */

@@ -189,6 +189,25 @@ yolo_status torch_adaptive_avg_pool2d(const torch_tensor *x, int out_h, int out_
 yolo_status torch_linear(const torch_tensor *x, const torch_tensor *w, const torch_tensor *bias, torch_tensor **out);
 yolo_status torch_dropout(const torch_tensor *x, double p, bool training, torch_tensor **out);
 
+/* ---- blocked activations ----
+ * A (N, C, H, W) activation can be held as a 5-d (N, C/16, H, W, 16) tensor: per image, C/16 planes
+ * of 16 consecutive channels, the layout oneDNN computes convolutions in. Networks kept in it skip
+ * libtorch's conversions around every convolution (a fifth of a CPU training step) and get the same
+ * values to the bit. torch_conv2d, torch_batch_norm, torch_max_pool2d and torch_upsample_nearest2d
+ * take blocked inputs and give blocked outputs; elementwise ops, torch_cat and torch_narrow work on
+ * them with channels counted in blocks (dim 1). Float CPU tensors only. */
+/* Whether the blocked layout can be used here: a CPU device, libtorch's own oneDNN with 16-channel
+ * blocks, and the kernels lib/bnorm.c reproduces (unset YOLO_BLOCKED=0 turns it off). */
+bool torch_blocked_available(torch_device dev);
+bool torch_is_blocked(const torch_tensor *x);
+/* A convolution from a plain or blocked input to a blocked output, or to a plain one when plain_out
+ * (whose channels need not be a multiple of 16). */
+yolo_status torch_conv2d_blocked(const torch_tensor *x, const torch_tensor *w, const torch_tensor *bias, int stride,
+                                 int pad, bool plain_out, torch_tensor **out);
+/* Layout conversions (C a multiple of 16), recorded by autograd. */
+yolo_status torch_to_blocked(const torch_tensor *x, torch_tensor **out);
+yolo_status torch_to_plain(const torch_tensor *x, torch_tensor **out);
+
 /* ---- autograd ---- */
 yolo_status torch_set_requires_grad(torch_tensor *t, bool requires_grad);
 bool torch_requires_grad(const torch_tensor *t);
