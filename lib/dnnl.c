@@ -85,6 +85,9 @@ static struct {
     int (*primitive_execute)(dnnl_primitive_t, dnnl_stream_t, int, const dnnl_exec_arg_t *);
     int (*attr_create)(dnnl_attr_t *);
     int (*attr_set_scratchpad_mode)(dnnl_attr_t, int);
+    int (*pd_destroy)(dnnl_pd_t);
+    int (*primitive_destroy)(dnnl_primitive_t);
+    int (*memory_destroy)(dnnl_memory_t);
 } api;
 
 static dnnl_engine_t engine;
@@ -139,7 +142,10 @@ static int find_blocked_tag(void) {
             ok = blocked[(((n * (C / DNNL_BLOCK) + c / DNNL_BLOCK) * H + h) * W + w) * DNNL_BLOCK + c % DNNL_BLOCK] ==
                  (float)i;
         }
-        /* handles of a probe are few and made once; oneDNN objects are not freed (see load) */
+        if (a) api.memory_destroy(a);
+        if (b) api.memory_destroy(b);
+        if (p) api.primitive_destroy(p);
+        if (pd) api.pd_destroy(pd);
         if (ok) return tag;
     }
     return -1;
@@ -168,6 +174,9 @@ static bool load_symbols(void *h) {
         {(void **)&api.primitive_execute, "dnnl_primitive_execute"},
         {(void **)&api.attr_create, "dnnl_primitive_attr_create"},
         {(void **)&api.attr_set_scratchpad_mode, "dnnl_primitive_attr_set_scratchpad_mode"},
+        {(void **)&api.pd_destroy, "dnnl_primitive_desc_destroy"},
+        {(void **)&api.primitive_destroy, "dnnl_primitive_destroy"},
+        {(void **)&api.memory_destroy, "dnnl_memory_destroy"},
     };
     for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
         if (!(*table[i].slot = dlsym(h, table[i].name))) return false;
@@ -216,11 +225,11 @@ static yolo_status arg_init(arg_t *a, const void *prim, bool input) {
     if (api.memory_create(&a->mu, &a->user, engine, NULL) || api.memory_create(&a->mp, prim, engine, NULL))
         return fail("create a memory object");
     if (a->same) return YOLO_OK;
-    dnnl_pd_t pd;
+    dnnl_pd_t pd = NULL;
     const void *from = input ? (const void *)&a->user : prim, *to = input ? prim : (const void *)&a->user;
-    if (api.reorder_pd_create(&pd, from, engine, to, engine, NULL) || api.primitive_create(&a->conv, pd))
-        return fail("create a reorder");
-    return YOLO_OK;
+    bool ok = api.reorder_pd_create(&pd, from, engine, to, engine, NULL) == 0 && api.primitive_create(&a->conv, pd) == 0;
+    if (pd) api.pd_destroy(pd); /* the primitive keeps what it needs */
+    return ok ? YOLO_OK : fail("create a reorder");
 }
 
 static void *alloc_floats(size_t bytes) {
