@@ -212,14 +212,16 @@ typedef struct {
     dnnl_primitive_t conv; /* reorder user -> prim (inputs) or prim -> user (outputs) */
     dnnl_memory_t mu, mp;  /* memory objects, data handles set per call */
     size_t prim_bytes;
+    int exec_arg; /* ARG_SRC, ARG_DIFF_DST, ... */
 } arg_t;
 
 static yolo_status fail(const char *what) {
     return yolo_error(YOLO_ERR_TORCH, "oneDNN: could not %s (set YOLO_BLOCKED=0 to use libtorch's convolution)", what);
 }
 
-static yolo_status arg_init(arg_t *a, const void *prim, bool input) {
+static yolo_status arg_init(arg_t *a, const void *prim, int exec_arg, bool input) {
     a->prim = prim;
+    a->exec_arg = exec_arg;
     a->same = api.md_equal(&a->user, prim);
     a->prim_bytes = api.md_get_size(prim);
     if (api.memory_create(&a->mu, &a->user, engine, NULL) || api.memory_create(&a->mp, prim, engine, NULL))
@@ -363,22 +365,23 @@ static yolo_status conv_make(const dnnl_conv_shape *s, dnnl_conv *c) {
     struct {
         arg_t *a;
         prim_t *p;
-        int query;
+        int query, exec_arg;
         bool input;
     } args[] = {
-        {&c->f_src, &c->fwd, QUERY_SRC, true},
-        {&c->f_wei, &c->fwd, QUERY_WEIGHTS, true},
-        {&c->f_dst, &c->fwd, QUERY_DST, false},
-        {&c->d_ddst, &c->bwd_data, QUERY_DIFF_DST, true},
-        {&c->d_wei, &c->bwd_data, QUERY_WEIGHTS, true},
-        {&c->d_dsrc, &c->bwd_data, QUERY_DIFF_SRC, false},
-        {&c->w_src, &c->bwd_weights, QUERY_SRC, true},
-        {&c->w_ddst, &c->bwd_weights, QUERY_DIFF_DST, true},
-        {&c->w_dwei, &c->bwd_weights, QUERY_DIFF_WEIGHTS, false},
+        {&c->f_src, &c->fwd, QUERY_SRC, ARG_SRC, true},
+        {&c->f_wei, &c->fwd, QUERY_WEIGHTS, ARG_WEIGHTS, true},
+        {&c->f_dst, &c->fwd, QUERY_DST, ARG_DST, false},
+        {&c->d_ddst, &c->bwd_data, QUERY_DIFF_DST, ARG_DIFF_DST, true},
+        {&c->d_wei, &c->bwd_data, QUERY_WEIGHTS, ARG_WEIGHTS, true},
+        {&c->d_dsrc, &c->bwd_data, QUERY_DIFF_SRC, ARG_DIFF_SRC, false},
+        {&c->w_src, &c->bwd_weights, QUERY_SRC, ARG_SRC, true},
+        {&c->w_ddst, &c->bwd_weights, QUERY_DIFF_DST, ARG_DIFF_DST, true},
+        {&c->w_dwei, &c->bwd_weights, QUERY_DIFF_WEIGHTS, ARG_DIFF_WEIGHTS, false},
     };
-    for (size_t i = 0; i < sizeof args / sizeof args[0]; i++)
-        if ((st = arg_init(args[i].a, api.pd_query_md(args[i].p->pd, args[i].query, 0), args[i].input)) != YOLO_OK)
-            return st;
+    for (size_t i = 0; i < sizeof args / sizeof args[0]; i++) {
+        const void *md = api.pd_query_md(args[i].p->pd, args[i].query, 0);
+        if ((st = arg_init(args[i].a, md, args[i].exec_arg, args[i].input)) != YOLO_OK) return st;
+    }
     if (s->bias && api.memory_create(&c->m_bias, &c->bias, engine, NULL)) return fail("create a memory object");
     return YOLO_OK;
 }
@@ -407,56 +410,38 @@ yolo_status dnnl_conv_get(const dnnl_conv_shape *s, dnnl_conv **out) {
 
 void dnnl_conv_out_hw(const dnnl_conv *c, int64_t *oh, int64_t *ow) { *oh = c->oh, *ow = c->ow; }
 
-yolo_status dnnl_conv_forward(dnnl_conv *c, const float *src, const float *weights, const float *bias, float *dst) {
-    void *t_src = NULL, *t_wei = NULL, *t_dst = NULL;
-    yolo_status st = arg_in(&c->f_src, src, &t_src);
-    if (st == YOLO_OK) st = arg_in(&c->f_wei, weights, &t_wei);
-    if (st == YOLO_OK) st = arg_out(&c->f_dst, dst, &t_dst);
+/* One primitive call: two inputs and an output in the caller's layouts (reordered around the call
+ * where the primitive wants others), and the bias, plain, when the shape has one and bias_arg is set. */
+static yolo_status run(dnnl_conv *c, prim_t *p, arg_t *in0, const void *d0, arg_t *in1, const void *d1, arg_t *out,
+                       void *dout, int bias_arg, void *bias) {
+    void *t0 = NULL, *t1 = NULL, *tout = NULL;
+    yolo_status st = arg_in(in0, d0, &t0);
+    if (st == YOLO_OK) st = arg_in(in1, d1, &t1);
+    if (st == YOLO_OK) st = arg_out(out, dout, &tout);
     if (st == YOLO_OK) {
-        dnnl_exec_arg_t args[5] = {{ARG_SRC, c->f_src.mp}, {ARG_WEIGHTS, c->f_wei.mp}, {ARG_DST, c->f_dst.mp}};
+        dnnl_exec_arg_t args[5] = {{in0->exec_arg, in0->mp}, {in1->exec_arg, in1->mp}, {out->exec_arg, out->mp}};
         int n = 3;
-        if (c->s.bias) {
-            api.memory_set_data_handle(c->m_bias, (void *)bias);
-            args[n++] = (dnnl_exec_arg_t){ARG_BIAS, c->m_bias};
+        if (c->s.bias && bias_arg) {
+            api.memory_set_data_handle(c->m_bias, bias);
+            args[n++] = (dnnl_exec_arg_t){bias_arg, c->m_bias};
         }
-        st = prim_run(&c->fwd, args, n);
+        st = prim_run(p, args, n);
     }
-    if (st == YOLO_OK) st = arg_out_finish(&c->f_dst, dst);
-    free(t_src), free(t_wei), free(t_dst);
+    if (st == YOLO_OK) st = arg_out_finish(out, dout);
+    free(t0), free(t1), free(tout);
     return st;
 }
 
+yolo_status dnnl_conv_forward(dnnl_conv *c, const float *src, const float *weights, const float *bias, float *dst) {
+    return run(c, &c->fwd, &c->f_src, src, &c->f_wei, weights, &c->f_dst, dst, ARG_BIAS, (void *)bias);
+}
+
 yolo_status dnnl_conv_backward_data(dnnl_conv *c, const float *diff_dst, const float *weights, float *diff_src) {
-    void *t_ddst = NULL, *t_wei = NULL, *t_dsrc = NULL;
-    yolo_status st = arg_in(&c->d_ddst, diff_dst, &t_ddst);
-    if (st == YOLO_OK) st = arg_in(&c->d_wei, weights, &t_wei);
-    if (st == YOLO_OK) st = arg_out(&c->d_dsrc, diff_src, &t_dsrc);
-    if (st == YOLO_OK) {
-        dnnl_exec_arg_t args[4] = {{ARG_DIFF_DST, c->d_ddst.mp}, {ARG_WEIGHTS, c->d_wei.mp}, {ARG_DIFF_SRC, c->d_dsrc.mp}};
-        st = prim_run(&c->bwd_data, args, 3);
-    }
-    if (st == YOLO_OK) st = arg_out_finish(&c->d_dsrc, diff_src);
-    free(t_ddst), free(t_wei), free(t_dsrc);
-    return st;
+    return run(c, &c->bwd_data, &c->d_ddst, diff_dst, &c->d_wei, weights, &c->d_dsrc, diff_src, 0, NULL);
 }
 
 yolo_status dnnl_conv_backward_weights(dnnl_conv *c, const float *src, const float *diff_dst, float *diff_weights,
                                        float *diff_bias) {
-    void *t_src = NULL, *t_ddst = NULL, *t_dwei = NULL;
-    yolo_status st = arg_in(&c->w_src, src, &t_src);
-    if (st == YOLO_OK) st = arg_in(&c->w_ddst, diff_dst, &t_ddst);
-    if (st == YOLO_OK) st = arg_out(&c->w_dwei, diff_weights, &t_dwei);
-    if (st == YOLO_OK) {
-        dnnl_exec_arg_t args[5] = {
-            {ARG_SRC, c->w_src.mp}, {ARG_DIFF_DST, c->w_ddst.mp}, {ARG_DIFF_WEIGHTS, c->w_dwei.mp}};
-        int n = 3;
-        if (c->s.bias) {
-            api.memory_set_data_handle(c->m_bias, diff_bias);
-            args[n++] = (dnnl_exec_arg_t){ARG_DIFF_BIAS, c->m_bias};
-        }
-        st = prim_run(&c->bwd_weights, args, n);
-    }
-    if (st == YOLO_OK) st = arg_out_finish(&c->w_dwei, diff_weights);
-    free(t_src), free(t_ddst), free(t_dwei);
-    return st;
+    return run(c, &c->bwd_weights, &c->w_src, src, &c->w_ddst, diff_dst, &c->w_dwei, diff_weights, ARG_DIFF_BIAS,
+               diff_bias);
 }

@@ -12,8 +12,9 @@
  *
  * oneDNN 2.x is reached through its stable C API, declared in dnnl.c, because Debian ships libdnnl2
  * without headers. It is used only when libtorch has already loaded libdnnl.so.2 (so both compute with
- * one library) and oneDNN lays activations out as above on this CPU; otherwise dnnl_available() is
- * false and callers keep libtorch's own convolution. */
+ * one library) and that library knows the layout above; otherwise dnnl_available() is false and
+ * callers keep libtorch's own convolution. Where a primitive prefers another layout for some argument,
+ * that argument is reordered around the call, as libtorch would. */
 #ifndef YOLO_DNNL_H
 #define YOLO_DNNL_H
 

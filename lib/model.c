@@ -540,11 +540,16 @@ yolo_status model_fuse(model *m, bool on) {
 
 /* ---- forward, one function per block ---- */
 
+/* A convolution in the model's layout: blocked output, or plain for a head's last conv (plain_out). */
+static yolo_status layer_conv(const model *m, const torch_tensor *x, const torch_tensor *w, const torch_tensor *b,
+                              int stride, int pad, bool plain_out, torch_tensor **out) {
+    if (m->blocked) return torch_conv2d_blocked(x, w, b, stride, pad, plain_out, out);
+    return torch_conv2d(x, w, b, stride, pad, 1, 1, out);
+}
+
 static yolo_status conv_fwd(model *m, const conv_p *c, const torch_tensor *x, torch_tensor **out) {
     bool fused = m->fused && !m->training;
-    const torch_tensor *w = fused ? c->fw : c->w, *b = fused ? c->fb : NULL;
-    if (m->blocked) TRY(torch_conv2d_blocked(x, w, b, c->s, c->k / 2, false, out));
-    else TRY(torch_conv2d(x, w, b, c->s, c->k / 2, 1, 1, out));
+    TRY(layer_conv(m, x, fused ? c->fw : c->w, fused ? c->fb : NULL, c->s, c->k / 2, false, out));
     if (fused) return c->linear ? YOLO_OK : torch_silu_(*out);
     TRY(torch_batch_norm(*out, c->bw, c->bb, c->rm, c->rv, m->training, m->bn_momentum, m->bn_eps, out));
     if (m->training) {
@@ -602,8 +607,7 @@ static yolo_status branch_fwd(model *m, const conv_p conv[2], const plain_p *p, 
                               torch_tensor **out) {
     TRY(conv_fwd(m, &conv[0], x, out));
     TRY(conv_fwd(m, &conv[1], *out, out));
-    if (m->blocked) TRY(torch_conv2d_blocked(*out, p->w, p->b, 1, 0, true, out));
-    else TRY(torch_conv2d(*out, p->w, p->b, 1, 0, 1, 1, out));
+    TRY(layer_conv(m, *out, p->w, p->b, 1, 0, true, out));
     int64_t shape[3] = {torch_size(*out, 0), torch_size(*out, 1), -1};
     return torch_view(*out, 3, shape, out);
 }

@@ -36,8 +36,6 @@ void check(yolo_status st) {
 float *F(const at::Tensor &t) { return t.defined() && t.numel() ? t.data_ptr<float>() : nullptr; }
 at::Tensor or_empty(const at::Tensor &t, const at::Tensor &like) { return t.defined() ? t : at::empty({0}, like.options()); }
 
-bool is_blocked(const at::Tensor &t) { return t.dim() == 5 && t.size(4) == DNNL_BLOCK; }
-
 dnnl_conv *conv_for(const at::Tensor &x, const at::Tensor &w, bool bias, int64_t stride, int64_t pad, bool plain_out) {
     dnnl_conv_shape s;
     std::memset(&s, 0, sizeof s); // the cache compares shapes bytewise, padding included
@@ -193,14 +191,14 @@ at::Tensor to_blocked(const at::Tensor &t) { return ToBlocked::apply(t); }
 
 namespace yt {
 
-bool blocked(const at::Tensor &t) { return is_blocked(t); }
+bool blocked(const at::Tensor &t) { return t.dim() == 5 && t.size(4) == DNNL_BLOCK; }
 
 at::Tensor blocked_conv2d(const at::Tensor &x, const at::Tensor &w, const at::Tensor &b, int64_t stride, int64_t pad,
                           bool plain_out) {
     if (x.scalar_type() != at::kFloat || !x.device().is_cpu()) throw usage_error("blocked convolution: float CPU tensors only");
     if (libtorch_uses_onednn(x, w, stride)) return BlockedConv::apply(x, w, or_empty(b, x), stride, pad, plain_out);
     // where libtorch computes without oneDNN, so does this (in its layout, converted on both sides)
-    at::Tensor plain = is_blocked(x) ? to_plain(x) : x;
+    at::Tensor plain = yt::blocked(x) ? to_plain(x) : x;
     int64_t s[2] = {stride, stride}, p[2] = {pad, pad}, d[2] = {1, 1};
     at::Tensor y = at::conv2d(plain, w, b, s, p, d, 1);
     return plain_out ? y : to_blocked(y);
@@ -247,9 +245,9 @@ extern "C" yolo_status torch_to_blocked(const torch_tensor *x, torch_tensor **ou
 
 extern "C" yolo_status torch_to_plain(const torch_tensor *x, torch_tensor **out) {
     return guard("to_plain", [&] {
-        if (!is_blocked(T(x))) throw yt::usage_error("needs a blocked (N, C/16, H, W, 16) tensor");
+        if (!yt::blocked(T(x))) throw yt::usage_error("needs a blocked (N, C/16, H, W, 16) tensor");
         put(out, to_plain(T(x)));
     });
 }
 
-extern "C" bool torch_is_blocked(const torch_tensor *x) { return x && is_blocked(x->t); }
+extern "C" bool torch_is_blocked(const torch_tensor *x) { return x && yt::blocked(x->t); }

@@ -197,7 +197,7 @@ yolo_status torch_dropout(const torch_tensor *x, double p, bool training, torch_
  * take blocked inputs and give blocked outputs; elementwise ops, torch_cat and torch_narrow work on
  * them with channels counted in blocks (dim 1). Float CPU tensors only. */
 /* Whether the blocked layout can be used here: a CPU device, libtorch's own oneDNN with 16-channel
- * blocks, and the kernels lib/bnorm.c reproduces (unset YOLO_BLOCKED=0 turns it off). */
+ * blocks, and the kernels lib/bnorm.c reproduces (YOLO_BLOCKED=0 turns it off). */
 bool torch_blocked_available(torch_device dev);
 bool torch_is_blocked(const torch_tensor *x);
 /* A convolution from a plain or blocked input to a blocked output, or to a plain one when plain_out
