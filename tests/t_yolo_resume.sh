@@ -79,13 +79,15 @@ grep -q 'was never written: starting runs/detect/early again from its args.yaml'
 set -m
 yolo detect train data=ds/data.yaml epochs=3 imgsz=64 batch=4 workers=1 name=int >i.out 2>i.err &
 pid=$!
-for _ in $(seq 400); do [ -f runs/detect/int/weights/last.pt ] && break; sleep 0.02; done
+polls=0
+for _ in $(seq 400); do [ -f runs/detect/int/weights/last.pt ] && break; polls=$((polls + 1)); sleep 0.02; done
 kill -INT -- -$pid
+krc=$?
 wait $pid
 rc=$?
 set +m
 if [ $rc -eq 130 ] && grep -q 'interrupted; runs/detect/int/weights/last.pt holds the training state' i.err; then ok "Ctrl+C stops with exit 130 and says how to resume"
-else fail "Ctrl+C (exit $rc): $(tail -2 i.err | tr '\n' '|')"; fi
+else fail "Ctrl+C (exit $rc; kill exit $krc after $polls polls): $(tail -2 i.err | tr '\n' '|')"; fi
 yolo-ckpt inspect runs/detect/int/weights/last.pt | grep -q '^resumable: *yes' && ok "after Ctrl+C last.pt is resumable" || fail "last.pt after Ctrl+C"
 yolo detect train resume model=runs/detect/int/weights/last.pt >j.out 2>j.err
 [ $? -eq 0 ] && [ "$(rows runs/detect/int/results.csv)" = 3 ] && ok "resume after Ctrl+C finishes with 3 rows" ||
