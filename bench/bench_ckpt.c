@@ -38,8 +38,8 @@ enum { RUNS = 15 };
 
 int main(int argc, char **argv) {
     char def[4096];
-    const char *shared = getenv("SHARED");
-    snprintf(def, sizeof def, "%s/reference/ultralytics/yolov8n-fashion-mid.pt", shared ? shared : "../shared");
+    const char *data = getenv("DATA");
+    snprintf(def, sizeof def, "%s/ultralytics/yolov8n-fashion-mid.pt", data ? data : "tests/data");
     const char *path = argc > 1 ? argv[1] : def;
     struct stat sb;
     if (stat(path, &sb) != 0) {

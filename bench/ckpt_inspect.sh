@@ -6,9 +6,9 @@ set -u
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
 CK=$PWD/$BUILD/bin/yolo-ckpt
-SHARED=${SHARED:-${YOLO_SHARED:-$PWD/../shared}}
+DATA=${DATA:-$PWD/tests/data}
 PYTHON=${PYTHON:-/usr/bin/python3}
-F=$SHARED/reference/ultralytics/yolov8n-fashion-mid.pt
+F=$DATA/ultralytics/yolov8n-fashion-mid.pt
 RUNS=${RUNS:-21}
 [ -x "$CK" ] || { echo "ckpt_inspect: $CK not built (run make)"; exit 0; }
 [ -f "$F" ] || { echo "ckpt_inspect: $F not found"; exit 0; }

@@ -4,12 +4,12 @@
 set -u
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
-SHARED=${SHARED:-${YOLO_SHARED:-$PWD/../shared}}
+DATA=${DATA:-$PWD/tests/data}
 PYTHON=${PYTHON:-/usr/bin/python3}
-F=${1:-$SHARED/reference/ultralytics/yolov8n-fashion-mid.pt}
+F=${1:-$DATA/ultralytics/yolov8n-fashion-mid.pt}
 B=$PWD/$BUILD/bench/bench_ckpt
 [ -x "$B" ] || { echo "ckpt_read: $B not built (run make)"; exit 0; }
-SHARED=$SHARED "$B" "$F"
+DATA=$DATA "$B" "$F"
 if "$PYTHON" -c 'import torch' 2>/dev/null; then
     "$PYTHON" - "$F" <<'PY'
 import sys, time, statistics, types, importlib.machinery

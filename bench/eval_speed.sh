@@ -6,10 +6,10 @@
 set -u
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
-SHARED=${SHARED:-${YOLO_SHARED:-$PWD/../shared}}
+DATA=${DATA:-$PWD/tests/data}
 E=$PWD/$BUILD/bin/yolo-eval
-CK=$SHARED/reference/ultralytics/yolov8n-fashion-final.pt
-DATA=$SHARED/reference/fashion_det/data.yaml
+CK=$DATA/ultralytics/yolov8n-fashion-final.pt
+DATA=$DATA/fashion_det/data.yaml
 [ -x "$E" ] && [ -x "$PWD/$BUILD/bin/yolo-eval-model" ] || { echo "eval_speed: yolo-eval not built (run make)"; exit 0; }
 [ -f "$CK" ] || { echo "eval_speed: $CK not found"; exit 0; }
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT

@@ -13,12 +13,12 @@ set -u
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
 BIN=$PWD/$BUILD/bin
-SHARED=${SHARED:-$PWD/../shared}
-DATA=$SHARED/reference/fashion_det256/data.yaml
+DATA=${DATA:-$PWD/tests/data}
+DATA=$DATA/fashion_det256/data.yaml
 [ -x "$BIN/yolo-train-epoch" ] || { echo "train_epoch: $BIN/yolo-train-epoch not built (run make)"; exit 0; }
 [ -f "$DATA" ] || { echo "train_epoch: $DATA not found"; exit 0; }
 export YOLO_MODELS=${YOLO_MODELS:-$PWD/cfg/models}
-# never write label caches into the shared reference data
+# never write label caches into the test data
 export YOLO_LABEL_CACHE=off
 W=$(mktemp -d /tmp/bench-train.XXXXXX)
 trap 'rm -rf "$W"' EXIT

@@ -11,10 +11,10 @@ set -u
 cd "$(dirname "$0")/.." || exit 1
 BUILD=${BUILD:-build}
 export PATH=$PWD/$BUILD/bin:$PATH
-# never write label caches into the shared reference data
+# never write label caches into the test data
 export YOLO_LABEL_CACHE=off
-SHARED=${SHARED:-$PWD/../shared}
-DATA=$SHARED/reference/fashion_det/data.yaml
+DATA=${DATA:-$PWD/tests/data}
+DATA=$DATA/fashion_det/data.yaml
 [ -x "$BUILD/bin/yolo-train-epoch" ] || { echo "yolo: $BUILD/bin/yolo-train-epoch not built (run make)"; exit 0; }
 [ -f "$DATA" ] || { echo "yolo: $DATA not found"; exit 0; }
 Y=${YOLO_SCRIPT:-$PWD/scripts/yolo}  # YOLO_SCRIPT: another version, for A/B timings

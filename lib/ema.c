@@ -101,7 +101,8 @@ static bool probe(void) {
     torch_tensor *r = NULL, *f = NULL, *m = NULL;
     bool ok = !torch_from_data(x, TORCH_F32, 1, &n, &r) && !torch_from_data(x, TORCH_F32, 1, &n, &f) &&
               !torch_from_data(y, TORCH_F32, 1, &n, &m);
-    static const double ds[] = {0.3, 0.61, 0.9999 * (1 - exp(-1.0 / 2000)), 0.987654321};
+    /* automatic, not static: ISO C (and clang) allow exp() only in an automatic initializer */
+    const double ds[] = {0.3, 0.61, 0.9999 * (1 - exp(-1.0 / 2000)), 0.987654321};
     for (size_t k = 0; ok && k < sizeof ds / sizeof *ds; k++) {
         bool done = false;
         ok = !update_ops(r, m, ds[k]) && !update_fused(f, m, ds[k], &done) && done;

@@ -405,8 +405,10 @@ extern "C" yolo_status torch_zero_(torch_tensor *t) {
 
 // GCC with -fsanitize=address reports the empty optional<Generator> default argument of uniform_ and
 // normal_ as maybe-uninitialized inside c10's headers; it is a constructed nullopt.
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 extern "C" yolo_status torch_uniform_(torch_tensor *t, double lo, double hi) {
     return guard("uniform_", [&] { yt::M(t).uniform_(lo, hi); });
 }
@@ -414,7 +416,9 @@ extern "C" yolo_status torch_uniform_(torch_tensor *t, double lo, double hi) {
 extern "C" yolo_status torch_normal_(torch_tensor *t, double mean, double std) {
     return guard("normal_", [&] { yt::M(t).normal_(mean, std); });
 }
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop
+#endif
 
 extern "C" yolo_status torch_add_(torch_tensor *t, const torch_tensor *other, double alpha) {
     return guard("add_", [&] { yt::M(t).add_(T(other), alpha); });

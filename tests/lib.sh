@@ -1,5 +1,5 @@
 # Shared helpers for shell tests (sourced). Each check prints "ok - ..." or "not ok - ...".
-# Environment from tests/run: ROOT, BUILD, BIN, SHARED, PYTHON, TMPROOT.
+# Environment from tests/run: ROOT, BUILD, BIN, DATA (tests/data), PYTHON, TMPROOT.
 set -u
 T=$(mktemp -d "${TMPROOT:-/tmp}/t.XXXXXX")
 
@@ -26,11 +26,20 @@ check_out() {
     else fail "$what (stdout: $(head -3 "$T/out" | tr '\n' '|') stderr: $(head -3 "$T/err" | tr '\n' '|'))"; fi
 }
 
-# fashion_data TASK OUT TRAIN VAL: a tiny Fashion-MNIST dataset at 64 px in OUT, or the whole test skips.
+# fashion_data TASK OUT TRAIN VAL: a tiny Fashion-MNIST dataset at 64 px in OUT, or the whole test fails.
 fashion_data() {
     yolo-data fashion --task "$1" --out "$2" --train "$3" --val "$4" --imgsz 64 >/dev/null 2>&1 && return 0
-    skip "yolo-data fashion could not make the demo dataset"
-    exit 0
+    fail "yolo-data fashion could not make the demo dataset (dataset-fashion-mnist: make deps installs it)"
+    exit 1
 }
 
 have_python_torch() { "$PYTHON" -c 'import torch' 2>/dev/null; }
+
+# need PATH...: the test data and packages a test reads are part of the project (tests/data, make deps).
+# Anything missing fails the test, naming it; it is never a skip.
+need() {
+    local p miss=0
+    for p in "$@"; do [ -e "$p" ] || { fail "missing: $p"; miss=1; }; done
+    [ $miss = 0 ] || exit 1
+}
+need_python_torch() { have_python_torch || { fail "missing: python3-torch for $PYTHON (make deps installs it)"; exit 1; }; }

@@ -4,13 +4,13 @@
 # Both sides print a canonical text of the values (tensors as dtype, shape, stride, offset, storage
 # sharing and the SHA-256 of their bytes); the texts must be equal. One Python process does it all.
 . "$(dirname "$0")/lib.sh"
-if ! have_python_torch; then skip "python3 with torch not available"; exit 0; fi
+need_python_torch
 HELPER=$ROOT/$BUILD/tests/test_ckpt
 [ -x "$HELPER" ] || { fail "test_ckpt helper not built"; exit 0; }
-"$PYTHON" - "$HELPER" "$T" "$SHARED" <<'PY'
+"$PYTHON" - "$HELPER" "$T" "$DATA" <<'PY'
 import sys, os, subprocess, collections, difflib, hashlib, struct, types
 import torch, numpy
-helper, tmp, shared = sys.argv[1:4]
+helper, tmp, data = sys.argv[1:4]
 
 class _Stub(torch.nn.Module):
     pass
@@ -201,8 +201,8 @@ r = subprocess.run([helper, '--dump', legacy], capture_output=True, text=True)
 ok(r.returncode != 0 and 'legacy.pt: not a zip archive (an old-style torch.save file' in r.stderr, 'legacy torch.save format: ' + r.stderr.strip())
 
 # ---- every tensor of the golden and reference files ----
-for sub in ('golden', 'reference/ultralytics'):
-    d = os.path.join(shared, sub)
+for sub in ("golden", "ultralytics"):
+    d = os.path.join(data, sub)
     for fn in sorted(os.listdir(d)):
         if fn.endswith('.pt'):
             same(dump(os.path.join(d, fn)), c_dump(os.path.join(d, fn)), '%s/%s: every value and tensor as torch.load' % (sub, fn))

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # yolo-ckpt against real Ultralytics checkpoints, cross-checked with python3-torch.
 . "$(dirname "$0")/lib.sh"
-R=$SHARED/reference/ultralytics
+R=$DATA/ultralytics
 MID=$R/yolov8n-fashion-mid.pt
 FINAL=$R/yolov8n-fashion-final.pt
 CK=$BIN/yolo-ckpt
 
-if [ ! -f "$MID" ] || [ ! -f "$FINAL" ]; then skip "reference checkpoints not found under $R"; exit 0; fi
+need "$MID" "$FINAL" "$R/yolov8n-fashion256-e30.pt"
 
 # ---- inspect
 check_out "inspect mid: Ultralytics training checkpoint" '^kind: +Ultralytics training checkpoint$' "$CK" inspect "$MID"
@@ -164,7 +164,7 @@ EOF
     if grep -q 'Traceback' "$T/py.out"; then fail "python cross-checks crashed"; fi
     grep -q '^not ok\|Traceback' "$T/py.out" && sed 's/^/# /' "$T/py.out" | grep -v '^# ok' | tail -5
 else
-    skip "python3-torch not available: cross-checks with torch.load"
+    fail "missing: python3-torch for the cross-checks with torch.load (make deps installs it)"
 fi
 
 # ---- files made by python above: fp16 rounding, a small Ultralytics-style import, a sharing bomb
@@ -248,7 +248,7 @@ check_out "verify our own output" ': ok$' "$CK" verify "$T/imp.pt"
 
 # ---- every shared file: inspect --json gives one parseable object, verify passes
 n=0 bad=""
-for f in "$SHARED"/golden/*.pt "$R"/*.pt; do
+for f in "$DATA"/golden/*.pt "$R"/*.pt; do
     [ -f "$f" ] || continue
     n=$((n + 1))
     "$CK" inspect --json "$f" 2>"$T/err" | "$PYTHON" -c 'import json,sys; json.load(sys.stdin)' 2>/dev/null || bad="$bad $(basename "$f")"

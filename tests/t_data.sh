@@ -7,9 +7,7 @@ unset YOLO_LABEL_CACHE
 D=$BIN/yolo-data
 cd "$T" || exit 1
 
-if [ ! -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
-    skip "dataset-fashion-mnist not installed"; exit 0
-fi
+need /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 
 # ---- the generator
 check "fashion detect" "$D" fashion --task detect --out det --train 12 --val 4 --imgsz 64 --seed 3
@@ -135,7 +133,7 @@ if command -v zstd >/dev/null && tar --zstd -cf det.tar.zst --exclude='*.cache' 
     "$D" det.tar.zst --split train --epoch 1 --imgsz 64 2>/dev/null | "$D" dump | grep -o '"img_crc32":[0-9]*' >z1
     grep -o '"img_crc32":[0-9]*' a.jsonl >z2
     if [ -s z1 ] && cmp -s z1 z2; then ok "tar.zst dataset: the same samples as the folder"; else fail "tar.zst dataset differs"; fi
-else skip "no zstd: tar.zst not tested"; fi
+else fail "missing: zstd for the tar.zst dataset (make deps installs it)"; fi
 echo junk >junk.zip
 check_fails "not an archive" 1 'junk.zip: ' "$D" check junk.zip
 
@@ -157,14 +155,13 @@ check_fails "a sample that cannot be made stops the stream with one error" 1 'sa
 check_fails "the partial stream has no trailer: readers refuse it" 1 'late.bin: truncated stream' "$D" dump late.bin
 
 # ---- the reference sets made with Ultralytics: same image and instance counts as its validator printed
-R=$SHARED/reference
-if [ -f "$R/fashion_det/data.yaml" ]; then
+R=$DATA
+need "$R/fashion_det/data.yaml" "$R/fashion_det256/data.yaml"
+{
     check_out "reference fashion_det: val 16 images, 34 instances (Ultralytics: 16 / 34)" \
         '^val: 16 images, 0 backgrounds, 0 corrupt, 34 instances' "$D" check --no-cache "$R/fashion_det/data.yaml"
     check_out "reference fashion_det256: val 64 images, 168 instances (Ultralytics: 64 / 168)" \
         '^val: 64 images, 0 backgrounds, 0 corrupt, 168 instances' "$D" check --no-cache "$R/fashion_det256/data.yaml"
     "$D" "$R/fashion_det/data.yaml" --split val --imgsz 128 --rect --batch 32 --no-cache 2>/dev/null | "$D" dump >ref.jsonl
     if [ "$(grep -c '"h":160,"w":160' ref.jsonl)" -eq 16 ]; then ok "reference val: 128x128 images in 160x160 rect batches"; else fail "reference val shapes"; fi
-else
-    skip "reference datasets not found under $R"
-fi
+}

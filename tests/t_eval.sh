@@ -1,8 +1,9 @@
 # yolo-eval preds= mode: saved predictions scored against a tiny dataset's labels.
 . "$(dirname "$0")/lib.sh"
 E="$BIN/yolo-eval"
-SRC="$SHARED/reference/fashion_det/images/val"
-if [ ! -d "$SRC" ]; then skip "no reference images at $SRC"; exit 0; fi
+SRC="$DATA/fashion_det/images/val"
+need "$SRC" "$DATA/ultralytics/yolov8n-fashion-final.pt" "$DATA/golden/seg_forward_loss.pt" "$DATA/golden/cls_forward_loss.pt"
+need_python_torch
 
 D=$T/ds
 mkdir -p "$D/images/val" "$D/labels/val"
@@ -61,9 +62,10 @@ check_out "--help" '^usage: yolo-eval model=CKPT' "$E" --help
 [ ! -e "$D/labels/val.yolo.cache" ] && ok "scoring writes nothing into the dataset" || fail "a label cache was written"
 
 # model= mode (runs the network through yolo-eval-model): the reference table of Ultralytics' own val
-CK="$SHARED/reference/ultralytics/yolov8n-fashion-final.pt"
-FD="$SHARED/reference/fashion_det"
-if [ -f "$CK" ] && [ -x "$BIN/yolo-eval-model" ]; then
+CK="$DATA/ultralytics/yolov8n-fashion-final.pt"
+FD="$DATA/fashion_det"
+need "$BIN/yolo-eval-model"
+{
     check_out "model=: Ultralytics' all row (16 34 0.25 0.547 0.321 0.187)" \
         '^ +all +16 +34 +0\.25 +0\.547 +0\.321 +0\.187$' "$E" model="$CK" data="$FD/data.yaml" imgsz=128 batch=16 \
         save_txt="$T/saved"
@@ -83,20 +85,18 @@ if [ -f "$CK" ] && [ -x "$BIN/yolo-eval-model" ]; then
     check_fails "model=: other class names than the data" 1 "class 1 is 'Pants' but the model calls it 'Trouser'" \
         "$E" model="$CK" data="$O/data.yaml" imgsz=128
     check_fails "model=: a file that is not a model checkpoint" 1 "not a model checkpoint" \
-        "$E" model="$SHARED/golden/letterbox.pt" data="$FD/data.yaml"
+        "$E" model="$DATA/golden/letterbox.pt" data="$FD/data.yaml"
     check_fails "model= and preds= together" 2 "give model= or preds=, not both" \
         "$E" model="$CK" preds="$P" data="$FD/data.yaml"
-else
-    skip "model=: no reference checkpoint or no yolo-eval-model"
-fi
+}
 if ldd "$E" 2>/dev/null | grep -q torch; then fail "yolo-eval (preds=) links libtorch"; else ok "yolo-eval does not link libtorch"; fi
 
 # segment and classify checkpoints: our layout around the golden weights (random-ish networks, so the
 # numbers are near zero; this checks the tables and the mask and top-k paths end to end)
-if have_python_torch && [ -x "$BIN/yolo-eval-model" ] && [ -f "$SHARED/golden/seg_forward_loss.pt" ]; then
+{
     "$BIN/yolo-data" fashion --task segment --out "$T/fs" --train 2 --val 3 --imgsz 64 --seed 1 >/dev/null 2>&1
     "$BIN/yolo-data" fashion --task classify --out "$T/fc" --train 10 --val 12 --imgsz 64 --seed 1 >/dev/null 2>&1
-    "$PYTHON" - "$SHARED/golden" "$T" <<'PY'
+    "$PYTHON" - "$DATA/golden" "$T" <<'PY'
 import sys, torch
 g, t = sys.argv[1], sys.argv[2]
 names = ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot']
@@ -123,12 +123,10 @@ PY
     check_out "classify: --json keys" '"metrics/accuracy_top5": ' "$E" model="$T/cls.pt" data="$T/fc" imgsz=64 --json
     check_fails "a classify model against a detection set" 1 "classes but the model has|class 0 is" \
         "$E" model="$T/cls.pt" data="$D/data.yaml" imgsz=64
-else
-    skip "segment/classify model=: needs python3-torch and the golden files"
-fi
+}
 
 # random cases against a numpy transcription of Ultralytics' box_iou / match_predictions / ap_per_class
-if have_python_torch; then
+{
     cat >"$T/gen.py" <<'PY'
 # random labels and predictions for a cross-check: some predictions near GT boxes (jittered), some
 # random, some of classes without GT, some images without files.
@@ -268,6 +266,4 @@ PY
         if [ "$d" = 0 ]; then ok "random case $seed: P, R, mAP50, mAP50-95 equal numpy's exactly"
         else fail "random case $seed: differs from numpy by $d"; fi
     done
-else
-    skip "numpy cross-check: no python3 with torch/numpy"
-fi
+}

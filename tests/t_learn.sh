@@ -32,7 +32,7 @@ if yolo-data fashion --task classify --out cls --train 500 --val 100 --imgsz 32 
     below "classify: val loss after 10 epochs well under ln(10) = 2.30" "$(col $R val/loss)" 2.0
     below "classify: the first epoch is still near chance (top-1)" "$(first $R metrics/accuracy_top1)" 0.2
 else
-    skip "yolo-data fashion could not make the classify demo set"
+    fail "yolo-data fashion could not make the classify demo set (dataset-fashion-mnist: make deps installs it)"
 fi
 
 # ---- segment: yolov8n-seg, 160 train + 32 val images at 64 px (objects of 10-20 px), 10 epochs of
@@ -50,7 +50,7 @@ if yolo-data fashion --task segment --out seg --train 160 --val 32 --imgsz 64 >/
     s0=$(first $R train/seg_loss) s9=$(col $R train/seg_loss)
     below "segment: train seg loss fell by more than 40% (from $s0)" "$s9" "$(awk -v a="$s0" 'BEGIN { print 0.6 * a }')"
 else
-    skip "yolo-data fashion could not make the segment demo set"
+    fail "yolo-data fashion could not make the segment demo set (dataset-fashion-mnist: make deps installs it)"
 fi
 
 # ---- detect (short; the 30-epoch comparison with Ultralytics is bench/yolo.sh): yolov8n, 128 train +
@@ -64,6 +64,6 @@ if yolo-data fashion --task detect --out det --train 128 --val 32 --imgsz 64 >/d
     b0=$(first $R val/box_loss) b9=$(col $R val/box_loss)
     below "detect: val box loss fell by more than 30% (from $b0)" "$b9" "$(awk -v a="$b0" 'BEGIN { print 0.7 * a }')"
 else
-    skip "yolo-data fashion could not make the detect demo set"
+    fail "yolo-data fashion could not make the detect demo set (dataset-fashion-mnist: make deps installs it)"
 fi
 exit 0

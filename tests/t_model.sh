@@ -3,24 +3,19 @@
 #  - model_fuse (BN folded into convs, as Ultralytics' model.fuse()) gives exactly what a PyTorch
 #    network gives after the same folding (fuse_conv_and_bn's op sequence) on det_forward's weights.
 . "$(dirname "$0")/lib.sh"
-if [ ! -d "$SHARED/golden" ]; then skip "no golden folder at $SHARED/golden"; exit 0; fi
-if ! have_python_torch; then skip "no python torch at $PYTHON"; exit 0; fi
-det=$SHARED/golden/det_forward.pt
-fused=none
-if [ -f "$det" ]; then
-    fused=$T/fused.bin
-    "$ROOT/$BUILD/tests/test_model" --fused-eval "$det" "$fused" 2>"$T/fused.err" || { fail "fused eval: $(cat "$T/fused.err")"; fused=none; }
-fi
+det=$DATA/golden/det_forward.pt
+need "$det" "$DATA/golden/seg_forward_loss.pt" "$DATA/golden/cls_forward_loss.pt"
+need_python_torch
+fused=$T/fused.bin
+"$ROOT/$BUILD/tests/test_model" --fused-eval "$det" "$fused" 2>"$T/fused.err" || { fail "fused eval: $(cat "$T/fused.err")"; fused=none; }
 # One Python run (importing torch is the slow part). Prints "list FILE SCALE NC" per golden file and
 # writes FILE.want ("name shape..." lines); then "fused MAX_ABS".
-"$PYTHON" - "$SHARED/golden" "$T" "$fused" "$ROOT" >"$T/list" 2>"$T/py.err" <<'PY'
+"$PYTHON" - "$DATA/golden" "$T" "$fused" "$ROOT" >"$T/list" 2>"$T/py.err" <<'PY'
 import importlib.util, os, sys, tempfile
 import numpy as np, torch, torch.nn as nn, yaml
 gold, tmp, fused, root = sys.argv[1:5]
 for f in ("det_forward.pt", "seg_forward_loss.pt", "cls_forward_loss.pt"):
     p = os.path.join(gold, f)
-    if not os.path.exists(p):
-        continue
     d = torch.load(p)
     sd = d["state_dict"]
     with open(os.path.join(tmp, f + ".want"), "w") as out:

@@ -116,34 +116,32 @@ grep -q '"position":4' g.json && ok "YOLO_LOCK_FD: the parent's lock is used" ||
 
 # fine-tuning from Ultralytics' own weights: the validation path (EMA, rect val batches, NMS, metrics)
 # must see the detector those weights are (Ultralytics: mAP50 0.321, mAP50-95 0.187 on this val split)
-FT=$SHARED/reference/ultralytics/yolov8n-fashion-final.pt
-if [ -f "$FT" ]; then
-    printf 'model: %s\ndata: %s\nepochs: 3\nbatch: 16\nimgsz: 128\n' "$FT" "$SHARED/reference/fashion_det/data.yaml" >ft.yaml
-    yolo-data "$SHARED/reference/fashion_det/data.yaml" --split train --epoch 0 --epochs 3 --imgsz 128 2>/dev/null |
+FT=$DATA/ultralytics/yolov8n-fashion-final.pt
+need "$FT" "$DATA/fashion_det/data.yaml"
+{
+    printf 'model: %s\ndata: %s\nepochs: 3\nbatch: 16\nimgsz: 128\n' "$FT" "$DATA/fashion_det/data.yaml" >ft.yaml
+    yolo-data "$DATA/fashion_det/data.yaml" --split train --epoch 0 --epochs 3 --imgsz 128 2>/dev/null |
         yolo-train-epoch --new ft.yaml -o ft/weights/last.pt threads=1 >ft.json 2>ft.err
     grep -q 'Transferred 355/355 items' ft.err && ok "model=ULTRALYTICS.pt transfers 355/355 items" || fail "transfer: $(head -2 ft.err | tr '\n' '|')"
     m=$(grep -o '"metrics/mAP50-95(B)":[0-9.]*' ft.json | cut -d: -f2)
     if [ -n "$m" ] && awk -v m="$m" 'BEGIN { exit !(m > 0.15 && m < 0.25) }'; then ok "fine-tuned epoch validates near Ultralytics' mAP50-95 0.187 (got $m)"
     else fail "fine-tuned mAP50-95 '$m' not near 0.187: $(tail -1 ft.err)"; fi
-else
-    skip "no $FT"
-fi
+}
 
 # an Ultralytics mid-training last.pt, imported, continues with its AdamW state (epoch 3 of 4)
-MID=$SHARED/reference/ultralytics/yolov8n-fashion-mid.pt
-if [ -f "$MID" ]; then
+MID=$DATA/ultralytics/yolov8n-fashion-mid.pt
+need "$MID"
+{
     mkdir -p imp/weights
     yolo-ckpt import "$MID" -o imp/weights/last.pt >/dev/null 2>&1
     check_fails "a missing dataset is named before training" 1 "the run's dataset .* is not there" \
         sh -c 'yolo-train-epoch imp/weights/last.pt <s1.bin'
-    yolo-ckpt set imp/weights/last.pt data="$SHARED/reference/fashion_det/data.yaml" >/dev/null 2>&1
-    yolo-data "$SHARED/reference/fashion_det/data.yaml" --split train --epoch 2 --epochs 4 --imgsz 128 2>/dev/null |
+    yolo-ckpt set imp/weights/last.pt data="$DATA/fashion_det/data.yaml" >/dev/null 2>&1
+    yolo-data "$DATA/fashion_det/data.yaml" --split train --epoch 2 --epochs 4 --imgsz 128 2>/dev/null |
         yolo-train-epoch imp/weights/last.pt threads=1 >imp.json 2>imp.err
     grep -q '"epoch":2,"epochs":4' imp.json && ok "an imported Ultralytics last.pt continues at epoch 3" ||
         fail "imported resume: $(tail -1 imp.err)"
-else
-    skip "no $MID"
-fi
+}
 
 # early stopping (patience): one class only, so top-1 and top-5 are 1 after every epoch and the
 # fitness never rises above the first epoch's; with patience=1 the second epoch must stop the run,

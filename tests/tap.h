@@ -17,10 +17,24 @@ static int tap_failures;
         fflush(stdout);                                                                                \
     } while (0)
 
-/* Path of the shared reference folder (../shared from the repo, or $SHARED). */
-static inline const char *tap_shared(void) {
-    const char *s = getenv("SHARED");
-    return s ? s : "../shared";
+/* The project's test data (tests/data; tests/run exports it as $DATA). */
+static inline const char *tap_data(void) {
+    const char *s = getenv("DATA");
+    return s ? s : "tests/data";
+}
+
+/* PATH = tap_data()/REL. Missing or unreadable test data is a failure, never a skip:
+ * prints "not ok - missing: PATH" and returns 0. */
+static inline int tap_data_path(char *path, size_t cap, const char *rel) {
+    snprintf(path, cap, "%s/%s", tap_data(), rel);
+    FILE *f = fopen(path, "rb");
+    if (f) {
+        fclose(f);
+        return 1;
+    }
+    printf("not ok - missing: %s\n", path);
+    tap_failures++;
+    return 0;
 }
 
 #define TAP_DONE() return tap_failures ? 1 : 0

@@ -111,7 +111,7 @@ static void test_conversions(void) {
 
 int main(void) {
     if (!torch_blocked_available(TORCH_CPU)) {
-        printf("ok - skip: the blocked layout is not available on this CPU or libtorch\n");
+        printf("skip - the blocked layout is not available on this CPU or libtorch (no AVX-512 oneDNN kernels)\n");
         return 0;
     }
     test_conversions();

@@ -112,11 +112,11 @@ static void test_scales(void) {
 
 static void test_weights(void) {
     char path[1024];
-    snprintf(path, sizeof path, "%s/golden/det_forward.pt", tap_shared());
+    if (!tap_data_path(path, sizeof path, "golden/det_forward.pt")) return;
     yv_doc *doc = NULL;
     yv *root = NULL;
     if (ckpt_read(path, NULL, &doc, &root) != YOLO_OK) {
-        printf("skip - no golden det_forward.pt (%s)\n", yolo_last_error());
+        CHECK(0, "read %s: %s", path, yolo_last_error());
         return;
     }
     const yv *sd = yv_dict_get(root, "state_dict");
@@ -290,11 +290,11 @@ static int fused_eval(const char *path, const char *out_path) {
 /* A real Ultralytics checkpoint (a pickled DetectionModel, fp16) loads completely by name. */
 static void test_reference_ckpt(void) {
     char path[1024];
-    snprintf(path, sizeof path, "%s/reference/ultralytics/yolov8n-fashion-final.pt", tap_shared());
+    if (!tap_data_path(path, sizeof path, "ultralytics/yolov8n-fashion-final.pt")) return;
     yv_doc *doc = NULL;
     yv *root = NULL;
     if (ckpt_read(path, NULL, &doc, &root) != YOLO_OK) {
-        printf("skip - reference checkpoint not readable: %s\n", yolo_last_error());
+        CHECK(0, "read %s: %s", path, yolo_last_error());
         return;
     }
     const yv *net = yv_dict_get(root, "model");

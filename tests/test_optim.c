@@ -297,11 +297,7 @@ static void python_check(void) {
 /* An Ultralytics mid-training last.pt: its AdamW state (fp16 first moments) loads by group. */
 static void ultralytics_state(void) {
     char path[4096];
-    snprintf(path, sizeof path, "%s/reference/ultralytics/yolov8n-fashion-mid.pt", tap_shared());
-    if (access(path, R_OK)) {
-        printf("skip - no %s\n", path);
-        return;
-    }
+    if (!tap_data_path(path, sizeof path, "ultralytics/yolov8n-fashion-mid.pt")) return;
     yv_doc *doc = NULL;
     yv *root = NULL;
     yolo_status s = ckpt_read(path, NULL, &doc, &root);
@@ -488,12 +484,9 @@ static void schedule(void) {
  * lr 0.000714, warmup over 100 iterations) against our schedule through the optimizer helpers. */
 static void results_csv_lr(void) {
     char path[4096], line[4096];
-    snprintf(path, sizeof path, "%s/reference/ultralytics/yolov8n-fashion256-e30.results.csv", tap_shared());
+    if (!tap_data_path(path, sizeof path, "ultralytics/yolov8n-fashion256-e30.results.csv")) return;
     FILE *f = fopen(path, "r");
-    if (!f) {
-        printf("skip - no %s\n", path);
-        return;
-    }
+    if (!f) return;
     int col[3] = {-1, -1, -1}, rows = 0;
     double worst = 0;
     torch_tensor *t = NULL;

@@ -351,7 +351,7 @@ int main(void) {
         CHECK(optim_fused_norm_available(), "optimizer: fused gradient norm agrees with libtorch's and runs");
         CHECK(ema_fused_available(), "ema: fused kernel agrees with libtorch on this CPU and runs");
     } else {
-        printf("ok - # SKIP fused kernels in use: %s here\n", optim_fused_available() ? "yes" : "no (probe)");
+        printf("skip - this CPU lacks AVX2+FMA (or ATEN_CPU_CAPABILITY is set): fused kernels in use: %s\n", optim_fused_available() ? "yes" : "no (probe)");
     }
     static const opt_case cases[] = {
         {"SGD nesterov decay", OPTIM_SGD, 0.05, 0.9, 0.0005 * 16 / 64, false},

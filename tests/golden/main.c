@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "golden.h"
 #include "yolo/ckpt.h"
@@ -66,8 +67,8 @@ static const struct {
 };
 #define N_CHECKERS (sizeof checkers / sizeof checkers[0])
 
-static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
-
+/* Every file the checkers expect must be there: a missing one fails, naming it (an empty or missing
+ * folder fails too). Files no checker knows are listed as skipped. */
 int main(int argc, char **argv) {
     if (argc != 2) {
         fprintf(stderr, "usage: golden-check DIR\n");
@@ -75,42 +76,34 @@ int main(int argc, char **argv) {
     }
     DIR *d = opendir(argv[1]);
     if (!d) {
-        fprintf(stderr, "golden-check: %s: cannot open folder\n", argv[1]);
+        printf("not ok - missing: %s (cannot open the folder)\n", argv[1]);
         return 1;
     }
-    char *names[256];
-    int n = 0;
-    for (struct dirent *e; (e = readdir(d)) && n < 256;) {
-        size_t len = strlen(e->d_name);
-        if (len > 3 && !strcmp(e->d_name + len - 3, ".pt")) names[n++] = strdup(e->d_name);
+    for (struct dirent *e; (e = readdir(d));) {
+        size_t len = strlen(e->d_name), k = 0;
+        if (len <= 3 || strcmp(e->d_name + len - 3, ".pt")) continue;
+        while (k < N_CHECKERS && strcmp(checkers[k].file, e->d_name)) k++;
+        if (k == N_CHECKERS) printf("skip - %s: no checker for this file\n", e->d_name);
     }
     closedir(d);
-    qsort(names, n, sizeof *names, cmp_str);
     int failed = 0;
-    for (int i = 0; i < n; i++) {
-        int have = 0;
-        for (size_t k = 0; k < N_CHECKERS; k++)
-            have += !strcmp(checkers[k].file, names[i]) && checkers[k].fn;
-        if (!have) {
-            printf("skip - %s: no checker yet\n", names[i]);
-            free(names[i]);
-            continue;
-        }
+    for (size_t i = 0; i < N_CHECKERS; i++) {
+        if (i > 0 && !strcmp(checkers[i - 1].file, checkers[i].file)) continue; /* read each file once */
         char path[4096];
-        snprintf(path, sizeof path, "%s/%s", argv[1], names[i]);
+        snprintf(path, sizeof path, "%s/%s", argv[1], checkers[i].file);
         yv_doc *doc = NULL;
         yv *root = NULL;
-        yolo_status st = ckpt_read(path, NULL, &doc, &root);
-        if (st != YOLO_OK) {
-            printf("not ok - %s: %s\n", names[i], yolo_last_error());
+        if (access(path, R_OK) != 0) {
+            printf("not ok - missing: %s\n", path);
+            failed++;
+        } else if (ckpt_read(path, NULL, &doc, &root) != YOLO_OK) {
+            printf("not ok - %s: %s\n", checkers[i].file, yolo_last_error());
             failed++;
         } else {
-            for (size_t k = 0; k < N_CHECKERS; k++)
-                if (!strcmp(checkers[k].file, names[i]) && checkers[k].fn)
-                    failed += checkers[k].fn(path, root) ? 1 : 0;
+            for (size_t k = i; k < N_CHECKERS && !strcmp(checkers[k].file, checkers[i].file); k++)
+                failed += checkers[k].fn(path, root) ? 1 : 0;
         }
         yv_doc_free(doc);
-        free(names[i]);
     }
     return failed ? 1 : 0;
 }
