@@ -56,7 +56,8 @@ mkdir -p i/weights && cp d0.pt i/weights/last.pt
 sz=$(stat -c %s s1.bin)
 { head -c $((sz / 2)) s1.bin; sleep 2; tail -c +$((sz / 2 + 1)) s1.bin; } | "$client" i/weights/last.pt threads=1 >/dev/null 2>i.err &
 cpid=$!
-for _ in $(seq 100); do grep -q ' 1/4$' i.err 2>/dev/null && break; sleep 0.05; done
+# polls end as soon as their condition holds; up to 30 s, for a loaded machine
+for _ in $(seq 600); do grep -q ' 1/4$' i.err 2>/dev/null && break; sleep 0.05; done
 kill -INT $cpid
 wait $cpid
 rc=$?
@@ -71,7 +72,7 @@ nice -n 7 "$client" k/weights/last.pt threads=1 <k.fifo >/dev/null 2>k.err &
 cpid=$!
 exec {hold}>k.fifo
 held=0
-for _ in $(seq 100); do flock -n k/.lock true 2>/dev/null || { held=1; break; }; sleep 0.05; done
+for _ in $(seq 600); do flock -n k/.lock true 2>/dev/null || { held=1; break; }; sleep 0.05; done
 child=$(pgrep -P $server | head -1)
 [ -n "$child" ] && [ "$(ps -o ni= -p "$child" | tr -d ' ')" = 7 ] && [ "$(ps -o comm= -p "$child")" = yolo-train-epoc ] &&
     ok "the served process has the client's nice value (nice -n 7) and the trainer's name" ||
@@ -79,7 +80,7 @@ child=$(pgrep -P $server | head -1)
 kill -9 $cpid
 wait $cpid 2>/dev/null
 freed=0
-for _ in $(seq 100); do flock -n k/.lock true 2>/dev/null && { freed=1; break; }; sleep 0.05; done
+for _ in $(seq 600); do flock -n k/.lock true 2>/dev/null && { freed=1; break; }; sleep 0.05; done
 exec {hold}>&-
 [ $held = 1 ] && [ $freed = 1 ] && ok "a client killed with SIGKILL takes its served trainer with it (lock free again)" ||
     fail "SIGKILL of the client: lock held $held, freed $freed"
@@ -109,7 +110,7 @@ else fail "the loop's server (exit $rc, $served served epochs): $(ls -A runs/det
 # the server ends when its stdin closes, and removes its socket
 exec {server_in}>&-
 gone=0
-for _ in $(seq 100); do kill -0 $server 2>/dev/null || { gone=1; break; }; sleep 0.05; done
+for _ in $(seq 600); do kill -0 $server 2>/dev/null || { gone=1; break; }; sleep 0.05; done
 [ $gone = 1 ] && [ ! -e "$T/socket" ] && ok "the server exits when its stdin closes, removing the socket" ||
     fail "server still there (gone $gone, socket $(ls "$T/socket" 2>&1))"
 exit 0
