@@ -246,7 +246,7 @@ check "strip of the Ultralytics file == strip of its import (bit-identical)" "$C
 check_out "verify mid" ': ok$' "$CK" verify "$MID"
 check_out "verify our own output" ': ok$' "$CK" verify "$T/imp.pt"
 
-# ---- every shared file: inspect --json gives one parseable object, verify passes
+# ---- every test data checkpoint: inspect --json gives one parseable object, verify passes
 n=0 bad=""
 for f in "$DATA"/golden/*.pt "$R"/*.pt; do
     [ -f "$f" ] || continue
