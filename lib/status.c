@@ -33,6 +33,8 @@ yolo_status yolo_error(yolo_status status, const char *fmt, ...) {
     return status;
 }
 
+yolo_status yolo_nomem(void) { return yolo_error(YOLO_ERR_NOMEM, "out of memory"); }
+
 const char *yolo_last_error(void) { return last_error; }
 
 yolo_status yolo_error_prefix(yolo_status status, const char *prefix) {

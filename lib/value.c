@@ -522,6 +522,42 @@ bool yv_dict_del(yv *dict, const char *key) {
     return true;
 }
 
+yolo_status yv_dict_set_new(yv_doc *doc, yv *dict, const char *key, yv *val) {
+    if (!val) return yolo_nomem();
+    return yv_dict_set(doc, dict, key, val);
+}
+
+static yv *copy_plain_at(yv_doc *doc, const yv *v, int depth) {
+    if (!v || depth > 32) return yv_new_none(doc);
+    switch (v->kind) {
+    case YV_NONE: return yv_new_none(doc);
+    case YV_BOOL: return yv_new_bool(doc, v->b);
+    case YV_INT: return yv_new_int(doc, v->i);
+    case YV_FLOAT: return yv_new_float(doc, v->f);
+    case YV_STR: return yv_new_strn(doc, v->str.s, v->str.len);
+    case YV_LIST:
+    case YV_TUPLE: {
+        yv *l = v->kind == YV_LIST ? yv_new_list(doc) : yv_new_tuple(doc);
+        for (size_t i = 0; l && i < v->seq.n; i++) {
+            yv *c = copy_plain_at(doc, v->seq.items[i], depth + 1);
+            if (!c || yv_seq_push(doc, l, c) != YOLO_OK) return NULL;
+        }
+        return l;
+    }
+    case YV_DICT: {
+        yv *d = yv_new_dict(doc);
+        for (size_t i = 0; d && i < v->dict.n; i++) {
+            yv *k = copy_plain_at(doc, v->dict.keys[i], depth + 1), *c = copy_plain_at(doc, v->dict.vals[i], depth + 1);
+            if (!k || !c || yv_dict_put(doc, d, k, c) != YOLO_OK) return NULL;
+        }
+        return d;
+    }
+    default: return yv_new_none(doc);
+    }
+}
+
+yv *yv_copy_plain(yv_doc *doc, const yv *v) { return copy_plain_at(doc, v, 0); }
+
 /* ---- scalars ---- */
 
 static bool numpy_scalar(const yv *v, double *out);
@@ -669,6 +705,22 @@ bool yv_is_truthy(const yv *v) {
     default: return true;
     }
 }
+
+bool yv_get_int(const yv *dict, const char *key, int64_t *out) {
+    const yv *v = yv_dict_get(dict, key);
+    double d;
+    if (!v || v->kind == YV_NONE || !yv_as_double(v, &d)) return false;
+    *out = (int64_t)d;
+    return true;
+}
+
+double yv_get_num(const yv *dict, const char *key, double def) {
+    const yv *v = yv_dict_get(dict, key);
+    double d;
+    return v && yv_as_double(v, &d) ? d : def;
+}
+
+const char *yv_get_str(const yv *dict, const char *key) { return yv_as_str(yv_dict_get(dict, key)); }
 
 /* ---- tensors ---- */
 

@@ -28,6 +28,9 @@ const char *yolo_status_to_string(yolo_status status);
 /* Sets the calling thread's last error message (printf-style) and returns status. */
 yolo_status yolo_error(yolo_status status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* yolo_error(YOLO_ERR_NOMEM, "out of memory"). */
+yolo_status yolo_nomem(void);
+
 /* The calling thread's last error message ("" if none). */
 const char *yolo_last_error(void);
 

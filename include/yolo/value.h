@@ -167,12 +167,20 @@ yv *yv_dict_get(const yv *dict, const char *key);
 /* Follows a dotted path of string keys: yv_path(root, "train_args.epochs"). NULL if absent. */
 yv *yv_path(const yv *root, const char *dotted);
 bool yv_dict_del(yv *dict, const char *key);
+/* yv_dict_set of a value just made: NULL (its allocation failed) is YOLO_ERR_NOMEM. */
+yolo_status yv_dict_set_new(yv_doc *doc, yv *dict, const char *key, yv *val);
+/* A deep copy of a plain value (no tensors: they become None) into doc; NULL when out of memory. */
+yv *yv_copy_plain(yv_doc *doc, const yv *v);
 
 /* ---- scalar access (false if the value is not of a compatible kind) ---- */
 bool yv_as_int(const yv *v, int64_t *out);     /* int, bool; float or numpy scalar record if integral */
 bool yv_as_double(const yv *v, double *out);   /* float, int, big int, bool, numpy scalar record, 1-element tensor */
 const char *yv_as_str(const yv *v);            /* str; NULL otherwise */
 bool yv_is_truthy(const yv *v);
+/* dict[key] as a number (ints truncate floats), a default, or a string; absent or None is false/def/NULL. */
+bool yv_get_int(const yv *dict, const char *key, int64_t *out);
+double yv_get_num(const yv *dict, const char *key, double def);
+const char *yv_get_str(const yv *dict, const char *key);
 
 /* ---- tensors ---- */
 int64_t yv_tensor_numel(const yv_tensor *t);

@@ -1,0 +1,121 @@
+/* What the files of the epoch engine share (train.c: setup; train_args.c: settings; train_state.c:
+ * restore; train_ckpt.c: the checkpoint; train_step.c: a batch; train_val.c: validation;
+ * train_progress.c: what the user sees; train_loop.c: the epoch). Not a public header. */
+#ifndef YOLO_TRAIN_INTERNAL_H
+#define YOLO_TRAIN_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "yolo/ema.h"
+#include "yolo/loss.h"
+#include "yolo/model.h"
+#include "yolo/modelcfg.h"
+#include "yolo/optim.h"
+#include "yolo/schedule.h"
+#include "yolo/torch.h"
+#include "yolo/train.h"
+#include "yolo/value.h"
+
+#define TRY(x)                                                                                               \
+    do {                                                                                                     \
+        st = (x);                                                                                            \
+        if (st != YOLO_OK) goto done;                                                                        \
+    } while (0)
+
+/* Where an epoch's time goes (printed with train_opts.profile). */
+enum { PROF_DATA, PROF_FORWARD, PROF_LOSS, PROF_BACKWARD, PROF_OPTIM, PROF_EMA, PROF_VAL, PROF_SAVE, PROF_N };
+
+struct trainer {
+    yv_doc *doc; /* train_args, train_results, train_metrics: small values that live as long as the trainer */
+    yv *args, *results, *metrics;
+    yv *val_table; /* str: per-class table of the last validation (yolo prints best.pt's at the end) */
+    char task[16];
+    int nc;
+    char **names;
+    char yaml_file[512];
+    modelcfg *cfg;
+    model *m, *vm; /* training network; validation copy holding the EMA */
+    optim *opt;
+    ema *ema;
+    torch_device dev;
+    int threads;
+    train_opts o;
+    char data[4096];
+    char run_dir[4096];
+
+    /* settings from train_args */
+    int epochs, batch, imgsz, nbs, patience, save_period, close_mosaic;
+    uint64_t seed;
+    bool val;
+    double box, cls, dfl;
+    sched_cfg sc;
+
+    /* progress */
+    int epoch_done;    /* last finished epoch, -1 before the first */
+    int64_t pos_batch; /* batches of epoch epoch_done+1 already applied */
+    int64_t pos_seen;  /* samples of it consumed */
+    int64_t pos_nb;
+    float tloss[5]; /* running mean of the loss items over the epoch (float32, as the reference) */
+    int accumulate;
+    int64_t last_opt_step, iteration;
+    bool have_best;
+    double best_fitness;
+    double st_best_fitness; /* early stopping */
+    int st_best_epoch;
+    bool st_possible_stop, st_stopped;
+    double time_total; /* training seconds of earlier processes (results' time column) */
+    double prof[PROF_N];
+    bool have_lr_pg;
+};
+
+/* train.c: setup */
+double train_clock(void); /* monotonic seconds */
+void train_note(const trainer *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int train_n_losses(const trainer *t);
+trainer *train_alloc(const train_opts *o);
+yolo_status train_set_names(trainer *t, const char *const *names, int nc);
+yolo_status train_build_model(trainer *t, const char *yaml, int nc, bool blank);
+yolo_status train_build_optimizer(trainer *t, optim_kind kind, double lr, double momentum, double wd);
+yolo_status train_build_ema(trainer *t);
+
+/* train_args.c: train_args and the settings read from them */
+yolo_status train_args_read_yaml(yv_doc *doc, const char *path, yv **out);
+yolo_status train_args_defaults(yv_doc *doc, yv *args);
+yolo_status train_load_settings(trainer *t);
+yolo_status train_apply_process_opts(trainer *t);
+int train_all_cores(void);
+
+/* train_step.c: one batch */
+typedef struct {
+    torch_tensor *img, *batch_idx, *cls, *bboxes, *masks, *labels;
+    int n, n_inst, h, w;
+} batch_t;
+void batch_free(batch_t *b);
+yolo_status train_make_batch(const trainer *t, stream_sample *v, int n, batch_t *b);
+yolo_status train_batch_loss(const trainer *t, model *m, const batch_t *b, model_output *mo, loss_output *lo);
+yolo_status train_step(trainer *t, const batch_t *b, int epoch, int64_t ni, int64_t nw, float *items,
+                       int *nitems);
+bool train_is_oom(yolo_status st);
+
+/* train_val.c: validation of the EMA */
+typedef struct {
+    bool done;
+    int n;
+    const char *keys[12];
+    double vals[12];
+    double fitness;
+    double vloss[5];
+} val_result;
+yolo_status train_validate(trainer *t, int epoch, val_result *vr);
+
+/* train_ckpt.c: the checkpoint's value tree, and writing it */
+yolo_status train_save_as(trainer *t, const char *path, bool mid_epoch);
+yolo_status train_ckpt_write(trainer *t, const char *const *paths, size_t n, bool mid_epoch);
+
+/* train_progress.c */
+void train_progress_header(const trainer *t);
+void train_progress_line(const trainer *t, int epoch, int64_t i, int64_t nb, const batch_t *b, bool last);
+void train_print_profile(const trainer *t, double total);
+
+#endif

@@ -1,0 +1,309 @@
+/* A trainer restored from a checkpoint: weights, EMA, optimizer state (in either layout), the schedule
+ * and accumulation position, early stopping and the position inside an epoch. */
+#include "train_internal.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "yolo/ckpt.h"
+#include "yolo/ckptfmt.h"
+#include "yolo/lock.h"
+#include "yolo/torch_train.h"
+
+static yolo_status tensor_from_yv(const yv *v, torch_tensor *dst, const char *what) {
+    if (!v || v->kind != YV_TENSOR) return yolo_error(YOLO_ERR_FORMAT, "%s: missing", what);
+    int64_t n = yv_tensor_numel(&v->tensor);
+    if (n != torch_numel(dst))
+        return yolo_error(YOLO_ERR_FORMAT, "%s: %" PRId64 " elements, expected %" PRId64, what, n,
+                          torch_numel(dst));
+    yolo_status st;
+    const void *raw = yv_tensor_is_contiguous(&v->tensor) ? yv_tensor_data(&v->tensor) : NULL;
+    /* a row-major tensor of the destination's type goes straight in (the checkpoint's own tensors) */
+    if (raw && v->tensor.dtype == YDT_F32 && torch_dtype_of(dst) == TORCH_F32)
+        return torch_copy_in(dst, raw, TORCH_F32, n);
+    if (raw && v->tensor.dtype == YDT_I64 && torch_dtype_of(dst) == TORCH_I64)
+        return torch_copy_in(dst, raw, TORCH_I64, n);
+    if (torch_dtype_of(dst) == TORCH_I64) {
+        double *b = malloc(sizeof(double) * (size_t)(n ? n : 1));
+        int64_t *ib = malloc(sizeof(int64_t) * (size_t)(n ? n : 1));
+        st = b && ib ? yv_tensor_to_f64(&v->tensor, b) : yolo_nomem();
+        for (int64_t k = 0; st == YOLO_OK && k < n; k++)
+            ib[k] = (int64_t)b[k];
+        if (st == YOLO_OK) st = torch_copy_in(dst, ib, TORCH_I64, n);
+        free(b);
+        free(ib);
+    } else {
+        float *b = malloc(sizeof(float) * (size_t)(n ? n : 1));
+        st = b ? yv_tensor_to_f32(&v->tensor, b) : yolo_nomem();
+        if (st == YOLO_OK) st = torch_copy_in(dst, b, TORCH_F32, n);
+        free(b);
+    }
+    return st;
+}
+
+static yolo_status restore_grads(trainer *t, const yv *grads) {
+    if (!grads || grads->kind != YV_DICT) return YOLO_OK;
+    yolo_status st = YOLO_OK;
+    for (size_t i = 0; i < grads->dict.n && st == YOLO_OK; i++) {
+        const char *name = yv_as_str(grads->dict.keys[i]);
+        int k = name ? model_param_find(t->m, name) : -1;
+        if (k < 0)
+            return yolo_error(YOLO_ERR_FORMAT, "accumulate.grads: unknown parameter %s", name ? name : "?");
+        torch_tensor *p = model_tensor(t->m, k), *g = NULL;
+        int64_t shape[8];
+        int nd = torch_shape(p, shape, 8);
+        st = torch_zeros(nd, shape, TORCH_F32, torch_device_of(p), &g);
+        if (st == YOLO_OK) st = tensor_from_yv(grads->dict.vals[i], g, name);
+        if (st == YOLO_OK) st = tt_set_grad(p, g);
+        torch_free(g);
+    }
+    return st;
+}
+
+/* The optimizer layout of yolo-checkpoint(5) (name, param_groups, state), which imported Ultralytics
+ * files use, in the form optim_state_load reads (optimizer, groups, state). */
+static yolo_status optim_state_adapt(yv_doc *doc, const yv *os, const yv **out) {
+    *out = os;
+    if (!os || os->kind != YV_DICT || yv_dict_get(os, "optimizer")) return YOLO_OK;
+    const char *name = yv_as_str(yv_dict_get(os, "name"));
+    const char *keyed = yv_as_str(yv_dict_get(os, "keyed_by"));
+    const yv *pgs = yv_dict_get(os, "param_groups"), *state = yv_dict_get(os, "state");
+    if (!name || !pgs || pgs->kind != YV_LIST || !state || state->kind != YV_DICT)
+        return yolo_error(YOLO_ERR_FORMAT, "optimizer state: neither our layout nor yolo-checkpoint(5)'s");
+    if (keyed && strcmp(keyed, "name"))
+        return yolo_error(YOLO_ERR_FORMAT,
+                          "optimizer state is keyed by parameter id, not name (it cannot be matched "
+                          "to the model; start a new run from these weights)");
+    yolo_status st;
+    yv *r = yv_new_dict(doc), *groups = yv_new_list(doc), *ns = yv_new_dict(doc);
+    if (!r || !groups || !ns) return yolo_nomem();
+    if ((st = yv_dict_set_new(doc, r, "optimizer", yv_new_str(doc, name)))) return st;
+    static const char *const order[3] = {"weight", "bn", "bias"};
+    for (int g = 0; g < 3; g++) {
+        const yv *pg = NULL;
+        for (size_t i = 0; i < pgs->seq.n && !pg; i++) {
+            const char *label = yv_as_str(yv_dict_get(pgs->seq.items[i], "param_group"));
+            if (label ? !strcmp(label, order[g]) : (int)i == g) pg = pgs->seq.items[i];
+        }
+        if (!pg) return yolo_error(YOLO_ERR_FORMAT, "optimizer state: no %s parameter group", order[g]);
+        yv *d = yv_new_dict(doc);
+        if (!d) return yolo_nomem();
+        double lr = yv_get_num(pg, "lr", 0), mom = yv_get_num(pg, "momentum", NAN), beta2 = 0.999;
+        const yv *betas = yv_dict_get(pg, "betas");
+        if (betas && (betas->kind == YV_LIST || betas->kind == YV_TUPLE) && betas->seq.n == 2) {
+            yv_as_double(betas->seq.items[0], &mom);
+            yv_as_double(betas->seq.items[1], &beta2);
+        }
+        if ((st = yv_dict_set_new(doc, d, "lr", yv_new_float(doc, lr))) ||
+            (st = yv_dict_set_new(doc, d, "initial_lr",
+                                  yv_new_float(doc, yv_get_num(pg, "initial_lr", lr)))) ||
+            (st = yv_dict_set_new(doc, d, "momentum", yv_new_float(doc, isnan(mom) ? 0 : mom))) ||
+            (st = yv_dict_set_new(doc, d, "beta2", yv_new_float(doc, beta2))) ||
+            (st = yv_dict_set_new(doc, d, "eps", yv_new_float(doc, yv_get_num(pg, "eps", 1e-8)))) ||
+            (st = yv_dict_set_new(doc, d, "weight_decay",
+                                  yv_new_float(doc, yv_get_num(pg, "weight_decay", 0)))) ||
+            (st = yv_dict_set_new(doc, d, "nesterov",
+                                  yv_new_bool(doc, yv_is_truthy(yv_dict_get(pg, "nesterov"))))) ||
+            (st = yv_dict_set_new(doc, d, "params", (yv *)yv_dict_get(pg, "params"))) ||
+            (st = yv_seq_push(doc, groups, d)))
+            return st;
+    }
+    for (size_t i = 0; i < state->dict.n; i++) {
+        const yv *ps = state->dict.vals[i];
+        const char *pn = yv_as_str(state->dict.keys[i]);
+        if (!pn || !ps || ps->kind != YV_DICT) continue;
+        yv *d = yv_new_dict(doc);
+        if (!d) return yolo_nomem();
+        for (size_t j = 0; j < ps->dict.n; j++) {
+            const char *k = yv_as_str(ps->dict.keys[j]);
+            if (!k) continue;
+            double step;
+            if (!strcmp(k, "step") && yv_as_double(ps->dict.vals[j], &step))
+                st = yv_dict_set_new(doc, d, "step", yv_new_float(doc, step));
+            else
+                st = yv_dict_set_new(doc, d, k, ps->dict.vals[j]);
+            if (st) return st;
+        }
+        if ((st = yv_dict_set_new(doc, ns, pn, d))) return st;
+    }
+    if ((st = yv_dict_set_new(doc, r, "groups", groups)) || (st = yv_dict_set_new(doc, r, "state", ns)))
+        return st;
+    *out = r;
+    return YOLO_OK;
+}
+
+/* train_args, train_results, train_metrics and the last val table, copied into the trainer's doc */
+static yolo_status restore_values(trainer *t, const yv *root, const char *path) {
+    t->args = yv_copy_plain(t->doc, yv_dict_get(root, CKPTFMT_KEY_TRAIN_ARGS));
+    if (!t->args || t->args->kind != YV_DICT) return yolo_error(YOLO_ERR_FORMAT, "%s: no train_args", path);
+    const yv *res = yv_dict_get(root, CKPTFMT_KEY_TRAIN_RESULTS);
+    t->results = res && res->kind == YV_DICT ? yv_copy_plain(t->doc, res) : yv_new_dict(t->doc);
+    const yv *met = yv_dict_get(root, CKPTFMT_KEY_TRAIN_METRICS);
+    t->metrics = met && met->kind == YV_DICT ? yv_copy_plain(t->doc, met) : yv_new_dict(t->doc);
+    if (!t->results || !t->metrics) return yolo_nomem();
+    const yv *table = yv_dict_get(root, CKPTFMT_KEY_VAL_TABLE);
+    if (yv_as_str(table)) t->val_table = yv_copy_plain(t->doc, table);
+    return YOLO_OK;
+}
+
+/* nc and the class names */
+static yolo_status restore_names(trainer *t, const yv *root, const char *path, int64_t *nc) {
+    const yv *names = yv_dict_get(root, CKPTFMT_KEY_NAMES);
+    *nc = 0;
+    if (!yv_get_int(root, CKPTFMT_KEY_NC, nc) || *nc < 1 || !names || names->kind != YV_DICT)
+        return yolo_error(YOLO_ERR_FORMAT, "%s: nc or names missing", path);
+    char **nm = calloc((size_t)*nc, sizeof *nm);
+    if (!nm) return yolo_nomem();
+    for (size_t i = 0; i < names->dict.n; i++) {
+        int64_t k;
+        if (yv_as_int(names->dict.keys[i], &k) && k >= 0 && k < *nc)
+            nm[k] = (char *)yv_as_str(names->dict.vals[i]);
+    }
+    yolo_status st = train_set_names(t, (const char *const *)nm, (int)*nc);
+    free(nm);
+    return st;
+}
+
+/* The network from its YAML, its weights, the EMA and the optimizer with its state. doc is the
+ * checkpoint's (the optimizer state may be translated into it). */
+static yolo_status restore_network(trainer *t, yv_doc *doc, const yv *root, const char *path, int nc) {
+    yolo_status st;
+    const char *yf = yv_as_str(yv_path(root, "yaml.yaml_file"));
+    if (!yf) yf = yv_get_str(t->args, "model");
+    if (!yf) return yolo_error(YOLO_ERR_FORMAT, "%s: does not name its model YAML", path);
+    TRY(train_build_model(t, yf, nc, true));
+    int n_loaded = 0;
+    const yv *msd = yv_dict_get(root, CKPTFMT_KEY_MODEL);
+    TRY(model_load_state_dict(t->m, msd, &n_loaded, NULL, 0));
+    if (n_loaded != model_param_count(t->m))
+        return yolo_error(YOLO_ERR_FORMAT, "%s: model holds %d of the %d tensors of %s", path, n_loaded,
+                          model_param_count(t->m), yf);
+    TRY(train_build_ema(t));
+    const yv *esd = yv_dict_get(root, CKPTFMT_KEY_EMA);
+    if (esd && esd->kind == YV_DICT)
+        for (int i = 0; i < ema_count(t->ema); i++)
+            TRY(tensor_from_yv(yv_dict_get(esd, ema_name(t->ema, i)), ema_tensor(t->ema, i),
+                               ema_name(t->ema, i)));
+    int64_t v;
+    if (yv_get_int(root, CKPTFMT_KEY_UPDATES, &v)) ema_set_updates(t->ema, v);
+
+    const yv *os = NULL;
+    TRY(optim_state_adapt(doc, yv_dict_get(root, CKPTFMT_KEY_OPTIMIZER), &os));
+    const char *okind = yv_as_str(yv_dict_get(os, "optimizer"));
+    optim_kind kind;
+    if (!okind) return yolo_error(YOLO_ERR_FORMAT, "%s: optimizer state has no kind", path);
+    TRY(optim_parse_kind(okind, &kind));
+    TRY(train_build_optimizer(t, kind, 0, 0, 0));
+    TRY(optim_state_load(t->opt, os));
+done:
+    return st;
+}
+
+/* The position inside an epoch saved mid-epoch, and the loss means so far. batch_before: the
+ * checkpoint's batch size (this process may have changed it). */
+static yolo_status restore_position(trainer *t, const yv *pos, const char *path, int batch_before) {
+    int64_t pe = -1;
+    yv_get_int(pos, "epoch", &pe);
+    if (pe != t->epoch_done + 1)
+        return yolo_error(YOLO_ERR_FORMAT, "%s: position is in epoch %" PRId64 " but epoch %d is the next",
+                          path, pe, t->epoch_done + 2);
+    yv_get_int(pos, "batch", &t->pos_batch);
+    yv_get_int(pos, "seen", &t->pos_seen);
+    yv_get_int(pos, "nb", &t->pos_nb);
+    const yv *tl = yv_dict_get(pos, "tloss");
+    for (size_t i = 0; tl && tl->kind == YV_LIST && i < tl->seq.n && i < 5; i++) {
+        double d = 0;
+        yv_as_double(tl->seq.items[i], &d);
+        t->tloss[i] = (float)d;
+    }
+    if (t->batch != batch_before && t->pos_seen % t->batch)
+        return yolo_error(YOLO_ERR_USAGE,
+                          "%s: saved %" PRId64 " samples into epoch %d, which is not a whole number of "
+                          "batches of %d (change batch= at an epoch boundary, or resume with batch=%d)",
+                          path, t->pos_seen, t->epoch_done + 2, t->batch, batch_before);
+    t->pos_batch = t->pos_seen / t->batch;
+    return YOLO_OK;
+}
+
+/* Epoch, best fitness, early stopping, accumulation, the position inside the epoch and the time. */
+static yolo_status restore_counters(trainer *t, const yv *root, const char *path, int batch_before) {
+    yolo_status st;
+    int64_t v;
+    t->epoch_done = yv_get_int(root, CKPTFMT_KEY_EPOCH, &v) ? (int)v : -1;
+    const yv *bf = yv_dict_get(root, CKPTFMT_KEY_BEST_FITNESS);
+    t->have_best = bf && yv_as_double(bf, &t->best_fitness);
+    const yv *stp = yv_dict_get(root, CKPTFMT_KEY_STOPPER);
+    t->st_best_fitness = yv_get_num(stp, "best_fitness", 0);
+    t->st_best_epoch = yv_get_int(stp, "best_epoch", &v) ? (int)v : 0;
+    t->st_possible_stop = yv_is_truthy(yv_dict_get(stp, "possible_stop"));
+    t->st_stopped = yv_is_truthy(yv_dict_get(stp, "stopped"));
+    const yv *acc = yv_dict_get(root, CKPTFMT_KEY_ACCUMULATE);
+    t->accumulate = yv_get_int(acc, "accumulate", &v) && v >= 1 ? (int)v : sched_accumulate(t->nbs, t->batch);
+    /* a new batch size starts from its own accumulation count; warmup recomputes it anyway */
+    if (t->batch != batch_before) t->accumulate = sched_accumulate(t->nbs, t->batch);
+    /* an imported file has no step history: the first batch steps, as Ultralytics' resume does */
+    t->last_opt_step = yv_get_int(acc, "last_opt_step", &v) ? v : -1;
+    t->iteration = yv_get_int(acc, "iteration", &v) ? v : -1;
+    if ((st = restore_grads(t, yv_dict_get(acc, "grads"))) != YOLO_OK) return st;
+    const yv *pos = yv_dict_get(root, CKPTFMT_KEY_POSITION);
+    bool mid_epoch = pos && pos->kind == YV_DICT;
+    if (mid_epoch && (st = restore_position(t, pos, path, batch_before)) != YOLO_OK) return st;
+    t->time_total = 0;
+    const yv *tcol = yv_dict_get(t->results, "time");
+    if (tcol && tcol->kind == YV_LIST && tcol->seq.n)
+        yv_as_double(tcol->seq.items[tcol->seq.n - 1], &t->time_total);
+    if (mid_epoch) {
+        double el = 0;
+        if (yv_as_double(yv_dict_get(pos, "time"), &el)) t->time_total = el;
+    }
+    return YOLO_OK;
+}
+
+yolo_status train_open(const char *path, const train_opts *o, trainer **out) {
+    trainer *t = train_alloc(o);
+    if (!t) return yolo_nomem();
+    yv_doc *doc = NULL;
+    yv *root = NULL;
+    yolo_status st;
+    char why[256];
+    TRY(ckpt_read(path, NULL, &doc, &root));
+    if (!yv_dict_get(root, CKPTFMT_KEY_FORMAT)) {
+        ckptfmt_kind_t kind = ckptfmt_kind(root);
+        TRY(yolo_error(YOLO_ERR_FORMAT,
+                       "%s: %s, not one of ours (convert it with 'yolo-ckpt import', or start a new "
+                       "run from it with model=%s)",
+                       path, ckptfmt_kind_describe(kind), path));
+    }
+    if (!ckptfmt_resumable(root, why, sizeof why))
+        TRY(yolo_error(YOLO_ERR_USAGE,
+                       "%s: cannot continue: %s (start a new run with model=%s to train on from "
+                       "these weights)",
+                       path, why, path));
+    lock_run_dir(path, t->run_dir, sizeof t->run_dir);
+    TRY(restore_values(t, root, path));
+    TRY(train_args_defaults(t->doc, t->args));
+    TRY(train_load_settings(t));
+    struct stat dsb;
+    if (stat(t->data, &dsb) != 0)
+        TRY(yolo_error(YOLO_ERR_NOTFOUND,
+                       "%s: the run's dataset %s is not there (put it back, or set the path with "
+                       "'yolo-ckpt set %s data=PATH')",
+                       path, t->data, path));
+    int64_t v, nc;
+    if (yv_get_int(root, CKPTFMT_KEY_THREADS, &v) && v > 0) t->threads = (int)v;
+    int batch_before = t->batch;
+    TRY(train_apply_process_opts(t));
+    TRY(restore_names(t, root, path, &nc));
+    TRY(restore_network(t, doc, root, path, (int)nc));
+    TRY(restore_counters(t, root, path, batch_before));
+    yv_doc_free(doc);
+    *out = t;
+    return YOLO_OK;
+done:
+    yv_doc_free(doc);
+    train_free(t);
+    return st;
+}
