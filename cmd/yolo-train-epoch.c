@@ -224,19 +224,19 @@ static double process_start_s(void) {
 
 static volatile sig_atomic_t interrupted;
 
-/* The first Ctrl+C (or TERM) stops after the current batch and saves the position; a second one kills. */
-static void on_signal(int sig) {
-    if (interrupted) {
-        signal(sig, SIG_DFL);
-        raise(sig);
+/* The first Ctrl+C (or TERM) stops after the current batch and saves the position; a second one kills.
+ * Counted by serve_count_interrupt: through the trainer server one key press arrives twice. */
+static void on_interrupt(int sig, siginfo_t *info, void *ctx) {
+    (void)ctx;
+    int as;
+    if (serve_count_interrupt(sig, info, &as) >= 2) {
+        signal(as, SIG_DFL);
+        sigset_t s;
+        sigemptyset(&s);
+        sigaddset(&s, as);
+        sigprocmask(SIG_UNBLOCK, &s, NULL);
+        raise(as);
     }
-    interrupted = 1;
-}
-
-/* A client's forwarded first interrupt: the same stop, but never a kill (the terminal's own SIGINT
- * may arrive beside it). */
-static void on_soft_signal(int sig) {
-    (void)sig;
     interrupted = 1;
 }
 
@@ -283,12 +283,15 @@ static int train_epoch_main(int argc, char **argv) {
     memset(&s, 0, sizeof s);
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
+    static const int interrupts[] = {SIGINT, SIGTERM, SERVE_SOFT_SIGNAL};
+    sa.sa_sigaction = on_interrupt;
+    sa.sa_flags = SA_SIGINFO;
+    /* one handler at a time: the kernel stacks the handlers of signals pending together */
     sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    sa.sa_handler = on_soft_signal;
-    sigaction(SERVE_SOFT_SIGNAL, &sa, NULL);
+    for (size_t i = 0; i < sizeof interrupts / sizeof *interrupts; i++)
+        sigaddset(&sa.sa_mask, interrupts[i]);
+    for (size_t i = 0; i < sizeof interrupts / sizeof *interrupts; i++)
+        sigaction(interrupts[i], &sa, NULL);
     serve_ready_for_signals();
     c.o.interrupt = &interrupted;
     if ((st = stream_reader_open(stdin, "stdin", &r)) != YOLO_OK) goto done;

@@ -357,6 +357,20 @@ void serve_ready_for_signals(void) {
     sigprocmask(SIG_UNBLOCK, &s, NULL);
 }
 
+static volatile sig_atomic_t direct_interrupts, forwarded_interrupts;
+
+int serve_count_interrupt(int sig, const siginfo_t *info, int *as) {
+    if (sig == SERVE_SOFT_SIGNAL) {
+        forwarded_interrupts++;
+        int fwd = info && info->si_code == SI_QUEUE ? info->si_value.sival_int : 0;
+        *as = fwd == SIGTERM ? SIGTERM : SIGINT;
+    } else {
+        direct_interrupts++;
+        *as = sig;
+    }
+    return direct_interrupts > forwarded_interrupts ? direct_interrupts : forwarded_interrupts;
+}
+
 /* Moves the received descriptors to their numbers without one clobbering another: first all above
  * every target, then each to its number. */
 static bool place_fds(request *q, int *conn) {
@@ -518,15 +532,14 @@ int serve_run(const char *tool, const char *path, serve_entry entry) {
 /* ---- the client ---- */
 
 static volatile pid_t forward_to;
-static volatile sig_atomic_t soft_sent;
 
+/* Every INT and TERM goes on as SERVE_SOFT_SIGNAL carrying its number: the served process counts it
+ * against the ones it received itself (serve_count_interrupt), so that one key press stays one. */
 static void forward_signal(int sig) {
-    if ((sig == SIGINT || sig == SIGTERM) && !soft_sent) {
-        soft_sent = 1;
-        kill(forward_to, SERVE_SOFT_SIGNAL);
-    } else {
+    if (sig == SIGINT || sig == SIGTERM)
+        sigqueue(forward_to, SERVE_SOFT_SIGNAL, (union sigval){.sival_int = sig});
+    else
         kill(forward_to, sig);
-    }
 }
 
 static int connect_to(const char *path, pid_t server_pid, char *why, size_t cap) {

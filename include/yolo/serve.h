@@ -18,6 +18,7 @@
 #ifndef YOLO_SERVE_H
 #define YOLO_SERVE_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <sys/types.h>
 
@@ -41,15 +42,23 @@ typedef enum {
 
 /* Sends this process's invocation (argv, folder, environment, descriptors 0-2 and YOLO_LOCK_FD) to
  * the server at path. server_pid > 0: while that process lives, wait for the socket to appear (the
- * server is still loading libtorch). Forwards INT, TERM, HUP, QUIT, USR2 to the served process: the
- * first INT or TERM as SERVE_SOFT_SIGNAL, which the served process must treat as a first Ctrl+C
- * that never kills (the served process also receives the terminal's own SIGINT, being in the same
- * process group: one key press must stay one interrupt). */
+ * server is still loading libtorch). Forwards HUP, QUIT and USR2 to the served process as they are,
+ * and every INT and TERM as SERVE_SOFT_SIGNAL carrying the signal's number (sigqueue), which the
+ * served process counts with serve_count_interrupt. */
 serve_result serve_call(const char *path, pid_t server_pid, int argc, char **argv, int *wait_status,
                         char *why, unsigned long why_cap);
 
-/* What a served process receives for the client's first interrupt. */
+/* What a served process receives for each interrupt the client gets. */
 #define SERVE_SOFT_SIGNAL SIGUSR1
+
+/* For the handler of SIGINT, SIGTERM and SERVE_SOFT_SIGNAL (installed with SA_SIGINFO, each blocking
+ * the others): counts one interrupt and returns how many distinct ones there were so far, and in *as
+ * the signal to die of when the caller stops being gentle. A key press on a terminal reaches a served
+ * process twice: the terminal's SIGINT to the process group, and the client's forwarded one. Direct and
+ * forwarded signals are counted apart and the larger count is the answer, so a key press counts once
+ * whichever arrives first, while a signal that reaches only the client, or only this process, still
+ * counts. Elsewhere (an exec'd trainer) only direct signals come, and each counts. Async-signal-safe. */
+int serve_count_interrupt(int sig, const siginfo_t *info, int *as);
 
 /* In a served process: SERVE_SOFT_SIGNAL is blocked from the fork until the entry installs its handler
  * and calls this (signals sent meanwhile are delivered then). No-op elsewhere. */
