@@ -143,7 +143,7 @@ yolo_status stream_encode_sample(const stream_sample *ss, uint8_t **buf, size_t 
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
     bool seg = s->seg_start != NULL;
     bool mask = ss->mask != NULL;
-    msgpack_pack_map(&pk, 12 + (seg ? 1 : 0) + (mask ? 3 : 0));
+    msgpack_pack_map(&pk, 13 + (seg ? 1 : 0) + (mask ? 3 : 0));
     pack_str(&pk, "i"), msgpack_pack_int64(&pk, ss->i);
     pack_str(&pk, "src"), msgpack_pack_int64(&pk, s->index);
     pack_str(&pk, "file"), pack_str(&pk, ss->file ? ss->file : "");
@@ -200,6 +200,12 @@ yolo_status stream_encode_sample(const stream_sample *ss, uint8_t **buf, size_t 
             }
             msgpack_pack_bin_body(&pk, tmp, 2 * c);
         }
+    }
+    /* last: the sample's own checksum, so that a reader can check it before anything trains on it
+     * (the trailer's comes only after the whole stream) */
+    if (sb.data) {
+        uint32_t crc = (uint32_t)crc32_z(crc32(0L, Z_NULL, 0), (const Bytef *)sb.data, sb.size);
+        pack_str(&pk, SAMPLE_CRC_KEY), msgpack_pack_uint32(&pk, crc);
     }
     if (!sb.data) {
         msgpack_sbuffer_destroy(&sb);
@@ -597,13 +603,27 @@ static yolo_status read_sample(stream_reader *r, stream_sample *ss) {
     uint32_t nbox = 0;
     size_t box_off = 0;
     int64_t i = -1;
+    bool have_crc = false;
     /* Polygons arrive before we know every instance: keep their offsets and parse them at the end. */
     size_t seg_off = 0;
     bool have_seg = false;
     int *cls = NULL;
     for (uint32_t q = 0; q < m.n && !st; q++) {
+        size_t key_at = r->pos;
         if ((st = mp_next(r, &k))) break;
-        if (key_is(r, &k, "i")) st = get_int(r, &i, 0, INT64_MAX / 2, "i");
+        if (key_is(r, &k, SAMPLE_CRC_KEY)) {
+            int64_t crc;
+            if ((st = get_int(r, &crc, 0, UINT32_MAX, SAMPLE_CRC_KEY))) break;
+            if (q != m.n - 1) {
+                st = bad(r, "a sample's crc32 is not its last key");
+                break;
+            }
+            if ((uint32_t)crc != (uint32_t)crc32_z(crc32(0L, Z_NULL, 0), r->buf, key_at))
+                st = yolo_error(YOLO_ERR_CRC, "%s: sample %lld: checksum mismatch (damaged stream)", r->name,
+                                (long long)r->next_i);
+            have_crc = true;
+        } else if (key_is(r, &k, "i"))
+            st = get_int(r, &i, 0, INT64_MAX / 2, "i");
         else if (key_is(r, &k, "src")) st = get_int(r, &s->index, 0, INT64_MAX / 2, "src");
         else if (key_is(r, &k, "file")) st = get_strdup(r, &ss->file);
         else if (key_is(r, &k, "h")) st = get_int32(r, &h, 1, MAX_SIDE, "h");
@@ -650,6 +670,7 @@ static yolo_status read_sample(stream_reader *r, stream_sample *ss) {
         } else st = mp_skip(r, 0);
     }
     if (!st && (i < 0 || h < 0 || w < 0 || !have_img || n < 0)) st = bad(r, "sample lacks i, h, w, img or cls");
+    if (!st && !have_crc) st = bad(r, "sample lacks its crc32");
     if (st) {
         free(cls);
         return st;

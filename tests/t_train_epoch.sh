@@ -98,6 +98,15 @@ rc=$?
 if [ $rc -eq 1 ] && tail -1 tr.err | grep -q '^yolo-train-epoch: stdin: '; then ok "a truncated stream fails"
 else fail "a truncated stream fails (exit $rc: $(tail -1 tr.err))"; fi
 cmp -s a/weights/last.pt keep.pt && ok "last.pt untouched after a failure" || fail "last.pt changed after a failure"
+# one image byte of sample 0 flipped (the header is under 600 bytes, an image 12288): with save_every=1
+# nothing may be trained on it, nor saved, before the trailer says the stream is damaged
+mkdir -p dm/weights && cp keep.pt dm/weights/last.pt
+"$PYTHON" -c 'import sys; b = bytearray(open(sys.argv[1], "rb").read()); b[2000] ^= 0x40; open(sys.argv[2], "wb").write(b)' s1.bin damaged.bin
+yolo-train-epoch dm/weights/last.pt save_every=1 <damaged.bin >/dev/null 2>dm.err
+rc=$?
+if [ $rc -eq 1 ] && [ "$(tail -1 dm.err)" = "yolo-train-epoch: stdin: sample 0: checksum mismatch (damaged stream)" ] &&
+    cmp -s keep.pt dm/weights/last.pt; then ok "a damaged sample is refused before it is trained on or saved (save_every=1)"
+else fail "damaged sample 0 with save_every=1 (exit $rc, last.pt $(cmp -s keep.pt dm/weights/last.pt && echo unchanged || echo REPLACED)): $(tail -1 dm.err)"; fi
 check_fails "a finished run is not continued" 2 "training finished \(2 of 2 epochs done\)" \
     sh -c 'yolo-train-epoch b/weights/last.pt <s1.bin'
 check_fails "only batch/workers/device/save_every may be set" 2 "'lr0=0.1' cannot be set here" \

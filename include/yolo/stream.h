@@ -1,9 +1,11 @@
 /* The sample stream: what yolo-data writes and yolo-train-epoch / yolo-eval read (man 5 yolo-stream).
  *
- * A stream is a sequence of msgpack maps: one header, one map per sample, one trailer. The trailer holds
- * the number of samples and the CRC-32 of the bytes of all sample maps, so a reader can tell a complete
- * stream from a truncated or damaged one. The reader below checks the trailer before it hands out the
- * last sample, so a consumer that reads whole batches never trains on half a batch of a broken stream.
+ * A stream is a sequence of msgpack maps: one header, one map per sample, one trailer. Each sample ends
+ * with the CRC-32 of its own bytes, checked before the sample is handed out, so nothing trains on (or
+ * checkpoints) a damaged sample; the trailer holds the number of samples and the CRC-32 of the bytes
+ * of all sample maps, so a reader can tell a complete stream from a truncated one. The reader below
+ * checks the trailer before it hands out the last sample, so a consumer that reads whole batches never
+ * trains on half a batch of a broken stream.
  *
  * A sample's encoding depends only on the sample, never on the shard or on neighbours: shards merged in
  * index order give exactly the bytes of the unsharded stream (stream_merge). */
@@ -21,7 +23,9 @@
 extern "C" {
 #endif
 
-#define STREAM_VERSION 1
+#define STREAM_VERSION 2
+/* The last key of each sample map: the CRC-32 of the map's bytes before it (version 2). */
+#define SAMPLE_CRC_KEY "crc32"
 #define STREAM_MAX_NAMES 100000
 
 typedef struct {
@@ -87,9 +91,10 @@ typedef struct stream_reader stream_reader;
 /* Reads and checks the header. name is for messages. f is not closed by the reader. */
 yolo_status stream_reader_open(FILE *f, const char *name, stream_reader **out);
 const stream_header *stream_reader_header(const stream_reader *r);
-/* Reads the next sample into s (freed and re-filled). *got = 1 for a sample, 0 at the end. The last
- * sample is returned only after the trailer has been read and its count and CRC checked; a truncated,
- * reordered or damaged stream is an error (YOLO_ERR_FORMAT or YOLO_ERR_CRC) naming the stream. The
+/* Reads the next sample into s (freed and re-filled). *got = 1 for a sample, 0 at the end. Each sample
+ * is returned only after its own CRC is checked, the last one only after the trailer has been read and
+ * its count and CRC checked; a truncated, reordered or damaged stream is an error (YOLO_ERR_FORMAT or
+ * YOLO_ERR_CRC) naming the stream. The
  * sample's encoded bytes stay available through stream_reader_raw (used by merge). */
 yolo_status stream_reader_next(stream_reader *r, stream_sample *s, int *got);
 /* The encoded bytes of the sample last returned by stream_reader_next (valid until the next call). */
