@@ -61,77 +61,6 @@ static yolo_status lend_value(void *l, yv_doc *doc, const torch_tensor *t, yv **
     return tensor_value(doc, t, l, out);
 }
 
-/* optim_state_save's dict in the layout yolo-checkpoint(5) documents (name, keyed_by, param_groups with
- * torch's option names, state with a 0-dim step tensor), which optim_state_adapt reads back. */
-static yolo_status optim_state_documented(yv_doc *doc, const yv *os, yv **out) {
-    const char *name = yv_as_str(yv_dict_get(os, "optimizer"));
-    const yv *groups = yv_dict_get(os, "groups"), *state = yv_dict_get(os, "state");
-    if (!name || !groups || groups->kind != YV_LIST || !state || state->kind != YV_DICT)
-        return yolo_error(YOLO_ERR_FORMAT, "optimizer state: unexpected layout");
-    bool sgd = !strcmp(name, "SGD");
-    yolo_status st;
-    yv *r = yv_new_dict(doc), *pgs = yv_new_list(doc), *ns = yv_new_dict(doc);
-    if (!r || !pgs || !ns) return yolo_nomem();
-    if ((st = yv_dict_set_new(doc, r, "name", yv_new_str(doc, name))) ||
-        (st = yv_dict_set_new(doc, r, "keyed_by", yv_new_str(doc, "name"))))
-        return st;
-    for (size_t g = 0; g < groups->seq.n; g++) {
-        const yv *G = groups->seq.items[g];
-        yv *d = yv_new_dict(doc);
-        if (!d) return yolo_nomem();
-        double lr = yv_get_num(G, "lr", 0), mom = yv_get_num(G, "momentum", 0),
-               wd = yv_get_num(G, "weight_decay", 0);
-        if ((st = yv_dict_set_new(doc, d, "param_group", yv_copy_plain(doc, yv_dict_get(G, "name")))) ||
-            (st = yv_dict_set_new(doc, d, "lr", yv_new_float(doc, lr))) ||
-            (st = yv_dict_set_new(doc, d, "initial_lr", yv_new_float(doc, yv_get_num(G, "initial_lr", lr)))))
-            return st;
-        if (sgd) {
-            if ((st = yv_dict_set_new(doc, d, "momentum", yv_new_float(doc, mom))) ||
-                (st = yv_dict_set_new(doc, d, "dampening", yv_new_int(doc, 0))) ||
-                (st = yv_dict_set_new(doc, d, "nesterov",
-                                      yv_new_bool(doc, yv_is_truthy(yv_dict_get(G, "nesterov"))))))
-                return st;
-        } else {
-            yv *b = yv_new_tuple(doc);
-            if (!b || yv_seq_push(doc, b, yv_new_float(doc, mom)) ||
-                yv_seq_push(doc, b, yv_new_float(doc, yv_get_num(G, "beta2", 0.999))))
-                return yolo_nomem();
-            if ((st = yv_dict_set_new(doc, d, "betas", b)) ||
-                (st = yv_dict_set_new(doc, d, "eps", yv_new_float(doc, yv_get_num(G, "eps", 1e-8)))) ||
-                (st = yv_dict_set_new(doc, d, "amsgrad", yv_new_bool(doc, false))))
-                return st;
-        }
-        if ((st = yv_dict_set_new(doc, d, "weight_decay", yv_new_float(doc, wd))) ||
-            (st = yv_dict_set_new(doc, d, "params", (yv *)yv_dict_get(G, "params"))) ||
-            (st = yv_seq_push(doc, pgs, d)))
-            return st;
-    }
-    for (size_t i = 0; i < state->dict.n; i++) {
-        const yv *ps = state->dict.vals[i];
-        yv *d = yv_new_dict(doc);
-        if (!d || !ps || ps->kind != YV_DICT) return yolo_nomem();
-        for (size_t j = 0; j < ps->dict.n; j++) {
-            const char *k = yv_as_str(ps->dict.keys[j]);
-            if (!k) continue;
-            yv *v = ps->dict.vals[j];
-            double step;
-            if (!strcmp(k, "step") && v->kind != YV_TENSOR && yv_as_double(v, &step)) {
-                /* torch keeps Adam's step as a 0-dim float32 tensor; counts stay exact below 2^24 */
-                int64_t none[1] = {0};
-                v = yv_new_tensor(doc, YDT_F32, 0, none);
-                if (!v) return yolo_nomem();
-                *(float *)yv_tensor_data(&v->tensor) = (float)step;
-            }
-            if ((st = yv_dict_set_new(doc, d, k, v))) return st;
-        }
-        if ((st = yv_dict_put(doc, ns, state->dict.keys[i], d))) return st;
-    }
-    if ((st = yv_dict_set_new(doc, r, "param_groups", pgs)) || (st = yv_dict_set_new(doc, r, "state", ns)))
-        return st;
-    *out = r;
-    return YOLO_OK;
-}
-
 /* model and ema: the state dicts (model_export_state_dict's form), with the weights lent */
 static yolo_status put_weights(trainer *t, yv_doc *doc, yv *r, lent *l) {
     yolo_status st;
@@ -153,8 +82,7 @@ static yolo_status put_weights(trainer *t, yv_doc *doc, yv *r, lent *l) {
     TRY(yv_dict_set_new(doc, r, CKPTFMT_KEY_EMA, esd));
     TRY(yv_dict_set_new(doc, r, CKPTFMT_KEY_UPDATES, yv_new_int(doc, ema_updates(t->ema))));
     yv *opt = NULL;
-    TRY(optim_state_save_with(t->opt, doc, lend_value, l, &opt));
-    TRY(optim_state_documented(doc, opt, &opt));
+    TRY(optim_state_save(t->opt, doc, lend_value, l, &opt));
     TRY(yv_dict_set_new(doc, r, CKPTFMT_KEY_OPTIMIZER, opt));
 done:
     return st;
@@ -259,16 +187,9 @@ done:
 
 /* The whole checkpoint, in the key order of yolo-checkpoint(5). */
 static yolo_status build_root(trainer *t, yv_doc *doc, bool mid_epoch, lent *l, yv **out) {
-    yolo_status st;
-    yv *r = yv_new_dict(doc);
-    if (!r) return yolo_nomem();
-    char date[40];
-    time_t now = time(NULL);
-    struct tm tm;
-    localtime_r(&now, &tm);
-    strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%S", &tm);
-    TRY(yv_dict_set_new(doc, r, CKPTFMT_KEY_FORMAT, yv_new_int(doc, CKPTFMT_FORMAT_VERSION)));
-    TRY(yv_dict_set_new(doc, r, CKPTFMT_KEY_WRITER, yv_new_str(doc, CKPTFMT_WRITER_VERSION)));
+    yv *r = NULL;
+    yolo_status st = ckptfmt_new_root(doc, &r);
+    if (st != YOLO_OK) return st;
     TRY(yv_dict_set_new(doc, r, CKPTFMT_KEY_EPOCH, yv_new_int(doc, t->epoch_done)));
     TRY(yv_dict_set_new(doc, r, CKPTFMT_KEY_BEST_FITNESS,
                         t->have_best ? yv_new_float(doc, t->best_fitness) : yv_new_none(doc)));
@@ -277,7 +198,6 @@ static yolo_status build_root(trainer *t, yv_doc *doc, bool mid_epoch, lent *l, 
     TRY(yv_dict_set_new(doc, r, CKPTFMT_KEY_TRAIN_METRICS, yv_copy_plain(doc, t->metrics)));
     if (t->val_table) TRY(yv_dict_set_new(doc, r, CKPTFMT_KEY_VAL_TABLE, yv_copy_plain(doc, t->val_table)));
     TRY(yv_dict_set_new(doc, r, CKPTFMT_KEY_TRAIN_RESULTS, yv_copy_plain(doc, t->results)));
-    TRY(yv_dict_set_new(doc, r, CKPTFMT_KEY_DATE, yv_new_str(doc, date)));
     char ver[64];
     snprintf(ver, sizeof ver, "yolo-tools %s", CKPTFMT_WRITER_VERSION);
     TRY(yv_dict_set_new(doc, r, CKPTFMT_KEY_VERSION, yv_new_str(doc, ver)));

@@ -63,78 +63,6 @@ static yolo_status restore_grads(trainer *t, const yv *grads) {
     return st;
 }
 
-/* The optimizer layout of yolo-checkpoint(5) (name, param_groups, state), which imported Ultralytics
- * files use, in the form optim_state_load reads (optimizer, groups, state). */
-static yolo_status optim_state_adapt(yv_doc *doc, const yv *os, const yv **out) {
-    *out = os;
-    if (!os || os->kind != YV_DICT || yv_dict_get(os, "optimizer")) return YOLO_OK;
-    const char *name = yv_as_str(yv_dict_get(os, "name"));
-    const char *keyed = yv_as_str(yv_dict_get(os, "keyed_by"));
-    const yv *pgs = yv_dict_get(os, "param_groups"), *state = yv_dict_get(os, "state");
-    if (!name || !pgs || pgs->kind != YV_LIST || !state || state->kind != YV_DICT)
-        return yolo_error(YOLO_ERR_FORMAT, "optimizer state: neither our layout nor yolo-checkpoint(5)'s");
-    if (keyed && strcmp(keyed, "name"))
-        return yolo_error(YOLO_ERR_FORMAT,
-                          "optimizer state is keyed by parameter id, not name (it cannot be matched "
-                          "to the model; start a new run from these weights)");
-    yolo_status st;
-    yv *r = yv_new_dict(doc), *groups = yv_new_list(doc), *ns = yv_new_dict(doc);
-    if (!r || !groups || !ns) return yolo_nomem();
-    if ((st = yv_dict_set_new(doc, r, "optimizer", yv_new_str(doc, name)))) return st;
-    static const char *const order[3] = {"weight", "bn", "bias"};
-    for (int g = 0; g < 3; g++) {
-        const yv *pg = NULL;
-        for (size_t i = 0; i < pgs->seq.n && !pg; i++) {
-            const char *label = yv_as_str(yv_dict_get(pgs->seq.items[i], "param_group"));
-            if (label ? !strcmp(label, order[g]) : (int)i == g) pg = pgs->seq.items[i];
-        }
-        if (!pg) return yolo_error(YOLO_ERR_FORMAT, "optimizer state: no %s parameter group", order[g]);
-        yv *d = yv_new_dict(doc);
-        if (!d) return yolo_nomem();
-        double lr = yv_get_num(pg, "lr", 0), mom = yv_get_num(pg, "momentum", NAN), beta2 = 0.999;
-        const yv *betas = yv_dict_get(pg, "betas");
-        if (betas && (betas->kind == YV_LIST || betas->kind == YV_TUPLE) && betas->seq.n == 2) {
-            yv_as_double(betas->seq.items[0], &mom);
-            yv_as_double(betas->seq.items[1], &beta2);
-        }
-        if ((st = yv_dict_set_new(doc, d, "lr", yv_new_float(doc, lr))) ||
-            (st = yv_dict_set_new(doc, d, "initial_lr",
-                                  yv_new_float(doc, yv_get_num(pg, "initial_lr", lr)))) ||
-            (st = yv_dict_set_new(doc, d, "momentum", yv_new_float(doc, isnan(mom) ? 0 : mom))) ||
-            (st = yv_dict_set_new(doc, d, "beta2", yv_new_float(doc, beta2))) ||
-            (st = yv_dict_set_new(doc, d, "eps", yv_new_float(doc, yv_get_num(pg, "eps", 1e-8)))) ||
-            (st = yv_dict_set_new(doc, d, "weight_decay",
-                                  yv_new_float(doc, yv_get_num(pg, "weight_decay", 0)))) ||
-            (st = yv_dict_set_new(doc, d, "nesterov",
-                                  yv_new_bool(doc, yv_is_truthy(yv_dict_get(pg, "nesterov"))))) ||
-            (st = yv_dict_set_new(doc, d, "params", (yv *)yv_dict_get(pg, "params"))) ||
-            (st = yv_seq_push(doc, groups, d)))
-            return st;
-    }
-    for (size_t i = 0; i < state->dict.n; i++) {
-        const yv *ps = state->dict.vals[i];
-        const char *pn = yv_as_str(state->dict.keys[i]);
-        if (!pn || !ps || ps->kind != YV_DICT) continue;
-        yv *d = yv_new_dict(doc);
-        if (!d) return yolo_nomem();
-        for (size_t j = 0; j < ps->dict.n; j++) {
-            const char *k = yv_as_str(ps->dict.keys[j]);
-            if (!k) continue;
-            double step;
-            if (!strcmp(k, "step") && yv_as_double(ps->dict.vals[j], &step))
-                st = yv_dict_set_new(doc, d, "step", yv_new_float(doc, step));
-            else
-                st = yv_dict_set_new(doc, d, k, ps->dict.vals[j]);
-            if (st) return st;
-        }
-        if ((st = yv_dict_set_new(doc, ns, pn, d))) return st;
-    }
-    if ((st = yv_dict_set_new(doc, r, "groups", groups)) || (st = yv_dict_set_new(doc, r, "state", ns)))
-        return st;
-    *out = r;
-    return YOLO_OK;
-}
-
 /* train_args, train_results, train_metrics and the last val table, copied into the trainer's doc */
 static yolo_status restore_values(trainer *t, const yv *root, const char *path) {
     t->args = yv_copy_plain(t->doc, yv_dict_get(root, CKPTFMT_KEY_TRAIN_ARGS));
@@ -167,9 +95,8 @@ static yolo_status restore_names(trainer *t, const yv *root, const char *path, i
     return st;
 }
 
-/* The network from its YAML, its weights, the EMA and the optimizer with its state. doc is the
- * checkpoint's (the optimizer state may be translated into it). */
-static yolo_status restore_network(trainer *t, yv_doc *doc, const yv *root, const char *path, int nc) {
+/* The network from its YAML, its weights, the EMA and the optimizer with its state. */
+static yolo_status restore_network(trainer *t, const yv *root, const char *path, int nc) {
     yolo_status st;
     const char *yf = yv_as_str(yv_path(root, "yaml.yaml_file"));
     if (!yf) yf = yv_get_str(t->args, "model");
@@ -190,12 +117,9 @@ static yolo_status restore_network(trainer *t, yv_doc *doc, const yv *root, cons
     int64_t v;
     if (yv_get_int(root, CKPTFMT_KEY_UPDATES, &v)) ema_set_updates(t->ema, v);
 
-    const yv *os = NULL;
-    TRY(optim_state_adapt(doc, yv_dict_get(root, CKPTFMT_KEY_OPTIMIZER), &os));
-    const char *okind = yv_as_str(yv_dict_get(os, "optimizer"));
+    const yv *os = yv_dict_get(root, CKPTFMT_KEY_OPTIMIZER);
     optim_kind kind;
-    if (!okind) return yolo_error(YOLO_ERR_FORMAT, "%s: optimizer state has no kind", path);
-    TRY(optim_parse_kind(okind, &kind));
+    if ((st = optim_state_kind(os, &kind)) != YOLO_OK) return yolo_error_prefix(st, path);
     TRY(train_build_optimizer(t, kind, 0, 0, 0));
     TRY(optim_state_load(t->opt, os));
 done:
@@ -297,7 +221,7 @@ yolo_status train_open(const char *path, const train_opts *o, trainer **out) {
     int batch_before = t->batch;
     TRY(train_apply_process_opts(t));
     TRY(restore_names(t, root, path, &nc));
-    TRY(restore_network(t, doc, root, path, (int)nc));
+    TRY(restore_network(t, root, path, (int)nc));
     TRY(restore_counters(t, root, path, batch_before));
     yv_doc_free(doc);
     *out = t;

@@ -9,6 +9,7 @@
 
 #include "tap.h"
 #include "yolo/ckpt.h"
+#include "yolo/ckptfmt.h"
 #include "yolo/ema.h"
 #include "yolo/optim.h"
 #include "yolo/schedule.h"
@@ -99,7 +100,7 @@ static void round_trip(optim_kind kind) {
     /* save state and weights to a checkpoint file, as a trainer would */
     yv_doc *doc = yv_doc_new();
     yv *root = yv_new_dict(doc), *st = NULL;
-    s = optim_state_save(o1, doc, &st);
+    s = optim_state_save(o1, doc, NULL, NULL, &st);
     if (s == YOLO_OK) s = yv_dict_set(doc, root, "optimizer", st);
     CHECK(s == YOLO_OK, "%s: state saved", kn);
     for (int i = 0; i < NP; i++) {
@@ -150,6 +151,8 @@ static void round_trip(optim_kind kind) {
 
 /* torch's state_dict form: round trip through a file, a bit-identical continued step in torch.optim
  * itself (when Python with torch is there), and the names/ids layout. */
+/* torch.optim reads our layout once the parameter names in it become torch's ids (their position
+ * over the groups). */
 static const char *py_check =
     "import sys\n"
     "try:\n"
@@ -159,10 +162,13 @@ static const char *py_check =
     "torch.set_num_threads(1)\n"
     "for f in sys.argv[1:]:\n"
     "  d = torch.load(f)\n"
-    "  ids = d['id_names']\n"
     "  P = {n: t.clone().requires_grad_(True) for n, t in d['params'].items()}\n"
-    "  sd = d['optimizer']\n"
-    "  groups = [{'params': [P[ids[i]] for i in g['params']]} for g in sd['param_groups']]\n"
+    "  ours = d['optimizer']\n"
+    "  assert ours['keyed_by'] == 'name' and ours['name'] == d['kind']\n"
+    "  ids = {n: i for i, n in enumerate(n for g in ours['param_groups'] for n in g['params'])}\n"
+    "  sd = {'state': {ids[n]: s for n, s in ours['state'].items()},\n"
+    "        'param_groups': [dict(g, params=[ids[n] for n in g['params']]) for g in ours['param_groups']]}\n"
+    "  groups = [{'params': [P[n] for n in g['params']]} for g in ours['param_groups']]\n"
     "  cls = {'SGD': torch.optim.SGD, 'Adam': torch.optim.Adam, 'AdamW': torch.optim.AdamW}[d['kind']]\n"
     "  kw = {'momentum': 0.5, 'nesterov': True} if d['kind'] == 'SGD' else {}\n"
     "  opt = cls(groups, lr=0.5, **kw)\n"
@@ -201,15 +207,11 @@ static void torch_form(optim_kind kind) {
     }
     yv_doc *doc = yv_doc_new();
     yv *root = yv_new_dict(doc), *st = NULL, *params = yv_new_dict(doc), *grads = yv_new_dict(doc);
-    yv *expected = yv_new_dict(doc), *idn = yv_new_list(doc);
-    yolo_status s = optim_state_save_torch(o1, doc, &st);
-    CHECK(s == YOLO_OK, "%s torch form: saved", kn);
+    yv *expected = yv_new_dict(doc);
+    yolo_status s = optim_state_save(o1, doc, NULL, NULL, &st);
+    CHECK(s == YOLO_OK, "%s torch.optim form: saved", kn);
     yv_dict_set(doc, root, "optimizer", st);
     yv_dict_set(doc, root, "kind", yv_new_str(doc, kn));
-    for (int g = 0; g < OPTIM_NGROUPS; g++)
-        for (int k = 0; k < optim_group_size(o1, g); k++)
-            yv_seq_push(doc, idn, yv_new_str(doc, optim_param_name(o1, optim_group_member(o1, g, k))));
-    yv_dict_set(doc, root, "id_names", idn);
     for (int i = 0; i < NP; i++)
         yv_dict_set(doc, params, names[i], tensor_value(doc, a[i]));
     set_grads(a, 20);
@@ -227,7 +229,7 @@ static void torch_form(optim_kind kind) {
     yv_dict_set(doc, root, "expected", expected);
     char path[] = "/tmp/yolo-test-optim-torch-XXXXXX";
     s = write_temp(path, root);
-    CHECK(s == YOLO_OK, "%s torch form: written", kn);
+    CHECK(s == YOLO_OK, "%s torch.optim form: written", kn);
     yv_doc_free(doc);
 
     /* ours again, from the file */
@@ -237,14 +239,14 @@ static void torch_form(optim_kind kind) {
     params_from(rr ? yv_path(rr, "params") : NULL, b);
     params_of(b, pb);
     optim_new(kind, 0.5, 0.5, 0, pb, NP, &o2);
-    s = s == YOLO_OK ? optim_state_load_torch(o2, yv_dict_get(rr, "optimizer")) : s;
-    CHECK(s == YOLO_OK, "%s torch form: loaded%s%s", kn, s ? ": " : "", s ? yolo_last_error() : "");
+    s = s == YOLO_OK ? optim_state_load(o2, yv_dict_get(rr, "optimizer")) : s;
+    CHECK(s == YOLO_OK, "%s torch.optim form: loaded%s%s", kn, s ? ": " : "", s ? yolo_last_error() : "");
     CHECK(optim_get_lr(o2, OPTIM_GROUP_BN) == 0.03 && optim_get_initial_lr(o2, OPTIM_GROUP_BN) == 0.02 &&
               optim_get_weight_decay(o2, OPTIM_GROUP_WEIGHT) == 1e-3,
-          "%s torch form: group settings restored", kn);
+          "%s torch.optim form: group settings restored", kn);
     set_grads(b, 20);
     optim_step(o2);
-    CHECK(all_same_bits(a, b), "%s torch form: resumed step is bit-identical", kn);
+    CHECK(all_same_bits(a, b), "%s torch.optim form: resumed step is bit-identical", kn);
     yv_doc_free(rd);
 
     /* kept for the one Python run that checks all kinds (see python_check) */
@@ -281,7 +283,7 @@ static void python_check(void) {
                 break;
             }
             CHECK(!strcmp(line, "same"),
-                  "%s torch form: torch.optim's step from our state is bit-identical (%s)", py_kinds[i],
+                  "%s torch.optim form: torch.optim's step from our state is bit-identical (%s)", py_kinds[i],
                   line);
         }
         if (pp) pclose(pp);
@@ -323,11 +325,15 @@ static void ultralytics_state(void) {
     CHECK(n == 184 && optim_group_size(o, 0) == 64 && optim_group_size(o, 1) == 57 &&
               optim_group_size(o, 2) == 63,
           "ultralytics: 184 parameters in groups of 64/57/63");
-    s = optim_state_load_torch(o, yv_dict_get(root, "optimizer"));
-    CHECK(s == YOLO_OK, "ultralytics: AdamW state loads%s%s", s ? ": " : "", s ? yolo_last_error() : "");
+    /* torch's id-keyed state_dict, translated by the import into our layout */
+    yv *imported = NULL;
+    s = ckptfmt_import(doc, root, "yolov8n-fashion-mid.pt", &imported);
+    const yv *ostate = s == YOLO_OK ? yv_dict_get(imported, "optimizer") : NULL;
+    s = s == YOLO_OK ? optim_state_load(o, ostate) : s;
+    CHECK(s == YOLO_OK, "ultralytics: AdamW state loads after import%s%s", s ? ": " : "", s ? yolo_last_error() : "");
     yv_doc *d2 = yv_doc_new();
     yv *ours = NULL;
-    optim_state_save(o, d2, &ours);
+    optim_state_save(o, d2, NULL, NULL, &ours);
     const yv *e = yv_dict_get(yv_dict_get(ours, "state"), "model.0.conv.weight");
     double step = 0;
     yv_as_double(yv_dict_get(e, "step"), &step);
@@ -337,7 +343,7 @@ static void ultralytics_state(void) {
           "ultralytics: step %g = the checkpoint's updates, lr %.7g", step, optim_get_lr(o, 0));
     optim *sgd = NULL;
     optim_new(OPTIM_SGD, 0.01, 0.9, 0, p, n, &sgd);
-    s = optim_state_load_torch(sgd, yv_dict_get(root, "optimizer"));
+    s = optim_state_load(sgd, ostate);
     CHECK(s == YOLO_ERR_FORMAT, "ultralytics: Adam state refused by SGD: %s", yolo_last_error());
     optim_free(sgd);
     yv_doc_free(d2);

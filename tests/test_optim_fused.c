@@ -98,7 +98,7 @@ static bool same_yv_tensor(const yv *a, const yv *b) {
 static bool same_state(const optim *a, const optim *b, int *entries) {
     yv_doc *da = yv_doc_new(), *db = yv_doc_new();
     yv *ra = NULL, *rb = NULL;
-    bool same = da && db && !optim_state_save(a, da, &ra) && !optim_state_save(b, db, &rb);
+    bool same = da && db && !optim_state_save(a, da, NULL, NULL, &ra) && !optim_state_save(b, db, NULL, NULL, &rb);
     const yv *sa = same ? yv_dict_get(ra, "state") : NULL, *sb = same ? yv_dict_get(rb, "state") : NULL;
     same = same && sa && sb && sa->dict.n == sb->dict.n;
     *entries = same ? (int)sa->dict.n : 0;
@@ -166,18 +166,17 @@ static void run_case(const opt_case *c, int threads, int np) {
     optim_set_fused(oa, false);
     CHECK(!optim_get_fused(oa) && optim_get_fused(ob), "%s: fused is on by default and can be turned off", c->label);
     if (c->nesterov_off) {
-        /* through a torch state_dict, the only way to turn Nesterov off */
+        /* through a saved state, the only way to turn Nesterov off */
         yv_doc *doc = yv_doc_new();
         yv *sd = NULL;
-        bool ok = !optim_state_save_torch(oa, doc, &sd);
+        bool ok = !optim_state_save(oa, doc, NULL, NULL, &sd);
         for (size_t g = 0; ok && g < yv_dict_get(sd, "param_groups")->seq.n; g++) {
             yv *grp = yv_dict_get(sd, "param_groups")->seq.items[g];
             ok = !yv_dict_set(doc, grp, "nesterov", yv_new_bool(doc, false));
         }
-        ok = ok && !optim_state_load_torch(oa, sd) && !optim_state_load_torch(ob, sd) &&
-             !optim_state_load_torch(oc, sd);
+        ok = ok && !optim_state_load(oa, sd) && !optim_state_load(ob, sd) && !optim_state_load(oc, sd);
         yv_doc_free(doc);
-        CHECK(ok, "%s: nesterov turned off through a torch state_dict", c->label);
+        CHECK(ok, "%s: nesterov turned off through a saved state", c->label);
     }
     bool params_same = true, grads_same = true, norms_same = true, zeroed = true, steps_ok = true;
     int clipped = 0;

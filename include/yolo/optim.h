@@ -107,27 +107,21 @@ yolo_status optim_clip_grad_norm(optim *o, double max_norm, double *total_norm);
  * but one pass over each parameter's memory instead of three: the trainer's sequence. */
 yolo_status optim_clip_step_zero(optim *o, double max_norm, double *total_norm);
 
-/* The state as a dict: {"optimizer": "SGD", "groups": [{name, lr, initial_lr, momentum, beta2, eps,
- * weight_decay, nesterov, params: [names]}...], "state": {param name: {"momentum_buffer": T} or
- * {"exp_avg": T, "exp_avg_sq": T, "step": float}}}. Tensors are float32 CPU copies. */
-yolo_status optim_state_save(const optim *o, yv_doc *doc, yv **out);
-/* How optim_state_save_with turns a state tensor into a value: a caller that writes the dict out at
- * once can lend the tensor's own memory instead of a copy (the trainer's save does). */
+/* The state in the one layout that checkpoints hold (yolo-checkpoint(5); torch.optim's state_dict keyed
+ * by parameter name): {"name": "SGD", "keyed_by": "name", "param_groups": [{param_group (weight, bn,
+ * bias), lr, initial_lr, momentum, dampening, nesterov (SGD) or betas, eps, amsgrad (Adam),
+ * weight_decay, params: [names]}...], "state": {param name: {"momentum_buffer": T} or {"exp_avg": T,
+ * "exp_avg_sq": T, "step": 0-dim T}}}. Parameters never stepped have no entry. Ultralytics' id-keyed
+ * state_dicts come into it through ckptfmt_import.
+ * fn makes the values of the state tensors: a caller that writes the dict out at once can lend the
+ * tensor's own memory instead of a copy (the trainer's save does); NULL: float32 CPU copies. */
 typedef yolo_status (*optim_value_fn)(void *ctx, yv_doc *doc, const torch_tensor *t, yv **out);
-/* optim_state_save with the tensors made by fn (NULL: copies). */
-yolo_status optim_state_save_with(const optim *o, yv_doc *doc, optim_value_fn fn, void *ctx, yv **out);
-/* Restores a dict written by optim_state_save into an optimizer of the same kind and parameter names. */
+yolo_status optim_state_save(const optim *o, yv_doc *doc, optim_value_fn fn, void *ctx, yv **out);
+/* The optimizer kind a saved state is for. */
+yolo_status optim_state_kind(const yv *state, optim_kind *out);
+/* Restores a saved state into an optimizer of the same kind and parameter names (groups matched by
+ * their param_group label, or by position when unlabelled). */
 yolo_status optim_state_load(optim *o, const yv *state);
-
-/* torch's optimizer.state_dict(), the form Ultralytics keeps under "optimizer" in last.pt: "state" keyed
- * by the parameter's position over the groups in order (weight, bn, bias; parameters without state are
- * left out), "param_groups" with torch 1.13's keys plus initial_lr and param_group, and "params" as those
- * positions. Tensors float32; Adam's step is a 0-dim float32 tensor. torch.optim loads it as is. */
-yolo_status optim_state_save_torch(const optim *o, yv_doc *doc, yv **out);
-/* Reads that form (also from Ultralytics' files, whose fp16 moments are widened to float32). Group count,
- * names (when present) and sizes must match. SGD state needs OPTIM_SGD; Adam-type state (betas) needs
- * OPTIM_ADAM or OPTIM_ADAMW, which the state itself cannot tell apart. */
-yolo_status optim_state_load_torch(optim *o, const yv *sd);
 
 #ifdef __cplusplus
 }

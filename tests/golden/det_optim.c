@@ -143,7 +143,7 @@ static int check_sgd(const char *file, const yv *root, const yv *sd, const yv *g
         yv *state = NULL;
         double worst = INFINITY;
         const yv *subset = yv_path(root, "sgd.momentum_buffer_subset");
-        if (doc && subset && optim_state_save(o, doc, &state) == YOLO_OK) {
+        if (doc && subset && optim_state_save(o, doc, NULL, NULL, &state) == YOLO_OK) {
             worst = 0;
             for (size_t i = 0; i < subset->dict.n; i++) {
                 const char *k = yv_as_str(subset->dict.keys[i]);
