@@ -26,6 +26,7 @@
 #include "yolo/status.h"
 #include "yolo/stream.h"
 #include "yolo/torch.h"
+#include "yolo/val.h"
 
 static const char *const TOOL = "yolo-eval";
 
@@ -66,12 +67,6 @@ static int parse_args(int argc, char **argv, margs *a) {
     if (!a->data && isatty(0))
         return cli_usage_error(TOOL, "data=PATH is required (or pipe a yolo-data validation stream into stdin)");
     return 0;
-}
-
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + t.tv_nsec * 1e-9;
 }
 
 /* Class names of a checkpoint (dict int -> str) into a malloc'ed array of nc borrowed strings. */
@@ -190,55 +185,6 @@ static yolo_status check_header(const loaded *L, const stream_header *h) {
     return YOLO_OK;
 }
 
-/* Where validation samples come from: the dataset through the pipeline, or a stream on stdin. */
-typedef struct {
-    pipeline *pl;
-    int64_t next, total;
-    stream_reader *r;
-    int bsz; /* images per batch: rect batches must stay whole */
-} source;
-
-static yolo_status source_next(source *src, stream_sample *v, int *got) {
-    if (src->r) return stream_reader_batch(src->r, v, src->bsz, got);
-    int n = (int)(src->total - src->next < src->bsz ? src->total - src->next : src->bsz);
-    for (int k = 0; k < n; k++) {
-        yolo_status st = pipeline_make(src->pl, src->next + k, &v[k]);
-        if (st != YOLO_OK) return st;
-    }
-    src->next += n;
-    *got = n;
-    return YOLO_OK;
-}
-
-static yolo_status save_txt(const char *dir, const stream_sample *s, nms_dets *d) {
-    if (d->n == 0) return YOLO_OK; /* as Ultralytics: no file for an image without detections */
-    nms_geom g = {.in_h = s->s.img.h,
-                  .in_w = s->s.img.w,
-                  .h0 = s->s.ori_h,
-                  .w0 = s->s.ori_w,
-                  .gain = s->s.ratio_h,
-                  .pad_x = s->s.pad_left,
-                  .pad_y = s->s.pad_top};
-    nms_scale_boxes(d->rows, d->n, d->cols, &g);
-    char path[4096];
-    nms_txt_path(dir, s->file ? s->file : "image", path, sizeof path);
-    FILE *f = fopen(path, "w");
-    if (!f) return yolo_error(YOLO_ERR_IO, "%s: cannot create (%s)", path, strerror(errno));
-    yolo_status st = nms_write_txt(f, d, s->s.ori_w, s->s.ori_h, true);
-    if (fclose(f) != 0 && st == YOLO_OK) st = yolo_error(YOLO_ERR_IO, "%s: write failed", path);
-    return st;
-}
-
-/* Buffers reused across batches: grown to n floats when smaller, never shrunk. */
-static yolo_status grow(float **buf, size_t *cap, size_t n, const char *what) {
-    if (n <= *cap) return YOLO_OK;
-    float *t = realloc(*buf, sizeof *t * n);
-    if (!t) return yolo_error(YOLO_ERR_NOMEM, "out of memory for %s", what);
-    *buf = t;
-    *cap = n;
-    return YOLO_OK;
-}
-
 static int run(const margs *a) {
     torch_device dev;
     yolo_status st = torch_device_parse(a->device, &dev);
@@ -255,19 +201,10 @@ static int run(const margs *a) {
     loaded L;
     dataset *ds = NULL;
     dataset_split *sp = NULL;
-    pipeline *pl = NULL;
-    metrics_det *acc = NULL, *macc = NULL;
-    metrics_cls cls_acc;
-    metrics_cls_clear(&cls_acc);
-    float *proto = NULL;
-    size_t proto_cap = 0;
-    stream_sample *batch = NULL;
-    float *img = NULL, *pred = NULL;
-    model_output out;
-    memset(&out, 0, sizeof out);
-    int nb = 0, nbatch = 0;
-    source src = {0};
-    const char *data_name = a->data ? a->data : "stdin";
+    val_source src = {0};
+    val *v = NULL;
+    int64_t total = 0;
+    int bsz = a->batch;
     if ((st = load_model(a, dev, &L)) != YOLO_OK) goto done;
     /* as Ultralytics' val of a .pt: the size the model was trained at, unless imgsz= is given */
     int imgsz = a->imgsz;
@@ -276,6 +213,10 @@ static int run(const margs *a) {
         train_imgsz <= 8192)
         imgsz = (int)train_imgsz;
     if (!imgsz) imgsz = 640;
+    if (a->save_txt && !strcmp(L.task, "classify")) {
+        st = yolo_error(YOLO_ERR_USAGE, "save_txt= writes boxes; a classification model has none");
+        goto done;
+    }
     if (a->data) {
         if ((st = dataset_open(a->data, &ds)) != YOLO_OK) goto done;
         if ((st = check_names(&L, ds, a->data)) != YOLO_OK) goto done;
@@ -289,186 +230,45 @@ static int run(const margs *a) {
         po.rect = strcmp(L.task, "classify") != 0;
         po.batch = a->batch;
         po.aug.imgsz = imgsz;
-        if ((st = pipeline_open(ds, sp, &po, &pl)) != YOLO_OK) goto done;
-        src.pl = pl;
-        src.total = pipeline_total(pl);
-        src.bsz = a->batch;
+        if ((st = pipeline_open(ds, sp, &po, &src.p)) != YOLO_OK) goto done;
+        total = pipeline_total(src.p);
     } else {
         if ((st = stream_reader_open(stdin, "stdin", &src.r)) != YOLO_OK) goto done;
         const stream_header *h = stream_reader_header(src.r);
         if ((st = check_header(&L, h)) != YOLO_OK) goto done;
-        src.bsz = h->rect && h->batch > 0 ? h->batch : a->batch;
+        bsz = h->rect && h->batch > 0 ? h->batch : a->batch;
         imgsz = h->imgsz;
-        src.total = h->count; /* for the progress line only: the reader checks the count */
+        total = h->count;
     }
-    const bool seg = !strcmp(L.task, "segment"), cls = !strcmp(L.task, "classify");
-    if (!cls && (st = metrics_det_init(&acc, L.nc)) != YOLO_OK) goto done;
-    if (seg && (st = metrics_det_init(&macc, L.nc)) != YOLO_OK) goto done;
-    if (a->save_txt && !strcmp(L.task, "classify")) {
-        st = yolo_error(YOLO_ERR_USAGE, "save_txt= writes boxes; a classification model has none");
-        goto done;
-    }
-    batch = calloc(src.bsz, sizeof *batch);
-    if (!batch) {
-        st = yolo_error(YOLO_ERR_NOMEM, "out of memory");
-        goto done;
-    }
-    nbatch = src.bsz;
-    for (int k = 0; k < src.bsz; k++)
-        stream_sample_init(&batch[k]);
-    nms_opts no;
-    nms_opts_default(&no);
-    no.conf_thres = a->conf;
-    no.iou_thres = a->iou;
-    no.max_det = a->max_det;
+    val_opts vo;
+    val_opts_default(&vo);
+    vo.task = L.task;
+    vo.nc = L.nc;
+    vo.names = L.names;
+    vo.dev = dev;
+    vo.nms.conf_thres = a->conf;
+    vo.nms.iou_thres = a->iou;
+    vo.nms.max_det = a->max_det;
+    vo.save_txt = a->save_txt;
     /* a progress line only for people: a terminal on stderr */
-    const bool progress = isatty(2);
-    double t_pre = 0, t_inf = 0, t_post = 0;
-    size_t img_cap = 0, pred_cap = 0;
-    int64_t total = 0;
-    for (;;) {
-        double t0 = now();
-        if ((st = source_next(&src, batch, &nb)) != YOLO_OK) goto done;
-        if (nb == 0) break;
-        total += nb;
-        int H = batch[0].s.img.h, W = batch[0].s.img.w;
-        for (int k = 1; k < nb; k++)
-            if (batch[k].s.img.h != H || batch[k].s.img.w != W) {
-                st = yolo_error(YOLO_ERR_FORMAT, "%s: images of one batch differ in size", data_name);
-                goto done;
-            }
-        size_t per = (size_t)3 * H * W;
-        if ((st = grow(&img, &img_cap, per * nb, "a batch")) != YOLO_OK) goto done;
-        /* HWC RGB uint8 -> CHW float in [0, 1], as the validator's /255 */
-        for (int k = 0; k < nb; k++) {
-            const uint8_t *px = batch[k].s.img.px;
-            float *o = img + per * k;
-            for (int y = 0; y < H; y++)
-                for (int x = 0; x < W; x++)
-                    for (int c = 0; c < 3; c++)
-                        o[(size_t)c * H * W + (size_t)y * W + x] = px[((size_t)y * W + x) * 3 + c] / 255.0f;
-        }
-        int64_t shape[4] = {nb, 3, H, W};
-        torch_tensor *x = NULL, *xd = NULL;
-        if ((st = torch_from_data(img, TORCH_F32, 4, shape, &x)) != YOLO_OK) goto done;
-        if (dev != TORCH_CPU) {
-            st = torch_to(x, TORCH_F32, dev, &xd);
-            torch_free(x);
-            if (st != YOLO_OK) goto done;
-            x = xd;
-        }
-        double t1 = now();
-        st = model_forward(L.net, x, &out);
-        torch_free(x);
-        if (st != YOLO_OK) goto done;
-        int64_t n = torch_numel(out.pred);
-        if ((st = grow(&pred, &pred_cap, (size_t)n, "predictions")) != YOLO_OK) goto done;
-        if ((st = torch_copy_out(out.pred, TORCH_F32, pred, n)) != YOLO_OK) goto done;
-        double t2 = now();
-        if (cls) {
-            int64_t *targets = malloc(sizeof *targets * nb);
-            if (!targets) {
-                st = yolo_error(YOLO_ERR_NOMEM, "out of memory");
-                goto done;
-            }
-            for (int k = 0; k < nb; k++)
-                targets[k] = batch[k].s.label;
-            st = metrics_cls_add(&cls_acc, pred, nb, L.nc, targets);
-            free(targets);
-            if (st != YOLO_OK) goto done;
-        } else {
-            int C = (int)torch_size(out.pred, 1), A = (int)torch_size(out.pred, 2);
-            int mh = 0, mw = 0, nm = C - 4 - L.nc;
-            if (seg) {
-                int64_t pn = torch_numel(out.proto);
-                mh = (int)torch_size(out.proto, 2), mw = (int)torch_size(out.proto, 3);
-                if ((st = grow(&proto, &proto_cap, (size_t)pn, "prototypes")) != YOLO_OK) goto done;
-                if ((st = torch_copy_out(out.proto, TORCH_F32, proto, pn)) != YOLO_OK) goto done;
-            }
-            for (int k = 0; k < nb; k++) {
-                const stream_sample *ss = &batch[k];
-                const sample *s = &ss->s;
-                nms_dets d = {0, 6, NULL};
-                const float *pk = pred + (size_t)k * C * A;
-                if (seg) {
-                    if (s->n > 0 && (!ss->mask || ss->mask_h != mh || ss->mask_w != mw)) {
-                        st = yolo_error(YOLO_ERR_FORMAT, "%s: %s: ground-truth masks missing or not %dx%d",
-                                        data_name, ss->file ? ss->file : "image", mh, mw);
-                        goto done;
-                    }
-                    st = metrics_seg_add_prediction(acc, macc, pk, L.nc, nm, A, &no,
-                                                    proto + (size_t)k * nm * mh * mw, mh, mw, s->boxes,
-                                                    s->cls, s->n, ss->mask, H, W);
-                    /* save_txt writes the boxes; NMS again only for that (cheap next to the network) */
-                    if (st == YOLO_OK && a->save_txt) st = nms_run(pk, L.nc, nm, A, &no, &d);
-                } else {
-                    st = metrics_det_add_prediction(acc, pk, L.nc, nm, A, &no, s->boxes, s->cls, s->n, H, W,
-                                                    &d);
-                }
-                if (st == YOLO_OK && a->save_txt) st = save_txt(a->save_txt, ss, &d);
-                nms_dets_free(&d);
-                if (st != YOLO_OK) goto done;
-            }
-        }
-        double t3 = now();
-        t_pre += t1 - t0, t_inf += t2 - t1, t_post += t3 - t2;
-        if (progress) {
-            if (src.total)
-                fprintf(stderr, "\r%s: %s %lld/%lld images", TOOL, a->split, (long long)total,
-                        (long long)src.total);
-            else
-                fprintf(stderr, "\r%s: %lld images", TOOL, (long long)total);
-            fflush(stderr);
-        }
-    }
-    if (progress) fputs("\r\033[K", stderr);
-    FILE *table = a->json ? stderr : stdout;
-    double per_img = total ? 1e3 / total : 0;
-    if (cls) {
-        metrics_cls_print_table(table, &cls_acc);
-    } else {
-        metrics_ap r, rm;
-        memset(&rm, 0, sizeof rm);
-        if ((st = metrics_det_finalize(acc, &r)) != YOLO_OK) goto done;
-        if (seg && (st = metrics_det_finalize(macc, &rm)) != YOLO_OK) {
-            metrics_ap_free(&r);
-            goto done;
-        }
-        metrics_print_table(table, &r, seg ? &rm : NULL, L.names, true);
-        if (a->json) st = metrics_det_write_json(stdout, &r, seg ? &rm : NULL, L.names);
-        metrics_ap_free(&r);
-        metrics_ap_free(&rm);
-    }
-    fprintf(
-        stderr,
-        "Speed: %.1fms preprocess, %.1fms inference, %.1fms postprocess per image at shape (%d, 3, %d, %d)\n",
-        t_pre * per_img, t_inf * per_img, t_post * per_img, src.bsz, imgsz, imgsz);
-    if (cls && a->json) {
-        metrics_kv kv[3];
-        int n = metrics_cls_results(&cls_acc, kv);
-        json_writer w;
-        json_init(&w, stdout, true);
-        json_begin_object(&w);
-        for (int k = 0; k < n; k++) {
-            json_write_key(&w, kv[k].key);
-            json_write_double(&w, kv[k].value);
-        }
-        json_write_key(&w, "images");
-        json_write_int(&w, cls_acc.n);
-        json_end_object(&w);
-        st = json_finish(&w);
-    }
+    vo.progress = isatty(2) ? stderr : NULL;
+    char label[64];
+    snprintf(label, sizeof label, "%s: %s", TOOL, a->data ? a->split : "stdin");
+    vo.progress_label = label;
+    val_metrics vm;
+    if ((st = val_new(&vo, &v)) != YOLO_OK || (st = val_run(v, L.net, &src, total, bsz)) != YOLO_OK ||
+        (st = val_finish(v, &vm)) != YOLO_OK)
+        goto done;
+    val_print_table(v, a->json ? stderr : stdout, true);
+    double ms[3];
+    val_speed(v, ms);
+    fprintf(stderr,
+            "Speed: %.1fms preprocess, %.1fms inference, %.1fms postprocess per image at shape (%d, 3, %d, %d)\n",
+            ms[0], ms[1], ms[2], bsz, imgsz, imgsz);
+    if (a->json) st = val_write_json(v, stdout);
 done:
-    for (int k = 0; k < nbatch; k++)
-        stream_sample_free(&batch[k]);
-    free(batch);
-    free(img);
-    free(pred);
-    model_output_free(&out);
-    metrics_det_free(acc);
-    metrics_det_free(macc);
-    free(proto);
-    pipeline_free(pl);
+    val_free(v);
+    pipeline_free(src.p);
     stream_reader_free(src.r);
     dataset_split_free(sp);
     dataset_free(ds);

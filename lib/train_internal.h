@@ -93,7 +93,8 @@ typedef struct {
 } batch_t;
 void batch_free(batch_t *b);
 yolo_status train_make_batch(const trainer *t, stream_sample *v, int n, batch_t *b);
-yolo_status train_batch_loss(const trainer *t, model *m, const batch_t *b, model_output *mo, loss_output *lo);
+yolo_status train_make_targets(const trainer *t, stream_sample *v, int n, batch_t *b);
+yolo_status train_output_loss(const trainer *t, const batch_t *b, const model_output *mo, loss_output *lo);
 yolo_status train_step(trainer *t, const batch_t *b, int epoch, int64_t ni, int64_t nw, float *items,
                        int *nitems);
 bool train_is_oom(yolo_status st);

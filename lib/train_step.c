@@ -8,44 +8,21 @@
 #include <string.h>
 
 #include "yolo/torch_train.h"
+#include "yolo/val.h"
 
 void batch_free(batch_t *b) {
     torch_freep(&b->img), torch_freep(&b->batch_idx), torch_freep(&b->cls), torch_freep(&b->bboxes);
     torch_freep(&b->masks), torch_freep(&b->labels);
 }
 
-/* Stacks samples into NCHW float images in [0,1] (uint8 / 255 as the reference divides) and the
- * concatenated targets. */
-yolo_status train_make_batch(const trainer *t, stream_sample *v, int n, batch_t *b) {
+/* The targets of a batch's samples: class labels (classify) or the concatenated instances (batch
+ * index, class, xywhn box) and the overlap masks (segment). */
+yolo_status train_make_targets(const trainer *t, stream_sample *v, int n, batch_t *b) {
     yolo_status st = YOLO_OK;
-    int h = v[0].s.img.h, w = v[0].s.img.w;
-    for (int k = 0; k < n; k++)
-        if (v[k].s.img.h != h || v[k].s.img.w != w || v[k].s.img.c != 3)
-            return yolo_error(YOLO_ERR_FORMAT, "stream sample %" PRId64 " is %dx%d, the batch is %dx%d",
-                              v[k].i, v[k].s.img.w, v[k].s.img.h, w, h);
-    size_t plane = (size_t)h * w;
-    uint8_t *px = malloc(plane * 3 * (size_t)n);
-    if (!px) return yolo_nomem();
     int ninst = 0;
-    for (int k = 0; k < n; k++) {
-        const uint8_t *src = v[k].s.img.px;
-        uint8_t *dst = px + plane * 3 * (size_t)k;
-        for (size_t p = 0; p < plane; p++) {
-            dst[p] = src[3 * p];
-            dst[plane + p] = src[3 * p + 1];
-            dst[2 * plane + p] = src[3 * p + 2];
-        }
+    for (int k = 0; k < n; k++)
         ninst += v[k].s.n;
-    }
-    int64_t shape[4] = {n, 3, h, w};
-    torch_tensor *u8 = NULL;
-    st = torch_from_data(px, TORCH_U8, 4, shape, &u8);
-    free(px);
-    if (st == YOLO_OK) st = torch_to(u8, TORCH_F32, t->dev, &b->img);
-    torch_free(u8);
-    if (st == YOLO_OK) st = tt_div_scalar(b->img, 255.0, &b->img);
-    if (st != YOLO_OK) return st;
-    b->n = n, b->h = h, b->w = w, b->n_inst = ninst;
+    b->n = n, b->h = v[0].s.img.h, b->w = v[0].s.img.w, b->n_inst = ninst;
     if (!strcmp(t->task, "classify")) {
         int64_t *lab = malloc(sizeof *lab * (size_t)n);
         if (!lab) return yolo_nomem();
@@ -99,6 +76,12 @@ yolo_status train_make_batch(const trainer *t, stream_sample *v, int n, batch_t 
     return st;
 }
 
+/* NCHW float images in [0,1] and the targets of a training batch. */
+yolo_status train_make_batch(const trainer *t, stream_sample *v, int n, batch_t *b) {
+    yolo_status st = val_image_batch(v, n, t->dev, &b->img);
+    return st == YOLO_OK ? train_make_targets(t, v, n, b) : st;
+}
+
 static void loss_setup(const trainer *t, loss_cfg *lc) {
     int nl = 0;
     const double *strides = model_strides(t->m, &nl);
@@ -106,8 +89,8 @@ static void loss_setup(const trainer *t, loss_cfg *lc) {
     lc->box = t->box, lc->cls = t->cls, lc->dfl = t->dfl;
 }
 
-/* Forward and loss of one batch with model m (train or eval mode as set). */
-static yolo_status output_loss(const trainer *t, const batch_t *b, model_output *mo, loss_output *lo) {
+/* The loss of a batch from the model's outputs (train or eval mode). */
+yolo_status train_output_loss(const trainer *t, const batch_t *b, const model_output *mo, loss_output *lo) {
     if (!strcmp(t->task, "classify")) return loss_classify(mo->logits, b->labels, lo);
     loss_cfg lc;
     loss_setup(t, &lc);
@@ -116,12 +99,6 @@ static yolo_status output_loss(const trainer *t, const batch_t *b, model_output 
         return loss_segment(&lc, mo->boxes, mo->scores, (const int64_t(*)[2])mo->level_hw, mo->mask_coeffs,
                             mo->proto, b->masks, &tg, lo);
     return loss_detect_flat(&lc, mo->boxes, mo->scores, (const int64_t(*)[2])mo->level_hw, &tg, lo);
-}
-
-yolo_status train_batch_loss(const trainer *t, model *m, const batch_t *b, model_output *mo,
-                             loss_output *lo) {
-    yolo_status st = model_forward(m, b->img, mo);
-    return st == YOLO_OK ? output_loss(t, b, mo, lo) : st;
 }
 
 bool train_is_oom(yolo_status st) {
@@ -165,7 +142,7 @@ yolo_status train_step(trainer *t, const batch_t *b, int epoch, int64_t ni, int6
     double c0 = train_clock();
     yolo_status st = model_forward(t->m, b->img, &mo);
     double c1 = train_clock();
-    if (st == YOLO_OK) st = output_loss(t, b, &mo, &lo);
+    if (st == YOLO_OK) st = train_output_loss(t, b, &mo, &lo);
     double c2 = train_clock();
     t->prof[PROF_FORWARD] += c1 - c0;
     t->prof[PROF_LOSS] += c2 - c1;

@@ -1,0 +1,84 @@
+/* Validation of a model over a split, as Ultralytics' validator does it: batches of equal-sized
+ * letterboxed images (rect batches), the forward pass in eval mode, NMS, matching in the letterboxed
+ * space, box and mask mAP or top-1/top-5, the table. The one path behind the trainer's validation
+ * after each epoch and yolo-eval model=. */
+#ifndef YOLO_VAL_H
+#define YOLO_VAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "yolo/metrics.h"
+#include "yolo/model.h"
+#include "yolo/nms.h"
+#include "yolo/pipeline.h"
+#include "yolo/status.h"
+#include "yolo/stream.h"
+#include "yolo/torch.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct val val;
+
+/* Called for each batch after the forward pass (the trainer adds its validation loss here). */
+typedef yolo_status (*val_batch_fn)(void *ctx, stream_sample *v, int n, const model_output *mo);
+
+typedef struct {
+    const char *task; /* detect, segment or classify */
+    int nc;
+    const char *const *names; /* nc class names for the table */
+    torch_device dev;
+    nms_opts nms; /* conf, iou, max_det */
+    const char
+        *save_txt; /* a folder for one label file per image with detections (detect, segment), or NULL */
+    val_batch_fn on_batch;
+    void *on_batch_ctx;
+    FILE *progress;             /* a "\r label N/M images" line while it runs, or NULL */
+    const char *progress_label; /* e.g. "yolo-eval: val" */
+} val_opts;
+
+/* Defaults: Ultralytics' val settings (conf 0.001, iou 0.7, max_det 300), CPU, no extras. */
+void val_opts_default(val_opts *o);
+
+yolo_status val_new(const val_opts *o, val **out);
+void val_free(val *v);
+
+/* Where the samples come from: a pipeline (samples 0..total-1) or a stream reader. */
+typedef struct {
+    pipeline *p;
+    stream_reader *r;
+    int64_t next;
+} val_source;
+
+/* Runs m (in eval mode, gradients off) over total samples of src, in batches of at most bs images of
+ * one size (a change of size ends a batch, as rect batches do), accumulating the metrics. */
+yolo_status val_run(val *v, model *m, val_source *src, int64_t total, int bs);
+
+/* The results with Ultralytics' keys (metrics/mAP50(B), ..., or metrics/accuracy_top1/top5), rounded
+ * as results.csv has them, and the fitness. Valid until val_free. */
+typedef struct {
+    int n;
+    const char *keys[12];
+    double vals[12];
+    double fitness;
+} val_metrics;
+yolo_status val_finish(val *v, val_metrics *out);
+
+/* Ultralytics' table (after val_finish): all, and per class when verbose. */
+void val_print_table(const val *v, FILE *f, bool verbose);
+/* The metrics as JSON (after val_finish). */
+yolo_status val_write_json(const val *v, FILE *f);
+/* Images seen, and the mean milliseconds per image of preprocessing, inference and postprocessing. */
+int64_t val_speed(const val *v, double ms[3]);
+
+/* Samples' images (HxWx3 uint8, all one size) as a (n, 3, H, W) float32 tensor in [0, 1] on dev,
+ * divided by 255 as the reference does. Shared with the training batches. */
+yolo_status val_image_batch(const stream_sample *v, int n, torch_device dev, torch_tensor **out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
