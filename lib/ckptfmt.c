@@ -525,11 +525,10 @@ yolo_status ckptfmt_import(yv_doc *doc, const yv *root, const char *file_name, y
 
     const yv *ema = yv_dict_get(root, CKPTFMT_KEY_EMA), *model = yv_dict_get(root, CKPTFMT_KEY_MODEL);
     const yv *net = is_module_record(ema) ? ema : is_module_record(model) ? model : NULL;
-    yolo_status st;
-    yv *d = yv_new_dict(doc);
-    if (!d) return nomem();
-    if ((st = put(doc, d, CKPTFMT_KEY_FORMAT, yv_new_int(doc, CKPTFMT_FORMAT_VERSION)))) return st;
-    if ((st = put(doc, d, CKPTFMT_KEY_WRITER, yv_new_str(doc, CKPTFMT_WRITER_VERSION)))) return st;
+    yv *d = NULL;
+    yolo_status st = ckptfmt_new_root(doc, &d);
+    if (st) return st;
+    /* the date the file was written, not the import's */
     if ((st = put_plain(doc, d, CKPTFMT_KEY_DATE, yv_dict_get(root, CKPTFMT_KEY_DATE)))) return st;
     if ((st = put_plain(doc, d, CKPTFMT_KEY_VERSION, yv_dict_get(root, CKPTFMT_KEY_VERSION)))) return st;
 

@@ -67,7 +67,8 @@ typedef enum {
 } ckptfmt_kind_t;
 
 /* A new root dict for a file of ours: the format marker, the writer version and date (local time in
- * ISO 8601 with microseconds, as Ultralytics' datetime.now().isoformat()). The trainer adds the rest. */
+ * ISO 8601 with microseconds, as Ultralytics' datetime.now().isoformat()): how every checkpoint of ours
+ * begins (the trainer's and the import's). */
 yolo_status ckptfmt_new_root(yv_doc *doc, yv **out);
 
 /* Classifies a loaded root. Works on files read without tensor data. */
