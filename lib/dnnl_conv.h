@@ -10,13 +10,13 @@
  * A blocked activation of N images, C channels and HxW pixels holds, per image, C/16 planes of HxW
  * pixels of 16 consecutive channels: float[N][C/16][H][W][16], C a multiple of 16.
  *
- * oneDNN 2.x is reached through its stable C API, declared in dnnl.c, because Debian ships libdnnl2
- * without headers. It is used only when libtorch has already loaded libdnnl.so.2 (so both compute with
- * one library) and that library knows the layout above; otherwise dnnl_available() is false and
- * callers keep libtorch's own convolution. Where a primitive prefers another layout for some argument,
+ * oneDNN is reached through its C API (oneapi/dnnl/dnnl.h of libdnnl-dev, the version of the libdnnl2
+ * that libtorch loads). It is used only when libtorch has already loaded libdnnl.so.2 (so both compute
+ * with one library), that library is the version of the headers and it lays out nChw16c as above;
+ * otherwise dnnl_available() is false and callers keep libtorch's own convolution. Where a primitive prefers another layout for some argument,
  * that argument is reordered around the call, as libtorch would. */
-#ifndef YOLO_DNNL_H
-#define YOLO_DNNL_H
+#ifndef YOLO_DNNL_CONV_H
+#define YOLO_DNNL_CONV_H
 
 #include <stdbool.h>
 #include <stdint.h>

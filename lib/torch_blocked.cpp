@@ -16,7 +16,7 @@
 
 extern "C" {
 #include "bnorm.h"
-#include "dnnl.h"
+#include "dnnl_conv.h"
 }
 
 using torch::autograd::AutogradContext;
