@@ -11,6 +11,7 @@
 #include "yolo/json.h"
 #include "yolo/modelcfg.h"
 #include "yolo/status.h"
+#include "yolo/ultratree.h"
 #include "yolo/value.h"
 
 static const char *const TOOL = "yolo-ckpt";
@@ -23,9 +24,9 @@ static const char *const USAGE =
     "commands:\n"
     "  inspect FILE [--json] [--tensors]  what the file is, where training stands, resumable or not\n"
     "  verify FILE                        check the zip structure, every CRC and every storage\n"
-    "  strip FILE [-o OUT]                deployment weights: EMA as fp16 model, no optimizer\n"
+    "  strip FILE [-o OUT] [--format F]   deployment weights: EMA as fp16 model, no optimizer\n"
     "  import ULTRALYTICS.pt -o OUT.pt    convert an Ultralytics checkpoint to our layout\n"
-    "  export FILE -o OUT.pt              plain {name: fp32 tensor} dict for load_state_dict\n"
+    "  export FILE -o OUT.pt [--format F] {name: fp32 tensor} dict, or Ultralytics' own layout\n"
     "  set FILE key=value...              edit train_args in place, atomically\n"
     "  diff A B [--all]                   compare every tensor; exit 0 only if all are bit-identical\n"
     "  summary MODEL.yaml [nc=N]          Ultralytics' model summary line, from the YAML alone\n"
@@ -499,12 +500,33 @@ static yolo_status do_export(yv_doc *doc, const yv *root, const char *file, yv *
     return ckptfmt_export(doc, root, out);
 }
 
-static int transform(const char *cmd, int argc, char **argv, bool need_out, transform_fn fn) {
+/* An output layout a command can write (--format NAME); a command's first one is its default. */
+typedef struct {
+    const char *name;
+    transform_fn fn;
+} out_format;
+
+static const out_format STRIP_FORMATS[] = {{"ours", do_strip}, {"ultralytics", ultratree_export}, {NULL, NULL}};
+static const out_format IMPORT_FORMATS[] = {{"ours", do_import}, {NULL, NULL}};
+static const out_format EXPORT_FORMATS[] = {{"state-dict", do_export}, {"ultralytics", ultratree_export}, {NULL, NULL}};
+
+static int transform(const char *cmd, int argc, char **argv, bool need_out, const out_format *formats) {
     const char *in = NULL, *out = NULL;
+    transform_fn fn = formats[0].fn;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "-o")) {
             if (++i >= argc) return usage_error(cmd, "-o needs a file name%s", NULL);
             out = argv[i];
+        } else if (!strcmp(argv[i], "--format") && formats[1].name) {
+            if (++i >= argc) return usage_error(cmd, "--format needs a layout name%s", NULL);
+            const out_format *f = formats;
+            while (f->name && strcmp(f->name, argv[i])) f++;
+            if (!f->name) {
+                char msg[160];
+                snprintf(msg, sizeof msg, "unknown --format '%%s' (%s or %s)", formats[0].name, formats[1].name);
+                return usage_error(cmd, msg, argv[i]);
+            }
+            fn = f->fn;
         } else if (argv[i][0] == '-' && argv[i][1]) {
             return usage_error(cmd, "unknown option '%s'", argv[i]);
         } else if (in) {
@@ -532,9 +554,9 @@ static int transform(const char *cmd, int argc, char **argv, bool need_out, tran
     return YOLO_EXIT_OK;
 }
 
-static int cmd_strip(int argc, char **argv) { return transform("strip", argc, argv, false, do_strip); }
-static int cmd_import(int argc, char **argv) { return transform("import", argc, argv, true, do_import); }
-static int cmd_export(int argc, char **argv) { return transform("export", argc, argv, true, do_export); }
+static int cmd_strip(int argc, char **argv) { return transform("strip", argc, argv, false, STRIP_FORMATS); }
+static int cmd_import(int argc, char **argv) { return transform("import", argc, argv, true, IMPORT_FORMATS); }
+static int cmd_export(int argc, char **argv) { return transform("export", argc, argv, true, EXPORT_FORMATS); }
 
 /* ---------------------------------------------------------------- set */
 
@@ -881,19 +903,24 @@ static const command COMMANDS[] = {
                "Checks the zip structure, every entry's CRC-32, that data.pkl parses and that every storage\n"
                "it refers to is present. Exit 0 if good, 1 if damaged (the reason on stderr).\n",
      cmd_verify},
-    {"strip", "usage: yolo-ckpt strip FILE [-o OUT]\n"
+    {"strip", "usage: yolo-ckpt strip FILE [-o OUT] [--format ours|ultralytics]\n"
               "Writes deployment weights: the EMA (or model) as an fp16 state dict under 'model', no\n"
               "optimizer, ema None, epoch -1; the result is not resumable. Without -o, FILE is replaced\n"
-              "(atomically). Ultralytics files are converted to our layout on the way.\n",
+              "(atomically). Ultralytics files are converted to our layout on the way.\n"
+              "  --format ultralytics  Ultralytics' own layout instead (as export --format ultralytics)\n",
      cmd_strip},
     {"import", "usage: yolo-ckpt import ULTRALYTICS.pt -o OUT.pt\n"
                "Converts an Ultralytics checkpoint (mid-training last.pt or stripped best.pt) into our\n"
                "layout: fp32 state dicts, optimizer state keyed by parameter name, train_args kept, epoch\n"
                "kept. Nothing in the file is executed.\n",
      cmd_import},
-    {"export", "usage: yolo-ckpt export FILE -o OUT.pt\n"
-               "Writes a plain {name: float32 tensor} dict of the weights (the EMA if present), which\n"
-               "Python loads with model.load_state_dict(torch.load(f)).\n",
+    {"export", "usage: yolo-ckpt export FILE -o OUT.pt [--format state-dict|ultralytics]\n"
+               "Writes the weights (the EMA if present, else the model) for use elsewhere:\n"
+               "  --format state-dict   (default) a plain {name: float32 tensor} dict, which Python loads\n"
+               "                        with model.load_state_dict(torch.load(f))\n"
+               "  --format ultralytics  the layout of Ultralytics 8.4.52's final weights: the pickled\n"
+               "                        DetectionModel, SegmentationModel or ClassificationModel in fp16,\n"
+               "                        which Ultralytics' YOLO(\"OUT.pt\") opens (to export to ONNX, ...)\n",
      cmd_export},
     {"set", "usage: yolo-ckpt set FILE key=value...\n"
             "Edits train_args of one of our checkpoints in place, atomically. Values are parsed like\n"

@@ -197,8 +197,7 @@ static uint16_t f32_to_f16(float f) {
     return (uint16_t)(sign | h);
 }
 
-/* A new contiguous tensor holding t converted to dt (F32 or F16). Non-floating tensors are shared. */
-static yolo_status convert_tensor(yv_doc *doc, yv *t, yv_dtype dt, yv **out) {
+yolo_status ckptfmt_convert_tensor(yv_doc *doc, yv *t, yv_dtype dt, yv **out) {
     if (!is_floating(t->tensor.dtype)) {
         *out = t;
         return YOLO_OK;
@@ -234,7 +233,7 @@ static yolo_status convert_state_dict(yv_doc *doc, const yv *sd, yv_dtype dt, yv
     for (size_t i = 0; i < sd->dict.n; i++) {
         yv *t = sd->dict.vals[i], *c;
         if (t->kind != YV_TENSOR) continue;
-        if ((st = convert_tensor(doc, t, dt, &c))) return st;
+        if ((st = ckptfmt_convert_tensor(doc, t, dt, &c))) return st;
         if ((st = yv_dict_put(doc, d, sd->dict.keys[i], c))) return st;
     }
     *out = d;
@@ -313,6 +312,11 @@ static yolo_status plain_error(void) {
     yolo_status st = plain_failure ? plain_failure : nomem();
     plain_failure = YOLO_OK;
     return st;
+}
+
+yolo_status ckptfmt_plain(yv_doc *doc, const yv *v, yv **out) {
+    *out = plain(doc, v, 0);
+    return *out ? YOLO_OK : plain_error();
 }
 
 static yolo_status put(yv_doc *doc, yv *d, const char *key, yv *val) {
@@ -492,7 +496,7 @@ static yolo_status convert_optimizer(yv_doc *doc, const yv *opt, const yv *model
         for (size_t j = 0; ps->kind == YV_DICT && j < ps->dict.n; j++) {
             yv *v = ps->dict.vals[j], *c;
             if (v->kind == YV_TENSOR) {
-                if ((st = convert_tensor(doc, v, YDT_F32, &c))) return st;
+                if ((st = ckptfmt_convert_tensor(doc, v, YDT_F32, &c))) return st;
             } else if (!(c = plain(doc, v, 0))) {
                 return plain_error();
             }
@@ -514,6 +518,28 @@ static const char *base_name(const char *path) {
 static bool ends_with(const char *s, const char *suffix) {
     size_t a = strlen(s), b = strlen(suffix);
     return a >= b && !strcmp(s + a - b, suffix);
+}
+
+/* The last layer of a pickled model (its head), or NULL. */
+static const yv *head_record(const yv *net) {
+    const yv *layers = yv_path(net, "_modules.model._modules");
+    return layers && layers->kind == YV_DICT && layers->dict.n ? layers->dict.vals[layers->dict.n - 1] : NULL;
+}
+
+/* What Ultralytics' file holds beyond our layout, so that export --format ultralytics gives the same
+ * file back: its git record, the run folder in model.args, and the input shape the detection head
+ * last saw (its anchors follow from that shape). */
+static yolo_status keep_for_export(yv_doc *doc, const yv *root, const yv *net, yv *from) {
+    yolo_status st;
+    const yv *git = yv_dict_get(root, "git");
+    if (git && (st = put_plain(doc, from, "git", git))) return st;
+    const char *save_dir = net ? yv_as_str(yv_path(net, "args.save_dir")) : NULL;
+    if (save_dir && (st = put(doc, from, "save_dir", yv_new_str(doc, save_dir)))) return st;
+    const yv *shape = net ? yv_dict_get(head_record(net), "shape") : NULL;
+    if (shape && (shape->kind == YV_TUPLE || shape->kind == YV_LIST) &&
+        (st = put_plain(doc, from, "head_shape", shape)))
+        return st;
+    return YOLO_OK;
 }
 
 yolo_status ckptfmt_import(yv_doc *doc, const yv *root, const char *file_name, yv **out) {
@@ -601,6 +627,7 @@ yolo_status ckptfmt_import(yv_doc *doc, const yv *root, const char *file_name, y
     if ((st = put(doc, from, "kind", yv_new_str(doc, ckptfmt_kind_name(kind))))) return st;
     if ((st = put_plain(doc, from, "version", yv_dict_get(root, CKPTFMT_KEY_VERSION)))) return st;
     if ((st = put(doc, from, "file", file_name ? yv_new_str(doc, base_name(file_name)) : yv_new_none(doc)))) return st;
+    if ((st = keep_for_export(doc, root, net, from))) return st;
     if ((st = put(doc, d, CKPTFMT_KEY_IMPORTED, from))) return st;
     static const char *const extra[] = {"license", "docs"};
     for (size_t i = 0; i < sizeof extra / sizeof *extra; i++)

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <yaml.h>
@@ -19,6 +20,8 @@
 #define MAX_YAML_BYTES (1 << 20)
 
 struct modelcfg {
+    char *text; /* the YAML as read, for modelcfg_yaml_value */
+    size_t text_len;
     char path[PATH_MAX];
     char display[256];
     char task[16];
@@ -68,8 +71,7 @@ const char *modelcfg_models_dir(void) {
     return dir;
 }
 
-/* Ultralytics takes the scale letter from the file stem: yolo(e-)?v?<digits><letter>. */
-static char scale_from_name(const char *path) {
+char modelcfg_name_scale(const char *path) {
     const char *base = strrchr(path, '/');
     base = base ? base + 1 : path;
     char stem[256];
@@ -353,7 +355,7 @@ static yolo_status parse_doc(struct modelcfg *m, yaml_document_t *doc, int nc_ov
     yaml_node_t *scales = map_get(doc, root, "scales");
     m->depth = 1, m->width = 1, m->max_channels = INFINITY;
     if (scales && scales->type == YAML_MAPPING_NODE && scales->data.mapping.pairs.top > scales->data.mapping.pairs.start) {
-        char want = scale_from_name(m->display); /* display holds the name as given for now */
+        char want = modelcfg_name_scale(m->display); /* display holds the name as given for now */
         yaml_node_pair_t *pick = NULL;
         for (yaml_node_pair_t *p = scales->data.mapping.pairs.start; p < scales->data.mapping.pairs.top; p++) {
             const char *k = scalar(yaml_document_get_node(doc, p->key));
@@ -459,10 +461,15 @@ yolo_status modelcfg_load_text(const void *text, size_t len, const char *name, i
     snprintf(m->path, sizeof m->path, "%s", name);
     snprintf(m->display, sizeof m->display, "%s", name);
     yolo_status st = parse_text(m, text, len, nc_override);
+    if (st == YOLO_OK && !(m->text = malloc(len + 1)))
+        st = yolo_error(YOLO_ERR_NOMEM, "%s: out of memory", name);
     if (st != YOLO_OK) {
         free(m);
         return st;
     }
+    memcpy(m->text, text, len);
+    m->text[len] = 0;
+    m->text_len = len;
     *out = m;
     return YOLO_OK;
 }
@@ -496,16 +503,22 @@ yolo_status modelcfg_load(const char *name_or_path, int nc_override, modelcfg **
     if (!buf) st = yolo_error(YOLO_ERR_NOMEM, "%s: out of memory", m->path);
     else if (read_err) st = yolo_error(YOLO_ERR_IO, "%s: read error", m->path);
     else st = parse_text(m, buf, len, nc_override);
-    free(buf);
     if (st != YOLO_OK) {
+        free(buf);
         free(m);
         return st;
     }
+    buf[len] = 0;
+    m->text = (char *)buf;
+    m->text_len = len;
     *out = m;
     return YOLO_OK;
 }
 
-void modelcfg_free(modelcfg *cfg) { free(cfg); }
+void modelcfg_free(modelcfg *cfg) {
+    if (cfg) free(cfg->text);
+    free(cfg);
+}
 
 const char *modelcfg_task(const modelcfg *cfg) { return cfg->task; }
 char modelcfg_scale(const modelcfg *cfg) { return cfg->scale; }
@@ -677,4 +690,150 @@ yolo_status modelcfg_summary_line(const modelcfg *cfg, char *buf, size_t cap) {
                      p, g, modelcfg_gflops(cfg));
     if (n < 0 || (size_t)n >= cap) return yolo_error(YOLO_ERR_LIMIT, "summary line longer than %zu bytes", cap);
     return YOLO_OK;
+}
+
+/* ---- the YAML as Ultralytics reads it ---- */
+
+#define TRY(x)                                                                                               \
+    do {                                                                                                     \
+        yolo_status try_st_ = (x);                                                                           \
+        if (try_st_ != YOLO_OK) return try_st_;                                                              \
+    } while (0)
+
+/* PyYAML's YAML 1.1 resolvers for plain scalars (quoted scalars are always strings). */
+static const char *const RE_BOOL =
+    "^(yes|Yes|YES|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF)$";
+static const char *const RE_INT = "^([-+]?0b[01_]+|[-+]?0[0-7_]+|[-+]?(0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+|"
+                                  "[-+]?[1-9][0-9_]*(:[0-5]?[0-9])+)$";
+static const char *const RE_FLOAT =
+    "^([-+]?[0-9][0-9_]*\\.[0-9_]*([eE][-+][0-9]+)?|\\.[0-9_]+([eE][-+][0-9]+)?|"
+    "[-+]?[0-9][0-9_]*(:[0-5]?[0-9])+\\.[0-9_]*|[-+]?\\.(inf|Inf|INF)|\\.(nan|NaN|NAN))$";
+
+static bool matches(const char *re, const char *s) {
+    regex_t r;
+    if (regcomp(&r, re, REG_EXTENDED | REG_NOSUB)) return false;
+    bool m = regexec(&r, s, 0, NULL, 0) == 0;
+    regfree(&r);
+    return m;
+}
+
+/* s without underscores and sign; *neg receives the sign. */
+static void digits_only(const char *s, char *out, size_t cap, bool *neg) {
+    *neg = *s == '-';
+    if (*s == '-' || *s == '+') s++;
+    size_t o = 0;
+    for (; *s && o + 1 < cap; s++)
+        if (*s != '_') out[o++] = *s;
+    out[o] = 0;
+}
+
+/* Base-60 "1:30" (int part) -> 90, as PyYAML reads it; the fraction after the last colon is left in *rest. */
+static double sexagesimal(const char *d, const char **rest) {
+    double v = 0;
+    for (const char *p = d;;) {
+        char *end;
+        double part = strtod(p, &end);
+        v = v * 60 + part;
+        if (*end != ':') {
+            *rest = end;
+            return v;
+        }
+        p = end + 1;
+    }
+}
+
+static yv *yaml_int(yv_doc *doc, const char *s) {
+    char d[128];
+    bool neg;
+    digits_only(s, d, sizeof d, &neg);
+    int64_t v = 0;
+    if (strchr(d, ':')) {
+        const char *rest;
+        v = (int64_t)sexagesimal(d, &rest);
+    } else {
+        int base = !strncmp(d, "0b", 2) ? 2 : !strncmp(d, "0x", 2) ? 16 : d[0] == '0' && d[1] ? 8 : 10;
+        const char *p = base == 2 || base == 16 ? d + 2 : d;
+        char *end;
+        errno = 0;
+        unsigned long long u = strtoull(p, &end, base);
+        /* Python's ints have no limit; past 64 bits the text stays a string. */
+        if (errno || *end || u > (unsigned long long)INT64_MAX) return yv_new_str(doc, s);
+        v = (int64_t)u;
+    }
+    return yv_new_int(doc, neg ? -v : v);
+}
+
+static yv *yaml_float(yv_doc *doc, const char *s) {
+    char d[128];
+    bool neg;
+    digits_only(s, d, sizeof d, &neg);
+    double v;
+    if (!strcasecmp(d, ".inf"))
+        v = INFINITY;
+    else if (!strcasecmp(d, ".nan"))
+        v = NAN;
+    else if (strchr(d, ':')) {
+        const char *rest;
+        v = sexagesimal(d, &rest);
+        v += strtod(rest, NULL);
+    } else
+        v = strtod(d, NULL);
+    return yv_new_float(doc, neg ? -v : v);
+}
+
+static yv *yaml_scalar_value(yv_doc *doc, const yaml_node_t *n) {
+    const char *s = (const char *)n->data.scalar.value;
+    if (n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE) return yv_new_str(doc, s);
+    if (!*s || !strcmp(s, "~") || !strcmp(s, "null") || !strcmp(s, "Null") || !strcmp(s, "NULL"))
+        return yv_new_none(doc);
+    if (matches(RE_BOOL, s)) return yv_new_bool(doc, strchr("yYtToO", s[0]) && strcasecmp(s, "off"));
+    if (matches(RE_INT, s)) return yaml_int(doc, s);
+    if (matches(RE_FLOAT, s)) return yaml_float(doc, s);
+    return yv_new_str(doc, s);
+}
+
+static yolo_status yaml_node_value(const modelcfg *cfg, yv_doc *doc, yaml_document_t *d, yaml_node_t *n,
+                                   int depth, yv **out) {
+    if (depth > 64) return yolo_error(YOLO_ERR_LIMIT, "%s: YAML nested more than 64 deep", cfg->path);
+    yv *v = NULL;
+    if (!n)
+        v = yv_new_none(doc);
+    else if (n->type == YAML_SCALAR_NODE)
+        v = yaml_scalar_value(doc, n);
+    else if (n->type == YAML_SEQUENCE_NODE) {
+        if (!(v = yv_new_list(doc))) return yolo_error(YOLO_ERR_NOMEM, "out of memory");
+        for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top; it++) {
+            yv *c;
+            TRY(yaml_node_value(cfg, doc, d, yaml_document_get_node(d, *it), depth + 1, &c));
+            TRY(yv_seq_push(doc, v, c));
+        }
+    } else {
+        if (!(v = yv_new_dict(doc))) return yolo_error(YOLO_ERR_NOMEM, "out of memory");
+        for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
+            yv *k, *c;
+            TRY(yaml_node_value(cfg, doc, d, yaml_document_get_node(d, p->key), depth + 1, &k));
+            TRY(yaml_node_value(cfg, doc, d, yaml_document_get_node(d, p->value), depth + 1, &c));
+            TRY(yv_dict_put(doc, v, k, c));
+        }
+    }
+    if (!v) return yolo_error(YOLO_ERR_NOMEM, "out of memory");
+    *out = v;
+    return YOLO_OK;
+}
+
+yolo_status modelcfg_yaml_value(const modelcfg *cfg, yv_doc *doc, yv **out) {
+    yaml_parser_t parser;
+    yaml_document_t d;
+    if (!yaml_parser_initialize(&parser)) return yolo_error(YOLO_ERR_NOMEM, "%s: out of memory", cfg->path);
+    yaml_parser_set_input_string(&parser, (const unsigned char *)cfg->text, cfg->text_len);
+    yolo_status st;
+    if (!yaml_parser_load(&parser, &d)) {
+        st =
+            yolo_error(YOLO_ERR_FORMAT, "%s: YAML syntax error", cfg->path); /* parse_text accepted it once */
+    } else {
+        st = yaml_node_value(cfg, doc, &d, yaml_document_get_root_node(&d), 0, out);
+        yaml_document_delete(&d);
+    }
+    yaml_parser_delete(&parser);
+    return st;
 }

@@ -1,4 +1,5 @@
 /* Model YAML: Ultralytics' summary lines, channel tables, scale resolution and bad input. */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -127,6 +128,46 @@ int main(void) {
     st = modelcfg_load_text(up, sizeof up - 1, "up.yaml", 0, &cfg);
     CHECK(st == YOLO_ERR_FORMAT && strstr(yolo_last_error(), "up.yaml: layer 3: feature maps grow"),
           "exploding upsampling refused: %s", yolo_last_error());
+
+    /* The YAML as Ultralytics reads it: PyYAML's YAML 1.1 scalars. */
+    static const char y11[] =
+        "nc: 4\nbackbone:\n  - [-1, 1, Conv, [64, 3, 2]]\nhead:\n  - [-1, 1, Classify, [nc]]\n"
+        "v: [None, ~, null, '', True, yes, Off, 'True', \"None\", 010, 0x1f, 0b101, 1_000, -7, 1:30,\n"
+        "    0.50, 1.5e+3, 1e3, .5, -.inf, 1:30.5, nearest, nn.Upsample]\non: 1\n";
+    static const char *const want[] = {"'None'", "None",   "None",   "''",        "True",         "True",
+                                       "False",  "'True'", "'None'", "8",         "31",           "5",
+                                       "1000",   "-7",     "90",     "0.5",       "1500",         "'1e3'",
+                                       "0.5",    "-inf",   "90.5",   "'nearest'", "'nn.Upsample'"};
+    /* and the kinds: s str, n None, b bool, i int, f float */
+    static const char kinds[] = "snnsbbbssiiiiiiffsfffss";
+    st = modelcfg_load_text(y11, sizeof y11 - 1, "y11.yaml", 0, &cfg);
+    yv_doc *doc = yv_doc_new();
+    yv *y = NULL;
+    if (st == YOLO_OK) st = modelcfg_yaml_value(cfg, doc, &y);
+    const yv *v = y ? yv_dict_get(y, "v") : NULL;
+    bool all = v && v->kind == YV_LIST && v->seq.n == sizeof want / sizeof *want;
+    for (size_t i = 0; all && i < v->seq.n; i++) {
+        char got[64];
+        yv_repr(v->seq.items[i], got, sizeof got);
+        yv_kind k = v->seq.items[i]->kind;
+        char kc = k == YV_STR     ? 's'
+                  : k == YV_NONE  ? 'n'
+                  : k == YV_BOOL  ? 'b'
+                  : k == YV_INT   ? 'i'
+                  : k == YV_FLOAT ? 'f'
+                                  : '?';
+        if (strcmp(got, want[i]) || kc != kinds[i]) {
+            printf("# item %zu: %s (%c), want %s (%c)\n", i, got, kc, want[i], kinds[i]);
+            all = false;
+        }
+    }
+    /* keys resolve too: 'on' is True */
+    CHECK(all && y->dict.n == 5 && y->dict.keys[4]->kind == YV_BOOL && y->dict.keys[4]->b,
+          "modelcfg_yaml_value: None, True, numbers and keys as PyYAML's safe_load reads them %s",
+          st ? yolo_last_error() : "");
+    yv_doc_free(doc);
+    modelcfg_free(cfg);
+    cfg = NULL;
 
     st = modelcfg_load("yolov9q.yaml", 0, &cfg);
     CHECK(st == YOLO_ERR_NOTFOUND && cfg == NULL && strstr(yolo_last_error(), "yolov9q.yaml: no such model YAML"),

@@ -46,7 +46,9 @@ extern "C" {
 #define CKPTFMT_KEY_NC "nc"                       /* int */
 #define CKPTFMT_KEY_NAMES "names"                 /* dict int -> str */
 #define CKPTFMT_KEY_STRIDE "stride"               /* list of float: detection strides */
-#define CKPTFMT_KEY_IMPORTED "imported_from"      /* dict: kind, version, file; absent in native files */
+#define CKPTFMT_KEY_IMPORTED "imported_from"      /* dict: kind, version, file, and what the original held
+                                                    * that export --format ultralytics gives back (git,
+                                                    * save_dir, head_shape); absent in native files */
 
 /* ---- our keys: exact resume (written by the trainer; readers tolerate their absence) ---- */
 #define CKPTFMT_KEY_RNG "rng"                     /* dict: seed (int), torch_cpu (uint8 tensor), cuda (list) */
@@ -98,6 +100,14 @@ yolo_status ckptfmt_strip(yv_doc *doc, const yv *root, yv **out);
 
 /* A plain {name: fp32 tensor} dict of ckptfmt_weights(), for model.load_state_dict(torch.load(f)). */
 yolo_status ckptfmt_export(yv_doc *doc, const yv *root, yv **out);
+
+/* A new contiguous tensor holding t converted to dt (YDT_F32 or YDT_F16, round to nearest even as
+ * torch does); non-floating tensors are returned as they are. Needs tensor data. */
+yolo_status ckptfmt_convert_tensor(yv_doc *doc, yv *t, yv_dtype dt, yv **out);
+
+/* A copy of v that torch.load reads without any class of ours: new containers, shared scalars and
+ * tensors; numpy scalars become floats, pickled modules state dicts, other records their state. */
+yolo_status ckptfmt_plain(yv_doc *doc, const yv *v, yv **out);
 
 /* Parses a command-line value as Ultralytics does: none, true/false (any case), int, float, a list
  * of such in brackets, else the string itself. */

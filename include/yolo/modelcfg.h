@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "yolo/status.h"
+#include "yolo/value.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -26,6 +27,9 @@ yolo_status modelcfg_load_text(const void *text, size_t len, const char *name, i
 
 const char *modelcfg_task(const modelcfg *cfg); /* "detect", "segment" or "classify" */
 char modelcfg_scale(const modelcfg *cfg);       /* 'n', 's', 'm', 'l', 'x' */
+/* The scale letter Ultralytics reads from a model file's stem (yolo(e-)?v?<digits><letter>), or 0
+ * when the name has none (modelcfg_scale is then the YAML's first scale). */
+char modelcfg_name_scale(const char *name);
 int modelcfg_nc(const modelcfg *cfg);
 /* Ultralytics' line: "YOLOv8n summary: 129 layers, 3,157,200 parameters, 3,157,184 gradients, 8.9 GFLOPs" */
 yolo_status modelcfg_summary_line(const modelcfg *cfg, char *buf, size_t cap);
@@ -72,6 +76,9 @@ int modelcfg_leaf_layers(const modelcfg *cfg);
 int64_t modelcfg_param_count(const modelcfg *cfg);
 int64_t modelcfg_gradient_count(const modelcfg *cfg);
 double modelcfg_gflops(const modelcfg *cfg);
+/* The YAML as Ultralytics reads it (PyYAML's safe_load, YAML 1.1: plain None is the string "None",
+ * True/yes/on are booleans, quoted scalars are strings), as plain values in doc. */
+yolo_status modelcfg_yaml_value(const modelcfg *cfg, yv_doc *doc, yv **out);
 /* The folder of the shipped model YAMLs ($YOLO_MODELS, next to the executable, or installed). */
 const char *modelcfg_models_dir(void);
 
