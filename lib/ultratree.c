@@ -35,12 +35,8 @@
     } while (0)
 #define NEED(p)                                                                                              \
     do {                                                                                                     \
-        if (!(p)) return nomem();                                                                            \
+        if (!(p)) return yolo_nomem();                                                                       \
     } while (0)
-
-static yolo_status nomem(void) {
-    return yolo_error(YOLO_ERR_NOMEM, "out of memory building the module tree");
-}
 
 /* Classes as pickled ("module.Class"); a layer's type attribute is its class name too. */
 #define ULM "ultralytics.nn.modules."
@@ -90,11 +86,6 @@ typedef struct {
 } tree;
 
 /* ---- values ---- */
-
-static yolo_status put(yv_doc *doc, yv *dict, const char *key, yv *val) {
-    NEED(val);
-    return yv_dict_set(doc, dict, key, val);
-}
 
 static yv *int_tuple(yv_doc *doc, int n, const int64_t *v) {
     yv *t = yv_new_tuple(doc);
@@ -146,20 +137,20 @@ static yolo_status module(yv_doc *doc, const char *cls, bool training, yv **out)
     NEED(m && m->obj.args && st);
     m->obj.newobj = true;
     m->obj.state = st;
-    TRY(put(doc, st, "training", yv_new_bool(doc, training)));
+    TRY(yv_dict_set_new(doc, st, "training", yv_new_bool(doc, training)));
     for (size_t i = 0; i < sizeof dicts / sizeof *dicts; i++) {
         const char *k = dicts[i];
         yv *v = !strcmp(k, "_is_full_backward_hook")        ? yv_new_none(doc)
                 : !strcmp(k, "_non_persistent_buffers_set") ? yv_new_set(doc)
                                                             : ordered_dict(doc);
-        TRY(put(doc, st, k, v));
+        TRY(yv_dict_set_new(doc, st, k, v));
     }
     *out = m;
     return YOLO_OK;
 }
 
 static yolo_status attr(tree *t, yv *m, const char *key, yv *val) {
-    return put(t->doc, m->obj.state, key, val);
+    return yv_dict_set_new(t->doc, m->obj.state, key, val);
 }
 
 static yolo_status child(tree *t, yv *m, const char *name, yv *c) {
@@ -496,7 +487,7 @@ static yolo_status head_runtime(tree *t, yv *head, const yv *shape, const float 
         n += h * w;
     }
     float *xy = malloc((size_t)n * 2 * sizeof *xy), *sv = malloc((size_t)n * sizeof *sv);
-    yolo_status st = xy && sv ? YOLO_OK : nomem();
+    yolo_status st = xy && sv ? YOLO_OK : yolo_nomem();
     int64_t k = 0;
     for (int l = 0; st == YOLO_OK && l < nl; l++)
         for (int64_t y = 0; y < hw[l][0]; y++)
@@ -555,7 +546,7 @@ static yolo_status transforms(tree *t, int imgsz, yv **out) {
     TRY(yv_seq_push(doc, list, crop));
     TRY(yv_seq_push(doc, list, to_tensor));
     TRY(yv_seq_push(doc, list, norm));
-    TRY(put(doc, st, "transforms", list));
+    TRY(yv_dict_set_new(doc, st, "transforms", list));
     compose->obj.newobj = true;
     compose->obj.state = st;
     *out = compose;
@@ -767,10 +758,10 @@ static yolo_status model_yaml(yv_doc *doc, const yv *ours, const modelcfg *cfg, 
     TRY(modelcfg_yaml_value(cfg, doc, &y));
     if (y->kind != YV_DICT) return yolo_error(YOLO_ERR_FORMAT, "%s: not a YAML mapping", yaml_file);
     char scale[2] = {modelcfg_name_scale(yaml_file), 0};
-    TRY(put(doc, y, "nc", yv_new_int(doc, nc)));
-    TRY(put(doc, y, "scale", yv_new_str(doc, scale)));
-    TRY(put(doc, y, "yaml_file", yv_new_str(doc, yaml_file)));
-    TRY(put(doc, y, "channels", yv_new_int(doc, 3)));
+    TRY(yv_dict_set_new(doc, y, "nc", yv_new_int(doc, nc)));
+    TRY(yv_dict_set_new(doc, y, "scale", yv_new_str(doc, scale)));
+    TRY(yv_dict_set_new(doc, y, "yaml_file", yv_new_str(doc, yaml_file)));
+    TRY(yv_dict_set_new(doc, y, "channels", yv_new_int(doc, 3)));
     *out = y;
     return YOLO_OK;
 }
@@ -783,7 +774,7 @@ static yolo_status model_args(yv_doc *doc, const yv *ours, const char *file, yv 
     TRY(ckptfmt_plain(doc, args, out));
     const char *kept = yv_as_str(yv_path(ours, CKPTFMT_KEY_IMPORTED ".save_dir"));
     yv *dir = kept ? yv_new_str(doc, kept) : file ? run_folder(doc, file) : NULL;
-    if (dir) TRY(put(doc, *out, "save_dir", dir));
+    if (dir) TRY(yv_dict_set_new(doc, *out, "save_dir", dir));
     return YOLO_OK;
 }
 
@@ -806,9 +797,9 @@ static yolo_status git_record(yv_doc *doc, const yv *ours, yv **out) {
     static const char *const keys[] = {"branch", "commit", "message", "origin"};
     yv *g = yv_new_dict(doc);
     NEED(g);
-    TRY(put(doc, g, "root", yv_new_str(doc, "None")));
+    TRY(yv_dict_set_new(doc, g, "root", yv_new_str(doc, "None")));
     for (size_t i = 0; i < sizeof keys / sizeof *keys; i++)
-        TRY(put(doc, g, keys[i], yv_new_none(doc)));
+        TRY(yv_dict_set_new(doc, g, keys[i], yv_new_none(doc)));
     *out = g;
     return YOLO_OK;
 }
@@ -821,23 +812,23 @@ static yolo_status final_file(yv_doc *doc, const yv *ours, yv *net, yv **out) {
     for (size_t i = 0; i < sizeof front / sizeof *front; i++)
         if (yv_dict_get(ours, front[i])) {
             TRY(ckptfmt_plain(doc, yv_dict_get(ours, front[i]), &v));
-            TRY(put(doc, d, front[i], v));
+            TRY(yv_dict_set_new(doc, d, front[i], v));
         }
-    TRY(put(doc, d, CKPTFMT_KEY_EPOCH, yv_new_int(doc, -1)));
-    TRY(put(doc, d, CKPTFMT_KEY_BEST_FITNESS, yv_new_none(doc)));
-    TRY(put(doc, d, CKPTFMT_KEY_MODEL, net));
+    TRY(yv_dict_set_new(doc, d, CKPTFMT_KEY_EPOCH, yv_new_int(doc, -1)));
+    TRY(yv_dict_set_new(doc, d, CKPTFMT_KEY_BEST_FITNESS, yv_new_none(doc)));
+    TRY(yv_dict_set_new(doc, d, CKPTFMT_KEY_MODEL, net));
     static const char *const none[] = {CKPTFMT_KEY_EMA, CKPTFMT_KEY_UPDATES, CKPTFMT_KEY_OPTIMIZER, "scaler"};
     for (size_t i = 0; i < sizeof none / sizeof *none; i++)
-        TRY(put(doc, d, none[i], yv_new_none(doc)));
+        TRY(yv_dict_set_new(doc, d, none[i], yv_new_none(doc)));
     static const char *const back[] = {CKPTFMT_KEY_TRAIN_ARGS, CKPTFMT_KEY_TRAIN_METRICS,
                                        CKPTFMT_KEY_TRAIN_RESULTS};
     for (size_t i = 0; i < sizeof back / sizeof *back; i++)
         if (yv_dict_get(ours, back[i])) {
             TRY(ckptfmt_plain(doc, yv_dict_get(ours, back[i]), &v));
-            TRY(put(doc, d, back[i], v));
+            TRY(yv_dict_set_new(doc, d, back[i], v));
         }
     TRY(git_record(doc, ours, &v));
-    TRY(put(doc, d, "git", v));
+    TRY(yv_dict_set_new(doc, d, "git", v));
     *out = d;
     return YOLO_OK;
 }

@@ -332,14 +332,22 @@ static void detect_parts(void) {
     yv_doc_free(doc);
 }
 
+/* Exports our layout around golden weights and reads the written file back (into *back): what the
+ * checks see is what the pickle writer emitted, and it must equal what was built. */
+static yv *export_golden(yv_doc *doc, const yv *g, const char *task, const char *yaml_file, yv_doc **back) {
+    yv *out = NULL, *in = ours_from_golden(doc, g, task, yaml_file, strcmp(task, "classify") != 0);
+    yolo_status st = ultratree_export(doc, in, NULL, &out);
+    char name[64], diff[1024] = "";
+    snprintf(name, sizeof name, "%s.pt", task);
+    yv *again = !st ? through_file(out, name, back) : NULL;
+    CHECK(again && same_values(out, again, diff, sizeof diff, NULL, NULL),
+          "%s: written and read back the same %s%s", task, st ? yolo_last_error() : "", diff);
+    return again;
+}
+
 static void segment(const yv *g) {
     yv_doc *doc = yv_doc_new(), *back = NULL;
-    yv *out = NULL, *in = ours_from_golden(doc, g, "segment", "yolov8n-seg.yaml", true);
-    yolo_status st = ultratree_export(doc, in, NULL, &out);
-    yv *again = !st ? through_file(out, "seg.pt", &back) : NULL;
-    char diff[1024] = "";
-    CHECK(again && same_values(out, again, diff, sizeof diff, NULL, NULL),
-          "segment: written and read back the same %s%s", st ? yolo_last_error() : "", diff);
+    yv *again = export_golden(doc, g, "segment", "yolov8n-seg.yaml", &back);
     const yv *net = yv_dict_get(again, "model"), *head = layer(net, 22),
              *proto = yv_path(head, "_modules.proto");
     const yv *up = yv_path(proto, "_modules.upsample");
@@ -377,12 +385,7 @@ static void segment(const yv *g) {
 
 static void classify(const yv *g) {
     yv_doc *doc = yv_doc_new(), *back = NULL;
-    yv *out = NULL, *in = ours_from_golden(doc, g, "classify", "yolov8n-cls.yaml", false);
-    yolo_status st = ultratree_export(doc, in, NULL, &out);
-    yv *again = !st ? through_file(out, "cls.pt", &back) : NULL;
-    char diff[1024] = "";
-    CHECK(again && same_values(out, again, diff, sizeof diff, NULL, NULL),
-          "classify: written and read back the same %s%s", st ? yolo_last_error() : "", diff);
+    yv *again = export_golden(doc, g, "classify", "yolov8n-cls.yaml", &back);
     const yv *net = yv_dict_get(again, "model"), *head = layer(net, 9);
     CHECK(!strcmp(cls_of(net), "ultralytics.nn.tasks.ClassificationModel") &&
               !strcmp(keys_from(net, 12), "yaml save stride names transforms criterion"),
