@@ -196,7 +196,8 @@ static yolo_status place(tree *t, yv *m, const char *path, const char *name, boo
     v->tensor.storage->refs++;
     v->tensor.is_parameter = param;
     v->tensor.requires_grad = false; /* Ultralytics' EMA and stripped weights are frozen */
-    if (t->n_placed >= t->sd->dict.n) return yolo_error(YOLO_ERR_FORMAT, "%s: placed twice", key);
+    if (t->n_placed >= t->sd->dict.n)
+        return yolo_error(YOLO_ERR_FORMAT, "%s: placed twice (a bug in ultratree.c)", key);
     t->placed[t->n_placed++] = src;
     if (param) t->np += yv_tensor_numel(&v->tensor);
     return yv_dict_set(t->doc, yv_dict_get(m, param ? "_parameters" : "_buffers"), name, v);
