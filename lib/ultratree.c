@@ -475,8 +475,6 @@ static yolo_status head_runtime(tree *t, yv *head, const yv *shape, const float 
     if (!shape || shape->kind != YV_TUPLE || shape->seq.n != 4) return YOLO_OK;
     for (int i = 0; i < 4; i++)
         if (!yv_as_int(shape->seq.items[i], &s[i]) || s[i] < 1 || s[i] > 16384) return YOLO_OK;
-    /* a shape no image of up to 65536 pixels a side gives is not state worth keeping */
-    if (s[2] * strides[0] > 65536 || s[3] * strides[0] > 65536) return YOLO_OK;
     int64_t n = 0, h = s[2], w = s[3], hw[8][2];
     for (int l = 0; l < nl && l < 8; l++) {
         if (l) { /* each level halves (or divides by the stride ratio) the one before, rounding up */
@@ -487,6 +485,8 @@ static yolo_status head_runtime(tree *t, yv *head, const yv *shape, const float 
         hw[l][0] = h, hw[l][1] = w;
         n += h * w;
     }
+    /* an input of over 4M anchors (8400 at 640 px) is not state worth keeping from a file */
+    if (n > (1 << 22)) return YOLO_OK;
     float *xy = malloc((size_t)n * 2 * sizeof *xy), *sv = malloc((size_t)n * sizeof *sv);
     yolo_status st = xy && sv ? YOLO_OK : yolo_nomem();
     int64_t k = 0;

@@ -462,6 +462,33 @@ static void refusals(void) {
     }
 }
 
+/* A head shape from a file that would make an absurd number of anchors is not kept (the head
+ * recomputes its anchors on its first run anyway); a sane one gives anchors for every level. */
+static void head_shapes(void) {
+    char path[512];
+    if (!tap_data_path(path, sizeof path, "ultralytics/yolov8n-fashion-final.pt")) return;
+    static const int64_t shapes[2][4] = {{1, 64, 16384, 16384}, {2, 64, 4, 6}};
+    for (int i = 0; i < 2; i++) {
+        yv_doc *doc = NULL;
+        yv *root = NULL, *ours = NULL, *out = NULL;
+        yolo_status st = ckpt_read(path, NULL, &doc, &root);
+        if (!st) st = ckptfmt_import(doc, root, path, &ours);
+        yv *shape = yv_new_tuple(doc);
+        for (int d = 0; d < 4; d++)
+            yv_seq_push(doc, shape, yv_new_int(doc, shapes[i][d]));
+        if (!st) st = yv_dict_set(doc, yv_dict_get(ours, CKPTFMT_KEY_IMPORTED), "head_shape", shape);
+        if (!st) st = ultratree_export(doc, ours, NULL, &out);
+        const yv *head = out ? layer(yv_dict_get(out, "model"), 22) : NULL, *a = yv_dict_get(head, "anchors");
+        if (i == 0)
+            CHECK(!st && head && !a && !yv_dict_get(head, "shape"),
+                  "a head shape of 16384 x 16384 is not kept %s", st ? yolo_last_error() : "");
+        else /* 4x6 + 2x3 + 1x2 anchors */
+            CHECK(!st && a && a->tensor.shape[0] == 2 && a->tensor.shape[1] == 24 + 6 + 2,
+                  "a head shape of 4 x 6 gives its 32 anchors over 3 levels %s", st ? yolo_last_error() : "");
+        yv_doc_free(doc);
+    }
+}
+
 int main(int argc, char **argv) {
     if (argc == 4 && !strcmp(argv[1], "--compare")) return do_compare(argv[2], argv[3]);
     if (!mkdtemp(tmpdir)) {
@@ -486,6 +513,7 @@ int main(int argc, char **argv) {
         yv_doc_free(doc);
     }
     refusals();
+    head_shapes();
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
     if (system(cmd)) perror("rm");
