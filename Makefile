@@ -5,6 +5,7 @@
 #   make install PREFIX=  install tools, scripts, model YAMLs and man pages
 #   make bench            print timings (never pass/fail)
 #   make fuzz             build the fuzz harnesses (clang, libFuzzer); fuzz/run smoke-runs them
+#   make format           apply .clang-format; make format-check fails on any difference (CI)
 # LIBTORCH=/path builds against another libtorch (for example a CUDA build).
 
 PREFIX   ?= /usr/local
@@ -58,7 +59,7 @@ DEB_PACKAGES = build-essential libtorch-dev libmsgpack-dev libyaml-dev libarchiv
        python3-torch python3-torchvision python3-numpy python3-pil afl++ clang libclang-rt-14-dev zstd bc \
        libdnnl-dev libcairo2-dev fonts-dejavu-core clang-format tmux strace iproute2
 
-.PHONY: all check deps install bench fuzz fuzz-check clean format demo
+.PHONY: all check deps install bench fuzz fuzz-check clean format format-check demo
 # Keep object files of tools and tests between builds.
 .SECONDARY:
 all: $(TOOLS) $(TESTS) $(BENCHES)
@@ -146,8 +147,13 @@ install: $(TOOLS)
 	install -m 644 man/man1/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/ 2>/dev/null || true
 	install -m 644 man/man5/*.5 $(DESTDIR)$(PREFIX)/share/man/man5/ 2>/dev/null || true
 
+# Every C and C++ source and header, as .clang-format has it; format-check (CI) changes nothing.
+FORMAT_SRC = $(wildcard lib/*.c lib/*.cpp lib/*.h lib/*.hpp include/yolo/*.h cmd/*.c tests/*.c tests/*.h \
+       tests/golden/*.c tests/golden/*.h bench/*.c fuzz/*.c)
 format:
-	clang-format -i $(wildcard lib/*.c lib/*.cpp include/yolo/*.h cmd/*.c tests/*.c bench/*.c fuzz/*.c)
+	clang-format -i $(FORMAT_SRC)
+format-check:
+	clang-format --dry-run -Werror $(FORMAT_SRC)
 
 clean:
 	rm -rf build build-san build-fuzz

@@ -23,17 +23,17 @@ static int cmp(const void *a, const void *b) {
 enum { RUNS = 15 };
 
 /* Median and minimum milliseconds of RUNS calls of what. */
-#define TIME(label, extra, body)                                                                       \
-    do {                                                                                               \
-        double t[RUNS];                                                                                \
-        for (int r = 0; r < RUNS; r++) {                                                               \
-            double t0 = now();                                                                         \
-            body;                                                                                      \
-            t[r] = (now() - t0) * 1e3;                                                                 \
-        }                                                                                              \
-        qsort(t, RUNS, sizeof t[0], cmp);                                                              \
-        printf("%-34s median %8.2f ms  min %8.2f ms%s\n", label, t[RUNS / 2], t[0], extra);            \
-        med = t[RUNS / 2];                                                                             \
+#define TIME(label, extra, body)                                                                             \
+    do {                                                                                                     \
+        double t[RUNS];                                                                                      \
+        for (int r = 0; r < RUNS; r++) {                                                                     \
+            double t0 = now();                                                                               \
+            body;                                                                                            \
+            t[r] = (now() - t0) * 1e3;                                                                       \
+        }                                                                                                    \
+        qsort(t, RUNS, sizeof t[0], cmp);                                                                    \
+        printf("%-34s median %8.2f ms  min %8.2f ms%s\n", label, t[RUNS / 2], t[0], extra);                  \
+        med = t[RUNS / 2];                                                                                   \
     } while (0)
 
 int main(int argc, char **argv) {
@@ -77,7 +77,9 @@ int main(int argc, char **argv) {
     snprintf(out, sizeof out, "/tmp/bench_ckpt.%d.pt", (int)getpid());
     TIME("ckpt_write (atomic, fsync)", "", ckpt_write(out, root));
     unlink(out);
-    yv *sd = yv_state_dict(doc, yv_dict_get(root, "ema") && yv_dict_get(root, "ema")->kind != YV_NONE ? yv_dict_get(root, "ema") : yv_dict_get(root, "model"));
+    yv *sd = yv_state_dict(doc, yv_dict_get(root, "ema") && yv_dict_get(root, "ema")->kind != YV_NONE
+                                    ? yv_dict_get(root, "ema")
+                                    : yv_dict_get(root, "model"));
     if (sd) {
         yv_doc *d2 = yv_doc_new();
         TIME("yv_state_dict (module walk)", "", (void)yv_state_dict(d2, yv_dict_get(root, "ema")));

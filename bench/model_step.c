@@ -42,12 +42,15 @@ static int wrapper_cost(void) {
     torch_set_threads(1);
     int64_t one[1] = {1};
     torch_tensor *a = NULL, *b = NULL, *c = NULL;
-    if (torch_ones(1, one, TORCH_F32, TORCH_CPU, &a) || torch_ones(1, one, TORCH_F32, TORCH_CPU, &b)) return fail("ones");
+    if (torch_ones(1, one, TORCH_F32, TORCH_CPU, &a) || torch_ones(1, one, TORCH_F32, TORCH_CPU, &b))
+        return fail("ones");
     const int n = getenv("WRAPPER_N") ? atoi(getenv("WRAPPER_N")) : 200000;
     double t0 = cpu_ms();
-    for (int i = 0; i < n; i++) torch_add_scalar_(a, 1);
+    for (int i = 0; i < n; i++)
+        torch_add_scalar_(a, 1);
     double t1 = cpu_ms();
-    for (int i = 0; i < n; i++) torch_add(a, b, &c); /* reuses c's handle */
+    for (int i = 0; i < n; i++)
+        torch_add(a, b, &c); /* reuses c's handle */
     double t2 = cpu_ms();
     for (int i = 0; i < n; i++) {
         torch_tensor *d = NULL;
@@ -56,11 +59,13 @@ static int wrapper_cost(void) {
     }
     double t3 = cpu_ms();
     volatile int64_t sink = 0; /* volatile: the calls are not optimised away */
-    for (int i = 0; i < n; i++) sink = sink + torch_numel(a);
+    for (int i = 0; i < n; i++)
+        sink = sink + torch_numel(a);
     double t4 = cpu_ms();
-    printf("C wrapper (CPU time): add_ scalar on 1 element %.0f ns/call, add into a reused handle %.0f ns/call, "
-           "add into a new handle + free %.0f ns/call, numel %.1f ns/call\n",
-           (t1 - t0) * 1e6 / n, (t2 - t1) * 1e6 / n, (t3 - t2) * 1e6 / n, (t4 - t3) * 1e6 / n);
+    printf(
+        "C wrapper (CPU time): add_ scalar on 1 element %.0f ns/call, add into a reused handle %.0f ns/call, "
+        "add into a new handle + free %.0f ns/call, numel %.1f ns/call\n",
+        (t1 - t0) * 1e6 / n, (t2 - t1) * 1e6 / n, (t3 - t2) * 1e6 / n, (t4 - t3) * 1e6 / n);
     torch_free(a), torch_free(b), torch_free(c);
     return 0;
 }
@@ -77,7 +82,8 @@ static int step(model *m, torch_tensor *img, model_output *o, torch_tensor **s1,
         return fail("sum");
     }
     if (torch_backward(*loss, NULL, false)) return fail("backward");
-    for (int i = 0; i < model_param_count(m); i++) torch_grad_reset(model_tensor(m, i));
+    for (int i = 0; i < model_param_count(m); i++)
+        torch_grad_reset(model_tensor(m, i));
     return 0;
 }
 
@@ -97,8 +103,11 @@ int main(int argc, char **argv) {
     bool eval = getenv("EVAL") && atoi(getenv("EVAL"));
     int nmodes = strcmp(lay, "both") ? 1 : 2;
     bool modes[2] = {!strcmp(lay, "nhwc"), true};
-    if (imgsz < 32 || batch < 1 || threads < 1 || iters < 1 || (nmodes == 1 && strcmp(lay, "nchw") && !modes[0])) {
-        fprintf(stderr, "usage: [LAYOUT=both|nchw|nhwc] [EVAL=1] model_step [IMGSZ [BATCH [THREADS [ITERS [MODEL]]]]]\n");
+    if (imgsz < 32 || batch < 1 || threads < 1 || iters < 1 ||
+        (nmodes == 1 && strcmp(lay, "nchw") && !modes[0])) {
+        fprintf(
+            stderr,
+            "usage: [LAYOUT=both|nchw|nhwc] [EVAL=1] model_step [IMGSZ [BATCH [THREADS [ITERS [MODEL]]]]]\n");
         return 2;
     }
     if (torch_set_threads(threads)) return fail("threads");
@@ -137,11 +146,14 @@ int main(int argc, char **argv) {
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     for (int k = 0; k < nmodes; k++)
-        printf("C-%s %s imgsz=%d batch=%d threads=%d: %s CPU %.1f ms/batch (median of %d; forward %.1f), wall %.1f, "
+        printf("C-%s %s imgsz=%d batch=%d threads=%d: %s CPU %.1f ms/batch (median of %d; forward %.1f), "
+               "wall %.1f, "
                "peak RSS %.0f MiB\n",
-               modes[k] ? "NHWC" : "NCHW", name, imgsz, batch, threads, eval ? "eval forward (fused)" : "forward+backward",
-               median(tot[k], iters), iters, median(fwd[k], iters), median(wall[k], iters), ru.ru_maxrss / 1024.0);
-    for (int k = 0; k < 2; k++) free(tot[k]), free(fwd[k]), free(wall[k]);
+               modes[k] ? "NHWC" : "NCHW", name, imgsz, batch, threads,
+               eval ? "eval forward (fused)" : "forward+backward", median(tot[k], iters), iters,
+               median(fwd[k], iters), median(wall[k], iters), ru.ru_maxrss / 1024.0);
+    for (int k = 0; k < 2; k++)
+        free(tot[k]), free(fwd[k]), free(wall[k]);
     model_output_free(&o);
     torch_free(img), torch_free(s1), torch_free(s2), torch_free(loss);
     model_free(m);

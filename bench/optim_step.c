@@ -90,7 +90,8 @@ int main(int argc, char **argv) {
     double *cpu[2][NPHASE], *wall[2][NPHASE];
     for (int f = 0; f < 2; f++)
         for (int p = 0; p < NPHASE; p++)
-            if (!(cpu[f][p] = calloc((size_t)iters, sizeof(double))) || !(wall[f][p] = calloc((size_t)iters, sizeof(double))))
+            if (!(cpu[f][p] = calloc((size_t)iters, sizeof(double))) ||
+                !(wall[f][p] = calloc((size_t)iters, sizeof(double))))
                 return fail("memory");
     size_t sweep_n = getenv("COLD") && atoi(getenv("COLD")) ? (size_t)64 << 20 : 0;
     volatile unsigned char *sweep = sweep_n ? malloc(sweep_n) : NULL;
@@ -109,7 +110,8 @@ int main(int argc, char **argv) {
                     for (int i = 0; i < k; i++)
                         if (grads[i]) {
                             torch_tensor *g = NULL;
-                            if (torch_grad(ps[i].param, &g) || torch_copy_(g, grads[i])) return fail("gradients");
+                            if (torch_grad(ps[i].param, &g) || torch_copy_(g, grads[i]))
+                                return fail("gradients");
                             torch_free(g);
                         }
                 for (size_t b = 0; b < sweep_n; b += 64)
@@ -140,7 +142,8 @@ int main(int argc, char **argv) {
             if (p != ALL3) sum[f] += c[f];
         }
         if (p == ALL3) printf("  %-14s op-by-op %7.2f           fused %7.2f\n", "sum of 4", sum[0], sum[1]);
-        printf("  %-14s op-by-op %7.2f (%6.2f)   fused %7.2f (%6.2f)\n", phase_names[p], c[0], w[0], c[1], w[1]);
+        printf("  %-14s op-by-op %7.2f (%6.2f)   fused %7.2f (%6.2f)\n", phase_names[p], c[0], w[0], c[1],
+               w[1]);
     }
     for (int f = 0; f < 2; f++) {
         optim_free(opt[f]);

@@ -62,7 +62,9 @@ static int fail_read(yolo_status st, const char *file) {
     return fail(st, file);
 }
 
-static bool is_help(const char *a) { return !strcmp(a, "--help") || !strcmp(a, "-h"); }
+static bool is_help(const char *a) {
+    return !strcmp(a, "--help") || !strcmp(a, "-h");
+}
 
 /* Rejects directories and missing files with a clear line before the reader tries them. */
 static yolo_status check_input(const char *path) {
@@ -167,7 +169,8 @@ static void gather(yv_doc *doc, const char *path, const yv *root, info *in) {
     if (sc) snprintf(in->scale, sizeof in->scale, "%s", sc);
 
     in->nc = -1;
-    if (!yv_as_int(yv_dict_get(root, CKPTFMT_KEY_NC), &in->nc) && !(net && yv_as_int(yv_dict_get(net, "nc"), &in->nc)) &&
+    if (!yv_as_int(yv_dict_get(root, CKPTFMT_KEY_NC), &in->nc) &&
+        !(net && yv_as_int(yv_dict_get(net, "nc"), &in->nc)) &&
         !(yaml && yv_as_int(yv_dict_get(yaml, "nc"), &in->nc)))
         in->nc = -1;
     in->names = yv_dict_get(root, CKPTFMT_KEY_NAMES);
@@ -207,18 +210,24 @@ static void gather(yv_doc *doc, const char *path, const yv *root, info *in) {
 
 static void repr_short(const yv *v, char *buf, size_t cap) {
     double d;
-    if (!v || v->kind == YV_NONE) snprintf(buf, cap, "None");
-    else if (yv_as_str(v)) snprintf(buf, cap, "%s", yv_as_str(v));
-    else if (v->kind == YV_OBJECT && yv_as_double(v, &d)) snprintf(buf, cap, "%.6g", d);
-    else if (v->kind == YV_FLOAT) snprintf(buf, cap, "%.6g", v->f);
-    else yv_repr(v, buf, cap);
+    if (!v || v->kind == YV_NONE)
+        snprintf(buf, cap, "None");
+    else if (yv_as_str(v))
+        snprintf(buf, cap, "%s", yv_as_str(v));
+    else if (v->kind == YV_OBJECT && yv_as_double(v, &d))
+        snprintf(buf, cap, "%.6g", d);
+    else if (v->kind == YV_FLOAT)
+        snprintf(buf, cap, "%.6g", v->f);
+    else
+        yv_repr(v, buf, cap);
 }
 
 static void print_names(const yv *names, FILE *f) {
     if (!names) return;
     const size_t limit = 20;
-    size_t n = names->kind == YV_DICT ? names->dict.n
-               : (names->kind == YV_LIST || names->kind == YV_TUPLE) ? names->seq.n : 0;
+    size_t n = names->kind == YV_DICT                                ? names->dict.n
+               : (names->kind == YV_LIST || names->kind == YV_TUPLE) ? names->seq.n
+                                                                     : 0;
     fputs(" (", f);
     for (size_t i = 0; i < n && i < limit; i++) {
         const yv *v = names->kind == YV_DICT ? names->dict.vals[i] : names->seq.items[i];
@@ -232,8 +241,10 @@ static void print_names(const yv *names, FILE *f) {
 /* Epoch indices count from 0 and are shown as counts; a file may hold any int64, and INT64_MAX + 1
  * must not overflow. */
 static const char *plus_one(int64_t e, char buf[24]) {
-    if (e == INT64_MAX) snprintf(buf, 24, "%" PRIu64, (uint64_t)e + 1);
-    else snprintf(buf, 24, "%" PRId64, e + 1);
+    if (e == INT64_MAX)
+        snprintf(buf, 24, "%" PRIu64, (uint64_t)e + 1);
+    else
+        snprintf(buf, 24, "%" PRId64, e + 1);
     return buf;
 }
 
@@ -250,17 +261,21 @@ static void print_text(const info *in, bool tensors) {
     }
     if (in->nc >= 0 || in->names) {
         printf("classes:      ");
-        if (in->nc >= 0) printf("%" PRId64, in->nc);
-        else printf("?");
+        if (in->nc >= 0)
+            printf("%" PRId64, in->nc);
+        else
+            printf("?");
         print_names(in->names, stdout);
         printf("\n");
     }
     char done[24];
     if (in->has_epoch) {
-        if (in->epoch < 0) printf("epoch:        -1 (stripped: final weights)\n");
+        if (in->epoch < 0)
+            printf("epoch:        -1 (stripped: final weights)\n");
         else if (in->has_epochs)
             printf("epoch:        epoch %s of %" PRId64 " done\n", plus_one(in->epoch, done), in->epochs);
-        else printf("epoch:        epoch %s done\n", plus_one(in->epoch, done));
+        else
+            printf("epoch:        epoch %s done\n", plus_one(in->epoch, done));
     }
     if (in->position) {
         int64_t b = -1, nb = -1, e = -1;
@@ -270,8 +285,10 @@ static void print_text(const info *in, bool tensors) {
         printf("position:     saved mid-epoch: %" PRId64 " of %" PRId64 " batches of epoch %s done\n", b, nb,
                plus_one(e, done));
     }
-    if (in->resumable) printf("resumable:    yes\n");
-    else printf("resumable:    no: %s\n", in->why);
+    if (in->resumable)
+        printf("resumable:    yes\n");
+    else
+        printf("resumable:    no: %s\n", in->why);
     if (in->best_fitness) {
         repr_short(in->best_fitness, b2, sizeof b2);
         printf("best fitness: %s\n", b2);
@@ -310,7 +327,8 @@ static void print_text(const info *in, bool tensors) {
     if (in->weights) {
         group_digits(in->nparams, b1, sizeof b1);
         printf("weights:      %s%s%" PRId64 " tensor%s (%s), %s parameters\n", in->weights_key,
-               in->weights_key[0] ? ": " : "", in->ntensors, in->ntensors == 1 ? "" : "s", in->dtype ? in->dtype : "-", b1);
+               in->weights_key[0] ? ": " : "", in->ntensors, in->ntensors == 1 ? "" : "s",
+               in->dtype ? in->dtype : "-", b1);
     } else {
         printf("weights:      none\n");
     }
@@ -321,7 +339,8 @@ static void print_text(const info *in, bool tensors) {
             const char *k = yv_as_str(in->weights->dict.keys[i]);
             if (t->kind != YV_TENSOR) continue;
             printf("%s\t%s\t[", k ? k : "?", yv_dtype_name(t->tensor.dtype));
-            for (int d = 0; d < t->tensor.ndim; d++) printf("%s%" PRId64, d ? ", " : "", t->tensor.shape[d]);
+            for (int d = 0; d < t->tensor.ndim; d++)
+                printf("%s%" PRId64, d ? ", " : "", t->tensor.shape[d]);
             printf("]\n");
         }
     }
@@ -335,8 +354,10 @@ static void json_opt_value(json_writer *w, const char *key, const yv *v) {
 /* An integer that the checkpoint may not hold: null when absent. */
 static void json_opt_int(json_writer *w, const char *key, bool have, int64_t v) {
     json_write_key(w, key);
-    if (have) json_write_int(w, v);
-    else json_write_null(w);
+    if (have)
+        json_write_int(w, v);
+    else
+        json_write_null(w);
 }
 
 static yolo_status print_json(const info *in, bool tensors) {
@@ -374,8 +395,10 @@ static yolo_status print_json(const info *in, bool tensors) {
     json_write_key(&w, "optimizer");
     json_write_str(&w, in->optimizer);
     json_write_key(&w, "lr");
-    if (in->has_lr) json_write_double(&w, in->lr);
-    else json_write_null(&w);
+    if (in->has_lr)
+        json_write_double(&w, in->lr);
+    else
+        json_write_null(&w);
     json_opt_value(&w, "data", in->data);
     json_opt_value(&w, "imgsz", in->imgsz);
     json_opt_value(&w, "batch", in->batch);
@@ -404,7 +427,8 @@ static yolo_status print_json(const info *in, bool tensors) {
             json_write_str(&w, yv_dtype_name(t->tensor.dtype));
             json_write_key(&w, "shape");
             json_begin_array(&w);
-            for (int d = 0; d < t->tensor.ndim; d++) json_write_int(&w, t->tensor.shape[d]);
+            for (int d = 0; d < t->tensor.ndim; d++)
+                json_write_int(&w, t->tensor.shape[d]);
             json_end_array(&w);
             json_end_object(&w);
         }
@@ -418,11 +442,16 @@ static int cmd_inspect(int argc, char **argv) {
     const char *file = NULL;
     bool json = false, tensors = false;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--json")) json = true;
-        else if (!strcmp(argv[i], "--tensors")) tensors = true;
-        else if (argv[i][0] == '-' && argv[i][1]) return usage_error("inspect", "unknown option '%s'", argv[i]);
-        else if (file) return usage_error("inspect", "one FILE only, got also '%s'", argv[i]);
-        else file = argv[i];
+        if (!strcmp(argv[i], "--json"))
+            json = true;
+        else if (!strcmp(argv[i], "--tensors"))
+            tensors = true;
+        else if (argv[i][0] == '-' && argv[i][1])
+            return usage_error("inspect", "unknown option '%s'", argv[i]);
+        else if (file)
+            return usage_error("inspect", "one FILE only, got also '%s'", argv[i]);
+        else
+            file = argv[i];
     }
     if (!file) return usage_error("inspect", "missing FILE%s", NULL);
     yv_doc *doc = NULL;
@@ -431,7 +460,8 @@ static int cmd_inspect(int argc, char **argv) {
     if (st) return fail_read(st, file);
     info in;
     gather(doc, file, root, &in);
-    if (json) st = print_json(&in, tensors);
+    if (json)
+        st = print_json(&in, tensors);
     else {
         print_text(&in, tensors);
         if (fflush(stdout) != 0) st = yolo_error(YOLO_ERR_IO, "cannot write output");
@@ -469,20 +499,23 @@ static bool tree_fits(const yv *v, size_t *budget, int depth) {
         return true;
     case YV_DICT:
         for (size_t i = 0; i < v->dict.n; i++)
-            if (!tree_fits(v->dict.keys[i], budget, depth + 1) || !tree_fits(v->dict.vals[i], budget, depth + 1))
+            if (!tree_fits(v->dict.keys[i], budget, depth + 1) ||
+                !tree_fits(v->dict.vals[i], budget, depth + 1))
                 return false;
         return true;
     case YV_OBJECT:
         return tree_fits(v->obj.args, budget, depth + 1) && tree_fits(v->obj.state, budget, depth + 1) &&
                tree_fits(v->obj.items, budget, depth + 1);
-    default: return true;
+    default:
+        return true;
     }
 }
 
 static yolo_status write_checked(const char *path, const yv *root) {
     size_t budget = 4000000;
     if (!tree_fits(root, &budget, 0))
-        return yolo_error(YOLO_ERR_LIMIT, "%s: values nest or repeat too much to write (over 4000000 values)", path);
+        return yolo_error(YOLO_ERR_LIMIT, "%s: values nest or repeat too much to write (over 4000000 values)",
+                          path);
     return ckpt_write(path, root);
 }
 
@@ -506,9 +539,11 @@ typedef struct {
     transform_fn fn;
 } out_format;
 
-static const out_format STRIP_FORMATS[] = {{"ours", do_strip}, {"ultralytics", ultratree_export}, {NULL, NULL}};
+static const out_format STRIP_FORMATS[] = {
+    {"ours", do_strip}, {"ultralytics", ultratree_export}, {NULL, NULL}};
 static const out_format IMPORT_FORMATS[] = {{"ours", do_import}, {NULL, NULL}};
-static const out_format EXPORT_FORMATS[] = {{"state-dict", do_export}, {"ultralytics", ultratree_export}, {NULL, NULL}};
+static const out_format EXPORT_FORMATS[] = {
+    {"state-dict", do_export}, {"ultralytics", ultratree_export}, {NULL, NULL}};
 
 static int transform(const char *cmd, int argc, char **argv, bool need_out, const out_format *formats) {
     const char *in = NULL, *out = NULL;
@@ -520,10 +555,12 @@ static int transform(const char *cmd, int argc, char **argv, bool need_out, cons
         } else if (!strcmp(argv[i], "--format") && formats[1].name) {
             if (++i >= argc) return usage_error(cmd, "--format needs a layout name%s", NULL);
             const out_format *f = formats;
-            while (f->name && strcmp(f->name, argv[i])) f++;
+            while (f->name && strcmp(f->name, argv[i]))
+                f++;
             if (!f->name) {
                 char msg[160];
-                snprintf(msg, sizeof msg, "unknown --format '%%s' (%s or %s)", formats[0].name, formats[1].name);
+                snprintf(msg, sizeof msg, "unknown --format '%%s' (%s or %s)", formats[0].name,
+                         formats[1].name);
                 return usage_error(cmd, msg, argv[i]);
             }
             fn = f->fn;
@@ -554,9 +591,15 @@ static int transform(const char *cmd, int argc, char **argv, bool need_out, cons
     return YOLO_EXIT_OK;
 }
 
-static int cmd_strip(int argc, char **argv) { return transform("strip", argc, argv, false, STRIP_FORMATS); }
-static int cmd_import(int argc, char **argv) { return transform("import", argc, argv, true, IMPORT_FORMATS); }
-static int cmd_export(int argc, char **argv) { return transform("export", argc, argv, true, EXPORT_FORMATS); }
+static int cmd_strip(int argc, char **argv) {
+    return transform("strip", argc, argv, false, STRIP_FORMATS);
+}
+static int cmd_import(int argc, char **argv) {
+    return transform("import", argc, argv, true, IMPORT_FORMATS);
+}
+static int cmd_export(int argc, char **argv) {
+    return transform("export", argc, argv, true, EXPORT_FORMATS);
+}
 
 /* ---------------------------------------------------------------- set */
 
@@ -575,8 +618,10 @@ static int cmd_set(int argc, char **argv) {
     ckptfmt_kind_t kind = ckptfmt_kind(root);
     if (kind == CKPTFMT_ULTRA_TRAINING || kind == CKPTFMT_ULTRA_STRIPPED) {
         yv_doc_free(doc);
-        yolo_error(YOLO_ERR_USAGE, "%s: holds pickled Ultralytics objects, which yolo-ckpt does not write "
-                                   "(convert it first: yolo-ckpt import %s -o OUT.pt)", file, file);
+        yolo_error(YOLO_ERR_USAGE,
+                   "%s: holds pickled Ultralytics objects, which yolo-ckpt does not write "
+                   "(convert it first: yolo-ckpt import %s -o OUT.pt)",
+                   file, file);
         return yolo_report(TOOL, YOLO_ERR_FORMAT);
     }
     for (int i = 2; i < argc; i++) {
@@ -596,7 +641,8 @@ static int cmd_set(int argc, char **argv) {
         yv_doc_free(doc);
         return fail_read(st, file);
     }
-    for (int i = 2; i < argc; i++) printf("%s: %s\n", file, argv[i]);
+    for (int i = 2; i < argc; i++)
+        printf("%s: %s\n", file, argv[i]);
     yv_doc_free(doc);
     return YOLO_EXIT_OK;
 }
@@ -617,11 +663,11 @@ static yolo_status ts_push(tensor_set *s, const char *name, const yv *t) {
     if (s->n == s->cap) {
         size_t cap = s->cap ? 2 * s->cap : 256;
         named_tensor *nv = realloc(s->v, cap * sizeof *nv);
-        if (!nv) return yolo_error(YOLO_ERR_NOMEM, "out of memory");
+        if (!nv) return yolo_nomem();
         s->v = nv, s->cap = cap;
     }
     char *copy = strdup(name);
-    if (!copy) return yolo_error(YOLO_ERR_NOMEM, "out of memory");
+    if (!copy) return yolo_nomem();
     s->v[s->n].name = copy;
     s->v[s->n].t = t;
     s->n++;
@@ -629,20 +675,25 @@ static yolo_status ts_push(tensor_set *s, const char *name, const yv *t) {
 }
 
 static void ts_free(tensor_set *s) {
-    for (size_t i = 0; i < s->n; i++) free(s->v[i].name);
+    for (size_t i = 0; i < s->n; i++)
+        free(s->v[i].name);
     free(s->v);
 }
 
 static void key_text(const yv *k, char *buf, size_t cap) {
     int64_t i;
     const char *s = yv_as_str(k);
-    if (s) snprintf(buf, cap, "%s", s);
-    else if (k->kind == YV_INT && yv_as_int(k, &i)) snprintf(buf, cap, "%" PRId64, i);
-    else yv_repr(k, buf, cap);
+    if (s)
+        snprintf(buf, cap, "%s", s);
+    else if (k->kind == YV_INT && yv_as_int(k, &i))
+        snprintf(buf, cap, "%" PRId64, i);
+    else
+        yv_repr(k, buf, cap);
 }
 
 /* Every tensor reachable from v, named by its path of keys; pickled modules by their state_dict names. */
-static yolo_status collect(yv_doc *doc, const yv *v, const char *prefix, tensor_set *s, int depth, size_t *budget) {
+static yolo_status collect(yv_doc *doc, const yv *v, const char *prefix, tensor_set *s, int depth,
+                           size_t *budget) {
     if (!v || depth > 64) return YOLO_OK;
     /* Shared sub-values can make a small file describe a huge tree. */
     if (*budget == 0) return yolo_error(YOLO_ERR_LIMIT, "too many values to compare (over 4000000)");
@@ -650,7 +701,8 @@ static yolo_status collect(yv_doc *doc, const yv *v, const char *prefix, tensor_
     char name[1024], key[256];
     yolo_status st;
     switch (v->kind) {
-    case YV_TENSOR: return ts_push(s, *prefix ? prefix : "(root)", v);
+    case YV_TENSOR:
+        return ts_push(s, *prefix ? prefix : "(root)", v);
     case YV_DICT:
         for (size_t i = 0; i < v->dict.n; i++) {
             key_text(v->dict.keys[i], key, sizeof key);
@@ -671,7 +723,8 @@ static yolo_status collect(yv_doc *doc, const yv *v, const char *prefix, tensor_
         if (sd) return collect(doc, sd, prefix, s, depth + 1, budget);
         return collect(doc, v->obj.state, prefix, s, depth + 1, budget);
     }
-    default: return YOLO_OK;
+    default:
+        return YOLO_OK;
     }
 }
 
@@ -700,7 +753,7 @@ static int compare_tensors(const yv_tensor *a, const yv_tensor *b, double *maxdi
     double *da = malloc((size_t)(n ? n : 1) * sizeof *da), *db = malloc((size_t)(n ? n : 1) * sizeof *db);
     if (!da || !db) {
         free(da), free(db);
-        *st = yolo_error(YOLO_ERR_NOMEM, "out of memory");
+        *st = yolo_nomem();
         return 1;
     }
     if ((*st = yv_tensor_to_f64(a, da)) || (*st = yv_tensor_to_f64(b, db))) {
@@ -724,7 +777,8 @@ static int compare_tensors(const yv_tensor *a, const yv_tensor *b, double *maxdi
 static void shape_text(const yv_tensor *t, char *buf, size_t cap) {
     size_t o = 0;
     o += (size_t)snprintf(buf + o, cap - o, "%s[", yv_dtype_name(t->dtype));
-    for (int d = 0; d < t->ndim && o < cap; d++) o += (size_t)snprintf(buf + o, cap - o, "%s%" PRId64, d ? ", " : "", t->shape[d]);
+    for (int d = 0; d < t->ndim && o < cap; d++)
+        o += (size_t)snprintf(buf + o, cap - o, "%s%" PRId64, d ? ", " : "", t->shape[d]);
     if (o < cap) snprintf(buf + o, cap - o, "]");
 }
 
@@ -732,11 +786,16 @@ static int cmd_diff(int argc, char **argv) {
     const char *fa = NULL, *fb = NULL;
     bool all = false;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--all")) all = true;
-        else if (argv[i][0] == '-' && argv[i][1]) return usage_error("diff", "unknown option '%s'", argv[i]);
-        else if (!fa) fa = argv[i];
-        else if (!fb) fb = argv[i];
-        else return usage_error("diff", "two files only, got also '%s'", argv[i]);
+        if (!strcmp(argv[i], "--all"))
+            all = true;
+        else if (argv[i][0] == '-' && argv[i][1])
+            return usage_error("diff", "unknown option '%s'", argv[i]);
+        else if (!fa)
+            fa = argv[i];
+        else if (!fb)
+            fb = argv[i];
+        else
+            return usage_error("diff", "two files only, got also '%s'", argv[i]);
     }
     if (!fb) return usage_error("diff", "needs two files A and B%s", NULL);
     yv_doc *da = NULL, *db = NULL;
@@ -765,7 +824,7 @@ static int cmd_diff(int argc, char **argv) {
     size_t identical = 0, different = 0, only_a = 0, only_b = 0;
     char *seen = calloc(sb.n ? sb.n : 1, 1);
     if (!seen) {
-        rc = yolo_report(TOOL, yolo_error(YOLO_ERR_NOMEM, "out of memory"));
+        rc = yolo_report(TOOL, yolo_nomem());
         goto done;
     }
     for (size_t i = 0; i < sa.n; i++) {
@@ -796,8 +855,8 @@ static int cmd_diff(int argc, char **argv) {
             shape_text(tb, s2, sizeof s2);
             printf("differs    %s  shape %s vs %s\n", sa.v[i].name, s1, s2);
         } else if (ta->dtype != tb->dtype) {
-            printf("differs    %s  dtype %s vs %s, max abs diff %.9g\n", sa.v[i].name, yv_dtype_name(ta->dtype),
-                   yv_dtype_name(tb->dtype), maxdiff);
+            printf("differs    %s  dtype %s vs %s, max abs diff %.9g\n", sa.v[i].name,
+                   yv_dtype_name(ta->dtype), yv_dtype_name(tb->dtype), maxdiff);
         } else {
             printf("differs    %s  max abs diff %.9g\n", sa.v[i].name, maxdiff);
         }
@@ -808,8 +867,8 @@ static int cmd_diff(int argc, char **argv) {
             only_b++;
         }
     free(seen);
-    printf("%zu tensors in A, %zu in B: %zu identical, %zu different, %zu only in A, %zu only in B\n", sa.n, sb.n,
-           identical, different, only_a, only_b);
+    printf("%zu tensors in A, %zu in B: %zu identical, %zu different, %zu only in A, %zu only in B\n", sa.n,
+           sb.n, identical, different, only_a, only_b);
     rc = (different || only_a || only_b) ? YOLO_EXIT_FAIL : YOLO_EXIT_OK;
 done:
     ts_free(&sa);
@@ -857,11 +916,20 @@ static int cmd_summary(int argc, char **argv) {
 static void print_scalar(const yv *v) {
     char buf[4096];
     switch (v->kind) {
-    case YV_NONE: break;
-    case YV_BOOL: fputs(v->b ? "true" : "false", stdout); break;
-    case YV_INT: printf("%lld", (long long)v->i); break;
-    case YV_FLOAT: printf("%.17g", v->f); break;
-    case YV_STR: fwrite(v->str.s, 1, v->str.len, stdout); break;
+    case YV_NONE:
+        break;
+    case YV_BOOL:
+        fputs(v->b ? "true" : "false", stdout);
+        break;
+    case YV_INT:
+        printf("%lld", (long long)v->i);
+        break;
+    case YV_FLOAT:
+        printf("%.17g", v->f);
+        break;
+    case YV_STR:
+        fwrite(v->str.s, 1, v->str.len, stdout);
+        break;
     default:
         yv_repr(v, buf, sizeof buf);
         fputs(buf, stdout);
@@ -880,8 +948,8 @@ static int cmd_get(int argc, char **argv) {
         const yv *v = yv_path(root, argv[i]);
         if (!v) {
             yv_doc_free(doc);
-            return fail(yolo_error(YOLO_ERR_NOTFOUND, "no key '%s' (see 'yolo-ckpt inspect --json')", argv[i]),
-                        file);
+            return fail(
+                yolo_error(YOLO_ERR_NOTFOUND, "no key '%s' (see 'yolo-ckpt inspect --json')", argv[i]), file);
         }
         print_scalar(v);
     }
@@ -893,55 +961,64 @@ static int cmd_get(int argc, char **argv) {
 /* ---------------------------------------------------------------- main */
 
 static const command COMMANDS[] = {
-    {"inspect", "usage: yolo-ckpt inspect FILE [--json] [--tensors]\n"
-                "Describes a checkpoint without reading its tensor data: kind, task, model, classes,\n"
-                "epoch, whether training can resume (and why not), metrics, optimizer, data, weights.\n"
-                "  --json     one JSON object on stdout\n"
-                "  --tensors  also list every weight tensor: name, dtype, shape\n",
+    {"inspect",
+     "usage: yolo-ckpt inspect FILE [--json] [--tensors]\n"
+     "Describes a checkpoint without reading its tensor data: kind, task, model, classes,\n"
+     "epoch, whether training can resume (and why not), metrics, optimizer, data, weights.\n"
+     "  --json     one JSON object on stdout\n"
+     "  --tensors  also list every weight tensor: name, dtype, shape\n",
      cmd_inspect},
-    {"verify", "usage: yolo-ckpt verify FILE\n"
-               "Checks the zip structure, every entry's CRC-32, that data.pkl parses and that every storage\n"
-               "it refers to is present. Exit 0 if good, 1 if damaged (the reason on stderr).\n",
+    {"verify",
+     "usage: yolo-ckpt verify FILE\n"
+     "Checks the zip structure, every entry's CRC-32, that data.pkl parses and that every storage\n"
+     "it refers to is present. Exit 0 if good, 1 if damaged (the reason on stderr).\n",
      cmd_verify},
-    {"strip", "usage: yolo-ckpt strip FILE [-o OUT] [--format ours|ultralytics]\n"
-              "Writes deployment weights: the EMA (or model) as an fp16 state dict under 'model', no\n"
-              "optimizer, ema None, epoch -1; the result is not resumable. Without -o, FILE is replaced\n"
-              "(atomically). Ultralytics files are converted to our layout on the way.\n"
-              "  --format ultralytics  Ultralytics' own layout instead (as export --format ultralytics)\n",
+    {"strip",
+     "usage: yolo-ckpt strip FILE [-o OUT] [--format ours|ultralytics]\n"
+     "Writes deployment weights: the EMA (or model) as an fp16 state dict under 'model', no\n"
+     "optimizer, ema None, epoch -1; the result is not resumable. Without -o, FILE is replaced\n"
+     "(atomically). Ultralytics files are converted to our layout on the way.\n"
+     "  --format ultralytics  Ultralytics' own layout instead (as export --format ultralytics)\n",
      cmd_strip},
-    {"import", "usage: yolo-ckpt import ULTRALYTICS.pt -o OUT.pt\n"
-               "Converts an Ultralytics checkpoint (mid-training last.pt or stripped best.pt) into our\n"
-               "layout: fp32 state dicts, optimizer state keyed by parameter name, train_args kept, epoch\n"
-               "kept. Nothing in the file is executed.\n",
+    {"import",
+     "usage: yolo-ckpt import ULTRALYTICS.pt -o OUT.pt\n"
+     "Converts an Ultralytics checkpoint (mid-training last.pt or stripped best.pt) into our\n"
+     "layout: fp32 state dicts, optimizer state keyed by parameter name, train_args kept, epoch\n"
+     "kept. Nothing in the file is executed.\n",
      cmd_import},
-    {"export", "usage: yolo-ckpt export FILE -o OUT.pt [--format state-dict|ultralytics]\n"
-               "Writes the weights (the EMA if present, else the model) for use elsewhere:\n"
-               "  --format state-dict   (default) a plain {name: float32 tensor} dict, which Python loads\n"
-               "                        with model.load_state_dict(torch.load(f))\n"
-               "  --format ultralytics  the layout of Ultralytics 8.4.52's final weights: the pickled\n"
-               "                        DetectionModel, SegmentationModel or ClassificationModel in fp16,\n"
-               "                        which Ultralytics' YOLO(\"OUT.pt\") opens (to export to ONNX, ...)\n",
+    {"export",
+     "usage: yolo-ckpt export FILE -o OUT.pt [--format state-dict|ultralytics]\n"
+     "Writes the weights (the EMA if present, else the model) for use elsewhere:\n"
+     "  --format state-dict   (default) a plain {name: float32 tensor} dict, which Python loads\n"
+     "                        with model.load_state_dict(torch.load(f))\n"
+     "  --format ultralytics  the layout of Ultralytics 8.4.52's final weights: the pickled\n"
+     "                        DetectionModel, SegmentationModel or ClassificationModel in fp16,\n"
+     "                        which Ultralytics' YOLO(\"OUT.pt\") opens (to export to ONNX, ...)\n",
      cmd_export},
-    {"set", "usage: yolo-ckpt set FILE key=value...\n"
-            "Edits train_args of one of our checkpoints in place, atomically. Values are parsed like\n"
-            "Ultralytics' command line: none, true/false, int, float, [lists], else a string; the key must\n"
-            "exist and pass Ultralytics' type checks. Example: yolo-ckpt set last.pt epochs=150\n",
+    {"set",
+     "usage: yolo-ckpt set FILE key=value...\n"
+     "Edits train_args of one of our checkpoints in place, atomically. Values are parsed like\n"
+     "Ultralytics' command line: none, true/false, int, float, [lists], else a string; the key must\n"
+     "exist and pass Ultralytics' type checks. Example: yolo-ckpt set last.pt epochs=150\n",
      cmd_set},
-    {"diff", "usage: yolo-ckpt diff A B [--all]\n"
-             "Compares every tensor of two files by name (optimizer state included) and prints each that\n"
-             "differs with its largest absolute difference, then a summary. Exit 0 only if the names match\n"
-             "and every tensor is bit-identical (same dtype, shape and bytes).\n"
-             "  --all  also list the identical tensors\n",
+    {"diff",
+     "usage: yolo-ckpt diff A B [--all]\n"
+     "Compares every tensor of two files by name (optimizer state included) and prints each that\n"
+     "differs with its largest absolute difference, then a summary. Exit 0 only if the names match\n"
+     "and every tensor is bit-identical (same dtype, shape and bytes).\n"
+     "  --all  also list the identical tensors\n",
      cmd_diff},
-    {"summary", "usage: yolo-ckpt summary MODEL.yaml [nc=N]\n"
-                "Prints Ultralytics' summary line (layers, parameters, gradients, GFLOPs) computed from the\n"
-                "model YAML alone. A bare name such as yolov8s.yaml resolves to the shipped file with the\n"
-                "scale taken from the name.\n",
+    {"summary",
+     "usage: yolo-ckpt summary MODEL.yaml [nc=N]\n"
+     "Prints Ultralytics' summary line (layers, parameters, gradients, GFLOPs) computed from the\n"
+     "model YAML alone. A bare name such as yolov8s.yaml resolves to the shipped file with the\n"
+     "scale taken from the name.\n",
      cmd_summary},
-    {"get", "usage: yolo-ckpt get FILE KEY...\n"
-            "Prints one line per KEY, a dotted path into the checkpoint's top-level dict (epoch,\n"
-            "train_args.epochs, best_fitness): numbers and strings as they are, true/false, an empty line\n"
-            "for None. Reads no tensor data. A missing key is an error (exit 1).\n",
+    {"get",
+     "usage: yolo-ckpt get FILE KEY...\n"
+     "Prints one line per KEY, a dotted path into the checkpoint's top-level dict (epoch,\n"
+     "train_args.epochs, best_fitness): numbers and strings as they are, true/false, an empty line\n"
+     "for None. Reads no tensor data. A missing key is an error (exit 1).\n",
      cmd_get},
 };
 

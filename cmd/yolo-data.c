@@ -21,7 +21,8 @@ static const char USAGE[] =
     "       yolo-data check DATA [--workers N] [--no-cache]\n"
     "       yolo-data list DATA [--split S] [fraction=F] [--workers N] [--no-cache]\n"
     "       yolo-data show DATA -o grid.jpg [--split S] [--epoch E] [--n 16] [--seed S] [--imgsz N]\n"
-    "       yolo-data fashion --task detect|segment|classify --out DIR [--train N] [--val N] [--imgsz S] [--seed N] [--jpeg]\n"
+    "       yolo-data fashion --task detect|segment|classify --out DIR [--train N] [--val N] [--imgsz S] "
+    "[--seed N] [--jpeg]\n"
     "       yolo-data merge SHARD... [-o OUT]\n"
     "       yolo-data dump [STREAM]\n"
     "DATA is a data.yaml, a classification folder (train/CLASS/...) or a .zip/.tar(.gz|.zst) of either.\n"
@@ -53,7 +54,9 @@ static int usage_error(const char *fmt, const char *arg) {
 }
 
 /* The library has set the message; exit 1 unless it was a usage problem. */
-static int fail(yolo_status st) { return yolo_report(TOOL, st); }
+static int fail(yolo_status st) {
+    return yolo_report(TOOL, st);
+}
 
 static bool parse_i64(const char *s, int64_t *out, int64_t lo, int64_t hi) {
     if (!s || !*s) return false;
@@ -84,7 +87,8 @@ static bool parse_f(const char *s, float *out) {
     return true;
 }
 
-/* fraction=F (Ultralytics: 0 < F <= 1, the share of the train split's files). Returns 0, or the usage exit code. */
+/* fraction=F (Ultralytics: 0 < F <= 1, the share of the train split's files). Returns 0, or the usage exit
+ * code. */
 static int parse_fraction(const char *kv, double *out) {
     char *e;
     const char *v = kv + strlen("fraction=");
@@ -106,10 +110,22 @@ static int set_hyp(augment_cfg *c, const char *kv) {
     struct {
         const char *name;
         float *f;
-    } fl[] = {{"hsv_h", &c->hsv_h},       {"hsv_s", &c->hsv_s},   {"hsv_v", &c->hsv_v},         {"degrees", &c->degrees},
-              {"translate", &c->translate}, {"scale", &c->scale}, {"shear", &c->shear},         {"perspective", &c->perspective},
-              {"flipud", &c->flipud},     {"fliplr", &c->fliplr}, {"bgr", &c->bgr},             {"mosaic", &c->mosaic},
-              {"mixup", &c->mixup},       {"cutmix", &c->cutmix}, {"copy_paste", &c->copy_paste}, {"erasing", &c->erasing}};
+    } fl[] = {{"hsv_h", &c->hsv_h},
+              {"hsv_s", &c->hsv_s},
+              {"hsv_v", &c->hsv_v},
+              {"degrees", &c->degrees},
+              {"translate", &c->translate},
+              {"scale", &c->scale},
+              {"shear", &c->shear},
+              {"perspective", &c->perspective},
+              {"flipud", &c->flipud},
+              {"fliplr", &c->fliplr},
+              {"bgr", &c->bgr},
+              {"mosaic", &c->mosaic},
+              {"mixup", &c->mixup},
+              {"cutmix", &c->cutmix},
+              {"copy_paste", &c->copy_paste},
+              {"erasing", &c->erasing}};
     for (size_t k = 0; k < sizeof fl / sizeof *fl; k++)
         if (strcmp(key, fl[k].name) == 0) {
             if (!parse_f(v, fl[k].f)) return usage_error("bad number in '%s'", kv);
@@ -118,16 +134,22 @@ static int set_hyp(augment_cfg *c, const char *kv) {
     int64_t x;
     if (strcmp(key, "close_mosaic") == 0 || strcmp(key, "mask_ratio") == 0 || strcmp(key, "imgsz") == 0) {
         if (!parse_i64(v, &x, 0, 1 << 16)) return usage_error("bad whole number in '%s'", kv);
-        if (key[0] == 'c') c->close_mosaic = (int)x;
-        else if (key[0] == 'm') c->mask_ratio = (int)x;
-        else c->imgsz = (int)x;
+        if (key[0] == 'c')
+            c->close_mosaic = (int)x;
+        else if (key[0] == 'm')
+            c->mask_ratio = (int)x;
+        else
+            c->imgsz = (int)x;
         return 0;
     }
     if (strcmp(key, "overlap_mask") == 0 || strcmp(key, "rect") == 0) {
         bool b = strcmp(v, "True") == 0 || strcmp(v, "true") == 0 || strcmp(v, "1") == 0;
-        if (!b && strcmp(v, "False") && strcmp(v, "false") && strcmp(v, "0")) return usage_error("bad boolean in '%s'", kv);
-        if (key[0] == 'o') c->overlap_mask = b;
-        else c->rect = b;
+        if (!b && strcmp(v, "False") && strcmp(v, "false") && strcmp(v, "0"))
+            return usage_error("bad boolean in '%s'", kv);
+        if (key[0] == 'o')
+            c->overlap_mask = b;
+        else
+            c->rect = b;
         return 0;
     }
     if (strcmp(key, "copy_paste_mode") == 0) {
@@ -136,11 +158,16 @@ static int set_hyp(augment_cfg *c, const char *kv) {
         return 0;
     }
     if (strcmp(key, "auto_augment") == 0) {
-        if (!strcmp(v, "randaugment")) c->auto_augment = AUGMENT_AUTO_RANDAUGMENT;
-        else if (!strcmp(v, "autoaugment")) c->auto_augment = AUGMENT_AUTO_AUTOAUGMENT;
-        else if (!strcmp(v, "augmix")) c->auto_augment = AUGMENT_AUTO_AUGMIX;
-        else if (!strcmp(v, "None") || !strcmp(v, "none") || !*v) c->auto_augment = AUGMENT_AUTO_NONE;
-        else return usage_error("bad auto_augment in '%s'", kv);
+        if (!strcmp(v, "randaugment"))
+            c->auto_augment = AUGMENT_AUTO_RANDAUGMENT;
+        else if (!strcmp(v, "autoaugment"))
+            c->auto_augment = AUGMENT_AUTO_AUTOAUGMENT;
+        else if (!strcmp(v, "augmix"))
+            c->auto_augment = AUGMENT_AUTO_AUGMIX;
+        else if (!strcmp(v, "None") || !strcmp(v, "none") || !*v)
+            c->auto_augment = AUGMENT_AUTO_NONE;
+        else
+            return usage_error("bad auto_augment in '%s'", kv);
         return 0;
     }
     return usage_error("unknown setting '%s'", kv);
@@ -160,16 +187,25 @@ static int parse_source_arg(int argc, char **argv, int *k, source_args *s) {
     const char *a = argv[*k], *v = *k + 1 < argc ? argv[*k + 1] : NULL;
     pipeline_opts *o = &s->o;
     int64_t x;
-    if (!strcmp(a, "--augment")) s->aug = 1;
-    else if (!strcmp(a, "--no-augment")) s->aug = 0;
-    else if (!strcmp(a, "--no-cache")) s->no_cache = true;
-    else if (a[0] != '-' && strchr(a, '=')) return set_hyp(&o->aug, a);
-    else if (a[0] != '-' && !s->data) s->data = a;
-    else if (!v) return -1;
+    if (!strcmp(a, "--augment"))
+        s->aug = 1;
+    else if (!strcmp(a, "--no-augment"))
+        s->aug = 0;
+    else if (!strcmp(a, "--no-cache"))
+        s->no_cache = true;
+    else if (a[0] != '-' && strchr(a, '='))
+        return set_hyp(&o->aug, a);
+    else if (a[0] != '-' && !s->data)
+        s->data = a;
+    else if (!v)
+        return -1;
     /* the options below take a value */
-    else if (!strcmp(a, "-o")) s->out = v, ++*k;
-    else if (!strcmp(a, "--split")) o->split = v, ++*k;
-    else if (!strcmp(a, "--task")) o->task = v, ++*k;
+    else if (!strcmp(a, "-o"))
+        s->out = v, ++*k;
+    else if (!strcmp(a, "--split"))
+        o->split = v, ++*k;
+    else if (!strcmp(a, "--task"))
+        o->task = v, ++*k;
     else if (!strcmp(a, "--epoch")) {
         if (!parse_i64(v, &x, 0, 1 << 30)) return usage_error("bad --epoch '%s'", v);
         o->epoch = (int)x, ++*k;
@@ -185,12 +221,14 @@ static int parse_source_arg(int argc, char **argv, int *k, source_args *s) {
     } else if (!strcmp(a, "--workers")) {
         if (!parse_i64(v, &x, 0, 256)) return usage_error("bad --workers '%s'", v);
         o->workers = (int)x, ++*k;
-    } else return -1;
+    } else
+        return -1;
     return 0;
 }
 
 static void print_warnings(FILE *f, const dataset_report *r, const char *prefix) {
-    for (int k = 0; k < r->n_msgs; k++) fprintf(f, "%s%s\n", prefix, r->msgs[k]);
+    for (int k = 0; k < r->n_msgs; k++)
+        fprintf(f, "%s%s\n", prefix, r->msgs[k]);
 }
 
 /* ---- stream ---- */
@@ -228,9 +266,12 @@ static int cmd_stream(int argc, char **argv) {
         } else if (!strcmp(a, "--cache-mb") && v) {
             if (!parse_i64(v, &x, 0, 1 << 22)) return usage_error("bad --cache-mb '%s'", v);
             so->cache_mb = (int)x, k++;
-        } else if (!strcmp(a, "--rect")) so->rect = true;
-        else if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) quiet = true;
-        else return usage_error("unexpected argument '%s'", a);
+        } else if (!strcmp(a, "--rect"))
+            so->rect = true;
+        else if (!strcmp(a, "--quiet") || !strcmp(a, "-q"))
+            quiet = true;
+        else
+            return usage_error("unexpected argument '%s'", a);
     }
     pipeline_opts o = src.o;
     const char *data = src.data, *out = src.out;
@@ -245,8 +286,8 @@ static int cmd_stream(int argc, char **argv) {
     if (st) return fail(st);
     dataset_split *sp;
     /* as Ultralytics, fraction applies to the train split only */
-    dataset_load_opts lo = {.workers = o.workers, .no_cache = no_cache,
-                            .fraction = strcmp(o.split, "train") == 0 ? fraction : 1};
+    dataset_load_opts lo = {
+        .workers = o.workers, .no_cache = no_cache, .fraction = strcmp(o.split, "train") == 0 ? fraction : 1};
     st = dataset_split_load(ds, o.split, &lo, &sp);
     if (st) {
         dataset_free(ds);
@@ -256,8 +297,8 @@ static int cmd_stream(int argc, char **argv) {
     if (!quiet) {
         print_warnings(stderr, rep, TOOL ": warning: ");
         if (rep->corrupt)
-            fprintf(stderr, "%s: %s: %" PRId64 " images, %" PRId64 " corrupt skipped\n", TOOL, o.split, rep->listed,
-                    rep->corrupt);
+            fprintf(stderr, "%s: %s: %" PRId64 " images, %" PRId64 " corrupt skipped\n", TOOL, o.split,
+                    rep->listed, rep->corrupt);
     }
     pipeline *p = NULL;
     st = pipeline_open(ds, sp, &o, &p);
@@ -283,9 +324,12 @@ static int cmd_check(int argc, char **argv) {
         if (!strcmp(argv[k], "--workers") && k + 1 < argc) {
             if (!parse_i64(argv[k + 1], &x, 0, 256)) return usage_error("bad --workers '%s'", argv[k + 1]);
             lo.workers = (int)x, k++;
-        } else if (!strcmp(argv[k], "--no-cache")) lo.no_cache = true;
-        else if (argv[k][0] != '-' && !data) data = argv[k];
-        else return usage_error("unexpected argument '%s'", argv[k]);
+        } else if (!strcmp(argv[k], "--no-cache"))
+            lo.no_cache = true;
+        else if (argv[k][0] != '-' && !data)
+            data = argv[k];
+        else
+            return usage_error("unexpected argument '%s'", argv[k]);
     }
     if (!data) return usage_error("%s", "no dataset given");
     dataset *ds;
@@ -296,7 +340,8 @@ static int cmd_check(int argc, char **argv) {
     int nc = dataset_nc(ds);
     const char *const *names = dataset_names(ds);
     int rc = 0;
-    printf("dataset %s: %d classes, %s\n", data, nc, dataset_is_classify(ds) ? "classify (ImageFolder)" : "detect/segment");
+    printf("dataset %s: %d classes, %s\n", data, nc,
+           dataset_is_classify(ds) ? "classify (ImageFolder)" : "detect/segment");
     for (int s = 0; s < 3; s++) {
         if (!dataset_has_split(ds, splits[s])) continue;
         dataset_split *sp;
@@ -308,22 +353,30 @@ static int cmd_check(int argc, char **argv) {
         }
         const dataset_report *r = dataset_split_report(sp);
         int64_t bg = r->missing + r->empty;
-        printf("%s: %" PRId64 " images, %" PRId64 " backgrounds, %" PRId64 " corrupt, %" PRId64 " instances%s\n",
+        printf("%s: %" PRId64 " images, %" PRId64 " backgrounds, %" PRId64 " corrupt, %" PRId64
+               " instances%s\n",
                splits[s], r->images, bg, r->corrupt, r->instances,
-               dataset_is_classify(ds) ? "" : r->segments ? " (segments)" : " (boxes)");
+               dataset_is_classify(ds) ? ""
+               : r->segments           ? " (segments)"
+                                       : " (boxes)");
         if (!dataset_is_classify(ds))
-            printf("  labels: %" PRId64 " found, %" PRId64 " missing, %" PRId64 " empty\n", r->found, r->missing, r->empty);
+            printf("  labels: %" PRId64 " found, %" PRId64 " missing, %" PRId64 " empty\n", r->found,
+                   r->missing, r->empty);
         if (r->cache_path)
             printf("  cache: %s (%s)\n", r->cache_path,
-                   r->from_cache ? "used" : r->cache_note ? r->cache_note : "new");
+                   r->from_cache   ? "used"
+                   : r->cache_note ? r->cache_note
+                                   : "new");
         print_warnings(stdout, r, "  warning: ");
         printf("  %-20s %s\n", "class", dataset_is_classify(ds) ? "images" : "instances");
-        for (int c = 0; c < nc; c++) printf("  %-20s %" PRId64 "\n", names[c], r->per_class[c]);
+        for (int c = 0; c < nc; c++)
+            printf("  %-20s %" PRId64 "\n", names[c], r->per_class[c]);
         tot_img += r->images, tot_bg += bg, tot_bad += r->corrupt, tot_inst += r->instances;
         dataset_split_free(sp);
     }
-    printf("summary: %" PRId64 " images, %" PRId64 " backgrounds, %" PRId64 " corrupt, %" PRId64 " instances\n", tot_img,
-           tot_bg, tot_bad, tot_inst);
+    printf("summary: %" PRId64 " images, %" PRId64 " backgrounds, %" PRId64 " corrupt, %" PRId64
+           " instances\n",
+           tot_img, tot_bg, tot_bad, tot_inst);
     dataset_free(ds);
     return rc;
 }
@@ -343,13 +396,17 @@ static int cmd_list(int argc, char **argv) {
         if (!strcmp(a, "--workers") && v) {
             if (!parse_i64(v, &x, 0, 256)) return usage_error("bad --workers '%s'", v);
             lo.workers = (int)x, k++;
-        } else if (!strcmp(a, "--split") && v) split = v, k++;
-        else if (!strcmp(a, "--no-cache")) lo.no_cache = true;
+        } else if (!strcmp(a, "--split") && v)
+            split = v, k++;
+        else if (!strcmp(a, "--no-cache"))
+            lo.no_cache = true;
         else if (!strncmp(a, "fraction=", 9)) {
             int r = parse_fraction(a, &fraction);
             if (r) return r;
-        } else if (a[0] != '-' && !data) data = a;
-        else return usage_error("unexpected argument '%s'", a);
+        } else if (a[0] != '-' && !data)
+            data = a;
+        else
+            return usage_error("unexpected argument '%s'", a);
     }
     if (!data) return usage_error("%s", "no dataset given");
     lo.fraction = strcmp(split, "train") == 0 ? fraction : 1;
@@ -361,7 +418,8 @@ static int cmd_list(int argc, char **argv) {
     if (!st) {
         const char *path = dataset_root(ds);
         size_t base = strlen(path);
-        while (base > 1 && path[base - 1] == '/') base--;
+        while (base > 1 && path[base - 1] == '/')
+            base--;
         for (int64_t i = 0; i < dataset_split_count(sp); i++) {
             const char *f = dataset_split_file(sp, i);
             if (base && !strncmp(f, path, base) && f[base] == '/') f += base + 1;
@@ -389,7 +447,8 @@ static int cmd_show(int argc, char **argv) {
         } else if (!strcmp(a, "--n") && v) {
             if (!parse_i64(v, &x, 1, 256)) return usage_error("bad --n '%s' (1..256)", v);
             n = (int)x, k++;
-        } else return usage_error("unexpected argument '%s'", a);
+        } else
+            return usage_error("unexpected argument '%s'", a);
     }
     pipeline_opts o = src.o;
     const char *data = src.data, *out = src.out;
@@ -407,7 +466,7 @@ static int cmd_show(int argc, char **argv) {
     image *ims = calloc((size_t)n, sizeof *ims);
     image grid = {0};
     int made = 0;
-    if (!ims) st = yolo_error(YOLO_ERR_NOMEM, "out of memory");
+    if (!ims) st = yolo_nomem();
     if (!st) st = dataset_split_load(ds, o.split, &lo, &sp);
     if (!st) st = pipeline_open(ds, sp, &o, &p);
     const char *const *names = dataset_names(ds);
@@ -429,14 +488,16 @@ static int cmd_show(int argc, char **argv) {
     stream_sample_free(&s);
     if (!st && made == 0) st = yolo_error(YOLO_ERR_NOTFOUND, "%s: no samples to show", data);
     int cols = 1;
-    while (cols * cols < made) cols++;
+    while (cols * cols < made)
+        cols++;
     if (!st) st = draw_grid(ims, made, cols, o.aug.imgsz, o.aug.imgsz, &grid);
     uint8_t *jpg = NULL;
     size_t len = 0;
     if (!st) st = image_encode_jpeg(&grid, 90, &jpg, &len);
     if (!st) {
         FILE *f = fopen(out, "wb");
-        if (!f) st = yolo_error(YOLO_ERR_IO, "%s: %s", out, strerror(errno));
+        if (!f)
+            st = yolo_error(YOLO_ERR_IO, "%s: %s", out, strerror(errno));
         else {
             size_t w = fwrite(jpg, 1, len, f);
             if (fclose(f) != 0 || w != len) st = yolo_error(YOLO_ERR_IO, "%s: write failed", out);
@@ -444,7 +505,8 @@ static int cmd_show(int argc, char **argv) {
     }
     free(jpg);
     image_free(&grid);
-    for (int k = 0; k < made; k++) image_free(&ims[k]);
+    for (int k = 0; k < made; k++)
+        image_free(&ims[k]);
     free(ims);
     pipeline_free(p);
     dataset_split_free(sp);
@@ -464,25 +526,32 @@ static int cmd_fashion(int argc, char **argv) {
             continue;
         }
         if (!v) return usage_error("unexpected argument '%s'", a);
-        if (!strcmp(a, "--task")) o.task = v;
-        else if (!strcmp(a, "--out")) o.out_dir = v;
-        else if (!strcmp(a, "--src")) o.src_dir = v;
+        if (!strcmp(a, "--task"))
+            o.task = v;
+        else if (!strcmp(a, "--out"))
+            o.out_dir = v;
+        else if (!strcmp(a, "--src"))
+            o.src_dir = v;
         else if (!strcmp(a, "--seed")) {
             if (!parse_u64(v, &o.seed)) return usage_error("bad --seed '%s'", v);
         } else if (!strcmp(a, "--train") || !strcmp(a, "--val") || !strcmp(a, "--imgsz")) {
             if (!parse_i64(v, &x, 0, 1000000)) return usage_error("bad number '%s'", v);
-            if (a[2] == 't') o.n_train = (int)x;
-            else if (a[2] == 'v') o.n_val = (int)x;
-            else o.imgsz = (int)x;
-        } else return usage_error("unexpected argument '%s'", a);
+            if (a[2] == 't')
+                o.n_train = (int)x;
+            else if (a[2] == 'v')
+                o.n_val = (int)x;
+            else
+                o.imgsz = (int)x;
+        } else
+            return usage_error("unexpected argument '%s'", a);
         k++;
     }
     if (!o.out_dir) return usage_error("%s", "no --out DIR given");
     if (!o.imgsz) o.imgsz = strcmp(o.task, "classify") == 0 ? 64 : 128;
     yolo_status st = fashion_write(&o);
     if (st) return yolo_report(TOOL, st);
-    fprintf(stderr, "%s: wrote a %s dataset of %d train + %d val images to %s\n", TOOL, o.task, o.n_train, o.n_val,
-            o.out_dir);
+    fprintf(stderr, "%s: wrote a %s dataset of %d train + %d val images to %s\n", TOOL, o.task, o.n_train,
+            o.n_val, o.out_dir);
     return 0;
 }
 
@@ -495,20 +564,25 @@ static int cmd_merge(int argc, char **argv) {
     int n = 0, rc = 0;
     if (!names || !in) {
         free(names), free(in);
-        return yolo_report(TOOL, yolo_error(YOLO_ERR_NOMEM, "out of memory"));
+        return yolo_report(TOOL, yolo_nomem());
     }
     for (int k = 1; k < argc && !rc; k++) {
-        if (!strcmp(argv[k], "-o") && k + 1 < argc) out = argv[++k];
-        else if (argv[k][0] == '-' && argv[k][1]) rc = usage_error("unexpected argument '%s'", argv[k]);
-        else names[n++] = argv[k];
+        if (!strcmp(argv[k], "-o") && k + 1 < argc)
+            out = argv[++k];
+        else if (argv[k][0] == '-' && argv[k][1])
+            rc = usage_error("unexpected argument '%s'", argv[k]);
+        else
+            names[n++] = argv[k];
     }
     if (!rc && n == 0) rc = usage_error("%s", "no shard streams given");
     if (!rc && !out && isatty(STDOUT_FILENO))
         rc = usage_error("%s", "refusing to write a binary stream to a terminal (pipe it or use -o FILE)");
     for (int k = 0; k < n && !rc; k++)
-        if (!(in[k] = fopen(names[k], "rb"))) rc = yolo_report(TOOL, yolo_error(YOLO_ERR_IO, "%s: %s", names[k], strerror(errno)));
+        if (!(in[k] = fopen(names[k], "rb")))
+            rc = yolo_report(TOOL, yolo_error(YOLO_ERR_IO, "%s: %s", names[k], strerror(errno)));
     FILE *f = stdout;
-    if (!rc && out && !(f = fopen(out, "wb"))) rc = yolo_report(TOOL, yolo_error(YOLO_ERR_IO, "%s: %s", out, strerror(errno)));
+    if (!rc && out && !(f = fopen(out, "wb")))
+        rc = yolo_report(TOOL, yolo_error(YOLO_ERR_IO, "%s: %s", out, strerror(errno)));
     if (!rc) {
         yolo_status st = stream_merge(in, names, n, f, out ? out : "stdout");
         if (f != stdout && fclose(f) != 0 && !st) st = yolo_error(YOLO_ERR_IO, "%s: write failed", out);
@@ -526,9 +600,12 @@ static void json_str(const char *s) {
     putchar('"');
     for (; *s; s++) {
         unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\') printf("\\%c", c);
-        else if (c < 0x20) printf("\\u%04x", c);
-        else putchar(c);
+        if (c == '"' || c == '\\')
+            printf("\\%c", c);
+        else if (c < 0x20)
+            printf("\\u%04x", c);
+        else
+            putchar(c);
     }
     putchar('"');
 }
@@ -536,8 +613,10 @@ static void json_str(const char *s) {
 static int cmd_dump(int argc, char **argv) {
     const char *path = NULL;
     for (int k = 1; k < argc; k++) {
-        if (argv[k][0] != '-' && !path) path = argv[k];
-        else return usage_error("unexpected argument '%s'", argv[k]);
+        if (argv[k][0] != '-' && !path)
+            path = argv[k];
+        else
+            return usage_error("unexpected argument '%s'", argv[k]);
     }
     FILE *f = path ? fopen(path, "rb") : stdin;
     if (!f) return yolo_report(TOOL, yolo_error(YOLO_ERR_IO, "%s: %s", path, strerror(errno)));
@@ -558,7 +637,8 @@ static int cmd_dump(int argc, char **argv) {
         json_str(h->names[k]);
     }
     printf("],\"seed\":%" PRIu64 ",\"epoch\":%d,\"epochs\":%d,\"total\":%" PRId64 ",\"count\":%" PRId64
-           ",\"from\":%" PRId64 ",\"shard\":[%d,%d],\"augment\":%s,\"mosaic\":%s,\"rect\":%s,\"batch\":%d}}\n",
+           ",\"from\":%" PRId64
+           ",\"shard\":[%d,%d],\"augment\":%s,\"mosaic\":%s,\"rect\":%s,\"batch\":%d}}\n",
            h->seed, h->epoch, h->epochs, h->total, h->count, h->from, h->shard_k, h->shard_n,
            h->augment ? "true" : "false", h->mosaic ? "true" : "false", h->rect ? "true" : "false", h->batch);
     stream_sample s;
@@ -570,14 +650,17 @@ static int cmd_dump(int argc, char **argv) {
         uLong crc = crc32_z(crc32(0L, Z_NULL, 0), x->img.px, (size_t)x->img.h * x->img.w * 3);
         printf("{\"i\":%" PRId64 ",\"src\":%" PRId64 ",\"file\":", s.i, x->index);
         json_str(s.file ? s.file : "");
-        printf(",\"h\":%d,\"w\":%d,\"img_crc32\":%lu,\"ori\":[%d,%d],\"res\":[%d,%d],\"ratio_pad\":[[%.9g,%.9g],[%.9g,%.9g]]",
-               x->img.h, x->img.w, crc, x->ori_h, x->ori_w, x->res_h, x->res_w, x->ratio_h, x->ratio_w, x->pad_left,
-               x->pad_top);
+        printf(",\"h\":%d,\"w\":%d,\"img_crc32\":%lu,\"ori\":[%d,%d],\"res\":[%d,%d],\"ratio_pad\":[[%.9g,%."
+               "9g],[%.9g,%.9g]]",
+               x->img.h, x->img.w, crc, x->ori_h, x->ori_w, x->res_h, x->res_w, x->ratio_h, x->ratio_w,
+               x->pad_left, x->pad_top);
         if (x->label >= 0) printf(",\"label\":%d", x->label);
         printf(",\"cls\":[");
-        for (int k = 0; k < x->n; k++) printf(k ? ",%d" : "%d", x->cls[k]);
+        for (int k = 0; k < x->n; k++)
+            printf(k ? ",%d" : "%d", x->cls[k]);
         printf("],\"boxes\":[");
-        for (int k = 0; k < x->n * 4; k++) printf(k ? ",%.7g" : "%.7g", (double)x->boxes[k]);
+        for (int k = 0; k < x->n * 4; k++)
+            printf(k ? ",%.7g" : "%.7g", (double)x->boxes[k]);
         printf("]");
         if (s.mask) {
             uint16_t mx = 0;

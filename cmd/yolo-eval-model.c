@@ -61,11 +61,13 @@ static int parse_args(int argc, char **argv, margs *a) {
         CLI_TEXT("save_txt", &a->save_txt),
     };
     const cli_flag flags[] = {{"--json", &a->json}};
-    int rc = cli_parse_settings(TOOL, USAGE, settings, (int)(sizeof settings / sizeof *settings), flags, 1, argc, argv);
+    int rc = cli_parse_settings(TOOL, USAGE, settings, (int)(sizeof settings / sizeof *settings), flags, 1,
+                                argc, argv);
     if (rc) return rc;
     if (!a->model) return cli_usage_error(TOOL, "model=CKPT is required");
     if (!a->data && isatty(0))
-        return cli_usage_error(TOOL, "data=PATH is required (or pipe a yolo-data validation stream into stdin)");
+        return cli_usage_error(TOOL,
+                               "data=PATH is required (or pipe a yolo-data validation stream into stdin)");
     return 0;
 }
 
@@ -75,7 +77,7 @@ static yolo_status ckpt_names(const yv *names, int nc, const char ***out) {
     if (!names || names->kind != YV_DICT)
         return yolo_error(YOLO_ERR_FORMAT, "no class names in the checkpoint");
     const char **v = calloc(nc ? nc : 1, sizeof *v);
-    if (!v) return yolo_error(YOLO_ERR_NOMEM, "out of memory");
+    if (!v) return yolo_nomem();
     for (size_t k = 0; k < names->dict.n; k++) {
         int64_t id;
         const char *s = yv_as_str(names->dict.vals[k]);
@@ -262,9 +264,10 @@ static int run(const margs *a) {
     val_print_table(v, a->json ? stderr : stdout, true);
     double ms[3];
     val_speed(v, ms);
-    fprintf(stderr,
-            "Speed: %.1fms preprocess, %.1fms inference, %.1fms postprocess per image at shape (%d, 3, %d, %d)\n",
-            ms[0], ms[1], ms[2], bsz, imgsz, imgsz);
+    fprintf(
+        stderr,
+        "Speed: %.1fms preprocess, %.1fms inference, %.1fms postprocess per image at shape (%d, 3, %d, %d)\n",
+        ms[0], ms[1], ms[2], bsz, imgsz, imgsz);
     if (a->json) st = val_write_json(v, stdout);
 done:
     val_free(v);

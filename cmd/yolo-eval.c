@@ -58,18 +58,25 @@ static int parse_args(int argc, char **argv, eval_args *a) {
         CLI_TEXT("split", &a->split),
         CLI_DOUBLE_IN("conf", &a->conf, 0, 1, "a number between 0 and 1"),
         /* iou= given switches NMS on: the saved predictions are taken as they are otherwise */
-        {.key = "iou", .type = CLI_DOUBLE, .dst = &a->iou, .lo = 0, .hi = 1, .what = "a number between 0 and 1",
+        {.key = "iou",
+         .type = CLI_DOUBLE,
+         .dst = &a->iou,
+         .lo = 0,
+         .hi = 1,
+         .what = "a number between 0 and 1",
          .given = &a->have_iou},
         CLI_INT_IN("max_det", &a->max_det, 1, 1000000000, "a positive integer"),
         /* model= only reaches here next to preds=, to be refused below */
         CLI_TEXT("model", &a->model),
     };
     const cli_flag flags[] = {{"--json", &a->json}};
-    int rc = cli_parse_settings(TOOL, USAGE, settings, (int)(sizeof settings / sizeof *settings), flags, 1, argc, argv);
+    int rc = cli_parse_settings(TOOL, USAGE, settings, (int)(sizeof settings / sizeof *settings), flags, 1,
+                                argc, argv);
     if (rc) return rc;
     if (a->model && a->preds) return cli_usage_error(TOOL, "give model= or preds=, not both");
     if (!a->preds) return cli_usage_error(TOOL, "preds=DIR is required");
-    if (!a->data) return cli_usage_error(TOOL, "data=PATH is required (the dataset whose labels to score against)");
+    if (!a->data)
+        return cli_usage_error(TOOL, "data=PATH is required (the dataset whose labels to score against)");
     return 0;
 }
 
@@ -186,7 +193,7 @@ static yolo_status order_preds(const pred_list *p, int nc, const eval_args *a, n
         /* feed them to NMS as anchors with one score each, boxes as cx cy w h */
         size_t A = (size_t)p->n;
         float *in = calloc((4 + (size_t)nc) * A, sizeof *in);
-        if (!in) return yolo_error(YOLO_ERR_NOMEM, "out of memory");
+        if (!in) return yolo_nomem();
         for (size_t j = 0; j < A; j++) {
             const float *b = p->xyxy + 4 * j;
             in[j] = (b[0] + b[2]) / 2;
@@ -210,7 +217,7 @@ static yolo_status order_preds(const pred_list *p, int nc, const eval_args *a, n
     out->rows = malloc(sizeof *out->rows * 6 * (keep ? keep : 1));
     if (!o || !out->rows) {
         free(o);
-        return yolo_error(YOLO_ERR_NOMEM, "out of memory");
+        return yolo_nomem();
     }
     for (int j = 0; j < p->n; j++)
         o[j] = (metrics_conf_idx){p->conf[j], j};
@@ -255,7 +262,7 @@ static int run_preds(const eval_args *a) {
     size_t plen = strlen(a->preds) + 300;
     char *path = malloc(plen);
     if (!path) {
-        st = yolo_error(YOLO_ERR_NOMEM, "out of memory");
+        st = yolo_nomem();
         goto done;
     }
     for (int64_t i = 0; i < count && st == YOLO_OK; i++) {
@@ -273,7 +280,7 @@ static int run_preds(const eval_args *a) {
             if (g2) gcls = g2;
             if (!g1 || !g2) {
                 nms_dets_free(&d);
-                st = yolo_error(YOLO_ERR_NOMEM, "out of memory");
+                st = yolo_nomem();
                 break;
             }
             gcap = n;

@@ -29,7 +29,8 @@ static _Noreturn void exec_trainer(char **argv) {
         }
     }
     execvp(TRAINER, argv);
-    fprintf(stderr, "%s-client: cannot run %s: %s (build it with make, or put it on PATH)\n", TRAINER, TRAINER, strerror(errno));
+    fprintf(stderr, "%s-client: cannot run %s: %s (build it with make, or put it on PATH)\n", TRAINER,
+            TRAINER, strerror(errno));
     exit(127);
 }
 
@@ -46,7 +47,8 @@ int main(int argc, char **argv) {
             return 1;
         }
         const char *prof = getenv("YOLO_PROFILE");
-        if (prof && *prof && strcmp(prof, "0")) fprintf(stderr, "profile: %s; running %s directly\n", why, TRAINER);
+        if (prof && *prof && strcmp(prof, "0"))
+            fprintf(stderr, "profile: %s; running %s directly\n", why, TRAINER);
     }
     exec_trainer(argv);
 }

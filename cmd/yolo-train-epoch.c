@@ -23,8 +23,10 @@
 static const char *const TOOL = "yolo-train-epoch";
 
 static const char USAGE[] =
-    "usage: yolo-data DATA --split train --epoch 0 ... | yolo-train-epoch --new ARGS.yaml -o RUN/weights/last.pt [KEY=VALUE...]\n"
-    "       yolo-data DATA --split train --epoch E ... | yolo-train-epoch RUN/weights/last.pt [KEY=VALUE...] [options]\n"
+    "usage: yolo-data DATA --split train --epoch 0 ... | yolo-train-epoch --new ARGS.yaml -o "
+    "RUN/weights/last.pt [KEY=VALUE...]\n"
+    "       yolo-data DATA --split train --epoch E ... | yolo-train-epoch RUN/weights/last.pt [KEY=VALUE...] "
+    "[options]\n"
     "\n"
     "Trains one epoch on the train stream read from stdin, validates the EMA weights on the dataset's\n"
     "val split and writes the next checkpoint atomically (best.pt when fitness improved, epochN.pt per\n"
@@ -95,19 +97,23 @@ static int parse(int argc, char **argv, cli *c) {
 #define KEY(n) (k == strlen(n) && !strncmp(s, n, k))
             if (!*v) return usage_error("'%s' needs a value", s);
             if (KEY("batch")) {
-                if (!cli_parse_int(v, 1, 100000000, &c->o.batch)) return usage_error("batch must be a positive integer, not '%s'", v);
+                if (!cli_parse_int(v, 1, 100000000, &c->o.batch))
+                    return usage_error("batch must be a positive integer, not '%s'", v);
             } else if (KEY("workers") || KEY("threads")) {
                 int n;
-                if (!cli_parse_int(v, 0, 100000000, &n)) return usage_error("workers must be a number of threads, not '%s'", v);
+                if (!cli_parse_int(v, 0, 100000000, &n))
+                    return usage_error("workers must be a number of threads, not '%s'", v);
                 c->o.threads = n;
             } else if (KEY("device")) {
                 c->o.device = v;
             } else if (KEY("save_every")) {
-                if (!cli_parse_int(v, 0, 100000000, &c->o.save_every)) return usage_error("save_every must be a number of batches, not '%s'", v);
+                if (!cli_parse_int(v, 0, 100000000, &c->o.save_every))
+                    return usage_error("save_every must be a number of batches, not '%s'", v);
             } else {
-                return usage_error("'%s' cannot be set here: only batch, workers, threads, device and save_every (the "
-                                   "other training arguments come from the checkpoint; a new run is needed to change them)",
-                                   s);
+                return usage_error(
+                    "'%s' cannot be set here: only batch, workers, threads, device and save_every (the "
+                    "other training arguments come from the checkpoint; a new run is needed to change them)",
+                    s);
             }
 #undef KEY
         } else if (!c->ckpt) {
@@ -118,11 +124,13 @@ static int parse(int argc, char **argv, cli *c) {
     }
     if (c->args_yaml && c->ckpt)
         return usage_error("give either --new ARGS.yaml or a checkpoint to continue, not both (%s)", c->ckpt);
-    if (!c->args_yaml && !c->ckpt) return usage_error("needs a checkpoint to continue, or --new ARGS.yaml%s", NULL);
+    if (!c->args_yaml && !c->ckpt)
+        return usage_error("needs a checkpoint to continue, or --new ARGS.yaml%s", NULL);
     if (c->args_yaml && !c->out) return usage_error("--new needs -o RUN/weights/last.pt%s", NULL);
     if (!c->out) c->out = c->ckpt;
     if (isatty(STDIN_FILENO))
-        return usage_error("stdin is a terminal: pipe a train stream in (yolo-data DATA --split train ... | %s ...)", TOOL);
+        return usage_error(
+            "stdin is a terminal: pipe a train stream in (yolo-data DATA --split train ... | %s ...)", TOOL);
     return 0;
 }
 
@@ -185,8 +193,10 @@ static void print_summary(const train_summary *s) {
     json_write_key(&w, "stopped_early");
     json_write_bool(&w, s->stopped_early);
     json_write_key(&w, "position");
-    if (s->position >= 0) json_write_int(&w, s->position);
-    else json_write_null(&w);
+    if (s->position >= 0)
+        json_write_int(&w, s->position);
+    else
+        json_write_null(&w);
     json_write_key(&w, "interrupted");
     json_write_bool(&w, s->interrupted);
     json_write_key(&w, "batches");
@@ -216,7 +226,9 @@ static double process_start_s(void) {
     /* the command name may hold spaces and parentheses: fields resume after the last ')' */
     char *p = strrchr(buf, ')');
     unsigned long long start = 0;
-    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d %*d %llu", &start) != 1)
+    if (!p ||
+        sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d %*d %llu",
+               &start) != 1)
         return NAN;
     long hz = sysconf(_SC_CLK_TCK);
     return hz > 0 ? (double)start / (double)hz : NAN;
@@ -295,18 +307,24 @@ static int train_epoch_main(int argc, char **argv) {
     serve_ready_for_signals();
     c.o.interrupt = &interrupted;
     if ((st = stream_reader_open(stdin, "stdin", &r)) != YOLO_OK) goto done;
-    if (c.args_yaml) st = train_new(c.args_yaml, stream_reader_header(r), &c.o, &t);
-    else st = train_open(c.ckpt, &c.o, &t);
+    if (c.args_yaml)
+        st = train_new(c.args_yaml, stream_reader_header(r), &c.o, &t);
+    else
+        st = train_open(c.ckpt, &c.o, &t);
     if (st != YOLO_OK) goto done;
     double t_opened = boot_s();
     if ((st = train_run(t, r, c.out, &s)) != YOLO_OK) goto done;
     if (c.o.profile)
-        fprintf(stderr, "profile: before main %.3f s, open %.3f s (checkpoint or args, model, optimizer, stream header)\n",
+        fprintf(stderr,
+                "profile: before main %.3f s, open %.3f s (checkpoint or args, model, optimizer, stream "
+                "header)\n",
                 t_main - process_start_s(), t_opened - t_main);
     print_summary(&s);
     if (fflush(stdout) != 0 || ferror(stdout)) st = yolo_error(YOLO_ERR_IO, "cannot write to stdout");
     if (st == YOLO_OK && s.interrupted) {
-        fprintf(stderr, "%s: interrupted: saved %s at sample %lld of epoch %d (continue with yolo-data ... --from %lld)\n",
+        fprintf(stderr,
+                "%s: interrupted: saved %s at sample %lld of epoch %d (continue with yolo-data ... --from "
+                "%lld)\n",
                 TOOL, c.out, (long long)s.position, s.epoch + 1, (long long)s.position);
         rc = 130;
     }

@@ -51,13 +51,15 @@ static unsigned char *wrap(const uint8_t *pkl, size_t n, size_t *out_len) {
         crcs[i] = (uint32_t)crc32(0, datas[i], (uInt)lens[i]);
         offs[i] = (size_t)(p - z);
         put32(&p, 0x04034b50), put16(&p, 20), put16(&p, 0), put16(&p, 0), put32(&p, 0), put32(&p, crcs[i]);
-        put32(&p, (uint32_t)lens[i]), put32(&p, (uint32_t)lens[i]), put16(&p, (unsigned)strlen(names[i])), put16(&p, 0);
+        put32(&p, (uint32_t)lens[i]), put32(&p, (uint32_t)lens[i]), put16(&p, (unsigned)strlen(names[i])),
+            put16(&p, 0);
         put(&p, names[i], strlen(names[i]));
         put(&p, datas[i], lens[i]);
     }
     size_t cd = (size_t)(p - z);
     for (int i = 0; i < 6; i++) {
-        put32(&p, 0x02014b50), put16(&p, 20), put16(&p, 20), put16(&p, 0), put16(&p, 0), put32(&p, 0), put32(&p, crcs[i]);
+        put32(&p, 0x02014b50), put16(&p, 20), put16(&p, 20), put16(&p, 0), put16(&p, 0), put32(&p, 0),
+            put32(&p, crcs[i]);
         put32(&p, (uint32_t)lens[i]), put32(&p, (uint32_t)lens[i]), put16(&p, (unsigned)strlen(names[i]));
         put16(&p, 0), put16(&p, 0), put16(&p, 0), put16(&p, 0), put32(&p, 0), put32(&p, (uint32_t)offs[i]);
         put(&p, names[i], strlen(names[i]));
@@ -77,7 +79,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     }
     for (int mode = 0; mode < 3; mode++) {
         /* with data (fast path), without data, with data through libarchive alone */
-        ckpt_read_opts o = {.skip_tensor_data = mode == 1, .libarchive_only = mode == 2, .max_bytes = 64 << 20};
+        ckpt_read_opts o = {
+            .skip_tensor_data = mode == 1, .libarchive_only = mode == 2, .max_bytes = 64 << 20};
         yv_doc *doc = NULL;
         yv *root = NULL;
         if (ckpt_read_memory("fuzz.pt", data, size, &o, &doc, &root) == YOLO_OK) {

@@ -11,7 +11,9 @@
 
 #include "../lib/labelcache.h"
 
-static int same_floats(const float *a, const float *b, size_t n) { return n == 0 || memcmp(a, b, n * sizeof *a) == 0; }
+static int same_floats(const float *a, const float *b, size_t n) {
+    return n == 0 || memcmp(a, b, n * sizeof *a) == 0;
+}
 
 static int same_entry(const labelcache_entry *a, const labelcache_entry *b) {
     const sample *x = &a->lab, *y = &b->lab;
@@ -28,7 +30,8 @@ static int same_entry(const labelcache_entry *a, const labelcache_entry *b) {
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size < 10) return 0;
     uint64_t hash = 0;
-    for (int k = 7; k >= 0; k--) hash = hash << 8 | data[k];
+    for (int k = 7; k >= 0; k--)
+        hash = hash << 8 | data[k];
     int64_t n = data[8] | data[9] << 8;
     labelcache_entry *e = NULL;
     char note[128];

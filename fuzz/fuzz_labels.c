@@ -22,7 +22,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     labelcache_entry *e = NULL;
     char note[128];
     for (int64_t n = 0; n < 3; n++) {
-        if (labelcache_parse(data, size, 0, n, &e, note, sizeof note) == YOLO_OK && e) labelcache_entries_free(e, n);
+        if (labelcache_parse(data, size, 0, n, &e, note, sizeof note) == YOLO_OK && e)
+            labelcache_entries_free(e, n);
         e = NULL;
     }
     return 0;

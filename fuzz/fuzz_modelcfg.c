@@ -17,7 +17,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             if (!L || L->c2 < 1 || L->n_from < 1) abort();
         }
         char line[256];
-        if (modelcfg_summary_line(cfg, line, sizeof line) != YOLO_OK || modelcfg_param_count(cfg) < 0) abort();
+        if (modelcfg_summary_line(cfg, line, sizeof line) != YOLO_OK || modelcfg_param_count(cfg) < 0)
+            abort();
         modelcfg_free(cfg);
     } else if (strchr(yolo_last_error(), '\n')) {
         abort();

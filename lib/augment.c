@@ -185,7 +185,7 @@ static yolo_status mosaic4(const augment_cfg *cfg, rng *r, augment_load_fn load,
     yolo_status st = image_alloc_unfilled(&acc.img, 2 * s, 2 * s, 3);
     if (st) return st;
     int rect[4][4], nrect = 0; /* x1, y1, x2, y2 of each copied tile */
-    if (main->seg_start) { /* keep "segment dataset" even with no instances */
+    if (main->seg_start) {     /* keep "segment dataset" even with no instances */
         acc.seg_start = calloc(1, sizeof *acc.seg_start);
         if (!acc.seg_start) st = yolo_error(YOLO_ERR_NOMEM, "augment: out of memory");
     }
@@ -856,7 +856,8 @@ yolo_status augment_train(const augment_cfg *cfg, bool mosaic_on, rng *r, augmen
 }
 
 yolo_status augment_train_peek(const augment_cfg *cfg, bool mosaic_on, rng *r, augment_load_fn load,
-                               augment_peek_fn peek, void *ctx, int64_t n_images, int64_t index, sample *out) {
+                               augment_peek_fn peek, void *ctx, int64_t n_images, int64_t index,
+                               sample *out) {
     if (!cfg || !r || !load || !out) return yolo_error(YOLO_ERR_USAGE, "augment: missing argument");
     if (cfg->imgsz < 32 || cfg->imgsz > 8192 || cfg->imgsz % 2)
         return yolo_error(YOLO_ERR_USAGE, "augment: imgsz %d out of range (an even number 32..8192)",

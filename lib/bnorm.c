@@ -19,7 +19,8 @@ bool bnorm_matches_libtorch(void) {
     if (cap && *cap && strcmp(cap, "avx2") && strcmp(cap, "AVX2")) return false;
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
-           __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("fma");
+           __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("fma");
 }
 
 /* The values of channel group g in image n: hw rows of BLOCK floats, from lane (g % 2) * 8. */
@@ -29,7 +30,8 @@ static inline const float *group_at(const bnorm_shape *s, const float *x, int64_
 }
 
 /* Sums in double, element by element in NCHW order, as libtorch's statistics loop. */
-KERNEL void bnorm_stats(const bnorm_shape *s, const float *x, int64_t g0, int64_t g1, float *mean, float *var_sum) {
+KERNEL void bnorm_stats(const bnorm_shape *s, const float *x, int64_t g0, int64_t g1, float *mean,
+                        float *var_sum) {
     double count = (double)(s->n * s->hw);
     for (int64_t g = g0; g < g1; g++) {
         double sum[BNORM_GROUP] = {0}, sq[BNORM_GROUP] = {0};
@@ -37,9 +39,11 @@ KERNEL void bnorm_stats(const bnorm_shape *s, const float *x, int64_t g0, int64_
         for (int64_t n = 0; n < s->n; n++) {
             const float *p = group_at(s, x, n, g);
             for (int64_t i = 0; i < s->hw; i++)
-                for (int l = 0; l < BNORM_GROUP; l++) sum[l] += p[i * BLOCK + l];
+                for (int l = 0; l < BNORM_GROUP; l++)
+                    sum[l] += p[i * BLOCK + l];
         }
-        for (int l = 0; l < BNORM_GROUP; l++) m[l] = (float)(sum[l] / count);
+        for (int l = 0; l < BNORM_GROUP; l++)
+            m[l] = (float)(sum[l] / count);
         for (int64_t n = 0; n < s->n; n++) {
             const float *p = group_at(s, x, n, g);
             for (int64_t i = 0; i < s->hw; i++)
@@ -48,7 +52,8 @@ KERNEL void bnorm_stats(const bnorm_shape *s, const float *x, int64_t g0, int64_
                     sq[l] += (double)(d * d);
                 }
         }
-        for (int l = 0; l < BNORM_GROUP; l++) mean[g * BNORM_GROUP + l] = m[l], var_sum[g * BNORM_GROUP + l] = (float)sq[l];
+        for (int l = 0; l < BNORM_GROUP; l++)
+            mean[g * BNORM_GROUP + l] = m[l], var_sum[g * BNORM_GROUP + l] = (float)sq[l];
     }
 }
 
@@ -69,7 +74,8 @@ void bnorm_update(const bnorm_shape *s, const float *mean, const float *var_sum,
 }
 
 void bnorm_eval_invstd(int64_t c, const float *running_var, double eps, float *invstd) {
-    for (int64_t i = 0; i < c; i++) invstd[i] = 1 / sqrtf(running_var[i] + (float)eps);
+    for (int64_t i = 0; i < c; i++)
+        invstd[i] = 1 / sqrtf(running_var[i] + (float)eps);
 }
 
 KERNEL void bnorm_apply(const bnorm_shape *s, const float *x, const float *mean, const float *invstd,
@@ -86,7 +92,8 @@ KERNEL void bnorm_apply(const bnorm_shape *s, const float *x, const float *mean,
         const float *px = x + p * s->hw * BLOCK;
         float *py = y + p * s->hw * BLOCK;
         for (int64_t i = 0; i < s->hw; i++)
-            for (int l = 0; l < BLOCK; l++) py[i * BLOCK + l] = fmaf(px[i * BLOCK + l], alpha[l], beta[l]);
+            for (int l = 0; l < BLOCK; l++)
+                py[i * BLOCK + l] = fmaf(px[i * BLOCK + l], alpha[l], beta[l]);
     }
 }
 
@@ -129,20 +136,22 @@ KERNEL static void plane_sums(const float *px, const float *pd, int64_t hw, cons
     }
     for (int l = 0; l < BNORM_GROUP; l++) {
         float vs[LANES], vd[LANES];
-        for (int j = 0; j < LANES; j++) vs[j] = as[j][l], vd[j] = ad[j][l];
+        for (int j = 0; j < LANES; j++)
+            vs[j] = as[j][l], vd[j] = ad[j][l];
         sum[l] += vector_sum(vs);
         dot[l] += vector_sum(vd);
     }
 }
 
 KERNEL void bnorm_backward_stats(const bnorm_shape *s, const float *x, const float *dy, const float *mean,
-                                 const float *invstd, int64_t g0, int64_t g1, float *grad_weight, float *grad_bias,
-                                 float *k, float *grad_mean) {
+                                 const float *invstd, int64_t g0, int64_t g1, float *grad_weight,
+                                 float *grad_bias, float *k, float *grad_mean) {
     int64_t count = s->n * s->hw;
     for (int64_t g = g0; g < g1; g++) {
         const int64_t c0 = g * BNORM_GROUP;
         double sum[BNORM_GROUP] = {0}, dot[BNORM_GROUP] = {0};
-        for (int64_t n = 0; n < s->n; n++) plane_sums(group_at(s, x, n, g), group_at(s, dy, n, g), s->hw, mean + c0, sum, dot);
+        for (int64_t n = 0; n < s->n; n++)
+            plane_sums(group_at(s, x, n, g), group_at(s, dy, n, g), s->hw, mean + c0, sum, dot);
         for (int l = 0; l < BNORM_GROUP; l++) {
             int64_t c = c0 + l;
             k[c] = (float)dot[l] * invstd[c] * invstd[c] / (float)count;
@@ -154,8 +163,8 @@ KERNEL void bnorm_backward_stats(const bnorm_shape *s, const float *x, const flo
 }
 
 KERNEL void bnorm_backward_input(const bnorm_shape *s, const float *x, const float *dy, const float *mean,
-                                 const float *invstd, const float *weight, const float *k, const float *grad_mean,
-                                 int64_t p0, int64_t p1, float *dx) {
+                                 const float *invstd, const float *weight, const float *k,
+                                 const float *grad_mean, int64_t p0, int64_t p1, float *dx) {
     int64_t blocks = s->c / BLOCK;
     for (int64_t p = p0; p < p1; p++) {
         int64_t c0 = (p % blocks) * BLOCK;

@@ -34,16 +34,16 @@ void bnorm_update(const bnorm_shape *s, const float *mean, const float *var_sum,
 /* Evaluation: 1/sqrt(running_var + eps). */
 void bnorm_eval_invstd(int64_t c, const float *running_var, double eps, float *invstd);
 /* y = (x - mean) * invstd * weight + bias, in libtorch's form x * alpha + beta. */
-void bnorm_apply(const bnorm_shape *s, const float *x, const float *mean, const float *invstd, const float *weight,
-                 const float *bias, int64_t p0, int64_t p1, float *y);
+void bnorm_apply(const bnorm_shape *s, const float *x, const float *mean, const float *invstd,
+                 const float *weight, const float *bias, int64_t p0, int64_t p1, float *y);
 /* Training backward, first pass: grad_weight, grad_bias, and the two per-channel terms of the
  * input gradient (k, grad_mean). */
 void bnorm_backward_stats(const bnorm_shape *s, const float *x, const float *dy, const float *mean,
-                          const float *invstd, int64_t g0, int64_t g1, float *grad_weight, float *grad_bias, float *k,
-                          float *grad_mean);
+                          const float *invstd, int64_t g0, int64_t g1, float *grad_weight, float *grad_bias,
+                          float *k, float *grad_mean);
 /* Training backward, second pass: the input gradient. */
 void bnorm_backward_input(const bnorm_shape *s, const float *x, const float *dy, const float *mean,
-                          const float *invstd, const float *weight, const float *k, const float *grad_mean, int64_t p0,
-                          int64_t p1, float *dx);
+                          const float *invstd, const float *weight, const float *k, const float *grad_mean,
+                          int64_t p0, int64_t p1, float *dx);
 
 #endif

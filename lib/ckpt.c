@@ -47,9 +47,12 @@ __attribute__((target("pclmul,sse4.1"))) static __m128i crc_fold(__m128i x, __m1
     return _mm_xor_si128(_mm_xor_si128(lo, hi), next);
 }
 
-__attribute__((target("pclmul,sse4.1"))) static uint32_t crc32_clmul(uint32_t crc, const unsigned char *p, size_t n) {
-    const __m128i k512 = _mm_set_epi64x(0x1c6e41596LL, 0x154442bd4LL), k128 = _mm_set_epi64x(0x0ccaa009eLL, 0x1751997d0LL);
-    const __m128i k64 = _mm_set_epi64x(0, 0x163cd6124LL), barrett = _mm_set_epi64x(0x1f7011641LL, 0x1db710641LL);
+__attribute__((target("pclmul,sse4.1"))) static uint32_t crc32_clmul(uint32_t crc, const unsigned char *p,
+                                                                     size_t n) {
+    const __m128i k512 = _mm_set_epi64x(0x1c6e41596LL, 0x154442bd4LL),
+                  k128 = _mm_set_epi64x(0x0ccaa009eLL, 0x1751997d0LL);
+    const __m128i k64 = _mm_set_epi64x(0, 0x163cd6124LL),
+                  barrett = _mm_set_epi64x(0x1f7011641LL, 0x1db710641LL);
     const __m128i low32 = _mm_set_epi32(0, 0, 0, -1);
     __m128i x1 = _mm_loadu_si128((const __m128i *)p), x2 = _mm_loadu_si128((const __m128i *)(p + 16));
     __m128i x3 = _mm_loadu_si128((const __m128i *)(p + 32)), x4 = _mm_loadu_si128((const __m128i *)(p + 48));
@@ -64,7 +67,8 @@ __attribute__((target("pclmul,sse4.1"))) static uint32_t crc32_clmul(uint32_t cr
     x1 = crc_fold(x1, k128, x2);
     x1 = crc_fold(x1, k128, x3);
     x1 = crc_fold(x1, k128, x4);
-    for (; n >= 16; p += 16, n -= 16) x1 = crc_fold(x1, k128, _mm_loadu_si128((const __m128i *)p));
+    for (; n >= 16; p += 16, n -= 16)
+        x1 = crc_fold(x1, k128, _mm_loadu_si128((const __m128i *)p));
     __m128i t = _mm_clmulepi64_si128(x1, k128, 0x10); /* 128 -> 64 bits */
     x1 = _mm_xor_si128(t, _mm_srli_si128(x1, 8));
     t = _mm_clmulepi64_si128(_mm_and_si128(x1, low32), k64, 0x00); /* 64 -> 32 bits */
@@ -83,7 +87,9 @@ static uint32_t crc32_fast(uint32_t crc, const void *data, size_t n) {
     return crc32_zlib(crc, data, n);
 }
 #else
-static uint32_t crc32_fast(uint32_t crc, const void *data, size_t n) { return crc32_zlib(crc, data, n); }
+static uint32_t crc32_fast(uint32_t crc, const void *data, size_t n) {
+    return crc32_zlib(crc, data, n);
+}
 #endif
 
 typedef struct {
@@ -122,8 +128,10 @@ static const char *basename_of(const char *p) {
 /* The folder a file of path lives in, where its temporaries go: "." for a bare name. */
 static void folder_of(const char *path, char *out, size_t cap) {
     size_t dl = (size_t)(basename_of(path) - path);
-    if (dl) snprintf(out, cap, "%.*s", (int)dl, path);
-    else snprintf(out, cap, ".");
+    if (dl)
+        snprintf(out, cap, "%.*s", (int)dl, path);
+    else
+        snprintf(out, cap, ".");
 }
 
 /* libarchive's complaint about the current entry, as one of our messages. */
@@ -131,17 +139,20 @@ static yolo_status archive_fail(rd *r, struct archive *a, const char *entry_name
     const char *msg = archive_error_string(a);
     if (!msg) msg = "unknown error";
     if (strstr(msg, "CRC") || strstr(msg, "crc"))
-        return yolo_error(YOLO_ERR_CRC, "%s: damaged: CRC mismatch in entry %s (the file is corrupt; use an earlier checkpoint)",
-                          r->label, entry_name ? entry_name : "?");
+        return yolo_error(
+            YOLO_ERR_CRC,
+            "%s: damaged: CRC mismatch in entry %s (the file is corrupt; use an earlier checkpoint)",
+            r->label, entry_name ? entry_name : "?");
     if (strstr(msg, "Unrecognized archive format") || strstr(msg, "Missing type keyword"))
         return yolo_error(YOLO_ERR_FORMAT, "%s: not a zip archive (is it a checkpoint?)", r->label);
     if (strstr(msg, "runcated") || strstr(msg, "premature") || strstr(msg, "EOF"))
-        return yolo_error(YOLO_ERR_FORMAT, "%s: truncated or damaged zip archive (%s%s%s; the file is incomplete)", r->label, msg,
-                          entry_name ? " in entry " : "", entry_name ? entry_name : "");
+        return yolo_error(YOLO_ERR_FORMAT,
+                          "%s: truncated or damaged zip archive (%s%s%s; the file is incomplete)", r->label,
+                          msg, entry_name ? " in entry " : "", entry_name ? entry_name : "");
     if (archive_errno(a) == EIO || archive_errno(a) == ENOMEM)
         return yolo_error(YOLO_ERR_IO, "%s: %s", r->label, msg);
-    return yolo_error(YOLO_ERR_FORMAT, "%s: damaged zip archive (%s%s%s)", r->label, msg, entry_name ? " in entry " : "",
-                      entry_name ? entry_name : "");
+    return yolo_error(YOLO_ERR_FORMAT, "%s: damaged zip archive (%s%s%s)", r->label, msg,
+                      entry_name ? " in entry " : "", entry_name ? entry_name : "");
 }
 
 static bool is_pickle_name(const char *name) {
@@ -151,18 +162,18 @@ static bool is_pickle_name(const char *name) {
 
 /* Reads the current entry to its end (so that libarchive checks its CRC); keeps the bytes in *out
  * when out is not NULL. */
-static yolo_status read_entry(rd *r, struct archive *a, struct archive_entry *e, const char *name, size_t limit,
-                              unsigned char **out, size_t *len) {
+static yolo_status read_entry(rd *r, struct archive *a, struct archive_entry *e, const char *name,
+                              size_t limit, unsigned char **out, size_t *len) {
     unsigned char *buf = NULL;
     size_t cap = 0, size = 0;
     if (out && archive_entry_size_is_set(e) && archive_entry_size(e) >= 0) {
         int64_t declared = archive_entry_size(e);
         if (r->input_size && (uint64_t)declared > r->input_size)
-            return yolo_error(YOLO_ERR_FORMAT, "%s: damaged zip archive (entry %s claims %lld bytes)", r->label, name,
-                              (long long)declared);
+            return yolo_error(YOLO_ERR_FORMAT, "%s: damaged zip archive (entry %s claims %lld bytes)",
+                              r->label, name, (long long)declared);
         if ((uint64_t)declared > limit)
-            return yolo_error(YOLO_ERR_LIMIT, "%s: entry %s has %lld bytes, more than the limit of %zu", r->label, name,
-                              (long long)declared, limit);
+            return yolo_error(YOLO_ERR_LIMIT, "%s: entry %s has %lld bytes, more than the limit of %zu",
+                              r->label, name, (long long)declared, limit);
         cap = (size_t)declared;
         buf = malloc(cap ? cap : 1);
         if (!buf) return yolo_error(YOLO_ERR_NOMEM, "%s: out of memory reading entry %s", r->label, name);
@@ -185,7 +196,8 @@ static yolo_status read_entry(rd *r, struct archive *a, struct archive_entry *e,
         if (out) {
             if (end > cap) {
                 size_t nc = cap ? cap : 4096;
-                while (nc < end) nc = nc > limit / 2 ? limit : nc * 2;
+                while (nc < end)
+                    nc = nc > limit / 2 ? limit : nc * 2;
                 unsigned char *nb = realloc(buf, nc);
                 if (!nb) {
                     free(buf);
@@ -220,7 +232,9 @@ static yolo_status add_entry(rd *r, const char *name, size_t size, void *data) {
     return YOLO_OK;
 }
 
-static int entry_cmp(const void *a, const void *b) { return strcmp(((const entry *)a)->name, ((const entry *)b)->name); }
+static int entry_cmp(const void *a, const void *b) {
+    return strcmp(((const entry *)a)->name, ((const entry *)b)->name);
+}
 
 static yolo_status scan(rd *r, struct archive *a) {
     struct archive_entry *e;
@@ -251,7 +265,8 @@ static yolo_status scan(rd *r, struct archive *a) {
         unsigned char *data = NULL;
         size_t len;
         size_t limit = r->input_size ? r->input_size : SIZE_MAX / 2;
-        if ((st = read_entry(r, a, e, name, limit, storage && r->mode == MODE_DATA ? &data : NULL, &len))) return st;
+        if ((st = read_entry(r, a, e, name, limit, storage && r->mode == MODE_DATA ? &data : NULL, &len)))
+            return st;
         if (storage && (st = add_entry(r, name, len, data))) {
             free(data);
             return st;
@@ -273,10 +288,13 @@ static yolo_status bind_storages(rd *r, yv_doc *doc) {
         entry k = {.name = name};
         entry *e = r->n ? bsearch(&k, r->entries, r->n, sizeof *r->entries, entry_cmp) : NULL;
         if (!e)
-            return yolo_error(YOLO_ERR_FORMAT, "%s: damaged: missing storage entry %s (the file is incomplete)", r->label, name);
+            return yolo_error(YOLO_ERR_FORMAT,
+                              "%s: damaged: missing storage entry %s (the file is incomplete)", r->label,
+                              name);
         size_t need = (size_t)s->numel * yv_dtype_size(s->dtype);
         if (e->size != SIZE_MAX && e->size < need)
-            return yolo_error(YOLO_ERR_FORMAT, "%s: damaged: storage entry %s has %zu bytes, its tensors need %zu", r->label,
+            return yolo_error(YOLO_ERR_FORMAT,
+                              "%s: damaged: storage entry %s has %zu bytes, its tensors need %zu", r->label,
                               name, e->size, need);
         if (r->mode == MODE_DATA) {
             if (!e->data) {
@@ -332,7 +350,10 @@ static yolo_status check_end_record(const char *label, const unsigned char *p, s
             return yolo_error(YOLO_ERR_FORMAT, "%s: not a checkpoint (an empty zip archive)", label);
         /* torch.save before 1.6 (or with _use_new_zipfile_serialization=False) wrote bare pickles. */
         if (len >= 3 && p[0] == 0x80 && p[1] <= 5 && p[2] == 0x8a)
-            return yolo_error(YOLO_ERR_FORMAT, "%s: not a zip archive (an old-style torch.save file: load and save it again with torch >= 1.6)", label);
+            return yolo_error(YOLO_ERR_FORMAT,
+                              "%s: not a zip archive (an old-style torch.save file: load and save it again "
+                              "with torch >= 1.6)",
+                              label);
         return yolo_error(YOLO_ERR_FORMAT, "%s: not a zip archive (is it a checkpoint?)", label);
     }
     size_t lo = len > 22 + 65535 ? len - 22 - 65535 : 0;
@@ -341,35 +362,50 @@ static yolo_status check_end_record(const char *label, const unsigned char *p, s
         if (memcmp(e, "PK\5\6", 4) != 0) continue;
         size_t comment = (size_t)e[20] | (size_t)e[21] << 8;
         if (i + 22 + comment != len) continue;
-        uint32_t csize = (uint32_t)e[12] | (uint32_t)e[13] << 8 | (uint32_t)e[14] << 16 | (uint32_t)e[15] << 24;
-        uint32_t coff = (uint32_t)e[16] | (uint32_t)e[17] << 8 | (uint32_t)e[18] << 16 | (uint32_t)e[19] << 24;
+        uint32_t csize =
+            (uint32_t)e[12] | (uint32_t)e[13] << 8 | (uint32_t)e[14] << 16 | (uint32_t)e[15] << 24;
+        uint32_t coff =
+            (uint32_t)e[16] | (uint32_t)e[17] << 8 | (uint32_t)e[18] << 16 | (uint32_t)e[19] << 24;
         /* zip64 archives keep 0xffffffff here and their real numbers in the zip64 records. */
         if (coff == UINT32_MAX || csize == UINT32_MAX) return YOLO_OK;
         if ((uint64_t)coff + csize > i)
-            return yolo_error(YOLO_ERR_FORMAT, "%s: truncated or damaged zip archive (the central directory lies past the end; the file is incomplete)", label);
+            return yolo_error(YOLO_ERR_FORMAT,
+                              "%s: truncated or damaged zip archive (the central directory lies past the "
+                              "end; the file is incomplete)",
+                              label);
         return YOLO_OK;
     }
-    return yolo_error(YOLO_ERR_FORMAT, "%s: truncated zip archive (no end-of-archive record; the file is incomplete)", label);
+    return yolo_error(YOLO_ERR_FORMAT,
+                      "%s: truncated zip archive (no end-of-archive record; the file is incomplete)", label);
 }
 
 static yolo_status read_memory(const char *label, const void *data, size_t len, int mode, size_t max_bytes,
                                yv_doc **doc, yv **root) {
-    rd r = {.label = label, .mode = mode, .max_bytes = max_bytes ? max_bytes : (size_t)1 << 30, .input_size = len};
+    rd r = {.label = label,
+            .mode = mode,
+            .max_bytes = max_bytes ? max_bytes : (size_t)1 << 30,
+            .input_size = len};
     if (len == 0) return yolo_error(YOLO_ERR_FORMAT, "%s: not a zip archive (the file is empty)", label);
     yolo_status cst = check_end_record(label, data, len);
     if (cst) return cst;
     struct archive *a = new_reader();
     if (!a) return yolo_error(YOLO_ERR_NOMEM, "%s: out of memory", label);
     yolo_status st;
-    if (archive_read_open_memory(a, data, len) != ARCHIVE_OK) st = archive_fail(&r, a, NULL);
-    else st = read_archive(&r, a, doc, root);
+    if (archive_read_open_memory(a, data, len) != ARCHIVE_OK)
+        st = archive_fail(&r, a, NULL);
+    else
+        st = read_archive(&r, a, doc, root);
     archive_read_free(a);
     rd_free(&r);
     return st;
 }
 
-static uint32_t rd16(const unsigned char *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8; }
-static uint32_t rd32(const unsigned char *p) { return rd16(p) | rd16(p + 2) << 16; }
+static uint32_t rd16(const unsigned char *p) {
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8;
+}
+static uint32_t rd32(const unsigned char *p) {
+    return rd16(p) | rd16(p + 2) << 16;
+}
 
 typedef struct {
     const char *name; /* into the central directory, not NUL-terminated */
@@ -389,7 +425,8 @@ static int zent_cmp(const void *a, const void *b) {
  * crc32_fast) and, when doc is given, copies each storage's bytes into it. Sets *fallback, having
  * changed nothing, when the archive uses what this walk does not handle (compression, zip64, odd
  * layouts); the caller then lets libarchive read everything. */
-static yolo_status fast_pass(const char *label, const unsigned char *p, size_t len, yv_doc *doc, bool *fallback) {
+static yolo_status fast_pass(const char *label, const unsigned char *p, size_t len, yv_doc *doc,
+                             bool *fallback) {
     *fallback = true;
     const unsigned char *e = NULL;
     size_t lo = len > 22 + 65535 ? len - 22 - 65535 : 0;
@@ -411,20 +448,23 @@ static yolo_status fast_pass(const char *label, const unsigned char *p, size_t l
         const unsigned char *c = p + at;
         uint32_t crc = rd32(c + 16), csize = rd32(c + 20), usize = rd32(c + 24), off = rd32(c + 42);
         size_t nl = rd16(c + 28), next = at + 46 + nl + rd16(c + 30) + rd16(c + 32);
-        if (rd16(c + 10) != 0 || csize == UINT32_MAX || usize == UINT32_MAX || off == UINT32_MAX || next > cd_end ||
-            (size_t)off + 30 > len || rd32(p + off) != 0x04034b50)
+        if (rd16(c + 10) != 0 || csize == UINT32_MAX || usize == UINT32_MAX || off == UINT32_MAX ||
+            next > cd_end || (size_t)off + 30 > len || rd32(p + off) != 0x04034b50)
             goto fallback;
         size_t data = (size_t)off + 30 + rd16(p + off + 26) + rd16(p + off + 28);
         if (csize != usize || data > len || csize > len - data) goto fallback;
         ents[n] = (zent){(const char *)c + 46, nl, p + data, usize};
         if (crc32_fast(0, p + data, usize) != crc) {
             *fallback = false;
-            st = yolo_error(YOLO_ERR_CRC, "%s: damaged: CRC mismatch in entry %.*s (the file is corrupt; use an earlier checkpoint)",
-                            label, (int)nl, (const char *)c + 46);
+            st = yolo_error(
+                YOLO_ERR_CRC,
+                "%s: damaged: CRC mismatch in entry %.*s (the file is corrupt; use an earlier checkpoint)",
+                label, (int)nl, (const char *)c + 46);
             goto out;
         }
         const char *slash = memchr(c + 46, '/', nl);
-        if (!root && slash && nl - (size_t)(slash - (const char *)(c + 46)) == 9 && memcmp(slash, "/data.pkl", 9) == 0) {
+        if (!root && slash && nl - (size_t)(slash - (const char *)(c + 46)) == 9 &&
+            memcmp(slash, "/data.pkl", 9) == 0) {
             root = (const char *)c + 46;
             rootlen = (size_t)(slash - root) + 1;
         }
@@ -451,16 +491,21 @@ static yolo_status fast_pass(const char *label, const unsigned char *p, size_t l
             zent *z = bsearch(&key, ents, n, sizeof *ents, zent_cmp);
             size_t need = (size_t)s->numel * yv_dtype_size(s->dtype);
             if (!z || z->size < need) { /* libarchive's pass checked these; be safe anyway */
-                st = yolo_error(YOLO_ERR_FORMAT, "%s: damaged: storage entry %s is missing or short", label, name);
+                st = yolo_error(YOLO_ERR_FORMAT, "%s: damaged: storage entry %s is missing or short", label,
+                                name);
                 break;
             }
             bufs[i] = malloc(need ? need : 1);
-            if (!bufs[i]) st = yolo_error(YOLO_ERR_NOMEM, "%s: out of memory for tensor data", label);
-            else if (need) memcpy(bufs[i], z->data, need);
+            if (!bufs[i])
+                st = yolo_error(YOLO_ERR_NOMEM, "%s: out of memory for tensor data", label);
+            else if (need)
+                memcpy(bufs[i], z->data, need);
         }
         for (size_t i = 0; i < ns; i++) {
-            if (st) free(bufs[i]);
-            else yv_storage_adopt(doc, yv_doc_storage(doc, i), bufs[i]);
+            if (st)
+                free(bufs[i]);
+            else
+                yv_storage_adopt(doc, yv_doc_storage(doc, i), bufs[i]);
         }
         free(bufs);
     }
@@ -475,8 +520,8 @@ out:
 
 /* A whole archive in memory. With fast, data and CRCs go through fast_pass (libarchive still reads the
  * structure and the pickle); without, libarchive reads every byte. */
-static yolo_status read_mapped(const char *label, const void *m, size_t len, int mode, size_t max_bytes, bool fast,
-                               yv_doc **doc, yv **root) {
+static yolo_status read_mapped(const char *label, const void *m, size_t len, int mode, size_t max_bytes,
+                               bool fast, yv_doc **doc, yv **root) {
     if (mode == MODE_SKIP || !fast) return read_memory(label, m, len, mode, max_bytes, doc, root);
     bool fallback = false, want = mode == MODE_DATA;
     yv_doc *d = NULL;
@@ -497,7 +542,8 @@ static yolo_status read_mapped(const char *label, const void *m, size_t len, int
     return st;
 }
 
-static yolo_status read_path(const char *path, int mode, size_t max_bytes, bool fast, yv_doc **doc, yv **root) {
+static yolo_status read_path(const char *path, int mode, size_t max_bytes, bool fast, yv_doc **doc,
+                             yv **root) {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     struct stat sb;
     if (fd < 0) {
@@ -538,8 +584,10 @@ static yolo_status read_path(const char *path, int mode, size_t max_bytes, bool 
         close(fd);
         return yolo_error(YOLO_ERR_NOMEM, "%s: out of memory", path);
     }
-    if (archive_read_open_fd(a, fd, 1 << 20) != ARCHIVE_OK) st = archive_fail(&r, a, NULL);
-    else st = read_archive(&r, a, doc, root);
+    if (archive_read_open_fd(a, fd, 1 << 20) != ARCHIVE_OK)
+        st = archive_fail(&r, a, NULL);
+    else
+        st = read_archive(&r, a, doc, root);
     archive_read_free(a);
     close(fd);
     rd_free(&r);
@@ -551,13 +599,16 @@ yolo_status ckpt_read(const char *path, const ckpt_read_opts *opts, yv_doc **doc
     return read_path(path, skip ? MODE_SKIP : MODE_DATA, opts ? opts->max_bytes : 0, fast, doc, root);
 }
 
-yolo_status ckpt_read_memory(const char *label, const void *data, size_t len, const ckpt_read_opts *opts, yv_doc **doc,
-                             yv **root) {
+yolo_status ckpt_read_memory(const char *label, const void *data, size_t len, const ckpt_read_opts *opts,
+                             yv_doc **doc, yv **root) {
     bool skip = opts && opts->skip_tensor_data, fast = !(opts && opts->libarchive_only);
-    return read_mapped(label, data, len, skip ? MODE_SKIP : MODE_DATA, opts ? opts->max_bytes : 0, fast, doc, root);
+    return read_mapped(label, data, len, skip ? MODE_SKIP : MODE_DATA, opts ? opts->max_bytes : 0, fast, doc,
+                       root);
 }
 
-yolo_status ckpt_verify(const char *path) { return read_path(path, MODE_VERIFY, 0, true, NULL, NULL); }
+yolo_status ckpt_verify(const char *path) {
+    return read_path(path, MODE_VERIFY, 0, true, NULL, NULL);
+}
 
 /* ---- writing ---- */
 
@@ -589,7 +640,8 @@ static bool keymap_grow(keymap *m) {
     }
     for (size_t i = 0; i < m->n; i++) {
         size_t s = ptr_hash(m->st[i]) & (ns - 1);
-        while (slots[s]) s = (s + 1) & (ns - 1);
+        while (slots[s])
+            s = (s + 1) & (ns - 1);
         slots[s] = m->st[i];
         idx[s] = i;
     }
@@ -624,7 +676,8 @@ static const char *key_of(yv_storage *s, void *ctx) {
     char *k = strdup(buf);
     if (!k) return NULL;
     size_t i = ptr_hash(s) & (m->nslots - 1);
-    while (m->slots[i]) i = (i + 1) & (m->nslots - 1);
+    while (m->slots[i])
+        i = (i + 1) & (m->nslots - 1);
     m->slots[i] = s;
     m->slot_idx[i] = m->n;
     m->st[m->n] = s;
@@ -633,20 +686,26 @@ static const char *key_of(yv_storage *s, void *ctx) {
 }
 
 static void keymap_free(keymap *m) {
-    for (size_t i = 0; i < m->n; i++) free(m->keys[i]);
+    for (size_t i = 0; i < m->n; i++)
+        free(m->keys[i]);
     free(m->keys);
     free(m->st);
     free(m->slots);
     free(m->slot_idx);
 }
 
-static void le16(unsigned char *p, unsigned v) { p[0] = (unsigned char)v, p[1] = (unsigned char)(v >> 8); }
+static void le16(unsigned char *p, unsigned v) {
+    p[0] = (unsigned char)v, p[1] = (unsigned char)(v >> 8);
+}
 static void le32(unsigned char *p, uint32_t v) {
-    for (int i = 0; i < 4; i++) p[i] = (unsigned char)(v >> (8 * i));
+    for (int i = 0; i < 4; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
 }
 
 static yolo_status too_large(const char *label) {
-    return yolo_error(YOLO_ERR_LIMIT, "%s: checkpoint too large for a zip without zip64 (over 4 GiB or 65535 storages)", label);
+    return yolo_error(YOLO_ERR_LIMIT,
+                      "%s: checkpoint too large for a zip without zip64 (over 4 GiB or 65535 storages)",
+                      label);
 }
 
 /* One zip entry to write: its name below the archive folder, and bytes that stay where they are (the
@@ -693,7 +752,9 @@ static yolo_status wplan_make(const char *label, const yv *root, wplan *w) {
         yv_storage *s = km.st[i];
         size_t nbytes = (size_t)s->numel * yv_dtype_size(s->dtype);
         if (!s->data && nbytes)
-            st = yolo_error(YOLO_ERR_USAGE, "%s: tensor data was not loaded (read the source without skip_tensor_data)", label);
+            st = yolo_error(YOLO_ERR_USAGE,
+                            "%s: tensor data was not loaded (read the source without skip_tensor_data)",
+                            label);
         wentry *e = &w->e[w->n++];
         snprintf(e->tail, sizeof e->tail, "data/%s", km.keys[i]);
         e->data = s->data ? s->data : "";
@@ -701,7 +762,8 @@ static yolo_status wplan_make(const char *label, const yv *root, wplan *w) {
     }
     w->e[w->n++] = (wentry){.tail = "version", .data = "3\n", .len = 2};
     keymap_free(&km);
-    for (size_t i = 0; i < w->n && !st; i++) w->e[i].crc = crc32_fast(0, w->e[i].data, w->e[i].len);
+    for (size_t i = 0; i < w->n && !st; i++)
+        w->e[i].crc = crc32_fast(0, w->e[i].data, w->e[i].len);
     if (st) wplan_free(w);
     return st;
 }
@@ -729,8 +791,10 @@ static yolo_status wlayout_make(const char *path, const wplan *w, wlayout *l) {
     size_t bl = strlen(base);
     const char *dot = strrchr(base, '.');
     if (dot && dot != base) bl = (size_t)(dot - base);
-    if (bl == 0 || bl >= sizeof folder - 1) snprintf(folder, sizeof folder, "archive");
-    else snprintf(folder, sizeof folder, "%.*s", (int)bl, base);
+    if (bl == 0 || bl >= sizeof folder - 1)
+        snprintf(folder, sizeof folder, "archive");
+    else
+        snprintf(folder, sizeof folder, "%.*s", (int)bl, base);
     size_t fl = strlen(folder);
 
     size_t local = 0, central = 22;
@@ -806,15 +870,23 @@ static yolo_status wlayout_make(const char *path, const wplan *w, wlayout *l) {
 
 static const char *errno_hint(int e) {
     switch (e) {
-    case ENOSPC: return "free some disk space";
-    case EDQUOT: return "disk quota exceeded";
-    case EFBIG: return "the file is larger than the file system or a limit allows";
+    case ENOSPC:
+        return "free some disk space";
+    case EDQUOT:
+        return "disk quota exceeded";
+    case EFBIG:
+        return "the file is larger than the file system or a limit allows";
     case EACCES:
-    case EPERM: return "check the folder's permissions";
-    case EROFS: return "the file system is read-only";
-    case ENOENT: return "the folder does not exist";
-    case EISDIR: return "the path is a directory";
-    default: return "the previous file, if any, is unchanged";
+    case EPERM:
+        return "check the folder's permissions";
+    case EROFS:
+        return "the file system is read-only";
+    case ENOENT:
+        return "the folder does not exist";
+    case EISDIR:
+        return "the path is a directory";
+    default:
+        return "the previous file, if any, is unchanged";
     }
 }
 
@@ -860,7 +932,8 @@ static yolo_status pending_open(const char *path, pending *p) {
     p->fd = -1;
     struct stat target;
     if (stat(path, &target) == 0 && !S_ISREG(target.st_mode)) {
-        if (S_ISDIR(target.st_mode)) return yolo_error(YOLO_ERR_USAGE, "%s: is a directory (give a file name)", path);
+        if (S_ISDIR(target.st_mode))
+            return yolo_error(YOLO_ERR_USAGE, "%s: is a directory (give a file name)", path);
         p->fd = open(path, O_WRONLY | O_CLOEXEC);
         if (p->fd < 0) return write_fail(path, "open", errno);
         p->direct = true;
@@ -931,7 +1004,8 @@ static yolo_status pending_place(pending *p) {
     int dfd = open(p->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd >= 0) {
         /* The rename is only durable once the folder is synced; some file systems refuse (EINVAL). */
-        if (fsync(dfd) != 0 && errno != EINVAL && errno != EROFS) st = write_fail(p->path, "fsync the folder of", errno);
+        if (fsync(dfd) != 0 && errno != EINVAL && errno != EROFS)
+            st = write_fail(p->path, "fsync the folder of", errno);
         close(dfd);
     }
     return st;
@@ -1001,21 +1075,26 @@ yolo_status ckpt_write_many(const char *const *paths, size_t n, const yv *root) 
         wplan_free(&w);
         return yolo_error(YOLO_ERR_NOMEM, "%s: out of memory", paths[last]);
     }
-    for (size_t i = 0; i < n; i++) p[i].fd = -1;
+    for (size_t i = 0; i < n; i++)
+        p[i].fd = -1;
     st = write_copy(paths[last], &w, &p[last]);
     for (size_t i = 0; i < last && !st; i++) {
         bool linked;
         st = pending_link(paths[i], &p[last], &p[i], &linked);
         if (!st && !linked) st = write_copy(paths[i], &w, &p[i]);
     }
-    for (size_t i = 0; i < n && !st; i++) st = pending_place(&p[i]);
-    for (size_t i = 0; i < n; i++) pending_close(&p[i]);
+    for (size_t i = 0; i < n && !st; i++)
+        st = pending_place(&p[i]);
+    for (size_t i = 0; i < n; i++)
+        pending_close(&p[i]);
     free(p);
     wplan_free(&w);
     return st;
 }
 
-yolo_status ckpt_write(const char *path, const yv *root) { return ckpt_write_many(&path, 1, root); }
+yolo_status ckpt_write(const char *path, const yv *root) {
+    return ckpt_write_many(&path, 1, root);
+}
 
 yolo_status ckpt_write_file_atomic(const char *path, const void *data, size_t len) {
     pending p;

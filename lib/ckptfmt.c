@@ -1,4 +1,5 @@
 #include "yolo/ckptfmt.h"
+#include "yolo/text.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -15,9 +16,9 @@
  * walk over values counts the nodes it visits and gives up past this many. */
 #define WALK_MAX_NODES 4000000
 
-static yolo_status nomem(void) { return yolo_error(YOLO_ERR_NOMEM, "out of memory building the checkpoint"); }
-
-static bool is_none(const yv *v) { return !v || v->kind == YV_NONE; }
+static bool is_none(const yv *v) {
+    return !v || v->kind == YV_NONE;
+}
 
 static bool is_module_record(const yv *v) {
     return v && v->kind == YV_OBJECT && yv_dict_get(v, "_modules") && yv_dict_get(v, "_parameters");
@@ -31,7 +32,9 @@ static bool is_tensor_dict(const yv *v) {
     return true;
 }
 
-static bool has_weights(const yv *v) { return is_module_record(v) || is_tensor_dict(v); }
+static bool has_weights(const yv *v) {
+    return is_module_record(v) || is_tensor_dict(v);
+}
 
 static bool get_int(const yv *root, const char *path, int64_t *out) {
     const yv *v = yv_path(root, path);
@@ -47,12 +50,13 @@ yolo_status ckptfmt_new_root(yv_doc *doc, yv **out) {
     if (!localtime_r(&sec, &tm)) return yolo_error(YOLO_ERR_IO, "cannot read the clock");
     size_t n = strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%S", &tm);
     snprintf(date + n, sizeof date - n, ".%06ld", (long)tv.tv_usec);
-    yv *d = yv_new_dict(doc), *f = yv_new_int(doc, CKPTFMT_FORMAT_VERSION), *w = yv_new_str(doc, CKPTFMT_WRITER_VERSION);
+    yv *d = yv_new_dict(doc), *f = yv_new_int(doc, CKPTFMT_FORMAT_VERSION),
+       *w = yv_new_str(doc, CKPTFMT_WRITER_VERSION);
     yv *t = yv_new_str(doc, date);
     if (!d || !f || !w || !t) return yolo_error(YOLO_ERR_NOMEM, "out of memory building the checkpoint");
     yolo_status st;
-    if ((st = yv_dict_set(doc, d, CKPTFMT_KEY_FORMAT, f)) || (st = yv_dict_set(doc, d, CKPTFMT_KEY_WRITER, w)) ||
-        (st = yv_dict_set(doc, d, CKPTFMT_KEY_DATE, t)))
+    if ((st = yv_dict_set(doc, d, CKPTFMT_KEY_FORMAT, f)) ||
+        (st = yv_dict_set(doc, d, CKPTFMT_KEY_WRITER, w)) || (st = yv_dict_set(doc, d, CKPTFMT_KEY_DATE, t)))
         return st;
     *out = d;
     return YOLO_OK;
@@ -62,12 +66,14 @@ ckptfmt_kind_t ckptfmt_kind(const yv *root) {
     if (!root || root->kind != YV_DICT) return CKPTFMT_UNKNOWN;
     int64_t epoch = 0;
     bool has_epoch = get_int(root, CKPTFMT_KEY_EPOCH, &epoch);
-    bool no_training_state = is_none(yv_dict_get(root, CKPTFMT_KEY_EMA)) && is_none(yv_dict_get(root, CKPTFMT_KEY_OPTIMIZER));
+    bool no_training_state =
+        is_none(yv_dict_get(root, CKPTFMT_KEY_EMA)) && is_none(yv_dict_get(root, CKPTFMT_KEY_OPTIMIZER));
     /* epoch -1 also marks a save in the middle of the first epoch; only without optimizer state is it
      * Ultralytics' stripped file. */
-    bool stripped = no_training_state ||
-                    (has_epoch && epoch < 0 && is_none(yv_dict_get(root, CKPTFMT_KEY_OPTIMIZER)));
-    if (yv_dict_get(root, CKPTFMT_KEY_FORMAT)) return stripped ? CKPTFMT_OURS_STRIPPED : CKPTFMT_OURS_TRAINING;
+    bool stripped =
+        no_training_state || (has_epoch && epoch < 0 && is_none(yv_dict_get(root, CKPTFMT_KEY_OPTIMIZER)));
+    if (yv_dict_get(root, CKPTFMT_KEY_FORMAT))
+        return stripped ? CKPTFMT_OURS_STRIPPED : CKPTFMT_OURS_TRAINING;
     if (is_tensor_dict(root)) return CKPTFMT_PLAIN_TENSORS;
     const yv *ema = yv_dict_get(root, CKPTFMT_KEY_EMA), *model = yv_dict_get(root, CKPTFMT_KEY_MODEL);
     if (is_module_record(ema) || is_module_record(model) ||
@@ -78,24 +84,36 @@ ckptfmt_kind_t ckptfmt_kind(const yv *root) {
 
 const char *ckptfmt_kind_name(ckptfmt_kind_t kind) {
     switch (kind) {
-    case CKPTFMT_OURS_TRAINING: return "ours-training";
-    case CKPTFMT_OURS_STRIPPED: return "ours-stripped";
-    case CKPTFMT_ULTRA_TRAINING: return "ultralytics-training";
-    case CKPTFMT_ULTRA_STRIPPED: return "ultralytics-stripped";
-    case CKPTFMT_PLAIN_TENSORS: return "tensor-dict";
-    case CKPTFMT_UNKNOWN: break;
+    case CKPTFMT_OURS_TRAINING:
+        return "ours-training";
+    case CKPTFMT_OURS_STRIPPED:
+        return "ours-stripped";
+    case CKPTFMT_ULTRA_TRAINING:
+        return "ultralytics-training";
+    case CKPTFMT_ULTRA_STRIPPED:
+        return "ultralytics-stripped";
+    case CKPTFMT_PLAIN_TENSORS:
+        return "tensor-dict";
+    case CKPTFMT_UNKNOWN:
+        break;
     }
     return "unknown";
 }
 
 const char *ckptfmt_kind_describe(ckptfmt_kind_t kind) {
     switch (kind) {
-    case CKPTFMT_OURS_TRAINING: return "yolo-tools training checkpoint";
-    case CKPTFMT_OURS_STRIPPED: return "yolo-tools stripped weights";
-    case CKPTFMT_ULTRA_TRAINING: return "Ultralytics training checkpoint";
-    case CKPTFMT_ULTRA_STRIPPED: return "Ultralytics stripped weights";
-    case CKPTFMT_PLAIN_TENSORS: return "plain tensor dict";
-    case CKPTFMT_UNKNOWN: break;
+    case CKPTFMT_OURS_TRAINING:
+        return "yolo-tools training checkpoint";
+    case CKPTFMT_OURS_STRIPPED:
+        return "yolo-tools stripped weights";
+    case CKPTFMT_ULTRA_TRAINING:
+        return "Ultralytics training checkpoint";
+    case CKPTFMT_ULTRA_STRIPPED:
+        return "Ultralytics stripped weights";
+    case CKPTFMT_PLAIN_TENSORS:
+        return "plain tensor dict";
+    case CKPTFMT_UNKNOWN:
+        break;
     }
     return "unknown pickle (not a checkpoint this tool knows)";
 }
@@ -108,8 +126,9 @@ static bool newer_format(const yv *root, int64_t *version) {
 static yolo_status check_format(const yv *root) {
     int64_t v;
     if (newer_format(root, &v))
-        return yolo_error(YOLO_ERR_FORMAT, "layout version %" PRId64 " is newer than this program's %d (update yolo-tools)",
-                          v, CKPTFMT_FORMAT_VERSION);
+        return yolo_error(YOLO_ERR_FORMAT,
+                          "layout version %" PRId64 " is newer than this program's %d (update yolo-tools)", v,
+                          CKPTFMT_FORMAT_VERSION);
     return YOLO_OK;
 }
 
@@ -119,7 +138,8 @@ bool ckptfmt_resumable(const yv *root, char *why, size_t cap) {
     ckptfmt_kind_t kind = ckptfmt_kind(root);
     int64_t version;
     if (newer_format(root, &version)) {
-        snprintf(why, cap, "layout version %" PRId64 " is newer than this program's %d", version, CKPTFMT_FORMAT_VERSION);
+        snprintf(why, cap, "layout version %" PRId64 " is newer than this program's %d", version,
+                 CKPTFMT_FORMAT_VERSION);
         return false;
     }
     if (kind == CKPTFMT_OURS_STRIPPED || kind == CKPTFMT_ULTRA_STRIPPED) {
@@ -149,7 +169,8 @@ bool ckptfmt_resumable(const yv *root, char *why, size_t cap) {
         get_int(stopper, "best_epoch", &best);
         get_int(stopper, "patience", &patience);
         /* best_epoch is 1-based, as Ultralytics' EarlyStopping counts */
-        snprintf(why, cap, "stopped early after epoch %" PRId64 " (best epoch %" PRId64 ", patience %" PRId64 ")",
+        snprintf(why, cap,
+                 "stopped early after epoch %" PRId64 " (best epoch %" PRId64 ", patience %" PRId64 ")",
                  epoch + 1, best, patience);
         return false;
     }
@@ -173,7 +194,9 @@ const yv *ckptfmt_weights(yv_doc *doc, const yv *root, const char **which) {
 
 /* ---- conversions ---- */
 
-static bool is_floating(yv_dtype dt) { return dt == YDT_F32 || dt == YDT_F16 || dt == YDT_BF16 || dt == YDT_F64; }
+static bool is_floating(yv_dtype dt) {
+    return dt == YDT_F32 || dt == YDT_F16 || dt == YDT_BF16 || dt == YDT_F64;
+}
 
 /* IEEE binary32 -> binary16 with round-to-nearest-even, as torch's .half() does. */
 static uint16_t f32_to_f16(float f) {
@@ -206,19 +229,20 @@ yolo_status ckptfmt_convert_tensor(yv_doc *doc, yv *t, yv_dtype dt, yv **out) {
         return yolo_error(YOLO_ERR_USAGE, "tensor data was not loaded");
     int64_t n = yv_tensor_numel(&t->tensor);
     yv *r = yv_new_tensor(doc, dt, t->tensor.ndim, t->tensor.shape);
-    if (!r) return nomem();
+    if (!r) return yolo_nomem();
     yolo_status st;
     if (dt == YDT_F32) {
         if ((st = yv_tensor_to_f32(&t->tensor, yv_tensor_data(&r->tensor)))) return st;
     } else {
         float *tmp = malloc((size_t)(n > 0 ? n : 1) * sizeof *tmp);
-        if (!tmp) return nomem();
+        if (!tmp) return yolo_nomem();
         if ((st = yv_tensor_to_f32(&t->tensor, tmp))) {
             free(tmp);
             return st;
         }
         uint16_t *h = yv_tensor_data(&r->tensor);
-        for (int64_t i = 0; i < n; i++) h[i] = f32_to_f16(tmp[i]);
+        for (int64_t i = 0; i < n; i++)
+            h[i] = f32_to_f16(tmp[i]);
         free(tmp);
     }
     *out = r;
@@ -228,7 +252,7 @@ yolo_status ckptfmt_convert_tensor(yv_doc *doc, yv *t, yv_dtype dt, yv **out) {
 /* A new plain dict name -> tensor with every floating tensor converted to dt. */
 static yolo_status convert_state_dict(yv_doc *doc, const yv *sd, yv_dtype dt, yv **out) {
     yv *d = yv_new_dict(doc);
-    if (!d) return nomem();
+    if (!d) return yolo_nomem();
     yolo_status st;
     for (size_t i = 0; i < sd->dict.n; i++) {
         yv *t = sd->dict.vals[i], *c;
@@ -256,8 +280,10 @@ static yv *plain_rec(yv_doc *doc, const yv *v, int depth, size_t *budget) {
     case YV_FLOAT:
     case YV_STR:
     case YV_BYTES:
-    case YV_TENSOR: return (yv *)v;
-    case YV_GLOBAL: return yv_new_str(doc, v->str.s);
+    case YV_TENSOR:
+        return (yv *)v;
+    case YV_GLOBAL:
+        return yv_new_str(doc, v->str.s);
     case YV_LIST:
     case YV_TUPLE:
     case YV_SET: {
@@ -274,7 +300,8 @@ static yv *plain_rec(yv_doc *doc, const yv *v, int depth, size_t *budget) {
         if (!d) return NULL;
         d->dict.ordered = v->dict.ordered;
         for (size_t i = 0; i < v->dict.n; i++) {
-            yv *k = plain_rec(doc, v->dict.keys[i], depth + 1, budget), *val = plain_rec(doc, v->dict.vals[i], depth + 1, budget);
+            yv *k = plain_rec(doc, v->dict.keys[i], depth + 1, budget),
+               *val = plain_rec(doc, v->dict.vals[i], depth + 1, budget);
             if (!k || !val || yv_dict_put(doc, d, k, val)) return NULL;
         }
         return d;
@@ -287,7 +314,8 @@ static yv *plain_rec(yv_doc *doc, const yv *v, int depth, size_t *budget) {
             return sd ? sd : yv_new_none(doc);
         }
         const yv *st = v->obj.state;
-        if (st && st->kind == YV_TUPLE && st->seq.n == 2 && st->seq.items[0]->kind == YV_DICT) st = st->seq.items[0];
+        if (st && st->kind == YV_TUPLE && st->seq.n == 2 && st->seq.items[0]->kind == YV_DICT)
+            st = st->seq.items[0];
         if (st && st->kind == YV_DICT) return plain_rec(doc, st, depth + 1, budget);
         return yv_new_none(doc);
     }
@@ -301,15 +329,16 @@ static yv *plain(yv_doc *doc, const yv *v, int depth) {
     size_t budget = WALK_MAX_NODES;
     yv *r = plain_rec(doc, v, depth, &budget);
     if (!r)
-        plain_failure = budget == 0 ? yolo_error(YOLO_ERR_LIMIT, "values nest or repeat too much (over %d nodes)",
-                                                 WALK_MAX_NODES)
-                                    : nomem();
+        plain_failure =
+            budget == 0
+                ? yolo_error(YOLO_ERR_LIMIT, "values nest or repeat too much (over %d nodes)", WALK_MAX_NODES)
+                : yolo_nomem();
     return r;
 }
 
 /* The status of the last plain() that returned NULL (and forgets it). */
 static yolo_status plain_error(void) {
-    yolo_status st = plain_failure ? plain_failure : nomem();
+    yolo_status st = plain_failure ? plain_failure : yolo_nomem();
     plain_failure = YOLO_OK;
     return st;
 }
@@ -341,7 +370,7 @@ static yolo_status name_list_push(yv_doc *doc, name_list *l, const char *name, c
         size_t cap = l->cap ? 2 * l->cap : 64;
         const char **nn = yv_doc_alloc(doc, cap * sizeof *nn);
         const yv **nt = yv_doc_alloc(doc, cap * sizeof *nt);
-        if (!nn || !nt) return nomem();
+        if (!nn || !nt) return yolo_nomem();
         if (l->n) {
             memcpy(nn, l->names, l->n * sizeof *nn);
             memcpy(nt, l->tensors, l->n * sizeof *nt);
@@ -380,7 +409,7 @@ static yolo_status group_params(yv_doc *doc, const yv *m, const char *prefix, na
             const yv *k = params->dict.keys[i], *t = params->dict.vals[i];
             if (k->kind != YV_STR || t->kind != YV_TENSOR) continue;
             char *full = doc_concat(doc, prefix, k, "");
-            if (!full) return nomem();
+            if (!full) return yolo_nomem();
             int gi = strstr(full, "bias") ? 2 : (bn || strstr(full, "logit_scale")) ? 1 : 0;
             if ((st = name_list_push(doc, &g[gi], full, t))) return st;
         }
@@ -390,7 +419,7 @@ static yolo_status group_params(yv_doc *doc, const yv *m, const char *prefix, na
             const yv *k = mods->dict.keys[i], *c = mods->dict.vals[i];
             if (k->kind != YV_STR || !is_module_record(c)) continue;
             char *sub = doc_concat(doc, prefix, k, ".");
-            if (!sub) return nomem();
+            if (!sub) return yolo_nomem();
             if ((st = group_params(doc, c, sub, g, depth + 1, budget))) return st;
         }
     }
@@ -411,7 +440,8 @@ static const char *param_name(const yv *groups, name_list g[3], int64_t pid, con
         if (!ids || (ids->kind != YV_LIST && ids->kind != YV_TUPLE)) return NULL;
         const char *label = yv_as_str(yv_dict_get(grp, "param_group"));
         int li = gi < 3 ? (int)gi : -1;
-        if (label) li = !strcmp(label, "weight") ? 0 : !strcmp(label, "bn") ? 1 : !strcmp(label, "bias") ? 2 : -1;
+        if (label)
+            li = !strcmp(label, "weight") ? 0 : !strcmp(label, "bn") ? 1 : !strcmp(label, "bias") ? 2 : -1;
         for (size_t j = 0; j < ids->seq.n; j++) {
             int64_t id;
             if (!yv_as_int(ids->seq.items[j], &id) || id != pid) continue;
@@ -423,7 +453,8 @@ static const char *param_name(const yv *groups, name_list g[3], int64_t pid, con
     return NULL;
 }
 
-static yolo_status convert_optimizer(yv_doc *doc, const yv *opt, const yv *model, const char *hint, yv **out) {
+static yolo_status convert_optimizer(yv_doc *doc, const yv *opt, const yv *model, const char *hint,
+                                     yv **out) {
     const yv *state = yv_dict_get(opt, "state"), *groups = yv_dict_get(opt, "param_groups");
     if (!state || state->kind != YV_DICT || !groups || groups->kind != YV_LIST)
         return yolo_error(YOLO_ERR_FORMAT, "optimizer state is not a torch optimizer state_dict");
@@ -444,12 +475,13 @@ static yolo_status convert_optimizer(yv_doc *doc, const yv *opt, const yv *model
         }
         for (size_t j = 0; ps->kind == YV_DICT && j < ps->dict.n; j++) {
             const yv *t = ps->dict.vals[j];
-            if (t->kind == YV_TENSOR && t->tensor.ndim > 0 && !same_shape(&t->tensor, &ref->tensor)) by_name = false;
+            if (t->kind == YV_TENSOR && t->tensor.ndim > 0 && !same_shape(&t->tensor, &ref->tensor))
+                by_name = false;
         }
     }
 
     yv *o = yv_new_dict(doc);
-    if (!o) return nomem();
+    if (!o) return yolo_nomem();
     const char *name = hint;
     if (!name || !*name || !strcmp(name, "auto")) {
         name = "SGD";
@@ -460,7 +492,7 @@ static yolo_status convert_optimizer(yv_doc *doc, const yv *opt, const yv *model
     if ((st = put(doc, o, "keyed_by", yv_new_str(doc, by_name ? "name" : "id")))) return st;
 
     yv *ngroups = yv_new_list(doc);
-    if (!ngroups) return nomem();
+    if (!ngroups) return yolo_nomem();
     for (size_t gi = 0; gi < groups->seq.n; gi++) {
         const yv *grp = groups->seq.items[gi];
         yv *ng = plain(doc, grp, 0);
@@ -468,7 +500,7 @@ static yolo_status convert_optimizer(yv_doc *doc, const yv *opt, const yv *model
         if (ng->kind != YV_DICT) return yolo_error(YOLO_ERR_FORMAT, "optimizer param_group is not a dict");
         const yv *ids = yv_dict_get(grp, "params");
         yv *names = yv_new_list(doc);
-        if (!names) return nomem();
+        if (!names) return yolo_nomem();
         for (size_t j = 0; ids && (ids->kind == YV_LIST || ids->kind == YV_TUPLE) && j < ids->seq.n; j++) {
             int64_t pid = -1;
             const yv *ref;
@@ -483,7 +515,7 @@ static yolo_status convert_optimizer(yv_doc *doc, const yv *opt, const yv *model
     }
 
     yv *nstate = yv_new_dict(doc);
-    if (!nstate) return nomem();
+    if (!nstate) return yolo_nomem();
     for (size_t i = 0; i < state->dict.n; i++) {
         int64_t pid = -1;
         const yv *ref, *ps = state->dict.vals[i];
@@ -492,7 +524,7 @@ static yolo_status convert_optimizer(yv_doc *doc, const yv *opt, const yv *model
         char buf[40];
         if (!pn) snprintf(buf, sizeof buf, "param.%" PRId64, pid), pn = buf;
         yv *ns = yv_new_dict(doc);
-        if (!ns) return nomem();
+        if (!ns) return yolo_nomem();
         for (size_t j = 0; ps->kind == YV_DICT && j < ps->dict.n; j++) {
             yv *v = ps->dict.vals[j], *c;
             if (v->kind == YV_TENSOR) {
@@ -513,11 +545,6 @@ static yolo_status convert_optimizer(yv_doc *doc, const yv *opt, const yv *model
 static const char *base_name(const char *path) {
     const char *s = strrchr(path, '/');
     return s ? s + 1 : path;
-}
-
-static bool ends_with(const char *s, const char *suffix) {
-    size_t a = strlen(s), b = strlen(suffix);
-    return a >= b && !strcmp(s + a - b, suffix);
 }
 
 /* The last layer of a pickled model (its head), or NULL. */
@@ -547,7 +574,8 @@ yolo_status ckptfmt_import(yv_doc *doc, const yv *root, const char *file_name, y
     if (kind == CKPTFMT_OURS_TRAINING || kind == CKPTFMT_OURS_STRIPPED)
         return yolo_error(YOLO_ERR_FORMAT, "already in yolo-tools layout (nothing to import)");
     if (kind != CKPTFMT_ULTRA_TRAINING && kind != CKPTFMT_ULTRA_STRIPPED)
-        return yolo_error(YOLO_ERR_FORMAT, "not an Ultralytics checkpoint (kind: %s)", ckptfmt_kind_name(kind));
+        return yolo_error(YOLO_ERR_FORMAT, "not an Ultralytics checkpoint (kind: %s)",
+                          ckptfmt_kind_name(kind));
 
     const yv *ema = yv_dict_get(root, CKPTFMT_KEY_EMA), *model = yv_dict_get(root, CKPTFMT_KEY_MODEL);
     const yv *net = is_module_record(ema) ? ema : is_module_record(model) ? model : NULL;
@@ -562,7 +590,8 @@ yolo_status ckptfmt_import(yv_doc *doc, const yv *root, const char *file_name, y
     get_int(root, CKPTFMT_KEY_EPOCH, &epoch);
     if (kind == CKPTFMT_ULTRA_STRIPPED) epoch = -1;
     if ((st = put(doc, d, CKPTFMT_KEY_EPOCH, yv_new_int(doc, epoch)))) return st;
-    if ((st = put_plain(doc, d, CKPTFMT_KEY_BEST_FITNESS, yv_dict_get(root, CKPTFMT_KEY_BEST_FITNESS)))) return st;
+    if ((st = put_plain(doc, d, CKPTFMT_KEY_BEST_FITNESS, yv_dict_get(root, CKPTFMT_KEY_BEST_FITNESS))))
+        return st;
 
     /* Ultralytics resumes from the EMA weights (it stores no raw weights since 8.1), so the EMA is also
      * our raw model: resuming the imported file starts where Ultralytics' own resume would. */
@@ -577,7 +606,8 @@ yolo_status ckptfmt_import(yv_doc *doc, const yv *root, const char *file_name, y
     if ((st = put(doc, d, CKPTFMT_KEY_MODEL, m32))) return st;
     if ((st = put(doc, d, CKPTFMT_KEY_EMA, e32 ? e32 : yv_new_none(doc)))) return st;
     const yv *updates = yv_dict_get(root, CKPTFMT_KEY_UPDATES);
-    if ((st = put_plain(doc, d, CKPTFMT_KEY_UPDATES, kind == CKPTFMT_ULTRA_TRAINING ? updates : NULL))) return st;
+    if ((st = put_plain(doc, d, CKPTFMT_KEY_UPDATES, kind == CKPTFMT_ULTRA_TRAINING ? updates : NULL)))
+        return st;
 
     const yv *opt = yv_dict_get(root, CKPTFMT_KEY_OPTIMIZER);
     yv *nopt = NULL;
@@ -592,16 +622,20 @@ yolo_status ckptfmt_import(yv_doc *doc, const yv *root, const char *file_name, y
         /* Our files carry no pickled architecture: a model given as a .pt is rebuilt from its YAML. */
         const char *mname = yv_as_str(yv_dict_get(args, "model"));
         const char *yfile = net ? yv_as_str(yv_path(net, "yaml.yaml_file")) : NULL;
-        if (mname && ends_with(mname, ".pt") && yfile && (st = put(doc, args, "model", yv_new_str(doc, yfile))))
+        if (mname && text_ends_with(mname, ".pt") && yfile &&
+            (st = put(doc, args, "model", yv_new_str(doc, yfile))))
             return st;
         /* The run folder is wherever the file lives now; the old machine's absolute save_dir would
          * send a resume elsewhere. */
         yv_dict_del(args, "save_dir");
-        if (yv_dict_get(args, "resume") && (st = put(doc, args, "resume", yv_new_bool(doc, false)))) return st;
+        if (yv_dict_get(args, "resume") && (st = put(doc, args, "resume", yv_new_bool(doc, false))))
+            return st;
     }
     if ((st = put(doc, d, CKPTFMT_KEY_TRAIN_ARGS, args))) return st;
-    if ((st = put_plain(doc, d, CKPTFMT_KEY_TRAIN_METRICS, yv_dict_get(root, CKPTFMT_KEY_TRAIN_METRICS)))) return st;
-    if ((st = put_plain(doc, d, CKPTFMT_KEY_TRAIN_RESULTS, yv_dict_get(root, CKPTFMT_KEY_TRAIN_RESULTS)))) return st;
+    if ((st = put_plain(doc, d, CKPTFMT_KEY_TRAIN_METRICS, yv_dict_get(root, CKPTFMT_KEY_TRAIN_METRICS))))
+        return st;
+    if ((st = put_plain(doc, d, CKPTFMT_KEY_TRAIN_RESULTS, yv_dict_get(root, CKPTFMT_KEY_TRAIN_RESULTS))))
+        return st;
 
     const char *task = yv_as_str(yv_path(root, "train_args.task"));
     if (!task && net) task = yv_as_str(yv_dict_get(net, "task"));
@@ -612,7 +646,7 @@ yolo_status ckptfmt_import(yv_doc *doc, const yv *root, const char *file_name, y
         if ((st = put_plain(doc, d, CKPTFMT_KEY_NAMES, yv_dict_get(net, "names")))) return st;
         const yv *stride = yv_dict_get(net, "stride");
         yv *sl = yv_new_list(doc);
-        if (!sl) return nomem();
+        if (!sl) return yolo_nomem();
         if (stride && stride->kind == YV_TENSOR && yv_tensor_data(&stride->tensor)) {
             int64_t n = yv_tensor_numel(&stride->tensor);
             double tmp[16];
@@ -623,15 +657,17 @@ yolo_status ckptfmt_import(yv_doc *doc, const yv *root, const char *file_name, y
         if ((st = put(doc, d, CKPTFMT_KEY_STRIDE, sl))) return st;
     }
     yv *from = yv_new_dict(doc);
-    if (!from) return nomem();
+    if (!from) return yolo_nomem();
     if ((st = put(doc, from, "kind", yv_new_str(doc, ckptfmt_kind_name(kind))))) return st;
     if ((st = put_plain(doc, from, "version", yv_dict_get(root, CKPTFMT_KEY_VERSION)))) return st;
-    if ((st = put(doc, from, "file", file_name ? yv_new_str(doc, base_name(file_name)) : yv_new_none(doc)))) return st;
+    if ((st = put(doc, from, "file", file_name ? yv_new_str(doc, base_name(file_name)) : yv_new_none(doc))))
+        return st;
     if ((st = keep_for_export(doc, root, net, from))) return st;
     if ((st = put(doc, d, CKPTFMT_KEY_IMPORTED, from))) return st;
     static const char *const extra[] = {"license", "docs"};
     for (size_t i = 0; i < sizeof extra / sizeof *extra; i++)
-        if (yv_dict_get(root, extra[i]) && (st = put_plain(doc, d, extra[i], yv_dict_get(root, extra[i])))) return st;
+        if (yv_dict_get(root, extra[i]) && (st = put_plain(doc, d, extra[i], yv_dict_get(root, extra[i]))))
+            return st;
     *out = d;
     return YOLO_OK;
 }
@@ -655,8 +691,9 @@ yolo_status ckptfmt_strip(yv_doc *doc, const yv *root, yv **out) {
 
     /* Keep every key (metadata first, as Ultralytics' stripped files do), replacing the training state. */
     yv *d = yv_new_dict(doc);
-    if (!d) return nomem();
-    static const char *const front[] = {CKPTFMT_KEY_FORMAT, CKPTFMT_KEY_WRITER, CKPTFMT_KEY_DATE, CKPTFMT_KEY_VERSION};
+    if (!d) return yolo_nomem();
+    static const char *const front[] = {CKPTFMT_KEY_FORMAT, CKPTFMT_KEY_WRITER, CKPTFMT_KEY_DATE,
+                                        CKPTFMT_KEY_VERSION};
     for (size_t i = 0; i < sizeof front / sizeof *front; i++) {
         const yv *v = yv_dict_get(root, front[i]);
         if (v && (st = put(doc, d, front[i], (yv *)v))) return st;
@@ -675,7 +712,8 @@ yolo_status ckptfmt_strip(yv_doc *doc, const yv *root, yv **out) {
         const char *ks = yv_as_str(k);
         if (ks && yv_dict_get(d, ks)) continue;
         bool drop = false;
-        for (size_t j = 0; ks && j < sizeof dropped / sizeof *dropped; j++) drop |= !strcmp(ks, dropped[j]);
+        for (size_t j = 0; ks && j < sizeof dropped / sizeof *dropped; j++)
+            drop |= !strcmp(ks, dropped[j]);
         if (drop) continue;
         if ((st = yv_dict_put(doc, d, (yv *)k, root->dict.vals[i]))) return st;
     }
@@ -715,9 +753,11 @@ static bool parse_number(const char *s, yv_doc *doc, yv **out) {
 }
 
 static char *trim(char *s) {
-    while (isspace((unsigned char)*s)) s++;
+    while (isspace((unsigned char)*s))
+        s++;
     size_t n = strlen(s);
-    while (n && isspace((unsigned char)s[n - 1])) s[--n] = 0;
+    while (n && isspace((unsigned char)s[n - 1]))
+        s[--n] = 0;
     return s;
 }
 
@@ -772,19 +812,25 @@ static bool in_list(const char *key, const char *const *list) {
 }
 
 /* Ultralytics' argument type classes (cfg/__init__.py), used for the same checks it makes. */
-static const char *const FLOAT_KEYS[] = {"warmup_epochs", "box", "cls", "dfl", "degrees", "shear", "time",
-                                          "workspace", "batch", NULL};
+static const char *const FLOAT_KEYS[] = {"warmup_epochs", "box",  "cls",       "dfl",   "degrees",
+                                         "shear",         "time", "workspace", "batch", NULL};
 static const char *const FRACTION_KEYS[] = {
-    "dropout", "lr0", "lrf", "momentum", "weight_decay", "warmup_momentum", "warmup_bias_lr", "hsv_h", "hsv_s",
-    "hsv_v", "translate", "scale", "perspective", "flipud", "fliplr", "bgr", "mosaic", "mixup", "cutmix",
-    "copy_paste", "conf", "iou", "fraction", NULL};
-static const char *const INT_KEYS[] = {"epochs", "patience", "workers", "seed", "close_mosaic", "mask_ratio",
-                                        "max_det", "vid_stride", "line_width", "nbs", "save_period", NULL};
-static const char *const BOOL_KEYS[] = {
-    "save", "exist_ok", "verbose", "deterministic", "single_cls", "rect", "cos_lr", "overlap_mask", "val",
-    "save_json", "half", "dnn", "plots", "show", "save_txt", "save_conf", "save_crop", "save_frames",
-    "show_labels", "show_conf", "visualize", "augment", "agnostic_nms", "retina_masks", "show_boxes", "keras",
-    "optimize", "int8", "dynamic", "simplify", "nms", "profile", "stream_buffer", NULL};
+    "dropout",        "lr0",        "lrf",    "momentum", "weight_decay", "warmup_momentum",
+    "warmup_bias_lr", "hsv_h",      "hsv_s",  "hsv_v",    "translate",    "scale",
+    "perspective",    "flipud",     "fliplr", "bgr",      "mosaic",       "mixup",
+    "cutmix",         "copy_paste", "conf",   "iou",      "fraction",     NULL};
+static const char *const INT_KEYS[] = {"epochs",       "patience",   "workers",     "seed",
+                                       "close_mosaic", "mask_ratio", "max_det",     "vid_stride",
+                                       "line_width",   "nbs",        "save_period", NULL};
+static const char *const BOOL_KEYS[] = {"save",          "exist_ok",    "verbose",      "deterministic",
+                                        "single_cls",    "rect",        "cos_lr",       "overlap_mask",
+                                        "val",           "save_json",   "half",         "dnn",
+                                        "plots",         "show",        "save_txt",     "save_conf",
+                                        "save_crop",     "save_frames", "show_labels",  "show_conf",
+                                        "visualize",     "augment",     "agnostic_nms", "retina_masks",
+                                        "show_boxes",    "keras",       "optimize",     "int8",
+                                        "dynamic",       "simplify",    "nms",          "profile",
+                                        "stream_buffer", NULL};
 
 yolo_status ckptfmt_set_arg(yv_doc *doc, yv *root, const char *key, const char *value) {
     yolo_status st = check_format(root);
@@ -794,23 +840,28 @@ yolo_status ckptfmt_set_arg(yv_doc *doc, yv *root, const char *key, const char *
     if (!yv_dict_get(args, key))
         return yolo_error(YOLO_ERR_USAGE, "'%s' is not a train_args key (see yolo-ckpt inspect --json)", key);
     yv *v = ckptfmt_parse_value(doc, value);
-    if (!v) return nomem();
+    if (!v) return yolo_nomem();
     if (v->kind != YV_NONE) {
         bool number = v->kind == YV_INT || v->kind == YV_FLOAT || v->kind == YV_BOOL;
         double x = 0;
         yv_as_double(v, &x);
         if (in_list(key, FLOAT_KEYS) && !number)
-            return yolo_error(YOLO_ERR_USAGE, "'%s=%s' is not a number ('%s' takes a float)", key, value, key);
+            return yolo_error(YOLO_ERR_USAGE, "'%s=%s' is not a number ('%s' takes a float)", key, value,
+                              key);
         if (in_list(key, FRACTION_KEYS)) {
             if (!number)
-                return yolo_error(YOLO_ERR_USAGE, "'%s=%s' is not a number ('%s' takes a float in 0..1)", key, value, key);
+                return yolo_error(YOLO_ERR_USAGE, "'%s=%s' is not a number ('%s' takes a float in 0..1)", key,
+                                  value, key);
             if (!(x >= 0.0 && x <= 1.0))
-                return yolo_error(YOLO_ERR_USAGE, "'%s=%s' is out of range ('%s' takes a float in 0..1)", key, value, key);
+                return yolo_error(YOLO_ERR_USAGE, "'%s=%s' is out of range ('%s' takes a float in 0..1)", key,
+                                  value, key);
         }
         if (in_list(key, INT_KEYS) && v->kind != YV_INT && v->kind != YV_BOOL)
-            return yolo_error(YOLO_ERR_USAGE, "'%s=%s' is not an integer ('%s' takes an int)", key, value, key);
+            return yolo_error(YOLO_ERR_USAGE, "'%s=%s' is not an integer ('%s' takes an int)", key, value,
+                              key);
         if (in_list(key, BOOL_KEYS) && v->kind != YV_BOOL)
-            return yolo_error(YOLO_ERR_USAGE, "'%s=%s' is not a bool ('%s' takes True or False)", key, value, key);
+            return yolo_error(YOLO_ERR_USAGE, "'%s=%s' is not a bool ('%s' takes True or False)", key, value,
+                              key);
     }
     return yv_dict_set(doc, args, key, v);
 }

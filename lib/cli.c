@@ -106,7 +106,8 @@ int cli_parse_settings(const char *tool, const char *usage, const cli_setting *s
             return -1;
         }
         int f = 0;
-        while (f < n_flags && strcmp(s, flags[f].name)) f++;
+        while (f < n_flags && strcmp(s, flags[f].name))
+            f++;
         if (f < n_flags) {
             *flags[f].dst = true;
             continue;
@@ -115,7 +116,8 @@ int cli_parse_settings(const char *tool, const char *usage, const cli_setting *s
         if (!cli_split_setting(s, &kv)) return cli_usage_error(tool, "'%s' is not KEY=VALUE", s);
         if (!*kv.value) return cli_usage_error(tool, "'%s' needs a value", s);
         int k = 0;
-        while (k < n_settings && !cli_key_is(&kv, settings[k].key)) k++;
+        while (k < n_settings && !cli_key_is(&kv, settings[k].key))
+            k++;
         if (k == n_settings) return unknown_key(tool, &kv, settings, n_settings);
         int rc = apply(tool, &settings[k], kv.value);
         if (rc) return rc;

@@ -18,11 +18,13 @@
 #include <yaml.h>
 
 #include "yolo/labels.h"
+#include "yolo/text.h"
 #include "labelcache.h"
 
 /* Ultralytics' image extensions: the ones we cannot decode still get listed, so that they show up in the
  * report as corrupt with a reason instead of vanishing silently. */
-static const char *const IMG_EXT[] = {"bmp", "dng", "jpeg", "jpg", "mpo", "png", "tif", "tiff", "webp", "pfm", "heic"};
+static const char *const IMG_EXT[] = {"bmp", "dng",  "jpeg", "jpg", "mpo", "png",
+                                      "tif", "tiff", "webp", "pfm", "heic"};
 
 #define MAX_YAML_BYTES (1 << 24)
 #define MAX_ARCHIVE_BYTES ((size_t)1 << 34)
@@ -35,16 +37,16 @@ typedef struct {
 } member;
 
 struct dataset {
-    char *path;        /* as given */
-    char *yaml_name;   /* for messages: the data.yaml (or archive!member) */
-    member *mem;       /* archive members sorted by name, or NULL for the file system */
+    char *path;      /* as given */
+    char *yaml_name; /* for messages: the data.yaml (or archive!member) */
+    member *mem;     /* archive members sorted by name, or NULL for the file system */
     size_t n_mem;
     bool archive;
     char *archive_path;
     bool classify;
     int nc;
     char **names;
-    char *root;        /* dataset root: a folder on disk, or a prefix inside the archive ("" = top) */
+    char *root; /* dataset root: a folder on disk, or a prefix inside the archive ("" = top) */
     char **split_src[3];
     int split_n[3];
     bool split_given[3];
@@ -59,7 +61,6 @@ static int split_index(const char *s) {
 }
 
 /* ---- small helpers ---- */
-
 
 static char *fmt_alloc(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static char *fmt_alloc(const char *fmt, ...) {
@@ -81,17 +82,20 @@ static char *path_clean(const char *p) {
     if (abs) out[o++] = '/';
     const char *s = p;
     while (*s) {
-        while (*s == '/') s++;
+        while (*s == '/')
+            s++;
         if (!*s) break;
         const char *e = s;
-        while (*e && *e != '/') e++;
+        while (*e && *e != '/')
+            e++;
         size_t len = (size_t)(e - s);
         if (len == 1 && s[0] == '.') {
         } else if (len == 2 && s[0] == '.' && s[1] == '.') {
             /* fold a previous real component; keep leading ".." of relative paths */
             size_t base = abs ? 1 : 0;
             size_t q = o;
-            while (q > base && out[q - 1] != '/') q--;
+            while (q > base && out[q - 1] != '/')
+                q--;
             bool prev_dotdot = o - q == 2 && out[q] == '.' && out[q + 1] == '.';
             if (o > base && !prev_dotdot) {
                 o = q > base ? q - 1 : base;
@@ -136,14 +140,10 @@ static bool has_image_ext(const char *p) {
     return false;
 }
 
-static bool ends_with(const char *s, const char *suf) {
-    size_t a = strlen(s), b = strlen(suf);
-    return a >= b && strcasecmp(s + a - b, suf) == 0;
-}
-
 static yolo_status read_disk(const char *path, uint8_t **buf, size_t *len, size_t limit) {
     FILE *f = fopen(path, "rb");
-    if (!f) return yolo_error(errno == ENOENT ? YOLO_ERR_NOTFOUND : YOLO_ERR_IO, "%s: %s", path, strerror(errno));
+    if (!f)
+        return yolo_error(errno == ENOENT ? YOLO_ERR_NOTFOUND : YOLO_ERR_IO, "%s: %s", path, strerror(errno));
     struct stat sb;
     if (fstat(fileno(f), &sb) != 0 || !S_ISREG(sb.st_mode)) {
         fclose(f);
@@ -196,12 +196,15 @@ static int strlist_push(strlist *l, char *s) {
 }
 
 static void strlist_free(strlist *l) {
-    for (size_t k = 0; k < l->n; k++) free(l->v[k]);
+    for (size_t k = 0; k < l->n; k++)
+        free(l->v[k]);
     free(l->v);
     memset(l, 0, sizeof *l);
 }
 
-static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+static int cmp_str(const void *a, const void *b) {
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
 
 /* ---- the file view: disk or archive members ---- */
 
@@ -219,8 +222,10 @@ static size_t member_lower_bound(const dataset *ds, const char *prefix) {
     size_t lo = 0, hi = ds->n_mem;
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;
-        if (strcmp(ds->mem[mid].name, prefix) < 0) lo = mid + 1;
-        else hi = mid;
+        if (strcmp(ds->mem[mid].name, prefix) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
     return lo;
 }
@@ -254,7 +259,7 @@ static yolo_status vfs_read(const dataset *ds, const char *path, uint8_t **buf, 
     const member *m = find_member(ds, path);
     if (!m) return yolo_error(YOLO_ERR_NOTFOUND, "%s: %s: no such member", ds->archive_path, path);
     *buf = malloc(m->len + 1);
-    if (!*buf) return yolo_error(YOLO_ERR_NOMEM, "out of memory");
+    if (!*buf) return yolo_nomem();
     memcpy(*buf, m->data, m->len);
     (*buf)[m->len] = 0;
     *len = m->len;
@@ -270,7 +275,10 @@ static yolo_status list_disk(const char *dir, strlist *out, int depth) {
     while (!st && (e = readdir(d))) {
         if (e->d_name[0] == '.' && (!e->d_name[1] || (e->d_name[1] == '.' && !e->d_name[2]))) continue;
         char *p = fmt_alloc("%s/%s", dir, e->d_name);
-        if (!p) { st = yolo_error(YOLO_ERR_NOMEM, "out of memory"); break; }
+        if (!p) {
+            st = yolo_nomem();
+            break;
+        }
         int kind = e->d_type == DT_DIR ? 2 : e->d_type == DT_REG ? 1 : 0;
         if (e->d_type == DT_UNKNOWN || e->d_type == DT_LNK) {
             struct stat sb;
@@ -280,8 +288,9 @@ static yolo_status list_disk(const char *dir, strlist *out, int depth) {
             st = list_disk(p, out, depth + 1);
             free(p);
         } else if (kind == 1) {
-            if (strlist_push(out, p)) st = yolo_error(YOLO_ERR_NOMEM, "out of memory");
-        } else free(p);
+            if (strlist_push(out, p)) st = yolo_nomem();
+        } else
+            free(p);
     }
     closedir(d);
     return st;
@@ -292,12 +301,12 @@ static yolo_status vfs_list(const dataset *ds, const char *dir, strlist *out) {
     if (!ds->archive) return list_disk(dir, out, 0);
     bool top = strcmp(dir, ".") == 0;
     char *pre = top ? strdup("") : fmt_alloc("%s/", dir);
-    if (!pre) return yolo_error(YOLO_ERR_NOMEM, "out of memory");
+    if (!pre) return yolo_nomem();
     size_t pl = strlen(pre);
     for (size_t k = member_lower_bound(ds, pre); k < ds->n_mem && strncmp(ds->mem[k].name, pre, pl) == 0; k++)
         if (strlist_push(out, strdup(ds->mem[k].name))) {
             free(pre);
-            return yolo_error(YOLO_ERR_NOMEM, "out of memory");
+            return yolo_nomem();
         }
     free(pre);
     return YOLO_OK;
@@ -305,7 +314,7 @@ static yolo_status vfs_list(const dataset *ds, const char *dir, strlist *out) {
 
 static yolo_status load_archive(dataset *ds, const char *path) {
     struct archive *a = archive_read_new();
-    if (!a) return yolo_error(YOLO_ERR_NOMEM, "out of memory");
+    if (!a) return yolo_nomem();
     archive_read_support_filter_all(a);
     archive_read_support_format_zip(a);
     archive_read_support_format_tar(a);
@@ -327,17 +336,26 @@ static yolo_status load_archive(dataset *ds, const char *path) {
         size_t bcap = sz >= 0 ? (size_t)sz : 1 << 16, blen = 0;
         uint8_t *b = malloc(bcap + 1);
         char *name = path_clean(nm);
-        if (!b || !name) { free(b); free(name); st = yolo_error(YOLO_ERR_NOMEM, "out of memory"); break; }
+        if (!b || !name) {
+            free(b);
+            free(name);
+            st = yolo_nomem();
+            break;
+        }
         for (;;) {
             if (blen == bcap) {
                 uint8_t *nb = bcap < MAX_ARCHIVE_BYTES ? realloc(b, bcap * 2 + 1) : NULL;
-                if (!nb) { st = yolo_error(YOLO_ERR_NOMEM, "%s: out of memory reading %s", path, name); break; }
+                if (!nb) {
+                    st = yolo_error(YOLO_ERR_NOMEM, "%s: out of memory reading %s", path, name);
+                    break;
+                }
                 b = nb;
                 bcap *= 2;
             }
             la_ssize_t got = archive_read_data(a, b + blen, bcap - blen);
             if (got < 0) {
-                st = yolo_error(YOLO_ERR_FORMAT, "%s: %s: damaged archive (%s)", path, name, archive_error_string(a));
+                st = yolo_error(YOLO_ERR_FORMAT, "%s: %s: damaged archive (%s)", path, name,
+                                archive_error_string(a));
                 break;
             }
             if (got == 0) break;
@@ -345,16 +363,25 @@ static yolo_status load_archive(dataset *ds, const char *path) {
         }
         total += blen;
         if (!st && total > MAX_ARCHIVE_BYTES) st = yolo_error(YOLO_ERR_LIMIT, "%s: archive too large", path);
-        if (st) { free(b); free(name); break; }
+        if (st) {
+            free(b);
+            free(name);
+            break;
+        }
         if (ds->n_mem == cap) {
             cap = cap ? cap * 2 : 256;
             member *nm2 = realloc(ds->mem, cap * sizeof *nm2);
-            if (!nm2) { free(b); free(name); st = yolo_error(YOLO_ERR_NOMEM, "out of memory"); break; }
+            if (!nm2) {
+                free(b);
+                free(name);
+                st = yolo_nomem();
+                break;
+            }
             ds->mem = nm2;
         }
         b[blen] = 0;
-        ds->mem[ds->n_mem++] = (member){name, b, blen,
-                                        (int64_t)archive_entry_mtime(e) * 1000000000 + archive_entry_mtime_nsec(e)};
+        ds->mem[ds->n_mem++] = (member){
+            name, b, blen, (int64_t)archive_entry_mtime(e) * 1000000000 + archive_entry_mtime_nsec(e)};
     }
     if (!st && r != ARCHIVE_EOF)
         st = yolo_error(YOLO_ERR_FORMAT, "%s: damaged archive (%s)", path, archive_error_string(a));
@@ -369,30 +396,34 @@ static const char *scalar(yaml_node_t *n) {
     return n && n->type == YAML_SCALAR_NODE ? (const char *)n->data.scalar.value : NULL;
 }
 
-static yolo_status yaml_split_sources(dataset *ds, yaml_document_t *doc, yaml_node_t *v, const char *key, int k) {
+static yolo_status yaml_split_sources(dataset *ds, yaml_document_t *doc, yaml_node_t *v, const char *key,
+                                      int k) {
     strlist l = {0};
     if (v->type == YAML_SCALAR_NODE) {
         const char *s = scalar(v);
         if (!s[0] || strcmp(s, "null") == 0 || strcmp(s, "~") == 0) {
             if (k == 2) return YOLO_OK; /* test: null means no test split */
-            return yolo_error(YOLO_ERR_FORMAT, "%s: '%s' is empty (give a folder or a list file)", ds->yaml_name, key);
+            return yolo_error(YOLO_ERR_FORMAT, "%s: '%s' is empty (give a folder or a list file)",
+                              ds->yaml_name, key);
         }
-        if (strlist_push(&l, strdup(s))) return yolo_error(YOLO_ERR_NOMEM, "out of memory");
+        if (strlist_push(&l, strdup(s))) return yolo_nomem();
     } else if (v->type == YAML_SEQUENCE_NODE) {
         for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top; it++) {
             const char *s = scalar(yaml_document_get_node(doc, *it));
             if (!s) {
                 strlist_free(&l);
-                return yolo_error(YOLO_ERR_FORMAT, "%s: '%s' has an entry that is not a path", ds->yaml_name, key);
+                return yolo_error(YOLO_ERR_FORMAT, "%s: '%s' has an entry that is not a path", ds->yaml_name,
+                                  key);
             }
-            if (strlist_push(&l, strdup(s))) return yolo_error(YOLO_ERR_NOMEM, "out of memory");
+            if (strlist_push(&l, strdup(s))) return yolo_nomem();
         }
         if (l.n == 0)
             return yolo_error(YOLO_ERR_FORMAT, "%s: '%s' is an empty list (give a folder or a list file)",
                               ds->yaml_name, key);
     } else
         return yolo_error(YOLO_ERR_FORMAT, "%s: '%s' must be a path or a list of paths", ds->yaml_name, key);
-    for (int j = 0; j < ds->split_n[k]; j++) free(ds->split_src[k][j]);
+    for (int j = 0; j < ds->split_n[k]; j++)
+        free(ds->split_src[k][j]);
     free(ds->split_src[k]);
     ds->split_src[k] = l.v;
     ds->split_n[k] = (int)l.n;
@@ -413,11 +444,12 @@ static bool parse_int(const char *s, long *out) {
 static yolo_status parse_yaml(dataset *ds, const uint8_t *text, size_t len, const char *yaml_dir) {
     yaml_parser_t p;
     yaml_document_t doc;
-    if (!yaml_parser_initialize(&p)) return yolo_error(YOLO_ERR_NOMEM, "out of memory");
+    if (!yaml_parser_initialize(&p)) return yolo_nomem();
     yaml_parser_set_input_string(&p, text, len);
     if (!yaml_parser_load(&p, &doc)) {
-        yolo_status st = yolo_error(YOLO_ERR_FORMAT, "%s: bad YAML at line %lu: %s", ds->yaml_name,
-                                    (unsigned long)p.problem_mark.line + 1, p.problem ? p.problem : "syntax error");
+        yolo_status st =
+            yolo_error(YOLO_ERR_FORMAT, "%s: bad YAML at line %lu: %s", ds->yaml_name,
+                       (unsigned long)p.problem_mark.line + 1, p.problem ? p.problem : "syntax error");
         yaml_parser_delete(&p);
         return st;
     }
@@ -427,19 +459,24 @@ static yolo_status parse_yaml(dataset *ds, const uint8_t *text, size_t len, cons
     long nc = -1;
     const char *path = NULL;
     if (!root || root->type != YAML_MAPPING_NODE) {
-        st = yolo_error(YOLO_ERR_FORMAT, "%s: not a YAML mapping (expected keys path, train, val, names)", ds->yaml_name);
+        st = yolo_error(YOLO_ERR_FORMAT, "%s: not a YAML mapping (expected keys path, train, val, names)",
+                        ds->yaml_name);
         goto done;
     }
-    for (yaml_node_pair_t *pr = root->data.mapping.pairs.start; pr < root->data.mapping.pairs.top && !st; pr++) {
+    for (yaml_node_pair_t *pr = root->data.mapping.pairs.start; pr < root->data.mapping.pairs.top && !st;
+         pr++) {
         const char *key = scalar(yaml_document_get_node(&doc, pr->key));
         yaml_node_t *v = yaml_document_get_node(&doc, pr->value);
         if (!key || !v) continue;
         if (strcmp(key, "path") == 0) {
             path = scalar(v);
             if (!path) st = yolo_error(YOLO_ERR_FORMAT, "%s: 'path' must be a folder name", ds->yaml_name);
-        } else if (strcmp(key, "train") == 0) st = yaml_split_sources(ds, &doc, v, key, 0);
-        else if (strcmp(key, "val") == 0 || strcmp(key, "validation") == 0) st = yaml_split_sources(ds, &doc, v, key, 1);
-        else if (strcmp(key, "test") == 0) st = yaml_split_sources(ds, &doc, v, key, 2);
+        } else if (strcmp(key, "train") == 0)
+            st = yaml_split_sources(ds, &doc, v, key, 0);
+        else if (strcmp(key, "val") == 0 || strcmp(key, "validation") == 0)
+            st = yaml_split_sources(ds, &doc, v, key, 1);
+        else if (strcmp(key, "test") == 0)
+            st = yaml_split_sources(ds, &doc, v, key, 2);
         else if (strcmp(key, "nc") == 0) {
             if (!parse_int(scalar(v), &nc) || nc < 1 || nc > 100000)
                 st = yolo_error(YOLO_ERR_FORMAT, "%s: 'nc' must be a positive whole number", ds->yaml_name);
@@ -451,17 +488,26 @@ static yolo_status parse_yaml(dataset *ds, const uint8_t *text, size_t len, cons
             if (v->type == YAML_SEQUENCE_NODE) {
                 int n = (int)(v->data.sequence.items.top - v->data.sequence.items.start);
                 ds->names = calloc((size_t)n + 1, sizeof *ds->names);
-                if (!ds->names) { st = yolo_error(YOLO_ERR_NOMEM, "out of memory"); break; }
+                if (!ds->names) {
+                    st = yolo_nomem();
+                    break;
+                }
                 for (int k = 0; k < n && !st; k++) {
                     const char *s = scalar(yaml_document_get_node(&doc, v->data.sequence.items.start[k]));
-                    if (!s) st = yolo_error(YOLO_ERR_FORMAT, "%s: 'names' entry %d is not a name", ds->yaml_name, k);
-                    else if (!(ds->names[k] = strdup(s))) st = yolo_error(YOLO_ERR_NOMEM, "out of memory");
+                    if (!s)
+                        st = yolo_error(YOLO_ERR_FORMAT, "%s: 'names' entry %d is not a name", ds->yaml_name,
+                                        k);
+                    else if (!(ds->names[k] = strdup(s)))
+                        st = yolo_nomem();
                 }
                 ds->nc = n;
             } else if (v->type == YAML_MAPPING_NODE) {
                 int n = (int)(v->data.mapping.pairs.top - v->data.mapping.pairs.start);
                 ds->names = calloc((size_t)n + 1, sizeof *ds->names);
-                if (!ds->names) { st = yolo_error(YOLO_ERR_NOMEM, "out of memory"); break; }
+                if (!ds->names) {
+                    st = yolo_nomem();
+                    break;
+                }
                 ds->nc = n;
                 for (int k = 0; k < n && !st; k++) {
                     yaml_node_pair_t *q = v->data.mapping.pairs.start + k;
@@ -469,47 +515,60 @@ static yolo_status parse_yaml(dataset *ds, const uint8_t *text, size_t len, cons
                     const char *ks = scalar(yaml_document_get_node(&doc, q->key));
                     const char *s = scalar(yaml_document_get_node(&doc, q->value));
                     if (!parse_int(ks, &id) || id < 0 || id >= n)
-                        st = yolo_error(YOLO_ERR_FORMAT, "%s: 'names' key '%s' is not a class id 0-%d", ds->yaml_name,
-                                        ks ? ks : "?", n - 1);
-                    else if (!s) st = yolo_error(YOLO_ERR_FORMAT, "%s: 'names' entry %ld is not a name", ds->yaml_name, id);
-                    else if (ds->names[id]) st = yolo_error(YOLO_ERR_FORMAT, "%s: 'names' has class id %ld twice", ds->yaml_name, id);
-                    else if (!(ds->names[id] = strdup(s))) st = yolo_error(YOLO_ERR_NOMEM, "out of memory");
+                        st = yolo_error(YOLO_ERR_FORMAT, "%s: 'names' key '%s' is not a class id 0-%d",
+                                        ds->yaml_name, ks ? ks : "?", n - 1);
+                    else if (!s)
+                        st = yolo_error(YOLO_ERR_FORMAT, "%s: 'names' entry %ld is not a name", ds->yaml_name,
+                                        id);
+                    else if (ds->names[id])
+                        st = yolo_error(YOLO_ERR_FORMAT, "%s: 'names' has class id %ld twice", ds->yaml_name,
+                                        id);
+                    else if (!(ds->names[id] = strdup(s)))
+                        st = yolo_nomem();
                 }
             } else
-                st = yolo_error(YOLO_ERR_FORMAT, "%s: 'names' must be a list or a map of class names", ds->yaml_name);
+                st = yolo_error(YOLO_ERR_FORMAT, "%s: 'names' must be a list or a map of class names",
+                                ds->yaml_name);
         }
     }
     if (st) goto done;
     if (!ds->split_given[0]) {
-        st = yolo_error(YOLO_ERR_FORMAT, "%s: 'train' is missing (data.yaml needs train and val)", ds->yaml_name);
+        st = yolo_error(YOLO_ERR_FORMAT, "%s: 'train' is missing (data.yaml needs train and val)",
+                        ds->yaml_name);
         goto done;
     }
     if (!ds->split_given[1]) {
-        st = yolo_error(YOLO_ERR_FORMAT, "%s: 'val' is missing (data.yaml needs train and val)", ds->yaml_name);
+        st = yolo_error(YOLO_ERR_FORMAT, "%s: 'val' is missing (data.yaml needs train and val)",
+                        ds->yaml_name);
         goto done;
     }
     if (!ds->names && nc < 0) {
-        st = yolo_error(YOLO_ERR_FORMAT, "%s: 'names' is missing (give the class names as a list or a map)", ds->yaml_name);
+        st = yolo_error(YOLO_ERR_FORMAT, "%s: 'names' is missing (give the class names as a list or a map)",
+                        ds->yaml_name);
         goto done;
     }
     if (ds->names && nc >= 0 && nc != ds->nc) {
-        st = yolo_error(YOLO_ERR_FORMAT, "%s: 'names' has %d entries but 'nc' is %ld (make them agree)", ds->yaml_name,
-                        ds->nc, nc);
+        st = yolo_error(YOLO_ERR_FORMAT, "%s: 'names' has %d entries but 'nc' is %ld (make them agree)",
+                        ds->yaml_name, ds->nc, nc);
         goto done;
     }
     if (!ds->names) {
         ds->names = calloc((size_t)nc + 1, sizeof *ds->names);
-        if (!ds->names) { st = yolo_error(YOLO_ERR_NOMEM, "out of memory"); goto done; }
+        if (!ds->names) {
+            st = yolo_nomem();
+            goto done;
+        }
         ds->nc = (int)nc;
         for (int k = 0; k < nc && !st; k++)
-            if (!(ds->names[k] = fmt_alloc("class_%d", k))) st = yolo_error(YOLO_ERR_NOMEM, "out of memory");
+            if (!(ds->names[k] = fmt_alloc("class_%d", k))) st = yolo_nomem();
     }
     if (ds->nc < 1) {
-        st = yolo_error(YOLO_ERR_FORMAT, "%s: 'names' is empty (a dataset needs at least one class)", ds->yaml_name);
+        st = yolo_error(YOLO_ERR_FORMAT, "%s: 'names' is empty (a dataset needs at least one class)",
+                        ds->yaml_name);
         goto done;
     }
     ds->root = path ? path_join(yaml_dir, path) : strdup(yaml_dir);
-    if (!ds->root) st = yolo_error(YOLO_ERR_NOMEM, "out of memory");
+    if (!ds->root) st = yolo_nomem();
 done:
     yaml_document_delete(&doc);
     return st;
@@ -521,10 +580,14 @@ static yolo_status open_imagefolder(dataset *ds, const char *root) {
     ds->classify = true;
     ds->root = strdup(root);
     char *train = path_join(root, "train");
-    if (!ds->root || !train) { free(train); return yolo_error(YOLO_ERR_NOMEM, "out of memory"); }
+    if (!ds->root || !train) {
+        free(train);
+        return yolo_nomem();
+    }
     if (vfs_kind(ds, train, NULL, NULL) != 2) {
         free(train);
-        return yolo_error(YOLO_ERR_NOTFOUND, "%s: no data.yaml and no train/ folder (not a dataset)", ds->path);
+        return yolo_error(YOLO_ERR_NOTFOUND, "%s: no data.yaml and no train/ folder (not a dataset)",
+                          ds->path);
     }
     strlist files = {0};
     yolo_status st = vfs_list(ds, train, &files);
@@ -549,15 +612,23 @@ static yolo_status open_imagefolder(dataset *ds, const char *root) {
             if (!sl) continue;
             char *c = strndup(rest, (size_t)(sl - rest));
             if (!c) continue;
-            if (cls.n && strcmp(cls.v[cls.n - 1], c) == 0) free(c);
-            else strlist_push(&cls, c);
+            if (cls.n && strcmp(cls.v[cls.n - 1], c) == 0)
+                free(c);
+            else
+                strlist_push(&cls, c);
         }
     }
     strlist_free(&files);
     free(train);
-    if (st) { strlist_free(&cls); return st; }
+    if (st) {
+        strlist_free(&cls);
+        return st;
+    }
     qsort(cls.v, cls.n, sizeof *cls.v, cmp_str);
-    if (cls.n == 0) return yolo_error(YOLO_ERR_FORMAT, "%s: train/ has no class folders (ImageFolder layout: train/<class>/*.jpg)", ds->path);
+    if (cls.n == 0)
+        return yolo_error(YOLO_ERR_FORMAT,
+                          "%s: train/ has no class folders (ImageFolder layout: train/<class>/*.jpg)",
+                          ds->path);
     ds->names = cls.v;
     ds->nc = (int)cls.n;
     return YOLO_OK;
@@ -578,11 +649,15 @@ static yolo_status open_in_archive(dataset *ds) {
         ds->yaml_name = fmt_alloc("%s:%s", ds->archive_path, yaml);
         const member *m = find_member(ds, yaml);
         char *dir = path_dir(yaml);
-        if (!ds->yaml_name || !dir) { free(dir); return yolo_error(YOLO_ERR_NOMEM, "out of memory"); }
+        if (!ds->yaml_name || !dir) {
+            free(dir);
+            return yolo_nomem();
+        }
         yolo_status st = parse_yaml(ds, m->data, m->len, dir);
         free(dir);
         if (!st && ds->root[0] == '/')
-            st = yolo_error(YOLO_ERR_FORMAT, "%s: 'path' is absolute inside an archive (make it relative)", ds->yaml_name);
+            st = yolo_error(YOLO_ERR_FORMAT, "%s: 'path' is absolute inside an archive (make it relative)",
+                            ds->yaml_name);
         return st;
     }
     if (vfs_kind(ds, "train", NULL, NULL) == 2) return open_imagefolder(ds, ".");
@@ -600,7 +675,8 @@ static yolo_status open_in_archive(dataset *ds) {
         }
         free(top);
     }
-    return yolo_error(YOLO_ERR_FORMAT, "%s: archive holds no data.yaml and no train/ folder (not a dataset)", ds->path);
+    return yolo_error(YOLO_ERR_FORMAT, "%s: archive holds no data.yaml and no train/ folder (not a dataset)",
+                      ds->path);
 }
 
 yolo_status dataset_open(const char *path, dataset **out) {
@@ -608,13 +684,14 @@ yolo_status dataset_open(const char *path, dataset **out) {
     if (!ds || !(ds->path = strdup(path)) || !(ds->yaml_name = strdup(path))) {
         if (ds) free(ds->path);
         free(ds);
-        return yolo_error(YOLO_ERR_NOMEM, "out of memory");
+        return yolo_nomem();
     }
     yolo_status st;
     struct stat sb;
-    bool is_archive = ends_with(path, ".zip") || ends_with(path, ".tar") || ends_with(path, ".tar.gz") ||
-                      ends_with(path, ".tgz") || ends_with(path, ".tar.zst") || ends_with(path, ".tar.xz") ||
-                      ends_with(path, ".tar.bz2");
+    bool is_archive = text_ends_with(path, ".zip") || text_ends_with(path, ".tar") ||
+                      text_ends_with(path, ".tar.gz") || text_ends_with(path, ".tgz") ||
+                      text_ends_with(path, ".tar.zst") || text_ends_with(path, ".tar.xz") ||
+                      text_ends_with(path, ".tar.bz2");
     if (stat(path, &sb) != 0) {
         st = yolo_error(YOLO_ERR_NOTFOUND, "%s: %s", path, strerror(errno));
     } else if (S_ISDIR(sb.st_mode)) {
@@ -637,7 +714,7 @@ yolo_status dataset_open(const char *path, dataset **out) {
     } else if (is_archive) {
         ds->archive = true;
         ds->archive_path = strdup(path);
-        st = ds->archive_path ? load_archive(ds, path) : yolo_error(YOLO_ERR_NOMEM, "out of memory");
+        st = ds->archive_path ? load_archive(ds, path) : yolo_nomem();
         if (!st) st = open_in_archive(ds);
     } else {
         uint8_t *buf;
@@ -645,7 +722,7 @@ yolo_status dataset_open(const char *path, dataset **out) {
         st = read_disk(path, &buf, &len, MAX_YAML_BYTES);
         if (!st) {
             char *dir = path_dir(path);
-            st = dir ? parse_yaml(ds, buf, len, dir) : yolo_error(YOLO_ERR_NOMEM, "out of memory");
+            st = dir ? parse_yaml(ds, buf, len, dir) : yolo_nomem();
             free(dir);
             free(buf);
         }
@@ -658,12 +735,13 @@ yolo_status dataset_open(const char *path, dataset **out) {
     return YOLO_OK;
 }
 
-yolo_status dataset_open_yaml_text(const void *text, size_t len, const char *name, const char *dir, dataset **out) {
+yolo_status dataset_open_yaml_text(const void *text, size_t len, const char *name, const char *dir,
+                                   dataset **out) {
     dataset *ds = calloc(1, sizeof *ds);
     if (!ds || !(ds->path = strdup(name)) || !(ds->yaml_name = strdup(name))) {
         if (ds) free(ds->path);
         free(ds);
-        return yolo_error(YOLO_ERR_NOMEM, "out of memory");
+        return yolo_nomem();
     }
     yolo_status st = parse_yaml(ds, text, len, dir && dir[0] ? dir : ".");
     if (st) {
@@ -681,10 +759,12 @@ void dataset_free(dataset *ds) {
         free(ds->mem[k].data);
     }
     free(ds->mem);
-    for (int k = 0; ds->names && k < ds->nc; k++) free(ds->names[k]);
+    for (int k = 0; ds->names && k < ds->nc; k++)
+        free(ds->names[k]);
     free(ds->names);
     for (int s = 0; s < 3; s++) {
-        for (int j = 0; j < ds->split_n[s]; j++) free(ds->split_src[s][j]);
+        for (int j = 0; j < ds->split_n[s]; j++)
+            free(ds->split_src[s][j]);
         free(ds->split_src[s]);
     }
     free(ds->root);
@@ -694,11 +774,21 @@ void dataset_free(dataset *ds) {
     free(ds);
 }
 
-int dataset_nc(const dataset *ds) { return ds->nc; }
-const char *const *dataset_names(const dataset *ds) { return (const char *const *)ds->names; }
-bool dataset_is_classify(const dataset *ds) { return ds->classify; }
-const char *dataset_path(const dataset *ds) { return ds->path; }
-const char *dataset_root(const dataset *ds) { return ds->root ? ds->root : ""; }
+int dataset_nc(const dataset *ds) {
+    return ds->nc;
+}
+const char *const *dataset_names(const dataset *ds) {
+    return (const char *const *)ds->names;
+}
+bool dataset_is_classify(const dataset *ds) {
+    return ds->classify;
+}
+const char *dataset_path(const dataset *ds) {
+    return ds->path;
+}
+const char *dataset_root(const dataset *ds) {
+    return ds->root ? ds->root : "";
+}
 
 static char *classify_split_dir(const dataset *ds, const char *split) {
     const char *alts[2] = {split, strcmp(split, "val") == 0 ? "validation" : NULL};
@@ -724,12 +814,12 @@ bool dataset_has_split(const dataset *ds, const char *split) {
 
 typedef struct {
     char *file;
-    char *label_file;  /* NULL for classification */
+    char *label_file; /* NULL for classification */
     int h, w;
     labels_verdict verdict;
-    bool missing;      /* no label file */
+    bool missing; /* no label file */
     bool corrupt;
-    char *msg;         /* warning or reason, or NULL */
+    char *msg; /* warning or reason, or NULL */
     sample lab;
     int64_t size, mtime, lsize, lmtime;
 } item;
@@ -737,9 +827,9 @@ typedef struct {
 struct dataset_split {
     const dataset *ds;
     char split[16];
-    item *items;       /* every listed image */
+    item *items; /* every listed image */
     int64_t n_items;
-    int64_t *good;     /* indices of usable items */
+    int64_t *good; /* indices of usable items */
     int64_t n_good;
     dataset_report rep;
     bool segments;
@@ -756,7 +846,7 @@ static yolo_status list_split(const dataset *ds, int k, strlist *files) {
     for (int j = 0; j < ds->split_n[k]; j++) {
         const char *src = ds->split_src[k][j];
         char *p = path_join(ds->root, src);
-        if (!p) return yolo_error(YOLO_ERR_NOMEM, "out of memory");
+        if (!p) return yolo_nomem();
         int kind = vfs_kind(ds, p, NULL, NULL);
         if (!kind && strncmp(src, "../", 3) == 0) {
             char *q = path_join(ds->root, src + 3);
@@ -764,18 +854,20 @@ static yolo_status list_split(const dataset *ds, int k, strlist *files) {
                 free(p);
                 p = q;
                 kind = vfs_kind(ds, p, NULL, NULL);
-            } else free(q);
+            } else
+                free(q);
         }
         yolo_status st = YOLO_OK;
         if (!kind)
-            st = yolo_error(YOLO_ERR_NOTFOUND, "%s: '%s': %s does not exist (check the path; relative paths start at %s)",
+            st = yolo_error(YOLO_ERR_NOTFOUND,
+                            "%s: '%s': %s does not exist (check the path; relative paths start at %s)",
                             ds->yaml_name, SPLITS[k], p, ds->root);
         else if (kind == 2) {
             strlist all = {0};
             st = vfs_list(ds, p, &all);
             for (size_t q = 0; q < all.n && !st; q++) {
                 if (has_image_ext(all.v[q])) {
-                    if (strlist_push(files, all.v[q])) st = yolo_error(YOLO_ERR_NOMEM, "out of memory");
+                    if (strlist_push(files, all.v[q])) st = yolo_nomem();
                     all.v[q] = NULL;
                 }
             }
@@ -788,15 +880,19 @@ static yolo_status list_split(const dataset *ds, int k, strlist *files) {
             char *save = NULL;
             for (char *line = st ? NULL : strtok_r((char *)buf, "\r\n", &save); line && !st;
                  line = strtok_r(NULL, "\r\n", &save)) {
-                while (*line == ' ' || *line == '\t') line++;
+                while (*line == ' ' || *line == '\t')
+                    line++;
                 size_t l = strlen(line);
-                while (l && (line[l - 1] == ' ' || line[l - 1] == '\t')) line[--l] = 0;
+                while (l && (line[l - 1] == ' ' || line[l - 1] == '\t'))
+                    line[--l] = 0;
                 if (!l || !has_image_ext(line)) continue;
                 char *f;
                 /* "./x" is relative to the list's folder; inside an archive every path is. */
-                if (strncmp(line, "./", 2) == 0 || (ds->archive && line[0] != '/')) f = path_join(dir, line);
-                else f = strdup(line);
-                if (strlist_push(files, f)) st = yolo_error(YOLO_ERR_NOMEM, "out of memory");
+                if (strncmp(line, "./", 2) == 0 || (ds->archive && line[0] != '/'))
+                    f = path_join(dir, line);
+                else
+                    f = strdup(line);
+                if (strlist_push(files, f)) st = yolo_nomem();
             }
             free(buf);
             free(dir);
@@ -892,13 +988,15 @@ static void scan_all(dataset_split *sp, int workers) {
     for (int k = 1; k < workers; k++)
         if (pthread_create(&th[started], NULL, scan_worker, &job) == 0) started++;
     scan_worker(&job);
-    for (int k = 0; k < started; k++) pthread_join(th[k], NULL);
+    for (int k = 0; k < started; k++)
+        pthread_join(th[k], NULL);
 }
 
 /* FNV-1a, 64-bit: the cache key only has to notice changes, not resist attacks. */
 static uint64_t fnv(uint64_t h, const void *p, size_t n) {
     const uint8_t *b = p;
-    for (size_t k = 0; k < n; k++) h = (h ^ b[k]) * 0x100000001b3ULL;
+    for (size_t k = 0; k < n; k++)
+        h = (h ^ b[k]) * 0x100000001b3ULL;
     return h;
 }
 
@@ -907,7 +1005,8 @@ static uint64_t split_hash(const dataset_split *sp) {
     uint64_t h = 0xcbf29ce484222325ULL;
     h = fnv(h, LABELCACHE_VERSION, strlen(LABELCACHE_VERSION) + 1);
     h = fnv(h, &ds->nc, sizeof ds->nc);
-    for (int k = 0; k < ds->nc; k++) h = fnv(h, ds->names[k], strlen(ds->names[k]) + 1);
+    for (int k = 0; k < ds->nc; k++)
+        h = fnv(h, ds->names[k], strlen(ds->names[k]) + 1);
     for (int64_t i = 0; i < sp->n_items; i++) {
         const item *it = &sp->items[i];
         h = fnv(h, it->file, strlen(it->file) + 1);
@@ -953,18 +1052,21 @@ static yolo_status finish_split(dataset_split *sp) {
     if (nseg > 0 && nseg != nbox) {
         sp->segments = false;
         rep->segments_dropped = true;
-        char *m = fmt_alloc("%s: box and segment counts should be equal, but got %lld segments and %lld boxes; "
-                            "only boxes will be used and all segments removed",
-                            sp->split, (long long)nseg, (long long)nbox);
+        char *m =
+            fmt_alloc("%s: box and segment counts should be equal, but got %lld segments and %lld boxes; "
+                      "only boxes will be used and all segments removed",
+                      sp->split, (long long)nseg, (long long)nbox);
         if (m) {
             char **nm = realloc(rep->msgs, sizeof *nm * (size_t)(rep->n_msgs + 1));
-            if (nm) rep->msgs = nm, rep->msgs[rep->n_msgs++] = m;
-            else free(m);
+            if (nm)
+                rep->msgs = nm, rep->msgs[rep->n_msgs++] = m;
+            else
+                free(m);
         }
     }
     rep->per_class = calloc((size_t)ds->nc + 1, sizeof *rep->per_class);
     sp->good = malloc(sizeof *sp->good * (size_t)(sp->n_items + 1));
-    if (!rep->per_class || !sp->good) return yolo_error(YOLO_ERR_NOMEM, "out of memory");
+    if (!rep->per_class || !sp->good) return yolo_nomem();
     rep->listed = sp->n_items;
     for (int64_t i = 0; i < sp->n_items; i++) {
         item *it = &sp->items[i];
@@ -973,7 +1075,7 @@ static yolo_status finish_split(dataset_split *sp) {
             char **nm = m ? realloc(rep->msgs, sizeof *nm * (size_t)(rep->n_msgs + 1)) : NULL;
             if (!nm) {
                 free(m);
-                return yolo_error(YOLO_ERR_NOMEM, "out of memory");
+                return yolo_nomem();
             }
             rep->msgs = nm;
             rep->msgs[rep->n_msgs++] = m;
@@ -989,23 +1091,27 @@ static yolo_status finish_split(dataset_split *sp) {
             for (int k = 0; k < it->lab.n; k++)
                 if (sample_add(&tmp, it->lab.cls[k], it->lab.boxes + 4 * k, NULL, 0)) {
                     sample_free(&tmp);
-                    return yolo_error(YOLO_ERR_NOMEM, "out of memory");
+                    return yolo_nomem();
                 }
             sample_move(&it->lab, &tmp);
         }
         if (sp->segments && !it->lab.seg_start) {
             /* A background in a segmentation dataset still "has polygons" (none). */
             it->lab.seg_start = calloc(1, sizeof *it->lab.seg_start);
-            if (!it->lab.seg_start) return yolo_error(YOLO_ERR_NOMEM, "out of memory");
+            if (!it->lab.seg_start) return yolo_nomem();
         }
         if (ds->classify) {
             rep->per_class[it->lab.label]++;
             rep->instances++;
         } else {
-            if (it->missing) rep->missing++;
-            else if (it->verdict == LABELS_EMPTY) rep->empty++, rep->found++;
-            else rep->found++;
-            for (int k = 0; k < it->lab.n; k++) rep->per_class[it->lab.cls[k]]++;
+            if (it->missing)
+                rep->missing++;
+            else if (it->verdict == LABELS_EMPTY)
+                rep->empty++, rep->found++;
+            else
+                rep->found++;
+            for (int k = 0; k < it->lab.n; k++)
+                rep->per_class[it->lab.cls[k]]++;
             rep->instances += it->lab.n;
         }
         sp->good[sp->n_good++] = i;
@@ -1047,11 +1153,12 @@ static void stat_near(dircache *c, const char *path, int64_t *size, int64_t *mti
     }
 }
 
-yolo_status dataset_split_load(dataset *ds, const char *split, const dataset_load_opts *opts, dataset_split **out) {
+yolo_status dataset_split_load(dataset *ds, const char *split, const dataset_load_opts *opts,
+                               dataset_split **out) {
     dataset_load_opts dflt = {0};
     if (!opts) opts = &dflt;
     dataset_split *sp = calloc(1, sizeof *sp);
-    if (!sp) return yolo_error(YOLO_ERR_NOMEM, "out of memory");
+    if (!sp) return yolo_nomem();
     sp->ds = ds;
     snprintf(sp->split, sizeof sp->split, "%s", split);
     strlist files = {0};
@@ -1065,28 +1172,38 @@ yolo_status dataset_split_load(dataset *ds, const char *split, const dataset_loa
     if (ds->classify) {
         char *dir = classify_split_dir(ds, split);
         if (!dir) {
-            st = yolo_error(YOLO_ERR_NOTFOUND, "%s: no %s/ folder (ImageFolder layout: %s/<class>/*.jpg)", ds->path,
-                            split, split);
+            st = yolo_error(YOLO_ERR_NOTFOUND, "%s: no %s/ folder (ImageFolder layout: %s/<class>/*.jpg)",
+                            ds->path, split, split);
             goto fail;
         }
         for (int c = 0; c < ds->nc && !st; c++) {
             char *cd = path_join(dir, ds->names[c]);
-            if (!cd) { st = yolo_error(YOLO_ERR_NOMEM, "out of memory"); break; }
+            if (!cd) {
+                st = yolo_nomem();
+                break;
+            }
             if (vfs_kind(ds, cd, NULL, NULL) == 2) {
                 size_t before = files.n;
                 st = vfs_list(ds, cd, &files);
                 /* keep only images, sorted within the class */
                 size_t w = before;
                 for (size_t q = before; q < files.n; q++) {
-                    if (has_image_ext(files.v[q])) files.v[w++] = files.v[q];
-                    else free(files.v[q]);
+                    if (has_image_ext(files.v[q]))
+                        files.v[w++] = files.v[q];
+                    else
+                        free(files.v[q]);
                 }
                 files.n = w;
                 qsort(files.v + before, files.n - before, sizeof *files.v, cmp_str);
                 int *nl = realloc(labels, sizeof *nl * (files.n + 1));
-                if (!nl) { st = yolo_error(YOLO_ERR_NOMEM, "out of memory"); free(cd); break; }
+                if (!nl) {
+                    st = yolo_nomem();
+                    free(cd);
+                    break;
+                }
                 labels = nl;
-                for (size_t q = before; q < files.n; q++) labels[q] = c;
+                for (size_t q = before; q < files.n; q++)
+                    labels[q] = c;
             }
             free(cd);
         }
@@ -1100,33 +1217,39 @@ yolo_status dataset_split_load(dataset *ds, const char *split, const dataset_loa
         if ((st = list_split(ds, k, &files))) goto fail;
     }
     if (files.n == 0) {
-        st = yolo_error(YOLO_ERR_NOTFOUND, "%s: '%s' has no images (looked for %s files)", ds->yaml_name, split,
-                        "jpg/png/...");
+        st = yolo_error(YOLO_ERR_NOTFOUND, "%s: '%s' has no images (looked for %s files)", ds->yaml_name,
+                        split, "jpg/png/...");
         goto fail;
     }
     if (opts->fraction > 0 && opts->fraction < 1) {
         /* Python's round(): halves go to even, as nearbyint does in the default rounding mode */
         size_t keep = (size_t)nearbyint((double)files.n * opts->fraction);
         if (keep == 0) {
-            st = yolo_error(YOLO_ERR_USAGE, "%s: fraction=%g of %zu '%s' images keeps none (use a larger fraction)",
+            st = yolo_error(YOLO_ERR_USAGE,
+                            "%s: fraction=%g of %zu '%s' images keeps none (use a larger fraction)",
                             ds->yaml_name, opts->fraction, files.n, split);
             goto fail;
         }
-        for (size_t q = keep; q < files.n; q++) free(files.v[q]);
+        for (size_t q = keep; q < files.n; q++)
+            free(files.v[q]);
         files.n = keep;
     }
     dircache dc[2] = {{-1, NULL, 0}, {-1, NULL, 0}};
     sp->items = calloc(files.n, sizeof *sp->items);
-    if (!sp->items) { st = yolo_error(YOLO_ERR_NOMEM, "out of memory"); goto fail; }
+    if (!sp->items) {
+        st = yolo_nomem();
+        goto fail;
+    }
     sp->n_items = (int64_t)files.n;
     for (size_t q = 0; q < files.n; q++) {
         item *it = &sp->items[q];
         sample_init(&it->lab);
         it->file = files.v[q];
         files.v[q] = NULL;
-        if (ds->classify) it->lab.label = labels[q];
+        if (ds->classify)
+            it->lab.label = labels[q];
         else if (!(it->label_file = labels_path_for_image(it->file))) {
-            st = yolo_error(YOLO_ERR_NOMEM, "out of memory");
+            st = yolo_nomem();
             goto fail;
         }
         it->size = it->mtime = it->lsize = it->lmtime = -1;
@@ -1138,7 +1261,8 @@ yolo_status dataset_split_load(dataset *ds, const char *split, const dataset_loa
             if (it->label_file) stat_near(&dc[1], it->label_file, &it->lsize, &it->lmtime);
         }
     }
-    for (int q = 0; q < 2; q++) dircache_close(&dc[q]);
+    for (int q = 0; q < 2; q++)
+        dircache_close(&dc[q]);
     uint64_t hash = split_hash(sp);
     /* YOLO_LABEL_CACHE=off lets tests and read-only datasets skip the cache without a flag on every tool. */
     const char *env = getenv("YOLO_LABEL_CACHE");
@@ -1156,7 +1280,9 @@ yolo_status dataset_split_load(dataset *ds, const char *split, const dataset_loa
                 it->h = e->h, it->w = e->w;
                 it->corrupt = e->code == LABELCACHE_CORRUPT;
                 it->missing = e->code == LABELCACHE_MISSING;
-                it->verdict = e->code == LABELCACHE_OK ? LABELS_OK : e->code == LABELCACHE_CORRUPT ? LABELS_CORRUPT : LABELS_EMPTY;
+                it->verdict = e->code == LABELCACHE_OK        ? LABELS_OK
+                              : e->code == LABELCACHE_CORRUPT ? LABELS_CORRUPT
+                                                              : LABELS_EMPTY;
                 it->msg = e->msg, e->msg = NULL;
                 int label = it->lab.label;
                 sample_move(&it->lab, &e->lab);
@@ -1172,12 +1298,17 @@ yolo_status dataset_split_load(dataset *ds, const char *split, const dataset_loa
         scan_all(sp, opts->workers);
         if (cpath) {
             labelcache_entry *ents = calloc((size_t)sp->n_items, sizeof *ents);
-            if (!ents) { st = yolo_error(YOLO_ERR_NOMEM, "out of memory"); goto fail; }
+            if (!ents) {
+                st = yolo_nomem();
+                goto fail;
+            }
             for (int64_t i = 0; i < sp->n_items; i++) {
                 item *it = &sp->items[i];
                 ents[i].h = it->h, ents[i].w = it->w;
-                ents[i].code = it->corrupt ? LABELCACHE_CORRUPT : it->missing ? LABELCACHE_MISSING
-                               : it->verdict == LABELS_EMPTY ? LABELCACHE_EMPTY : LABELCACHE_OK;
+                ents[i].code = it->corrupt                   ? LABELCACHE_CORRUPT
+                               : it->missing                 ? LABELCACHE_MISSING
+                               : it->verdict == LABELS_EMPTY ? LABELCACHE_EMPTY
+                                                             : LABELCACHE_OK;
                 ents[i].msg = it->msg;
                 ents[i].lab = it->lab; /* borrowed */
             }
@@ -1202,10 +1333,12 @@ fail:
 
 void dataset_split_free(dataset_split *sp) {
     if (!sp) return;
-    for (int64_t i = 0; i < sp->n_items; i++) item_free(&sp->items[i]);
+    for (int64_t i = 0; i < sp->n_items; i++)
+        item_free(&sp->items[i]);
     free(sp->items);
     free(sp->good);
-    for (int k = 0; k < sp->rep.n_msgs; k++) free(sp->rep.msgs[k]);
+    for (int k = 0; k < sp->rep.n_msgs; k++)
+        free(sp->rep.msgs[k]);
     free(sp->rep.msgs);
     free(sp->rep.per_class);
     free(sp->rep.cache_path);
@@ -1213,18 +1346,29 @@ void dataset_split_free(dataset_split *sp) {
     free(sp);
 }
 
-const dataset_report *dataset_split_report(const dataset_split *sp) { return &sp->rep; }
-int64_t dataset_split_count(const dataset_split *sp) { return sp->n_good; }
-const char *dataset_split_file(const dataset_split *sp, int64_t i) { return sp->items[sp->good[i]].file; }
+const dataset_report *dataset_split_report(const dataset_split *sp) {
+    return &sp->rep;
+}
+int64_t dataset_split_count(const dataset_split *sp) {
+    return sp->n_good;
+}
+const char *dataset_split_file(const dataset_split *sp, int64_t i) {
+    return sp->items[sp->good[i]].file;
+}
 void dataset_split_shape(const dataset_split *sp, int64_t i, int *h, int *w) {
     *h = sp->items[sp->good[i]].h;
     *w = sp->items[sp->good[i]].w;
 }
-const sample *dataset_split_labels(const dataset_split *sp, int64_t i) { return &sp->items[sp->good[i]].lab; }
-bool dataset_split_has_segments(const dataset_split *sp) { return sp->segments; }
+const sample *dataset_split_labels(const dataset_split *sp, int64_t i) {
+    return &sp->items[sp->good[i]].lab;
+}
+bool dataset_split_has_segments(const dataset_split *sp) {
+    return sp->segments;
+}
 
 yolo_status dataset_split_read(const dataset_split *sp, int64_t i, uint8_t **buf, size_t *len) {
-    if (i < 0 || i >= sp->n_good) return yolo_error(YOLO_ERR_USAGE, "image index %lld out of range", (long long)i);
+    if (i < 0 || i >= sp->n_good)
+        return yolo_error(YOLO_ERR_USAGE, "image index %lld out of range", (long long)i);
     return vfs_read(sp->ds, sp->items[sp->good[i]].file, buf, len);
 }
 

@@ -13,8 +13,8 @@
  * oneDNN is reached through its C API (oneapi/dnnl/dnnl.h of libdnnl-dev, the version of the libdnnl2
  * that libtorch loads). It is used only when libtorch has already loaded libdnnl.so.2 (so both compute
  * with one library), that library is the version of the headers and it lays out nChw16c as above;
- * otherwise dnnl_available() is false and callers keep libtorch's own convolution. Where a primitive prefers another layout for some argument,
- * that argument is reordered around the call, as libtorch would. */
+ * otherwise dnnl_available() is false and callers keep libtorch's own convolution. Where a primitive prefers
+ * another layout for some argument, that argument is reordered around the call, as libtorch would. */
 #ifndef YOLO_DNNL_CONV_H
 #define YOLO_DNNL_CONV_H
 
@@ -42,11 +42,13 @@ yolo_status dnnl_conv_get(const dnnl_conv_shape *s, dnnl_conv **out);
 void dnnl_conv_out_hw(const dnnl_conv *c, int64_t *oh, int64_t *ow);
 
 /* weights plain OIHW; bias (oc values) when the shape has one */
-yolo_status dnnl_conv_forward(dnnl_conv *c, const float *src, const float *weights, const float *bias, float *dst);
+yolo_status dnnl_conv_forward(dnnl_conv *c, const float *src, const float *weights, const float *bias,
+                              float *dst);
 /* diff_src in the source's layout */
-yolo_status dnnl_conv_backward_data(dnnl_conv *c, const float *diff_dst, const float *weights, float *diff_src);
+yolo_status dnnl_conv_backward_data(dnnl_conv *c, const float *diff_dst, const float *weights,
+                                    float *diff_src);
 /* diff_weights plain OIHW; diff_bias when the shape has a bias */
-yolo_status dnnl_conv_backward_weights(dnnl_conv *c, const float *src, const float *diff_dst, float *diff_weights,
-                                       float *diff_bias);
+yolo_status dnnl_conv_backward_weights(dnnl_conv *c, const float *src, const float *diff_dst,
+                                       float *diff_weights, float *diff_bias);
 
 #endif

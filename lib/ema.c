@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "yolo/fused.h"
+#include "fused.h"
 #include "yolo/torch_train.h"
 
 struct ema {
@@ -49,7 +49,8 @@ __attribute__((target("avx2"))) static void ema_avx2(void *ctx, int64_t b, int64
     const __m256 d = _mm256_set1_ps(a->d), omd = _mm256_set1_ps(a->omd);
     int64_t i = b;
     for (; i + 8 <= e; i += 8) {
-        __m256 x = _mm256_mul_ps(_mm256_loadu_ps(a->v + i), d), y = _mm256_mul_ps(_mm256_loadu_ps(a->m + i), omd);
+        __m256 x = _mm256_mul_ps(_mm256_loadu_ps(a->v + i), d),
+               y = _mm256_mul_ps(_mm256_loadu_ps(a->m + i), omd);
         KEEP_PS(x);
         KEEP_PS(y);
         _mm256_storeu_ps(a->v + i, _mm256_add_ps(x, y));

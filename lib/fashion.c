@@ -22,17 +22,20 @@ const char *const fashion_names[10] = {"T-shirt/top", "Trouser", "Pullover", "Dr
 #define MAX_POLY 256
 
 typedef struct {
-    uint8_t *px;     /* n * 28 * 28 */
-    uint8_t *label;  /* n */
+    uint8_t *px;    /* n * 28 * 28 */
+    uint8_t *label; /* n */
     int n;
 } idx_set;
 
-static uint32_t be32(const uint8_t *p) { return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]; }
+static uint32_t be32(const uint8_t *p) {
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
 
 static yolo_status gz_read(const char *path, uint8_t *buf, size_t want, size_t *got) {
     gzFile g = gzopen(path, "rb");
-    if (!g) return yolo_error(YOLO_ERR_NOTFOUND, "%s: %s (install the dataset-fashion-mnist package)", path,
-                              errno ? strerror(errno) : "cannot open");
+    if (!g)
+        return yolo_error(YOLO_ERR_NOTFOUND, "%s: %s (install the dataset-fashion-mnist package)", path,
+                          errno ? strerror(errno) : "cannot open");
     size_t n = 0;
     while (n < want) {
         int r = gzread(g, buf + n, (unsigned)(want - n > (1u << 30) ? (1u << 30) : want - n));
@@ -42,7 +45,8 @@ static yolo_status gz_read(const char *path, uint8_t *buf, size_t want, size_t *
     int err;
     const char *msg = gzerror(g, &err);
     gzclose(g);
-    if (err != Z_OK && err != Z_STREAM_END) return yolo_error(YOLO_ERR_FORMAT, "%s: damaged gzip file (%s)", path, msg);
+    if (err != Z_OK && err != Z_STREAM_END)
+        return yolo_error(YOLO_ERR_FORMAT, "%s: damaged gzip file (%s)", path, msg);
     *got = n;
     return YOLO_OK;
 }
@@ -53,12 +57,13 @@ static yolo_status load_set(const char *dir, const char *prefix, idx_set *s) {
     snprintf(lp, sizeof lp, "%s/%s-labels-idx1-ubyte.gz", dir, prefix);
     size_t want_i = 16 + (size_t)FASHION_ITEMS * SIDE * SIDE, want_l = 8 + FASHION_ITEMS, gi, gl;
     uint8_t *bi = malloc(want_i), *bl = malloc(want_l);
-    yolo_status st = (!bi || !bl) ? yolo_error(YOLO_ERR_NOMEM, "out of memory") : YOLO_OK;
+    yolo_status st = (!bi || !bl) ? yolo_nomem() : YOLO_OK;
     if (!st) st = gz_read(ip, bi, want_i, &gi);
     if (!st) st = gz_read(lp, bl, want_l, &gl);
     if (!st && (gi < 16 || be32(bi) != 0x803 || be32(bi + 8) != SIDE || be32(bi + 12) != SIDE))
         st = yolo_error(YOLO_ERR_FORMAT, "%s: not a 28x28 idx3 image file", ip);
-    if (!st && (gl < 8 || be32(bl) != 0x801)) st = yolo_error(YOLO_ERR_FORMAT, "%s: not an idx1 label file", lp);
+    if (!st && (gl < 8 || be32(bl) != 0x801))
+        st = yolo_error(YOLO_ERR_FORMAT, "%s: not an idx1 label file", lp);
     if (!st) {
         size_t ni = (gi - 16) / (SIDE * SIDE), nl = gl - 8;
         s->n = (int)(ni < nl ? ni : nl);
@@ -88,10 +93,12 @@ static yolo_status mkdirs(const char *path) {
     for (char *p = buf + 1; *p; p++)
         if (*p == '/') {
             *p = 0;
-            if (mkdir(buf, 0755) != 0 && errno != EEXIST) return yolo_error(YOLO_ERR_IO, "%s: %s", buf, strerror(errno));
+            if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+                return yolo_error(YOLO_ERR_IO, "%s: %s", buf, strerror(errno));
             *p = '/';
         }
-    if (mkdir(buf, 0755) != 0 && errno != EEXIST) return yolo_error(YOLO_ERR_IO, "%s: %s", buf, strerror(errno));
+    if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+        return yolo_error(YOLO_ERR_IO, "%s: %s", buf, strerror(errno));
     return YOLO_OK;
 }
 
@@ -124,15 +131,18 @@ static yolo_status item_scaled(const idx_set *set, int idx, int s, image *out) {
 static void background(rng *r, image *im) {
     int kind = (int)rng_int(r, 0, 2);
     uint8_t a[3], b[3];
-    for (int c = 0; c < 3; c++) a[c] = (uint8_t)rng_int(r, 0, 110), b[c] = (uint8_t)rng_int(r, 0, 110);
+    for (int c = 0; c < 3; c++)
+        a[c] = (uint8_t)rng_int(r, 0, 110), b[c] = (uint8_t)rng_int(r, 0, 110);
     int amp = (int)rng_int(r, 8, 40);
     for (int y = 0; y < im->h; y++)
         for (int x = 0; x < im->w; x++) {
             uint8_t *p = im->px + ((size_t)y * im->w + x) * 3;
-            if (kind == 0) memcpy(p, a, 3);
+            if (kind == 0)
+                memcpy(p, a, 3);
             else if (kind == 1) {
                 double t = (double)(x + y) / (im->w + im->h);
-                for (int c = 0; c < 3; c++) p[c] = (uint8_t)lround(a[c] * (1 - t) + b[c] * t);
+                for (int c = 0; c < 3; c++)
+                    p[c] = (uint8_t)lround(a[c] * (1 - t) + b[c] * t);
             } else {
                 int g = (int)rng_int(r, -amp, amp);
                 for (int c = 0; c < 3; c++) {
@@ -148,7 +158,8 @@ static void paste(image *im, const image *item, int x0, int y0, const uint8_t ti
         for (int x = 0; x < item->w; x++) {
             int a = item->px[(size_t)y * item->w + x];
             uint8_t *p = im->px + ((size_t)(y0 + y) * im->w + x0 + x) * 3;
-            for (int c = 0; c < 3; c++) p[c] = (uint8_t)((p[c] * (255 - a) + tint[c] * a + 127) / 255);
+            for (int c = 0; c < 3; c++)
+                p[c] = (uint8_t)((p[c] * (255 - a) + tint[c] * a + 127) / 255);
         }
 }
 
@@ -189,8 +200,9 @@ static int trace(const uint8_t *mask, int s, float *xy, int cap) {
         return 0;
     }
     int start = 0;
-    while (lab[start] != best) start++;
-#define FG(x, y) ((x) >= 0 && (y) >= 0 && (x) < s && (y) < s && lab[(y) * s + (x)] == best)
+    while (lab[start] != best)
+        start++;
+#define FG(x, y) ((x) >= 0 && (y) >= 0 && (x) < s && (y) < s && lab[(y)*s + (x)] == best)
     int cx = start % s, cy = start / s, d = 0, n = 0;
     int second = -1;
     int limit = 4 * s * s + 8;
@@ -209,7 +221,8 @@ static int trace(const uint8_t *mask, int s, float *xy, int cap) {
         cx += DX[found], cy += DY[found];
         d = (found + 5) % 8;
         int here = cy * s + cx;
-        if (second < 0) second = here;
+        if (second < 0)
+            second = here;
         else if (here == second && xy[2 * (n - 1)] == (float)(start % s) + 0.5f &&
                  xy[2 * (n - 1) + 1] == (float)(start / s) + 0.5f) {
             n--; /* back at the start, about to repeat */
@@ -296,7 +309,7 @@ static yolo_status write_det_image(const fashion_opts *o, const idx_set *set, in
     size_t cap = 4096, len = 0;
     char *txt = malloc(cap);
     float *xy = malloc(sizeof *xy * 2 * (size_t)(4 * 64 * 64 + 16));
-    if (!txt || !xy) st = yolo_error(YOLO_ERR_NOMEM, "out of memory");
+    if (!txt || !xy) st = yolo_nomem();
     for (int tries = 0; !st && got < want && tries < 40; tries++) {
         int idx = (int)rng_int(&r, 0, set->n - 1);
         int s = (int)lround(rng_uniform(&r, 0.18, 0.45) * S);
@@ -304,11 +317,16 @@ static yolo_status write_det_image(const fashion_opts *o, const idx_set *set, in
         if (s > S) s = S;
         int x0 = (int)rng_int(&r, 0, S - s), y0 = (int)rng_int(&r, 0, S - s);
         uint8_t tint[3];
-        for (int c = 0; c < 3; c++) tint[c] = (uint8_t)rng_int(&r, 130, 255);
+        for (int c = 0; c < 3; c++)
+            tint[c] = (uint8_t)rng_int(&r, 130, 255);
         image item;
         if ((st = item_scaled(set, idx, s, &item))) break;
         uint8_t *mask = malloc((size_t)s * s);
-        if (!mask) { image_free(&item); st = yolo_error(YOLO_ERR_NOMEM, "out of memory"); break; }
+        if (!mask) {
+            image_free(&item);
+            st = yolo_nomem();
+            break;
+        }
         int bx1 = s, by1 = s, bx2 = -1, by2 = -1;
         for (int y = 0; y < s; y++)
             for (int x = 0; x < s; x++) {
@@ -323,7 +341,8 @@ static yolo_status write_det_image(const fashion_opts *o, const idx_set *set, in
             }
         fbox b = {(float)(x0 + bx1), (float)(y0 + by1), (float)(x0 + bx2 + 1), (float)(y0 + by2 + 1)};
         bool ok = bx2 >= bx1 + 2 && by2 >= by1 + 2;
-        for (int k = 0; ok && k < got; k++) ok = iou(b, placed[k]) < 0.15;
+        for (int k = 0; ok && k < got; k++)
+            ok = iou(b, placed[k]) < 0.15;
         int np = 0;
         if (ok && seg) {
             np = trace(mask, s, xy, 4 * s * s + 8);
@@ -343,13 +362,16 @@ static yolo_status write_det_image(const fashion_opts *o, const idx_set *set, in
                                    (y0 + xy[2 * k + 1]) / S);
                 ln += snprintf(line + ln, sizeof line - (size_t)ln, "\n");
             } else {
-                ln = snprintf(line, sizeof line, "%d %.6f %.6f %.6f %.6f\n", set->label[idx], (b.x1 + b.x2) / 2 / S,
-                              (b.y1 + b.y2) / 2 / S, (b.x2 - b.x1) / S, (b.y2 - b.y1) / S);
+                ln = snprintf(line, sizeof line, "%d %.6f %.6f %.6f %.6f\n", set->label[idx],
+                              (b.x1 + b.x2) / 2 / S, (b.y1 + b.y2) / 2 / S, (b.x2 - b.x1) / S,
+                              (b.y2 - b.y1) / S);
             }
             if (len + (size_t)ln + 1 > cap) {
                 char *nt = realloc(txt, cap = (len + (size_t)ln + 1) * 2);
-                if (!nt) st = yolo_error(YOLO_ERR_NOMEM, "out of memory");
-                else txt = nt;
+                if (!nt)
+                    st = yolo_nomem();
+                else
+                    txt = nt;
             }
             if (!st) memcpy(txt + len, line, (size_t)ln), len += (size_t)ln;
         }
@@ -364,13 +386,14 @@ static yolo_status write_det_image(const fashion_opts *o, const idx_set *set, in
     return st;
 }
 
-static yolo_status write_cls_image(const fashion_opts *o, const idx_set *set, int split, int i, const char *root,
-                                   const char *split_name) {
+static yolo_status write_cls_image(const fashion_opts *o, const idx_set *set, int split, int i,
+                                   const char *root, const char *split_name) {
     rng r;
     rng_init(&r, o->seed, (uint64_t)split, (uint64_t)i, RNG_STREAM_USER + 8);
     /* Classes go round-robin so that every class folder exists once there are ten images. */
     int want = i % 10, idx = (int)rng_int(&r, 0, set->n - 1);
-    for (int k = 0; k < set->n && set->label[idx] != want; k++) idx = (idx + 1) % set->n;
+    for (int k = 0; k < set->n && set->label[idx] != want; k++)
+        idx = (idx + 1) % set->n;
     int S = o->imgsz;
     image item, im;
     yolo_status st = item_scaled(set, idx, S, &item);
@@ -381,7 +404,8 @@ static yolo_status write_cls_image(const fashion_opts *o, const idx_set *set, in
     }
     background(&r, &im);
     uint8_t tint[3];
-    for (int c = 0; c < 3; c++) tint[c] = (uint8_t)rng_int(&r, 130, 255);
+    for (int c = 0; c < 3; c++)
+        tint[c] = (uint8_t)rng_int(&r, 130, 255);
     paste(&im, &item, 0, 0, tint);
     char dir[4096], path[4200], folder[64];
     snprintf(folder, sizeof folder, "%s", fashion_names[set->label[idx]]);
@@ -402,10 +426,13 @@ yolo_status fashion_write(const fashion_opts *o) {
     if (!cls && !seg && strcmp(task, "detect") != 0)
         return yolo_error(YOLO_ERR_USAGE, "unknown task '%s' (detect, segment or classify)", task);
     if (!o->out_dir || !o->out_dir[0]) return yolo_error(YOLO_ERR_USAGE, "no output folder (--out DIR)");
-    if (o->imgsz < 32 || o->imgsz > 2048) return yolo_error(YOLO_ERR_USAGE, "imgsz %d out of range 32..2048", o->imgsz);
+    if (o->imgsz < 32 || o->imgsz > 2048)
+        return yolo_error(YOLO_ERR_USAGE, "imgsz %d out of range 32..2048", o->imgsz);
     if (o->n_train < 0 || o->n_val < 0 || o->n_train > 1000000 || o->n_val > 1000000)
         return yolo_error(YOLO_ERR_USAGE, "image counts out of range");
-    const char *src = o->src_dir ? o->src_dir : getenv("YOLO_FASHION_DIR") ? getenv("YOLO_FASHION_DIR") : FASHION_DEFAULT_DIR;
+    const char *src = o->src_dir                   ? o->src_dir
+                      : getenv("YOLO_FASHION_DIR") ? getenv("YOLO_FASHION_DIR")
+                                                   : FASHION_DEFAULT_DIR;
     idx_set sets[2] = {{0}, {0}};
     yolo_status st = load_set(src, "train", &sets[0]);
     if (!st) st = load_set(src, "t10k", &sets[1]);
@@ -415,7 +442,8 @@ yolo_status fashion_write(const fashion_opts *o) {
     for (int sp = 0; sp < 2 && !st; sp++) {
         if (cls) {
             if ((st = mkdirs(o->out_dir))) break;
-            for (int i = 0; i < counts[sp] && !st; i++) st = write_cls_image(o, &sets[sp], sp, i, o->out_dir, splits[sp]);
+            for (int i = 0; i < counts[sp] && !st; i++)
+                st = write_cls_image(o, &sets[sp], sp, i, o->out_dir, splits[sp]);
             continue;
         }
         snprintf(a, sizeof a, "%s/images/%s", o->out_dir, splits[sp]);
@@ -429,12 +457,14 @@ yolo_status fashion_write(const fashion_opts *o) {
     }
     if (!st && !cls) {
         char y[8192];
-        int n = snprintf(y, sizeof y,
-                         "# Fashion-MNIST %s demo set made by yolo-data fashion (seed %llu): %d train + %d val "
-                         "images, %dx%d.\n# Paths are relative to this file's folder.\npath: .\ntrain: images/train\n"
-                         "val: images/val\nnames:\n",
-                         task, (unsigned long long)o->seed, o->n_train, o->n_val, o->imgsz, o->imgsz);
-        for (int k = 0; k < 10; k++) n += snprintf(y + n, sizeof y - (size_t)n, "  %d: %s\n", k, fashion_names[k]);
+        int n = snprintf(
+            y, sizeof y,
+            "# Fashion-MNIST %s demo set made by yolo-data fashion (seed %llu): %d train + %d val "
+            "images, %dx%d.\n# Paths are relative to this file's folder.\npath: .\ntrain: images/train\n"
+            "val: images/val\nnames:\n",
+            task, (unsigned long long)o->seed, o->n_train, o->n_val, o->imgsz, o->imgsz);
+        for (int k = 0; k < 10; k++)
+            n += snprintf(y + n, sizeof y - (size_t)n, "  %d: %s\n", k, fashion_names[k]);
         snprintf(ip, sizeof ip, "%s/data.yaml", o->out_dir);
         st = write_bytes(ip, y, (size_t)n);
     }

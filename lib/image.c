@@ -48,7 +48,9 @@ void image_free(image *im) {
     im->h = im->w = im->c = 0;
 }
 
-static int is_jpeg(const uint8_t *p, size_t n) { return n >= 3 && p[0] == 0xFF && p[1] == 0xD8 && p[2] == 0xFF; }
+static int is_jpeg(const uint8_t *p, size_t n) {
+    return n >= 3 && p[0] == 0xFF && p[1] == 0xD8 && p[2] == 0xFF;
+}
 static int is_png(const uint8_t *p, size_t n) {
     static const uint8_t sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n'};
     return n >= 8 && memcmp(p, sig, 8) == 0;
@@ -56,7 +58,9 @@ static int is_png(const uint8_t *p, size_t n) {
 
 /* ---- EXIF orientation ---- */
 
-static unsigned rd16(const uint8_t *p, int le) { return le ? (unsigned)(p[0] | p[1] << 8) : (unsigned)(p[0] << 8 | p[1]); }
+static unsigned rd16(const uint8_t *p, int le) {
+    return le ? (unsigned)(p[0] | p[1] << 8) : (unsigned)(p[0] << 8 | p[1]);
+}
 static uint32_t rd32(const uint8_t *p, int le) {
     return le ? (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24
               : (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | (uint32_t)p[3];
@@ -69,8 +73,14 @@ static int jpeg_exif_orientation(const uint8_t *p, size_t n) {
     while (i + 4 <= n) {
         if (p[i] != 0xFF) return 1;
         uint8_t m = p[i + 1];
-        if (m == 0xFF) { i++; continue; }
-        if (m == 0xD8 || (m >= 0xD0 && m <= 0xD7) || m == 0x01) { i += 2; continue; }
+        if (m == 0xFF) {
+            i++;
+            continue;
+        }
+        if (m == 0xD8 || (m >= 0xD0 && m <= 0xD7) || m == 0x01) {
+            i += 2;
+            continue;
+        }
         if (m == 0xDA || m == 0xD9) return 1; /* image data starts: no EXIF before it */
         size_t len = (size_t)p[i + 2] << 8 | p[i + 3];
         if (len < 2 || i + 2 + len > n) return 1;
@@ -80,9 +90,12 @@ static int jpeg_exif_orientation(const uint8_t *p, size_t n) {
             const uint8_t *t = s + 6;
             size_t tl = sl - 6;
             int le;
-            if (t[0] == 'I' && t[1] == 'I') le = 1;
-            else if (t[0] == 'M' && t[1] == 'M') le = 0;
-            else return 1;
+            if (t[0] == 'I' && t[1] == 'I')
+                le = 1;
+            else if (t[0] == 'M' && t[1] == 'M')
+                le = 0;
+            else
+                return 1;
             if (rd16(t + 2, le) != 42) return 1;
             uint32_t ifd = rd32(t + 4, le);
             if (ifd > tl || tl - ifd < 2) return 1;
@@ -114,13 +127,27 @@ static yolo_status apply_orientation(image *im, int o) {
         for (int x = 0; x < out.w; x++) {
             int sy, sx;
             switch (o) {
-            case 2: sy = y, sx = W - 1 - x; break;
-            case 3: sy = H - 1 - y, sx = W - 1 - x; break;
-            case 4: sy = H - 1 - y, sx = x; break;
-            case 5: sy = x, sx = y; break;
-            case 6: sy = H - 1 - x, sx = y; break;
-            case 7: sy = H - 1 - x, sx = W - 1 - y; break;
-            default: sy = x, sx = W - 1 - y; break; /* 8 */
+            case 2:
+                sy = y, sx = W - 1 - x;
+                break;
+            case 3:
+                sy = H - 1 - y, sx = W - 1 - x;
+                break;
+            case 4:
+                sy = H - 1 - y, sx = x;
+                break;
+            case 5:
+                sy = x, sx = y;
+                break;
+            case 6:
+                sy = H - 1 - x, sx = y;
+                break;
+            case 7:
+                sy = H - 1 - x, sx = W - 1 - y;
+                break;
+            default:
+                sy = x, sx = W - 1 - y;
+                break; /* 8 */
             }
             memcpy(out.px + ((size_t)y * out.w + x) * C, im->px + ((size_t)sy * W + sx) * C, (size_t)C);
         }
@@ -210,23 +237,35 @@ yolo_status image_decode(const void *data, size_t len, const char *name, image *
 
 static yolo_status read_file(const char *path, uint8_t **buf, size_t *len) {
     FILE *f = fopen(path, "rb");
-    if (!f) return yolo_error(errno == ENOENT ? YOLO_ERR_NOTFOUND : YOLO_ERR_IO, "%s: %s", path, strerror(errno));
+    if (!f)
+        return yolo_error(errno == ENOENT ? YOLO_ERR_NOTFOUND : YOLO_ERR_IO, "%s: %s", path, strerror(errno));
     size_t cap = 1 << 16, n = 0;
     uint8_t *b = malloc(cap);
     while (b) {
         size_t r = fread(b + n, 1, cap - n, f);
         n += r;
         if (n < cap) break;
-        if (cap >= ((size_t)1 << 31)) { free(b); fclose(f); return yolo_error(YOLO_ERR_LIMIT, "%s: file too large", path); }
+        if (cap >= ((size_t)1 << 31)) {
+            free(b);
+            fclose(f);
+            return yolo_error(YOLO_ERR_LIMIT, "%s: file too large", path);
+        }
         uint8_t *nb = realloc(b, cap * 2);
-        if (!nb) { free(b); b = NULL; break; }
+        if (!nb) {
+            free(b);
+            b = NULL;
+            break;
+        }
         b = nb;
         cap *= 2;
     }
     int err = ferror(f);
     fclose(f);
     if (!b) return yolo_error(YOLO_ERR_NOMEM, "%s: out of memory", path);
-    if (err) { free(b); return yolo_error(YOLO_ERR_IO, "%s: read error", path); }
+    if (err) {
+        free(b);
+        return yolo_error(YOLO_ERR_IO, "%s: read error", path);
+    }
     *buf = b;
     *len = n;
     return YOLO_OK;
@@ -281,14 +320,24 @@ yolo_status image_encode_jpeg(const image *im, int quality, uint8_t **out, size_
     unsigned long n = 0;
     int grey = im->c == 1;
     int r = tjCompress2(tj, im->px, im->w, 0, im->h, grey ? TJPF_GRAY : TJPF_RGB, &buf, &n,
-                        grey ? TJSAMP_GRAY : TJSAMP_420, quality < 1 ? 1 : quality > 100 ? 100 : quality, 0);
+                        grey ? TJSAMP_GRAY : TJSAMP_420,
+                        quality < 1     ? 1
+                        : quality > 100 ? 100
+                                        : quality,
+                        0);
     yolo_status st = YOLO_OK;
     if (r != 0) st = yolo_error(YOLO_ERR_FORMAT, "JPEG encoding failed (%s)", tjGetErrorStr2(tj));
     tjDestroy(tj);
-    if (st) { tjFree(buf); return st; }
+    if (st) {
+        tjFree(buf);
+        return st;
+    }
     /* Hand back plain malloc memory so callers free() it like every other buffer. */
     *out = malloc(n ? n : 1);
-    if (!*out) { tjFree(buf); return yolo_error(YOLO_ERR_NOMEM, "out of memory"); }
+    if (!*out) {
+        tjFree(buf);
+        return yolo_nomem();
+    }
     memcpy(*out, buf, n);
     *out_len = n;
     tjFree(buf);
@@ -314,7 +363,8 @@ yolo_status image_encode_png(const image *im, uint8_t **out, size_t *out_len) {
     } else {
         size_t n = 0;
         void *buf = spng_get_png_buffer(ctx, &n, &e);
-        if (!buf) st = yolo_error(YOLO_ERR_FORMAT, "PNG encoding failed (%s)", spng_strerror(e));
+        if (!buf)
+            st = yolo_error(YOLO_ERR_FORMAT, "PNG encoding failed (%s)", spng_strerror(e));
         else {
             *out = buf;
             *out_len = n;

@@ -14,7 +14,8 @@ void json_init(json_writer *w, FILE *f, bool pretty) {
 static void newline_indent(json_writer *w) {
     if (!w->pretty) return;
     fputc('\n', w->f);
-    for (int i = 0; i < w->depth; i++) fputs("  ", w->f);
+    for (int i = 0; i < w->depth; i++)
+        fputs("  ", w->f);
 }
 
 /* Everything that starts a value goes through here: it places the comma (or nothing after a key). */
@@ -52,26 +53,50 @@ static void close_container(json_writer *w, char c) {
     fputc(c, w->f);
 }
 
-void json_begin_object(json_writer *w) { open_container(w, '{'); }
-void json_end_object(json_writer *w) { close_container(w, '}'); }
-void json_begin_array(json_writer *w) { open_container(w, '['); }
-void json_end_array(json_writer *w) { close_container(w, ']'); }
+void json_begin_object(json_writer *w) {
+    open_container(w, '{');
+}
+void json_end_object(json_writer *w) {
+    close_container(w, '}');
+}
+void json_begin_array(json_writer *w) {
+    open_container(w, '[');
+}
+void json_end_array(json_writer *w) {
+    close_container(w, ']');
+}
 
 static void put_escaped(FILE *f, const char *s, size_t len) {
     fputc('"', f);
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)s[i];
         switch (c) {
-        case '"': fputs("\\\"", f); break;
-        case '\\': fputs("\\\\", f); break;
-        case '\n': fputs("\\n", f); break;
-        case '\r': fputs("\\r", f); break;
-        case '\t': fputs("\\t", f); break;
-        case '\b': fputs("\\b", f); break;
-        case '\f': fputs("\\f", f); break;
+        case '"':
+            fputs("\\\"", f);
+            break;
+        case '\\':
+            fputs("\\\\", f);
+            break;
+        case '\n':
+            fputs("\\n", f);
+            break;
+        case '\r':
+            fputs("\\r", f);
+            break;
+        case '\t':
+            fputs("\\t", f);
+            break;
+        case '\b':
+            fputs("\\b", f);
+            break;
+        case '\f':
+            fputs("\\f", f);
+            break;
         default:
-            if (c < 0x20 || c == 0x7f) fprintf(f, "\\u%04x", c);
-            else fputc(c, f);
+            if (c < 0x20 || c == 0x7f)
+                fprintf(f, "\\u%04x", c);
+            else
+                fputc(c, f);
         }
     }
     fputc('"', f);
@@ -138,8 +163,10 @@ static void write_key_value(json_writer *w, const yv *k) {
         return;
     }
     int64_t i;
-    if (k && (k->kind == YV_INT || k->kind == YV_BOOL) && yv_as_int(k, &i)) snprintf(buf, sizeof buf, "%" PRId64, i);
-    else yv_repr(k, buf, sizeof buf);
+    if (k && (k->kind == YV_INT || k->kind == YV_BOOL) && yv_as_int(k, &i))
+        snprintf(buf, sizeof buf, "%" PRId64, i);
+    else
+        yv_repr(k, buf, sizeof buf);
     json_write_key(w, buf);
 }
 
@@ -154,12 +181,24 @@ static void write_value(json_writer *w, const yv *v, int max_depth, size_t *budg
     }
     --*budget;
     switch (v->kind) {
-    case YV_NONE: json_write_null(w); return;
-    case YV_BOOL: json_write_bool(w, v->b); return;
-    case YV_INT: json_write_int(w, v->i); return;
-    case YV_FLOAT: json_write_double(w, v->f); return;
-    case YV_STR: json_write_strn(w, v->str.s, v->str.len); return;
-    case YV_GLOBAL: json_write_str(w, v->str.s); return;
+    case YV_NONE:
+        json_write_null(w);
+        return;
+    case YV_BOOL:
+        json_write_bool(w, v->b);
+        return;
+    case YV_INT:
+        json_write_int(w, v->i);
+        return;
+    case YV_FLOAT:
+        json_write_double(w, v->f);
+        return;
+    case YV_STR:
+        json_write_strn(w, v->str.s, v->str.len);
+        return;
+    case YV_GLOBAL:
+        json_write_str(w, v->str.s);
+        return;
     case YV_BIGINT:
     case YV_BYTES: {
         char buf[128];
@@ -171,7 +210,8 @@ static void write_value(json_writer *w, const yv *v, int max_depth, size_t *budg
     case YV_TUPLE:
     case YV_SET:
         json_begin_array(w);
-        for (size_t i = 0; i < v->seq.n; i++) write_value(w, v->seq.items[i], max_depth - 1, budget);
+        for (size_t i = 0; i < v->seq.n; i++)
+            write_value(w, v->seq.items[i], max_depth - 1, budget);
         json_end_array(w);
         return;
     case YV_DICT:
@@ -188,14 +228,17 @@ static void write_value(json_writer *w, const yv *v, int max_depth, size_t *budg
         json_write_str(w, yv_dtype_name(v->tensor.dtype));
         json_write_key(w, "shape");
         json_begin_array(w);
-        for (int d = 0; d < v->tensor.ndim; d++) json_write_int(w, v->tensor.shape[d]);
+        for (int d = 0; d < v->tensor.ndim; d++)
+            json_write_int(w, v->tensor.shape[d]);
         json_end_array(w);
         json_end_object(w);
         return;
     case YV_OBJECT: {
         double d;
-        if (yv_as_double(v, &d)) json_write_double(w, d);
-        else json_write_str(w, v->obj.cls);
+        if (yv_as_double(v, &d))
+            json_write_double(w, d);
+        else
+            json_write_str(w, v->obj.cls);
         return;
     }
     }

@@ -31,7 +31,7 @@ static void pack_str(msgpack_packer *pk, const char *s) {
 static yolo_status write_atomic(const char *path, const void *data, size_t len) {
     size_t pl = strlen(path);
     char *tmp = malloc(pl + 32);
-    if (!tmp) return yolo_error(YOLO_ERR_NOMEM, "out of memory");
+    if (!tmp) return yolo_nomem();
     snprintf(tmp, pl + 32, "%s.tmp.%ld", path, (long)getpid());
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) {
@@ -62,8 +62,10 @@ static yolo_status write_atomic(const char *path, const void *data, size_t len) 
     char *dir = strdup(path);
     if (dir) {
         char *sl = strrchr(dir, '/');
-        if (sl) *(sl == dir ? sl + 1 : sl) = 0;
-        else strcpy(dir, ".");
+        if (sl)
+            *(sl == dir ? sl + 1 : sl) = 0;
+        else
+            strcpy(dir, ".");
         int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (dfd >= 0) {
             fsync(dfd);
@@ -92,24 +94,30 @@ yolo_status labelcache_write(const char *path, uint64_t hash, const labelcache_e
         msgpack_pack_int(&pk, it->h);
         msgpack_pack_int(&pk, it->w);
         msgpack_pack_int(&pk, it->code);
-        if (it->msg) pack_str(&pk, it->msg);
-        else msgpack_pack_nil(&pk);
+        if (it->msg)
+            pack_str(&pk, it->msg);
+        else
+            msgpack_pack_nil(&pk);
         msgpack_pack_array(&pk, (size_t)s->n);
-        for (int k = 0; k < s->n; k++) msgpack_pack_int(&pk, s->cls[k]);
+        for (int k = 0; k < s->n; k++)
+            msgpack_pack_int(&pk, s->cls[k]);
         msgpack_pack_array(&pk, (size_t)s->n * 4);
-        for (int k = 0; k < s->n * 4; k++) msgpack_pack_float(&pk, s->boxes[k]);
-        if (!s->seg_start) msgpack_pack_nil(&pk);
+        for (int k = 0; k < s->n * 4; k++)
+            msgpack_pack_float(&pk, s->boxes[k]);
+        if (!s->seg_start)
+            msgpack_pack_nil(&pk);
         else {
             msgpack_pack_array(&pk, (size_t)s->n);
             for (int k = 0; k < s->n; k++) {
                 int np = sample_seg_len(s, k);
                 const float *xy = s->seg_xy + 2 * (size_t)s->seg_start[k];
                 msgpack_pack_array(&pk, (size_t)np * 2);
-                for (int q = 0; q < np * 2; q++) msgpack_pack_float(&pk, xy[q]);
+                for (int q = 0; q < np * 2; q++)
+                    msgpack_pack_float(&pk, xy[q]);
             }
         }
     }
-    yolo_status st = sb.data ? write_atomic(path, sb.data, sb.size) : yolo_error(YOLO_ERR_NOMEM, "out of memory");
+    yolo_status st = sb.data ? write_atomic(path, sb.data, sb.size) : yolo_nomem();
     msgpack_sbuffer_destroy(&sb);
     return st;
 }
@@ -150,7 +158,8 @@ static bool parse_item(const msgpack_object *o, labelcache_entry *e) {
     if (a[3].type == MSGPACK_OBJECT_STR) {
         e->msg = strndup(a[3].via.str.ptr, a[3].via.str.size);
         if (!e->msg) return false;
-    } else if (a[3].type != MSGPACK_OBJECT_NIL) return false;
+    } else if (a[3].type != MSGPACK_OBJECT_NIL)
+        return false;
     if (a[4].type != MSGPACK_OBJECT_ARRAY || a[5].type != MSGPACK_OBJECT_ARRAY) return false;
     uint32_t n = a[4].via.array.size;
     if (a[5].via.array.size != 4 * (uint64_t)n) return false;
@@ -162,18 +171,29 @@ static bool parse_item(const msgpack_object *o, labelcache_entry *e) {
     for (uint32_t k = 0; k < n && ok; k++) {
         int64_t c;
         float box[4];
-        if (!obj_int(&a[4].via.array.ptr[k], &c) || c < 0 || c > INT32_MAX) { ok = false; break; }
-        for (int q = 0; q < 4 && ok; q++) ok = obj_float(&a[5].via.array.ptr[4 * k + q], &box[q]);
+        if (!obj_int(&a[4].via.array.ptr[k], &c) || c < 0 || c > INT32_MAX) {
+            ok = false;
+            break;
+        }
+        for (int q = 0; q < 4 && ok; q++)
+            ok = obj_float(&a[5].via.array.ptr[4 * k + q], &box[q]);
         if (!ok) break;
         int np = 0;
         if (seg) {
             const msgpack_object *p = &a[6].via.array.ptr[k];
-            if (p->type != MSGPACK_OBJECT_ARRAY || p->via.array.size % 2 || p->via.array.size == 0) { ok = false; break; }
+            if (p->type != MSGPACK_OBJECT_ARRAY || p->via.array.size % 2 || p->via.array.size == 0) {
+                ok = false;
+                break;
+            }
             np = (int)(p->via.array.size / 2);
             float *nx = realloc(xy, sizeof *xy * 2 * (size_t)np);
-            if (!nx) { ok = false; break; }
+            if (!nx) {
+                ok = false;
+                break;
+            }
             xy = nx;
-            for (int q = 0; q < 2 * np && ok; q++) ok = obj_float(&p->via.array.ptr[q], &xy[q]);
+            for (int q = 0; q < 2 * np && ok; q++)
+                ok = obj_float(&p->via.array.ptr[q], &xy[q]);
             if (!ok) break;
         }
         if (sample_add(&e->lab, (int)c, box, seg ? xy : NULL, np)) ok = false;
@@ -197,28 +217,67 @@ static bool msgpack_plausible(const uint8_t *p, size_t len) {
         uint64_t n = 0, skip = 0;
         int ln = 0, kind = 0; /* 1 array, 2 map */
         if (t <= 0x7f || t >= 0xe0 || t == 0xc0 || t == 0xc2 || t == 0xc3) continue;
-        if ((t & 0xf0) == 0x80) kind = 2, n = t & 0x0f;
-        else if ((t & 0xf0) == 0x90) kind = 1, n = t & 0x0f;
-        else if ((t & 0xe0) == 0xa0) skip = t & 0x1f;
-        else switch (t) {
-            case 0xc4: case 0xd9: ln = 1; break;
-            case 0xc5: case 0xda: ln = 2; break;
-            case 0xc6: case 0xdb: ln = 4; break;
-            case 0xca: skip = 4; break;
-            case 0xcb: skip = 8; break;
-            case 0xcc: case 0xd0: skip = 1; break;
-            case 0xcd: case 0xd1: skip = 2; break;
-            case 0xce: case 0xd2: skip = 4; break;
-            case 0xcf: case 0xd3: skip = 8; break;
-            case 0xdc: kind = 1, ln = 2; break;
-            case 0xdd: kind = 1, ln = 4; break;
-            case 0xde: kind = 2, ln = 2; break;
-            case 0xdf: kind = 2, ln = 4; break;
-            default: return false; /* ext types are never written */
+        if ((t & 0xf0) == 0x80)
+            kind = 2, n = t & 0x0f;
+        else if ((t & 0xf0) == 0x90)
+            kind = 1, n = t & 0x0f;
+        else if ((t & 0xe0) == 0xa0)
+            skip = t & 0x1f;
+        else
+            switch (t) {
+            case 0xc4:
+            case 0xd9:
+                ln = 1;
+                break;
+            case 0xc5:
+            case 0xda:
+                ln = 2;
+                break;
+            case 0xc6:
+            case 0xdb:
+                ln = 4;
+                break;
+            case 0xca:
+                skip = 4;
+                break;
+            case 0xcb:
+                skip = 8;
+                break;
+            case 0xcc:
+            case 0xd0:
+                skip = 1;
+                break;
+            case 0xcd:
+            case 0xd1:
+                skip = 2;
+                break;
+            case 0xce:
+            case 0xd2:
+                skip = 4;
+                break;
+            case 0xcf:
+            case 0xd3:
+                skip = 8;
+                break;
+            case 0xdc:
+                kind = 1, ln = 2;
+                break;
+            case 0xdd:
+                kind = 1, ln = 4;
+                break;
+            case 0xde:
+                kind = 2, ln = 2;
+                break;
+            case 0xdf:
+                kind = 2, ln = 4;
+                break;
+            default:
+                return false; /* ext types are never written */
             }
         if (ln) {
             if (len - i < (size_t)ln) return false;
-            for (int k = 0; k < ln; k++) n = n << 8 | p[i + k];
+            for (int k = 0; k < ln; k++)
+                n = n << 8 | p[i + k];
             i += (size_t)ln;
             if (!kind) skip = n, n = 0;
         }
@@ -261,8 +320,14 @@ yolo_status labelcache_parse(const uint8_t *buf, size_t len, uint64_t hash, int6
         } else if (obj_key(key, "items"))
             items = val;
     }
-    if (!version_ok) { why = "cache from another version"; goto done; }
-    if (!hash_ok || !n_ok) { why = "stale cache (images or labels changed)"; goto done; }
+    if (!version_ok) {
+        why = "cache from another version";
+        goto done;
+    }
+    if (!hash_ok || !n_ok) {
+        why = "stale cache (images or labels changed)";
+        goto done;
+    }
     if (!items || items->type != MSGPACK_OBJECT_ARRAY || items->via.array.size != (uint64_t)n) {
         why = "damaged cache";
         goto done;
@@ -270,9 +335,10 @@ yolo_status labelcache_parse(const uint8_t *buf, size_t len, uint64_t hash, int6
     ents = calloc((size_t)n + 1, sizeof *ents);
     if (!ents) {
         msgpack_unpacked_destroy(&u);
-        return yolo_error(YOLO_ERR_NOMEM, "out of memory");
+        return yolo_nomem();
     }
-    for (int64_t i = 0; i < n; i++) sample_init(&ents[i].lab);
+    for (int64_t i = 0; i < n; i++)
+        sample_init(&ents[i].lab);
     for (int64_t i = 0; i < n; i++)
         if (!parse_item(&items->via.array.ptr[i], &ents[i])) {
             why = "damaged cache";
@@ -303,7 +369,7 @@ yolo_status labelcache_read(const char *path, uint64_t hash, int64_t n, labelcac
     uint8_t *buf = malloc(len + 1);
     if (!buf) {
         fclose(f);
-        return yolo_error(YOLO_ERR_NOMEM, "out of memory");
+        return yolo_nomem();
     }
     size_t got = fread(buf, 1, len, f);
     fclose(f);

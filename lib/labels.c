@@ -10,8 +10,8 @@
 #define MAX_COLS (1 << 22)
 
 typedef struct {
-    float *v;      /* all values of all rows, row after row */
-    int *start;    /* row r is v[start[r] .. start[r+1]) */
+    float *v;   /* all values of all rows, row after row */
+    int *start; /* row r is v[start[r] .. start[r+1]) */
     int rows, vcap, rcap;
 } table;
 
@@ -47,7 +47,9 @@ static int table_new_row(table *t) {
     return 0;
 }
 
-static int is_space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f'; }
+static int is_space(char c) {
+    return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f';
+}
 
 /* Tokens parse as Python's float() would; the reason names the first offending token. */
 static int parse_float(const char *tok, size_t n, float *out) {
@@ -83,8 +85,8 @@ static int cmp_keyed(const void *pa, const void *pb) {
     return (a->idx > b->idx) - (a->idx < b->idx);
 }
 
-yolo_status labels_parse(const char *text, size_t len, int nc, sample *out, labels_verdict *verdict, char *msg,
-                         size_t msg_cap) {
+yolo_status labels_parse(const char *text, size_t len, int nc, sample *out, labels_verdict *verdict,
+                         char *msg, size_t msg_cap) {
     sample_clear_labels(out);
     *verdict = LABELS_OK;
     if (msg_cap) msg[0] = 0;
@@ -92,16 +94,16 @@ yolo_status labels_parse(const char *text, size_t len, int nc, sample *out, labe
     float *lb = NULL;
     keyed_row *kr = NULL;
     yolo_status st = YOLO_OK;
-#define CORRUPT(...)                                                                                               \
-    do {                                                                                                           \
-        *verdict = LABELS_CORRUPT;                                                                                 \
-        if (msg_cap) snprintf(msg, msg_cap, __VA_ARGS__);                                                          \
-        goto done;                                                                                                 \
+#define CORRUPT(...)                                                                                         \
+    do {                                                                                                     \
+        *verdict = LABELS_CORRUPT;                                                                           \
+        if (msg_cap) snprintf(msg, msg_cap, __VA_ARGS__);                                                    \
+        goto done;                                                                                           \
     } while (0)
-#define NOMEM()                                                                                                    \
-    do {                                                                                                           \
-        st = yolo_error(YOLO_ERR_NOMEM, "labels: out of memory");                                                  \
-        goto done;                                                                                                 \
+#define NOMEM()                                                                                              \
+    do {                                                                                                     \
+        st = yolo_error(YOLO_ERR_NOMEM, "labels: out of memory");                                            \
+        goto done;                                                                                           \
     } while (0)
 
     /* Rows: non-blank lines split on whitespace. */
@@ -109,24 +111,33 @@ yolo_status labels_parse(const char *text, size_t len, int nc, sample *out, labe
     int maxc = 0, minc = 1 << 30;
     while (p < len) {
         size_t e = p;
-        while (e < len && text[e] != '\n') e++;
+        while (e < len && text[e] != '\n')
+            e++;
         size_t q = p;
         int cols = 0;
         int r;
         while (q < e) {
-            while (q < e && is_space(text[q])) q++;
+            while (q < e && is_space(text[q]))
+                q++;
             if (q >= e) break;
             size_t a = q;
-            while (q < e && !is_space(text[q])) q++;
+            while (q < e && !is_space(text[q]))
+                q++;
             if (cols == 0) {
-                if ((r = table_new_row(&t))) { if (r == -2) CORRUPT("too many label rows"); NOMEM(); }
+                if ((r = table_new_row(&t))) {
+                    if (r == -2) CORRUPT("too many label rows");
+                    NOMEM();
+                }
             }
             float v;
             if (!parse_float(text + a, q - a, &v)) {
                 int shown = (int)(q - a > 40 ? 40 : q - a);
                 CORRUPT("could not convert string to float: '%.*s'", shown, text + a);
             }
-            if ((r = table_push(&t, v))) { if (r == -2) CORRUPT("label file too large"); NOMEM(); }
+            if ((r = table_push(&t, v))) {
+                if (r == -2) CORRUPT("label file too large");
+                NOMEM();
+            }
             cols++;
         }
         if (cols) {
@@ -148,7 +159,10 @@ yolo_status labels_parse(const char *text, size_t len, int nc, sample *out, labe
         for (int r = 0; r < n; r++) {
             int c = t.start[r + 1] - t.start[r];
             const float *v = t.v + t.start[r];
-            if ((c - 1) % 2) CORRUPT("cannot reshape array of size %d into shape (2) (polygon with an odd number of coordinates)", c - 1);
+            if ((c - 1) % 2)
+                CORRUPT("cannot reshape array of size %d into shape (2) (polygon with an odd number of "
+                        "coordinates)",
+                        c - 1);
             if (c < 3) CORRUPT("polygon without points");
             float x1 = v[1], y1 = v[2], x2 = v[1], y2 = v[2];
             for (int k = 1; k + 1 < c; k += 2) {
@@ -171,16 +185,17 @@ yolo_status labels_parse(const char *text, size_t len, int nc, sample *out, labe
     /* The checks, in Ultralytics' order. */
     float maxpt = 0, minv = 0, maxcls = 0;
     for (int r = 0; r < n; r++) {
-        for (int k = 1; k < 5; k++) maxpt = fmaxf(maxpt, lb[5 * r + k]);
-        for (int k = 0; k < 5; k++) minv = fminf(minv, lb[5 * r + k]);
+        for (int k = 1; k < 5; k++)
+            maxpt = fmaxf(maxpt, lb[5 * r + k]);
+        for (int k = 0; k < 5; k++)
+            minv = fminf(minv, lb[5 * r + k]);
         maxcls = fmaxf(maxcls, lb[5 * r]);
     }
     if (maxpt > 1) CORRUPT("non-normalized or out of bounds coordinates (largest %g)", (double)maxpt);
     if (minv < 0) CORRUPT("negative label values (smallest %g)", (double)minv);
-    if (maxcls >= (float)nc)
-        /* printed as a float: a hostile file's class id need not fit an int */
-        CORRUPT("Label class %.0f exceeds dataset class count %d. Possible class labels are 0-%d", (double)maxcls, nc,
-                nc - 1);
+    if (maxcls >= (float)nc) /* printed as a float: a hostile file's class id need not fit an int */
+        CORRUPT("Label class %.0f exceeds dataset class count %d. Possible class labels are 0-%d",
+                (double)maxcls, nc, nc - 1);
 
     /* Duplicate rows: keep the first of each, in numpy.unique's sorted order. */
     kr = malloc(sizeof *kr * (size_t)n);
@@ -198,7 +213,8 @@ yolo_status labels_parse(const char *text, size_t len, int nc, sample *out, labe
         if (msg_cap) snprintf(msg, msg_cap, "%d duplicate labels removed", n - u);
         order_n = u;
     } else {
-        for (int r = 0; r < n; r++) kr[r].idx = r; /* no duplicates: file order stays */
+        for (int r = 0; r < n; r++)
+            kr[r].idx = r; /* no duplicates: file order stays */
     }
     for (int j = 0; j < order_n; j++) {
         int r = kr[j].idx;
@@ -228,9 +244,12 @@ char *labels_path_for_image(const char *image_path) {
     memcpy(out, image_path, n + 1);
     /* The last "/images/" (or a leading "images/") becomes "labels". */
     char *hit = NULL;
-    for (char *s = out; (s = strstr(s, "/images/")); s++) hit = s;
-    if (hit) memcpy(hit + 1, "labels", 6);
-    else if (strncmp(out, "images/", 7) == 0) memcpy(out, "labels", 6);
+    for (char *s = out; (s = strstr(s, "/images/")); s++)
+        hit = s;
+    if (hit)
+        memcpy(hit + 1, "labels", 6);
+    else if (strncmp(out, "images/", 7) == 0)
+        memcpy(out, "labels", 6);
     char *slash = strrchr(out, '/');
     char *dot = strrchr(out, '.');
     if (!dot || (slash && dot < slash)) dot = out + strlen(out);
@@ -274,7 +293,10 @@ yolo_status labels_resample_segments(sample *s, int n) {
         }
         int m = len + 1;
         float *nc = realloc(closed, sizeof *closed * 2 * (size_t)m);
-        if (!nc) { st = yolo_error(YOLO_ERR_NOMEM, "labels: out of memory"); break; }
+        if (!nc) {
+            st = yolo_error(YOLO_ERR_NOMEM, "labels: out of memory");
+            break;
+        }
         closed = nc;
         memcpy(closed, src, sizeof *closed * 2 * (size_t)len);
         closed[2 * len] = src[0], closed[2 * len + 1] = src[1];
@@ -284,12 +306,15 @@ yolo_status labels_resample_segments(sample *s, int n) {
              * inserted before equal positions (np.insert at np.searchsorted(x, xp), side left). */
             int nl = n - m, a = 0;
             for (int j = 0; j < m; j++) {
-                while (a < nl && linspace_at(m - 1, nl, a) < (double)j) xs[nx++] = linspace_at(m - 1, nl, a++);
+                while (a < nl && linspace_at(m - 1, nl, a) < (double)j)
+                    xs[nx++] = linspace_at(m - 1, nl, a++);
                 xs[nx++] = j;
             }
-            while (a < nl) xs[nx++] = linspace_at(m - 1, nl, a++);
+            while (a < nl)
+                xs[nx++] = linspace_at(m - 1, nl, a++);
         } else {
-            for (int j = 0; j < n; j++) xs[nx++] = linspace_at(m - 1, n, j);
+            for (int j = 0; j < n; j++)
+                xs[nx++] = linspace_at(m - 1, n, j);
         }
         for (int j = 0; j < nx; j++) {
             res[2 * j] = (float)interp_closed(closed, m, 0, xs[j]);

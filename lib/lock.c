@@ -66,7 +66,7 @@ yolo_status lock_acquire(const char *dir, run_lock **out) {
     if (snprintf(path, sizeof path, "%s/%s", dir, LOCK_FILE_NAME) >= (int)sizeof path)
         return yolo_error(YOLO_ERR_USAGE, "%s: path too long", dir);
     run_lock *l = calloc(1, sizeof *l);
-    if (!l) return yolo_error(YOLO_ERR_NOMEM, "out of memory");
+    if (!l) return yolo_nomem();
     int fd = inherited_fd(path);
     if (fd >= 0) {
         l->fd = fd;
@@ -89,8 +89,10 @@ yolo_status lock_acquire(const char *dir, run_lock **out) {
         close(fd);
         free(l);
         if (e == EWOULDBLOCK)
-            return yolo_error(YOLO_ERR_LOCKED, "%s: another trainer%s%s%s holds the run folder (wait for it to finish or "
-                              "stop it)", dir, holder[0] ? " (" : "", holder, holder[0] ? ")" : "");
+            return yolo_error(YOLO_ERR_LOCKED,
+                              "%s: another trainer%s%s%s holds the run folder (wait for it to finish or "
+                              "stop it)",
+                              dir, holder[0] ? " (" : "", holder, holder[0] ? ")" : "");
         return yolo_error(YOLO_ERR_IO, "%s: cannot lock (%s)", path, strerror(e));
     }
     char info[128];

@@ -58,13 +58,13 @@ yolo_status loss_flatten_levels(const torch_tensor *const *feats, int nl, int64_
         hw[i][0] = torch_size(feats[i], 2);
         hw[i][1] = torch_size(feats[i], 3);
         int64_t sb[3] = {B, nbox, -1}, ss[3] = {B, C - nbox, -1};
-        TT_TRY(torch_narrow(feats[i], 1, 0, nbox, O(b[i])));
-        TT_TRY(torch_reshape(b[i], 3, sb, O(b[i])));
-        TT_TRY(torch_narrow(feats[i], 1, nbox, C - nbox, O(s[i])));
-        TT_TRY(torch_reshape(s[i], 3, ss, O(s[i])));
+        YOLO_TRY(torch_narrow(feats[i], 1, 0, nbox, O(b[i])));
+        YOLO_TRY(torch_reshape(b[i], 3, sb, O(b[i])));
+        YOLO_TRY(torch_narrow(feats[i], 1, nbox, C - nbox, O(s[i])));
+        YOLO_TRY(torch_reshape(s[i], 3, ss, O(s[i])));
     }
-    TT_TRY(torch_cat((const torch_tensor *const *)b, nl, 2, O(cb)));
-    TT_TRY(torch_cat((const torch_tensor *const *)s, nl, 2, O(cs)));
+    YOLO_TRY(torch_cat((const torch_tensor *const *)b, nl, 2, O(cb)));
+    YOLO_TRY(torch_cat((const torch_tensor *const *)s, nl, 2, O(cs)));
     give(&cb, boxes);
     give(&cs, scores);
 done:
@@ -224,114 +224,114 @@ static yolo_status det_core(const loss_cfg *cfg, const torch_tensor *boxes, cons
 
     p->img_h = (double)hw[0][0] * cfg->strides[0];
     p->img_w = (double)hw[0][1] * cfg->strides[0];
-    TT_TRY(torch_permute(boxes, 3, (int64_t[]){0, 2, 1}, O(pd)));
-    TT_TRY(torch_contiguous(pd, O(pd)));
-    TT_TRY(torch_permute(scores, 3, (int64_t[]){0, 2, 1}, O(ps)));
-    TT_TRY(torch_contiguous(ps, O(ps)));
-    TT_TRY(make_anchors(cfg, hw, dev, O(anc), O(str)));
-    TT_TRY(build_targets(tg, B, cfg->nc, p->img_h, p->img_w, dev, O(tgt)));
-    TT_TRY(torch_narrow(tgt, 2, 0, 1, O(gl)));
-    TT_TRY(torch_narrow(tgt, 2, 1, 4, O(gb)));
-    TT_TRY(torch_sum_dim(gb, 2, true, O(mgt)));
-    TT_TRY(tt_cmp_scalar(mgt, TT_GT, 0.0, O(mgt)));
-    TT_TRY(torch_to(mgt, TORCH_F32, dev, O(mgt)));
+    YOLO_TRY(torch_permute(boxes, 3, (int64_t[]){0, 2, 1}, O(pd)));
+    YOLO_TRY(torch_contiguous(pd, O(pd)));
+    YOLO_TRY(torch_permute(scores, 3, (int64_t[]){0, 2, 1}, O(ps)));
+    YOLO_TRY(torch_contiguous(ps, O(ps)));
+    YOLO_TRY(make_anchors(cfg, hw, dev, O(anc), O(str)));
+    YOLO_TRY(build_targets(tg, B, cfg->nc, p->img_h, p->img_w, dev, O(tgt)));
+    YOLO_TRY(torch_narrow(tgt, 2, 0, 1, O(gl)));
+    YOLO_TRY(torch_narrow(tgt, 2, 1, 4, O(gb)));
+    YOLO_TRY(torch_sum_dim(gb, 2, true, O(mgt)));
+    YOLO_TRY(tt_cmp_scalar(mgt, TT_GT, 0.0, O(mgt)));
+    YOLO_TRY(torch_to(mgt, TORCH_F32, dev, O(mgt)));
 
     /* DFL decode: softmax over the bins, expectation with weights 0..R-1, distances to xyxy */
-    TT_TRY(torch_arange(R, TORCH_F32, dev, O(proj)));
+    YOLO_TRY(torch_arange(R, TORCH_F32, dev, O(proj)));
     {
         int64_t s4[4] = {B, A, 4, R};
-        TT_TRY(torch_view(pd, 4, s4, O(pdist)));
+        YOLO_TRY(torch_view(pd, 4, s4, O(pdist)));
     }
-    TT_TRY(torch_softmax(pdist, 3, O(pdist)));
-    TT_TRY(torch_matmul(pdist, proj, O(pdist)));
-    TT_TRY(torch_narrow(pdist, -1, 0, 2, O(lt)));
-    TT_TRY(torch_narrow(pdist, -1, 2, 2, O(rb)));
-    TT_TRY(torch_sub(anc, lt, O(lt)));
-    TT_TRY(torch_add(anc, rb, O(rb)));
+    YOLO_TRY(torch_softmax(pdist, 3, O(pdist)));
+    YOLO_TRY(torch_matmul(pdist, proj, O(pdist)));
+    YOLO_TRY(torch_narrow(pdist, -1, 0, 2, O(lt)));
+    YOLO_TRY(torch_narrow(pdist, -1, 2, 2, O(rb)));
+    YOLO_TRY(torch_sub(anc, lt, O(lt)));
+    YOLO_TRY(torch_add(anc, rb, O(rb)));
     {
         const torch_tensor *c[2] = {lt, rb};
-        TT_TRY(torch_cat(c, 2, -1, O(pbb)));
+        YOLO_TRY(torch_cat(c, 2, -1, O(pbb)));
     }
 
     /* assignment on detached pixel-space predictions */
-    TT_TRY(torch_detach(ps, O(sig)));
-    TT_TRY(torch_sigmoid(sig, O(sig)));
-    TT_TRY(torch_detach(pbb, O(pbd)));
-    TT_TRY(torch_mul(pbd, str, O(pbd)));
-    TT_TRY(torch_mul(anc, str, O(ancp)));
-    TT_TRY(assign_run(&cfg->assign, sig, pbd, ancp, gl, gb, mgt, false, &ar));
+    YOLO_TRY(torch_detach(ps, O(sig)));
+    YOLO_TRY(torch_sigmoid(sig, O(sig)));
+    YOLO_TRY(torch_detach(pbb, O(pbd)));
+    YOLO_TRY(torch_mul(pbd, str, O(pbd)));
+    YOLO_TRY(torch_mul(anc, str, O(ancp)));
+    YOLO_TRY(assign_run(&cfg->assign, sig, pbd, ancp, gl, gb, mgt, false, &ar));
 
     /* cls: BCE over everything, normalised by max(sum of target scores, 1) */
-    TT_TRY(torch_sum(ar.target_scores, O(tss)));
-    TT_TRY(tt_clamp(tss, 1.0, NAN, O(tss)));
-    TT_TRY(torch_item(tss, &p->tss));
-    TT_TRY(tt_bce_with_logits(ps, ar.target_scores, O(lcls)));
-    TT_TRY(torch_sum(lcls, O(lcls)));
-    TT_TRY(torch_div(lcls, tss, O(lcls)));
+    YOLO_TRY(torch_sum(ar.target_scores, O(tss)));
+    YOLO_TRY(tt_clamp(tss, 1.0, NAN, O(tss)));
+    YOLO_TRY(torch_item(tss, &p->tss));
+    YOLO_TRY(tt_bce_with_logits(ps, ar.target_scores, O(lcls)));
+    YOLO_TRY(torch_sum(lcls, O(lcls)));
+    YOLO_TRY(torch_div(lcls, tss, O(lcls)));
 
-    TT_TRY(torch_sum(ar.fg_mask, O(fgsum)));
+    YOLO_TRY(torch_sum(ar.fg_mask, O(fgsum)));
     {
         double nfg = 0;
-        TT_TRY(torch_item(fgsum, &nfg));
+        YOLO_TRY(torch_item(fgsum, &nfg));
         p->num_fg = (int64_t)nfg;
     }
     if (p->num_fg > 0) {
-        TT_TRY(torch_div(ar.target_bboxes, str, O(tb)));
-        TT_TRY(torch_sum_dim(ar.target_scores, -1, false, O(w)));
-        TT_TRY(tt_index_bool(w, ar.fg_mask, O(w)));
-        TT_TRY(torch_unsqueeze(w, -1, O(w)));
-        TT_TRY(tt_index_bool(pbb, ar.fg_mask, O(pf)));
-        TT_TRY(tt_index_bool(tb, ar.fg_mask, O(tf)));
-        TT_TRY(assign_compute_ciou(pf, tf, O(iou)));
-        TT_TRY(tt_rsub_scalar(1.0, iou, O(lbox)));
-        TT_TRY(torch_mul(lbox, w, O(lbox)));
-        TT_TRY(torch_sum(lbox, O(lbox)));
-        TT_TRY(torch_div(lbox, tss, O(lbox)));
+        YOLO_TRY(torch_div(ar.target_bboxes, str, O(tb)));
+        YOLO_TRY(torch_sum_dim(ar.target_scores, -1, false, O(w)));
+        YOLO_TRY(tt_index_bool(w, ar.fg_mask, O(w)));
+        YOLO_TRY(torch_unsqueeze(w, -1, O(w)));
+        YOLO_TRY(tt_index_bool(pbb, ar.fg_mask, O(pf)));
+        YOLO_TRY(tt_index_bool(tb, ar.fg_mask, O(tf)));
+        YOLO_TRY(assign_compute_ciou(pf, tf, O(iou)));
+        YOLO_TRY(tt_rsub_scalar(1.0, iou, O(lbox)));
+        YOLO_TRY(torch_mul(lbox, w, O(lbox)));
+        YOLO_TRY(torch_sum(lbox, O(lbox)));
+        YOLO_TRY(torch_div(lbox, tss, O(lbox)));
 
         /* DFL: cross-entropy against the two bins around each target distance */
-        TT_TRY(torch_narrow(tb, -1, 0, 2, O(x1)));
-        TT_TRY(torch_narrow(tb, -1, 2, 2, O(x2)));
-        TT_TRY(torch_sub(anc, x1, O(x1)));
-        TT_TRY(torch_sub(x2, anc, O(x2)));
+        YOLO_TRY(torch_narrow(tb, -1, 0, 2, O(x1)));
+        YOLO_TRY(torch_narrow(tb, -1, 2, 2, O(x2)));
+        YOLO_TRY(torch_sub(anc, x1, O(x1)));
+        YOLO_TRY(torch_sub(x2, anc, O(x2)));
         {
             const torch_tensor *c[2] = {x1, x2};
-            TT_TRY(torch_cat(c, 2, -1, O(ltrb)));
+            YOLO_TRY(torch_cat(c, 2, -1, O(ltrb)));
         }
-        TT_TRY(tt_clamp(ltrb, 0, (double)(R - 1) - 0.01, O(ltrb)));
-        TT_TRY(tt_index_bool(ltrb, ar.fg_mask, O(ltrb)));
-        TT_TRY(tt_clamp(ltrb, 0, (double)(R - 1) - 0.01, O(ltrb)));
-        TT_TRY(tt_index_bool(pd, ar.fg_mask, O(pdf)));
+        YOLO_TRY(tt_clamp(ltrb, 0, (double)(R - 1) - 0.01, O(ltrb)));
+        YOLO_TRY(tt_index_bool(ltrb, ar.fg_mask, O(ltrb)));
+        YOLO_TRY(tt_clamp(ltrb, 0, (double)(R - 1) - 0.01, O(ltrb)));
+        YOLO_TRY(tt_index_bool(pd, ar.fg_mask, O(pdf)));
         {
             int64_t s2[2] = {-1, R}, s1[1] = {-1}, sn[2] = {p->num_fg, 4};
-            TT_TRY(torch_view(pdf, 2, s2, O(pdf)));
-            TT_TRY(torch_to(ltrb, TORCH_I64, dev, O(tl)));
-            TT_TRY(tt_add_int(tl, 1, O(tr)));
-            TT_TRY(torch_sub(tr, ltrb, O(wl)));
-            TT_TRY(tt_rsub_scalar(1, wl, O(wr)));
-            TT_TRY(torch_view(tl, 1, s1, O(tlf)));
-            TT_TRY(torch_view(tr, 1, s1, O(trf)));
-            TT_TRY(tt_cross_entropy(pdf, tlf, false, O(ce1)));
-            TT_TRY(torch_view(ce1, 2, sn, O(ce1)));
-            TT_TRY(torch_mul(ce1, wl, O(ce1)));
-            TT_TRY(tt_cross_entropy(pdf, trf, false, O(ce2)));
-            TT_TRY(torch_view(ce2, 2, sn, O(ce2)));
-            TT_TRY(torch_mul(ce2, wr, O(ce2)));
+            YOLO_TRY(torch_view(pdf, 2, s2, O(pdf)));
+            YOLO_TRY(torch_to(ltrb, TORCH_I64, dev, O(tl)));
+            YOLO_TRY(tt_add_int(tl, 1, O(tr)));
+            YOLO_TRY(torch_sub(tr, ltrb, O(wl)));
+            YOLO_TRY(tt_rsub_scalar(1, wl, O(wr)));
+            YOLO_TRY(torch_view(tl, 1, s1, O(tlf)));
+            YOLO_TRY(torch_view(tr, 1, s1, O(trf)));
+            YOLO_TRY(tt_cross_entropy(pdf, tlf, false, O(ce1)));
+            YOLO_TRY(torch_view(ce1, 2, sn, O(ce1)));
+            YOLO_TRY(torch_mul(ce1, wl, O(ce1)));
+            YOLO_TRY(tt_cross_entropy(pdf, trf, false, O(ce2)));
+            YOLO_TRY(torch_view(ce2, 2, sn, O(ce2)));
+            YOLO_TRY(torch_mul(ce2, wr, O(ce2)));
         }
-        TT_TRY(torch_add(ce1, ce2, O(ldfl)));
+        YOLO_TRY(torch_add(ce1, ce2, O(ldfl)));
         {
             int dims[1] = {-1};
-            TT_TRY(tt_mean_dims(ldfl, 1, dims, true, O(ldfl)));
+            YOLO_TRY(tt_mean_dims(ldfl, 1, dims, true, O(ldfl)));
         }
-        TT_TRY(torch_mul(ldfl, w, O(ldfl)));
-        TT_TRY(torch_sum(ldfl, O(ldfl)));
-        TT_TRY(torch_div(ldfl, tss, O(ldfl)));
+        YOLO_TRY(torch_mul(ldfl, w, O(ldfl)));
+        YOLO_TRY(torch_sum(ldfl, O(ldfl)));
+        YOLO_TRY(torch_div(ldfl, tss, O(ldfl)));
     } else {
-        TT_TRY(torch_zeros(0, NULL, TORCH_F32, dev, O(lbox)));
-        TT_TRY(torch_zeros(0, NULL, TORCH_F32, dev, O(ldfl)));
+        YOLO_TRY(torch_zeros(0, NULL, TORCH_F32, dev, O(lbox)));
+        YOLO_TRY(torch_zeros(0, NULL, TORCH_F32, dev, O(ldfl)));
     }
-    TT_TRY(torch_mul_scalar(lbox, cfg->box, O(lbox)));
-    TT_TRY(torch_mul_scalar(lcls, cfg->cls, O(lcls)));
-    TT_TRY(torch_mul_scalar(ldfl, cfg->dfl, O(ldfl)));
+    YOLO_TRY(torch_mul_scalar(lbox, cfg->box, O(lbox)));
+    YOLO_TRY(torch_mul_scalar(lcls, cfg->cls, O(lcls)));
+    YOLO_TRY(torch_mul_scalar(ldfl, cfg->dfl, O(ldfl)));
     give(&lbox, &p->lbox);
     give(&lcls, &p->lcls);
     give(&ldfl, &p->ldfl);
@@ -350,15 +350,15 @@ static yolo_status finish(torch_tensor *const *terms, int n, int64_t B, bool tim
     tt_scope sc = {0};
     yolo_status st = YOLO_OK;
     torch_tensor *vec = NULL, *tot = NULL, *items = NULL;
-    TT_TRY(tt_stack((const torch_tensor *const *)terms, n, 0, O(vec)));
-    TT_TRY(torch_detach(vec, O(items)));
+    YOLO_TRY(tt_stack((const torch_tensor *const *)terms, n, 0, O(vec)));
+    YOLO_TRY(torch_detach(vec, O(items)));
     if (times_batch) {
-        TT_TRY(torch_mul_scalar(vec, (double)B, O(tot)));
-        TT_TRY(torch_sum(tot, O(tot)));
+        YOLO_TRY(torch_mul_scalar(vec, (double)B, O(tot)));
+        YOLO_TRY(torch_sum(tot, O(tot)));
     } else {
-        TT_TRY(torch_alias(terms[0], O(tot)));
+        YOLO_TRY(torch_alias(terms[0], O(tot)));
     }
-    TT_TRY(torch_copy_out(items, TORCH_F32, out->items, n));
+    YOLO_TRY(torch_copy_out(items, TORCH_F32, out->items, n));
     out->n_items = n;
     give(&tot, &out->total);
     give(&items, &out->items_tensor);
@@ -416,55 +416,55 @@ static yolo_status seg_image(const loss_cfg *cfg, const torch_tensor *fg_i, cons
     int64_t nm = torch_size(proto_i, 0), h = torch_size(proto_i, 1), w = torch_size(proto_i, 2);
     torch_device dev = torch_device_of(proto_i);
 
-    TT_TRY(tt_index_bool(tgi_i, fg_i, O(idx)));
-    TT_TRY(tt_add_int(idx, 1, O(idx)));
+    YOLO_TRY(tt_index_bool(tgi_i, fg_i, O(idx)));
+    YOLO_TRY(tt_add_int(idx, 1, O(idx)));
     {
         int64_t s3[3] = {-1, 1, 1};
-        TT_TRY(torch_view(idx, 3, s3, O(idx)));
+        YOLO_TRY(torch_view(idx, 3, s3, O(idx)));
     }
-    TT_TRY(tt_cmp(mask_i, TT_EQ, idx, O(gt)));
-    TT_TRY(torch_to(gt, TORCH_F32, dev, O(gt)));
+    YOLO_TRY(tt_cmp(mask_i, TT_EQ, idx, O(gt)));
+    YOLO_TRY(torch_to(gt, TORCH_F32, dev, O(gt)));
     /* (n, nm) x (nm, h*w): the prototype combination */
-    TT_TRY(tt_index_bool(coef_i, fg_i, O(pc)));
+    YOLO_TRY(tt_index_bool(coef_i, fg_i, O(pc)));
     {
         int64_t s2[2] = {nm, h * w}, s3[3] = {n, h, w};
-        TT_TRY(torch_reshape(proto_i, 2, s2, O(pv)));
-        TT_TRY(torch_matmul(pc, pv, O(pm)));
-        TT_TRY(torch_view(pm, 3, s3, O(pm)));
+        YOLO_TRY(torch_reshape(proto_i, 2, s2, O(pv)));
+        YOLO_TRY(torch_matmul(pc, pv, O(pm)));
+        YOLO_TRY(torch_view(pm, 3, s3, O(pm)));
     }
-    TT_TRY(tt_bce_with_logits(pm, gt, O(l)));
-    TT_TRY(tt_index_bool(mxyxy_i, fg_i, O(bx)));
+    YOLO_TRY(tt_bce_with_logits(pm, gt, O(l)));
+    YOLO_TRY(tt_index_bool(mxyxy_i, fg_i, O(bx)));
     bool round_rule = cfg->crop == LOSS_CROP_ROUND ||
                       (cfg->crop == LOSS_CROP_AUTO && n < 50 && torch_device_of(l) == TORCH_CPU);
     if (round_rule) {
-        TT_TRY(tt_clamp(bx, 0, NAN, O(bx)));
-        TT_TRY(tt_round(bx, O(bx)));
+        YOLO_TRY(tt_clamp(bx, 0, NAN, O(bx)));
+        YOLO_TRY(tt_round(bx, O(bx)));
     }
     {
         int64_t sx[3] = {1, 1, w}, sy[3] = {1, h, 1};
-        TT_TRY(torch_arange(w, TORCH_F32, dev, O(r)));
-        TT_TRY(torch_view(r, 3, sx, O(r)));
-        TT_TRY(torch_arange(h, TORCH_F32, dev, O(c)));
-        TT_TRY(torch_view(c, 3, sy, O(c)));
-        TT_TRY(torch_unsqueeze(bx, 2, O(bx)));
+        YOLO_TRY(torch_arange(w, TORCH_F32, dev, O(r)));
+        YOLO_TRY(torch_view(r, 3, sx, O(r)));
+        YOLO_TRY(torch_arange(h, TORCH_F32, dev, O(c)));
+        YOLO_TRY(torch_view(c, 3, sy, O(c)));
+        YOLO_TRY(torch_unsqueeze(bx, 2, O(bx)));
         for (int i = 0; i < 4; i++)
-            TT_TRY(torch_narrow(bx, 1, i, 1, O(x[i])));
+            YOLO_TRY(torch_narrow(bx, 1, i, 1, O(x[i])));
     }
-    TT_TRY(tt_cmp(r, TT_GE, x[0], O(keep)));
-    TT_TRY(tt_cmp(r, TT_LT, x[2], O(k2)));
-    TT_TRY(torch_mul(keep, k2, O(keep)));
-    TT_TRY(tt_cmp(c, TT_GE, x[1], O(k2)));
-    TT_TRY(torch_mul(keep, k2, O(keep)));
-    TT_TRY(tt_cmp(c, TT_LT, x[3], O(k2)));
-    TT_TRY(torch_mul(keep, k2, O(keep)));
-    TT_TRY(torch_mul(l, keep, O(l)));
+    YOLO_TRY(tt_cmp(r, TT_GE, x[0], O(keep)));
+    YOLO_TRY(tt_cmp(r, TT_LT, x[2], O(k2)));
+    YOLO_TRY(torch_mul(keep, k2, O(keep)));
+    YOLO_TRY(tt_cmp(c, TT_GE, x[1], O(k2)));
+    YOLO_TRY(torch_mul(keep, k2, O(keep)));
+    YOLO_TRY(tt_cmp(c, TT_LT, x[3], O(k2)));
+    YOLO_TRY(torch_mul(keep, k2, O(keep)));
+    YOLO_TRY(torch_mul(l, keep, O(l)));
     {
         int dims[2] = {1, 2};
-        TT_TRY(tt_mean_dims(l, 2, dims, false, O(l)));
+        YOLO_TRY(tt_mean_dims(l, 2, dims, false, O(l)));
     }
-    TT_TRY(tt_index_bool(marea_i, fg_i, O(ar)));
-    TT_TRY(torch_div(l, ar, O(l)));
-    TT_TRY(torch_sum(l, O(l)));
+    YOLO_TRY(tt_index_bool(marea_i, fg_i, O(ar)));
+    YOLO_TRY(torch_div(l, ar, O(l)));
+    YOLO_TRY(torch_sum(l, O(l)));
     give(&l, out);
 done:
     tt_scope_free(&sc);
@@ -494,70 +494,71 @@ yolo_status loss_segment(const loss_cfg *cfg, const torch_tensor *boxes, const t
     torch_device dev = torch_device_of(proto);
     int64_t mh = torch_size(masks, 1), mw = torch_size(masks, 2);
 
-    TT_TRY(torch_permute(coeffs, 3, (int64_t[]){0, 2, 1}, O(pm)));
-    TT_TRY(torch_contiguous(pm, O(pm)));
-    TT_TRY(torch_alias(proto, O(pr)));
+    YOLO_TRY(torch_permute(coeffs, 3, (int64_t[]){0, 2, 1}, O(pm)));
+    YOLO_TRY(torch_contiguous(pm, O(pm)));
+    YOLO_TRY(torch_alias(proto, O(pr)));
     if (p.num_fg > 0) {
-        TT_TRY(torch_to(masks, TORCH_F32, dev, O(mk)));
+        YOLO_TRY(torch_to(masks, TORCH_F32, dev, O(mk)));
         if (torch_size(proto, 2) != mh || torch_size(proto, 3) != mw)
-            TT_TRY(tt_resize_bilinear(proto, mh, mw, O(pr)));
+            YOLO_TRY(tt_resize_bilinear(proto, mh, mw, O(pr)));
         /* target boxes normalised, then in mask pixels; area from the normalised box */
         float sv[4] = {(float)p.img_w, (float)p.img_h, (float)p.img_w, (float)p.img_h};
         float mv[4] = {(float)mw, (float)mh, (float)mw, (float)mh};
         int64_t s1[1] = {4};
-        TT_TRY(torch_from_data(sv, TORCH_F32, 1, s1, O(scale)));
-        TT_TRY(torch_to(scale, TORCH_F32, dev, O(scale)));
-        TT_TRY(torch_div(p.tb_px, scale, O(tbn)));
-        TT_TRY(torch_narrow(tbn, 2, 2, 1, O(area)));
-        TT_TRY(torch_narrow(tbn, 2, 0, 1, O(t1)));
-        TT_TRY(torch_sub(area, t1, O(area)));
-        TT_TRY(torch_narrow(tbn, 2, 3, 1, O(t1)));
-        TT_TRY(torch_narrow(tbn, 2, 1, 1, O(zero)));
-        TT_TRY(torch_sub(t1, zero, O(t1)));
-        TT_TRY(torch_mul(area, t1, O(area)));
-        TT_TRY(tt_squeeze(area, 2, O(area)));
-        TT_TRY(torch_from_data(mv, TORCH_F32, 1, s1, O(scale)));
-        TT_TRY(torch_to(scale, TORCH_F32, dev, O(scale)));
-        TT_TRY(torch_mul(tbn, scale, O(mxyxy)));
+        YOLO_TRY(torch_from_data(sv, TORCH_F32, 1, s1, O(scale)));
+        YOLO_TRY(torch_to(scale, TORCH_F32, dev, O(scale)));
+        YOLO_TRY(torch_div(p.tb_px, scale, O(tbn)));
+        YOLO_TRY(torch_narrow(tbn, 2, 2, 1, O(area)));
+        YOLO_TRY(torch_narrow(tbn, 2, 0, 1, O(t1)));
+        YOLO_TRY(torch_sub(area, t1, O(area)));
+        YOLO_TRY(torch_narrow(tbn, 2, 3, 1, O(t1)));
+        YOLO_TRY(torch_narrow(tbn, 2, 1, 1, O(zero)));
+        YOLO_TRY(torch_sub(t1, zero, O(t1)));
+        YOLO_TRY(torch_mul(area, t1, O(area)));
+        YOLO_TRY(tt_squeeze(area, 2, O(area)));
+        YOLO_TRY(torch_from_data(mv, TORCH_F32, 1, s1, O(scale)));
+        YOLO_TRY(torch_to(scale, TORCH_F32, dev, O(scale)));
+        YOLO_TRY(torch_mul(tbn, scale, O(mxyxy)));
         for (int64_t i = 0; i < B; i++) {
-            TT_TRY(torch_select(p.fg, 0, i, O(fg_i)));
-            TT_TRY(torch_sum(fg_i, O(cnt)));
+            YOLO_TRY(torch_select(p.fg, 0, i, O(fg_i)));
+            YOLO_TRY(torch_sum(fg_i, O(cnt)));
             double n = 0;
-            TT_TRY(torch_item(cnt, &n));
+            YOLO_TRY(torch_item(cnt, &n));
             if (n > 0) {
-                TT_TRY(torch_select(p.tgi, 0, i, O(tgi_i)));
-                TT_TRY(torch_select(pm, 0, i, O(coef_i)));
-                TT_TRY(torch_select(pr, 0, i, O(proto_i)));
-                TT_TRY(torch_select(mxyxy, 0, i, O(mx_i)));
-                TT_TRY(torch_select(area, 0, i, O(ma_i)));
-                TT_TRY(torch_select(mk, 0, i, O(mask_i)));
-                TT_TRY(seg_image(cfg, fg_i, tgi_i, coef_i, proto_i, mx_i, ma_i, mask_i, (int64_t)n, O(part)));
+                YOLO_TRY(torch_select(p.tgi, 0, i, O(tgi_i)));
+                YOLO_TRY(torch_select(pm, 0, i, O(coef_i)));
+                YOLO_TRY(torch_select(pr, 0, i, O(proto_i)));
+                YOLO_TRY(torch_select(mxyxy, 0, i, O(mx_i)));
+                YOLO_TRY(torch_select(area, 0, i, O(ma_i)));
+                YOLO_TRY(torch_select(mk, 0, i, O(mask_i)));
+                YOLO_TRY(
+                    seg_image(cfg, fg_i, tgi_i, coef_i, proto_i, mx_i, ma_i, mask_i, (int64_t)n, O(part)));
             } else {
                 /* keeps the prototypes and coefficients in the graph with a zero gradient */
-                TT_TRY(torch_mul_scalar(pr, 0, O(part)));
-                TT_TRY(torch_sum(part, O(part)));
-                TT_TRY(torch_mul_scalar(pm, 0, O(zero)));
-                TT_TRY(torch_sum(zero, O(zero)));
-                TT_TRY(torch_add(part, zero, O(part)));
+                YOLO_TRY(torch_mul_scalar(pr, 0, O(part)));
+                YOLO_TRY(torch_sum(part, O(part)));
+                YOLO_TRY(torch_mul_scalar(pm, 0, O(zero)));
+                YOLO_TRY(torch_sum(zero, O(zero)));
+                YOLO_TRY(torch_add(part, zero, O(part)));
             }
             if (lseg)
-                TT_TRY(torch_add(lseg, part, O(lseg)));
+                YOLO_TRY(torch_add(lseg, part, O(lseg)));
             else
-                TT_TRY(torch_clone(part, O(lseg)));
+                YOLO_TRY(torch_clone(part, O(lseg)));
         }
-        TT_TRY(tt_div_scalar(lseg, (double)p.num_fg, O(lseg)));
+        YOLO_TRY(tt_div_scalar(lseg, (double)p.num_fg, O(lseg)));
     } else {
-        TT_TRY(torch_mul_scalar(pr, 0, O(lseg)));
-        TT_TRY(torch_sum(lseg, O(lseg)));
-        TT_TRY(torch_mul_scalar(pm, 0, O(zero)));
-        TT_TRY(torch_sum(zero, O(zero)));
-        TT_TRY(torch_add(lseg, zero, O(lseg)));
+        YOLO_TRY(torch_mul_scalar(pr, 0, O(lseg)));
+        YOLO_TRY(torch_sum(lseg, O(lseg)));
+        YOLO_TRY(torch_mul_scalar(pm, 0, O(zero)));
+        YOLO_TRY(torch_sum(zero, O(zero)));
+        YOLO_TRY(torch_add(lseg, zero, O(lseg)));
     }
-    TT_TRY(torch_mul_scalar(lseg, cfg->box, O(lseg)));
-    TT_TRY(torch_zeros(0, NULL, TORCH_F32, dev, O(sem)));
+    YOLO_TRY(torch_mul_scalar(lseg, cfg->box, O(lseg)));
+    YOLO_TRY(torch_zeros(0, NULL, TORCH_F32, dev, O(sem)));
     {
         torch_tensor *terms[5] = {p.lbox, lseg, p.lcls, p.ldfl, sem};
-        TT_TRY(finish(terms, 5, B, true, out));
+        YOLO_TRY(finish(terms, 5, B, true, out));
     }
     out->target_scores_sum = p.tss;
     out->num_fg = p.num_fg;
@@ -579,10 +580,10 @@ yolo_status loss_classify(const torch_tensor *logits, const torch_tensor *labels
     yolo_status st = YOLO_OK;
     torch_tensor *lab = NULL, *l = NULL;
     int64_t s1[1] = {-1};
-    TT_TRY(torch_reshape(labels, 1, s1, O(lab)));
-    TT_TRY(torch_to(lab, TORCH_I64, torch_device_of(logits), O(lab)));
-    TT_TRY(tt_cross_entropy(logits, lab, true, O(l)));
-    TT_TRY(finish(&l, 1, torch_size(logits, 0), false, out));
+    YOLO_TRY(torch_reshape(labels, 1, s1, O(lab)));
+    YOLO_TRY(torch_to(lab, TORCH_I64, torch_device_of(logits), O(lab)));
+    YOLO_TRY(tt_cross_entropy(logits, lab, true, O(l)));
+    YOLO_TRY(finish(&l, 1, torch_size(logits, 0), false, out));
 done:
     tt_scope_free(&sc);
     if (st != YOLO_OK) loss_output_free(out);

@@ -17,9 +17,9 @@
 typedef struct {
     torch_tensor *w, *bw, *bb, *rm, *rv, *nbt;
     int k, s;
-    bool linear;               /* no activation (Identity) */
-    torch_tensor *fw, *fb;     /* BN folded into the conv (model_fuse), eval only */
-} conv_p; /* Conv2d(no bias) + BatchNorm2d + SiLU */
+    bool linear;           /* no activation (Identity) */
+    torch_tensor *fw, *fb; /* BN folded into the conv (model_fuse), eval only */
+} conv_p;                  /* Conv2d(no bias) + BatchNorm2d + SiLU */
 
 typedef struct {
     torch_tensor *w, *b;
@@ -56,7 +56,7 @@ struct model {
     torch_device dev;
     bool training, keep_outputs, channels_last, fused;
     bool blocked; /* activations in oneDNN's blocked layout (torch.h): no conversions around convolutions */
-    bool blank; /* built for weights about to be loaded: no random initial weights drawn */
+    bool blank;   /* built for weights about to be loaded: no random initial weights drawn */
     double bn_eps, bn_momentum;
     double dropout; /* Classify's dropout probability (Ultralytics' dropout= argument) */
     int n_layers;
@@ -77,22 +77,10 @@ typedef yolo_status (*conv_fn)(model *m, conv_p *c);
 static yolo_status each_conv(model *m, conv_fn fn);
 static yolo_status unfuse_one(model *m, conv_p *c);
 
-#define TRY(expr)                                                                                                    \
-    do {                                                                                                             \
-        yolo_status s_ = (expr);                                                                                     \
-        if (s_ != YOLO_OK) return s_;                                                                                \
-    } while (0)
-
-#define TRYC(expr)                                                                                                   \
-    do {                                                                                                             \
-        st = (expr);                                                                                                 \
-        if (st != YOLO_OK) goto done;                                                                                \
-    } while (0)
-
 /* ---- construction ---- */
 
-static yolo_status add_entry(model *m, const char *name, int ndim, const int64_t *shape, torch_dtype dt, bool buffer,
-                             bool trainable, torch_tensor **out) {
+static yolo_status add_entry(model *m, const char *name, int ndim, const int64_t *shape, torch_dtype dt,
+                             bool buffer, bool trainable, torch_tensor **out) {
     if (m->n_entries == m->cap_entries) {
         int cap = m->cap_entries ? 2 * m->cap_entries : 256;
         entry *e = realloc(m->entries, sizeof *e * cap);
@@ -132,53 +120,63 @@ static yolo_status init_bias(const model *m, torch_tensor *b, int64_t fan_in) {
 }
 
 static yolo_status reg_conv(model *m, const char *prefix, int c1, int c2, int k, int s, conv_p *c) {
+    yolo_status st = YOLO_OK;
     char name[256];
     int64_t wshape[4] = {c2, c1, k, k}, vshape[1] = {c2};
     c->k = k, c->s = s;
     snprintf(name, sizeof name, "%s.conv.weight", prefix);
-    TRY(add_entry(m, name, 4, wshape, TORCH_F32, false, true, &c->w));
+    YOLO_TRY(add_entry(m, name, 4, wshape, TORCH_F32, false, true, &c->w));
     m->entries[m->n_entries - 1].kernel = true;
-    TRY(init_kaiming(m, c->w, (int64_t)c1 * k * k));
+    YOLO_TRY(init_kaiming(m, c->w, (int64_t)c1 * k * k));
     snprintf(name, sizeof name, "%s.bn.weight", prefix);
-    TRY(add_entry(m, name, 1, vshape, TORCH_F32, false, true, &c->bw));
-    TRY(torch_fill_(c->bw, 1));
+    YOLO_TRY(add_entry(m, name, 1, vshape, TORCH_F32, false, true, &c->bw));
+    YOLO_TRY(torch_fill_(c->bw, 1));
     snprintf(name, sizeof name, "%s.bn.bias", prefix);
-    TRY(add_entry(m, name, 1, vshape, TORCH_F32, false, true, &c->bb));
+    YOLO_TRY(add_entry(m, name, 1, vshape, TORCH_F32, false, true, &c->bb));
     snprintf(name, sizeof name, "%s.bn.running_mean", prefix);
-    TRY(add_entry(m, name, 1, vshape, TORCH_F32, true, false, &c->rm));
+    YOLO_TRY(add_entry(m, name, 1, vshape, TORCH_F32, true, false, &c->rm));
     snprintf(name, sizeof name, "%s.bn.running_var", prefix);
-    TRY(add_entry(m, name, 1, vshape, TORCH_F32, true, false, &c->rv));
-    TRY(torch_fill_(c->rv, 1));
+    YOLO_TRY(add_entry(m, name, 1, vshape, TORCH_F32, true, false, &c->rv));
+    YOLO_TRY(torch_fill_(c->rv, 1));
     snprintf(name, sizeof name, "%s.bn.num_batches_tracked", prefix);
-    TRY(add_entry(m, name, 0, NULL, TORCH_I64, true, false, &c->nbt));
+    YOLO_TRY(add_entry(m, name, 0, NULL, TORCH_I64, true, false, &c->nbt));
     return YOLO_OK;
+done:
+    return st;
 }
 
 /* A Conv2d with bias (k x k), or with transposed=true a ConvTranspose2d (c1 -> c2, k x k). */
-static yolo_status reg_plain(model *m, const char *prefix, int c1, int c2, int k, bool transposed, plain_p *p) {
+static yolo_status reg_plain(model *m, const char *prefix, int c1, int c2, int k, bool transposed,
+                             plain_p *p) {
+    yolo_status st = YOLO_OK;
     char name[256];
     int64_t wshape[4] = {transposed ? c1 : c2, transposed ? c2 : c1, k, k}, bshape[1] = {c2};
     /* torch computes fan_in from weight.size(1) times the kernel area, for both conv kinds */
     int64_t fan_in = wshape[1] * k * k;
     snprintf(name, sizeof name, "%s.weight", prefix);
-    TRY(add_entry(m, name, 4, wshape, TORCH_F32, false, true, &p->w));
+    YOLO_TRY(add_entry(m, name, 4, wshape, TORCH_F32, false, true, &p->w));
     m->entries[m->n_entries - 1].kernel = true;
-    TRY(init_kaiming(m, p->w, fan_in));
+    YOLO_TRY(init_kaiming(m, p->w, fan_in));
     snprintf(name, sizeof name, "%s.bias", prefix);
-    TRY(add_entry(m, name, 1, bshape, TORCH_F32, false, true, &p->b));
-    TRY(init_bias(m, p->b, fan_in));
+    YOLO_TRY(add_entry(m, name, 1, bshape, TORCH_F32, false, true, &p->b));
+    YOLO_TRY(init_bias(m, p->b, fan_in));
     return YOLO_OK;
+done:
+    return st;
 }
 
-static yolo_status reg_head_branch(model *m, const char *prefix, int l, int cin, int c, int cout, conv_p conv[2],
-                                   plain_p *out) {
+static yolo_status reg_head_branch(model *m, const char *prefix, int l, int cin, int c, int cout,
+                                   conv_p conv[2], plain_p *out) {
     char name[256];
+    yolo_status st;
     snprintf(name, sizeof name, "%s.%d.0", prefix, l);
-    TRY(reg_conv(m, name, cin, c, 3, 1, &conv[0]));
+    YOLO_TRY(reg_conv(m, name, cin, c, 3, 1, &conv[0]));
     snprintf(name, sizeof name, "%s.%d.1", prefix, l);
-    TRY(reg_conv(m, name, c, c, 3, 1, &conv[1]));
+    YOLO_TRY(reg_conv(m, name, c, c, 3, 1, &conv[1]));
     snprintf(name, sizeof name, "%s.%d.2", prefix, l);
     return reg_plain(m, name, c, cout, 1, false, out);
+done:
+    return st;
 }
 
 /* Spatial size after layer i for an input of size h (for the stride probe). */
@@ -187,8 +185,10 @@ static void probe_sizes(const model *m, int in, int *hw) {
     for (int i = 0; i < m->n_layers; i++) {
         const modelcfg_layer *L = &m->layers[i].cfg;
         int h = hw[L->from[0] + 1];
-        if (L->kind == MODELCFG_CONV) h = (h + 2 * (L->k / 2) - L->k) / L->s + 1;
-        else if (L->kind == MODELCFG_UPSAMPLE) h *= L->scale;
+        if (L->kind == MODELCFG_CONV)
+            h = (h + 2 * (L->k / 2) - L->k) / L->s + 1;
+        else if (L->kind == MODELCFG_UPSAMPLE)
+            h *= L->scale;
         hw[i + 1] = h;
     }
 }
@@ -207,26 +207,29 @@ static bool blocked_fits(model *m) {
 }
 
 static yolo_status build_layers(model *m) {
+    yolo_status st = YOLO_OK;
     char prefix[128], name[256];
     for (int i = 0; i < m->n_layers; i++) {
         layer *ly = &m->layers[i];
         const modelcfg_layer *L = &ly->cfg;
         snprintf(prefix, sizeof prefix, "model.%d", i);
         switch (L->kind) {
-        case MODELCFG_CONV: TRY(reg_conv(m, prefix, L->c1, L->c2, L->k, L->s, &ly->cv1)); break;
+        case MODELCFG_CONV:
+            YOLO_TRY(reg_conv(m, prefix, L->c1, L->c2, L->k, L->s, &ly->cv1));
+            break;
         case MODELCFG_C2F: {
             int c = L->c2 / 2;
             snprintf(name, sizeof name, "%s.cv1", prefix);
-            TRY(reg_conv(m, name, L->c1, 2 * c, 1, 1, &ly->cv1));
+            YOLO_TRY(reg_conv(m, name, L->c1, 2 * c, 1, 1, &ly->cv1));
             snprintf(name, sizeof name, "%s.cv2", prefix);
-            TRY(reg_conv(m, name, (2 + L->repeats) * c, L->c2, 1, 1, &ly->cv2));
+            YOLO_TRY(reg_conv(m, name, (2 + L->repeats) * c, L->c2, 1, 1, &ly->cv2));
             ly->m = calloc((size_t)L->repeats, sizeof *ly->m);
             if (!ly->m) return yolo_error(YOLO_ERR_NOMEM, "model: out of memory");
             for (int r = 0; r < L->repeats; r++) {
                 snprintf(name, sizeof name, "%s.m.%d.cv1", prefix, r);
-                TRY(reg_conv(m, name, c, c, 3, 1, &ly->m[r].cv1));
+                YOLO_TRY(reg_conv(m, name, c, c, 3, 1, &ly->m[r].cv1));
                 snprintf(name, sizeof name, "%s.m.%d.cv2", prefix, r);
-                TRY(reg_conv(m, name, c, c, 3, 1, &ly->m[r].cv2));
+                YOLO_TRY(reg_conv(m, name, c, c, 3, 1, &ly->m[r].cv2));
                 ly->m[r].add = L->shortcut; /* c1 == c2 always holds inside C2f */
             }
             break;
@@ -234,87 +237,99 @@ static yolo_status build_layers(model *m) {
         case MODELCFG_SPPF: {
             int c = L->c1 / 2;
             snprintf(name, sizeof name, "%s.cv1", prefix);
-            TRY(reg_conv(m, name, L->c1, c, 1, 1, &ly->cv1));
+            YOLO_TRY(reg_conv(m, name, L->c1, c, 1, 1, &ly->cv1));
             ly->cv1.linear = true; /* 8.4.52: SPPF's first conv has no activation */
             snprintf(name, sizeof name, "%s.cv2", prefix);
-            TRY(reg_conv(m, name, 4 * c, L->c2, 1, 1, &ly->cv2));
+            YOLO_TRY(reg_conv(m, name, 4 * c, L->c2, 1, 1, &ly->cv2));
             break;
         }
         case MODELCFG_UPSAMPLE:
-        case MODELCFG_CONCAT: break;
+        case MODELCFG_CONCAT:
+            break;
         case MODELCFG_DETECT:
         case MODELCFG_SEGMENT: {
-            if (L->nl > MAX_LEVELS) return yolo_error(YOLO_ERR_USAGE, "model: at most %d head levels", MAX_LEVELS);
+            if (L->nl > MAX_LEVELS)
+                return yolo_error(YOLO_ERR_USAGE, "model: at most %d head levels", MAX_LEVELS);
             for (int l = 0; l < L->nl; l++) {
                 snprintf(name, sizeof name, "%s.cv2", prefix);
-                TRY(reg_head_branch(m, name, l, L->ch[l], L->c_box, 4 * REG_MAX, ly->box[l], &ly->box_out[l]));
+                YOLO_TRY(reg_head_branch(m, name, l, L->ch[l], L->c_box, 4 * REG_MAX, ly->box[l],
+                                         &ly->box_out[l]));
             }
             for (int l = 0; l < L->nl; l++) {
                 snprintf(name, sizeof name, "%s.cv3", prefix);
-                TRY(reg_head_branch(m, name, l, L->ch[l], L->c_cls, L->nc, ly->cls[l], &ly->cls_out[l]));
+                YOLO_TRY(reg_head_branch(m, name, l, L->ch[l], L->c_cls, L->nc, ly->cls[l], &ly->cls_out[l]));
             }
             /* DFL: a 1x1 conv whose weights are the bin values; frozen. Drawn first like any conv so
              * the generator advances as in Python. */
             int64_t dshape[4] = {1, REG_MAX, 1, 1};
             snprintf(name, sizeof name, "%s.dfl.conv.weight", prefix);
-            TRY(add_entry(m, name, 4, dshape, TORCH_F32, false, false, &ly->dfl));
-            TRY(init_kaiming(m, ly->dfl, REG_MAX));
+            YOLO_TRY(add_entry(m, name, 4, dshape, TORCH_F32, false, false, &ly->dfl));
+            YOLO_TRY(init_kaiming(m, ly->dfl, REG_MAX));
             float bins[REG_MAX];
-            for (int b = 0; b < REG_MAX; b++) bins[b] = (float)b;
-            TRY(torch_copy_in(ly->dfl, bins, TORCH_F32, REG_MAX));
+            for (int b = 0; b < REG_MAX; b++)
+                bins[b] = (float)b;
+            YOLO_TRY(torch_copy_in(ly->dfl, bins, TORCH_F32, REG_MAX));
             if (L->kind == MODELCFG_SEGMENT) {
                 snprintf(name, sizeof name, "%s.proto.cv1", prefix);
-                TRY(reg_conv(m, name, L->ch[0], L->npr, 3, 1, &ly->p_cv1));
+                YOLO_TRY(reg_conv(m, name, L->ch[0], L->npr, 3, 1, &ly->p_cv1));
                 snprintf(name, sizeof name, "%s.proto.upsample", prefix);
-                TRY(reg_plain(m, name, L->npr, L->npr, 2, true, &ly->p_up));
+                YOLO_TRY(reg_plain(m, name, L->npr, L->npr, 2, true, &ly->p_up));
                 snprintf(name, sizeof name, "%s.proto.cv2", prefix);
-                TRY(reg_conv(m, name, L->npr, L->npr, 3, 1, &ly->p_cv2));
+                YOLO_TRY(reg_conv(m, name, L->npr, L->npr, 3, 1, &ly->p_cv2));
                 snprintf(name, sizeof name, "%s.proto.cv3", prefix);
-                TRY(reg_conv(m, name, L->npr, L->nm, 1, 1, &ly->p_cv3));
+                YOLO_TRY(reg_conv(m, name, L->npr, L->nm, 1, 1, &ly->p_cv3));
                 for (int l = 0; l < L->nl; l++) {
                     snprintf(name, sizeof name, "%s.cv4", prefix);
-                    TRY(reg_head_branch(m, name, l, L->ch[l], L->c_mask, L->nm, ly->msk[l], &ly->msk_out[l]));
+                    YOLO_TRY(
+                        reg_head_branch(m, name, l, L->ch[l], L->c_mask, L->nm, ly->msk[l], &ly->msk_out[l]));
                 }
             }
             /* Strides from a 256 x 256 probe, as Ultralytics measures them. */
             int hw[1024 + 1];
             probe_sizes(m, 256, hw);
             m->nl = L->nl;
-            for (int l = 0; l < L->nl; l++) m->strides[l] = 256.0 / hw[L->from[l] + 1];
+            for (int l = 0; l < L->nl; l++)
+                m->strides[l] = 256.0 / hw[L->from[l] + 1];
             /* bias_init: box branch 2.0; class branch log(5 / nc / (640 / s)^2), evaluated like Python
              * does with a float32 stride tensor: (5 / nc) * reciprocal((640 / s)^2) in float32, then log. */
             for (int l = 0; l < L->nl; l++) {
-                TRY(torch_fill_(ly->box_out[l].b, 2.0));
+                YOLO_TRY(torch_fill_(ly->box_out[l].b, 2.0));
                 float q = (float)640 / (float)m->strides[l];
                 q = q * q;
                 float v = (1.0f / q) * (float)(5.0 / L->nc);
-                TRY(torch_fill_(ly->cls_out[l].b, log((double)v)));
+                YOLO_TRY(torch_fill_(ly->cls_out[l].b, log((double)v)));
             }
             break;
         }
         case MODELCFG_CLASSIFY:
             snprintf(name, sizeof name, "%s.conv", prefix);
-            TRY(reg_conv(m, name, L->c1, 1280, 1, 1, &ly->cv1));
+            YOLO_TRY(reg_conv(m, name, L->c1, 1280, 1, 1, &ly->cv1));
             {
                 int64_t wshape[2] = {L->nc, 1280}, bshape[1] = {L->nc};
                 snprintf(name, sizeof name, "%s.linear.weight", prefix);
-                TRY(add_entry(m, name, 2, wshape, TORCH_F32, false, true, &ly->linear.w));
-                TRY(init_kaiming(m, ly->linear.w, 1280));
+                YOLO_TRY(add_entry(m, name, 2, wshape, TORCH_F32, false, true, &ly->linear.w));
+                YOLO_TRY(init_kaiming(m, ly->linear.w, 1280));
                 snprintf(name, sizeof name, "%s.linear.bias", prefix);
-                TRY(add_entry(m, name, 1, bshape, TORCH_F32, false, true, &ly->linear.b));
-                TRY(init_bias(m, ly->linear.b, 1280));
+                YOLO_TRY(add_entry(m, name, 1, bshape, TORCH_F32, false, true, &ly->linear.b));
+                YOLO_TRY(init_bias(m, ly->linear.b, 1280));
             }
             break;
         }
     }
     return YOLO_OK;
+done:
+    return st;
 }
 
 static yolo_status build(const modelcfg *cfg, torch_device dev, bool blank, model **out);
 
-yolo_status model_build(const modelcfg *cfg, torch_device dev, model **out) { return build(cfg, dev, false, out); }
+yolo_status model_build(const modelcfg *cfg, torch_device dev, model **out) {
+    return build(cfg, dev, false, out);
+}
 
-yolo_status model_build_blank(const modelcfg *cfg, torch_device dev, model **out) { return build(cfg, dev, true, out); }
+yolo_status model_build_blank(const modelcfg *cfg, torch_device dev, model **out) {
+    return build(cfg, dev, true, out);
+}
 
 static yolo_status build(const modelcfg *cfg, torch_device dev, bool blank, model **out) {
     *out = NULL;
@@ -335,7 +350,8 @@ static yolo_status build(const modelcfg *cfg, torch_device dev, bool blank, mode
         model_free(m);
         return yolo_error(YOLO_ERR_NOMEM, "model: out of memory");
     }
-    for (int i = 0; i < m->n_layers; i++) m->layers[i].cfg = *modelcfg_layer_at(cfg, i);
+    for (int i = 0; i < m->n_layers; i++)
+        m->layers[i].cfg = *modelcfg_layer_at(cfg, i);
     /* Construction draws random weights; recording gradients for that would only cost memory. */
     bool was = torch_set_grad_enabled(false);
     yolo_status st = build_layers(m);
@@ -363,10 +379,12 @@ void model_free(model *m) {
     free(m->entries);
     if (m->layers) {
         each_conv(m, unfuse_one);
-        for (int i = 0; i < m->n_layers; i++) free(m->layers[i].m);
+        for (int i = 0; i < m->n_layers; i++)
+            free(m->layers[i].m);
     }
     if (m->outs)
-        for (int i = 0; i < m->n_layers; i++) torch_free(m->outs[i]);
+        for (int i = 0; i < m->n_layers; i++)
+            torch_free(m->outs[i]);
     free(m->layers);
     free(m->outs);
     torch_free(m->anchor_cache);
@@ -374,28 +392,47 @@ void model_free(model *m) {
     free(m);
 }
 
-const char *model_task(const model *m) { return m->task; }
-int model_nc(const model *m) { return m->nc; }
-torch_device model_device(const model *m) { return m->dev; }
+const char *model_task(const model *m) {
+    return m->task;
+}
+int model_nc(const model *m) {
+    return m->nc;
+}
+torch_device model_device(const model *m) {
+    return m->dev;
+}
 const double *model_strides(const model *m, int *n) {
     if (n) *n = m->nl;
     return m->strides;
 }
 
-int model_param_count(const model *m) { return m->n_entries; }
-const char *model_param_name(const model *m, int i) { return i >= 0 && i < m->n_entries ? m->entries[i].name : NULL; }
-torch_tensor *model_tensor(const model *m, int i) { return i >= 0 && i < m->n_entries ? m->entries[i].t : NULL; }
-bool model_param_is_buffer(const model *m, int i) { return i >= 0 && i < m->n_entries && m->entries[i].buffer; }
-bool model_param_requires_grad(const model *m, int i) { return i >= 0 && i < m->n_entries && m->entries[i].trainable; }
+int model_param_count(const model *m) {
+    return m->n_entries;
+}
+const char *model_param_name(const model *m, int i) {
+    return i >= 0 && i < m->n_entries ? m->entries[i].name : NULL;
+}
+torch_tensor *model_tensor(const model *m, int i) {
+    return i >= 0 && i < m->n_entries ? m->entries[i].t : NULL;
+}
+bool model_param_is_buffer(const model *m, int i) {
+    return i >= 0 && i < m->n_entries && m->entries[i].buffer;
+}
+bool model_param_requires_grad(const model *m, int i) {
+    return i >= 0 && i < m->n_entries && m->entries[i].trainable;
+}
 
 yolo_status model_set_trainable(model *m, int i, bool on) {
+    yolo_status st = YOLO_OK;
     if (i < 0 || i >= m->n_entries) return yolo_error(YOLO_ERR_USAGE, "model: no state entry %d", i);
     entry *e = &m->entries[i];
     if (e->buffer && on) return yolo_error(YOLO_ERR_USAGE, "model: %s is a buffer, not a parameter", e->name);
     if (e->buffer) return YOLO_OK;
-    TRY(torch_set_requires_grad(e->t, on));
+    YOLO_TRY(torch_set_requires_grad(e->t, on));
     e->trainable = on;
     return YOLO_OK;
+done:
+    return st;
 }
 
 int model_param_find(const model *m, const char *name) {
@@ -418,21 +455,28 @@ int64_t model_trainable_elements(const model *m) {
     return n;
 }
 
-void model_set_training(model *m, bool training) { m->training = training; }
+void model_set_training(model *m, bool training) {
+    m->training = training;
+}
 
 yolo_status model_set_channels_last(model *m, bool on) {
+    yolo_status st;
     for (int i = 0; i < m->n_entries; i++) {
         if (!m->entries[i].kernel) continue;
-        yolo_status st = torch_set_channels_last_(m->entries[i].t, on);
+        st = torch_set_channels_last_(m->entries[i].t, on);
         if (st != YOLO_OK) return yolo_error_prefix(st, m->entries[i].name);
     }
     m->channels_last = on;
-    if (on) m->blocked = false; /* one layout or the other */
-    if (m->fused) TRY(model_fuse(m, true)); /* the folded weights take the new layout too */
+    if (on) m->blocked = false;                  /* one layout or the other */
+    if (m->fused) YOLO_TRY(model_fuse(m, true)); /* the folded weights take the new layout too */
     return YOLO_OK;
+done:
+    return st;
 }
 
-bool model_channels_last(const model *m) { return m->channels_last; }
+bool model_channels_last(const model *m) {
+    return m->channels_last;
+}
 
 yolo_status model_set_blocked(model *m, bool on) {
     if (on && (m->channels_last || !torch_blocked_available(m->dev) || !blocked_fits(m)))
@@ -441,7 +485,9 @@ yolo_status model_set_blocked(model *m, bool on) {
     return YOLO_OK;
 }
 
-bool model_blocked(const model *m) { return m->blocked; }
+bool model_blocked(const model *m) {
+    return m->blocked;
+}
 
 bool model_channels_last_default(torch_device dev) {
     const char *e = getenv("YOLO_CHANNELS_LAST");
@@ -454,8 +500,12 @@ yolo_status model_set_dropout(model *m, double p) {
     m->dropout = p;
     return YOLO_OK;
 }
-bool model_training(const model *m) { return m->training; }
-void model_keep_layer_outputs(model *m, bool keep) { m->keep_outputs = keep; }
+bool model_training(const model *m) {
+    return m->training;
+}
+void model_keep_layer_outputs(model *m, bool keep) {
+    m->keep_outputs = keep;
+}
 const torch_tensor *model_layer_output(const model *m, int i) {
     return i >= 0 && i < m->n_layers ? m->outs[i] : NULL;
 }
@@ -463,40 +513,51 @@ const torch_tensor *model_layer_output(const model *m, int i) {
 /* ---- Conv+BN folding (what Ultralytics' model.fuse() does for standalone val and predict) ---- */
 
 static yolo_status each_conv(model *m, conv_fn fn) {
+    yolo_status st = YOLO_OK;
     for (int i = 0; i < m->n_layers; i++) {
         layer *ly = &m->layers[i];
         const modelcfg_layer *L = &ly->cfg;
         switch (L->kind) {
         case MODELCFG_CONV:
-        case MODELCFG_CLASSIFY: TRY(fn(m, &ly->cv1)); break;
-        case MODELCFG_SPPF: TRY(fn(m, &ly->cv1)); TRY(fn(m, &ly->cv2)); break;
+        case MODELCFG_CLASSIFY:
+            YOLO_TRY(fn(m, &ly->cv1));
+            break;
+        case MODELCFG_SPPF:
+            YOLO_TRY(fn(m, &ly->cv1));
+            YOLO_TRY(fn(m, &ly->cv2));
+            break;
         case MODELCFG_C2F:
-            TRY(fn(m, &ly->cv1));
-            TRY(fn(m, &ly->cv2));
+            YOLO_TRY(fn(m, &ly->cv1));
+            YOLO_TRY(fn(m, &ly->cv2));
             for (int r = 0; r < L->repeats; r++) {
-                TRY(fn(m, &ly->m[r].cv1));
-                TRY(fn(m, &ly->m[r].cv2));
+                YOLO_TRY(fn(m, &ly->m[r].cv1));
+                YOLO_TRY(fn(m, &ly->m[r].cv2));
             }
             break;
         case MODELCFG_SEGMENT:
-            TRY(fn(m, &ly->p_cv1));
-            TRY(fn(m, &ly->p_cv2));
-            TRY(fn(m, &ly->p_cv3));
+            YOLO_TRY(fn(m, &ly->p_cv1));
+            YOLO_TRY(fn(m, &ly->p_cv2));
+            YOLO_TRY(fn(m, &ly->p_cv3));
             for (int l = 0; l < L->nl; l++)
-                for (int j = 0; j < 2; j++) TRY(fn(m, &ly->msk[l][j]));
+                for (int j = 0; j < 2; j++)
+                    YOLO_TRY(fn(m, &ly->msk[l][j]));
             break;
-        case MODELCFG_DETECT: break;
+        case MODELCFG_DETECT:
+            break;
         case MODELCFG_UPSAMPLE:
-        case MODELCFG_CONCAT: break;
+        case MODELCFG_CONCAT:
+            break;
         }
         if (L->kind == MODELCFG_DETECT || L->kind == MODELCFG_SEGMENT)
             for (int l = 0; l < L->nl; l++)
                 for (int j = 0; j < 2; j++) {
-                    TRY(fn(m, &ly->box[l][j]));
-                    TRY(fn(m, &ly->cls[l][j]));
+                    YOLO_TRY(fn(m, &ly->box[l][j]));
+                    YOLO_TRY(fn(m, &ly->cls[l][j]));
                 }
     }
     return YOLO_OK;
+done:
+    return st;
 }
 
 /* Ultralytics' fuse_conv_and_bn, op for op: s = gamma / sqrt(eps + var); w' = diag(s) @ w, which is an
@@ -505,14 +566,14 @@ static yolo_status fuse_one(model *m, conv_p *c) {
     yolo_status st = YOLO_OK;
     torch_tensor *den = NULL, *scale = NULL, *gm = NULL;
     int64_t col[4] = {torch_size(c->w, 0), 1, 1, 1};
-    TRYC(torch_add_scalar(c->rv, m->bn_eps, &den));
-    TRYC(torch_sqrt(den, &den));
-    TRYC(torch_div(c->bw, den, &scale));
-    TRYC(torch_view(scale, 4, col, &scale));
-    TRYC(torch_mul(c->w, scale, &c->fw));
-    TRYC(torch_mul(c->bw, c->rm, &gm));
-    TRYC(torch_div(gm, den, &gm));
-    TRYC(torch_sub(c->bb, gm, &c->fb));
+    YOLO_TRY(torch_add_scalar(c->rv, m->bn_eps, &den));
+    YOLO_TRY(torch_sqrt(den, &den));
+    YOLO_TRY(torch_div(c->bw, den, &scale));
+    YOLO_TRY(torch_view(scale, 4, col, &scale));
+    YOLO_TRY(torch_mul(c->w, scale, &c->fw));
+    YOLO_TRY(torch_mul(c->bw, c->rm, &gm));
+    YOLO_TRY(torch_div(gm, den, &gm));
+    YOLO_TRY(torch_sub(c->bb, gm, &c->fb));
 done:
     torch_free(den), torch_free(scale), torch_free(gm);
     return st;
@@ -541,27 +602,31 @@ yolo_status model_fuse(model *m, bool on) {
 /* ---- forward, one function per block ---- */
 
 /* A convolution in the model's layout: blocked output, or plain for a head's last conv (plain_out). */
-static yolo_status layer_conv(const model *m, const torch_tensor *x, const torch_tensor *w, const torch_tensor *b,
-                              int stride, int pad, bool plain_out, torch_tensor **out) {
+static yolo_status layer_conv(const model *m, const torch_tensor *x, const torch_tensor *w,
+                              const torch_tensor *b, int stride, int pad, bool plain_out,
+                              torch_tensor **out) {
     if (m->blocked) return torch_conv2d_blocked(x, w, b, stride, pad, plain_out, out);
     return torch_conv2d(x, w, b, stride, pad, 1, 1, out);
 }
 
 static yolo_status conv_fwd(model *m, const conv_p *c, const torch_tensor *x, torch_tensor **out) {
     bool fused = m->fused && !m->training;
-    TRY(layer_conv(m, x, fused ? c->fw : c->w, fused ? c->fb : NULL, c->s, c->k / 2, false, out));
+    yolo_status st;
+    YOLO_TRY(layer_conv(m, x, fused ? c->fw : c->w, fused ? c->fb : NULL, c->s, c->k / 2, false, out));
     if (fused) return c->linear ? YOLO_OK : torch_silu_(*out);
-    TRY(torch_batch_norm(*out, c->bw, c->bb, c->rm, c->rv, m->training, m->bn_momentum, m->bn_eps, out));
+    YOLO_TRY(torch_batch_norm(*out, c->bw, c->bb, c->rm, c->rv, m->training, m->bn_momentum, m->bn_eps, out));
     if (m->training) {
         bool was = torch_set_grad_enabled(false);
-        yolo_status st = torch_add_scalar_(c->nbt, 1);
+        st = torch_add_scalar_(c->nbt, 1);
         torch_set_grad_enabled(was);
-        TRY(st);
+        if (st != YOLO_OK) return st;
     }
     if (c->linear) return YOLO_OK;
     /* While recording gradients an in-place SiLU first clones its input for the backward pass (SiLU's
      * derivative needs it), so the out-of-place form, same kernel and same values, is cheaper. */
     return torch_grad_enabled() ? torch_silu(*out, out) : torch_silu_(*out);
+done:
+    return st;
 }
 
 static yolo_status c2f_fwd(model *m, const layer *ly, const torch_tensor *x, torch_tensor **out) {
@@ -570,21 +635,22 @@ static yolo_status c2f_fwd(model *m, const layer *ly, const torch_tensor *x, tor
     yolo_status st = YOLO_OK;
     torch_tensor *y = NULL, *tmp = NULL;
     torch_tensor *parts[2 + 100] = {0};
-    TRYC(conv_fwd(m, &ly->cv1, x, &y));
-    TRYC(torch_narrow(y, 1, 0, c, &parts[0]));
-    TRYC(torch_narrow(y, 1, c, c, &parts[1]));
+    YOLO_TRY(conv_fwd(m, &ly->cv1, x, &y));
+    YOLO_TRY(torch_narrow(y, 1, 0, c, &parts[0]));
+    YOLO_TRY(torch_narrow(y, 1, c, c, &parts[1]));
     for (int r = 0; r < n; r++) {
         const bottleneck_p *b = &ly->m[r];
-        TRYC(conv_fwd(m, &b->cv1, parts[1 + r], &tmp));
-        TRYC(conv_fwd(m, &b->cv2, tmp, &parts[2 + r]));
-        if (b->add) TRYC(torch_add(parts[1 + r], parts[2 + r], &parts[2 + r]));
+        YOLO_TRY(conv_fwd(m, &b->cv1, parts[1 + r], &tmp));
+        YOLO_TRY(conv_fwd(m, &b->cv2, tmp, &parts[2 + r]));
+        if (b->add) YOLO_TRY(torch_add(parts[1 + r], parts[2 + r], &parts[2 + r]));
     }
-    TRYC(torch_cat((const torch_tensor *const *)parts, 2 + n, 1, &tmp));
-    TRYC(conv_fwd(m, &ly->cv2, tmp, out));
+    YOLO_TRY(torch_cat((const torch_tensor *const *)parts, 2 + n, 1, &tmp));
+    YOLO_TRY(conv_fwd(m, &ly->cv2, tmp, out));
 done:
     torch_free(y);
     torch_free(tmp);
-    for (int i = 0; i < 2 + n; i++) torch_free(parts[i]);
+    for (int i = 0; i < 2 + n; i++)
+        torch_free(parts[i]);
     return st;
 }
 
@@ -592,12 +658,14 @@ static yolo_status sppf_fwd(model *m, const layer *ly, const torch_tensor *x, to
     yolo_status st = YOLO_OK;
     torch_tensor *y[4] = {0}, *cat = NULL;
     int k = ly->cfg.k;
-    TRYC(conv_fwd(m, &ly->cv1, x, &y[0]));
-    for (int i = 1; i < 4; i++) TRYC(torch_max_pool2d(y[i - 1], k, 1, k / 2, &y[i]));
-    TRYC(torch_cat((const torch_tensor *const *)y, 4, 1, &cat));
-    TRYC(conv_fwd(m, &ly->cv2, cat, out));
+    YOLO_TRY(conv_fwd(m, &ly->cv1, x, &y[0]));
+    for (int i = 1; i < 4; i++)
+        YOLO_TRY(torch_max_pool2d(y[i - 1], k, 1, k / 2, &y[i]));
+    YOLO_TRY(torch_cat((const torch_tensor *const *)y, 4, 1, &cat));
+    YOLO_TRY(conv_fwd(m, &ly->cv2, cat, out));
 done:
-    for (int i = 0; i < 4; i++) torch_free(y[i]);
+    for (int i = 0; i < 4; i++)
+        torch_free(y[i]);
     torch_free(cat);
     return st;
 }
@@ -605,26 +673,31 @@ done:
 /* Conv, Conv, Conv2d(bias) on one level, flattened to (B, C, H*W). */
 static yolo_status branch_fwd(model *m, const conv_p conv[2], const plain_p *p, const torch_tensor *x,
                               torch_tensor **out) {
-    TRY(conv_fwd(m, &conv[0], x, out));
-    TRY(conv_fwd(m, &conv[1], *out, out));
-    TRY(layer_conv(m, *out, p->w, p->b, 1, 0, true, out));
+    yolo_status st;
+    YOLO_TRY(conv_fwd(m, &conv[0], x, out));
+    YOLO_TRY(conv_fwd(m, &conv[1], *out, out));
+    YOLO_TRY(layer_conv(m, *out, p->w, p->b, 1, 0, true, out));
     int64_t shape[3] = {torch_size(*out, 0), torch_size(*out, 1), -1};
     return torch_view(*out, 3, shape, out);
+done:
+    return st;
 }
 
 /* The three branches of one kind over all levels, concatenated along anchors. */
-static yolo_status head_cat(model *m, const layer *ly, int which, torch_tensor *const *xs, torch_tensor **out) {
+static yolo_status head_cat(model *m, const layer *ly, int which, torch_tensor *const *xs,
+                            torch_tensor **out) {
     yolo_status st = YOLO_OK;
     int nl = ly->cfg.nl;
     torch_tensor *lv[MAX_LEVELS] = {0};
     for (int l = 0; l < nl; l++) {
         const conv_p *c = which == 0 ? ly->box[l] : which == 1 ? ly->cls[l] : ly->msk[l];
         const plain_p *p = which == 0 ? &ly->box_out[l] : which == 1 ? &ly->cls_out[l] : &ly->msk_out[l];
-        TRYC(branch_fwd(m, c, p, xs[l], &lv[l]));
+        YOLO_TRY(branch_fwd(m, c, p, xs[l], &lv[l]));
     }
-    TRYC(torch_cat((const torch_tensor *const *)lv, nl, 2, out));
+    YOLO_TRY(torch_cat((const torch_tensor *const *)lv, nl, 2, out));
 done:
-    for (int l = 0; l < nl; l++) torch_free(lv[l]);
+    for (int l = 0; l < nl; l++)
+        torch_free(lv[l]);
     return st;
 }
 
@@ -668,26 +741,27 @@ static yolo_status decode_boxes(model *m, const model_output *o, torch_tensor **
     yolo_status st = YOLO_OK;
     torch_tensor *d = NULL, *lt = NULL, *rb = NULL, *x1 = NULL, *x2 = NULL, *c = NULL, *wh = NULL;
     int64_t B = torch_size(o->boxes, 0), A = o->anchors;
-    TRYC(anchors_for(m, o));
+    YOLO_TRY(anchors_for(m, o));
     int64_t s4[4] = {B, 4, REG_MAX, A};
-    TRYC(torch_view(o->boxes, 4, s4, &d));
-    TRYC(torch_transpose(d, 2, 1, &d));
-    TRYC(torch_softmax(d, 1, &d));
-    TRYC(torch_conv2d(d, m->layers[m->n_layers - 1].dfl, NULL, 1, 0, 1, 1, &d));
+    YOLO_TRY(torch_view(o->boxes, 4, s4, &d));
+    YOLO_TRY(torch_transpose(d, 2, 1, &d));
+    YOLO_TRY(torch_softmax(d, 1, &d));
+    YOLO_TRY(torch_conv2d(d, m->layers[m->n_layers - 1].dfl, NULL, 1, 0, 1, 1, &d));
     int64_t s3[3] = {B, 4, A};
-    TRYC(torch_view(d, 3, s3, &d));
-    TRYC(torch_narrow(d, 1, 0, 2, &lt));
-    TRYC(torch_narrow(d, 1, 2, 2, &rb));
-    TRYC(torch_sub(m->anchor_cache, lt, &x1));
-    TRYC(torch_add(m->anchor_cache, rb, &x2));
-    TRYC(torch_add(x1, x2, &c));
-    TRYC(torch_mul_scalar(c, 0.5, &c)); /* exact, like Python's / 2 */
-    TRYC(torch_sub(x2, x1, &wh));
+    YOLO_TRY(torch_view(d, 3, s3, &d));
+    YOLO_TRY(torch_narrow(d, 1, 0, 2, &lt));
+    YOLO_TRY(torch_narrow(d, 1, 2, 2, &rb));
+    YOLO_TRY(torch_sub(m->anchor_cache, lt, &x1));
+    YOLO_TRY(torch_add(m->anchor_cache, rb, &x2));
+    YOLO_TRY(torch_add(x1, x2, &c));
+    YOLO_TRY(torch_mul_scalar(c, 0.5, &c)); /* exact, like Python's / 2 */
+    YOLO_TRY(torch_sub(x2, x1, &wh));
     const torch_tensor *parts[2] = {c, wh};
-    TRYC(torch_cat(parts, 2, 1, &d));
-    TRYC(torch_mul(d, m->stride_cache, out));
+    YOLO_TRY(torch_cat(parts, 2, 1, &d));
+    YOLO_TRY(torch_mul(d, m->stride_cache, out));
 done:
-    torch_free(d), torch_free(lt), torch_free(rb), torch_free(x1), torch_free(x2), torch_free(c), torch_free(wh);
+    torch_free(d), torch_free(lt), torch_free(rb), torch_free(x1), torch_free(x2), torch_free(c),
+        torch_free(wh);
     return st;
 }
 
@@ -702,22 +776,22 @@ static yolo_status detect_fwd(model *m, const layer *ly, torch_tensor *const *xs
         o->level_hw[l][1] = torch_size(xs[l], 3);
         o->anchors += o->level_hw[l][0] * o->level_hw[l][1];
     }
-    TRYC(head_cat(m, ly, 0, xs, &o->boxes));
-    TRYC(head_cat(m, ly, 1, xs, &o->scores));
+    YOLO_TRY(head_cat(m, ly, 0, xs, &o->boxes));
+    YOLO_TRY(head_cat(m, ly, 1, xs, &o->scores));
     if (L->kind == MODELCFG_SEGMENT) {
-        TRYC(conv_fwd(m, &ly->p_cv1, xs[0], &p0));
-        if (m->blocked) TRYC(torch_to_plain(p0, &p0)); /* libtorch's transposed convolution is plain */
-        TRYC(torch_conv_transpose2d(p0, ly->p_up.w, ly->p_up.b, 2, 0, &up));
-        TRYC(conv_fwd(m, &ly->p_cv2, up, &up));
-        TRYC(conv_fwd(m, &ly->p_cv3, up, &o->proto));
-        if (m->blocked) TRYC(torch_to_plain(o->proto, &o->proto));
-        TRYC(head_cat(m, ly, 2, xs, &o->mask_coeffs));
+        YOLO_TRY(conv_fwd(m, &ly->p_cv1, xs[0], &p0));
+        if (m->blocked) YOLO_TRY(torch_to_plain(p0, &p0)); /* libtorch's transposed convolution is plain */
+        YOLO_TRY(torch_conv_transpose2d(p0, ly->p_up.w, ly->p_up.b, 2, 0, &up));
+        YOLO_TRY(conv_fwd(m, &ly->p_cv2, up, &up));
+        YOLO_TRY(conv_fwd(m, &ly->p_cv3, up, &o->proto));
+        if (m->blocked) YOLO_TRY(torch_to_plain(o->proto, &o->proto));
+        YOLO_TRY(head_cat(m, ly, 2, xs, &o->mask_coeffs));
     }
     if (!m->training) {
-        TRYC(decode_boxes(m, o, &dbox));
-        TRYC(torch_sigmoid(o->scores, &sig));
+        YOLO_TRY(decode_boxes(m, o, &dbox));
+        YOLO_TRY(torch_sigmoid(o->scores, &sig));
         const torch_tensor *parts[3] = {dbox, sig, o->mask_coeffs};
-        TRYC(torch_cat(parts, L->kind == MODELCFG_SEGMENT ? 3 : 2, 1, &o->pred));
+        YOLO_TRY(torch_cat(parts, L->kind == MODELCFG_SEGMENT ? 3 : 2, 1, &o->pred));
     }
 done:
     torch_free(dbox), torch_free(sig), torch_free(p0), torch_free(up);
@@ -738,7 +812,8 @@ static yolo_status dropout_fwd(const model *m, const conv_p *head, torch_tensor 
     rng r;
     rng_init(&r, (uint64_t)count, 0, 0, RNG_STREAM_TRAIN);
     float scale = (float)(1 / (1 - m->dropout));
-    for (int64_t i = 0; i < n; i++) keep[i] = rng_double(&r) < m->dropout ? 0.0f : scale;
+    for (int64_t i = 0; i < n; i++)
+        keep[i] = rng_double(&r) < m->dropout ? 0.0f : scale;
     torch_tensor *mask = NULL;
     st = torch_from_data(keep, TORCH_F32, 2, shape, &mask);
     free(keep);
@@ -751,13 +826,13 @@ static yolo_status dropout_fwd(const model *m, const conv_p *head, torch_tensor 
 static yolo_status classify_fwd(model *m, const layer *ly, const torch_tensor *x, model_output *o) {
     yolo_status st = YOLO_OK;
     torch_tensor *t = NULL;
-    TRYC(conv_fwd(m, &ly->cv1, x, &t));
-    if (m->blocked) TRYC(torch_to_plain(t, &t));
-    TRYC(torch_adaptive_avg_pool2d(t, 1, 1, &t));
-    TRYC(torch_flatten(t, 1, -1, &t));
-    if (m->dropout > 0 && m->training) TRYC(dropout_fwd(m, &ly->cv1, &t));
-    TRYC(torch_linear(t, ly->linear.w, ly->linear.b, &o->logits));
-    if (!m->training) TRYC(torch_softmax(o->logits, 1, &o->pred));
+    YOLO_TRY(conv_fwd(m, &ly->cv1, x, &t));
+    if (m->blocked) YOLO_TRY(torch_to_plain(t, &t));
+    YOLO_TRY(torch_adaptive_avg_pool2d(t, 1, 1, &t));
+    YOLO_TRY(torch_flatten(t, 1, -1, &t));
+    if (m->dropout > 0 && m->training) YOLO_TRY(dropout_fwd(m, &ly->cv1, &t));
+    YOLO_TRY(torch_linear(t, ly->linear.w, ly->linear.b, &o->logits));
+    if (!m->training) YOLO_TRY(torch_softmax(o->logits, 1, &o->pred));
 done:
     torch_free(t);
     return st;
@@ -775,9 +850,9 @@ yolo_status model_forward(model *m, const torch_tensor *images, model_output *ou
     torch_tensor *nhwc = NULL;
     if (m->channels_last && m->training)
         for (int i = 0; i < m->n_entries; i++)
-            if (m->entries[i].kernel) TRY(torch_grad_conform(m->entries[i].t));
+            if (m->entries[i].kernel) YOLO_TRY(torch_grad_conform(m->entries[i].t));
     if (m->channels_last && !torch_is_channels_last(images)) {
-        TRY(torch_channels_last(images, &nhwc));
+        YOLO_TRY(torch_channels_last(images, &nhwc));
         images = nhwc;
     }
     /* Eval outputs never need gradients; recording them would only hold activations in memory. */
@@ -787,34 +862,48 @@ yolo_status model_forward(model *m, const torch_tensor *images, model_output *ou
         const modelcfg_layer *L = &ly->cfg;
         const torch_tensor *x = L->from[0] < 0 ? images : m->outs[L->from[0]];
         switch (L->kind) {
-        case MODELCFG_CONV: st = conv_fwd(m, &ly->cv1, x, &m->outs[i]); break;
-        case MODELCFG_C2F: st = c2f_fwd(m, ly, x, &m->outs[i]); break;
-        case MODELCFG_SPPF: st = sppf_fwd(m, ly, x, &m->outs[i]); break;
-        case MODELCFG_UPSAMPLE: st = torch_upsample_nearest2d(x, L->scale, &m->outs[i]); break;
+        case MODELCFG_CONV:
+            st = conv_fwd(m, &ly->cv1, x, &m->outs[i]);
+            break;
+        case MODELCFG_C2F:
+            st = c2f_fwd(m, ly, x, &m->outs[i]);
+            break;
+        case MODELCFG_SPPF:
+            st = sppf_fwd(m, ly, x, &m->outs[i]);
+            break;
+        case MODELCFG_UPSAMPLE:
+            st = torch_upsample_nearest2d(x, L->scale, &m->outs[i]);
+            break;
         case MODELCFG_CONCAT: {
             const torch_tensor *xs[MODELCFG_MAX_FROM];
-            for (int k = 0; k < L->n_from; k++) xs[k] = m->outs[L->from[k]];
+            for (int k = 0; k < L->n_from; k++)
+                xs[k] = m->outs[L->from[k]];
             st = torch_cat(xs, L->n_from, 1, &m->outs[i]);
             break;
         }
         case MODELCFG_DETECT:
         case MODELCFG_SEGMENT: {
             torch_tensor *xs[MAX_LEVELS];
-            for (int k = 0; k < L->nl; k++) xs[k] = m->outs[L->from[k]];
+            for (int k = 0; k < L->nl; k++)
+                xs[k] = m->outs[L->from[k]];
             st = detect_fwd(m, ly, xs, out);
             break;
         }
-        case MODELCFG_CLASSIFY: st = classify_fwd(m, ly, x, out); break;
+        case MODELCFG_CLASSIFY:
+            st = classify_fwd(m, ly, x, out);
+            break;
         }
     }
     if (!m->training) torch_set_grad_enabled(grad_was);
     torch_free(nhwc);
     if (!m->keep_outputs || st != YOLO_OK)
-        for (int i = 0; i < m->n_layers; i++) torch_freep(&m->outs[i]);
+        for (int i = 0; i < m->n_layers; i++)
+            torch_freep(&m->outs[i]);
     /* kept outputs are for comparisons with Python: in its layout */
     for (int i = 0; i < m->n_layers && st == YOLO_OK; i++)
         if (m->outs[i] && torch_is_blocked(m->outs[i])) st = torch_to_plain(m->outs[i], &m->outs[i]);
     if (st == YOLO_OK && m->training) torch_freep(&out->pred);
+done:
     return st;
 }
 
@@ -828,7 +917,8 @@ void model_output_free(model_output *o) {
     torch_freep(&o->pred);
 }
 
-yolo_status model_anchors(const model *m, const model_output *o, torch_tensor **anchors, torch_tensor **strides) {
+yolo_status model_anchors(const model *m, const model_output *o, torch_tensor **anchors,
+                          torch_tensor **strides) {
     if (o->anchors <= 0) return yolo_error(YOLO_ERR_USAGE, "model: no forward yet (no anchor layout)");
     float *a = malloc(sizeof(float) * 3 * (size_t)o->anchors);
     if (!a) return yolo_error(YOLO_ERR_NOMEM, "model: out of memory");
@@ -852,6 +942,7 @@ yolo_status model_anchors(const model *m, const model_output *o, torch_tensor **
 
 yolo_status model_load_state_dict(model *m, const yv *sd, int *transferred, char *msg, size_t msg_cap) {
     if (!sd || sd->kind != YV_DICT) return yolo_error(YOLO_ERR_FORMAT, "state dict: not a dict of tensors");
+    yolo_status st = YOLO_OK;
     int n = 0;
     for (int i = 0; i < m->n_entries; i++) {
         entry *e = &m->entries[i];
@@ -861,15 +952,16 @@ yolo_status model_load_state_dict(model *m, const yv *sd, int *transferred, char
         int64_t shape[YV_MAX_DIMS];
         int nd = torch_shape(e->t, shape, YV_MAX_DIMS);
         bool same = nd == t->ndim;
-        for (int d = 0; same && d < nd; d++) same = shape[d] == t->shape[d];
+        for (int d = 0; same && d < nd; d++)
+            same = shape[d] == t->shape[d];
         if (!same) continue;
         int64_t count = yv_tensor_numel(t);
-        yolo_status st;
         if (torch_dtype_of(e->t) == TORCH_I64) {
             double *buf = malloc(sizeof(double) * (size_t)(count ? count : 1));
             int64_t *ibuf = malloc(sizeof(int64_t) * (size_t)(count ? count : 1));
-            st = buf && ibuf ? yv_tensor_to_f64(t, buf) : yolo_error(YOLO_ERR_NOMEM, "out of memory");
-            for (int64_t k = 0; st == YOLO_OK && k < count; k++) ibuf[k] = (int64_t)buf[k];
+            st = buf && ibuf ? yv_tensor_to_f64(t, buf) : yolo_nomem();
+            for (int64_t k = 0; st == YOLO_OK && k < count; k++)
+                ibuf[k] = (int64_t)buf[k];
             if (st == YOLO_OK) st = torch_copy_in(e->t, ibuf, TORCH_I64, count);
             free(buf);
             free(ibuf);
@@ -877,20 +969,23 @@ yolo_status model_load_state_dict(model *m, const yv *sd, int *transferred, char
             st = torch_copy_in(e->t, yv_tensor_data(t), TORCH_F32, count);
         } else {
             float *buf = malloc(sizeof(float) * (size_t)(count ? count : 1));
-            st = buf ? yv_tensor_to_f32(t, buf) : yolo_error(YOLO_ERR_NOMEM, "out of memory");
+            st = buf ? yv_tensor_to_f32(t, buf) : yolo_nomem();
             if (st == YOLO_OK) st = torch_copy_in(e->t, buf, TORCH_F32, count);
             free(buf);
         }
         if (st != YOLO_OK) return yolo_error_prefix(st, e->name);
         n++;
     }
-    if (m->fused) TRY(model_fuse(m, true)); /* the folded copies must follow the new weights */
+    if (m->fused) YOLO_TRY(model_fuse(m, true)); /* the folded copies must follow the new weights */
     if (transferred) *transferred = n;
-    if (msg && msg_cap) snprintf(msg, msg_cap, "Transferred %d/%d items from pretrained weights", n, m->n_entries);
-    return YOLO_OK;
+    if (msg && msg_cap)
+        snprintf(msg, msg_cap, "Transferred %d/%d items from pretrained weights", n, m->n_entries);
+done:
+    return st;
 }
 
 yolo_status model_export_state_dict(const model *m, yv_doc *doc, yv **out) {
+    yolo_status st = YOLO_OK;
     yv *d = yv_new_dict(doc);
     if (!d) return yolo_error(YOLO_ERR_NOMEM, "state dict: out of memory");
     d->dict.ordered = true;
@@ -903,9 +998,12 @@ yolo_status model_export_state_dict(const model *m, yv_doc *doc, yv **out) {
         if (!t) return yolo_error(YOLO_ERR_NOMEM, "state dict: out of memory");
         t->tensor.requires_grad = false;
         t->tensor.is_parameter = false;
-        TRY(torch_copy_out(e->t, i64 ? TORCH_I64 : TORCH_F32, yv_tensor_data(&t->tensor), torch_numel(e->t)));
-        TRY(yv_dict_set(doc, d, e->name, t));
+        YOLO_TRY(
+            torch_copy_out(e->t, i64 ? TORCH_I64 : TORCH_F32, yv_tensor_data(&t->tensor), torch_numel(e->t)));
+        YOLO_TRY(yv_dict_set(doc, d, e->name, t));
     }
     *out = d;
     return YOLO_OK;
+done:
+    return st;
 }

@@ -126,7 +126,9 @@ static yaml_node_t *map_get(yaml_document_t *doc, yaml_node_t *map, const char *
 }
 
 static int seq_len(yaml_node_t *n) {
-    return n && n->type == YAML_SEQUENCE_NODE ? (int)(n->data.sequence.items.top - n->data.sequence.items.start) : -1;
+    return n && n->type == YAML_SEQUENCE_NODE
+               ? (int)(n->data.sequence.items.top - n->data.sequence.items.start)
+               : -1;
 }
 
 static yaml_node_t *seq_at(yaml_document_t *doc, yaml_node_t *n, int i) {
@@ -247,7 +249,8 @@ static yolo_status add_layer(struct modelcfg *m, yaml_document_t *doc, yaml_node
             return bad_row(path, i, "'from' refers to a layer that does not come before it");
 
     long n;
-    if (!scalar_int(seq_at(doc, row, 1), &n) || n < 1 || n > 100) return bad_row(path, i, "repeats must be 1..100");
+    if (!scalar_int(seq_at(doc, row, 1), &n) || n < 1 || n > 100)
+        return bad_row(path, i, "repeats must be 1..100");
     if (n > 1) { /* Python's round (half to even) of n * depth, at least 1 */
         long r = (long)nearbyint(n * m->depth);
         n = r > 1 ? r : 1;
@@ -262,7 +265,8 @@ static yolo_status add_layer(struct modelcfg *m, yaml_document_t *doc, yaml_node
     int na = seq_len(an);
     if (na < 0 || na > MAX_ARGS) return bad_row(path, i, "args must be a list of up to 8 values");
     arg a[MAX_ARGS];
-    for (int k = 0; k < na; k++) parse_arg(seq_at(doc, an, k), m->nc, &a[k]);
+    for (int k = 0; k < na; k++)
+        parse_arg(seq_at(doc, an, k), m->nc, &a[k]);
 
     int c1 = ch[L->from[0] + 1]; /* ch[0] is the input image's 3 channels */
     L->c1 = c1;
@@ -270,19 +274,24 @@ static yolo_status add_layer(struct modelcfg *m, yaml_document_t *doc, yaml_node
     if (!strcmp(short_mod, "Conv") || !strcmp(short_mod, "C2f") || !strcmp(short_mod, "SPPF") ||
         !strcmp(short_mod, "Classify")) {
         if (L->n_from != 1) return bad_row(path, i, "this module takes one input");
-        if (na < 1 || !arg_int(&a[0], &v) || v < 1) return bad_row(path, i, "first arg must be the output channels");
+        if (na < 1 || !arg_int(&a[0], &v) || v < 1)
+            return bad_row(path, i, "first arg must be the output channels");
         /* Ultralytics leaves a width equal to nc unscaled (that is how Classify keeps nc). */
         L->c2 = v != m->nc ? scale_width(v, m) : v;
-        if (L->c2 < 1 || L->c2 > MAX_CHANNELS) return bad_row(path, i, "output channels out of range (1..65536)");
+        if (L->c2 < 1 || L->c2 > MAX_CHANNELS)
+            return bad_row(path, i, "output channels out of range (1..65536)");
         if (!strcmp(short_mod, "Conv")) {
             L->kind = MODELCFG_CONV;
             L->k = 1, L->s = 1;
-            if (na > 1 && (!arg_int(&a[1], &L->k) || L->k < 1 || L->k > 15)) return bad_row(path, i, "bad kernel");
-            if (na > 2 && (!arg_int(&a[2], &L->s) || L->s < 1 || L->s > 8)) return bad_row(path, i, "bad stride");
+            if (na > 1 && (!arg_int(&a[1], &L->k) || L->k < 1 || L->k > 15))
+                return bad_row(path, i, "bad kernel");
+            if (na > 2 && (!arg_int(&a[2], &L->s) || L->s < 1 || L->s > 8))
+                return bad_row(path, i, "bad stride");
             if (na > 3) return bad_row(path, i, "Conv padding/groups/dilation args are not supported");
         } else if (!strcmp(short_mod, "C2f")) {
             L->kind = MODELCFG_C2F;
-            if (na > 1 && (a[1].kind != ARG_BOOL && a[1].kind != ARG_NUM)) return bad_row(path, i, "bad shortcut");
+            if (na > 1 && (a[1].kind != ARG_BOOL && a[1].kind != ARG_NUM))
+                return bad_row(path, i, "bad shortcut");
             L->shortcut = na > 1 && (a[1].kind == ARG_BOOL ? a[1].b : a[1].num != 0);
             if (na > 2) return bad_row(path, i, "C2f groups/expansion args are not supported");
         } else if (!strcmp(short_mod, "SPPF")) {
@@ -305,13 +314,16 @@ static yolo_status add_layer(struct modelcfg *m, yaml_document_t *doc, yaml_node
             return bad_row(path, i, "bad upsampling factor");
         if (na > 2 && (a[2].kind != ARG_STR || strcmp(a[2].str, "nearest")))
             return bad_row(path, i, "only nearest upsampling is supported");
-        if (L->n_from != 1 || L->repeats != 1) return bad_row(path, i, "Upsample takes one input, no repeats");
+        if (L->n_from != 1 || L->repeats != 1)
+            return bad_row(path, i, "Upsample takes one input, no repeats");
     } else if (!strcmp(short_mod, "Concat")) {
         L->kind = MODELCFG_CONCAT;
         L->dim = 1;
-        if (na > 0 && (!arg_int(&a[0], &L->dim) || L->dim != 1)) return bad_row(path, i, "only Concat along dim 1");
+        if (na > 0 && (!arg_int(&a[0], &L->dim) || L->dim != 1))
+            return bad_row(path, i, "only Concat along dim 1");
         L->c2 = 0;
-        for (int k = 0; k < L->n_from; k++) L->c2 += ch[L->from[k] + 1];
+        for (int k = 0; k < L->n_from; k++)
+            L->c2 += ch[L->from[k] + 1];
         if (L->c2 > MAX_CHANNELS) return bad_row(path, i, "concatenation wider than 65536 channels");
         if (L->repeats != 1) return bad_row(path, i, "Concat takes no repeats");
     } else if (!strcmp(short_mod, "Detect") || !strcmp(short_mod, "Segment")) {
@@ -319,14 +331,16 @@ static yolo_status add_layer(struct modelcfg *m, yaml_document_t *doc, yaml_node
         L->kind = seg ? MODELCFG_SEGMENT : MODELCFG_DETECT;
         if (na < 1 || !arg_int(&a[0], &L->nc) || L->nc < 1) return bad_row(path, i, "first arg must be nc");
         L->nl = L->n_from;
-        for (int k = 0; k < L->nl; k++) L->ch[k] = ch[L->from[k] + 1];
+        for (int k = 0; k < L->nl; k++)
+            L->ch[k] = ch[L->from[k] + 1];
         int c0 = L->ch[0];
         L->c_box = c0 / 4 > 64 ? c0 / 4 : 64; /* max(16, c0 // 4, 4 * reg_max) */
         L->c_cls = c0 > (L->nc < 100 ? L->nc : 100) ? c0 : (L->nc < 100 ? L->nc : 100);
         if (seg) {
             L->nm = 32, L->npr = 256;
             if (na > 1 && (!arg_int(&a[1], &L->nm) || L->nm < 1)) return bad_row(path, i, "bad mask count");
-            if (na > 2 && (!arg_int(&a[2], &L->npr) || L->npr < 1)) return bad_row(path, i, "bad prototype width");
+            if (na > 2 && (!arg_int(&a[2], &L->npr) || L->npr < 1))
+                return bad_row(path, i, "bad prototype width");
             L->npr = scale_width(L->npr, m);
             if (L->npr < 1 || L->nm > 1024) return bad_row(path, i, "mask or prototype width out of range");
             L->c_mask = c0 / 4 > L->nm ? c0 / 4 : L->nm;
@@ -335,7 +349,8 @@ static yolo_status add_layer(struct modelcfg *m, yaml_document_t *doc, yaml_node
         if (L->repeats != 1) return bad_row(path, i, "heads take no repeats");
     } else {
         char msg[128];
-        snprintf(msg, sizeof msg, "unsupported module '%s' (Conv, C2f, SPPF, nn.Upsample, Concat, Detect, Segment, Classify)",
+        snprintf(msg, sizeof msg,
+                 "unsupported module '%s' (Conv, C2f, SPPF, nn.Upsample, Concat, Detect, Segment, Classify)",
                  mod);
         return bad_row(path, i, msg);
     }
@@ -345,7 +360,8 @@ static yolo_status add_layer(struct modelcfg *m, yaml_document_t *doc, yaml_node
 
 static yolo_status parse_doc(struct modelcfg *m, yaml_document_t *doc, int nc_override) {
     yaml_node_t *root = yaml_document_get_root_node(doc);
-    if (!root || root->type != YAML_MAPPING_NODE) return yolo_error(YOLO_ERR_FORMAT, "%s: not a YAML mapping", m->path);
+    if (!root || root->type != YAML_MAPPING_NODE)
+        return yolo_error(YOLO_ERR_FORMAT, "%s: not a YAML mapping", m->path);
     long nc = 80;
     yaml_node_t *ncn = map_get(doc, root, "nc");
     if (ncn && (!scalar_int(ncn, &nc) || nc < 1 || nc > 100000))
@@ -354,10 +370,12 @@ static yolo_status parse_doc(struct modelcfg *m, yaml_document_t *doc, int nc_ov
 
     yaml_node_t *scales = map_get(doc, root, "scales");
     m->depth = 1, m->width = 1, m->max_channels = INFINITY;
-    if (scales && scales->type == YAML_MAPPING_NODE && scales->data.mapping.pairs.top > scales->data.mapping.pairs.start) {
+    if (scales && scales->type == YAML_MAPPING_NODE &&
+        scales->data.mapping.pairs.top > scales->data.mapping.pairs.start) {
         char want = modelcfg_name_scale(m->display); /* display holds the name as given for now */
         yaml_node_pair_t *pick = NULL;
-        for (yaml_node_pair_t *p = scales->data.mapping.pairs.start; p < scales->data.mapping.pairs.top; p++) {
+        for (yaml_node_pair_t *p = scales->data.mapping.pairs.start; p < scales->data.mapping.pairs.top;
+             p++) {
             const char *k = scalar(yaml_document_get_node(doc, p->key));
             if (k && want && k[0] == want && !k[1]) pick = p;
         }
@@ -366,23 +384,28 @@ static yolo_status parse_doc(struct modelcfg *m, yaml_document_t *doc, int nc_ov
         const char *k = scalar(yaml_document_get_node(doc, pick->key));
         yaml_node_t *v = yaml_document_get_node(doc, pick->value);
         if (!k || seq_len(v) != 3 || !scalar_double(seq_at(doc, v, 0), &m->depth) ||
-            !scalar_double(seq_at(doc, v, 1), &m->width) || !scalar_double(seq_at(doc, v, 2), &m->max_channels) ||
-            !(m->depth > 0 && m->depth <= 16) || !(m->width > 0 && m->width <= 16) || !(m->max_channels >= 1))
-            return yolo_error(YOLO_ERR_FORMAT, "%s: scales entries must be [depth, width, max_channels]", m->path);
+            !scalar_double(seq_at(doc, v, 1), &m->width) ||
+            !scalar_double(seq_at(doc, v, 2), &m->max_channels) || !(m->depth > 0 && m->depth <= 16) ||
+            !(m->width > 0 && m->width <= 16) || !(m->max_channels >= 1))
+            return yolo_error(YOLO_ERR_FORMAT, "%s: scales entries must be [depth, width, max_channels]",
+                              m->path);
         m->scale = k[0];
     } else {
         double d;
         if (scalar_double(map_get(doc, root, "depth_multiple"), &d)) m->depth = d;
         if (scalar_double(map_get(doc, root, "width_multiple"), &d)) m->width = d;
         if (!(m->depth > 0 && m->depth <= 16) || !(m->width > 0 && m->width <= 16))
-            return yolo_error(YOLO_ERR_FORMAT, "%s: depth_multiple and width_multiple must be in (0, 16]", m->path);
+            return yolo_error(YOLO_ERR_FORMAT, "%s: depth_multiple and width_multiple must be in (0, 16]",
+                              m->path);
         m->scale = 0;
     }
 
     yaml_node_t *bb = map_get(doc, root, "backbone"), *hd = map_get(doc, root, "head");
     int nb = seq_len(bb), nh = hd ? seq_len(hd) : 0;
-    if (nb < 1 || nh < 0) return yolo_error(YOLO_ERR_FORMAT, "%s: needs a 'backbone' list (and optionally 'head')", m->path);
-    if (nb + nh > MAX_LAYERS) return yolo_error(YOLO_ERR_LIMIT, "%s: more than %d layers", m->path, MAX_LAYERS);
+    if (nb < 1 || nh < 0)
+        return yolo_error(YOLO_ERR_FORMAT, "%s: needs a 'backbone' list (and optionally 'head')", m->path);
+    if (nb + nh > MAX_LAYERS)
+        return yolo_error(YOLO_ERR_LIMIT, "%s: more than %d layers", m->path, MAX_LAYERS);
     int ch[MAX_LAYERS + 1];
     ch[0] = 3;
     for (int i = 0; i < nb + nh; i++) {
@@ -402,14 +425,20 @@ static yolo_status parse_doc(struct modelcfg *m, yaml_document_t *doc, int nc_ov
     for (int i = 0; i < m->n_layers; i++) {
         const modelcfg_layer *L = &m->layers[i];
         int64_t h = hw[L->from[0] + 1];
-        if (L->kind == MODELCFG_CONV) h = (h + 2 * (L->k / 2) - L->k) / L->s + 1;
-        else if (L->kind == MODELCFG_UPSAMPLE) h *= L->scale;
+        if (L->kind == MODELCFG_CONV)
+            h = (h + 2 * (L->k / 2) - L->k) / L->s + 1;
+        else if (L->kind == MODELCFG_UPSAMPLE)
+            h *= L->scale;
         if (h > 65536) return bad_row(m->path, i, "feature maps grow beyond 65536 pixels at imgsz 640");
         hw[i + 1] = h;
     }
     modelcfg_kind last = m->layers[m->n_layers - 1].kind;
-    const char *task = last == MODELCFG_DETECT ? "detect" : last == MODELCFG_SEGMENT ? "segment" : last == MODELCFG_CLASSIFY ? "classify" : NULL;
-    if (!task) return yolo_error(YOLO_ERR_FORMAT, "%s: the last layer must be Detect, Segment or Classify", m->path);
+    const char *task = last == MODELCFG_DETECT     ? "detect"
+                       : last == MODELCFG_SEGMENT  ? "segment"
+                       : last == MODELCFG_CLASSIFY ? "classify"
+                                                   : NULL;
+    if (!task)
+        return yolo_error(YOLO_ERR_FORMAT, "%s: the last layer must be Detect, Segment or Classify", m->path);
     snprintf(m->task, sizeof m->task, "%s", task);
     return YOLO_OK;
 }
@@ -453,7 +482,8 @@ static yolo_status parse_text(struct modelcfg *m, const unsigned char *text, siz
     return YOLO_OK;
 }
 
-yolo_status modelcfg_load_text(const void *text, size_t len, const char *name, int nc_override, modelcfg **out) {
+yolo_status modelcfg_load_text(const void *text, size_t len, const char *name, int nc_override,
+                               modelcfg **out) {
     *out = NULL;
     if (!name || !*name) name = "model.yaml";
     struct modelcfg *m = calloc(1, sizeof *m);
@@ -500,9 +530,12 @@ yolo_status modelcfg_load(const char *name_or_path, int nc_override, modelcfg **
     bool read_err = ferror(f);
     fclose(f);
     yolo_status st;
-    if (!buf) st = yolo_error(YOLO_ERR_NOMEM, "%s: out of memory", m->path);
-    else if (read_err) st = yolo_error(YOLO_ERR_IO, "%s: read error", m->path);
-    else st = parse_text(m, buf, len, nc_override);
+    if (!buf)
+        st = yolo_error(YOLO_ERR_NOMEM, "%s: out of memory", m->path);
+    else if (read_err)
+        st = yolo_error(YOLO_ERR_IO, "%s: read error", m->path);
+    else
+        st = parse_text(m, buf, len, nc_override);
     if (st != YOLO_OK) {
         free(buf);
         free(m);
@@ -520,23 +553,35 @@ void modelcfg_free(modelcfg *cfg) {
     free(cfg);
 }
 
-const char *modelcfg_task(const modelcfg *cfg) { return cfg->task; }
-char modelcfg_scale(const modelcfg *cfg) { return cfg->scale; }
-int modelcfg_nc(const modelcfg *cfg) { return cfg->nc; }
-int modelcfg_layer_count(const modelcfg *cfg) { return cfg->n_layers; }
+const char *modelcfg_task(const modelcfg *cfg) {
+    return cfg->task;
+}
+char modelcfg_scale(const modelcfg *cfg) {
+    return cfg->scale;
+}
+int modelcfg_nc(const modelcfg *cfg) {
+    return cfg->nc;
+}
+int modelcfg_layer_count(const modelcfg *cfg) {
+    return cfg->n_layers;
+}
 const modelcfg_layer *modelcfg_layer_at(const modelcfg *cfg, int i) {
     return i >= 0 && i < cfg->n_layers ? &cfg->layers[i] : NULL;
 }
-const char *modelcfg_path(const modelcfg *cfg) { return cfg->path; }
-const char *modelcfg_display_name(const modelcfg *cfg) { return cfg->display; }
+const char *modelcfg_path(const modelcfg *cfg) {
+    return cfg->path;
+}
+const char *modelcfg_display_name(const modelcfg *cfg) {
+    return cfg->display;
+}
 
 /* ---- counting: parameters, leaf modules and thop-style FLOPs ---- */
 
 typedef struct {
     int64_t params, frozen;
     int leaves;
-    bool has_act;     /* Conv's SiLU is one module shared by every Conv: it counts once */
-    double ops;       /* thop multiply-accumulates at the probe size */
+    bool has_act; /* Conv's SiLU is one module shared by every Conv: it counts once */
+    double ops;   /* thop multiply-accumulates at the probe size */
 } tally;
 
 /* Conv = Conv2d (no bias) + BN + SiLU on an h x w output. */
@@ -555,7 +600,9 @@ static void t_conv2d(tally *t, int c1, int c2, int k, int oh, int ow) {
     t->ops += (double)c2 * oh * ow * c1 * k * k;
 }
 
-static int conv_out(int h, int k, int s) { return (h + 2 * (k / 2) - k) / s + 1; }
+static int conv_out(int h, int k, int s) {
+    return (h + 2 * (k / 2) - k) / s + 1;
+}
 
 static void count_all(const struct modelcfg *m, int probe, tally *t) {
     memset(t, 0, sizeof *t);
@@ -593,7 +640,9 @@ static void count_all(const struct modelcfg *m, int probe, tally *t) {
             t->leaves += 1;
             t->ops += (double)L->c2 * oh * ow; /* thop: one op per output element for nearest */
             break;
-        case MODELCFG_CONCAT: t->leaves += 1; break;
+        case MODELCFG_CONCAT:
+            t->leaves += 1;
+            break;
         case MODELCFG_DETECT:
         case MODELCFG_SEGMENT:
             for (int l = 0; l < L->nl; l++) {
@@ -686,9 +735,10 @@ yolo_status modelcfg_summary_line(const modelcfg *cfg, char *buf, size_t cap) {
     char p[32], g[32];
     thousands(t.params, p, sizeof p);
     thousands(t.params - t.frozen, g, sizeof g);
-    int n = snprintf(buf, cap, "%s summary: %d layers, %s parameters, %s gradients, %.1f GFLOPs", cfg->display, t.leaves,
-                     p, g, modelcfg_gflops(cfg));
-    if (n < 0 || (size_t)n >= cap) return yolo_error(YOLO_ERR_LIMIT, "summary line longer than %zu bytes", cap);
+    int n = snprintf(buf, cap, "%s summary: %d layers, %s parameters, %s gradients, %.1f GFLOPs",
+                     cfg->display, t.leaves, p, g, modelcfg_gflops(cfg));
+    if (n < 0 || (size_t)n >= cap)
+        return yolo_error(YOLO_ERR_LIMIT, "summary line longer than %zu bytes", cap);
     return YOLO_OK;
 }
 
@@ -801,14 +851,14 @@ static yolo_status yaml_node_value(const modelcfg *cfg, yv_doc *doc, yaml_docume
     else if (n->type == YAML_SCALAR_NODE)
         v = yaml_scalar_value(doc, n);
     else if (n->type == YAML_SEQUENCE_NODE) {
-        if (!(v = yv_new_list(doc))) return yolo_error(YOLO_ERR_NOMEM, "out of memory");
+        if (!(v = yv_new_list(doc))) return yolo_nomem();
         for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top; it++) {
             yv *c;
             TRY(yaml_node_value(cfg, doc, d, yaml_document_get_node(d, *it), depth + 1, &c));
             TRY(yv_seq_push(doc, v, c));
         }
     } else {
-        if (!(v = yv_new_dict(doc))) return yolo_error(YOLO_ERR_NOMEM, "out of memory");
+        if (!(v = yv_new_dict(doc))) return yolo_nomem();
         for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
             yv *k, *c;
             TRY(yaml_node_value(cfg, doc, d, yaml_document_get_node(d, p->key), depth + 1, &k));
@@ -816,7 +866,7 @@ static yolo_status yaml_node_value(const modelcfg *cfg, yv_doc *doc, yaml_docume
             TRY(yv_dict_put(doc, v, k, c));
         }
     }
-    if (!v) return yolo_error(YOLO_ERR_NOMEM, "out of memory");
+    if (!v) return yolo_nomem();
     *out = v;
     return YOLO_OK;
 }

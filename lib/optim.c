@@ -12,7 +12,7 @@
 #include <strings.h>
 
 #include "optim_internal.h"
-#include "yolo/fused.h"
+#include "fused.h"
 #include "yolo/torch_train.h"
 
 static const char *group_names[OPTIM_NGROUPS] = {"weight", "bn", "bias"};
@@ -477,8 +477,8 @@ static yolo_status sgd_prepare(slot *s, const group *G, torch_tensor *grad, cons
     return YOLO_OK;
 }
 
-static yolo_status adam_prepare(slot *s, const group *G, torch_tensor *grad, bool decoupled, const grad_io *io,
-                                adam_args *out, bool *done) {
+static yolo_status adam_prepare(slot *s, const group *G, torch_tensor *grad, bool decoupled,
+                                const grad_io *io, adam_args *out, bool *done) {
     int64_t n = torch_numel(s->param);
     *done = false;
     if (n == 0 || torch_numel(grad) != n || !fused_raw_f32(s->param) || !fused_raw_f32(grad) ||
@@ -521,8 +521,8 @@ typedef union {
 } step_args;
 
 /* Either form's set-up, as a job for tt_parallel_jobs (its ctx is *a). */
-static yolo_status step_prepare(optim_kind kind, slot *s, const group *G, torch_tensor *grad, const grad_io *io,
-                                step_args *a, tt_range_job *job, bool *done) {
+static yolo_status step_prepare(optim_kind kind, slot *s, const group *G, torch_tensor *grad,
+                                const grad_io *io, step_args *a, tt_range_job *job, bool *done) {
     yolo_status st = kind == OPTIM_SGD ? sgd_prepare(s, G, grad, io, &a->sgd, done)
                                        : adam_prepare(s, G, grad, kind == OPTIM_ADAMW, io, &a->adam, done);
     *job = (tt_range_job){kind == OPTIM_SGD ? sgd_kernel : adam_kernel, a, torch_numel(s->param)};
@@ -664,7 +664,8 @@ static bool probe_case(optim_kind kind, const group *G) {
             step_fused(kind, &f, G, fg, &io, &done) || !done || !fused_same_bits(rg, fg))
             goto done;
     }
-    same = fused_same_bits(r.param, f.param) && fused_same_bits(r.buf, f.buf) && fused_same_bits(r.sq, f.sq) && r.step == f.step;
+    same = fused_same_bits(r.param, f.param) && fused_same_bits(r.buf, f.buf) &&
+           fused_same_bits(r.sq, f.sq) && r.step == f.step;
 done:
     torch_free(rg), torch_free(fg), torch_free(coef);
     torch_free(r.param), torch_free(r.buf), torch_free(r.sq);
@@ -786,7 +787,8 @@ static yolo_status step_all(optim *o, const torch_tensor *coef, bool zero) {
             bool done = false;
             grad_io io = {(float)c, scale_fused, zero};
             /* the raw pointers stay valid after the handle moves on: the parameter holds its gradient */
-            if (fused && (scale_fused || !scale)) st = step_prepare(o->kind, s, G, grad, &io, &args[nj], &jobs[nj], &done);
+            if (fused && (scale_fused || !scale))
+                st = step_prepare(o->kind, s, G, grad, &io, &args[nj], &jobs[nj], &done);
             if (done) {
                 nj++;
             } else if (st == YOLO_OK) {
@@ -884,7 +886,8 @@ static yolo_status clip_coef_fused(optim *o, double max_norm, double *total_norm
  * a gradient. */
 static yolo_status clip_coef(optim *o, double max_norm, double *total_norm, torch_tensor **coef) {
     bool done = false;
-    yolo_status st = use_fused(o) && norm_agrees ? clip_coef_fused(o, max_norm, total_norm, coef, &done) : YOLO_OK;
+    yolo_status st =
+        use_fused(o) && norm_agrees ? clip_coef_fused(o, max_norm, total_norm, coef, &done) : YOLO_OK;
     if (st != YOLO_OK || done) return st;
     bool was = torch_set_grad_enabled(false);
     torch_tensor **norms = calloc((size_t)(o->n ? o->n : 1), sizeof *norms);

@@ -30,35 +30,35 @@ static yolo_status bad(up *u, const char *what) {
 
 static yolo_status oom(up *u) {
     if (yv_doc_over_limit(u->doc))
-        return yolo_error(YOLO_ERR_LIMIT, "pickle values need more than the memory limit (at offset %zu)", u->op_at);
+        return yolo_error(YOLO_ERR_LIMIT, "pickle values need more than the memory limit (at offset %zu)",
+                          u->op_at);
     return yolo_error(YOLO_ERR_NOMEM, "out of memory reading the pickle");
 }
 
-#define NEED(x)                                                                                        \
-    do {                                                                                               \
-        if (!(x)) return oom(u);                                                                       \
-    } while (0)
-#define TRY(x)                                                                                         \
-    do {                                                                                               \
-        yolo_status s_ = (x);                                                                          \
-        if (s_) return s_;                                                                             \
+#define NEED(x)                                                                                              \
+    do {                                                                                                     \
+        if (!(x)) return oom(u);                                                                             \
     } while (0)
 
 static yolo_status take(up *u, size_t n, const unsigned char **out) {
     if (n > u->len - u->pos)
-        return yolo_error(YOLO_ERR_FORMAT, "bad pickle: truncated (need %zu bytes at offset %zu, have %zu)", n,
-                          u->pos, u->len - u->pos);
+        return yolo_error(YOLO_ERR_FORMAT, "bad pickle: truncated (need %zu bytes at offset %zu, have %zu)",
+                          n, u->pos, u->len - u->pos);
     *out = u->p + u->pos;
     u->pos += n;
     return YOLO_OK;
 }
 
 static yolo_status take_uint(up *u, int nbytes, uint64_t *v) {
+    yolo_status st = YOLO_OK;
     const unsigned char *b = NULL;
-    TRY(take(u, (size_t)nbytes, &b));
+    YOLO_TRY(take(u, (size_t)nbytes, &b));
     *v = 0;
-    for (int i = 0; i < nbytes; i++) *v |= (uint64_t)b[i] << (8 * i);
+    for (int i = 0; i < nbytes; i++)
+        *v |= (uint64_t)b[i] << (8 * i);
     return YOLO_OK;
+done:
+    return st;
 }
 
 /* A text argument (protocol 0): bytes up to the next newline, newline excluded. */
@@ -85,7 +85,9 @@ static yolo_status push(up *u, yv *v) {
     return YOLO_OK;
 }
 
-static size_t mark_base(const up *u) { return u->nmarks ? u->marks[u->nmarks - 1] : 0; }
+static size_t mark_base(const up *u) {
+    return u->nmarks ? u->marks[u->nmarks - 1] : 0;
+}
 
 static yolo_status pop(up *u, yv **v) {
     if (u->sp <= mark_base(u)) return bad(u, "stack underflow");
@@ -114,11 +116,13 @@ static yolo_status memo_put(up *u, uint64_t idx) {
     if (!u->sp) return bad(u, "PUT on an empty stack");
     v = u->stack[u->sp - 1];
     /* Writers number memo entries 0, 1, 2, ...: an index beyond the input length is hostile. */
-    if (idx > u->len) return yolo_error(YOLO_ERR_LIMIT, "bad pickle: memo index %llu too large at offset %zu",
-                                        (unsigned long long)idx, u->op_at);
+    if (idx > u->len)
+        return yolo_error(YOLO_ERR_LIMIT, "bad pickle: memo index %llu too large at offset %zu",
+                          (unsigned long long)idx, u->op_at);
     if (idx >= u->memo_cap) {
         size_t cap = u->memo_cap ? u->memo_cap : 64;
-        while (cap <= idx) cap *= 2;
+        while (cap <= idx)
+            cap *= 2;
         yv **m = realloc(u->memo, cap * sizeof *m);
         NEED(m);
         memset(m + u->memo_cap, 0, (cap - u->memo_cap) * sizeof *m);
@@ -136,7 +140,9 @@ static yolo_status memo_get(up *u, uint64_t idx) {
 }
 
 static yolo_status new_seq(up *u, yv_kind kind, yv **items, size_t n, yv **out) {
-    yv *t = kind == YV_LIST ? yv_new_list(u->doc) : kind == YV_TUPLE ? yv_new_tuple(u->doc) : yv_new_set(u->doc);
+    yv *t = kind == YV_LIST    ? yv_new_list(u->doc)
+            : kind == YV_TUPLE ? yv_new_tuple(u->doc)
+                               : yv_new_set(u->doc);
     NEED(t);
     if (n) {
         t->seq.items = yv_doc_alloc(u->doc, n * sizeof(yv *));
@@ -156,12 +162,14 @@ static yolo_status push_str(up *u, const unsigned char *s, size_t n) {
 /* Decimal text (protocol 0 INT/LONG) into an int value of any size. */
 static yolo_status push_decimal(up *u, const char *s, size_t n) {
     if (n && s[n - 1] == 'L') n--;
-    if (n == 2 && s[0] == '0' && (s[1] == '0' || s[1] == '1')) return push(u, yv_new_bool(u->doc, s[1] == '1'));
+    if (n == 2 && s[0] == '0' && (s[1] == '0' || s[1] == '1'))
+        return push(u, yv_new_bool(u->doc, s[1] == '1'));
     bool neg = false;
     size_t i = 0;
     if (i < n && (s[i] == '-' || s[i] == '+')) neg = s[i++] == '-';
     if (i == n) return bad(u, "empty integer");
-    if (n - i > MAX_TEXT_DIGITS) return yolo_error(YOLO_ERR_LIMIT, "bad pickle: integer too long at offset %zu", u->op_at);
+    if (n - i > MAX_TEXT_DIGITS)
+        return yolo_error(YOLO_ERR_LIMIT, "bad pickle: integer too long at offset %zu", u->op_at);
     size_t cap = (n - i) / 2 + 2, len = 1;
     unsigned char *mag = calloc(cap, 1);
     NEED(mag);
@@ -195,7 +203,8 @@ static yolo_status push_decimal(up *u, const char *s, size_t n) {
 
 /* Protocol 0 quoted string ('...' or "...") with backslash escapes, as repr() writes them. */
 static yolo_status push_quoted(up *u, const char *s, size_t n) {
-    if (n < 2 || (s[0] != '\'' && s[0] != '"') || s[n - 1] != s[0]) return bad(u, "STRING argument not quoted");
+    if (n < 2 || (s[0] != '\'' && s[0] != '"') || s[n - 1] != s[0])
+        return bad(u, "STRING argument not quoted");
     s++;
     n -= 2;
     char *out = malloc(n + 1);
@@ -206,9 +215,15 @@ static yolo_status push_quoted(up *u, const char *s, size_t n) {
         if (c == '\\' && i + 1 < n) {
             c = s[++i];
             switch (c) {
-            case 'n': c = '\n'; break;
-            case 't': c = '\t'; break;
-            case 'r': c = '\r'; break;
+            case 'n':
+                c = '\n';
+                break;
+            case 't':
+                c = '\t';
+                break;
+            case 'r':
+                c = '\r';
+                break;
             case 'x':
                 if (i + 2 < n) {
                     char hex[3] = {s[i + 1], s[i + 2], 0};
@@ -216,7 +231,8 @@ static yolo_status push_quoted(up *u, const char *s, size_t n) {
                     i += 2;
                 }
                 break;
-            default: break;
+            default:
+                break;
             }
         }
         out[o++] = c;
@@ -229,8 +245,15 @@ static yolo_status push_quoted(up *u, const char *s, size_t n) {
 
 /* raw-unicode-escape text (protocol 0 UNICODE): \uXXXX and \UXXXXXXXX escapes, to UTF-8. */
 static size_t put_utf8(unsigned char *o, uint32_t cp) {
-    if (cp < 0x80) { o[0] = (unsigned char)cp; return 1; }
-    if (cp < 0x800) { o[0] = (unsigned char)(0xc0 | cp >> 6); o[1] = (unsigned char)(0x80 | (cp & 0x3f)); return 2; }
+    if (cp < 0x80) {
+        o[0] = (unsigned char)cp;
+        return 1;
+    }
+    if (cp < 0x800) {
+        o[0] = (unsigned char)(0xc0 | cp >> 6);
+        o[1] = (unsigned char)(0x80 | (cp & 0x3f));
+        return 2;
+    }
     if (cp < 0x10000) {
         o[0] = (unsigned char)(0xe0 | cp >> 12);
         o[1] = (unsigned char)(0x80 | ((cp >> 6) & 0x3f));
@@ -286,7 +309,9 @@ static yv *new_global(up *u, const char *mod, size_t mn, const char *name, size_
     return g;
 }
 
-static bool is_global(const yv *v, const char *name) { return v->kind == YV_GLOBAL && strcmp(v->str.s, name) == 0; }
+static bool is_global(const yv *v, const char *name) {
+    return v->kind == YV_GLOBAL && strcmp(v->str.s, name) == 0;
+}
 
 static bool int_of(const yv *v, int64_t *out) {
     if (v->kind == YV_INT) return *out = v->i, true;
@@ -296,6 +321,7 @@ static bool int_of(const yv *v, int64_t *out) {
 
 /* BINPERSID: ('storage', torch.<Type>Storage, key, device, numel). */
 static yolo_status persistent_load(up *u, yv *pid, yv **out) {
+    yolo_status st = YOLO_OK;
     if (pid->kind != YV_TUPLE || pid->seq.n < 5) return bad(u, "persistent id is not a storage tuple");
     yv **it = pid->seq.items;
     if (!yv_as_str(it[0]) || strcmp(it[0]->str.s, "storage") != 0 || it[1]->kind != YV_GLOBAL ||
@@ -303,9 +329,11 @@ static yolo_status persistent_load(up *u, yv *pid, yv **out) {
         return bad(u, "persistent id is not a storage tuple");
     yv_dtype dt;
     const char *cls = it[1]->str.s;
-    if (strcmp(cls, "torch.UntypedStorage") == 0) dt = YDT_U8;
+    if (strcmp(cls, "torch.UntypedStorage") == 0)
+        dt = YDT_U8;
     else if (!yv_dtype_from_storage_class(cls, &dt))
-        return yolo_error(YOLO_ERR_FORMAT, "bad pickle: unsupported storage type %s at offset %zu", cls, u->op_at);
+        return yolo_error(YOLO_ERR_FORMAT, "bad pickle: unsupported storage type %s at offset %zu", cls,
+                          u->op_at);
     int64_t numel;
     if (!int_of(it[4], &numel) || numel < 0 || (uint64_t)numel > (SIZE_MAX / 8))
         return bad(u, "storage size is not a valid count");
@@ -314,24 +342,26 @@ static yolo_status persistent_load(up *u, yv *pid, yv **out) {
         return bad(u, "storage key is not a plain name");
     yv *have = yv_dict_get(u->storages, key);
     if (have) {
-        yv_storage *st = have->tensor.storage;
-        if (st->dtype != dt || st->numel != numel)
+        yv_storage *sto = have->tensor.storage;
+        if (sto->dtype != dt || sto->numel != numel)
             return bad(u, "storage key reused with another type or size");
         *out = have;
         return YOLO_OK;
     }
-    yv_storage *st = yv_new_storage(u->doc, dt, numel, u->storage_data);
-    NEED(st);
-    st->key = yv_doc_strdup(u->doc, key, strlen(key));
-    st->device = yv_doc_strdup(u->doc, it[3]->str.s, it[3]->str.len);
-    NEED(st->key && st->device);
+    yv_storage *sto = yv_new_storage(u->doc, dt, numel, u->storage_data);
+    NEED(sto);
+    sto->key = yv_doc_strdup(u->doc, key, strlen(key));
+    sto->device = yv_doc_strdup(u->doc, it[3]->str.s, it[3]->str.len);
+    NEED(sto->key && sto->device);
     int64_t one = 1;
-    yv *t = yv_new_tensor_view(u->doc, st, dt, 1, &numel, &one, 0);
+    yv *t = yv_new_tensor_view(u->doc, sto, dt, 1, &numel, &one, 0);
     NEED(t);
-    st->refs--; /* the storage's own handle is not a user-visible reference */
-    TRY(yv_dict_set(u->doc, u->storages, key, t));
+    sto->refs--; /* the storage's own handle is not a user-visible reference */
+    YOLO_TRY(yv_dict_set(u->doc, u->storages, key, t));
     *out = t;
     return YOLO_OK;
+done:
+    return st;
 }
 
 static yolo_status int_tuple(up *u, const yv *v, int64_t *out, int *n) {
@@ -340,22 +370,24 @@ static yolo_status int_tuple(up *u, const yv *v, int64_t *out, int *n) {
         return yolo_error(YOLO_ERR_LIMIT, "bad pickle: tensor with %zu dimensions (at most %d) at offset %zu",
                           v->seq.n, YV_MAX_DIMS, u->op_at);
     for (size_t i = 0; i < v->seq.n; i++)
-        if (!int_of(v->seq.items[i], &out[i]) || out[i] < 0) return bad(u, "tensor size/stride is not a count");
+        if (!int_of(v->seq.items[i], &out[i]) || out[i] < 0)
+            return bad(u, "tensor size/stride is not a count");
     *n = (int)v->seq.n;
     return YOLO_OK;
 }
 
 /* _rebuild_tensor_v2(storage, offset, size, stride, requires_grad, hooks, ...). */
 static yolo_status rebuild_tensor(up *u, const yv *args, yv **out) {
+    yolo_status st = YOLO_OK;
     if (args->kind != YV_TUPLE || args->seq.n < 4) return bad(u, "tensor rebuild with too few arguments");
     yv **a = args->seq.items;
     if (a[0]->kind != YV_TENSOR) return bad(u, "tensor rebuild without a storage");
-    yv_storage *st = a[0]->tensor.storage;
+    yv_storage *sto = a[0]->tensor.storage;
     int64_t offset, shape[YV_MAX_DIMS], stride[YV_MAX_DIMS];
     int nd, ns;
     if (!int_of(a[1], &offset) || offset < 0) return bad(u, "tensor offset is not a count");
-    TRY(int_tuple(u, a[2], shape, &nd));
-    TRY(int_tuple(u, a[3], stride, &ns));
+    YOLO_TRY(int_tuple(u, a[2], shape, &nd));
+    YOLO_TRY(int_tuple(u, a[3], stride, &ns));
     if (nd != ns) return bad(u, "tensor size and stride differ in length");
     /* The view must lie inside its storage: last element = offset + sum((size-1)*stride). */
     bool empty = false;
@@ -367,18 +399,20 @@ static yolo_status rebuild_tensor(up *u, const yv *args, yv **out) {
                              __builtin_add_overflow(last, span, &last)))
             return bad(u, "tensor view overflows");
     }
-    if (empty ? (uint64_t)offset > (uint64_t)st->numel : last >= (uint64_t)st->numel)
+    if (empty ? (uint64_t)offset > (uint64_t)sto->numel : last >= (uint64_t)sto->numel)
         return bad(u, "tensor view reaches past the end of its storage");
     /* numel must fit in int64 too. */
     uint64_t numel = 1;
     for (int d = 0; d < nd; d++)
         if (__builtin_mul_overflow(numel, (uint64_t)shape[d], &numel) || numel > INT64_MAX)
             return bad(u, "tensor size overflows");
-    yv *t = yv_new_tensor_view(u->doc, st, st->dtype, nd, shape, stride, offset);
+    yv *t = yv_new_tensor_view(u->doc, sto, sto->dtype, nd, shape, stride, offset);
     NEED(t);
     if (args->seq.n > 4) t->tensor.requires_grad = yv_is_truthy(a[4]);
     *out = t;
     return YOLO_OK;
+done:
+    return st;
 }
 
 static yolo_status latin1_encode(up *u, const yv *s, yv **out) {
@@ -407,6 +441,7 @@ static yolo_status latin1_encode(up *u, const yv *s, yv **out) {
 }
 
 static yolo_status reduce(up *u, yv *fn, yv *args, int depth, yv **out) {
+    yolo_status st = YOLO_OK;
     if (fn->kind != YV_GLOBAL) return bad(u, "REDUCE of something that is not a class or function");
     if (args->kind != YV_TUPLE) return bad(u, "REDUCE arguments are not a tuple");
     const char *f = fn->str.s;
@@ -439,7 +474,7 @@ static yolo_status reduce(up *u, yv *fn, yv *args, int depth, yv **out) {
                 yv *pair = a[0]->seq.items[i];
                 if ((pair->kind != YV_LIST && pair->kind != YV_TUPLE) || pair->seq.n != 2)
                     return bad(u, "OrderedDict item is not a pair");
-                TRY(yv_dict_put(u->doc, d, pair->seq.items[0], pair->seq.items[1]));
+                YOLO_TRY(yv_dict_put(u->doc, d, pair->seq.items[0], pair->seq.items[1]));
             }
         }
         *out = d;
@@ -453,15 +488,19 @@ static yolo_status reduce(up *u, yv *fn, yv *args, int depth, yv **out) {
     }
     if (strcmp(f, "torch.Size") == 0) {
         if (n == 0) return new_seq(u, YV_TUPLE, NULL, 0, out);
-        if (a[0]->kind != YV_LIST && a[0]->kind != YV_TUPLE) return bad(u, "torch.Size of something that is not a tuple");
+        if (a[0]->kind != YV_LIST && a[0]->kind != YV_TUPLE)
+            return bad(u, "torch.Size of something that is not a tuple");
         return new_seq(u, YV_TUPLE, a[0]->seq.items, a[0]->seq.n, out);
     }
-    if (strcmp(f, "_codecs.encode") == 0 || strcmp(f, "builtins.bytes") == 0 || strcmp(f, "builtins.bytearray") == 0) {
+    if (strcmp(f, "_codecs.encode") == 0 || strcmp(f, "builtins.bytes") == 0 ||
+        strcmp(f, "builtins.bytearray") == 0) {
         if (n == 0) return (*out = yv_new_bytes(u->doc, "", 0)) ? YOLO_OK : oom(u);
-        if (a[0]->kind == YV_BYTES) return (*out = yv_new_bytes(u->doc, a[0]->str.s, a[0]->str.len)) ? YOLO_OK : oom(u);
+        if (a[0]->kind == YV_BYTES)
+            return (*out = yv_new_bytes(u->doc, a[0]->str.s, a[0]->str.len)) ? YOLO_OK : oom(u);
         if (a[0]->kind == YV_STR) {
             const char *enc = n >= 2 ? yv_as_str(a[1]) : "utf-8";
-            if (enc && (strcmp(enc, "latin1") == 0 || strcmp(enc, "latin-1") == 0 || strcmp(enc, "iso-8859-1") == 0))
+            if (enc &&
+                (strcmp(enc, "latin1") == 0 || strcmp(enc, "latin-1") == 0 || strcmp(enc, "iso-8859-1") == 0))
                 return latin1_encode(u, a[0], out);
             if (enc && (strcmp(enc, "utf-8") == 0 || strcmp(enc, "utf8") == 0))
                 return (*out = yv_new_bytes(u->doc, a[0]->str.s, a[0]->str.len)) ? YOLO_OK : oom(u);
@@ -470,31 +509,41 @@ static yolo_status reduce(up *u, yv *fn, yv *args, int depth, yv **out) {
     *out = yv_new_object(u->doc, f, args);
     NEED(*out);
     return YOLO_OK;
+done:
+    return st;
 }
 
 /* APPEND(S) / SETITEM(S) / ADDITEMS onto target. */
 static yolo_status add_items(up *u, yv *target, yv **items, size_t n, bool pairs) {
+    yolo_status st = YOLO_OK;
     if (pairs) {
         if (n % 2) return bad(u, "SETITEMS with an odd number of items");
         if (target->kind == YV_DICT) {
-            for (size_t i = 0; i < n; i += 2) TRY(yv_dict_put(u->doc, target, items[i], items[i + 1]));
+            for (size_t i = 0; i < n; i += 2)
+                YOLO_TRY(yv_dict_put(u->doc, target, items[i], items[i + 1]));
             return YOLO_OK;
         }
     } else if (target->kind == YV_LIST || target->kind == YV_SET) {
-        for (size_t i = 0; i < n; i++) TRY(yv_seq_push(u->doc, target, items[i]));
+        for (size_t i = 0; i < n; i++)
+            YOLO_TRY(yv_seq_push(u->doc, target, items[i]));
         return YOLO_OK;
     }
-    if (target->kind != YV_OBJECT) return bad(u, pairs ? "SETITEMS on something that is not a dict" : "APPENDS on something that is not a list");
+    if (target->kind != YV_OBJECT)
+        return bad(u, pairs ? "SETITEMS on something that is not a dict"
+                            : "APPENDS on something that is not a list");
     if (!target->obj.items) NEED(target->obj.items = yv_new_list(u->doc));
     for (size_t i = 0; i < n; i += pairs ? 2 : 1) {
         yv *it = items[i];
-        if (pairs) TRY(new_seq(u, YV_TUPLE, items + i, 2, &it));
-        TRY(yv_seq_push(u->doc, target->obj.items, it));
+        if (pairs) YOLO_TRY(new_seq(u, YV_TUPLE, items + i, 2, &it));
+        YOLO_TRY(yv_seq_push(u->doc, target->obj.items, it));
     }
     return YOLO_OK;
+done:
+    return st;
 }
 
 static yolo_status run(up *u, yv **result) {
+    yolo_status st = YOLO_OK;
     yv *a, *b, *c, **items;
     size_t n;
     uint64_t x;
@@ -506,14 +555,14 @@ static yolo_status run(up *u, yv **result) {
         unsigned op = u->p[u->pos++];
         switch (op) {
         case 0x80: /* PROTO */
-            TRY(take_uint(u, 1, &x));
+            YOLO_TRY(take_uint(u, 1, &x));
             if (x > 5) return bad(u, "unsupported pickle protocol");
             break;
         case 0x95: /* FRAME: a length hint only */
-            TRY(take_uint(u, 8, &x));
+            YOLO_TRY(take_uint(u, 8, &x));
             break;
         case '.': /* STOP */
-            TRY(pop(u, result));
+            YOLO_TRY(pop(u, result));
             return YOLO_OK;
         case '(': /* MARK */
             if (u->nmarks == u->mcap) {
@@ -526,31 +575,53 @@ static yolo_status run(up *u, yv **result) {
             u->marks[u->nmarks++] = u->sp;
             break;
         case '0': /* POP */
-            if (u->sp > mark_base(u)) u->sp--;
-            else TRY(pop_mark(u, &items, &n));
+            if (u->sp > mark_base(u))
+                u->sp--;
+            else
+                YOLO_TRY(pop_mark(u, &items, &n));
             break;
-        case '1': TRY(pop_mark(u, &items, &n)); break; /* POP_MARK */
-        case '2': TRY(top(u, &a)); TRY(push(u, a)); break; /* DUP */
-        case 'N': TRY(push(u, yv_new_none(u->doc))); break;
-        case 0x88: TRY(push(u, yv_new_bool(u->doc, true))); break;
-        case 0x89: TRY(push(u, yv_new_bool(u->doc, false))); break;
-        case 'J': TRY(take_uint(u, 4, &x)); TRY(push(u, yv_new_int(u->doc, (int32_t)(uint32_t)x))); break;
-        case 'K': TRY(take_uint(u, 1, &x)); TRY(push(u, yv_new_int(u->doc, (int64_t)x))); break;
-        case 'M': TRY(take_uint(u, 2, &x)); TRY(push(u, yv_new_int(u->doc, (int64_t)x))); break;
+        case '1':
+            YOLO_TRY(pop_mark(u, &items, &n));
+            break; /* POP_MARK */
+        case '2':
+            YOLO_TRY(top(u, &a));
+            YOLO_TRY(push(u, a));
+            break; /* DUP */
+        case 'N':
+            YOLO_TRY(push(u, yv_new_none(u->doc)));
+            break;
+        case 0x88:
+            YOLO_TRY(push(u, yv_new_bool(u->doc, true)));
+            break;
+        case 0x89:
+            YOLO_TRY(push(u, yv_new_bool(u->doc, false)));
+            break;
+        case 'J':
+            YOLO_TRY(take_uint(u, 4, &x));
+            YOLO_TRY(push(u, yv_new_int(u->doc, (int32_t)(uint32_t)x)));
+            break;
+        case 'K':
+            YOLO_TRY(take_uint(u, 1, &x));
+            YOLO_TRY(push(u, yv_new_int(u->doc, (int64_t)x)));
+            break;
+        case 'M':
+            YOLO_TRY(take_uint(u, 2, &x));
+            YOLO_TRY(push(u, yv_new_int(u->doc, (int64_t)x)));
+            break;
         case 0x8a: /* LONG1 */
         case 0x8b: /* LONG4 */
-            TRY(take_uint(u, op == 0x8a ? 1 : 4, &x));
+            YOLO_TRY(take_uint(u, op == 0x8a ? 1 : 4, &x));
             if (op == 0x8b && x > INT32_MAX) return bad(u, "negative LONG4 length");
-            TRY(take(u, (size_t)x, &q));
-            TRY(push(u, yv_new_bigint(u->doc, q, (size_t)x)));
+            YOLO_TRY(take(u, (size_t)x, &q));
+            YOLO_TRY(push(u, yv_new_bigint(u->doc, q, (size_t)x)));
             break;
         case 'I': /* INT */
         case 'L': /* LONG */
-            TRY(take_line(u, &s, &n));
-            TRY(push_decimal(u, s, n));
+            YOLO_TRY(take_line(u, &s, &n));
+            YOLO_TRY(push_decimal(u, s, n));
             break;
         case 'F': { /* FLOAT */
-            TRY(take_line(u, &s, &n));
+            YOLO_TRY(take_line(u, &s, &n));
             char buf[64];
             if (n >= sizeof buf) return bad(u, "FLOAT argument too long");
             memcpy(buf, s, n);
@@ -558,113 +629,137 @@ static yolo_status run(up *u, yv **result) {
             char *end;
             double d = strtod(buf, &end);
             if (end == buf) return bad(u, "FLOAT argument is not a number");
-            TRY(push(u, yv_new_float(u->doc, d)));
+            YOLO_TRY(push(u, yv_new_float(u->doc, d)));
             break;
         }
         case 'G': { /* BINFLOAT, big-endian */
-            TRY(take(u, 8, &q));
+            YOLO_TRY(take(u, 8, &q));
             uint64_t bits = 0;
-            for (int i = 0; i < 8; i++) bits = bits << 8 | q[i];
+            for (int i = 0; i < 8; i++)
+                bits = bits << 8 | q[i];
             double d;
             memcpy(&d, &bits, sizeof d);
-            TRY(push(u, yv_new_float(u->doc, d)));
+            YOLO_TRY(push(u, yv_new_float(u->doc, d)));
             break;
         }
-        case 'S': TRY(take_line(u, &s, &n)); TRY(push_quoted(u, s, n)); break;
-        case 'V': TRY(take_line(u, &s, &n)); TRY(push_raw_unicode(u, s, n)); break;
-        case 'T': /* BINSTRING: Python 2 str, read as text like torch.load does */
-        case 'U': /* SHORT_BINSTRING */
-        case 'X': /* BINUNICODE */
+        case 'S':
+            YOLO_TRY(take_line(u, &s, &n));
+            YOLO_TRY(push_quoted(u, s, n));
+            break;
+        case 'V':
+            YOLO_TRY(take_line(u, &s, &n));
+            YOLO_TRY(push_raw_unicode(u, s, n));
+            break;
+        case 'T':  /* BINSTRING: Python 2 str, read as text like torch.load does */
+        case 'U':  /* SHORT_BINSTRING */
+        case 'X':  /* BINUNICODE */
         case 0x8c: /* SHORT_BINUNICODE */
         case 0x8d: /* BINUNICODE8 */
-            TRY(take_uint(u, op == 'U' || op == 0x8c ? 1 : op == 0x8d ? 8 : 4, &x));
+            YOLO_TRY(take_uint(u, op == 'U' || op == 0x8c ? 1 : op == 0x8d ? 8 : 4, &x));
             if (op == 'T' && x > INT32_MAX) return bad(u, "negative BINSTRING length");
             if (x > u->len) return bad(u, "string longer than the pickle");
-            TRY(take(u, (size_t)x, &q));
-            TRY(push_str(u, q, (size_t)x));
+            YOLO_TRY(take(u, (size_t)x, &q));
+            YOLO_TRY(push_str(u, q, (size_t)x));
             break;
-        case 'B': /* BINBYTES */
-        case 'C': /* SHORT_BINBYTES */
+        case 'B':  /* BINBYTES */
+        case 'C':  /* SHORT_BINBYTES */
         case 0x8e: /* BINBYTES8 */
         case 0x96: /* BYTEARRAY8 */
-            TRY(take_uint(u, op == 'C' ? 1 : op == 'B' ? 4 : 8, &x));
+            YOLO_TRY(take_uint(u, op == 'C' ? 1 : op == 'B' ? 4 : 8, &x));
             if (x > u->len) return bad(u, "bytes longer than the pickle");
-            TRY(take(u, (size_t)x, &q));
-            TRY(push(u, yv_new_bytes(u->doc, q, (size_t)x)));
+            YOLO_TRY(take(u, (size_t)x, &q));
+            YOLO_TRY(push(u, yv_new_bytes(u->doc, q, (size_t)x)));
             break;
-        case ')': TRY(push(u, yv_new_tuple(u->doc))); break;
-        case 't': TRY(pop_mark(u, &items, &n)); TRY(new_seq(u, YV_TUPLE, items, n, &a)); TRY(push(u, a)); break;
+        case ')':
+            YOLO_TRY(push(u, yv_new_tuple(u->doc)));
+            break;
+        case 't':
+            YOLO_TRY(pop_mark(u, &items, &n));
+            YOLO_TRY(new_seq(u, YV_TUPLE, items, n, &a));
+            YOLO_TRY(push(u, a));
+            break;
         case 0x85: /* TUPLE1..3 */
         case 0x86:
         case 0x87:
             n = op - 0x84;
             if (u->sp < mark_base(u) + n) return bad(u, "stack underflow");
-            TRY(new_seq(u, YV_TUPLE, u->stack + u->sp - n, n, &a));
+            YOLO_TRY(new_seq(u, YV_TUPLE, u->stack + u->sp - n, n, &a));
             u->sp -= n;
-            TRY(push(u, a));
+            YOLO_TRY(push(u, a));
             break;
-        case ']': TRY(push(u, yv_new_list(u->doc))); break;
-        case 'l': TRY(pop_mark(u, &items, &n)); TRY(new_seq(u, YV_LIST, items, n, &a)); TRY(push(u, a)); break;
-        case '}': TRY(push(u, yv_new_dict(u->doc))); break;
-        case 0x8f: TRY(push(u, yv_new_set(u->doc))); break; /* EMPTY_SET */
+        case ']':
+            YOLO_TRY(push(u, yv_new_list(u->doc)));
+            break;
+        case 'l':
+            YOLO_TRY(pop_mark(u, &items, &n));
+            YOLO_TRY(new_seq(u, YV_LIST, items, n, &a));
+            YOLO_TRY(push(u, a));
+            break;
+        case '}':
+            YOLO_TRY(push(u, yv_new_dict(u->doc)));
+            break;
+        case 0x8f:
+            YOLO_TRY(push(u, yv_new_set(u->doc)));
+            break; /* EMPTY_SET */
         case 0x91: /* FROZENSET */
-            TRY(pop_mark(u, &items, &n));
-            TRY(new_seq(u, YV_SET, items, n, &a));
-            TRY(push(u, a));
+            YOLO_TRY(pop_mark(u, &items, &n));
+            YOLO_TRY(new_seq(u, YV_SET, items, n, &a));
+            YOLO_TRY(push(u, a));
             break;
         case 'd': /* DICT */
-            TRY(pop_mark(u, &items, &n));
+            YOLO_TRY(pop_mark(u, &items, &n));
             NEED(a = yv_new_dict(u->doc));
-            TRY(add_items(u, a, items, n, true));
-            TRY(push(u, a));
+            YOLO_TRY(add_items(u, a, items, n, true));
+            YOLO_TRY(push(u, a));
             break;
         case 'a': /* APPEND */
-            TRY(pop(u, &b));
-            TRY(top(u, &a));
-            TRY(add_items(u, a, &b, 1, false));
+            YOLO_TRY(pop(u, &b));
+            YOLO_TRY(top(u, &a));
+            YOLO_TRY(add_items(u, a, &b, 1, false));
             break;
         case 's': /* SETITEM */
             if (u->sp < mark_base(u) + 3) return bad(u, "stack underflow");
-            TRY(add_items(u, u->stack[u->sp - 3], u->stack + u->sp - 2, 2, true));
+            YOLO_TRY(add_items(u, u->stack[u->sp - 3], u->stack + u->sp - 2, 2, true));
             u->sp -= 2;
             break;
-        case 'e': /* APPENDS */
-        case 'u': /* SETITEMS */
+        case 'e':  /* APPENDS */
+        case 'u':  /* SETITEMS */
         case 0x90: /* ADDITEMS */
-            TRY(pop_mark(u, &items, &n));
-            TRY(top(u, &a));
+            YOLO_TRY(pop_mark(u, &items, &n));
+            YOLO_TRY(top(u, &a));
             if (op == 0x90 && a->kind != YV_SET) return bad(u, "ADDITEMS on something that is not a set");
-            TRY(add_items(u, a, items, n, op == 'u'));
+            YOLO_TRY(add_items(u, a, items, n, op == 'u'));
             break;
         case 'c': { /* GLOBAL */
             const char *mod;
             size_t mn;
-            TRY(take_line(u, &mod, &mn));
-            TRY(take_line(u, &s, &n));
-            TRY(push(u, new_global(u, mod, mn, s, n)));
+            YOLO_TRY(take_line(u, &mod, &mn));
+            YOLO_TRY(take_line(u, &s, &n));
+            YOLO_TRY(push(u, new_global(u, mod, mn, s, n)));
             break;
         }
         case 0x93: /* STACK_GLOBAL */
-            TRY(pop(u, &b));
-            TRY(pop(u, &a));
-            if (a->kind != YV_STR || b->kind != YV_STR) return bad(u, "STACK_GLOBAL of something that is not a str");
+            YOLO_TRY(pop(u, &b));
+            YOLO_TRY(pop(u, &a));
+            if (a->kind != YV_STR || b->kind != YV_STR)
+                return bad(u, "STACK_GLOBAL of something that is not a str");
             /* Such names could never be imported, and GLOBAL (which we write) could not spell them. */
             if (memchr(a->str.s, '\n', a->str.len) || memchr(b->str.s, '\n', b->str.len) ||
                 strlen(a->str.s) != a->str.len || strlen(b->str.s) != b->str.len)
                 return bad(u, "STACK_GLOBAL name with a newline or NUL");
-            TRY(push(u, new_global(u, a->str.s, a->str.len, b->str.s, b->str.len)));
+            YOLO_TRY(push(u, new_global(u, a->str.s, a->str.len, b->str.s, b->str.len)));
             break;
         case 'R': /* REDUCE */
-            TRY(pop(u, &b));
-            TRY(pop(u, &a));
-            TRY(reduce(u, a, b, 0, &c));
-            TRY(push(u, c));
+            YOLO_TRY(pop(u, &b));
+            YOLO_TRY(pop(u, &a));
+            YOLO_TRY(reduce(u, a, b, 0, &c));
+            YOLO_TRY(push(u, c));
             break;
-        case 0x81: /* NEWOBJ */
-        case 0x92: /* NEWOBJ_EX */
-            if (op == 0x92) TRY(pop(u, &c)); /* kwargs: recorded nowhere, nothing runs */
-            TRY(pop(u, &b));
-            TRY(pop(u, &a));
+        case 0x81:                                /* NEWOBJ */
+        case 0x92:                                /* NEWOBJ_EX */
+            if (op == 0x92) YOLO_TRY(pop(u, &c)); /* kwargs: recorded nowhere, nothing runs */
+            YOLO_TRY(pop(u, &b));
+            YOLO_TRY(pop(u, &a));
             if (a->kind != YV_GLOBAL) return bad(u, "NEWOBJ of something that is not a class");
             if (b->kind != YV_TUPLE) return bad(u, "NEWOBJ arguments are not a tuple");
             if (is_global(a, "collections.OrderedDict") || is_global(a, "builtins.dict")) {
@@ -678,43 +773,44 @@ static yolo_status run(up *u, yv **result) {
                 NEED(c = yv_new_object(u->doc, a->str.s, b));
                 c->obj.newobj = true;
             }
-            TRY(push(u, c));
+            YOLO_TRY(push(u, c));
             break;
         case 'i': { /* INST: protocol 0 instance */
             const char *mod;
             size_t mn;
-            TRY(take_line(u, &mod, &mn));
-            TRY(take_line(u, &s, &n));
+            YOLO_TRY(take_line(u, &mod, &mn));
+            YOLO_TRY(take_line(u, &s, &n));
             NEED(a = new_global(u, mod, mn, s, n));
-            TRY(pop_mark(u, &items, &n));
-            TRY(new_seq(u, YV_TUPLE, items, n, &b));
+            YOLO_TRY(pop_mark(u, &items, &n));
+            YOLO_TRY(new_seq(u, YV_TUPLE, items, n, &b));
             NEED(c = yv_new_object(u->doc, a->str.s, b));
-            TRY(push(u, c));
+            YOLO_TRY(push(u, c));
             break;
         }
         case 'o': /* OBJ */
-            TRY(pop_mark(u, &items, &n));
+            YOLO_TRY(pop_mark(u, &items, &n));
             if (n < 1 || items[0]->kind != YV_GLOBAL) return bad(u, "OBJ without a class");
             a = items[0];
-            TRY(new_seq(u, YV_TUPLE, items + 1, n - 1, &b));
+            YOLO_TRY(new_seq(u, YV_TUPLE, items + 1, n - 1, &b));
             NEED(c = yv_new_object(u->doc, a->str.s, b));
-            TRY(push(u, c));
+            YOLO_TRY(push(u, c));
             break;
         case 'b': /* BUILD */
-            TRY(pop(u, &b));
-            TRY(top(u, &a));
+            YOLO_TRY(pop(u, &b));
+            YOLO_TRY(top(u, &a));
             /* Tensors and dicts get harmless state (hooks, an OrderedDict's __dict__): dropped. */
             if (a->kind == YV_OBJECT) a->obj.state = b;
             break;
         case 'Q': /* BINPERSID */
-            TRY(pop(u, &a));
-            TRY(persistent_load(u, a, &b));
-            TRY(push(u, b));
+            YOLO_TRY(pop(u, &a));
+            YOLO_TRY(persistent_load(u, a, &b));
+            YOLO_TRY(push(u, b));
             break;
-        case 'P': return bad(u, "text persistent ids (PERSID) are not torch storages");
-        case 'g': /* GET */
+        case 'P':
+            return bad(u, "text persistent ids (PERSID) are not torch storages");
+        case 'g':   /* GET */
         case 'p': { /* PUT */
-            TRY(take_line(u, &s, &n));
+            YOLO_TRY(take_line(u, &s, &n));
             char buf[24];
             if (n == 0 || n >= sizeof buf) return bad(u, "bad memo key");
             memcpy(buf, s, n);
@@ -723,23 +819,41 @@ static yolo_status run(up *u, yv **result) {
             errno = 0;
             unsigned long long k = strtoull(buf, &end, 10);
             if (*end || errno || buf[0] == '-') return bad(u, "bad memo key");
-            TRY(op == 'g' ? memo_get(u, k) : memo_put(u, k));
+            YOLO_TRY(op == 'g' ? memo_get(u, k) : memo_put(u, k));
             break;
         }
-        case 'h': TRY(take_uint(u, 1, &x)); TRY(memo_get(u, x)); break;
-        case 'j': TRY(take_uint(u, 4, &x)); TRY(memo_get(u, x)); break;
-        case 'q': TRY(take_uint(u, 1, &x)); TRY(memo_put(u, x)); break;
-        case 'r': TRY(take_uint(u, 4, &x)); TRY(memo_put(u, x)); break;
-        case 0x94: TRY(memo_put(u, u->memo_count)); break; /* MEMOIZE */
+        case 'h':
+            YOLO_TRY(take_uint(u, 1, &x));
+            YOLO_TRY(memo_get(u, x));
+            break;
+        case 'j':
+            YOLO_TRY(take_uint(u, 4, &x));
+            YOLO_TRY(memo_get(u, x));
+            break;
+        case 'q':
+            YOLO_TRY(take_uint(u, 1, &x));
+            YOLO_TRY(memo_put(u, x));
+            break;
+        case 'r':
+            YOLO_TRY(take_uint(u, 4, &x));
+            YOLO_TRY(memo_put(u, x));
+            break;
+        case 0x94:
+            YOLO_TRY(memo_put(u, u->memo_count));
+            break; /* MEMOIZE */
         case 0x82: /* EXT1, EXT2, EXT4 */
         case 0x83:
-        case 0x84: return bad(u, "extension registry codes (EXT*) are not supported");
+        case 0x84:
+            return bad(u, "extension registry codes (EXT*) are not supported");
         case 0x97: /* NEXT_BUFFER, READONLY_BUFFER */
-        case 0x98: return bad(u, "out-of-band buffers are not supported");
+        case 0x98:
+            return bad(u, "out-of-band buffers are not supported");
         default:
             return yolo_error(YOLO_ERR_FORMAT, "unknown pickle opcode 0x%02x at offset %zu", op, u->op_at);
         }
     }
+done:
+    return st;
 }
 
 yolo_status pickle_load(yv_doc *doc, const void *data, size_t len, const pickle_opts *opts, yv **out) {
@@ -749,8 +863,10 @@ yolo_status pickle_load(yv_doc *doc, const void *data, size_t len, const pickle_
     yv_doc_set_limit(doc, yv_doc_bytes(doc) + cap);
     yolo_status st;
     u.storages = yv_new_dict(doc);
-    if (!u.storages) st = oom(&u);
-    else st = run(&u, out);
+    if (!u.storages)
+        st = oom(&u);
+    else
+        st = run(&u, out);
     free(u.stack);
     free(u.marks);
     free(u.memo);
@@ -817,11 +933,14 @@ static void w_bytes(wr *w, const void *p, size_t n) {
     w->len += n;
 }
 
-static void w_op(wr *w, unsigned char op) { w_bytes(w, &op, 1); }
+static void w_op(wr *w, unsigned char op) {
+    w_bytes(w, &op, 1);
+}
 
 static void w_le(wr *w, uint64_t v, int n) {
     unsigned char b[8];
-    for (int i = 0; i < n; i++) b[i] = (unsigned char)(v >> (8 * i));
+    for (int i = 0; i < n; i++)
+        b[i] = (unsigned char)(v >> (8 * i));
     w_bytes(w, b, (size_t)n);
 }
 
@@ -840,8 +959,10 @@ static void w_int(wr *w, int64_t i) {
         unsigned char b[8];
         uint64_t u = (uint64_t)i;
         int n = 8;
-        for (int k = 0; k < 8; k++) b[k] = (unsigned char)(u >> (8 * k));
-        while (n > 1 && ((b[n - 1] == 0 && !(b[n - 2] & 0x80)) || (b[n - 1] == 0xff && (b[n - 2] & 0x80)))) n--;
+        for (int k = 0; k < 8; k++)
+            b[k] = (unsigned char)(u >> (8 * k));
+        while (n > 1 && ((b[n - 1] == 0 && !(b[n - 2] & 0x80)) || (b[n - 1] == 0xff && (b[n - 2] & 0x80))))
+            n--;
         w_op(w, 0x8a);
         w_le(w, (uint64_t)n, 1);
         w_bytes(w, b, (size_t)n);
@@ -870,7 +991,8 @@ static void w_memoize(wr *w, const yv *v) {
         for (size_t i = 0; i < w->memo_cap; i++) {
             if (!w->memo_keys[i]) continue;
             size_t s = ptr_slot(w->memo_keys[i], cap);
-            while (keys[s]) s = (s + 1) & (cap - 1);
+            while (keys[s])
+                s = (s + 1) & (cap - 1);
             keys[s] = w->memo_keys[i];
             idx[s] = w->memo_idx[i];
         }
@@ -881,7 +1003,8 @@ static void w_memoize(wr *w, const yv *v) {
         w->memo_cap = cap;
     }
     size_t s = ptr_slot(v, w->memo_cap);
-    while (w->memo_keys[s]) s = (s + 1) & (w->memo_cap - 1);
+    while (w->memo_keys[s])
+        s = (s + 1) & (w->memo_cap - 1);
     w->memo_keys[s] = v;
     w->memo_idx[s] = (uint32_t)w->memo_n;
     if (w->memo_n < 256) {
@@ -904,9 +1027,12 @@ static void w_global(wr *w, const char *dotted) {
     const char *name = dot ? dot + 1 : dotted;
     w_op(w, 'c');
     /* Protocol 2 readers expect Python 2 module names (Python's fix_imports does the same). */
-    if (mn == 8 && memcmp(dotted, "builtins", 8) == 0) w_bytes(w, "__builtin__", 11);
-    else if (mn == 7 && memcmp(dotted, "copyreg", 7) == 0) w_bytes(w, "copy_reg", 8);
-    else w_bytes(w, dotted, mn);
+    if (mn == 8 && memcmp(dotted, "builtins", 8) == 0)
+        w_bytes(w, "__builtin__", 11);
+    else if (mn == 7 && memcmp(dotted, "copyreg", 7) == 0)
+        w_bytes(w, "copy_reg", 8);
+    else
+        w_bytes(w, dotted, mn);
     w_op(w, '\n');
     w_bytes(w, name, strlen(name));
     w_op(w, '\n');
@@ -921,33 +1047,44 @@ static void w_empty_ordered_dict(wr *w) {
 static yolo_status w_value(wr *w, const yv *v, int depth);
 
 static yolo_status w_items(wr *w, yv **items, size_t n, int depth) {
-    for (size_t i = 0; i < n; i++) TRY(w_value(w, items[i], depth + 1));
+    yolo_status st = YOLO_OK;
+    for (size_t i = 0; i < n; i++)
+        YOLO_TRY(w_value(w, items[i], depth + 1));
     return YOLO_OK;
+done:
+    return st;
 }
 
 /* Batches of MARK ... op, with a single-item form, the way Python's pickler writes containers. */
-static yolo_status w_batched(wr *w, yv **a, yv **b, size_t n, unsigned char one, unsigned char many, int depth) {
+static yolo_status w_batched(wr *w, yv **a, yv **b, size_t n, unsigned char one, unsigned char many,
+                             int depth) {
+    yolo_status st = YOLO_OK;
     for (size_t i = 0; i < n; i += BATCH) {
         size_t k = n - i < BATCH ? n - i : BATCH;
         if (k > 1) w_op(w, '(');
         for (size_t j = i; j < i + k; j++) {
-            TRY(w_value(w, a[j], depth + 1));
-            if (b) TRY(w_value(w, b[j], depth + 1));
+            YOLO_TRY(w_value(w, a[j], depth + 1));
+            if (b) YOLO_TRY(w_value(w, b[j], depth + 1));
         }
         w_op(w, k > 1 ? many : one);
     }
     return YOLO_OK;
+done:
+    return st;
 }
 
 static yolo_status w_tuple(wr *w, yv **items, size_t n, int depth) {
+    yolo_status st = YOLO_OK;
     if (n == 0) {
         w_op(w, ')');
         return YOLO_OK;
     }
     if (n > 3) w_op(w, '(');
-    TRY(w_items(w, items, n, depth));
+    YOLO_TRY(w_items(w, items, n, depth));
     w_op(w, n == 1 ? 0x85 : n == 2 ? 0x86 : n == 3 ? 0x87 : 't');
     return YOLO_OK;
+done:
+    return st;
 }
 
 static yolo_status w_tensor(wr *w, const yv_tensor *t) {
@@ -977,7 +1114,8 @@ static yolo_status w_tensor(wr *w, const yv_tensor *t) {
             continue;
         }
         if (t->ndim > 3) w_op(w, '(');
-        for (int i = 0; i < t->ndim; i++) w_int(w, d[i]);
+        for (int i = 0; i < t->ndim; i++)
+            w_int(w, d[i]);
         w_op(w, t->ndim == 1 ? 0x85 : t->ndim == 2 ? 0x86 : t->ndim == 3 ? 0x87 : 't');
     }
     w_op(w, t->is_parameter ? 0x89 : t->requires_grad ? 0x88 : 0x89);
@@ -994,8 +1132,10 @@ static yolo_status w_tensor(wr *w, const yv_tensor *t) {
 }
 
 static yolo_status w_value(wr *w, const yv *v, int depth) {
+    yolo_status st = YOLO_OK;
     if (depth > MAX_WRITE_DEPTH)
-        return yolo_error(YOLO_ERR_LIMIT, "values nested more than %d deep (or containing themselves)", MAX_WRITE_DEPTH);
+        return yolo_error(YOLO_ERR_LIMIT, "values nested more than %d deep (or containing themselves)",
+                          MAX_WRITE_DEPTH);
     if (!v) return yolo_error(YOLO_ERR_USAGE, "NULL value");
     uint32_t idx;
     if (memo_find(w, v, &idx)) {
@@ -1009,9 +1149,15 @@ static yolo_status w_value(wr *w, const yv *v, int depth) {
         return YOLO_OK;
     }
     switch (v->kind) {
-    case YV_NONE: w_op(w, 'N'); break;
-    case YV_BOOL: w_op(w, v->b ? 0x88 : 0x89); break;
-    case YV_INT: w_int(w, v->i); break;
+    case YV_NONE:
+        w_op(w, 'N');
+        break;
+    case YV_BOOL:
+        w_op(w, v->b ? 0x88 : 0x89);
+        break;
+    case YV_INT:
+        w_int(w, v->i);
+        break;
     case YV_BIGINT:
         if (v->str.len < 256) {
             w_op(w, 0x8a);
@@ -1027,7 +1173,8 @@ static yolo_status w_value(wr *w, const yv *v, int depth) {
         uint64_t bits;
         memcpy(&bits, &v->f, sizeof bits);
         unsigned char b[9] = {'G'};
-        for (int i = 0; i < 8; i++) b[1 + i] = (unsigned char)(bits >> (56 - 8 * i));
+        for (int i = 0; i < 8; i++)
+            b[1 + i] = (unsigned char)(bits >> (56 - 8 * i));
         w_bytes(w, b, 9);
         break;
     }
@@ -1044,7 +1191,8 @@ static yolo_status w_value(wr *w, const yv *v, int depth) {
         } else {
             w_global(w, "_codecs.encode");
             size_t n = 0;
-            for (size_t i = 0; i < v->str.len; i++) n += (unsigned char)v->str.s[i] < 0x80 ? 1 : 2;
+            for (size_t i = 0; i < v->str.len; i++)
+                n += (unsigned char)v->str.s[i] < 0x80 ? 1 : 2;
             w_op(w, 'X');
             w_le(w, n, 4);
             for (size_t i = 0; i < v->str.len; i++) {
@@ -1062,40 +1210,47 @@ static yolo_status w_value(wr *w, const yv *v, int depth) {
         w_op(w, 'R');
         if (v->str.len > 16) w_memoize(w, v);
         break;
-    case YV_GLOBAL: w_global(w, v->str.s); break;
+    case YV_GLOBAL:
+        w_global(w, v->str.s);
+        break;
     case YV_LIST:
         w_op(w, ']');
         w_memoize(w, v);
-        TRY(w_batched(w, v->seq.items, NULL, v->seq.n, 'a', 'e', depth));
+        YOLO_TRY(w_batched(w, v->seq.items, NULL, v->seq.n, 'a', 'e', depth));
         break;
     case YV_TUPLE:
-        TRY(w_tuple(w, v->seq.items, v->seq.n, depth));
+        YOLO_TRY(w_tuple(w, v->seq.items, v->seq.n, depth));
         w_memoize(w, v);
         break;
     case YV_SET:
         w_global(w, "builtins.set");
         w_op(w, ']');
-        TRY(w_batched(w, v->seq.items, NULL, v->seq.n, 'a', 'e', depth));
+        YOLO_TRY(w_batched(w, v->seq.items, NULL, v->seq.n, 'a', 'e', depth));
         w_op(w, 0x85);
         w_op(w, 'R');
         w_memoize(w, v);
         break;
     case YV_DICT:
-        if (v->dict.ordered) w_empty_ordered_dict(w);
-        else w_op(w, '}');
+        if (v->dict.ordered)
+            w_empty_ordered_dict(w);
+        else
+            w_op(w, '}');
         w_memoize(w, v);
-        TRY(w_batched(w, v->dict.keys, v->dict.vals, v->dict.n, 's', 'u', depth));
+        YOLO_TRY(w_batched(w, v->dict.keys, v->dict.vals, v->dict.n, 's', 'u', depth));
         break;
     case YV_TENSOR:
-        TRY(w_tensor(w, &v->tensor));
+        YOLO_TRY(w_tensor(w, &v->tensor));
         w_memoize(w, v);
         break;
     case YV_OBJECT: {
         w_global(w, v->obj.cls);
         const yv *args = v->obj.args;
-        if (args && args->kind == YV_TUPLE) TRY(w_tuple(w, args->seq.items, args->seq.n, depth));
-        else if (args) return yolo_error(YOLO_ERR_USAGE, "object %s has arguments that are not a tuple", v->obj.cls);
-        else w_op(w, ')');
+        if (args && args->kind == YV_TUPLE)
+            YOLO_TRY(w_tuple(w, args->seq.items, args->seq.n, depth));
+        else if (args)
+            return yolo_error(YOLO_ERR_USAGE, "object %s has arguments that are not a tuple", v->obj.cls);
+        else
+            w_op(w, ')');
         w_op(w, v->obj.newobj ? 0x81 : 'R');
         w_memoize(w, v);
         const yv *it = v->obj.items;
@@ -1105,24 +1260,27 @@ static yolo_status w_value(wr *w, const yv *v, int depth) {
                 if (it->seq.items[i]->kind != YV_TUPLE || it->seq.items[i]->seq.n != 2) pairs = false;
             if (pairs) {
                 for (size_t i = 0; i < it->seq.n; i++) {
-                    TRY(w_items(w, it->seq.items[i]->seq.items, 2, depth));
+                    YOLO_TRY(w_items(w, it->seq.items[i]->seq.items, 2, depth));
                     w_op(w, 's');
                 }
             } else {
-                TRY(w_batched(w, it->seq.items, NULL, it->seq.n, 'a', 'e', depth));
+                YOLO_TRY(w_batched(w, it->seq.items, NULL, it->seq.n, 'a', 'e', depth));
             }
         }
         if (v->obj.state) {
-            TRY(w_value(w, v->obj.state, depth + 1));
+            YOLO_TRY(w_value(w, v->obj.state, depth + 1));
             w_op(w, 'b');
         }
         break;
     }
     }
     return YOLO_OK;
+done:
+    return st;
 }
 
-yolo_status pickle_dump(const yv *v, pickle_storage_key_fn key_of, void *ctx, unsigned char **out, size_t *out_len) {
+yolo_status pickle_dump(const yv *v, pickle_storage_key_fn key_of, void *ctx, unsigned char **out,
+                        size_t *out_len) {
     wr w = {.key_of = key_of, .ctx = ctx};
     w_op(&w, 0x80);
     w_op(&w, 2);

@@ -30,7 +30,7 @@ struct pipeline {
     char task[16];
     char split[16];
     int64_t n;
-    int64_t *order;   /* position -> dataset index */
+    int64_t *order; /* position -> dataset index */
     int *shape_h, *shape_w;
     bool mosaic_on;
     /* Memo of load_fn results: entries are immutable once published, so readers copy them unlocked. */
@@ -39,25 +39,30 @@ struct pipeline {
     size_t cache_bytes, cache_budget;
 };
 
-yolo_status pipeline_open(const dataset *ds, const dataset_split *sp, const pipeline_opts *o, pipeline **out) {
+yolo_status pipeline_open(const dataset *ds, const dataset_split *sp, const pipeline_opts *o,
+                          pipeline **out) {
     if (o->shard_n < 1 || o->shard_k < 0 || o->shard_k >= o->shard_n)
         return yolo_error(YOLO_ERR_USAGE, "bad shard %d/%d (k/n with 0 <= k < n)", o->shard_k, o->shard_n);
     if (o->from < 0) return yolo_error(YOLO_ERR_USAGE, "--from must not be negative");
     if (o->aug.imgsz < 32 || o->aug.imgsz % 32)
         return yolo_error(YOLO_ERR_USAGE, "imgsz %d must be a multiple of 32 (at least 32)", o->aug.imgsz);
     const char *task = o->task;
-    const char *auto_task = dataset_is_classify(ds) ? "classify" : dataset_split_has_segments(sp) ? "segment" : "detect";
+    const char *auto_task = dataset_is_classify(ds)          ? "classify"
+                            : dataset_split_has_segments(sp) ? "segment"
+                                                             : "detect";
     if (!task) task = auto_task;
     if (strcmp(task, "detect") && strcmp(task, "segment") && strcmp(task, "classify"))
         return yolo_error(YOLO_ERR_USAGE, "unknown task '%s' (detect, segment or classify)", task);
     if ((strcmp(task, "classify") == 0) != dataset_is_classify(ds))
-        return yolo_error(YOLO_ERR_USAGE, "task %s does not fit this dataset (it is a %s dataset)", task, auto_task);
+        return yolo_error(YOLO_ERR_USAGE, "task %s does not fit this dataset (it is a %s dataset)", task,
+                          auto_task);
     if (strcmp(task, "segment") == 0 && !o->aug.overlap_mask)
-        return yolo_error(YOLO_ERR_USAGE, "overlap_mask=False is not supported (streams carry overlap masks)");
+        return yolo_error(YOLO_ERR_USAGE,
+                          "overlap_mask=False is not supported (streams carry overlap masks)");
     if (strcmp(task, "segment") == 0 && !dataset_split_has_segments(sp))
         return yolo_error(YOLO_ERR_USAGE, "task segment needs polygon labels; this split has boxes only");
     pipeline *p = calloc(1, sizeof *p);
-    if (!p) return yolo_error(YOLO_ERR_NOMEM, "out of memory");
+    if (!p) return yolo_nomem();
     p->ds = ds;
     p->sp = sp;
     p->o = *o;
@@ -70,7 +75,7 @@ yolo_status pipeline_open(const dataset *ds, const dataset_split *sp, const pipe
     p->cache = calloc((size_t)p->n + 1, sizeof *p->cache);
     p->cache_budget = o->cache_mb > 0 ? (size_t)o->cache_mb << 20 : 0;
     pthread_mutex_init(&p->cache_mu, NULL);
-    yolo_status st = p->order && p->cache ? YOLO_OK : yolo_error(YOLO_ERR_NOMEM, "out of memory");
+    yolo_status st = p->order && p->cache ? YOLO_OK : yolo_nomem();
     bool rect = o->rect && !o->augment && strcmp(task, "classify") != 0;
     p->o.rect = rect;
     if (!st && o->augment) {
@@ -81,14 +86,17 @@ yolo_status pipeline_open(const dataset *ds, const dataset_split *sp, const pipe
         int *h = malloc(sizeof *h * (size_t)(p->n + 1)), *w = malloc(sizeof *w * (size_t)(p->n + 1));
         p->shape_h = malloc(sizeof *p->shape_h * (size_t)(nb + 1));
         p->shape_w = malloc(sizeof *p->shape_w * (size_t)(nb + 1));
-        if (!st && (!h || !w || !p->shape_h || !p->shape_w)) st = yolo_error(YOLO_ERR_NOMEM, "out of memory");
-        for (int64_t i = 0; !st && i < p->n; i++) dataset_split_shape(sp, i, &h[i], &w[i]);
+        if (!st && (!h || !w || !p->shape_h || !p->shape_w)) st = yolo_nomem();
+        for (int64_t i = 0; !st && i < p->n; i++)
+            dataset_split_shape(sp, i, &h[i], &w[i]);
         if (!st)
-            st = augment_rect_batches(h, w, p->n, o->aug.imgsz, o->batch, 32, 0.5, p->order, p->shape_h, p->shape_w);
+            st = augment_rect_batches(h, w, p->n, o->aug.imgsz, o->batch, 32, 0.5, p->order, p->shape_h,
+                                      p->shape_w);
         free(h);
         free(w);
     } else if (!st) {
-        for (int64_t i = 0; i < p->n; i++) p->order[i] = i;
+        for (int64_t i = 0; i < p->n; i++)
+            p->order[i] = i;
     }
     if (!rect) p->o.batch = 0;
     p->mosaic_on = o->augment && strcmp(task, "classify") != 0 &&
@@ -117,8 +125,12 @@ void pipeline_free(pipeline *p) {
     free(p);
 }
 
-int64_t pipeline_total(const pipeline *p) { return p->n; }
-const char *pipeline_task(const pipeline *p) { return p->task; }
+int64_t pipeline_total(const pipeline *p) {
+    return p->n;
+}
+const char *pipeline_task(const pipeline *p) {
+    return p->task;
+}
 
 static int64_t selected_count(const pipeline *p) {
     int64_t c = 0;
@@ -163,7 +175,8 @@ static yolo_status load_uncached(pipeline *p, int64_t index, sample *out);
 /* Ultralytics' load_image: decode, long side to imgsz; labels stay normalised. */
 static yolo_status load_fn(void *ctx, int64_t index, sample *out) {
     pipeline *p = ctx;
-    if (index < 0 || index >= p->n) return yolo_error(YOLO_ERR_USAGE, "image %lld out of range", (long long)index);
+    if (index < 0 || index >= p->n)
+        return yolo_error(YOLO_ERR_USAGE, "image %lld out of range", (long long)index);
     pthread_mutex_lock(&p->cache_mu);
     sample *hit = p->cache[index];
     pthread_mutex_unlock(&p->cache_mu);
@@ -264,9 +277,10 @@ yolo_status pipeline_make(pipeline *p, int64_t i, stream_sample *out) {
     int64_t index = p->order[i];
     out->i = i;
     out->file = strdup(dataset_split_file(p->sp, index));
-    if (!out->file) return yolo_error(YOLO_ERR_NOMEM, "out of memory");
+    if (!out->file) return yolo_nomem();
     yolo_status st;
-    if (strcmp(p->task, "classify") == 0) st = make_classify(p, i, index, out);
+    if (strcmp(p->task, "classify") == 0)
+        st = make_classify(p, i, index, out);
     else if (p->o.augment) {
         rng r;
         rng_init(&r, p->o.seed, (uint64_t)p->o.epoch, (uint64_t)i, RNG_STREAM_AUGMENT);
@@ -282,7 +296,7 @@ yolo_status pipeline_make(pipeline *p, int64_t i, stream_sample *out) {
         int ratio = p->o.aug.mask_ratio > 0 ? p->o.aug.mask_ratio : 4;
         out->mask_h = s->img.h / ratio, out->mask_w = s->img.w / ratio;
         out->mask = calloc((size_t)out->mask_h * out->mask_w + 1, sizeof *out->mask);
-        if (!out->mask) st = yolo_error(YOLO_ERR_NOMEM, "out of memory");
+        if (!out->mask) st = yolo_nomem();
         if (!st) st = masks_overlap(s, ratio, out->mask, NULL);
         if (!st && !p->o.keep_polygons && s->seg_start) {
             /* The stream carries the mask; polygons of 1000 points each would only add bytes. */
@@ -311,10 +325,10 @@ typedef struct {
     int64_t first, step, count; /* positions first + j*step, j < count */
     pthread_mutex_t mu;
     pthread_cond_t cv_slot, cv_done;
-    int64_t next_claim;         /* next j to make */
-    int64_t written;            /* j's written so far */
+    int64_t next_claim; /* next j to make */
+    int64_t written;    /* j's written so far */
     int window;
-    uint8_t **buf;              /* per slot (j % window) */
+    uint8_t **buf; /* per slot (j % window) */
     size_t *len;
     bool *ready;
     bool failed;
@@ -385,7 +399,7 @@ yolo_status pipeline_write(pipeline *p, FILE *f, const char *name) {
     if (!pr.buf || !pr.len || !pr.ready || !th) {
         free(pr.buf), free(pr.len), free(pr.ready), free(th);
         stream_writer_free(w);
-        return yolo_error(YOLO_ERR_NOMEM, "out of memory");
+        return yolo_nomem();
     }
     pthread_mutex_init(&pr.mu, NULL);
     pthread_cond_init(&pr.cv_slot, NULL);
@@ -406,7 +420,8 @@ yolo_status pipeline_write(pipeline *p, FILE *f, const char *name) {
             break;
         }
         int slot = (int)(pr.written % pr.window);
-        while (!pr.ready[slot] && !(pr.failed && pr.err_j <= pr.written)) pthread_cond_wait(&pr.cv_done, &pr.mu);
+        while (!pr.ready[slot] && !(pr.failed && pr.err_j <= pr.written))
+            pthread_cond_wait(&pr.cv_done, &pr.mu);
         if (!pr.ready[slot]) {
             st = yolo_error(pr.err, "%s", pr.err_msg);
             pthread_mutex_unlock(&pr.mu);
@@ -431,10 +446,14 @@ yolo_status pipeline_write(pipeline *p, FILE *f, const char *name) {
         pthread_cond_broadcast(&pr.cv_slot);
         pthread_mutex_unlock(&pr.mu);
     }
-    for (int k = 0; k < started; k++) pthread_join(th[k], NULL);
-    if (!st) st = stream_writer_finish(w);
-    else fflush(f);
-    for (int k = 0; k < pr.window; k++) free(pr.buf[k]);
+    for (int k = 0; k < started; k++)
+        pthread_join(th[k], NULL);
+    if (!st)
+        st = stream_writer_finish(w);
+    else
+        fflush(f);
+    for (int k = 0; k < pr.window; k++)
+        free(pr.buf[k]);
     free(pr.buf), free(pr.len), free(pr.ready), free(th);
     pthread_mutex_destroy(&pr.mu);
     pthread_cond_destroy(&pr.cv_slot);

@@ -8,17 +8,45 @@
 
 #include "yolo/ckpt.h"
 
-static const char *const det_cols[] = {
-    "epoch", "time", "train/box_loss", "train/cls_loss", "train/dfl_loss", "metrics/precision(B)",
-    "metrics/recall(B)", "metrics/mAP50(B)", "metrics/mAP50-95(B)", "val/box_loss", "val/cls_loss", "val/dfl_loss",
+static const char *const det_cols[] = {"epoch",
+                                       "time",
+                                       "train/box_loss",
+                                       "train/cls_loss",
+                                       "train/dfl_loss",
+                                       "metrics/precision(B)",
+                                       "metrics/recall(B)",
+                                       "metrics/mAP50(B)",
+                                       "metrics/mAP50-95(B)",
+                                       "val/box_loss",
+                                       "val/cls_loss",
+                                       "val/dfl_loss",
+                                       "lr/pg0",
+                                       "lr/pg1",
+                                       "lr/pg2"};
+static const char *const seg_cols[] = {"epoch",
+                                       "time",
+                                       "train/box_loss",
+                                       "train/seg_loss",
+                                       "train/cls_loss",
+                                       "train/dfl_loss",
+                                       "metrics/precision(B)",
+                                       "metrics/recall(B)",
+                                       "metrics/mAP50(B)",
+                                       "metrics/mAP50-95(B)",
+                                       "metrics/precision(M)",
+                                       "metrics/recall(M)",
+                                       "metrics/mAP50(M)",
+                                       "metrics/mAP50-95(M)",
+                                       "val/box_loss",
+                                       "val/seg_loss",
+                                       "val/cls_loss",
+                                       "val/dfl_loss",
+                                       "lr/pg0",
+                                       "lr/pg1",
+                                       "lr/pg2"};
+static const char *const cls_cols[] = {
+    "epoch",  "time",   "train/loss", "metrics/accuracy_top1", "metrics/accuracy_top5", "val/loss",
     "lr/pg0", "lr/pg1", "lr/pg2"};
-static const char *const seg_cols[] = {
-    "epoch", "time", "train/box_loss", "train/seg_loss", "train/cls_loss", "train/dfl_loss",
-    "metrics/precision(B)", "metrics/recall(B)", "metrics/mAP50(B)", "metrics/mAP50-95(B)",
-    "metrics/precision(M)", "metrics/recall(M)", "metrics/mAP50(M)", "metrics/mAP50-95(M)", "val/box_loss",
-    "val/seg_loss", "val/cls_loss", "val/dfl_loss", "lr/pg0", "lr/pg1", "lr/pg2"};
-static const char *const cls_cols[] = {"epoch", "time", "train/loss", "metrics/accuracy_top1",
-                                       "metrics/accuracy_top5", "val/loss", "lr/pg0", "lr/pg1", "lr/pg2"};
 
 const char *const *results_columns(const char *task, int *n) {
 #define RET(a) (*n = (int)(sizeof a / sizeof *a), a)
@@ -71,7 +99,8 @@ yolo_status results_add_row(yv_doc *doc, yv *tr, const char *task, const double 
         /* columns shorter than the epoch column (a damaged file) are padded, never misaligned */
         while (col->seq.n < keep) {
             yv *nan = yv_new_float(doc, NAN);
-            if (!nan || yv_seq_push(doc, col, nan) != YOLO_OK) return yolo_error(YOLO_ERR_NOMEM, "results: out of memory");
+            if (!nan || yv_seq_push(doc, col, nan) != YOLO_OK)
+                return yolo_error(YOLO_ERR_NOMEM, "results: out of memory");
         }
         if (col->seq.n > keep) col->seq.n = keep;
         yv *v = c == 0 ? yv_new_int(doc, (int64_t)values[0]) : yv_new_float(doc, values[c]);
@@ -92,7 +121,8 @@ static void sb_put(sbuf *b, const char *s) {
     size_t n = strlen(s);
     if (b->len + n + 1 > b->cap) {
         size_t cap = b->cap ? b->cap * 2 : 4096;
-        while (cap < b->len + n + 1) cap *= 2;
+        while (cap < b->len + n + 1)
+            cap *= 2;
         char *p = realloc(b->buf, cap);
         if (!p) {
             b->failed = 1;

@@ -23,12 +23,12 @@
 extern char **environ;
 
 enum {
-    REQUEST_MAGIC = 0x31455459,  /* "YTE1" */
-    REQUEST_MAX = 16 << 20,      /* bytes: argv and environment together */
-    MAX_FDS = 4,                 /* 0, 1, 2 and YOLO_LOCK_FD */
-    HIGH_FD = 100,               /* where received descriptors wait before going to their numbers */
-    CONNECT_WAIT_S = 120,        /* how long a client waits for a server that is still starting */
-    RECEIVE_TIMEOUT_S = 10,      /* a client that connects and stalls does not block the server */
+    REQUEST_MAGIC = 0x31455459, /* "YTE1" */
+    REQUEST_MAX = 16 << 20,     /* bytes: argv and environment together */
+    MAX_FDS = 4,                /* 0, 1, 2 and YOLO_LOCK_FD */
+    HIGH_FD = 100,              /* where received descriptors wait before going to their numbers */
+    CONNECT_WAIT_S = 120,       /* how long a client waits for a server that is still starting */
+    RECEIVE_TIMEOUT_S = 10,     /* a client that connects and stalls does not block the server */
 };
 enum { REPLY_PID = 'P', REPLY_REFUSED = 'R', REPLY_EXIT = 'X' };
 
@@ -37,9 +37,14 @@ enum { REPLY_PID = 'P', REPLY_REFUSED = 'R', REPLY_EXIT = 'X' };
 static const struct {
     int resource;
     const char *name;
-} LIMITS[] = {{RLIMIT_AS, "address space (ulimit -v)"}, {RLIMIT_CORE, "core size"},   {RLIMIT_CPU, "CPU time"},
-              {RLIMIT_DATA, "data size"},                {RLIMIT_FSIZE, "file size (ulimit -f)"},
-              {RLIMIT_NOFILE, "open files"},             {RLIMIT_STACK, "stack size"}, {RLIMIT_MEMLOCK, "locked memory"}};
+} LIMITS[] = {{RLIMIT_AS, "address space (ulimit -v)"},
+              {RLIMIT_CORE, "core size"},
+              {RLIMIT_CPU, "CPU time"},
+              {RLIMIT_DATA, "data size"},
+              {RLIMIT_FSIZE, "file size (ulimit -f)"},
+              {RLIMIT_NOFILE, "open files"},
+              {RLIMIT_STACK, "stack size"},
+              {RLIMIT_MEMLOCK, "locked memory"}};
 enum { NLIMITS = sizeof LIMITS / sizeof LIMITS[0] };
 
 typedef struct {
@@ -60,7 +65,8 @@ static void put(wbuf *b, const void *d, size_t n) {
     if (b->failed) return;
     if (b->n + n > b->cap) {
         size_t cap = b->cap ? b->cap * 2 : 4096;
-        while (cap < b->n + n) cap *= 2;
+        while (cap < b->n + n)
+            cap *= 2;
         unsigned char *q = cap <= REQUEST_MAX ? realloc(b->p, cap) : NULL;
         if (!q) {
             b->failed = true;
@@ -72,7 +78,9 @@ static void put(wbuf *b, const void *d, size_t n) {
     memcpy(b->p + b->n, d, n);
     b->n += n;
 }
-static void put_u64(wbuf *b, uint64_t v) { put(b, &v, sizeof v); }
+static void put_u64(wbuf *b, uint64_t v) {
+    put(b, &v, sizeof v);
+}
 /* strings keep their NUL, so that the receiver can use them in place */
 static void put_str(wbuf *b, const char *s) {
     size_t n = strlen(s) + 1;
@@ -138,14 +146,17 @@ static bool read_all(int fd, void *p, size_t n) {
  * tunables, the sanitizers' options, ...): a served process inherits the server's reading of them, so
  * the client's must be the same. */
 static bool read_at_load(const char *kv) {
-    static const char *const prefixes[] = {"OMP_", "GOMP_", "KMP_", "MKL_", "DNNL_", "ONEDNN_", "OPENBLAS_", "LD_",
-                                           "GLIBC_TUNABLES=", "MALLOC_", "TORCH_", "PYTORCH_", "ASAN_", "UBSAN_", "LSAN_"};
+    static const char *const prefixes[] = {
+        "OMP_",    "GOMP_",  "KMP_",     "MKL_",  "DNNL_",  "ONEDNN_", "OPENBLAS_", "LD_", "GLIBC_TUNABLES=",
+        "MALLOC_", "TORCH_", "PYTORCH_", "ASAN_", "UBSAN_", "LSAN_"};
     for (size_t i = 0; i < sizeof prefixes / sizeof prefixes[0]; i++)
         if (!strncmp(kv, prefixes[i], strlen(prefixes[i]))) return true;
     return false;
 }
 
-static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+static int cmp_str(const void *a, const void *b) {
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
 
 /* Those variables of env, sorted, one per line (malloc'd; NULL when out of memory). */
 static char *load_time_env(char **env, size_t n) {
@@ -157,7 +168,8 @@ static char *load_time_env(char **env, size_t n) {
     qsort(v, k, sizeof *v, cmp_str);
     char *s = malloc(len), *p = s;
     if (s) {
-        for (size_t i = 0; i < k; i++) p += sprintf(p, "%s\n", v[i]);
+        for (size_t i = 0; i < k; i++)
+            p += sprintf(p, "%s\n", v[i]);
         *p = 0;
     }
     free(v);
@@ -210,7 +222,8 @@ static uint64_t sigbits_blocked(void) {
 /* The client's side: this process's invocation. */
 static void encode_request(wbuf *b, int argc, char **argv, const int *targets, int nfds) {
     put_u64(b, (uint64_t)nfds);
-    for (int i = 0; i < nfds; i++) put_u64(b, (uint64_t)targets[i]);
+    for (int i = 0; i < nfds; i++)
+        put_u64(b, (uint64_t)targets[i]);
     mode_t um = umask(022);
     umask(um);
     put_u64(b, um);
@@ -233,11 +246,14 @@ static void encode_request(wbuf *b, int argc, char **argv, const int *targets, i
     char cwd[4096];
     put_str(b, getcwd(cwd, sizeof cwd) ? cwd : "");
     put_u64(b, (uint64_t)argc);
-    for (int i = 0; i < argc; i++) put_str(b, argv[i]);
+    for (int i = 0; i < argc; i++)
+        put_str(b, argv[i]);
     size_t envc = 0;
-    while (environ && environ[envc]) envc++;
+    while (environ && environ[envc])
+        envc++;
     put_u64(b, envc);
-    for (size_t i = 0; i < envc; i++) put_str(b, environ[i]);
+    for (size_t i = 0; i < envc; i++)
+        put_str(b, environ[i]);
 }
 
 static bool decode_request(request *q) {
@@ -267,13 +283,15 @@ static bool decode_request(request *q) {
     q->argc = (int)argc;
     q->argv = calloc(argc + 1, sizeof *q->argv);
     if (!q->argv) return false;
-    for (int i = 0; i < q->argc; i++) q->argv[i] = take_str(r);
+    for (int i = 0; i < q->argc; i++)
+        q->argv[i] = take_str(r);
     uint64_t envc = take_u64(r);
     if (r->bad || envc > 1000000) return false;
     q->envc = (int)envc;
     q->env = calloc(envc + 1, sizeof *q->env);
     if (!q->env) return false;
-    for (int i = 0; i < q->envc; i++) q->env[i] = take_str(r);
+    for (int i = 0; i < q->envc; i++)
+        q->env[i] = take_str(r);
     return !r->bad && r->at == r->n;
 }
 
@@ -286,9 +304,11 @@ static bool receive_request(int conn, request *q) {
         struct cmsghdr align;
     } ctl;
     struct iovec iov = {head, sizeof head};
-    struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf, .msg_controllen = sizeof ctl.buf};
+    struct msghdr m = {
+        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf, .msg_controllen = sizeof ctl.buf};
     ssize_t n;
-    do n = recvmsg(conn, &m, MSG_CMSG_CLOEXEC | MSG_WAITALL);
+    do
+        n = recvmsg(conn, &m, MSG_CMSG_CLOEXEC | MSG_WAITALL);
     while (n < 0 && errno == EINTR);
     for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
         if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
@@ -296,11 +316,14 @@ static bool receive_request(int conn, request *q) {
         for (int i = 0; i < k; i++) {
             int fd;
             memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
-            if (q->nfds < MAX_FDS) q->fds[q->nfds++] = fd;
-            else close(fd);
+            if (q->nfds < MAX_FDS)
+                q->fds[q->nfds++] = fd;
+            else
+                close(fd);
         }
     }
-    if (n != (ssize_t)sizeof head || (m.msg_flags & MSG_CTRUNC) || head[0] != REQUEST_MAGIC || head[1] > REQUEST_MAX)
+    if (n != (ssize_t)sizeof head || (m.msg_flags & MSG_CTRUNC) || head[0] != REQUEST_MAGIC ||
+        head[1] > REQUEST_MAX)
         return false;
     q->body.n = head[1];
     q->body.p = malloc(head[1] ? head[1] : 1);
@@ -323,7 +346,8 @@ static const char *refusal(const request *q, const char *server_env, char *why, 
     for (int i = 0; i < NLIMITS; i++) {
         struct rlimit own;
         if (getrlimit(LIMITS[i].resource, &own) != 0) continue;
-        if (own.rlim_max != RLIM_INFINITY && (q->limits[i].rlim_max == RLIM_INFINITY || q->limits[i].rlim_max > own.rlim_max)) {
+        if (own.rlim_max != RLIM_INFINITY &&
+            (q->limits[i].rlim_max == RLIM_INFINITY || q->limits[i].rlim_max > own.rlim_max)) {
             snprintf(why, cap, "the client's %s limit is above the server's", LIMITS[i].name);
             return why;
         }
@@ -332,7 +356,9 @@ static const char *refusal(const request *q, const char *server_env, char *why, 
     bool same = client_env && !strcmp(client_env, server_env);
     free(client_env);
     if (!same) {
-        snprintf(why, cap, "the environment differs from the server's in variables read when libraries load (OMP_*, GLIBC_TUNABLES, ...)");
+        snprintf(why, cap,
+                 "the environment differs from the server's in variables read when libraries load (OMP_*, "
+                 "GLIBC_TUNABLES, ...)");
         return why;
     }
     return NULL;
@@ -389,7 +415,8 @@ static bool place_fds(request *q, int *conn) {
     *conn = c;
     for (int t = 0; t <= 2; t++) {
         bool given = false;
-        for (int i = 0; i < q->nfds; i++) given |= q->targets[i] == t;
+        for (int i = 0; i < q->nfds; i++)
+            given |= q->targets[i] == t;
         if (!given) {
             int z = open("/dev/null", O_RDWR);
             if (z >= 0 && z != t) dup2(z, t), close(z);
@@ -405,7 +432,7 @@ static bool place_fds(request *q, int *conn) {
 static _Noreturn void run_child(const char *tool, request *q, int conn, int listener, serve_entry entry) {
     close(listener);
     prctl(PR_SET_NAME, "yolo-train-epoch"); /* ps -e tells the epoch from its server (truncated to 15) */
-    if (setpgid(0, q->pgid) != 0) { /* another session: stay in the server's group */
+    if (setpgid(0, q->pgid) != 0) {         /* another session: stay in the server's group */
     }
     for (int s = 1; s < 64 && s < NSIG; s++) {
         if (s == SIGKILL || s == SIGSTOP) continue;
@@ -420,14 +447,16 @@ static _Noreturn void run_child(const char *tool, request *q, int conn, int list
     if (!place_fds(q, &conn)) _exit(126);
     umask(q->umask);
     setpriority(PRIO_PROCESS, 0, q->nice); /* a nicer client gets a nicer trainer; raising may be refused */
-    for (int i = 0; i < NLIMITS; i++) setrlimit(LIMITS[i].resource, &q->limits[i]);
+    for (int i = 0; i < NLIMITS; i++)
+        setrlimit(LIMITS[i].resource, &q->limits[i]);
     if (q->have_cpus) sched_setaffinity(0, sizeof q->cpus, &q->cpus);
     if (chdir(q->cwd) != 0) {
         fprintf(stderr, "%s: cannot enter the folder %s: %s\n", tool, q->cwd, strerror(errno));
         _exit(1);
     }
     clearenv();
-    for (int i = 0; i < q->envc; i++) putenv(q->env[i]);
+    for (int i = 0; i < q->envc; i++)
+        putenv(q->env[i]);
     pthread_t th;
     if (pthread_create(&th, NULL, watch_client, (void *)(intptr_t)conn) != 0) _exit(126);
     pthread_detach(th);
@@ -481,17 +510,20 @@ static void serve_one(const char *tool, int conn, int listener, const char *serv
 int serve_run(const char *tool, const char *path, serve_entry entry) {
     /* Ctrl+C and kill of the process group are for the trainers; the server ends with its stdin */
     static const int ignore[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE, SERVE_SOFT_SIGNAL};
-    for (size_t i = 0; i < sizeof ignore / sizeof ignore[0]; i++) signal(ignore[i], SIG_IGN);
+    for (size_t i = 0; i < sizeof ignore / sizeof ignore[0]; i++)
+        signal(ignore[i], SIG_IGN);
     prctl(PR_SET_NAME, "yolo-train-srv");
     struct sockaddr_un a = {.sun_family = AF_UNIX};
     if (strlen(path) >= sizeof a.sun_path) {
-        fprintf(stderr, "%s: %s: socket path too long (at most %zu bytes)\n", tool, path, sizeof a.sun_path - 1);
+        fprintf(stderr, "%s: %s: socket path too long (at most %zu bytes)\n", tool, path,
+                sizeof a.sun_path - 1);
         return 2;
     }
     strcpy(a.sun_path, path);
     char *env = NULL;
     size_t envc = 0;
-    while (environ && environ[envc]) envc++;
+    while (environ && environ[envc])
+        envc++;
     if (!(env = load_time_env(environ, envc))) {
         fprintf(stderr, "%s: out of memory\n", tool);
         return 1;
@@ -578,7 +610,8 @@ static bool send_request(int fd, int argc, char **argv) {
     const char *lock = getenv("YOLO_LOCK_FD");
     char *end;
     long lf = lock && *lock ? strtol(lock, &end, 10) : -1;
-    if (lf > 2 && lf < 65536 && !*end && fcntl((int)lf, F_GETFD) >= 0) fds[n] = (int)lf, targets[n++] = (int)lf;
+    if (lf > 2 && lf < 65536 && !*end && fcntl((int)lf, F_GETFD) >= 0)
+        fds[n] = (int)lf, targets[n++] = (int)lf;
     wbuf b = {0};
     encode_request(&b, argc, argv, targets, n);
     bool ok = !b.failed;
@@ -590,7 +623,9 @@ static bool send_request(int fd, int argc, char **argv) {
         } ctl;
         memset(&ctl, 0, sizeof ctl);
         struct iovec iov = {head, sizeof head};
-        struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
+        struct msghdr m = {.msg_iov = &iov,
+                           .msg_iovlen = 1,
+                           .msg_control = ctl.buf,
                            .msg_controllen = CMSG_SPACE(n * sizeof(int))};
         struct cmsghdr *c = CMSG_FIRSTHDR(&m);
         c->cmsg_level = SOL_SOCKET;
@@ -598,7 +633,8 @@ static bool send_request(int fd, int argc, char **argv) {
         c->cmsg_len = CMSG_LEN(n * sizeof(int));
         memcpy(CMSG_DATA(c), fds, n * sizeof(int));
         ssize_t w;
-        do w = sendmsg(fd, &m, MSG_NOSIGNAL);
+        do
+            w = sendmsg(fd, &m, MSG_NOSIGNAL);
         while (w < 0 && errno == EINTR);
         ok = w == (ssize_t)sizeof head && write_all(fd, b.p, b.n);
     }
@@ -606,12 +642,13 @@ static bool send_request(int fd, int argc, char **argv) {
     return ok;
 }
 
-serve_result serve_call(const char *path, pid_t server_pid, int argc, char **argv, int *wait_status, char *why,
-                        unsigned long why_cap) {
+serve_result serve_call(const char *path, pid_t server_pid, int argc, char **argv, int *wait_status,
+                        char *why, unsigned long why_cap) {
     int fd = connect_to(path, server_pid, why, why_cap);
     if (fd < 0) return SERVE_UNAVAILABLE;
     reply r;
-    if (!send_request(fd, argc, argv) || !read_all(fd, &r, sizeof r) || (r.kind != REPLY_PID && r.kind != REPLY_REFUSED)) {
+    if (!send_request(fd, argc, argv) || !read_all(fd, &r, sizeof r) ||
+        (r.kind != REPLY_PID && r.kind != REPLY_REFUSED)) {
         snprintf(why, why_cap, "the trainer server at %s did not take the request", path);
         close(fd);
         return SERVE_UNAVAILABLE;
@@ -630,11 +667,13 @@ serve_result serve_call(const char *path, pid_t server_pid, int argc, char **arg
     static const int forwarded[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR2};
     /* also when ignored here (a background job's SIGINT): the trainer catches INT and TERM whatever
      * it inherits, and the served process ignores the others just as this one did */
-    for (size_t i = 0; i < sizeof forwarded / sizeof forwarded[0]; i++) sigaction(forwarded[i], &sa, NULL);
+    for (size_t i = 0; i < sizeof forwarded / sizeof forwarded[0]; i++)
+        sigaction(forwarded[i], &sa, NULL);
     bool ok = read_all(fd, &r, sizeof r) && r.kind == REPLY_EXIT;
     close(fd);
     if (!ok) {
-        snprintf(why, why_cap, "the trainer server stopped while the epoch ran (process %d)", (int)forward_to);
+        snprintf(why, why_cap, "the trainer server stopped while the epoch ran (process %d)",
+                 (int)forward_to);
         return SERVE_LOST;
     }
     *wait_status = r.value;

@@ -8,16 +8,26 @@ static _Thread_local char last_error[1024];
 
 const char *yolo_status_to_string(yolo_status status) {
     switch (status) {
-    case YOLO_OK: return "ok";
-    case YOLO_ERR_IO: return "i/o error";
-    case YOLO_ERR_FORMAT: return "bad format";
-    case YOLO_ERR_CRC: return "checksum mismatch";
-    case YOLO_ERR_NOMEM: return "out of memory";
-    case YOLO_ERR_LIMIT: return "limit exceeded";
-    case YOLO_ERR_USAGE: return "usage error";
-    case YOLO_ERR_NOTFOUND: return "not found";
-    case YOLO_ERR_TORCH: return "libtorch error";
-    case YOLO_ERR_LOCKED: return "locked";
+    case YOLO_OK:
+        return "ok";
+    case YOLO_ERR_IO:
+        return "i/o error";
+    case YOLO_ERR_FORMAT:
+        return "bad format";
+    case YOLO_ERR_CRC:
+        return "checksum mismatch";
+    case YOLO_ERR_NOMEM:
+        return "out of memory";
+    case YOLO_ERR_LIMIT:
+        return "limit exceeded";
+    case YOLO_ERR_USAGE:
+        return "usage error";
+    case YOLO_ERR_NOTFOUND:
+        return "not found";
+    case YOLO_ERR_TORCH:
+        return "libtorch error";
+    case YOLO_ERR_LOCKED:
+        return "locked";
     }
     return "unknown status";
 }
@@ -33,9 +43,13 @@ yolo_status yolo_error(yolo_status status, const char *fmt, ...) {
     return status;
 }
 
-yolo_status yolo_nomem(void) { return yolo_error(YOLO_ERR_NOMEM, "out of memory"); }
+yolo_status yolo_nomem(void) {
+    return yolo_error(YOLO_ERR_NOMEM, "out of memory");
+}
 
-const char *yolo_last_error(void) { return last_error; }
+const char *yolo_last_error(void) {
+    return last_error;
+}
 
 yolo_status yolo_error_prefix(yolo_status status, const char *prefix) {
     char old[sizeof last_error];

@@ -22,7 +22,8 @@ void stream_header_init(stream_header *h) {
 
 void stream_header_free(stream_header *h) {
     if (h->names)
-        for (int k = 0; k < h->nc; k++) free(h->names[k]);
+        for (int k = 0; k < h->nc; k++)
+            free(h->names[k]);
     free(h->names);
     stream_header_init(h);
 }
@@ -32,12 +33,12 @@ yolo_status stream_header_copy(stream_header *dst, const stream_header *src) {
     dst->names = NULL;
     if (src->nc > 0 && src->names) {
         dst->names = calloc((size_t)src->nc, sizeof *dst->names);
-        if (!dst->names) return yolo_error(YOLO_ERR_NOMEM, "out of memory");
+        if (!dst->names) return yolo_nomem();
         for (int k = 0; k < src->nc; k++) {
             dst->names[k] = strdup(src->names[k] ? src->names[k] : "");
             if (!dst->names[k]) {
                 stream_header_free(dst);
-                return yolo_error(YOLO_ERR_NOMEM, "out of memory");
+                return yolo_nomem();
             }
         }
     }
@@ -73,8 +74,10 @@ static void pack_str(msgpack_packer *pk, const char *s) {
 }
 
 static void pack_bool(msgpack_packer *pk, bool b) {
-    if (b) msgpack_pack_true(pk);
-    else msgpack_pack_false(pk);
+    if (b)
+        msgpack_pack_true(pk);
+    else
+        msgpack_pack_false(pk);
 }
 
 static yolo_status write_all(stream_writer *w, const void *p, size_t n) {
@@ -86,7 +89,7 @@ yolo_status stream_writer_open(FILE *f, const char *name, const stream_header *h
     stream_writer *w = calloc(1, sizeof *w);
     if (!w || !(w->name = strdup(name ? name : "stream"))) {
         free(w);
-        return yolo_error(YOLO_ERR_NOMEM, "out of memory");
+        return yolo_nomem();
     }
     w->f = f;
     w->count = h->count;
@@ -104,7 +107,8 @@ yolo_status stream_writer_open(FILE *f, const char *name, const stream_header *h
     pack_str(&pk, "nc"), msgpack_pack_int(&pk, h->nc);
     pack_str(&pk, "names");
     msgpack_pack_array(&pk, (size_t)h->nc);
-    for (int k = 0; k < h->nc; k++) pack_str(&pk, h->names && h->names[k] ? h->names[k] : "");
+    for (int k = 0; k < h->nc; k++)
+        pack_str(&pk, h->names && h->names[k] ? h->names[k] : "");
     pack_str(&pk, "seed"), msgpack_pack_uint64(&pk, h->seed);
     pack_str(&pk, "epoch"), msgpack_pack_int(&pk, h->epoch);
     pack_str(&pk, "epochs"), msgpack_pack_int(&pk, h->epochs);
@@ -135,8 +139,9 @@ yolo_status stream_encode_sample(const stream_sample *ss, uint8_t **buf, size_t 
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
     /* Reserve the whole map up front: growing a megabyte buffer by doubling copies it several times. */
-    size_t est = (size_t)s->img.h * s->img.w * 3 + (size_t)ss->mask_h * ss->mask_w * 2 + 30 * (size_t)s->n + 1024 +
-                 (ss->file ? strlen(ss->file) : 0) + (s->seg_start ? 10 * (size_t)s->seg_start[s->n] : 0);
+    size_t est = (size_t)s->img.h * s->img.w * 3 + (size_t)ss->mask_h * ss->mask_w * 2 + 30 * (size_t)s->n +
+                 1024 + (ss->file ? strlen(ss->file) : 0) +
+                 (s->seg_start ? 10 * (size_t)s->seg_start[s->n] : 0);
     sb.data = malloc(est);
     if (sb.data) sb.alloc = est;
     msgpack_packer pk;
@@ -152,7 +157,8 @@ yolo_status stream_encode_sample(const stream_sample *ss, uint8_t **buf, size_t 
     size_t nb = (size_t)s->img.h * s->img.w * 3;
     pack_str(&pk, "img");
     msgpack_pack_bin(&pk, nb);
-    if (s->img.c == 3) msgpack_pack_bin_body(&pk, s->img.px, nb);
+    if (s->img.c == 3)
+        msgpack_pack_bin_body(&pk, s->img.px, nb);
     else {
         /* Grey images are widened here so that consumers only ever see RGB. */
         for (size_t k = 0; k < (size_t)s->img.h * s->img.w; k++) {
@@ -171,10 +177,12 @@ yolo_status stream_encode_sample(const stream_sample *ss, uint8_t **buf, size_t 
     pack_str(&pk, "label"), msgpack_pack_int(&pk, s->label);
     pack_str(&pk, "cls");
     msgpack_pack_array(&pk, (size_t)s->n);
-    for (int k = 0; k < s->n; k++) msgpack_pack_int(&pk, s->cls[k]);
+    for (int k = 0; k < s->n; k++)
+        msgpack_pack_int(&pk, s->cls[k]);
     pack_str(&pk, "boxes");
     msgpack_pack_array(&pk, (size_t)s->n * 4);
-    for (int k = 0; k < s->n * 4; k++) msgpack_pack_float(&pk, s->boxes[k]);
+    for (int k = 0; k < s->n * 4; k++)
+        msgpack_pack_float(&pk, s->boxes[k]);
     if (seg) {
         pack_str(&pk, "seg");
         msgpack_pack_array(&pk, (size_t)s->n);
@@ -182,7 +190,8 @@ yolo_status stream_encode_sample(const stream_sample *ss, uint8_t **buf, size_t 
             int np = sample_seg_len(s, k);
             const float *xy = s->seg_xy + 2 * (size_t)s->seg_start[k];
             msgpack_pack_array(&pk, (size_t)np * 2);
-            for (int q = 0; q < np * 2; q++) msgpack_pack_float(&pk, xy[q]);
+            for (int q = 0; q < np * 2; q++)
+                msgpack_pack_float(&pk, xy[q]);
         }
     }
     if (mask) {
@@ -266,11 +275,11 @@ struct stream_reader {
     uint8_t *buf; /* bytes of the map being parsed */
     size_t len, cap, pos;
     stream_header h;
-    int64_t got;      /* samples returned */
-    int64_t next_i;   /* index the next sample must have */
+    int64_t got;    /* samples returned */
+    int64_t next_i; /* index the next sample must have */
     uLong crc;
     bool done;
-    uint8_t *raw;     /* copy of the last sample's bytes */
+    uint8_t *raw; /* copy of the last sample's bytes */
     size_t raw_len, raw_cap;
 };
 
@@ -282,8 +291,8 @@ typedef struct {
     int64_t i;
     uint64_t u;
     double f;
-    uint32_t n;   /* str/bin length, array/map count */
-    size_t off;   /* str/bin payload offset in r->buf */
+    uint32_t n; /* str/bin length, array/map count */
+    size_t off; /* str/bin payload offset in r->buf */
 } mpv;
 
 static yolo_status bad(stream_reader *r, const char *what) {
@@ -296,7 +305,8 @@ static yolo_status need(stream_reader *r, size_t n) {
     size_t want = r->pos + n;
     if (want > r->cap) {
         size_t nc = r->cap ? r->cap : 1 << 16;
-        while (nc < want) nc *= 2;
+        while (nc < want)
+            nc *= 2;
         uint8_t *nb = realloc(r->buf, nc);
         if (!nb) return yolo_error(YOLO_ERR_NOMEM, "%s: out of memory", r->name);
         r->buf = nb;
@@ -307,15 +317,17 @@ static yolo_status need(stream_reader *r, size_t n) {
     r->len += got;
     if (got < miss) {
         if (ferror(r->f)) return yolo_error(YOLO_ERR_IO, "%s: read error", r->name);
-        return yolo_error(YOLO_ERR_FORMAT, "%s: truncated stream (ends after %lld of %lld samples, no trailer)",
-                          r->name, (long long)r->got, (long long)r->h.count);
+        return yolo_error(YOLO_ERR_FORMAT,
+                          "%s: truncated stream (ends after %lld of %lld samples, no trailer)", r->name,
+                          (long long)r->got, (long long)r->h.count);
     }
     return YOLO_OK;
 }
 
 static uint64_t be(const uint8_t *p, int n) {
     uint64_t v = 0;
-    for (int k = 0; k < n; k++) v = v << 8 | p[k];
+    for (int k = 0; k < n; k++)
+        v = v << 8 | p[k];
     return v;
 }
 
@@ -325,19 +337,54 @@ static yolo_status mp_next(stream_reader *r, mpv *v) {
     uint8_t t = r->buf[r->pos++];
     memset(v, 0, sizeof *v);
     int ln = 0; /* bytes of a following length or value */
-    if (t <= 0x7f) { v->kind = MP_UINT, v->u = t, v->i = t; return YOLO_OK; }
-    if (t >= 0xe0) { v->kind = MP_INT, v->i = (int8_t)t; return YOLO_OK; }
-    if ((t & 0xf0) == 0x80) { v->kind = MP_MAP, v->n = t & 0x0f; return YOLO_OK; }
-    if ((t & 0xf0) == 0x90) { v->kind = MP_ARRAY, v->n = t & 0x0f; return YOLO_OK; }
-    if ((t & 0xe0) == 0xa0) { v->kind = MP_STR, v->n = t & 0x1f; goto payload; }
+    if (t <= 0x7f) {
+        v->kind = MP_UINT, v->u = t, v->i = t;
+        return YOLO_OK;
+    }
+    if (t >= 0xe0) {
+        v->kind = MP_INT, v->i = (int8_t)t;
+        return YOLO_OK;
+    }
+    if ((t & 0xf0) == 0x80) {
+        v->kind = MP_MAP, v->n = t & 0x0f;
+        return YOLO_OK;
+    }
+    if ((t & 0xf0) == 0x90) {
+        v->kind = MP_ARRAY, v->n = t & 0x0f;
+        return YOLO_OK;
+    }
+    if ((t & 0xe0) == 0xa0) {
+        v->kind = MP_STR, v->n = t & 0x1f;
+        goto payload;
+    }
     switch (t) {
-    case 0xc0: v->kind = MP_NIL; return YOLO_OK;
-    case 0xc2: case 0xc3: v->kind = MP_BOOL, v->b = t == 0xc3; return YOLO_OK;
-    case 0xc4: case 0xc5: case 0xc6: v->kind = MP_BIN, ln = 1 << (t - 0xc4); break;
-    case 0xd9: case 0xda: case 0xdb: v->kind = MP_STR, ln = 1 << (t - 0xd9); break;
-    case 0xdc: case 0xdd: v->kind = MP_ARRAY, ln = t == 0xdc ? 2 : 4; break;
-    case 0xde: case 0xdf: v->kind = MP_MAP, ln = t == 0xde ? 2 : 4; break;
-    case 0xca: case 0xcb: {
+    case 0xc0:
+        v->kind = MP_NIL;
+        return YOLO_OK;
+    case 0xc2:
+    case 0xc3:
+        v->kind = MP_BOOL, v->b = t == 0xc3;
+        return YOLO_OK;
+    case 0xc4:
+    case 0xc5:
+    case 0xc6:
+        v->kind = MP_BIN, ln = 1 << (t - 0xc4);
+        break;
+    case 0xd9:
+    case 0xda:
+    case 0xdb:
+        v->kind = MP_STR, ln = 1 << (t - 0xd9);
+        break;
+    case 0xdc:
+    case 0xdd:
+        v->kind = MP_ARRAY, ln = t == 0xdc ? 2 : 4;
+        break;
+    case 0xde:
+    case 0xdf:
+        v->kind = MP_MAP, ln = t == 0xde ? 2 : 4;
+        break;
+    case 0xca:
+    case 0xcb: {
         int n = t == 0xca ? 4 : 8;
         if ((st = need(r, (size_t)n))) return st;
         uint64_t bits = be(r->buf + r->pos, n);
@@ -348,10 +395,14 @@ static yolo_status mp_next(stream_reader *r, mpv *v) {
             float fl;
             memcpy(&fl, &b32, 4);
             v->f = fl;
-        } else memcpy(&v->f, &bits, 8);
+        } else
+            memcpy(&v->f, &bits, 8);
         return YOLO_OK;
     }
-    case 0xcc: case 0xcd: case 0xce: case 0xcf: {
+    case 0xcc:
+    case 0xcd:
+    case 0xce:
+    case 0xcf: {
         int n = 1 << (t - 0xcc);
         if ((st = need(r, (size_t)n))) return st;
         v->u = be(r->buf + r->pos, n);
@@ -361,7 +412,10 @@ static yolo_status mp_next(stream_reader *r, mpv *v) {
         if (v->u > INT64_MAX) v->i = INT64_MAX;
         return YOLO_OK;
     }
-    case 0xd0: case 0xd1: case 0xd2: case 0xd3: {
+    case 0xd0:
+    case 0xd1:
+    case 0xd2:
+    case 0xd3: {
         int n = 1 << (t - 0xd0);
         if ((st = need(r, (size_t)n))) return st;
         uint64_t u = be(r->buf + r->pos, n);
@@ -371,7 +425,8 @@ static yolo_status mp_next(stream_reader *r, mpv *v) {
         v->i = sh ? (int64_t)(u << sh) >> sh : (int64_t)u;
         return YOLO_OK;
     }
-    default: return bad(r, "unsupported msgpack type");
+    default:
+        return bad(r, "unsupported msgpack type");
     }
     if ((st = need(r, (size_t)ln))) return st;
     uint64_t n = be(r->buf + r->pos, ln);
@@ -443,9 +498,12 @@ static yolo_status get_double(stream_reader *r, double *out) {
     mpv v;
     yolo_status st = mp_next(r, &v);
     if (st) return st;
-    if (v.kind == MP_FLOAT) *out = v.f;
-    else if (v.kind == MP_INT || v.kind == MP_UINT) *out = (double)v.i;
-    else return bad(r, "expected a number");
+    if (v.kind == MP_FLOAT)
+        *out = v.f;
+    else if (v.kind == MP_INT || v.kind == MP_UINT)
+        *out = (double)v.i;
+    else
+        return bad(r, "expected a number");
     return YOLO_OK;
 }
 
@@ -469,7 +527,7 @@ static yolo_status get_strdup(stream_reader *r, char **dst) {
     if (st) return st;
     if (v.kind != MP_STR) return bad(r, "expected a string");
     char *s = malloc((size_t)v.n + 1);
-    if (!s) return yolo_error(YOLO_ERR_NOMEM, "out of memory");
+    if (!s) return yolo_nomem();
     memcpy(s, r->buf + v.off, v.n);
     s[v.n] = 0;
     free(*dst);
@@ -513,47 +571,79 @@ static yolo_status read_header(stream_reader *r) {
             if (!(st = get_int32(r, &h->version, 0, 1 << 20, "version")) && h->version != STREAM_VERSION)
                 return yolo_error(YOLO_ERR_FORMAT, "%s: stream version %d, this program reads %d", r->name,
                                   h->version, STREAM_VERSION);
-        } else if (key_is(r, &k, "task")) st = get_str(r, h->task, sizeof h->task, "task");
-        else if (key_is(r, &k, "split")) st = get_str(r, h->split, sizeof h->split, "split");
-        else if (key_is(r, &k, "imgsz")) st = get_int32(r, &h->imgsz, 1, MAX_SIDE, "imgsz");
-        else if (key_is(r, &k, "nc")) st = get_int32(r, &h->nc, 0, STREAM_MAX_NAMES, "nc");
+        } else if (key_is(r, &k, "task"))
+            st = get_str(r, h->task, sizeof h->task, "task");
+        else if (key_is(r, &k, "split"))
+            st = get_str(r, h->split, sizeof h->split, "split");
+        else if (key_is(r, &k, "imgsz"))
+            st = get_int32(r, &h->imgsz, 1, MAX_SIDE, "imgsz");
+        else if (key_is(r, &k, "nc"))
+            st = get_int32(r, &h->nc, 0, STREAM_MAX_NAMES, "nc");
         else if (key_is(r, &k, "names")) {
             mpv a;
             if ((st = mp_next(r, &a))) break;
-            if (a.kind != MP_ARRAY || a.n > STREAM_MAX_NAMES) { st = bad(r, "bad names"); break; }
-            if (h->names) { st = bad(r, "names twice"); break; }
+            if (a.kind != MP_ARRAY || a.n > STREAM_MAX_NAMES) {
+                st = bad(r, "bad names");
+                break;
+            }
+            if (h->names) {
+                st = bad(r, "names twice");
+                break;
+            }
             h->names = calloc(a.n ? a.n : 1, sizeof *h->names);
-            if (!h->names) { st = yolo_error(YOLO_ERR_NOMEM, "out of memory"); break; }
-            for (uint32_t j = 0; j < a.n && !st; j++) st = get_strdup(r, &h->names[j]);
+            if (!h->names) {
+                st = yolo_nomem();
+                break;
+            }
+            for (uint32_t j = 0; j < a.n && !st; j++)
+                st = get_strdup(r, &h->names[j]);
             if (!st && h->nc && (uint32_t)h->nc != a.n) st = bad(r, "names and nc disagree");
             h->nc = (int)a.n;
         } else if (key_is(r, &k, "seed")) {
             mpv v;
             if ((st = mp_next(r, &v))) break;
-            if (v.kind != MP_UINT && !(v.kind == MP_INT && v.i >= 0)) { st = bad(r, "bad seed"); break; }
+            if (v.kind != MP_UINT && !(v.kind == MP_INT && v.i >= 0)) {
+                st = bad(r, "bad seed");
+                break;
+            }
             h->seed = v.kind == MP_UINT ? v.u : (uint64_t)v.i;
-        } else if (key_is(r, &k, "epoch")) st = get_int32(r, &h->epoch, 0, 1 << 30, "epoch");
-        else if (key_is(r, &k, "epochs")) st = get_int32(r, &h->epochs, 0, 1 << 30, "epochs");
-        else if (key_is(r, &k, "total")) st = get_int(r, &h->total, 0, INT64_MAX / 2, "total");
-        else if (key_is(r, &k, "count")) st = get_int(r, &h->count, 0, INT64_MAX / 2, "count");
-        else if (key_is(r, &k, "from")) st = get_int(r, &x, 0, INT64_MAX / 2, "from"), h->from = x;
+        } else if (key_is(r, &k, "epoch"))
+            st = get_int32(r, &h->epoch, 0, 1 << 30, "epoch");
+        else if (key_is(r, &k, "epochs"))
+            st = get_int32(r, &h->epochs, 0, 1 << 30, "epochs");
+        else if (key_is(r, &k, "total"))
+            st = get_int(r, &h->total, 0, INT64_MAX / 2, "total");
+        else if (key_is(r, &k, "count"))
+            st = get_int(r, &h->count, 0, INT64_MAX / 2, "count");
+        else if (key_is(r, &k, "from"))
+            st = get_int(r, &x, 0, INT64_MAX / 2, "from"), h->from = x;
         else if (key_is(r, &k, "shard")) {
-            if (!(st = expect(r, MP_ARRAY, 2, "bad shard")) && !(st = get_int32(r, &h->shard_k, 0, 1 << 20, "shard")))
+            if (!(st = expect(r, MP_ARRAY, 2, "bad shard")) &&
+                !(st = get_int32(r, &h->shard_k, 0, 1 << 20, "shard")))
                 st = get_int32(r, &h->shard_n, 1, 1 << 20, "shard");
-        } else if (key_is(r, &k, "augment")) st = get_bool(r, &h->augment, "augment");
-        else if (key_is(r, &k, "mosaic")) st = get_bool(r, &h->mosaic, "mosaic");
-        else if (key_is(r, &k, "rect")) st = get_bool(r, &h->rect, "rect");
-        else if (key_is(r, &k, "overlap")) st = get_bool(r, &h->overlap, "overlap");
-        else if (key_is(r, &k, "batch")) st = get_int32(r, &h->batch, 0, 1 << 20, "batch");
-        else if (key_is(r, &k, "stride")) st = get_int32(r, &h->stride, 1, 1 << 10, "stride");
-        else if (key_is(r, &k, "mask_ratio")) st = get_int32(r, &h->mask_ratio, 1, 1 << 10, "mask_ratio");
-        else st = mp_skip(r, 0); /* newer producers may add keys */
+        } else if (key_is(r, &k, "augment"))
+            st = get_bool(r, &h->augment, "augment");
+        else if (key_is(r, &k, "mosaic"))
+            st = get_bool(r, &h->mosaic, "mosaic");
+        else if (key_is(r, &k, "rect"))
+            st = get_bool(r, &h->rect, "rect");
+        else if (key_is(r, &k, "overlap"))
+            st = get_bool(r, &h->overlap, "overlap");
+        else if (key_is(r, &k, "batch"))
+            st = get_int32(r, &h->batch, 0, 1 << 20, "batch");
+        else if (key_is(r, &k, "stride"))
+            st = get_int32(r, &h->stride, 1, 1 << 10, "stride");
+        else if (key_is(r, &k, "mask_ratio"))
+            st = get_int32(r, &h->mask_ratio, 1, 1 << 10, "mask_ratio");
+        else
+            st = mp_skip(r, 0); /* newer producers may add keys */
     }
     if (st) return st;
     if (!fmt) return yolo_error(YOLO_ERR_FORMAT, "%s: not a yolo-data stream (no format key)", r->name);
     if (!h->task[0] || h->imgsz <= 0 || h->shard_k >= h->shard_n || h->count > h->total)
         return yolo_error(YOLO_ERR_FORMAT, "%s: inconsistent stream header", r->name);
-    if (!h->names && h->nc) return yolo_error(YOLO_ERR_FORMAT, "%s: stream header has nc but no names", r->name);
+    if (!h->names && h->nc)
+        return yolo_error(YOLO_ERR_FORMAT, "%s: stream header has nc but no names", r->name);
     /* The first index this stream holds: the smallest i >= from with i % n == k. */
     int64_t i0 = h->from + ((h->shard_k - h->from % h->shard_n) % h->shard_n + h->shard_n) % h->shard_n;
     r->next_i = i0;
@@ -564,7 +654,7 @@ yolo_status stream_reader_open(FILE *f, const char *name, stream_reader **out) {
     stream_reader *r = calloc(1, sizeof *r);
     if (!r || !(r->name = strdup(name ? name : "stream"))) {
         free(r);
-        return yolo_error(YOLO_ERR_NOMEM, "out of memory");
+        return yolo_nomem();
     }
     r->f = f;
     stream_header_init(&r->h);
@@ -578,7 +668,9 @@ yolo_status stream_reader_open(FILE *f, const char *name, stream_reader **out) {
     return YOLO_OK;
 }
 
-const stream_header *stream_reader_header(const stream_reader *r) { return &r->h; }
+const stream_header *stream_reader_header(const stream_reader *r) {
+    return &r->h;
+}
 
 static yolo_status read_floats(stream_reader *r, float *dst, uint32_t n, const char *what) {
     yolo_status st = expect(r, MP_ARRAY, n, what);
@@ -624,52 +716,81 @@ static yolo_status read_sample(stream_reader *r, stream_sample *ss) {
             have_crc = true;
         } else if (key_is(r, &k, "i"))
             st = get_int(r, &i, 0, INT64_MAX / 2, "i");
-        else if (key_is(r, &k, "src")) st = get_int(r, &s->index, 0, INT64_MAX / 2, "src");
-        else if (key_is(r, &k, "file")) st = get_strdup(r, &ss->file);
-        else if (key_is(r, &k, "h")) st = get_int32(r, &h, 1, MAX_SIDE, "h");
-        else if (key_is(r, &k, "w")) st = get_int32(r, &w, 1, MAX_SIDE, "w");
+        else if (key_is(r, &k, "src"))
+            st = get_int(r, &s->index, 0, INT64_MAX / 2, "src");
+        else if (key_is(r, &k, "file"))
+            st = get_strdup(r, &ss->file);
+        else if (key_is(r, &k, "h"))
+            st = get_int32(r, &h, 1, MAX_SIDE, "h");
+        else if (key_is(r, &k, "w"))
+            st = get_int32(r, &w, 1, MAX_SIDE, "w");
         else if (key_is(r, &k, "img")) {
             if ((st = mp_next(r, &v))) break;
-            if (v.kind != MP_BIN) { st = bad(r, "img is not bytes"); break; }
+            if (v.kind != MP_BIN) {
+                st = bad(r, "img is not bytes");
+                break;
+            }
             img_off = v.off, img_n = v.n, have_img = true;
         } else if (key_is(r, &k, "ori")) {
-            if (!(st = expect(r, MP_ARRAY, 2, "bad ori")) && !(st = get_int32(r, &s->ori_h, 0, 1 << 30, "ori")))
+            if (!(st = expect(r, MP_ARRAY, 2, "bad ori")) &&
+                !(st = get_int32(r, &s->ori_h, 0, 1 << 30, "ori")))
                 st = get_int32(r, &s->ori_w, 0, 1 << 30, "ori");
         } else if (key_is(r, &k, "res")) {
-            if (!(st = expect(r, MP_ARRAY, 2, "bad res")) && !(st = get_int32(r, &s->res_h, 0, 1 << 30, "res")))
+            if (!(st = expect(r, MP_ARRAY, 2, "bad res")) &&
+                !(st = get_int32(r, &s->res_h, 0, 1 << 30, "res")))
                 st = get_int32(r, &s->res_w, 0, 1 << 30, "res");
         } else if (key_is(r, &k, "ratio_pad")) {
-            if (!(st = expect(r, MP_ARRAY, 2, "bad ratio_pad")) && !(st = expect(r, MP_ARRAY, 2, "bad ratio_pad")) &&
-                !(st = get_double(r, &s->ratio_h)) && !(st = get_double(r, &s->ratio_w)) &&
-                !(st = expect(r, MP_ARRAY, 2, "bad ratio_pad")) && !(st = get_double(r, &s->pad_left)))
+            if (!(st = expect(r, MP_ARRAY, 2, "bad ratio_pad")) &&
+                !(st = expect(r, MP_ARRAY, 2, "bad ratio_pad")) && !(st = get_double(r, &s->ratio_h)) &&
+                !(st = get_double(r, &s->ratio_w)) && !(st = expect(r, MP_ARRAY, 2, "bad ratio_pad")) &&
+                !(st = get_double(r, &s->pad_left)))
                 st = get_double(r, &s->pad_top);
-        } else if (key_is(r, &k, "label")) st = get_int32(r, &s->label, -1, STREAM_MAX_NAMES, "label");
+        } else if (key_is(r, &k, "label"))
+            st = get_int32(r, &s->label, -1, STREAM_MAX_NAMES, "label");
         else if (key_is(r, &k, "cls")) {
             if ((st = mp_next(r, &v))) break;
-            if (v.kind != MP_ARRAY) { st = bad(r, "cls is not an array"); break; }
+            if (v.kind != MP_ARRAY) {
+                st = bad(r, "cls is not an array");
+                break;
+            }
             n = (int)v.n;
             free(cls);
             cls = malloc(((size_t)n + 1) * sizeof *cls);
-            if (!cls) { st = yolo_error(YOLO_ERR_NOMEM, "out of memory"); break; }
-            for (int j = 0; j < n && !st; j++) st = get_int32(r, &cls[j], 0, r->h.nc ? r->h.nc - 1 : 0, "cls");
+            if (!cls) {
+                st = yolo_nomem();
+                break;
+            }
+            for (int j = 0; j < n && !st; j++)
+                st = get_int32(r, &cls[j], 0, r->h.nc ? r->h.nc - 1 : 0, "cls");
         } else if (key_is(r, &k, "boxes")) {
             box_off = r->pos;
             if ((st = mp_next(r, &v))) break;
-            if (v.kind != MP_ARRAY) { st = bad(r, "boxes is not an array"); break; }
+            if (v.kind != MP_ARRAY) {
+                st = bad(r, "boxes is not an array");
+                break;
+            }
             nbox = v.n;
-            for (uint32_t j = 0; j < nbox && !st; j++) st = mp_skip(r, 1);
+            for (uint32_t j = 0; j < nbox && !st; j++)
+                st = mp_skip(r, 1);
         } else if (key_is(r, &k, "seg")) {
             seg_off = r->pos, have_seg = true;
             st = mp_skip(r, 0);
-        } else if (key_is(r, &k, "mask_h")) st = get_int32(r, &ss->mask_h, 1, MAX_SIDE, "mask_h");
-        else if (key_is(r, &k, "mask_w")) st = get_int32(r, &ss->mask_w, 1, MAX_SIDE, "mask_w");
+        } else if (key_is(r, &k, "mask_h"))
+            st = get_int32(r, &ss->mask_h, 1, MAX_SIDE, "mask_h");
+        else if (key_is(r, &k, "mask_w"))
+            st = get_int32(r, &ss->mask_w, 1, MAX_SIDE, "mask_w");
         else if (key_is(r, &k, "mask")) {
             if ((st = mp_next(r, &v))) break;
-            if (v.kind != MP_BIN) { st = bad(r, "mask is not bytes"); break; }
+            if (v.kind != MP_BIN) {
+                st = bad(r, "mask is not bytes");
+                break;
+            }
             mask_off = v.off, mask_n = v.n, have_mask = true;
-        } else st = mp_skip(r, 0);
+        } else
+            st = mp_skip(r, 0);
     }
-    if (!st && (i < 0 || h < 0 || w < 0 || !have_img || n < 0)) st = bad(r, "sample lacks i, h, w, img or cls");
+    if (!st && (i < 0 || h < 0 || w < 0 || !have_img || n < 0))
+        st = bad(r, "sample lacks i, h, w, img or cls");
     if (!st && !have_crc) st = bad(r, "sample lacks its crc32");
     if (st) {
         free(cls);
@@ -697,11 +818,17 @@ static yolo_status read_sample(stream_reader *r, stream_sample *ss) {
         if ((st = expect(r, MP_ARRAY, (uint32_t)n, "seg does not match cls"))) goto out;
         seg_len = malloc(((size_t)n + 1) * sizeof *seg_len);
         seg_at = malloc(((size_t)n + 1) * sizeof *seg_at);
-        if (!seg_len || !seg_at) { st = yolo_error(YOLO_ERR_NOMEM, "out of memory"); goto out; }
+        if (!seg_len || !seg_at) {
+            st = yolo_nomem();
+            goto out;
+        }
         for (int j = 0; j < n; j++) {
             seg_at[j] = r->pos;
             if ((st = mp_next(r, &v))) goto out;
-            if (v.kind != MP_ARRAY || v.n % 2) { st = bad(r, "bad polygon"); goto out; }
+            if (v.kind != MP_ARRAY || v.n % 2) {
+                st = bad(r, "bad polygon");
+                goto out;
+            }
             seg_len[j] = (int)(v.n / 2);
             r->pos = seg_at[j];
             if ((st = mp_skip(r, 1))) goto out;
@@ -723,10 +850,16 @@ static yolo_status read_sample(stream_reader *r, stream_sample *ss) {
             np = seg_len[j];
             free(xy);
             xy = malloc(((size_t)np * 2 + 1) * sizeof *xy);
-            if (!xy) { st = yolo_error(YOLO_ERR_NOMEM, "out of memory"); break; }
+            if (!xy) {
+                st = yolo_nomem();
+                break;
+            }
             r->pos = seg_at[j];
             if ((st = read_floats(r, xy, (uint32_t)np * 2, "bad polygon"))) break;
-            if (np == 0) { st = bad(r, "empty polygon"); break; }
+            if (np == 0) {
+                st = bad(r, "empty polygon");
+                break;
+            }
         }
         st = sample_add(s, cls[j], box, have_seg ? xy : NULL, np);
     }
@@ -746,10 +879,12 @@ out:
         if (ss->mask_h <= 0 || ss->mask_w <= 0 || (size_t)mask_n != (size_t)ss->mask_h * ss->mask_w * 2)
             return bad(r, "mask size does not match mask_h x mask_w");
         ss->mask = malloc((size_t)mask_n);
-        if (!ss->mask) return yolo_error(YOLO_ERR_NOMEM, "out of memory");
+        if (!ss->mask) return yolo_nomem();
         const uint8_t *p = r->buf + mask_off;
-        for (uint32_t j = 0; j < mask_n / 2; j++) ss->mask[j] = (uint16_t)(p[2 * j] | p[2 * j + 1] << 8);
-    } else ss->mask_h = ss->mask_w = 0;
+        for (uint32_t j = 0; j < mask_n / 2; j++)
+            ss->mask[j] = (uint16_t)(p[2 * j] | p[2 * j + 1] << 8);
+    } else
+        ss->mask_h = ss->mask_w = 0;
     return YOLO_OK;
 }
 
@@ -763,10 +898,14 @@ static yolo_status read_trailer(stream_reader *r) {
     int64_t crc = -1;
     for (uint32_t q = 0; q < m.n && !st; q++) {
         if ((st = mp_next(r, &k))) break;
-        if (key_is(r, &k, "end")) st = get_int(r, &end, 0, INT64_MAX / 2, "end");
-        else if (key_is(r, &k, "crc32")) st = get_int(r, &crc, 0, UINT32_MAX, "crc32");
-        else if (key_is(r, &k, "i")) return bad(r, "more samples than the header's count");
-        else st = mp_skip(r, 0);
+        if (key_is(r, &k, "end"))
+            st = get_int(r, &end, 0, INT64_MAX / 2, "end");
+        else if (key_is(r, &k, "crc32"))
+            st = get_int(r, &crc, 0, UINT32_MAX, "crc32");
+        else if (key_is(r, &k, "i"))
+            return bad(r, "more samples than the header's count");
+        else
+            st = mp_skip(r, 0);
     }
     if (st) return st;
     if (end < 0 || crc < 0) return bad(r, "no trailer where one was due");
@@ -795,7 +934,7 @@ yolo_status stream_reader_next(stream_reader *r, stream_sample *s, int *got) {
     r->crc = crc32_z(r->crc, r->buf, r->pos);
     if (r->pos > r->raw_cap) {
         uint8_t *nb = realloc(r->raw, r->pos);
-        if (!nb) return yolo_error(YOLO_ERR_NOMEM, "out of memory");
+        if (!nb) return yolo_nomem();
         r->raw = nb;
         r->raw_cap = r->pos;
     }
@@ -822,7 +961,8 @@ yolo_status stream_reader_batch(stream_reader *r, stream_sample *v, int max, int
         int g;
         yolo_status st = stream_reader_next(r, &v[k], &g);
         if (st) {
-            for (int j = 0; j <= k; j++) stream_sample_free(&v[j]);
+            for (int j = 0; j <= k; j++)
+                stream_sample_free(&v[j]);
             *got = 0;
             return st;
         }
@@ -853,8 +993,9 @@ yolo_status stream_merge(FILE **in, const char *const *names, int n, FILE *out, 
     stream_header mh;
     stream_header_init(&mh);
     yolo_status st = YOLO_OK;
-    if (!rs) return yolo_error(YOLO_ERR_NOMEM, "out of memory");
-    for (int k = 0; k < n && !st; k++) st = stream_reader_open(in[k], names[k], &rs[k]);
+    if (!rs) return yolo_nomem();
+    for (int k = 0; k < n && !st; k++)
+        st = stream_reader_open(in[k], names[k], &rs[k]);
     if (st) goto done;
     const stream_header *h0 = &rs[0]->h;
     int sn = h0->shard_n;
@@ -864,14 +1005,19 @@ yolo_status stream_merge(FILE **in, const char *const *names, int n, FILE *out, 
         goto done;
     }
     by_k = calloc((size_t)n, sizeof *by_k);
-    if (!by_k) { st = yolo_error(YOLO_ERR_NOMEM, "out of memory"); goto done; }
+    if (!by_k) {
+        st = yolo_nomem();
+        goto done;
+    }
     int64_t count = 0;
     for (int k = 0; k < n; k++) {
         const stream_header *h = &rs[k]->h;
-        if (h->shard_n != sn || strcmp(h->task, h0->task) || strcmp(h->split, h0->split) || h->seed != h0->seed ||
-            h->epoch != h0->epoch || h->imgsz != h0->imgsz || h->from != h0->from || h->total != h0->total ||
-            h->nc != h0->nc || h->augment != h0->augment || h->rect != h0->rect || h->batch != h0->batch) {
-            st = yolo_error(YOLO_ERR_USAGE, "merge: %s was made with other arguments than %s", names[k], names[0]);
+        if (h->shard_n != sn || strcmp(h->task, h0->task) || strcmp(h->split, h0->split) ||
+            h->seed != h0->seed || h->epoch != h0->epoch || h->imgsz != h0->imgsz || h->from != h0->from ||
+            h->total != h0->total || h->nc != h0->nc || h->augment != h0->augment || h->rect != h0->rect ||
+            h->batch != h0->batch) {
+            st = yolo_error(YOLO_ERR_USAGE, "merge: %s was made with other arguments than %s", names[k],
+                            names[0]);
             goto done;
         }
         if (by_k[h->shard_k]) {
@@ -885,8 +1031,8 @@ yolo_status stream_merge(FILE **in, const char *const *names, int n, FILE *out, 
     if ((st = stream_header_copy(&mh, h0))) goto done;
     mh.shard_k = 0, mh.shard_n = 1, mh.count = count;
     if (count != mh.total - mh.from) {
-        st = yolo_error(YOLO_ERR_USAGE, "merge: the shards hold %lld samples, the epoch has %lld", (long long)count,
-                        (long long)(mh.total - mh.from));
+        st = yolo_error(YOLO_ERR_USAGE, "merge: the shards hold %lld samples, the epoch has %lld",
+                        (long long)count, (long long)(mh.total - mh.from));
         goto done;
     }
     if ((st = stream_writer_open(out, out_name, &mh, &w))) goto done;
@@ -894,7 +1040,10 @@ yolo_status stream_merge(FILE **in, const char *const *names, int n, FILE *out, 
         stream_reader *r = by_k[i % sn];
         int g;
         if ((st = stream_reader_next(r, &s, &g))) break;
-        if (!g) { st = yolo_error(YOLO_ERR_FORMAT, "%s: ends before sample %lld", r->name, (long long)i); break; }
+        if (!g) {
+            st = yolo_error(YOLO_ERR_FORMAT, "%s: ends before sample %lld", r->name, (long long)i);
+            break;
+        }
         const uint8_t *b;
         size_t len;
         stream_reader_raw(r, &b, &len);
@@ -905,7 +1054,8 @@ done:
     stream_sample_free(&s);
     stream_header_free(&mh);
     stream_writer_free(w);
-    for (int k = 0; k < n; k++) stream_reader_free(rs[k]);
+    for (int k = 0; k < n; k++)
+        stream_reader_free(rs[k]);
     free(rs);
     free(by_k);
     return st;

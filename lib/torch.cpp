@@ -28,7 +28,8 @@ static std::string first_line(const char *s) {
     std::string m(s ? s : "");
     size_t nl = m.find('\n');
     if (nl != std::string::npos) m.resize(nl);
-    while (!m.empty() && (m.back() == ' ' || m.back() == '\r' || m.back() == '.')) m.pop_back();
+    while (!m.empty() && (m.back() == ' ' || m.back() == '\r' || m.back() == '.'))
+        m.pop_back();
     return m;
 }
 
@@ -50,33 +51,54 @@ yolo_status fail_current(const char *what) noexcept {
 
 c10::ScalarType scalar_type(torch_dtype dt) {
     switch (dt) {
-    case TORCH_F32: return at::kFloat;
-    case TORCH_F16: return at::kHalf;
-    case TORCH_BF16: return at::kBFloat16;
-    case TORCH_F64: return at::kDouble;
-    case TORCH_I64: return at::kLong;
-    case TORCH_I32: return at::kInt;
-    case TORCH_I16: return at::kShort;
-    case TORCH_I8: return at::kChar;
-    case TORCH_U8: return at::kByte;
-    case TORCH_BOOL: return at::kBool;
+    case TORCH_F32:
+        return at::kFloat;
+    case TORCH_F16:
+        return at::kHalf;
+    case TORCH_BF16:
+        return at::kBFloat16;
+    case TORCH_F64:
+        return at::kDouble;
+    case TORCH_I64:
+        return at::kLong;
+    case TORCH_I32:
+        return at::kInt;
+    case TORCH_I16:
+        return at::kShort;
+    case TORCH_I8:
+        return at::kChar;
+    case TORCH_U8:
+        return at::kByte;
+    case TORCH_BOOL:
+        return at::kBool;
     }
     throw usage_error("unknown dtype " + std::to_string((int)dt));
 }
 
 torch_dtype dtype_of(c10::ScalarType st) {
     switch (st) {
-    case at::kFloat: return TORCH_F32;
-    case at::kHalf: return TORCH_F16;
-    case at::kBFloat16: return TORCH_BF16;
-    case at::kDouble: return TORCH_F64;
-    case at::kLong: return TORCH_I64;
-    case at::kInt: return TORCH_I32;
-    case at::kShort: return TORCH_I16;
-    case at::kChar: return TORCH_I8;
-    case at::kByte: return TORCH_U8;
-    case at::kBool: return TORCH_BOOL;
-    default: return TORCH_F32;
+    case at::kFloat:
+        return TORCH_F32;
+    case at::kHalf:
+        return TORCH_F16;
+    case at::kBFloat16:
+        return TORCH_BF16;
+    case at::kDouble:
+        return TORCH_F64;
+    case at::kLong:
+        return TORCH_I64;
+    case at::kInt:
+        return TORCH_I32;
+    case at::kShort:
+        return TORCH_I16;
+    case at::kChar:
+        return TORCH_I8;
+    case at::kByte:
+        return TORCH_U8;
+    case at::kBool:
+        return TORCH_BOOL;
+    default:
+        return TORCH_F32;
     }
 }
 
@@ -90,7 +112,8 @@ at::TensorOptions options(torch_dtype dt, torch_device dev) {
 }
 
 std::vector<int64_t> shape_vec(int ndim, const int64_t *shape) {
-    if (ndim < 0 || ndim > 16 || (ndim > 0 && !shape)) throw usage_error("bad shape (ndim " + std::to_string(ndim) + ")");
+    if (ndim < 0 || ndim > 16 || (ndim > 0 && !shape))
+        throw usage_error("bad shape (ndim " + std::to_string(ndim) + ")");
     std::vector<int64_t> v(shape, shape + ndim);
     for (int64_t s : v)
         if (s < 0) throw usage_error("negative size in shape");
@@ -111,8 +134,10 @@ static const char *libtorch_path(void) {
     if (!path[0]) {
         Dl_info info;
         void *sym = reinterpret_cast<void *>(&at::set_num_threads);
-        if (dladdr(sym, &info) && info.dli_fname) snprintf(path, sizeof path, "%s", info.dli_fname);
-        else snprintf(path, sizeof path, "(static)");
+        if (dladdr(sym, &info) && info.dli_fname)
+            snprintf(path, sizeof path, "%s", info.dli_fname);
+        else
+            snprintf(path, sizeof path, "(static)");
     }
     return path;
 }
@@ -128,7 +153,8 @@ extern "C" bool torch_cuda_available(void) {
 extern "C" const char *torch_version_string(void) {
     static char buf[128];
     if (!buf[0])
-        snprintf(buf, sizeof buf, "libtorch %s (%s)", TORCH_VERSION, torch_cuda_available() ? "CUDA" : "CPU only");
+        snprintf(buf, sizeof buf, "libtorch %s (%s)", TORCH_VERSION,
+                 torch_cuda_available() ? "CUDA" : "CPU only");
     return buf;
 }
 
@@ -139,9 +165,12 @@ extern "C" yolo_status torch_device_parse(const char *spec, torch_device *out) {
         return YOLO_OK;
     }
     const char *num = nullptr;
-    if (!strcmp(spec, "cuda")) num = "0";
-    else if (!strncmp(spec, "cuda:", 5)) num = spec + 5;
-    else if (spec[0] >= '0' && spec[0] <= '9') num = spec;
+    if (!strcmp(spec, "cuda"))
+        num = "0";
+    else if (!strncmp(spec, "cuda:", 5))
+        num = spec + 5;
+    else if (spec[0] >= '0' && spec[0] <= '9')
+        num = spec;
     if (!num)
         return yolo_error(YOLO_ERR_USAGE, "device %s: unknown device (use cpu, cuda, cuda:N or N)", spec);
     if (!torch_cuda_available())
@@ -153,7 +182,8 @@ extern "C" yolo_status torch_device_parse(const char *spec, torch_device *out) {
     errno = 0;
     long idx = strtol(num, &end, 10);
     if (end == num || *end || errno || idx < 0 || idx > 1023)
-        return yolo_error(YOLO_ERR_USAGE, "device %s: bad CUDA device number (use cuda:N; one device only)", spec);
+        return yolo_error(YOLO_ERR_USAGE, "device %s: bad CUDA device number (use cuda:N; one device only)",
+                          spec);
     long count = 0;
     try {
         count = (long)at::detail::getCUDAHooks().getNumGPUs();
@@ -180,9 +210,7 @@ extern "C" int torch_threads(void) {
 }
 
 extern "C" yolo_status torch_manual_seed(uint64_t seed) {
-    return guard("manual seed", [&] {
-        at::manual_seed(seed);
-    });
+    return guard("manual seed", [&] { at::manual_seed(seed); });
 }
 
 extern "C" bool torch_set_grad_enabled(bool enabled) {
@@ -191,11 +219,15 @@ extern "C" bool torch_set_grad_enabled(bool enabled) {
     return was;
 }
 
-extern "C" bool torch_grad_enabled(void) { return c10::GradMode::is_enabled(); }
+extern "C" bool torch_grad_enabled(void) {
+    return c10::GradMode::is_enabled();
+}
 
 /* ---- handles ---- */
 
-extern "C" void torch_free(torch_tensor *t) { delete t; }
+extern "C" void torch_free(torch_tensor *t) {
+    delete t;
+}
 
 extern "C" void torch_freep(torch_tensor **t) {
     if (t) {
@@ -233,9 +265,10 @@ extern "C" yolo_status torch_ones(int ndim, const int64_t *shape, torch_dtype dt
     return guard("ones", [&] { put(out, at::ones(yt::shape_vec(ndim, shape), yt::options(dt, dev))); });
 }
 
-extern "C" yolo_status torch_full(int ndim, const int64_t *shape, double value, torch_dtype dt, torch_device dev,
-                                  torch_tensor **out) {
-    return guard("full", [&] { put(out, at::full(yt::shape_vec(ndim, shape), value, yt::options(dt, dev))); });
+extern "C" yolo_status torch_full(int ndim, const int64_t *shape, double value, torch_dtype dt,
+                                  torch_device dev, torch_tensor **out) {
+    return guard("full",
+                 [&] { put(out, at::full(yt::shape_vec(ndim, shape), value, yt::options(dt, dev))); });
 }
 
 extern "C" yolo_status torch_from_data(const void *data, torch_dtype dt, int ndim, const int64_t *shape,
@@ -257,7 +290,9 @@ extern "C" yolo_status torch_arange(int64_t n, torch_dtype dt, torch_device dev,
 
 /* ---- information ---- */
 
-extern "C" int torch_ndim(const torch_tensor *t) { return t && t->t.defined() ? (int)t->t.dim() : 0; }
+extern "C" int torch_ndim(const torch_tensor *t) {
+    return t && t->t.defined() ? (int)t->t.dim() : 0;
+}
 
 extern "C" int64_t torch_size(const torch_tensor *t, int dim) {
     int nd = torch_ndim(t);
@@ -268,11 +303,14 @@ extern "C" int64_t torch_size(const torch_tensor *t, int dim) {
 
 extern "C" int torch_shape(const torch_tensor *t, int64_t *shape, int cap) {
     int nd = torch_ndim(t);
-    for (int i = 0; i < nd && i < cap; i++) shape[i] = t->t.size(i);
+    for (int i = 0; i < nd && i < cap; i++)
+        shape[i] = t->t.size(i);
     return nd;
 }
 
-extern "C" int64_t torch_numel(const torch_tensor *t) { return t && t->t.defined() ? t->t.numel() : 0; }
+extern "C" int64_t torch_numel(const torch_tensor *t) {
+    return t && t->t.defined() ? t->t.numel() : 0;
+}
 
 extern "C" torch_dtype torch_dtype_of(const torch_tensor *t) {
     return t && t->t.defined() ? yt::dtype_of(t->t.scalar_type()) : TORCH_F32;
@@ -283,7 +321,9 @@ extern "C" torch_device torch_device_of(const torch_tensor *t) {
     return (torch_device)t->t.device().index();
 }
 
-extern "C" bool torch_is_contiguous(const torch_tensor *t) { return t && t->t.defined() && t->t.is_contiguous(); }
+extern "C" bool torch_is_contiguous(const torch_tensor *t) {
+    return t && t->t.defined() && t->t.is_contiguous();
+}
 
 extern "C" void *torch_data_ptr(const torch_tensor *t) {
     if (!t || !t->t.defined() || !t->t.device().is_cpu() || !t->t.is_contiguous()) return nullptr;
@@ -314,7 +354,8 @@ extern "C" yolo_status torch_copy_in(torch_tensor *t, const void *src, torch_dty
                                   std::to_string(count));
         if (count == 0) return;
         if (!src) throw yt::usage_error("null source");
-        at::Tensor host = at::from_blob(const_cast<void *>(src), x.sizes(), at::TensorOptions().dtype(yt::scalar_type(dt)));
+        at::Tensor host =
+            at::from_blob(const_cast<void *>(src), x.sizes(), at::TensorOptions().dtype(yt::scalar_type(dt)));
         at::NoGradGuard ng;
         x.copy_(host);
     });
@@ -367,7 +408,8 @@ extern "C" yolo_status torch_set_channels_last_(torch_tensor *t, bool on) {
 }
 
 extern "C" void *torch_dense_data_ptr(const torch_tensor *t) {
-    if (!t || !t->t.defined() || !t->t.device().is_cpu() || !t->t.is_non_overlapping_and_dense()) return nullptr;
+    if (!t || !t->t.defined() || !t->t.device().is_cpu() || !t->t.is_non_overlapping_and_dense())
+        return nullptr;
     return t->t.data_ptr();
 }
 
@@ -432,8 +474,10 @@ extern "C" yolo_status torch_add_scalar_(torch_tensor *t, double s) {
     return guard("add_", [&] {
         at::Tensor &x = yt::M(t);
         // Integer tensors (BN's num_batches_tracked) need an integer scalar to stay integral.
-        if (c10::isIntegralType(x.scalar_type(), true) && s == (double)(int64_t)s) x.add_((int64_t)s);
-        else x.add_(s);
+        if (c10::isIntegralType(x.scalar_type(), true) && s == (double)(int64_t)s)
+            x.add_((int64_t)s);
+        else
+            x.add_(s);
     });
 }
 

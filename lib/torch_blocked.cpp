@@ -33,18 +33,25 @@ void check(yolo_status st) {
 }
 
 // Optional tensors cross autograd functions as empty ones: libtorch 1.13 cannot record an undefined input.
-float *F(const at::Tensor &t) { return t.defined() && t.numel() ? t.data_ptr<float>() : nullptr; }
-at::Tensor or_empty(const at::Tensor &t, const at::Tensor &like) { return t.defined() ? t : at::empty({0}, like.options()); }
+float *F(const at::Tensor &t) {
+    return t.defined() && t.numel() ? t.data_ptr<float>() : nullptr;
+}
+at::Tensor or_empty(const at::Tensor &t, const at::Tensor &like) {
+    return t.defined() ? t : at::empty({0}, like.options());
+}
 
-dnnl_conv *conv_for(const at::Tensor &x, const at::Tensor &w, bool bias, int64_t stride, int64_t pad, bool plain_out) {
+dnnl_conv *conv_for(const at::Tensor &x, const at::Tensor &w, bool bias, int64_t stride, int64_t pad,
+                    bool plain_out) {
     dnnl_conv_shape s;
     std::memset(&s, 0, sizeof s); // the cache compares shapes bytewise, padding included
     s.n = x.size(0), s.ic = w.size(1), s.oc = w.size(0), s.ih = x.size(2), s.iw = x.size(3), s.k = w.size(2);
-    s.stride = stride, s.pad = pad, s.threads = at::get_num_threads(), s.bias = bias, s.src_plain = x.dim() == 4, s.dst_plain = plain_out;
+    s.stride = stride, s.pad = pad, s.threads = at::get_num_threads(), s.bias = bias,
+    s.src_plain = x.dim() == 4, s.dst_plain = plain_out;
     if (w.size(2) != w.size(3)) throw yt::usage_error("blocked convolution needs a square kernel");
     int64_t ic = s.src_plain ? x.size(1) : x.size(1) * DNNL_BLOCK;
     if (ic != s.ic) throw yt::usage_error("blocked convolution: input channels do not match the weights");
-    if (!plain_out && s.oc % DNNL_BLOCK) throw yt::usage_error("blocked convolution: output channels not a multiple of 16");
+    if (!plain_out && s.oc % DNNL_BLOCK)
+        throw yt::usage_error("blocked convolution: output channels not a multiple of 16");
     dnnl_conv *c = nullptr;
     check(dnnl_conv_get(&s, &c));
     return c;
@@ -101,11 +108,13 @@ struct BlockedBatchNorm : public torch::autograd::Function<BlockedBatchNorm> {
         if (training) {
             mean = at::empty({s.c}, x.options());
             at::Tensor var_sum = at::empty({s.c}, x.options());
-            at::parallel_for(0, s.c / BNORM_GROUP, 1,
-                             [&](int64_t g0, int64_t g1) { bnorm_stats(&s, F(x), g0, g1, F(mean), F(var_sum)); });
+            at::parallel_for(0, s.c / BNORM_GROUP, 1, [&](int64_t g0, int64_t g1) {
+                bnorm_stats(&s, F(x), g0, g1, F(mean), F(var_sum));
+            });
             bnorm_update(&s, F(mean), F(var_sum), momentum, eps, F(invstd), F(rm), F(rv));
         } else {
-            if (!F(rm) || !F(rv)) throw yt::usage_error("blocked batch norm: evaluation needs running statistics");
+            if (!F(rm) || !F(rv))
+                throw yt::usage_error("blocked batch norm: evaluation needs running statistics");
             mean = rm;
             bnorm_eval_invstd(s.c, F(rv), eps, F(invstd));
         }
@@ -133,7 +142,8 @@ struct BlockedBatchNorm : public torch::autograd::Function<BlockedBatchNorm> {
         if (ctx->needs_input_grad(0)) {
             gx = at::empty_like(x);
             at::parallel_for(0, s.n * (s.c / DNNL_BLOCK), 1, [&](int64_t p0, int64_t p1) {
-                bnorm_backward_input(&s, F(x), F(gy), F(mean), F(invstd), F(w), F(k), F(gmean), p0, p1, F(gx));
+                bnorm_backward_input(&s, F(x), F(gy), F(mean), F(invstd), F(w), F(k), F(gmean), p0, p1,
+                                     F(gx));
             });
         }
         return {gx, gw, gb, at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
@@ -168,7 +178,9 @@ at::Tensor plain_copy(const at::Tensor &t) {
 
 at::Tensor blocked_copy(const at::Tensor &t) {
     if (t.size(1) % DNNL_BLOCK) throw yt::usage_error("blocked layout: channels not a multiple of 16");
-    return t.reshape({t.size(0), t.size(1) / DNNL_BLOCK, DNNL_BLOCK, t.size(2), t.size(3)}).permute({0, 1, 3, 4, 2}).contiguous();
+    return t.reshape({t.size(0), t.size(1) / DNNL_BLOCK, DNNL_BLOCK, t.size(2), t.size(3)})
+        .permute({0, 1, 3, 4, 2})
+        .contiguous();
 }
 
 // Layout conversions whose gradients are converted back into dense tensors. Autograd's own backward
@@ -181,22 +193,32 @@ struct ToPlain : public torch::autograd::Function<ToPlain> {
 
 struct ToBlocked : public torch::autograd::Function<ToBlocked> {
     static at::Tensor forward(AutogradContext *, at::Tensor x) { return blocked_copy(x); }
-    static variable_list backward(AutogradContext *, variable_list g) { return {plain_copy(g[0].contiguous())}; }
+    static variable_list backward(AutogradContext *, variable_list g) {
+        return {plain_copy(g[0].contiguous())};
+    }
 };
 
-at::Tensor to_plain(const at::Tensor &t) { return ToPlain::apply(t); }
-at::Tensor to_blocked(const at::Tensor &t) { return ToBlocked::apply(t); }
+at::Tensor to_plain(const at::Tensor &t) {
+    return ToPlain::apply(t);
+}
+at::Tensor to_blocked(const at::Tensor &t) {
+    return ToBlocked::apply(t);
+}
 
 } // namespace
 
 namespace yt {
 
-bool blocked(const at::Tensor &t) { return t.dim() == 5 && t.size(4) == DNNL_BLOCK; }
+bool blocked(const at::Tensor &t) {
+    return t.dim() == 5 && t.size(4) == DNNL_BLOCK;
+}
 
-at::Tensor blocked_conv2d(const at::Tensor &x, const at::Tensor &w, const at::Tensor &b, int64_t stride, int64_t pad,
-                          bool plain_out) {
-    if (x.scalar_type() != at::kFloat || !x.device().is_cpu()) throw usage_error("blocked convolution: float CPU tensors only");
-    if (libtorch_uses_onednn(x, w, stride)) return BlockedConv::apply(x, w, or_empty(b, x), stride, pad, plain_out);
+at::Tensor blocked_conv2d(const at::Tensor &x, const at::Tensor &w, const at::Tensor &b, int64_t stride,
+                          int64_t pad, bool plain_out) {
+    if (x.scalar_type() != at::kFloat || !x.device().is_cpu())
+        throw usage_error("blocked convolution: float CPU tensors only");
+    if (libtorch_uses_onednn(x, w, stride))
+        return BlockedConv::apply(x, w, or_empty(b, x), stride, pad, plain_out);
     // where libtorch computes without oneDNN, so does this (in its layout, converted on both sides)
     at::Tensor plain = yt::blocked(x) ? to_plain(x) : x;
     int64_t s[2] = {stride, stride}, p[2] = {pad, pad}, d[2] = {1, 1};
@@ -204,8 +226,9 @@ at::Tensor blocked_conv2d(const at::Tensor &x, const at::Tensor &w, const at::Te
     return plain_out ? y : to_blocked(y);
 }
 
-at::Tensor blocked_batch_norm(const at::Tensor &x, const at::Tensor &w, const at::Tensor &b, const at::Tensor &rm,
-                              const at::Tensor &rv, bool training, double momentum, double eps) {
+at::Tensor blocked_batch_norm(const at::Tensor &x, const at::Tensor &w, const at::Tensor &b,
+                              const at::Tensor &rm, const at::Tensor &rv, bool training, double momentum,
+                              double eps) {
     if (x.size(2) * x.size(3) == 1) {
         // one pixel per map: the blocked memory is already NCHW, where libtorch has its own path
         at::Tensor plain = x.reshape({x.size(0), x.size(1) * DNNL_BLOCK, 1, 1});
@@ -222,7 +245,8 @@ at::Tensor blocked_max_pool2d(const at::Tensor &x, int64_t k, int64_t s, int64_t
 
 at::Tensor blocked_upsample_nearest2d(const at::Tensor &x, int64_t scale) {
     int64_t size[2] = {x.size(2) * scale, x.size(3) * scale};
-    return from_planes(at::upsample_nearest2d(as_planes(x), size, (double)scale, (double)scale), x.size(0), x.size(1));
+    return from_planes(at::upsample_nearest2d(as_planes(x), size, (double)scale, (double)scale), x.size(0),
+                       x.size(1));
 }
 
 } // namespace yt
@@ -231,9 +255,11 @@ extern "C" bool torch_blocked_available(torch_device dev) {
     return dev == TORCH_CPU && dnnl_available() && bnorm_matches_libtorch();
 }
 
-extern "C" yolo_status torch_conv2d_blocked(const torch_tensor *x, const torch_tensor *w, const torch_tensor *bias,
-                                            int stride, int pad, bool plain_out, torch_tensor **out) {
-    return guard("conv2d (blocked)", [&] { put(out, yt::blocked_conv2d(T(x), T(w), opt(bias), stride, pad, plain_out)); });
+extern "C" yolo_status torch_conv2d_blocked(const torch_tensor *x, const torch_tensor *w,
+                                            const torch_tensor *bias, int stride, int pad, bool plain_out,
+                                            torch_tensor **out) {
+    return guard("conv2d (blocked)",
+                 [&] { put(out, yt::blocked_conv2d(T(x), T(w), opt(bias), stride, pad, plain_out)); });
 }
 
 extern "C" yolo_status torch_to_blocked(const torch_tensor *x, torch_tensor **out) {
@@ -250,4 +276,6 @@ extern "C" yolo_status torch_to_plain(const torch_tensor *x, torch_tensor **out)
     });
 }
 
-extern "C" bool torch_is_blocked(const torch_tensor *x) { return x && yt::blocked(x->t); }
+extern "C" bool torch_is_blocked(const torch_tensor *x) {
+    return x && yt::blocked(x->t);
+}

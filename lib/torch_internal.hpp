@@ -55,7 +55,9 @@ inline at::Tensor &M(torch_tensor *h) {
     return h->t;
 }
 // An optional tensor argument: NULL gives an undefined tensor (libtorch's "None").
-inline at::Tensor opt(const torch_tensor *h) { return h ? h->t : at::Tensor(); }
+inline at::Tensor opt(const torch_tensor *h) {
+    return h ? h->t : at::Tensor();
+}
 
 // Stores t in *out: a new handle when *out is NULL, otherwise replaces the handle's tensor.
 inline void put(torch_tensor **out, at::Tensor t) {
@@ -78,10 +80,11 @@ std::vector<int64_t> shape_vec(int ndim, const int64_t *shape);
 // Blocked activations (lib/torch_blocked.cpp): 5-d (N, C/16, H, W, 16) tensors, and the layers that
 // take them, with libtorch's values to the bit.
 bool blocked(const at::Tensor &t);
-at::Tensor blocked_conv2d(const at::Tensor &x, const at::Tensor &w, const at::Tensor &b, int64_t stride, int64_t pad,
-                          bool plain_out);
-at::Tensor blocked_batch_norm(const at::Tensor &x, const at::Tensor &w, const at::Tensor &b, const at::Tensor &rm,
-                              const at::Tensor &rv, bool training, double momentum, double eps);
+at::Tensor blocked_conv2d(const at::Tensor &x, const at::Tensor &w, const at::Tensor &b, int64_t stride,
+                          int64_t pad, bool plain_out);
+at::Tensor blocked_batch_norm(const at::Tensor &x, const at::Tensor &w, const at::Tensor &b,
+                              const at::Tensor &rm, const at::Tensor &rv, bool training, double momentum,
+                              double eps);
 at::Tensor blocked_max_pool2d(const at::Tensor &x, int64_t k, int64_t s, int64_t p);
 at::Tensor blocked_upsample_nearest2d(const at::Tensor &x, int64_t scale);
 

@@ -97,7 +97,8 @@ extern "C" yolo_status torch_matmul(const torch_tensor *a, const torch_tensor *b
 
 /* ---- shapes ---- */
 
-extern "C" yolo_status torch_reshape(const torch_tensor *x, int ndim, const int64_t *shape, torch_tensor **out) {
+extern "C" yolo_status torch_reshape(const torch_tensor *x, int ndim, const int64_t *shape,
+                                     torch_tensor **out) {
     return guard("reshape", [&] {
         if (ndim < 0 || ndim > 16 || (ndim && !shape)) throw yt::usage_error("bad shape");
         put(out, T(x).reshape(at::IntArrayRef(shape, ndim)));
@@ -111,7 +112,8 @@ extern "C" yolo_status torch_view(const torch_tensor *x, int ndim, const int64_t
     });
 }
 
-extern "C" yolo_status torch_permute(const torch_tensor *x, int ndim, const int64_t *perm, torch_tensor **out) {
+extern "C" yolo_status torch_permute(const torch_tensor *x, int ndim, const int64_t *perm,
+                                     torch_tensor **out) {
     return guard("permute", [&] {
         if (ndim < 0 || ndim > 16 || (ndim && !perm)) throw yt::usage_error("bad permutation");
         put(out, T(x).permute(at::IntArrayRef(perm, ndim)));
@@ -144,18 +146,20 @@ extern "C" yolo_status torch_cat(const torch_tensor *const *xs, int n, int dim, 
         if (n < 1 || !xs) throw yt::usage_error("nothing to concatenate");
         std::vector<at::Tensor> v;
         v.reserve((size_t)n);
-        for (int i = 0; i < n; i++) v.push_back(T(xs[i]));
+        for (int i = 0; i < n; i++)
+            v.push_back(T(xs[i]));
         put(out, at::cat(v, dim));
     });
 }
 
 /* ---- layers ---- */
 
-extern "C" yolo_status torch_conv2d(const torch_tensor *x, const torch_tensor *w, const torch_tensor *bias, int stride,
-                                    int pad, int dilation, int groups, torch_tensor **out) {
+extern "C" yolo_status torch_conv2d(const torch_tensor *x, const torch_tensor *w, const torch_tensor *bias,
+                                    int stride, int pad, int dilation, int groups, torch_tensor **out) {
     return guard("conv2d", [&] {
         if (yt::blocked(T(x))) {
-            if (dilation != 1 || groups != 1) throw yt::usage_error("blocked convolution: no dilation or groups");
+            if (dilation != 1 || groups != 1)
+                throw yt::usage_error("blocked convolution: no dilation or groups");
             return put(out, yt::blocked_conv2d(T(x), T(w), opt(bias), stride, pad, false));
         }
         int64_t s[2] = {stride, stride}, p[2] = {pad, pad}, d[2] = {dilation, dilation};
@@ -163,27 +167,30 @@ extern "C" yolo_status torch_conv2d(const torch_tensor *x, const torch_tensor *w
     });
 }
 
-extern "C" yolo_status torch_conv_transpose2d(const torch_tensor *x, const torch_tensor *w, const torch_tensor *bias,
-                                              int stride, int pad, torch_tensor **out) {
+extern "C" yolo_status torch_conv_transpose2d(const torch_tensor *x, const torch_tensor *w,
+                                              const torch_tensor *bias, int stride, int pad,
+                                              torch_tensor **out) {
     return guard("conv_transpose2d", [&] {
         int64_t s[2] = {stride, stride}, p[2] = {pad, pad}, op[2] = {0, 0}, d[2] = {1, 1};
         put(out, at::conv_transpose2d(T(x), T(w), opt(bias), s, p, op, 1, d));
     });
 }
 
-extern "C" yolo_status torch_batch_norm(const torch_tensor *x, const torch_tensor *weight, const torch_tensor *bias,
-                                        torch_tensor *running_mean, torch_tensor *running_var, bool training,
-                                        double momentum, double eps, torch_tensor **out) {
+extern "C" yolo_status torch_batch_norm(const torch_tensor *x, const torch_tensor *weight,
+                                        const torch_tensor *bias, torch_tensor *running_mean,
+                                        torch_tensor *running_var, bool training, double momentum, double eps,
+                                        torch_tensor **out) {
     return guard("batch_norm", [&] {
         if (yt::blocked(T(x)))
-            return put(out, yt::blocked_batch_norm(T(x), opt(weight), opt(bias), opt(running_mean), opt(running_var),
-                                                   training, momentum, eps));
-        put(out, at::batch_norm(T(x), opt(weight), opt(bias), opt(running_mean), opt(running_var), training, momentum,
-                                eps, /*cudnn_enabled=*/true));
+            return put(out, yt::blocked_batch_norm(T(x), opt(weight), opt(bias), opt(running_mean),
+                                                   opt(running_var), training, momentum, eps));
+        put(out, at::batch_norm(T(x), opt(weight), opt(bias), opt(running_mean), opt(running_var), training,
+                                momentum, eps, /*cudnn_enabled=*/true));
     });
 }
 
-extern "C" yolo_status torch_max_pool2d(const torch_tensor *x, int kernel, int stride, int pad, torch_tensor **out) {
+extern "C" yolo_status torch_max_pool2d(const torch_tensor *x, int kernel, int stride, int pad,
+                                        torch_tensor **out) {
     return guard("max_pool2d", [&] {
         if (yt::blocked(T(x))) return put(out, yt::blocked_max_pool2d(T(x), kernel, stride, pad));
         int64_t k[2] = {kernel, kernel}, s[2] = {stride, stride}, p[2] = {pad, pad}, d[2] = {1, 1};
@@ -202,7 +209,8 @@ extern "C" yolo_status torch_upsample_nearest2d(const torch_tensor *x, int scale
     });
 }
 
-extern "C" yolo_status torch_adaptive_avg_pool2d(const torch_tensor *x, int out_h, int out_w, torch_tensor **out) {
+extern "C" yolo_status torch_adaptive_avg_pool2d(const torch_tensor *x, int out_h, int out_w,
+                                                 torch_tensor **out) {
     return guard("adaptive_avg_pool2d", [&] {
         int64_t size[2] = {out_h, out_w};
         put(out, at::adaptive_avg_pool2d(T(x), size));
@@ -216,7 +224,9 @@ extern "C" yolo_status torch_linear(const torch_tensor *x, const torch_tensor *w
 
 extern "C" yolo_status torch_dropout(const torch_tensor *x, double p, bool training, torch_tensor **out) {
     return guard("dropout", [&] {
-        if (!training || p == 0) put(out, T(x));
-        else put(out, at::dropout(T(x), p, training));
+        if (!training || p == 0)
+            put(out, T(x));
+        else
+            put(out, at::dropout(T(x), p, training));
     });
 }

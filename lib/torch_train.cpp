@@ -335,7 +335,8 @@ extern "C" yolo_status tt_parallel_jobs(const tt_range_job *jobs, int njobs, int
         // One index space over all jobs, so that one parallel region (one wake-up of the pool) covers
         // them all, and a chunk boundary may fall anywhere, inside a job or between jobs.
         std::vector<int64_t> start(static_cast<size_t>(njobs) + 1, 0);
-        for (int j = 0; j < njobs; j++) start[j + 1] = start[j] + (jobs[j].n > 0 ? jobs[j].n : 0);
+        for (int j = 0; j < njobs; j++)
+            start[j + 1] = start[j] + (jobs[j].n > 0 ? jobs[j].n : 0);
         int64_t total = start[njobs];
         auto run = [&](int64_t b, int64_t e) {
             int j = static_cast<int>(std::upper_bound(start.begin(), start.end(), b) - start.begin()) - 1;

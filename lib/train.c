@@ -18,6 +18,7 @@
 #include "yolo/ckpt.h"
 #include "yolo/ckptfmt.h"
 #include "yolo/dataset.h"
+#include "yolo/text.h"
 
 double train_clock(void) {
     struct timespec ts;
@@ -179,11 +180,6 @@ void train_note(const trainer *t, const char *fmt, ...) {
     fputc('\n', t->o.log);
 }
 
-static bool ends_with(const char *s, const char *suf) {
-    size_t a = strlen(s), b = strlen(suf);
-    return a >= b && !strcmp(s + a - b, suf);
-}
-
 /* Weights and architecture of a .pt to fine-tune from (ours or Ultralytics'). */
 static yolo_status load_pretrained(trainer *t, const char *path, int nc) {
     yv_doc *doc = NULL;
@@ -219,32 +215,32 @@ yolo_status train_new(const char *args_yaml, const stream_header *hdr, const tra
     if (!t) return yolo_nomem();
     yolo_status st;
     dataset *ds = NULL;
-    TRY(train_args_read_yaml(t->doc, args_yaml, &t->args));
+    YOLO_TRY(train_args_read_yaml(t->doc, args_yaml, &t->args));
     t->results = yv_new_dict(t->doc);
     t->metrics = yv_new_dict(t->doc);
-    if (!t->results || !t->metrics) TRY(yolo_nomem());
+    if (!t->results || !t->metrics) YOLO_TRY(yolo_nomem());
     const char *model_name = yv_get_str(t->args, "model");
     if (!model_name)
-        TRY(yolo_error(YOLO_ERR_USAGE, "%s: no model= (a model YAML such as yolov8n.yaml, or a .pt)",
-                       args_yaml));
+        YOLO_TRY(yolo_error(YOLO_ERR_USAGE, "%s: no model= (a model YAML such as yolov8n.yaml, or a .pt)",
+                            args_yaml));
     /* the run folder is where the weights go; data paths in args are taken as given */
-    TRY(train_args_defaults(t->doc, t->args));
+    YOLO_TRY(train_args_defaults(t->doc, t->args));
     /* the run folder is wherever the checkpoint lives; an absolute save_dir would pin it */
     yv_dict_del(t->args, "save_dir");
-    TRY(train_load_settings(t));
-    TRY(train_apply_process_opts(t));
-    TRY(dataset_open(t->data, &ds));
-    TRY(train_set_names(t, dataset_names(ds), dataset_nc(ds)));
-    TRY(torch_manual_seed(t->seed));
-    if (ends_with(model_name, ".pt")) {
-        TRY(load_pretrained(t, model_name, t->nc));
+    YOLO_TRY(train_load_settings(t));
+    YOLO_TRY(train_apply_process_opts(t));
+    YOLO_TRY(dataset_open(t->data, &ds));
+    YOLO_TRY(train_set_names(t, dataset_names(ds), dataset_nc(ds)));
+    YOLO_TRY(torch_manual_seed(t->seed));
+    if (text_ends_with(model_name, ".pt")) {
+        YOLO_TRY(load_pretrained(t, model_name, t->nc));
     } else {
-        TRY(train_build_model(t, model_name, t->nc, false));
+        YOLO_TRY(train_build_model(t, model_name, t->nc, false));
         const char *pre = yv_get_str(t->args, "pretrained");
-        if (pre && ends_with(pre, ".pt")) {
+        if (pre && text_ends_with(pre, ".pt")) {
             yv_doc *pd = NULL;
             yv *root = NULL;
-            TRY(ckpt_read(pre, NULL, &pd, &root));
+            YOLO_TRY(ckpt_read(pre, NULL, &pd, &root));
             const yv *sd = ckptfmt_weights(pd, root, NULL);
             char msg[160];
             st = sd ? model_load_state_dict(t->m, sd, NULL, msg, sizeof msg)
@@ -254,10 +250,10 @@ yolo_status train_new(const char *args_yaml, const stream_header *hdr, const tra
             train_note(t, "%s", msg);
         }
     }
-    TRY(yv_dict_set_new(t->doc, t->args, "task", yv_new_str(t->doc, t->task)));
+    YOLO_TRY(yv_dict_set_new(t->doc, t->args, "task", yv_new_str(t->doc, t->task)));
     if (hdr && strcmp(hdr->task, t->task))
-        TRY(yolo_error(YOLO_ERR_USAGE, "the stream is for %s but model %s is a %s model", hdr->task,
-                       model_name, t->task));
+        YOLO_TRY(yolo_error(YOLO_ERR_USAGE, "the stream is for %s but model %s is a %s model", hdr->task,
+                            model_name, t->task));
 
     /* optimizer (spec §3.3): decay scaled by accumulation; auto from the run's iteration count */
     int64_t n_train = hdr ? hdr->total : 0;
@@ -275,10 +271,10 @@ yolo_status train_new(const char *args_yaml, const stream_header *hdr, const tra
                    "automatically... %s(lr=%g, momentum=%g)",
                    optim_kind_name(kind), lr, mom);
     } else {
-        TRY(optim_parse_kind(oname, &kind));
+        YOLO_TRY(optim_parse_kind(oname, &kind));
     }
-    TRY(train_build_optimizer(t, kind, lr, mom, wd));
-    TRY(train_build_ema(t));
+    YOLO_TRY(train_build_optimizer(t, kind, lr, mom, wd));
+    YOLO_TRY(train_build_ema(t));
     t->threads = t->threads > 0 ? t->threads : train_all_cores();
     dataset_free(ds);
     *out = t;

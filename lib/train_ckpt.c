@@ -69,21 +69,21 @@ static yolo_status put_weights(trainer *t, yv_doc *doc, yv *r, lent *l) {
     msd->dict.ordered = true;
     for (int i = 0; i < model_param_count(t->m); i++) {
         yv *tv = NULL;
-        TRY(tensor_value(doc, model_tensor(t->m, i), l, &tv));
-        TRY(yv_dict_set_new(doc, msd, model_param_name(t->m, i), tv));
+        YOLO_TRY(tensor_value(doc, model_tensor(t->m, i), l, &tv));
+        YOLO_TRY(yv_dict_set_new(doc, msd, model_param_name(t->m, i), tv));
     }
-    TRY(yv_dict_set_new(doc, r, CKPTFMT_KEY_MODEL, msd));
+    YOLO_TRY(yv_dict_set_new(doc, r, CKPTFMT_KEY_MODEL, msd));
     esd->dict.ordered = true;
     for (int i = 0; i < ema_count(t->ema); i++) {
         yv *tv = NULL;
-        TRY(tensor_value(doc, ema_tensor(t->ema, i), l, &tv));
-        TRY(yv_dict_set_new(doc, esd, ema_name(t->ema, i), tv));
+        YOLO_TRY(tensor_value(doc, ema_tensor(t->ema, i), l, &tv));
+        YOLO_TRY(yv_dict_set_new(doc, esd, ema_name(t->ema, i), tv));
     }
-    TRY(yv_dict_set_new(doc, r, CKPTFMT_KEY_EMA, esd));
-    TRY(yv_dict_set_new(doc, r, CKPTFMT_KEY_UPDATES, yv_new_int(doc, ema_updates(t->ema))));
+    YOLO_TRY(yv_dict_set_new(doc, r, CKPTFMT_KEY_EMA, esd));
+    YOLO_TRY(yv_dict_set_new(doc, r, CKPTFMT_KEY_UPDATES, yv_new_int(doc, ema_updates(t->ema))));
     yv *opt = NULL;
-    TRY(optim_state_save(t->opt, doc, lend_value, l, &opt));
-    TRY(yv_dict_set_new(doc, r, CKPTFMT_KEY_OPTIMIZER, opt));
+    YOLO_TRY(optim_state_save(t->opt, doc, lend_value, l, &opt));
+    YOLO_TRY(yv_dict_set_new(doc, r, CKPTFMT_KEY_OPTIMIZER, opt));
 done:
     return st;
 }
@@ -94,26 +94,26 @@ static yolo_status put_model_info(trainer *t, yv_doc *doc, yv *r) {
     yv *y = yv_new_dict(doc);
     if (!y) return yolo_nomem();
     const char *base = strrchr(t->yaml_file, '/');
-    TRY(yv_dict_set_new(doc, y, "yaml_file", yv_new_str(doc, base ? base + 1 : t->yaml_file)));
+    YOLO_TRY(yv_dict_set_new(doc, y, "yaml_file", yv_new_str(doc, base ? base + 1 : t->yaml_file)));
     char sc[2] = {modelcfg_scale(t->cfg), 0};
-    TRY(yv_dict_set_new(doc, y, "scale", yv_new_str(doc, sc)));
-    TRY(yv_dict_set_new(doc, y, "nc", yv_new_int(doc, t->nc)));
-    TRY(yv_dict_set_new(doc, r, CKPTFMT_KEY_YAML, y));
-    TRY(yv_dict_set_new(doc, r, CKPTFMT_KEY_NC, yv_new_int(doc, t->nc)));
+    YOLO_TRY(yv_dict_set_new(doc, y, "scale", yv_new_str(doc, sc)));
+    YOLO_TRY(yv_dict_set_new(doc, y, "nc", yv_new_int(doc, t->nc)));
+    YOLO_TRY(yv_dict_set_new(doc, r, CKPTFMT_KEY_YAML, y));
+    YOLO_TRY(yv_dict_set_new(doc, r, CKPTFMT_KEY_NC, yv_new_int(doc, t->nc)));
     yv *names = yv_new_dict(doc), *strides = yv_new_list(doc);
     if (!names || !strides) return yolo_nomem();
     for (int i = 0; i < t->nc; i++)
-        TRY(yv_dict_put(doc, names, yv_new_int(doc, i), yv_new_str(doc, t->names[i])));
-    TRY(yv_dict_set_new(doc, r, CKPTFMT_KEY_NAMES, names));
+        YOLO_TRY(yv_dict_put(doc, names, yv_new_int(doc, i), yv_new_str(doc, t->names[i])));
+    YOLO_TRY(yv_dict_set_new(doc, r, CKPTFMT_KEY_NAMES, names));
     int nl = 0;
     const double *s = model_strides(t->m, &nl);
     for (int i = 0; i < nl; i++)
-        TRY(yv_seq_push(doc, strides, yv_new_float(doc, s[i])));
-    TRY(yv_dict_set_new(doc, r, CKPTFMT_KEY_STRIDE, strides));
+        YOLO_TRY(yv_seq_push(doc, strides, yv_new_float(doc, s[i])));
+    YOLO_TRY(yv_dict_set_new(doc, r, CKPTFMT_KEY_STRIDE, strides));
     yv *rng = yv_new_dict(doc);
     if (!rng) return yolo_nomem();
-    TRY(yv_dict_set_new(doc, rng, "seed", yv_new_int(doc, (int64_t)t->seed)));
-    TRY(yv_dict_set_new(doc, r, CKPTFMT_KEY_RNG, rng));
+    YOLO_TRY(yv_dict_set_new(doc, rng, "seed", yv_new_int(doc, (int64_t)t->seed)));
+    YOLO_TRY(yv_dict_set_new(doc, r, CKPTFMT_KEY_RNG, rng));
 done:
     return st;
 }
@@ -130,12 +130,12 @@ static yolo_status put_position(trainer *t, yv_doc *doc, yv *r, bool mid_epoch) 
     } counts[] = {
         {"epoch", t->epoch_done + 1}, {"batch", t->pos_batch}, {"nb", t->pos_nb}, {"seen", t->pos_seen}};
     for (size_t k = 0; k < sizeof counts / sizeof *counts; k++)
-        TRY(yv_dict_set_new(doc, p, counts[k].key, yv_new_int(doc, counts[k].value)));
+        YOLO_TRY(yv_dict_set_new(doc, p, counts[k].key, yv_new_int(doc, counts[k].value)));
     for (int k = 0; k < train_n_losses(t); k++)
-        TRY(yv_seq_push(doc, tl, yv_new_float(doc, t->tloss[k])));
-    TRY(yv_dict_set_new(doc, p, "tloss", tl));
-    TRY(yv_dict_set_new(doc, p, "time", yv_new_float(doc, t->time_total)));
-    TRY(yv_dict_set_new(doc, r, CKPTFMT_KEY_POSITION, p));
+        YOLO_TRY(yv_seq_push(doc, tl, yv_new_float(doc, t->tloss[k])));
+    YOLO_TRY(yv_dict_set_new(doc, p, "tloss", tl));
+    YOLO_TRY(yv_dict_set_new(doc, p, "time", yv_new_float(doc, t->time_total)));
+    YOLO_TRY(yv_dict_set_new(doc, r, CKPTFMT_KEY_POSITION, p));
 done:
     return st;
 }
@@ -145,17 +145,17 @@ static yolo_status put_counters(trainer *t, yv_doc *doc, yv *r, bool mid_epoch) 
     yolo_status st;
     yv *stp = yv_new_dict(doc);
     if (!stp) return yolo_nomem();
-    TRY(yv_dict_set_new(doc, stp, "best_fitness", yv_new_float(doc, t->st_best_fitness)));
-    TRY(yv_dict_set_new(doc, stp, "best_epoch", yv_new_int(doc, t->st_best_epoch)));
-    TRY(yv_dict_set_new(doc, stp, "patience", yv_new_int(doc, t->patience)));
-    TRY(yv_dict_set_new(doc, stp, "possible_stop", yv_new_bool(doc, t->st_possible_stop)));
-    TRY(yv_dict_set_new(doc, stp, "stopped", yv_new_bool(doc, t->st_stopped)));
-    TRY(yv_dict_set_new(doc, r, CKPTFMT_KEY_STOPPER, stp));
+    YOLO_TRY(yv_dict_set_new(doc, stp, "best_fitness", yv_new_float(doc, t->st_best_fitness)));
+    YOLO_TRY(yv_dict_set_new(doc, stp, "best_epoch", yv_new_int(doc, t->st_best_epoch)));
+    YOLO_TRY(yv_dict_set_new(doc, stp, "patience", yv_new_int(doc, t->patience)));
+    YOLO_TRY(yv_dict_set_new(doc, stp, "possible_stop", yv_new_bool(doc, t->st_possible_stop)));
+    YOLO_TRY(yv_dict_set_new(doc, stp, "stopped", yv_new_bool(doc, t->st_stopped)));
+    YOLO_TRY(yv_dict_set_new(doc, r, CKPTFMT_KEY_STOPPER, stp));
     yv *acc = yv_new_dict(doc);
     if (!acc) return yolo_nomem();
-    TRY(yv_dict_set_new(doc, acc, "accumulate", yv_new_int(doc, t->accumulate)));
-    TRY(yv_dict_set_new(doc, acc, "last_opt_step", yv_new_int(doc, t->last_opt_step)));
-    TRY(yv_dict_set_new(doc, acc, "iteration", yv_new_int(doc, t->iteration)));
+    YOLO_TRY(yv_dict_set_new(doc, acc, "accumulate", yv_new_int(doc, t->accumulate)));
+    YOLO_TRY(yv_dict_set_new(doc, acc, "last_opt_step", yv_new_int(doc, t->last_opt_step)));
+    YOLO_TRY(yv_dict_set_new(doc, acc, "iteration", yv_new_int(doc, t->iteration)));
     if (t->iteration > t->last_opt_step) {
         /* batches since the last step left gradients that the next step must still see */
         yv *g = yv_new_dict(doc);
@@ -168,19 +168,19 @@ static yolo_status put_counters(trainer *t, yv_doc *doc, yv *r, bool mid_epoch) 
             if (st == YOLO_OK) st = tensor_value(doc, gr, NULL, &tv);
             torch_free(gr);
             if (st != YOLO_OK) goto done;
-            TRY(yv_dict_set_new(doc, g, model_param_name(t->m, i), tv));
+            YOLO_TRY(yv_dict_set_new(doc, g, model_param_name(t->m, i), tv));
         }
-        TRY(yv_dict_set_new(doc, acc, "grads", g));
+        YOLO_TRY(yv_dict_set_new(doc, acc, "grads", g));
     } else {
-        TRY(yv_dict_set_new(doc, acc, "grads", yv_new_none(doc)));
+        YOLO_TRY(yv_dict_set_new(doc, acc, "grads", yv_new_none(doc)));
     }
-    TRY(yv_dict_set_new(doc, r, CKPTFMT_KEY_ACCUMULATE, acc));
-    TRY(yv_dict_set_new(doc, r, CKPTFMT_KEY_THREADS, yv_new_int(doc, t->threads)));
+    YOLO_TRY(yv_dict_set_new(doc, r, CKPTFMT_KEY_ACCUMULATE, acc));
+    YOLO_TRY(yv_dict_set_new(doc, r, CKPTFMT_KEY_THREADS, yv_new_int(doc, t->threads)));
     yv *sch = yv_new_dict(doc);
     if (!sch) return yolo_nomem();
-    TRY(yv_dict_set_new(doc, sch, "last_epoch",
-                        yv_new_int(doc, mid_epoch ? t->epoch_done + 1 : t->epoch_done)));
-    TRY(yv_dict_set_new(doc, r, CKPTFMT_KEY_SCHEDULER, sch));
+    YOLO_TRY(yv_dict_set_new(doc, sch, "last_epoch",
+                             yv_new_int(doc, mid_epoch ? t->epoch_done + 1 : t->epoch_done)));
+    YOLO_TRY(yv_dict_set_new(doc, r, CKPTFMT_KEY_SCHEDULER, sch));
 done:
     return st;
 }
@@ -190,21 +190,22 @@ static yolo_status build_root(trainer *t, yv_doc *doc, bool mid_epoch, lent *l, 
     yv *r = NULL;
     yolo_status st = ckptfmt_new_root(doc, &r);
     if (st != YOLO_OK) return st;
-    TRY(yv_dict_set_new(doc, r, CKPTFMT_KEY_EPOCH, yv_new_int(doc, t->epoch_done)));
-    TRY(yv_dict_set_new(doc, r, CKPTFMT_KEY_BEST_FITNESS,
-                        t->have_best ? yv_new_float(doc, t->best_fitness) : yv_new_none(doc)));
-    TRY(put_weights(t, doc, r, l));
-    TRY(yv_dict_set_new(doc, r, CKPTFMT_KEY_TRAIN_ARGS, yv_copy_plain(doc, t->args)));
-    TRY(yv_dict_set_new(doc, r, CKPTFMT_KEY_TRAIN_METRICS, yv_copy_plain(doc, t->metrics)));
-    if (t->val_table) TRY(yv_dict_set_new(doc, r, CKPTFMT_KEY_VAL_TABLE, yv_copy_plain(doc, t->val_table)));
-    TRY(yv_dict_set_new(doc, r, CKPTFMT_KEY_TRAIN_RESULTS, yv_copy_plain(doc, t->results)));
+    YOLO_TRY(yv_dict_set_new(doc, r, CKPTFMT_KEY_EPOCH, yv_new_int(doc, t->epoch_done)));
+    YOLO_TRY(yv_dict_set_new(doc, r, CKPTFMT_KEY_BEST_FITNESS,
+                             t->have_best ? yv_new_float(doc, t->best_fitness) : yv_new_none(doc)));
+    YOLO_TRY(put_weights(t, doc, r, l));
+    YOLO_TRY(yv_dict_set_new(doc, r, CKPTFMT_KEY_TRAIN_ARGS, yv_copy_plain(doc, t->args)));
+    YOLO_TRY(yv_dict_set_new(doc, r, CKPTFMT_KEY_TRAIN_METRICS, yv_copy_plain(doc, t->metrics)));
+    if (t->val_table)
+        YOLO_TRY(yv_dict_set_new(doc, r, CKPTFMT_KEY_VAL_TABLE, yv_copy_plain(doc, t->val_table)));
+    YOLO_TRY(yv_dict_set_new(doc, r, CKPTFMT_KEY_TRAIN_RESULTS, yv_copy_plain(doc, t->results)));
     char ver[64];
     snprintf(ver, sizeof ver, "yolo-tools %s", CKPTFMT_WRITER_VERSION);
-    TRY(yv_dict_set_new(doc, r, CKPTFMT_KEY_VERSION, yv_new_str(doc, ver)));
-    TRY(yv_dict_set_new(doc, r, CKPTFMT_KEY_TASK, yv_new_str(doc, t->task)));
-    TRY(put_model_info(t, doc, r));
-    TRY(put_position(t, doc, r, mid_epoch));
-    TRY(put_counters(t, doc, r, mid_epoch));
+    YOLO_TRY(yv_dict_set_new(doc, r, CKPTFMT_KEY_VERSION, yv_new_str(doc, ver)));
+    YOLO_TRY(yv_dict_set_new(doc, r, CKPTFMT_KEY_TASK, yv_new_str(doc, t->task)));
+    YOLO_TRY(put_model_info(t, doc, r));
+    YOLO_TRY(put_position(t, doc, r, mid_epoch));
+    YOLO_TRY(put_counters(t, doc, r, mid_epoch));
     *out = r;
 done:
     return st;

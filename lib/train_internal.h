@@ -17,12 +17,6 @@
 #include "yolo/train.h"
 #include "yolo/value.h"
 
-#define TRY(x)                                                                                               \
-    do {                                                                                                     \
-        st = (x);                                                                                            \
-        if (st != YOLO_OK) goto done;                                                                        \
-    } while (0)
-
 /* Where an epoch's time goes (printed with train_opts.profile). */
 enum { PROF_DATA, PROF_FORWARD, PROF_LOSS, PROF_BACKWARD, PROF_OPTIM, PROF_EMA, PROF_VAL, PROF_SAVE, PROF_N };
 

@@ -101,27 +101,27 @@ static yolo_status restore_network(trainer *t, const yv *root, const char *path,
     const char *yf = yv_as_str(yv_path(root, "yaml.yaml_file"));
     if (!yf) yf = yv_get_str(t->args, "model");
     if (!yf) return yolo_error(YOLO_ERR_FORMAT, "%s: does not name its model YAML", path);
-    TRY(train_build_model(t, yf, nc, true));
+    YOLO_TRY(train_build_model(t, yf, nc, true));
     int n_loaded = 0;
     const yv *msd = yv_dict_get(root, CKPTFMT_KEY_MODEL);
-    TRY(model_load_state_dict(t->m, msd, &n_loaded, NULL, 0));
+    YOLO_TRY(model_load_state_dict(t->m, msd, &n_loaded, NULL, 0));
     if (n_loaded != model_param_count(t->m))
         return yolo_error(YOLO_ERR_FORMAT, "%s: model holds %d of the %d tensors of %s", path, n_loaded,
                           model_param_count(t->m), yf);
-    TRY(train_build_ema(t));
+    YOLO_TRY(train_build_ema(t));
     const yv *esd = yv_dict_get(root, CKPTFMT_KEY_EMA);
     if (esd && esd->kind == YV_DICT)
         for (int i = 0; i < ema_count(t->ema); i++)
-            TRY(tensor_from_yv(yv_dict_get(esd, ema_name(t->ema, i)), ema_tensor(t->ema, i),
-                               ema_name(t->ema, i)));
+            YOLO_TRY(tensor_from_yv(yv_dict_get(esd, ema_name(t->ema, i)), ema_tensor(t->ema, i),
+                                    ema_name(t->ema, i)));
     int64_t v;
     if (yv_get_int(root, CKPTFMT_KEY_UPDATES, &v)) ema_set_updates(t->ema, v);
 
     const yv *os = yv_dict_get(root, CKPTFMT_KEY_OPTIMIZER);
     optim_kind kind;
     if ((st = optim_state_kind(os, &kind)) != YOLO_OK) return yolo_error_prefix(st, path);
-    TRY(train_build_optimizer(t, kind, 0, 0, 0));
-    TRY(optim_state_load(t->opt, os));
+    YOLO_TRY(train_build_optimizer(t, kind, 0, 0, 0));
+    YOLO_TRY(optim_state_load(t->opt, os));
 done:
     return st;
 }
@@ -193,36 +193,36 @@ yolo_status train_open(const char *path, const train_opts *o, trainer **out) {
     yv *root = NULL;
     yolo_status st;
     char why[256];
-    TRY(ckpt_read(path, NULL, &doc, &root));
+    YOLO_TRY(ckpt_read(path, NULL, &doc, &root));
     if (!yv_dict_get(root, CKPTFMT_KEY_FORMAT)) {
         ckptfmt_kind_t kind = ckptfmt_kind(root);
-        TRY(yolo_error(YOLO_ERR_FORMAT,
-                       "%s: %s, not one of ours (convert it with 'yolo-ckpt import', or start a new "
-                       "run from it with model=%s)",
-                       path, ckptfmt_kind_describe(kind), path));
+        YOLO_TRY(yolo_error(YOLO_ERR_FORMAT,
+                            "%s: %s, not one of ours (convert it with 'yolo-ckpt import', or start a new "
+                            "run from it with model=%s)",
+                            path, ckptfmt_kind_describe(kind), path));
     }
     if (!ckptfmt_resumable(root, why, sizeof why))
-        TRY(yolo_error(YOLO_ERR_USAGE,
-                       "%s: cannot continue: %s (start a new run with model=%s to train on from "
-                       "these weights)",
-                       path, why, path));
+        YOLO_TRY(yolo_error(YOLO_ERR_USAGE,
+                            "%s: cannot continue: %s (start a new run with model=%s to train on from "
+                            "these weights)",
+                            path, why, path));
     lock_run_dir(path, t->run_dir, sizeof t->run_dir);
-    TRY(restore_values(t, root, path));
-    TRY(train_args_defaults(t->doc, t->args));
-    TRY(train_load_settings(t));
+    YOLO_TRY(restore_values(t, root, path));
+    YOLO_TRY(train_args_defaults(t->doc, t->args));
+    YOLO_TRY(train_load_settings(t));
     struct stat dsb;
     if (stat(t->data, &dsb) != 0)
-        TRY(yolo_error(YOLO_ERR_NOTFOUND,
-                       "%s: the run's dataset %s is not there (put it back, or set the path with "
-                       "'yolo-ckpt set %s data=PATH')",
-                       path, t->data, path));
+        YOLO_TRY(yolo_error(YOLO_ERR_NOTFOUND,
+                            "%s: the run's dataset %s is not there (put it back, or set the path with "
+                            "'yolo-ckpt set %s data=PATH')",
+                            path, t->data, path));
     int64_t v, nc;
     if (yv_get_int(root, CKPTFMT_KEY_THREADS, &v) && v > 0) t->threads = (int)v;
     int batch_before = t->batch;
-    TRY(train_apply_process_opts(t));
-    TRY(restore_names(t, root, path, &nc));
-    TRY(restore_network(t, root, path, (int)nc));
-    TRY(restore_counters(t, root, path, batch_before));
+    YOLO_TRY(train_apply_process_opts(t));
+    YOLO_TRY(restore_names(t, root, path, &nc));
+    YOLO_TRY(restore_network(t, root, path, (int)nc));
+    YOLO_TRY(restore_counters(t, root, path, batch_before));
     yv_doc_free(doc);
     *out = t;
     return YOLO_OK;

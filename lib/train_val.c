@@ -160,11 +160,11 @@ yolo_status train_validate(trainer *t, int epoch, val_result *vr) {
     val_loss vl = {.t = t};
     int64_t total = 0;
     yolo_status st;
-    TRY(prepare_val_model(t));
+    YOLO_TRY(prepare_val_model(t));
     if (t->o.val_stream)
-        TRY(open_val_stream(t, &in, &total));
+        YOLO_TRY(open_val_stream(t, &in, &total));
     else
-        TRY(open_val_split(t, epoch, bs, &in, &total));
+        YOLO_TRY(open_val_split(t, epoch, bs, &in, &total));
     if (!in.src.r && !in.src.p) goto done;
     val_opts vo;
     val_opts_default(&vo);
@@ -174,9 +174,9 @@ yolo_status train_validate(trainer *t, int epoch, val_result *vr) {
     vo.dev = t->dev;
     vo.on_batch = add_val_loss;
     vo.on_batch_ctx = &vl;
-    TRY(val_new(&vo, &v));
-    TRY(val_run(v, t->vm, &in.src, total, bs));
-    TRY(val_results(t, v, &vl, vr));
+    YOLO_TRY(val_new(&vo, &v));
+    YOLO_TRY(val_run(v, t->vm, &in.src, total, bs));
+    YOLO_TRY(val_results(t, v, &vl, vr));
     vr->done = true;
 done:
     val_free(v);

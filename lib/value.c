@@ -25,11 +25,14 @@ struct yv_doc {
 
 enum { CHUNK_SIZE = 64 * 1024, BIG_ALLOC = 8 * 1024, INDEX_MIN = 8, MAX_DEPTH = 256 };
 
-yv_doc *yv_doc_new(void) { return calloc(1, sizeof(yv_doc)); }
+yv_doc *yv_doc_new(void) {
+    return calloc(1, sizeof(yv_doc));
+}
 
 void yv_doc_free(yv_doc *doc) {
     if (!doc) return;
-    for (size_t i = 0; i < doc->nstorages; i++) free(doc->storages[i]->data);
+    for (size_t i = 0; i < doc->nstorages; i++)
+        free(doc->storages[i]->data);
     free(doc->storages);
     for (chunk *c = doc->chunks, *next; c; c = next) {
         next = c->next;
@@ -38,9 +41,15 @@ void yv_doc_free(yv_doc *doc) {
     free(doc);
 }
 
-size_t yv_doc_bytes(const yv_doc *doc) { return doc->bytes; }
-void yv_doc_set_limit(yv_doc *doc, size_t max_bytes) { doc->limit = max_bytes; }
-bool yv_doc_over_limit(const yv_doc *doc) { return doc->over_limit; }
+size_t yv_doc_bytes(const yv_doc *doc) {
+    return doc->bytes;
+}
+void yv_doc_set_limit(yv_doc *doc, size_t max_bytes) {
+    doc->limit = max_bytes;
+}
+bool yv_doc_over_limit(const yv_doc *doc) {
+    return doc->over_limit;
+}
 
 /* Charges n bytes against the cap; false when they do not fit. */
 static bool charge(yv_doc *doc, size_t n) {
@@ -61,7 +70,8 @@ void *yv_doc_alloc(yv_doc *doc, size_t n) {
          * chunk's free space is not abandoned. Other chunks start small and double up to CHUNK_SIZE,
          * so that small docs stay small and a memory cap is charged for what is really used. */
         size_t step = 4096;
-        while (step < CHUNK_SIZE && step < doc->bytes) step *= 2;
+        while (step < CHUNK_SIZE && step < doc->bytes)
+            step *= 2;
         size_t cap = n > BIG_ALLOC ? n : n > step ? CHUNK_SIZE : step;
         if (cap > SIZE_MAX - sizeof(chunk)) return NULL;
         if (!charge(doc, cap + sizeof(chunk))) return NULL;
@@ -92,8 +102,12 @@ char *yv_doc_strdup(yv_doc *doc, const char *s, size_t len) {
     return p;
 }
 
-size_t yv_doc_storage_count(const yv_doc *doc) { return doc->nstorages; }
-yv_storage *yv_doc_storage(const yv_doc *doc, size_t i) { return i < doc->nstorages ? doc->storages[i] : NULL; }
+size_t yv_doc_storage_count(const yv_doc *doc) {
+    return doc->nstorages;
+}
+yv_storage *yv_doc_storage(const yv_doc *doc, size_t i) {
+    return i < doc->nstorages ? doc->storages[i] : NULL;
+}
 
 void yv_storage_adopt(yv_doc *doc, yv_storage *st, void *data) {
     (void)doc;
@@ -107,16 +121,22 @@ static const struct {
     size_t size;
     const char *name, *storage;
 } dtypes[YDT_COUNT_] = {
-    [YDT_F32] = {4, "float32", "FloatStorage"},   [YDT_F16] = {2, "float16", "HalfStorage"},
+    [YDT_F32] = {4, "float32", "FloatStorage"},      [YDT_F16] = {2, "float16", "HalfStorage"},
     [YDT_BF16] = {2, "bfloat16", "BFloat16Storage"}, [YDT_F64] = {8, "float64", "DoubleStorage"},
-    [YDT_I64] = {8, "int64", "LongStorage"},      [YDT_I32] = {4, "int32", "IntStorage"},
-    [YDT_I16] = {2, "int16", "ShortStorage"},     [YDT_I8] = {1, "int8", "CharStorage"},
-    [YDT_U8] = {1, "uint8", "ByteStorage"},       [YDT_BOOL] = {1, "bool", "BoolStorage"},
+    [YDT_I64] = {8, "int64", "LongStorage"},         [YDT_I32] = {4, "int32", "IntStorage"},
+    [YDT_I16] = {2, "int16", "ShortStorage"},        [YDT_I8] = {1, "int8", "CharStorage"},
+    [YDT_U8] = {1, "uint8", "ByteStorage"},          [YDT_BOOL] = {1, "bool", "BoolStorage"},
 };
 
-size_t yv_dtype_size(yv_dtype dt) { return (unsigned)dt < YDT_COUNT_ ? dtypes[dt].size : 0; }
-const char *yv_dtype_name(yv_dtype dt) { return (unsigned)dt < YDT_COUNT_ ? dtypes[dt].name : "?"; }
-const char *yv_dtype_storage_class(yv_dtype dt) { return (unsigned)dt < YDT_COUNT_ ? dtypes[dt].storage : "?"; }
+size_t yv_dtype_size(yv_dtype dt) {
+    return (unsigned)dt < YDT_COUNT_ ? dtypes[dt].size : 0;
+}
+const char *yv_dtype_name(yv_dtype dt) {
+    return (unsigned)dt < YDT_COUNT_ ? dtypes[dt].name : "?";
+}
+const char *yv_dtype_storage_class(yv_dtype dt) {
+    return (unsigned)dt < YDT_COUNT_ ? dtypes[dt].storage : "?";
+}
 
 bool yv_dtype_from_storage_class(const char *name, yv_dtype *out) {
     if (strncmp(name, "torch.", 6) == 0) name += 6;
@@ -138,7 +158,9 @@ static yv *new_value(yv_doc *doc, yv_kind kind) {
     return v;
 }
 
-yv *yv_new_none(yv_doc *doc) { return new_value(doc, YV_NONE); }
+yv *yv_new_none(yv_doc *doc) {
+    return new_value(doc, YV_NONE);
+}
 yv *yv_new_bool(yv_doc *doc, bool b) {
     yv *v = new_value(doc, YV_BOOL);
     if (v) v->b = b;
@@ -163,19 +185,29 @@ static yv *new_bytes_kind(yv_doc *doc, yv_kind kind, const void *p, size_t len) 
     v->str.len = len;
     return v;
 }
-yv *yv_new_strn(yv_doc *doc, const char *s, size_t len) { return new_bytes_kind(doc, YV_STR, s, len); }
-yv *yv_new_str(yv_doc *doc, const char *s) { return yv_new_strn(doc, s, strlen(s)); }
-yv *yv_new_bytes(yv_doc *doc, const void *p, size_t len) { return new_bytes_kind(doc, YV_BYTES, p, len); }
-yv *yv_new_global(yv_doc *doc, const char *dotted) { return new_bytes_kind(doc, YV_GLOBAL, dotted, strlen(dotted)); }
+yv *yv_new_strn(yv_doc *doc, const char *s, size_t len) {
+    return new_bytes_kind(doc, YV_STR, s, len);
+}
+yv *yv_new_str(yv_doc *doc, const char *s) {
+    return yv_new_strn(doc, s, strlen(s));
+}
+yv *yv_new_bytes(yv_doc *doc, const void *p, size_t len) {
+    return new_bytes_kind(doc, YV_BYTES, p, len);
+}
+yv *yv_new_global(yv_doc *doc, const char *dotted) {
+    return new_bytes_kind(doc, YV_GLOBAL, dotted, strlen(dotted));
+}
 
 yv *yv_new_bigint(yv_doc *doc, const void *le_bytes, size_t len) {
     const unsigned char *b = le_bytes;
     /* Drop redundant sign-extension bytes so that equal numbers have equal encodings. */
-    while (len > 1 && ((b[len - 1] == 0 && !(b[len - 2] & 0x80)) || (b[len - 1] == 0xff && (b[len - 2] & 0x80))))
+    while (len > 1 &&
+           ((b[len - 1] == 0 && !(b[len - 2] & 0x80)) || (b[len - 1] == 0xff && (b[len - 2] & 0x80))))
         len--;
     if (len <= 8) {
         uint64_t u = 0;
-        for (size_t i = 0; i < len; i++) u |= (uint64_t)b[i] << (8 * i);
+        for (size_t i = 0; i < len; i++)
+            u |= (uint64_t)b[i] << (8 * i);
         if (len > 0 && len < 8 && (b[len - 1] & 0x80)) u |= ~(uint64_t)0 << (8 * len);
         int64_t i;
         memcpy(&i, &u, sizeof i);
@@ -184,10 +216,18 @@ yv *yv_new_bigint(yv_doc *doc, const void *le_bytes, size_t len) {
     return new_bytes_kind(doc, YV_BIGINT, le_bytes, len);
 }
 
-yv *yv_new_list(yv_doc *doc) { return new_value(doc, YV_LIST); }
-yv *yv_new_tuple(yv_doc *doc) { return new_value(doc, YV_TUPLE); }
-yv *yv_new_set(yv_doc *doc) { return new_value(doc, YV_SET); }
-yv *yv_new_dict(yv_doc *doc) { return new_value(doc, YV_DICT); }
+yv *yv_new_list(yv_doc *doc) {
+    return new_value(doc, YV_LIST);
+}
+yv *yv_new_tuple(yv_doc *doc) {
+    return new_value(doc, YV_TUPLE);
+}
+yv *yv_new_set(yv_doc *doc) {
+    return new_value(doc, YV_SET);
+}
+yv *yv_new_dict(yv_doc *doc) {
+    return new_value(doc, YV_DICT);
+}
 
 yv *yv_new_object(yv_doc *doc, const char *cls, yv *args) {
     yv *v = new_value(doc, YV_OBJECT);
@@ -285,8 +325,9 @@ static bool grow(yv_doc *doc, void **arr, size_t *cap, size_t n, size_t elem) {
 }
 
 static yolo_status alloc_error(yv_doc *doc) {
-    if (doc->over_limit) return yolo_error(YOLO_ERR_LIMIT, "values exceed the memory limit of %zu bytes", doc->limit);
-    return yolo_error(YOLO_ERR_NOMEM, "out of memory");
+    if (doc->over_limit)
+        return yolo_error(YOLO_ERR_LIMIT, "values exceed the memory limit of %zu bytes", doc->limit);
+    return yolo_nomem();
 }
 
 yolo_status yv_seq_push(yv_doc *doc, yv *seq, yv *item) {
@@ -303,8 +344,14 @@ yolo_status yv_seq_push(yv_doc *doc, yv *seq, yv *item) {
  * (True == 1 == 1.0), str and bytes by content, tuples element-wise; anything else by identity. */
 static bool num_of(const yv *v, double *d, int64_t *i, bool *is_int) {
     switch (v->kind) {
-    case YV_BOOL: *i = v->b; *is_int = true; return true;
-    case YV_INT: *i = v->i; *is_int = true; return true;
+    case YV_BOOL:
+        *i = v->b;
+        *is_int = true;
+        return true;
+    case YV_INT:
+        *i = v->i;
+        *is_int = true;
+        return true;
     case YV_FLOAT:
         *d = v->f;
         *is_int = false;
@@ -313,7 +360,8 @@ static bool num_of(const yv *v, double *d, int64_t *i, bool *is_int) {
             *is_int = true;
         }
         return true;
-    default: return false;
+    default:
+        return false;
     }
 }
 
@@ -347,22 +395,26 @@ static uint64_t key_hash(const yv *k, int depth) {
         return mix(u ^ hash_seed() ^ 0x5bd1e995);
     }
     switch (k->kind) {
-    case YV_NONE: return 0x9e3779b97f4a7c15ULL;
+    case YV_NONE:
+        return 0x9e3779b97f4a7c15ULL;
     case YV_STR:
     case YV_BYTES:
     case YV_BIGINT:
     case YV_GLOBAL: {
         uint64_t h = hash_seed() ^ (uint64_t)k->kind;
-        for (size_t j = 0; j < k->str.len; j++) h = (h ^ (unsigned char)k->str.s[j]) * 1099511628211ULL;
+        for (size_t j = 0; j < k->str.len; j++)
+            h = (h ^ (unsigned char)k->str.s[j]) * 1099511628211ULL;
         return mix(h);
     }
     case YV_TUPLE: {
         uint64_t h = 0x12345;
         if (depth > 32) return h;
-        for (size_t j = 0; j < k->seq.n; j++) h = mix(h * 31 + key_hash(k->seq.items[j], depth + 1));
+        for (size_t j = 0; j < k->seq.n; j++)
+            h = mix(h * 31 + key_hash(k->seq.items[j], depth + 1));
         return h;
     }
-    default: return mix((uint64_t)(uintptr_t)k);
+    default:
+        return mix((uint64_t)(uintptr_t)k);
     }
 }
 
@@ -378,30 +430,35 @@ static bool key_eq(const yv *a, const yv *b, int depth) {
     }
     if (a->kind != b->kind) return false;
     switch (a->kind) {
-    case YV_NONE: return true;
+    case YV_NONE:
+        return true;
     case YV_STR:
     case YV_BYTES:
     case YV_BIGINT:
-    case YV_GLOBAL: return a->str.len == b->str.len && memcmp(a->str.s, b->str.s, a->str.len) == 0;
+    case YV_GLOBAL:
+        return a->str.len == b->str.len && memcmp(a->str.s, b->str.s, a->str.len) == 0;
     case YV_TUPLE:
         if (a->seq.n != b->seq.n || depth > 32) return false;
         for (size_t j = 0; j < a->seq.n; j++)
             if (!key_eq(a->seq.items[j], b->seq.items[j], depth + 1)) return false;
         return true;
-    default: return false;
+    default:
+        return false;
     }
 }
 
 static bool build_index(yv_doc *doc, yv *d) {
     size_t cap = 16;
-    while (cap < d->dict.n * 4) cap *= 2;
+    while (cap < d->dict.n * 4)
+        cap *= 2;
     if (cap > UINT32_MAX) return false;
     uint32_t *idx = yv_doc_alloc(doc, cap * sizeof *idx);
     if (!idx) return false;
     memset(idx, 0, cap * sizeof *idx);
     for (size_t j = 0; j < d->dict.n; j++) {
         size_t s = key_hash(d->dict.keys[j], 0) & (cap - 1);
-        while (idx[s]) s = (s + 1) & (cap - 1);
+        while (idx[s])
+            s = (s + 1) & (cap - 1);
         idx[s] = (uint32_t)(j + 1);
     }
     d->dict.index = idx;
@@ -448,7 +505,8 @@ yolo_status yv_dict_put(yv_doc *doc, yv *dict, yv *key, yv *val) {
         } else {
             size_t mask = dict->dict.index_cap - 1;
             size_t s = key_hash(key, 0) & mask;
-            while (dict->dict.index[s]) s = (s + 1) & mask;
+            while (dict->dict.index[s])
+                s = (s + 1) & mask;
             dict->dict.index[s] = (uint32_t)(n + 1);
         }
     }
@@ -515,7 +573,8 @@ bool yv_dict_del(yv *dict, const char *key) {
         memset(dict->dict.index, 0, cap * sizeof(uint32_t));
         for (size_t j = 0; j < dict->dict.n; j++) {
             size_t s = key_hash(dict->dict.keys[j], 0) & (cap - 1);
-            while (dict->dict.index[s]) s = (s + 1) & (cap - 1);
+            while (dict->dict.index[s])
+                s = (s + 1) & (cap - 1);
             dict->dict.index[s] = (uint32_t)(j + 1);
         }
     }
@@ -530,11 +589,16 @@ yolo_status yv_dict_set_new(yv_doc *doc, yv *dict, const char *key, yv *val) {
 static yv *copy_plain_at(yv_doc *doc, const yv *v, int depth) {
     if (!v || depth > 32) return yv_new_none(doc);
     switch (v->kind) {
-    case YV_NONE: return yv_new_none(doc);
-    case YV_BOOL: return yv_new_bool(doc, v->b);
-    case YV_INT: return yv_new_int(doc, v->i);
-    case YV_FLOAT: return yv_new_float(doc, v->f);
-    case YV_STR: return yv_new_strn(doc, v->str.s, v->str.len);
+    case YV_NONE:
+        return yv_new_none(doc);
+    case YV_BOOL:
+        return yv_new_bool(doc, v->b);
+    case YV_INT:
+        return yv_new_int(doc, v->i);
+    case YV_FLOAT:
+        return yv_new_float(doc, v->f);
+    case YV_STR:
+        return yv_new_strn(doc, v->str.s, v->str.len);
     case YV_LIST:
     case YV_TUPLE: {
         yv *l = v->kind == YV_LIST ? yv_new_list(doc) : yv_new_tuple(doc);
@@ -547,16 +611,20 @@ static yv *copy_plain_at(yv_doc *doc, const yv *v, int depth) {
     case YV_DICT: {
         yv *d = yv_new_dict(doc);
         for (size_t i = 0; d && i < v->dict.n; i++) {
-            yv *k = copy_plain_at(doc, v->dict.keys[i], depth + 1), *c = copy_plain_at(doc, v->dict.vals[i], depth + 1);
+            yv *k = copy_plain_at(doc, v->dict.keys[i], depth + 1),
+               *c = copy_plain_at(doc, v->dict.vals[i], depth + 1);
             if (!k || !c || yv_dict_put(doc, d, k, c) != YOLO_OK) return NULL;
         }
         return d;
     }
-    default: return yv_new_none(doc);
+    default:
+        return yv_new_none(doc);
     }
 }
 
-yv *yv_copy_plain(yv_doc *doc, const yv *v) { return copy_plain_at(doc, v, 0); }
+yv *yv_copy_plain(yv_doc *doc, const yv *v) {
+    return copy_plain_at(doc, v, 0);
+}
 
 /* ---- scalars ---- */
 
@@ -570,15 +638,20 @@ bool yv_as_int(const yv *v, int64_t *out) {
         if (!numpy_scalar(v, &d) || d != floor(d) || d < -9.2e18 || d > 9.2e18) return false;
         *out = (int64_t)d;
         return true;
-    case YV_INT: *out = v->i; return true;
-    case YV_BOOL: *out = v->b; return true;
+    case YV_INT:
+        *out = v->i;
+        return true;
+    case YV_BOOL:
+        *out = v->b;
+        return true;
     case YV_FLOAT:
         if (v->f == floor(v->f) && v->f >= -9.2e18 && v->f <= 9.2e18) {
             *out = (int64_t)v->f;
             return true;
         }
         return false;
-    default: return false;
+    default:
+        return false;
     }
 }
 
@@ -604,8 +677,16 @@ static float half_to_float(uint16_t h) {
 /* Reads element i (a pointer into raw little-endian data) of dtype dt as a double. */
 static double elem_to_double(yv_dtype dt, const unsigned char *p) {
     switch (dt) {
-    case YDT_F32: { float f; memcpy(&f, p, 4); return f; }
-    case YDT_F16: { uint16_t h; memcpy(&h, p, 2); return half_to_float(h); }
+    case YDT_F32: {
+        float f;
+        memcpy(&f, p, 4);
+        return f;
+    }
+    case YDT_F16: {
+        uint16_t h;
+        memcpy(&h, p, 2);
+        return half_to_float(h);
+    }
     case YDT_BF16: {
         uint16_t h;
         memcpy(&h, p, 2);
@@ -614,14 +695,34 @@ static double elem_to_double(yv_dtype dt, const unsigned char *p) {
         memcpy(&f, &b, 4);
         return f;
     }
-    case YDT_F64: { double d; memcpy(&d, p, 8); return d; }
-    case YDT_I64: { int64_t i; memcpy(&i, p, 8); return (double)i; }
-    case YDT_I32: { int32_t i; memcpy(&i, p, 4); return i; }
-    case YDT_I16: { int16_t i; memcpy(&i, p, 2); return i; }
-    case YDT_I8: return (int8_t)p[0];
-    case YDT_U8: return p[0];
-    case YDT_BOOL: return p[0] != 0;
-    default: return 0;
+    case YDT_F64: {
+        double d;
+        memcpy(&d, p, 8);
+        return d;
+    }
+    case YDT_I64: {
+        int64_t i;
+        memcpy(&i, p, 8);
+        return (double)i;
+    }
+    case YDT_I32: {
+        int32_t i;
+        memcpy(&i, p, 4);
+        return i;
+    }
+    case YDT_I16: {
+        int16_t i;
+        memcpy(&i, p, 2);
+        return i;
+    }
+    case YDT_I8:
+        return (int8_t)p[0];
+    case YDT_U8:
+        return p[0];
+    case YDT_BOOL:
+        return p[0] != 0;
+    default:
+        return 0;
     }
 }
 
@@ -634,7 +735,8 @@ static bool numpy_scalar(const yv *v, double *out) {
     const yv *a = v->obj.args;
     if (!a || a->kind != YV_TUPLE || a->seq.n < 2) return false;
     const yv *dt = a->seq.items[0], *raw = a->seq.items[1];
-    if (dt->kind != YV_OBJECT || strcmp(dt->obj.cls, "numpy.dtype") != 0 || raw->kind != YV_BYTES) return false;
+    if (dt->kind != YV_OBJECT || strcmp(dt->obj.cls, "numpy.dtype") != 0 || raw->kind != YV_BYTES)
+        return false;
     const yv *da = dt->obj.args;
     if (!da || da->kind != YV_TUPLE || da->seq.n < 1 || da->seq.items[0]->kind != YV_STR) return false;
     const char *code = da->seq.items[0]->str.s;
@@ -652,7 +754,8 @@ static bool numpy_scalar(const yv *v, double *out) {
         size_t sz = yv_dtype_size(codes[k].dt);
         if (raw->str.len != sz) return false;
         unsigned char b[8];
-        for (size_t j = 0; j < sz; j++) b[j] = (unsigned char)raw->str.s[big ? sz - 1 - j : j];
+        for (size_t j = 0; j < sz; j++)
+            b[j] = (unsigned char)raw->str.s[big ? sz - 1 - j : j];
         *out = elem_to_double(codes[k].dt, b);
         return true;
     }
@@ -662,15 +765,23 @@ static bool numpy_scalar(const yv *v, double *out) {
 bool yv_as_double(const yv *v, double *out) {
     if (!v) return false;
     switch (v->kind) {
-    case YV_FLOAT: *out = v->f; return true;
-    case YV_INT: *out = (double)v->i; return true;
-    case YV_BOOL: *out = v->b; return true;
-    case YV_OBJECT: return numpy_scalar(v, out);
+    case YV_FLOAT:
+        *out = v->f;
+        return true;
+    case YV_INT:
+        *out = (double)v->i;
+        return true;
+    case YV_BOOL:
+        *out = v->b;
+        return true;
+    case YV_OBJECT:
+        return numpy_scalar(v, out);
     case YV_BIGINT: { /* beyond int64: the nearest double */
         const unsigned char *b = (const unsigned char *)v->str.s;
         bool neg = v->str.len && (b[v->str.len - 1] & 0x80);
         double d = 0;
-        for (size_t i = v->str.len; i-- > 0;) d = d * 256 + (neg ? (unsigned char)~b[i] : b[i]);
+        for (size_t i = v->str.len; i-- > 0;)
+            d = d * 256 + (neg ? (unsigned char)~b[i] : b[i]);
         *out = neg ? -(d + 1) : d;
         return true;
     }
@@ -682,27 +793,39 @@ bool yv_as_double(const yv *v, double *out) {
         *out = elem_to_double(t->dtype, p);
         return true;
     }
-    default: return false;
+    default:
+        return false;
     }
 }
 
-const char *yv_as_str(const yv *v) { return v && v->kind == YV_STR ? v->str.s : NULL; }
+const char *yv_as_str(const yv *v) {
+    return v && v->kind == YV_STR ? v->str.s : NULL;
+}
 
 bool yv_is_truthy(const yv *v) {
     if (!v) return false;
     switch (v->kind) {
-    case YV_NONE: return false;
-    case YV_BOOL: return v->b;
-    case YV_INT: return v->i != 0;
-    case YV_BIGINT: return true;
-    case YV_FLOAT: return v->f != 0;
+    case YV_NONE:
+        return false;
+    case YV_BOOL:
+        return v->b;
+    case YV_INT:
+        return v->i != 0;
+    case YV_BIGINT:
+        return true;
+    case YV_FLOAT:
+        return v->f != 0;
     case YV_STR:
-    case YV_BYTES: return v->str.len != 0;
+    case YV_BYTES:
+        return v->str.len != 0;
     case YV_LIST:
     case YV_TUPLE:
-    case YV_SET: return v->seq.n != 0;
-    case YV_DICT: return v->dict.n != 0;
-    default: return true;
+    case YV_SET:
+        return v->seq.n != 0;
+    case YV_DICT:
+        return v->dict.n != 0;
+    default:
+        return true;
     }
 }
 
@@ -720,13 +843,16 @@ double yv_get_num(const yv *dict, const char *key, double def) {
     return v && yv_as_double(v, &d) ? d : def;
 }
 
-const char *yv_get_str(const yv *dict, const char *key) { return yv_as_str(yv_dict_get(dict, key)); }
+const char *yv_get_str(const yv *dict, const char *key) {
+    return yv_as_str(yv_dict_get(dict, key));
+}
 
 /* ---- tensors ---- */
 
 int64_t yv_tensor_numel(const yv_tensor *t) {
     int64_t n = 1;
-    for (int d = 0; d < t->ndim; d++) n *= t->shape[d];
+    for (int d = 0; d < t->ndim; d++)
+        n *= t->shape[d];
     return n;
 }
 
@@ -761,8 +887,10 @@ static yolo_status to_doubles(const yv_tensor *t, float *f32, double *f64) {
                 uint16_t h;
                 memcpy(&h, base + 2 * k, 2);
                 float v = half_to_float(h);
-                if (f32) f32[k] = v;
-                else f64[k] = v;
+                if (f32)
+                    f32[k] = v;
+                else
+                    f64[k] = v;
             }
             return YOLO_OK;
         }
@@ -771,8 +899,10 @@ static yolo_status to_doubles(const yv_tensor *t, float *f32, double *f64) {
     int64_t off = 0;
     for (int64_t k = 0; k < n; k++) {
         double d = elem_to_double(t->dtype, base + off * (int64_t)esz);
-        if (f32) f32[k] = (float)d;
-        else f64[k] = d;
+        if (f32)
+            f32[k] = (float)d;
+        else
+            f64[k] = d;
         for (int dim = t->ndim - 1; dim >= 0; dim--) {
             off += t->stride[dim];
             if (++idx[dim] < t->shape[dim]) break;
@@ -783,8 +913,12 @@ static yolo_status to_doubles(const yv_tensor *t, float *f32, double *f64) {
     return YOLO_OK;
 }
 
-yolo_status yv_tensor_to_f32(const yv_tensor *t, float *out) { return to_doubles(t, out, NULL); }
-yolo_status yv_tensor_to_f64(const yv_tensor *t, double *out) { return to_doubles(t, NULL, out); }
+yolo_status yv_tensor_to_f32(const yv_tensor *t, float *out) {
+    return to_doubles(t, out, NULL);
+}
+yolo_status yv_tensor_to_f64(const yv_tensor *t, double *out) {
+    return to_doubles(t, NULL, out);
+}
 
 /* ---- state dicts ---- */
 
@@ -817,7 +951,8 @@ static yolo_status put_named(yv_doc *doc, yv *out, const char *prefix, const yv 
 /* The order of torch's Module.state_dict(): own parameters, own persistent buffers, then children.
  * *budget bounds the work: a hostile file can share one module many times over (a DAG whose walk
  * grows exponentially), which real models never do. */
-static yolo_status walk_module(yv_doc *doc, yv *out, const yv *m, const char *prefix, int depth, long *budget) {
+static yolo_status walk_module(yv_doc *doc, yv *out, const yv *m, const char *prefix, int depth,
+                               long *budget) {
     if (depth > MAX_DEPTH) return yolo_error(YOLO_ERR_LIMIT, "modules nested too deeply");
     if (--*budget < 0) return yolo_error(YOLO_ERR_LIMIT, "module tree too large (shared modules?)");
     const yv *s = module_state(m);
@@ -832,7 +967,8 @@ static yolo_status walk_module(yv_doc *doc, yv *out, const yv *m, const char *pr
             yv *t = d->dict.vals[j];
             if (t->kind == YV_NONE) continue;
             if (pass == 1 && in_set(nonp, d->dict.keys[j])) continue;
-            if (t->kind != YV_TENSOR) return yolo_error(YOLO_ERR_FORMAT, "a module parameter is not a tensor");
+            if (t->kind != YV_TENSOR)
+                return yolo_error(YOLO_ERR_FORMAT, "a module parameter is not a tensor");
             if (--*budget < 0) return yolo_error(YOLO_ERR_LIMIT, "module tree too large (shared modules?)");
             if ((st = put_named(doc, out, prefix, d->dict.keys[j], t))) return st;
         }
@@ -841,9 +977,11 @@ static yolo_status walk_module(yv_doc *doc, yv *out, const yv *m, const char *pr
         for (size_t j = 0; j < mods->dict.n; j++) {
             const yv *child = mods->dict.vals[j], *name = mods->dict.keys[j];
             if (child->kind == YV_NONE) continue;
-            if (name->kind != YV_STR) return yolo_error(YOLO_ERR_FORMAT, "module has a non-string child name");
+            if (name->kind != YV_STR)
+                return yolo_error(YOLO_ERR_FORMAT, "module has a non-string child name");
             size_t pl = strlen(prefix);
-            if (name->str.len > 4096 || pl > 65536) return yolo_error(YOLO_ERR_LIMIT, "module names too long");
+            if (name->str.len > 4096 || pl > 65536)
+                return yolo_error(YOLO_ERR_LIMIT, "module names too long");
             char *sub = yv_doc_alloc(doc, pl + name->str.len + 2);
             if (!sub) return alloc_error(doc);
             memcpy(sub, prefix, pl);
@@ -900,14 +1038,30 @@ static void repr(sbuf *b, const yv *v, int depth) {
         return;
     }
     switch (v->kind) {
-    case YV_NONE: put(b, "None"); break;
-    case YV_BOOL: put(b, v->b ? "True" : "False"); break;
-    case YV_INT: put(b, "%lld", (long long)v->i); break;
-    case YV_BIGINT: put(b, "<int of %zu bytes>", v->str.len); break;
-    case YV_FLOAT: put(b, "%.17g", v->f); break;
-    case YV_STR: put(b, "'%.*s%s'", (int)(v->str.len > 60 ? 60 : v->str.len), v->str.s, v->str.len > 60 ? "..." : ""); break;
-    case YV_BYTES: put(b, "<%zu bytes>", v->str.len); break;
-    case YV_GLOBAL: put(b, "<global %s>", v->str.s); break;
+    case YV_NONE:
+        put(b, "None");
+        break;
+    case YV_BOOL:
+        put(b, v->b ? "True" : "False");
+        break;
+    case YV_INT:
+        put(b, "%lld", (long long)v->i);
+        break;
+    case YV_BIGINT:
+        put(b, "<int of %zu bytes>", v->str.len);
+        break;
+    case YV_FLOAT:
+        put(b, "%.17g", v->f);
+        break;
+    case YV_STR:
+        put(b, "'%.*s%s'", (int)(v->str.len > 60 ? 60 : v->str.len), v->str.s, v->str.len > 60 ? "..." : "");
+        break;
+    case YV_BYTES:
+        put(b, "<%zu bytes>", v->str.len);
+        break;
+    case YV_GLOBAL:
+        put(b, "<global %s>", v->str.s);
+        break;
     case YV_LIST:
     case YV_TUPLE:
     case YV_SET: {
@@ -944,14 +1098,17 @@ static void repr(sbuf *b, const yv *v, int depth) {
     case YV_TENSOR: {
         const yv_tensor *t = &v->tensor;
         put(b, "%s(%s[", t->is_parameter ? "Parameter" : "tensor", yv_dtype_name(t->dtype));
-        for (int d = 0; d < t->ndim; d++) put(b, d ? ", %lld" : "%lld", (long long)t->shape[d]);
+        for (int d = 0; d < t->ndim; d++)
+            put(b, d ? ", %lld" : "%lld", (long long)t->shape[d]);
         put(b, "])");
         break;
     }
     case YV_OBJECT: {
         double d;
-        if (numpy_scalar(v, &d)) put(b, "%.17g", d);
-        else put(b, "<%s>", v->obj.cls);
+        if (numpy_scalar(v, &d))
+            put(b, "%.17g", d);
+        else
+            put(b, "<%s>", v->obj.cls);
         break;
     }
     }

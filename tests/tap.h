@@ -6,15 +6,15 @@
 
 static int tap_failures;
 
-#define CHECK(cond, ...)                                                                               \
-    do {                                                                                               \
-        int tap_ok_ = (cond) ? 1 : 0; /* evaluated once: conditions may have side effects */           \
-        printf(tap_ok_ ? "ok - " : "not ok - ");                                                       \
-        if (!tap_ok_) tap_failures++;                                                                  \
-        printf(__VA_ARGS__);                                                                           \
-        if (!tap_ok_) printf("  [%s:%d: %s]", __FILE__, __LINE__, #cond);                              \
-        printf("\n");                                                                                  \
-        fflush(stdout);                                                                                \
+#define CHECK(cond, ...)                                                                                     \
+    do {                                                                                                     \
+        int tap_ok_ = (cond) ? 1 : 0; /* evaluated once: conditions may have side effects */                 \
+        printf(tap_ok_ ? "ok - " : "not ok - ");                                                             \
+        if (!tap_ok_) tap_failures++;                                                                        \
+        printf(__VA_ARGS__);                                                                                 \
+        if (!tap_ok_) printf("  [%s:%d: %s]", __FILE__, __LINE__, #cond);                                    \
+        printf("\n");                                                                                        \
+        fflush(stdout);                                                                                      \
     } while (0)
 
 /* The project's test data (tests/data; tests/run exports it as $DATA). */

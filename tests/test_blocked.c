@@ -18,8 +18,8 @@ static bool identical(const torch_tensor *a, const torch_tensor *b) {
     int64_t n = torch_numel(a);
     if (!a || !b || n != torch_numel(b)) return false;
     float *x = malloc(sizeof(float) * (size_t)n), *y = malloc(sizeof(float) * (size_t)n);
-    bool ok = x && y && torch_copy_out(a, TORCH_F32, x, n) == YOLO_OK && torch_copy_out(b, TORCH_F32, y, n) == YOLO_OK &&
-              memcmp(x, y, sizeof(float) * (size_t)n) == 0;
+    bool ok = x && y && torch_copy_out(a, TORCH_F32, x, n) == YOLO_OK &&
+              torch_copy_out(b, TORCH_F32, y, n) == YOLO_OK && memcmp(x, y, sizeof(float) * (size_t)n) == 0;
     free(x), free(y);
     return ok;
 }
@@ -49,11 +49,12 @@ static void compare(const char *yaml, int batch, int imgsz, int threads, bool tr
     torch_tensor *img = NULL;
     int64_t shape[4] = {batch, 3, imgsz, imgsz};
     bool ok = modelcfg_load(yaml, 0, &cfg) == YOLO_OK;
-    for (int k = 0; ok && k < 2; k++) ok = torch_manual_seed(0) == YOLO_OK && model_build(cfg, TORCH_CPU, &m[k]) == YOLO_OK;
+    for (int k = 0; ok && k < 2; k++)
+        ok = torch_manual_seed(0) == YOLO_OK && model_build(cfg, TORCH_CPU, &m[k]) == YOLO_OK;
     ok = ok && model_blocked(m[0]) && model_set_blocked(m[1], false) == YOLO_OK && !model_blocked(m[1]);
     CHECK(ok, "%s: built blocked and plain", what);
-    ok = ok && torch_empty(4, shape, TORCH_F32, TORCH_CPU, &img) == YOLO_OK && torch_manual_seed(1) == YOLO_OK &&
-         torch_uniform_(img, 0, 1) == YOLO_OK;
+    ok = ok && torch_empty(4, shape, TORCH_F32, TORCH_CPU, &img) == YOLO_OK &&
+         torch_manual_seed(1) == YOLO_OK && torch_uniform_(img, 0, 1) == YOLO_OK;
     model_output o[2];
     memset(o, 0, sizeof o);
     torch_tensor *sum[2] = {0};
@@ -61,7 +62,8 @@ static void compare(const char *yaml, int batch, int imgsz, int threads, bool tr
         model_set_training(m[k], training);
         model_keep_layer_outputs(m[k], true);
         ok = model_forward(m[k], img, &o[k]) == YOLO_OK;
-        if (ok && training) ok = head_sum(&o[k], &sum[k]) == YOLO_OK && torch_backward(sum[k], NULL, false) == YOLO_OK;
+        if (ok && training)
+            ok = head_sum(&o[k], &sum[k]) == YOLO_OK && torch_backward(sum[k], NULL, false) == YOLO_OK;
     }
     CHECK(ok, "%s: forward%s ran (%s)", what, training ? " and backward" : "", ok ? "" : yolo_last_error());
     int layers = 0, same_layers = 0, grads = 0, same_grads = 0, buffers = 0, same_buffers = 0;
@@ -80,14 +82,19 @@ static void compare(const char *yaml, int batch, int imgsz, int threads, bool tr
         }
         torch_free(g0), torch_free(g1);
     }
-    bool outs = ok && identical(o[0].logits ? o[0].logits : o[0].boxes, o[1].logits ? o[1].logits : o[1].boxes);
+    bool outs =
+        ok && identical(o[0].logits ? o[0].logits : o[0].boxes, o[1].logits ? o[1].logits : o[1].boxes);
     if (outs && o[0].proto) outs = identical(o[0].proto, o[1].proto);
     if (outs && !training && o[0].pred) outs = identical(o[0].pred, o[1].pred);
-    CHECK(ok && layers > 0 && same_layers == layers && outs, "%s: %d of %d layer outputs and the head outputs identical",
-          what, same_layers, layers);
-    CHECK(ok && same_buffers == buffers, "%s: %d of %d BatchNorm buffers identical", what, same_buffers, buffers);
-    if (training) CHECK(ok && grads > 0 && same_grads == grads, "%s: %d of %d gradients identical", what, same_grads, grads);
-    for (int k = 0; k < 2; k++) model_output_free(&o[k]), model_free(m[k]), torch_free(sum[k]);
+    CHECK(ok && layers > 0 && same_layers == layers && outs,
+          "%s: %d of %d layer outputs and the head outputs identical", what, same_layers, layers);
+    CHECK(ok && same_buffers == buffers, "%s: %d of %d BatchNorm buffers identical", what, same_buffers,
+          buffers);
+    if (training)
+        CHECK(ok && grads > 0 && same_grads == grads, "%s: %d of %d gradients identical", what, same_grads,
+              grads);
+    for (int k = 0; k < 2; k++)
+        model_output_free(&o[k]), model_free(m[k]), torch_free(sum[k]);
     torch_free(img);
     modelcfg_free(cfg);
 }
@@ -95,10 +102,11 @@ static void compare(const char *yaml, int batch, int imgsz, int threads, bool tr
 static void test_conversions(void) {
     int64_t shape[4] = {2, 32, 3, 5};
     torch_tensor *x = NULL, *b = NULL, *p = NULL;
-    bool ok = torch_empty(4, shape, TORCH_F32, TORCH_CPU, &x) == YOLO_OK && torch_normal_(x, 0, 1) == YOLO_OK &&
-              torch_to_blocked(x, &b) == YOLO_OK && torch_to_plain(b, &p) == YOLO_OK;
-    CHECK(ok && torch_is_blocked(b) && torch_ndim(b) == 5 && torch_size(b, 1) == 2 && torch_size(b, 4) == 16 &&
-              !torch_is_blocked(p) && identical(x, p),
+    bool ok = torch_empty(4, shape, TORCH_F32, TORCH_CPU, &x) == YOLO_OK &&
+              torch_normal_(x, 0, 1) == YOLO_OK && torch_to_blocked(x, &b) == YOLO_OK &&
+              torch_to_plain(b, &p) == YOLO_OK;
+    CHECK(ok && torch_is_blocked(b) && torch_ndim(b) == 5 && torch_size(b, 1) == 2 &&
+              torch_size(b, 4) == 16 && !torch_is_blocked(p) && identical(x, p),
           "plain -> blocked (2, 2, 3, 5, 16) -> plain gives the same tensor");
     int64_t odd[4] = {1, 24, 2, 2};
     torch_tensor *y = NULL, *bad = NULL;
@@ -111,7 +119,8 @@ static void test_conversions(void) {
 
 int main(void) {
     if (!torch_blocked_available(TORCH_CPU)) {
-        printf("skip - the blocked layout is not available on this CPU or libtorch (no AVX-512 oneDNN kernels)\n");
+        printf("skip - the blocked layout is not available on this CPU or libtorch (no AVX-512 oneDNN "
+               "kernels)\n");
         return 0;
     }
     test_conversions();

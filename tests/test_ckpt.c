@@ -49,7 +49,8 @@ static void sb_put(sb *b, const char *fmt, ...) {
 
 static void sb_hex(sb *b, const void *p, size_t n) {
     const unsigned char *c = p;
-    for (size_t i = 0; i < n; i++) sb_put(b, "%02x", c[i]);
+    for (size_t i = 0; i < n; i++)
+        sb_put(b, "%02x", c[i]);
 }
 
 typedef struct {
@@ -91,11 +92,13 @@ static void bigint_dec(sb *b, const unsigned char *le, size_t n) {
             rem = x % 10;
         }
         digits[nd++] = (char)('0' + rem);
-        while (len && m[len - 1] == 0) len--;
+        while (len && m[len - 1] == 0)
+            len--;
     }
     if (!nd) digits[nd++] = '0';
     sb_put(b, "%s", neg ? "-" : "");
-    while (nd) sb_put(b, "%c", digits[--nd]);
+    while (nd)
+        sb_put(b, "%c", digits[--nd]);
     free(digits);
     free(m);
 }
@@ -107,7 +110,8 @@ static void dump_key(sb *b, const yv *k) {
             unsigned char c = (unsigned char)k->str.s[i];
             if (c < 0x20 || c >= 0x7f || c == '[' || c == ']' || c == '\'') plain = false;
         }
-        if (plain) sb_put(b, "'%s'", k->str.s);
+        if (plain)
+            sb_put(b, "'%s'", k->str.s);
         else {
             sb_put(b, "s:");
             sb_hex(b, k->str.s, k->str.len);
@@ -133,19 +137,24 @@ typedef struct {
 } sha256;
 
 static const uint32_t sha_k[64] = {
-    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5, 0xd807aa98, 0x12835b01,
-    0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174, 0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc,
-    0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da, 0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147,
-    0x06ca6351, 0x14292967, 0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
-    0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070, 0x19a4c116, 0x1e376c08,
-    0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3, 0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208,
-    0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2};
+    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
+    0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
+    0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
+    0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
+    0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
+    0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
+    0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+    0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2};
 
-static uint32_t ror(uint32_t x, int n) { return x >> n | x << (32 - n); }
+static uint32_t ror(uint32_t x, int n) {
+    return x >> n | x << (32 - n);
+}
 
 static void sha_block(sha256 *c, const unsigned char *b) {
     uint32_t w[64], v[8];
-    for (int i = 0; i < 16; i++) w[i] = (uint32_t)b[4 * i] << 24 | (uint32_t)b[4 * i + 1] << 16 | (uint32_t)b[4 * i + 2] << 8 | b[4 * i + 3];
+    for (int i = 0; i < 16; i++)
+        w[i] = (uint32_t)b[4 * i] << 24 | (uint32_t)b[4 * i + 1] << 16 | (uint32_t)b[4 * i + 2] << 8 |
+               b[4 * i + 3];
     for (int i = 16; i < 64; i++) {
         uint32_t s0 = ror(w[i - 15], 7) ^ ror(w[i - 15], 18) ^ (w[i - 15] >> 3);
         uint32_t s1 = ror(w[i - 2], 17) ^ ror(w[i - 2], 19) ^ (w[i - 2] >> 10);
@@ -153,13 +162,16 @@ static void sha_block(sha256 *c, const unsigned char *b) {
     }
     memcpy(v, c->h, sizeof v);
     for (int i = 0; i < 64; i++) {
-        uint32_t t1 = v[7] + (ror(v[4], 6) ^ ror(v[4], 11) ^ ror(v[4], 25)) + ((v[4] & v[5]) ^ (~v[4] & v[6])) + sha_k[i] + w[i];
-        uint32_t t2 = (ror(v[0], 2) ^ ror(v[0], 13) ^ ror(v[0], 22)) + ((v[0] & v[1]) ^ (v[0] & v[2]) ^ (v[1] & v[2]));
+        uint32_t t1 = v[7] + (ror(v[4], 6) ^ ror(v[4], 11) ^ ror(v[4], 25)) +
+                      ((v[4] & v[5]) ^ (~v[4] & v[6])) + sha_k[i] + w[i];
+        uint32_t t2 =
+            (ror(v[0], 2) ^ ror(v[0], 13) ^ ror(v[0], 22)) + ((v[0] & v[1]) ^ (v[0] & v[2]) ^ (v[1] & v[2]));
         memmove(v + 1, v, 7 * sizeof v[0]);
         v[4] += t1;
         v[0] = t1 + t2;
     }
-    for (int i = 0; i < 8; i++) c->h[i] += v[i];
+    for (int i = 0; i < 8; i++)
+        c->h[i] += v[i];
 }
 
 static void sha_init(sha256 *c) {
@@ -189,10 +201,13 @@ static void sha_final(sha256 *c, char hex[65]) {
     uint64_t bits = c->total * 8;
     unsigned char pad = 0x80, zero = 0, len[8];
     sha_update(c, &pad, 1);
-    while (c->nbuf != 56) sha_update(c, &zero, 1);
-    for (int i = 0; i < 8; i++) len[i] = (unsigned char)(bits >> (56 - 8 * i));
+    while (c->nbuf != 56)
+        sha_update(c, &zero, 1);
+    for (int i = 0; i < 8; i++)
+        len[i] = (unsigned char)(bits >> (56 - 8 * i));
     sha_update(c, len, 8);
-    for (int i = 0; i < 8; i++) snprintf(hex + 8 * i, 9, "%08x", c->h[i]);
+    for (int i = 0; i < 8; i++)
+        snprintf(hex + 8 * i, 9, "%08x", c->h[i]);
 }
 
 static void dump_tensor(dumper *d, const yv_tensor *t, bool sd) {
@@ -220,15 +235,19 @@ static void dump_tensor(dumper *d, const yv_tensor *t, bool sd) {
     }
     free(raw);
     sb_put(b, " tensor %s [", yv_dtype_name(t->dtype));
-    for (int i = 0; i < t->ndim; i++) sb_put(b, i ? ", %lld" : "%lld", (long long)t->shape[i]);
+    for (int i = 0; i < t->ndim; i++)
+        sb_put(b, i ? ", %lld" : "%lld", (long long)t->shape[i]);
     sb_put(b, "] [");
-    for (int i = 0; i < t->ndim; i++) sb_put(b, i ? ", %lld" : "%lld", (long long)t->stride[i]);
+    for (int i = 0; i < t->ndim; i++)
+        sb_put(b, i ? ", %lld" : "%lld", (long long)t->stride[i]);
     sb_put(b, "] off=%lld st=%zu sha256=%s n=%zu", (long long)t->offset, storage_index(d, t->storage), hex,
            (size_t)n * esz);
     if (!sd) sb_put(b, " param=%d rg=%d", t->is_parameter, t->requires_grad);
 }
 
-static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+static int cmp_str(const void *a, const void *b) {
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
 
 static void dump_value(dumper *d, const char *path, const yv *v, bool sd, int depth) {
     sb *b = d->out;
@@ -239,9 +258,15 @@ static void dump_value(dumper *d, const char *path, const yv *v, bool sd, int de
     sb_put(b, "%s", path);
     double f;
     switch (v->kind) {
-    case YV_NONE: sb_put(b, " None\n"); return;
-    case YV_BOOL: sb_put(b, " bool %d\n", v->b); return;
-    case YV_INT: sb_put(b, " int %lld\n", (long long)v->i); return;
+    case YV_NONE:
+        sb_put(b, " None\n");
+        return;
+    case YV_BOOL:
+        sb_put(b, " bool %d\n", v->b);
+        return;
+    case YV_INT:
+        sb_put(b, " int %lld\n", (long long)v->i);
+        return;
     case YV_BIGINT:
         sb_put(b, " int ");
         bigint_dec(b, (const unsigned char *)v->str.s, v->str.len);
@@ -283,7 +308,9 @@ static void dump_value(dumper *d, const char *path, const yv *v, bool sd, int de
         sb_hex(b, v->str.s, v->str.len);
         sb_put(b, "\n");
         return;
-    case YV_GLOBAL: sb_put(b, " global %s\n", v->str.s); return;
+    case YV_GLOBAL:
+        sb_put(b, " global %s\n", v->str.s);
+        return;
     case YV_TENSOR:
         dump_tensor(d, &v->tensor, sd);
         sb_put(b, "\n");
@@ -345,9 +372,11 @@ static yv *tensor_of(yv_doc *doc, yv_dtype dt, int ndim, const int64_t *shape, u
     yv *t = yv_new_tensor(doc, dt, ndim, shape);
     unsigned char *p = yv_tensor_data(&t->tensor);
     size_t n = (size_t)yv_tensor_numel(&t->tensor) * yv_dtype_size(dt);
-    for (size_t i = 0; i < n; i++) p[i] = (unsigned char)((i * 131 + seed * 7 + 3) >> 1);
+    for (size_t i = 0; i < n; i++)
+        p[i] = (unsigned char)((i * 131 + seed * 7 + 3) >> 1);
     if (dt == YDT_BOOL)
-        for (size_t i = 0; i < n; i++) p[i] &= 1;
+        for (size_t i = 0; i < n; i++)
+            p[i] &= 1;
     return t;
 }
 
@@ -365,17 +394,32 @@ static yv *sample_values(yv_doc *doc) {
     yv_dict_set(doc, od, "a", yv_new_none(doc));
     yv_dict_set(doc, root, "ordered", od);
     yv *ints = yv_new_list(doc);
-    int64_t iv[] = {0, 1, -1, 255, 256, 65535, 65536, -129, INT32_MAX, INT32_MIN, (int64_t)INT32_MAX + 1,
-                    (int64_t)INT32_MIN - 1, INT64_MAX, INT64_MIN, 1LL << 40};
-    for (size_t i = 0; i < sizeof iv / sizeof iv[0]; i++) yv_seq_push(doc, ints, yv_new_int(doc, iv[i]));
-    const unsigned char big[] = {0, 0, 0, 0, 0, 0, 0, 0, 1};          /* 2^64 */
+    int64_t iv[] = {0,
+                    1,
+                    -1,
+                    255,
+                    256,
+                    65535,
+                    65536,
+                    -129,
+                    INT32_MAX,
+                    INT32_MIN,
+                    (int64_t)INT32_MAX + 1,
+                    (int64_t)INT32_MIN - 1,
+                    INT64_MAX,
+                    INT64_MIN,
+                    1LL << 40};
+    for (size_t i = 0; i < sizeof iv / sizeof iv[0]; i++)
+        yv_seq_push(doc, ints, yv_new_int(doc, iv[i]));
+    const unsigned char big[] = {0, 0, 0, 0, 0, 0, 0, 0, 1};             /* 2^64 */
     const unsigned char bigneg[] = {1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff}; /* -(2^80) + 1 */
     yv_seq_push(doc, ints, yv_new_bigint(doc, big, sizeof big));
     yv_seq_push(doc, ints, yv_new_bigint(doc, bigneg, sizeof bigneg));
     yv_dict_set(doc, root, "ints", ints);
     yv *fl = yv_new_list(doc);
     double fv[] = {0.0, -0.0, 1e-300, 3.141592653589793, -2.5e10, 1.0 / 0.0, -1.0 / 0.0};
-    for (size_t i = 0; i < sizeof fv / sizeof fv[0]; i++) yv_seq_push(doc, fl, yv_new_float(doc, fv[i]));
+    for (size_t i = 0; i < sizeof fv / sizeof fv[0]; i++)
+        yv_seq_push(doc, fl, yv_new_float(doc, fv[i]));
     yv_dict_set(doc, root, "floats", fl);
     yv *misc = yv_new_tuple(doc);
     yv_seq_push(doc, misc, yv_new_none(doc));
@@ -391,7 +435,8 @@ static yv *sample_values(yv_doc *doc) {
     yv_dict_set(doc, root, "tuple1", t1);
     yv_dict_set(doc, root, "tuple0", yv_new_tuple(doc));
     yv *t5 = yv_new_tuple(doc);
-    for (int i = 0; i < 5; i++) yv_seq_push(doc, t5, yv_new_int(doc, i));
+    for (int i = 0; i < 5; i++)
+        yv_seq_push(doc, t5, yv_new_int(doc, i));
     yv_dict_set(doc, root, "tuple5", t5);
     yv *set = yv_new_set(doc);
     yv_seq_push(doc, set, yv_new_int(doc, 3));
@@ -403,7 +448,8 @@ static yv *sample_values(yv_doc *doc) {
     yv_dict_set(doc, root, "int_keys", ikeys);
 
     yv *tens = yv_new_dict(doc);
-    const yv_dtype dts[] = {YDT_F32, YDT_F16, YDT_BF16, YDT_F64, YDT_I64, YDT_I32, YDT_I16, YDT_I8, YDT_U8, YDT_BOOL};
+    const yv_dtype dts[] = {YDT_F32, YDT_F16, YDT_BF16, YDT_F64, YDT_I64,
+                            YDT_I32, YDT_I16, YDT_I8,   YDT_U8,  YDT_BOOL};
     for (size_t i = 0; i < sizeof dts / sizeof dts[0]; i++) {
         int64_t shape[] = {2, 3};
         yv_dict_set(doc, tens, yv_dtype_name(dts[i]), tensor_of(doc, dts[i], 2, shape, (unsigned)i));
@@ -519,7 +565,8 @@ static int read_all_dir(const char *dir, bool (*keep)(const char *)) {
         ckpt_read_opts skip = {.skip_tensor_data = true};
         yolo_status s1 = ckpt_read(path, &skip, &d1, &r1);
         yolo_status s2 = ckpt_read(path, NULL, &d2, &r2);
-        CHECK(s1 == YOLO_OK && s2 == YOLO_OK && r1->kind == YV_DICT, "read %s (%s)", e->d_name, yolo_last_error());
+        CHECK(s1 == YOLO_OK && s2 == YOLO_OK && r1->kind == YV_DICT, "read %s (%s)", e->d_name,
+              yolo_last_error());
         if (!s1 && !s2) {
             char *a = dump_root(d1, r1);
             size_t ns = yv_doc_storage_count(d2);
@@ -560,11 +607,12 @@ static void test_golden_and_reference(void) {
     }
     yv *sd = yv_dict_get(g, "state_dict"), *keys = yv_dict_get(g, "state_dict_keys");
     int64_t len = 0;
-    CHECK(sd && keys && yv_as_int(yv_dict_get(g, "state_dict_len"), &len) && len == 355 && sd->dict.n == 355 &&
-              keys->seq.n == 355,
+    CHECK(sd && keys && yv_as_int(yv_dict_get(g, "state_dict_len"), &len) && len == 355 &&
+              sd->dict.n == 355 && keys->seq.n == 355,
           "det_forward: 355 state_dict entries");
     bool same = sd && keys && sd->dict.n == keys->seq.n;
-    for (size_t i = 0; same && i < keys->seq.n; i++) same = strcmp(sd->dict.keys[i]->str.s, keys->seq.items[i]->str.s) == 0;
+    for (size_t i = 0; same && i < keys->seq.n; i++)
+        same = strcmp(sd->dict.keys[i]->str.s, keys->seq.items[i]->str.s) == 0;
     CHECK(same, "det_forward: state_dict order = state_dict_keys");
 
     /* The caller's bound on the pickle's memory is honoured. */
@@ -573,11 +621,14 @@ static void test_golden_and_reference(void) {
     yv_doc *td;
     yv *tr;
     yolo_status ts = ckpt_read(path, &tiny, &td, &tr);
-    CHECK(ts == YOLO_ERR_LIMIT && strstr(yolo_last_error(), "det_forward.pt: entry det_forward/data.pkl has 80025 bytes, more than the limit"),
+    CHECK(ts == YOLO_ERR_LIMIT &&
+              strstr(yolo_last_error(),
+                     "det_forward.pt: entry det_forward/data.pkl has 80025 bytes, more than the limit"),
           "max_bytes 64 KiB: %s", yolo_last_error());
     snprintf(path, sizeof path, "%s/golden/det_assigner.pt", tap_data());
     ts = ckpt_read(path, &tiny, &td, &tr);
-    CHECK(ts == YOLO_ERR_LIMIT && strstr(yolo_last_error(), "det_assigner.pt: det_assigner/data.pkl: pickle values need more"),
+    CHECK(ts == YOLO_ERR_LIMIT &&
+              strstr(yolo_last_error(), "det_assigner.pt: det_assigner/data.pkl: pickle values need more"),
           "max_bytes 64 KiB: %s", yolo_last_error());
 
     snprintf(path, sizeof path, "%s/ultralytics/yolov8n-fashion-mid.pt", tap_data());
@@ -590,15 +641,17 @@ static void test_golden_and_reference(void) {
     }
     yv *ema = yv_state_dict(md, yv_dict_get(m, "ema"));
     bool names = ema && keys && ema->dict.n == keys->seq.n;
-    for (size_t i = 0; names && i < keys->seq.n; i++) names = strcmp(ema->dict.keys[i]->str.s, keys->seq.items[i]->str.s) == 0;
+    for (size_t i = 0; names && i < keys->seq.n; i++)
+        names = strcmp(ema->dict.keys[i]->str.s, keys->seq.items[i]->str.s) == 0;
     CHECK(names, "mid.pt: walked ema module gives the 355 state_dict names in torch's order");
     CHECK(ema && yv_state_dict_numel(ema) == 3023255, "mid.pt: ema holds %lld elements",
           ema ? (long long)yv_state_dict_numel(ema) : -1LL);
     yv *dfl = ema ? yv_dict_get(ema, "model.22.dfl.conv.weight") : NULL;
     float w[16] = {0};
-    bool dfl_ok = dfl && dfl->kind == YV_TENSOR && dfl->tensor.dtype == YDT_F16 && yv_tensor_numel(&dfl->tensor) == 16 &&
-                  yv_tensor_to_f32(&dfl->tensor, w) == YOLO_OK;
-    for (int i = 0; dfl_ok && i < 16; i++) dfl_ok = w[i] == (float)i;
+    bool dfl_ok = dfl && dfl->kind == YV_TENSOR && dfl->tensor.dtype == YDT_F16 &&
+                  yv_tensor_numel(&dfl->tensor) == 16 && yv_tensor_to_f32(&dfl->tensor, w) == YOLO_OK;
+    for (int i = 0; dfl_ok && i < 16; i++)
+        dfl_ok = w[i] == (float)i;
     CHECK(dfl_ok, "mid.pt: fp16 DFL weights read as 0..15");
     int64_t epoch = -9;
     CHECK(yv_as_int(yv_dict_get(m, "epoch"), &epoch) && epoch == 1, "mid.pt: epoch = 1");
@@ -654,8 +707,8 @@ static void test_round_trip(void) {
     ckpt_read_opts skip = {.skip_tensor_data = true};
     if (ckpt_read(path, &skip, &d2, &r2) == YOLO_OK) {
         st = ckpt_write(tmp_path("nodata.pt"), r2);
-        CHECK(st == YOLO_ERR_USAGE && strstr(yolo_last_error(), "not loaded"), "writing without tensor data fails: %s",
-              yolo_last_error());
+        CHECK(st == YOLO_ERR_USAGE && strstr(yolo_last_error(), "not loaded"),
+              "writing without tensor data fails: %s", yolo_last_error());
         yv_doc_free(d2);
     }
     /* A list that contains itself is written with the memo, as Python's pickler does. */
@@ -700,18 +753,22 @@ static void test_damage(void) {
             yv_doc *d = NULL;
             yv *r;
             yolo_status st = ckpt_read_memory("t.pt", z, len, modes[mode], &d, &r);
-            if (st != YOLO_OK && strncmp(yolo_last_error(), "t.pt: ", 6) == 0 && !d) ok_trunc++;
-            else if (!st) yv_doc_free(d);
+            if (st != YOLO_OK && strncmp(yolo_last_error(), "t.pt: ", 6) == 0 && !d)
+                ok_trunc++;
+            else if (!st)
+                yv_doc_free(d);
         }
     }
-    CHECK(ok_trunc == (int)n * 3, "all %zu truncations fail with a message naming the file (%d/%zu)", n, ok_trunc, 3 * n);
+    CHECK(ok_trunc == (int)n * 3, "all %zu truncations fail with a message naming the file (%d/%zu)", n,
+          ok_trunc, 3 * n);
     /* Cut files on disk too (mmap path). */
     const char *cut = tmp_path("cut.pt");
     spit(cut, z, n / 2);
     yv_doc *d;
     yv *r;
     yolo_status st = ckpt_read(cut, NULL, &d, &r);
-    CHECK(st == YOLO_ERR_FORMAT && strstr(yolo_last_error(), "truncated"), "half a file: %s", yolo_last_error());
+    CHECK(st == YOLO_ERR_FORMAT && strstr(yolo_last_error(), "truncated"), "half a file: %s",
+          yolo_last_error());
 
     span sp[16];
     int ne = entry_spans(z, n, sp, 16);
@@ -726,15 +783,19 @@ static void test_damage(void) {
         for (int mode = 0; mode < 3; mode++) {
             d = NULL;
             st = ckpt_read_memory("t.pt", z, n, modes[mode], &d, &r);
-            if (in_entry && mode != 1 && st == YOLO_ERR_CRC && strstr(yolo_last_error(), "CRC mismatch in entry small/"))
+            if (in_entry && mode != 1 && st == YOLO_ERR_CRC &&
+                strstr(yolo_last_error(), "CRC mismatch in entry small/"))
                 *(mode == 0 ? &caught : &caught_slow) += 1;
-            if (!st) yv_doc_free(d);
-            else if (d) crashes++;
+            if (!st)
+                yv_doc_free(d);
+            else if (d)
+                crashes++;
         }
         total += in_entry;
         z[i] = save;
     }
-    CHECK(total > 100 && caught == total, "flipped bytes in entries: %d/%d reported as CRC mismatch", caught, total);
+    CHECK(total > 100 && caught == total, "flipped bytes in entries: %d/%d reported as CRC mismatch", caught,
+          total);
     CHECK(caught_slow == total, "and %d/%d through libarchive alone", caught_slow, total);
     CHECK(crashes == 0, "no doc leaks out of a failed read");
     /* The same through ckpt_verify, which checks CRCs with its own walk of the central directory. */
@@ -765,7 +826,9 @@ static void test_damage(void) {
     spit(cut, z, n);
     z[sp[1].off + 3] ^= 1;
     st = ckpt_verify(cut);
-    CHECK(st == YOLO_ERR_CRC && strstr(yolo_last_error(), "cut.pt: damaged: CRC mismatch in entry small/data/0 (the file is corrupt; use an earlier checkpoint)"),
+    CHECK(st == YOLO_ERR_CRC &&
+              strstr(yolo_last_error(), "cut.pt: damaged: CRC mismatch in entry small/data/0 (the file is "
+                                        "corrupt; use an earlier checkpoint)"),
           "verify names the damaged entry: %s", yolo_last_error());
     free(z);
 }
@@ -777,22 +840,31 @@ static void test_bad_files(void) {
     const char *p = tmp_path("text.pt");
     spit(p, "hello, this is not a zip file at all\n", 37);
     st = ckpt_read(p, NULL, &d, &r);
-    CHECK(st == YOLO_ERR_FORMAT && strstr(yolo_last_error(), "text.pt: not a zip archive"), "text file: %s", yolo_last_error());
+    CHECK(st == YOLO_ERR_FORMAT && strstr(yolo_last_error(), "text.pt: not a zip archive"), "text file: %s",
+          yolo_last_error());
     p = tmp_path("empty.pt");
     spit(p, "", 0);
     st = ckpt_read(p, NULL, &d, &r);
-    CHECK(st == YOLO_ERR_FORMAT && strstr(yolo_last_error(), "empty.pt: not a zip archive"), "empty file: %s", yolo_last_error());
+    CHECK(st == YOLO_ERR_FORMAT && strstr(yolo_last_error(), "empty.pt: not a zip archive"), "empty file: %s",
+          yolo_last_error());
     st = ckpt_read(tmpdir, NULL, &d, &r);
-    CHECK(st == YOLO_ERR_USAGE && strstr(yolo_last_error(), ": is a directory"), "directory: %s", yolo_last_error());
+    CHECK(st == YOLO_ERR_USAGE && strstr(yolo_last_error(), ": is a directory"), "directory: %s",
+          yolo_last_error());
     st = ckpt_read(tmp_path("nope.pt"), NULL, &d, &r);
-    CHECK(st == YOLO_ERR_NOTFOUND && strstr(yolo_last_error(), "nope.pt: no such file"), "missing file: %s", yolo_last_error());
+    CHECK(st == YOLO_ERR_NOTFOUND && strstr(yolo_last_error(), "nope.pt: no such file"), "missing file: %s",
+          yolo_last_error());
     st = ckpt_verify(tmp_path("nope.pt"));
     CHECK(st == YOLO_ERR_NOTFOUND, "verify of a missing file fails");
 
     /* zips made by another writer: no data.pkl; a storage missing; a storage too short; a good one. */
-    const unsigned char pkl[] = "\x80\x02}q\x00X\x01\x00\x00\x00tctorch._utils\n_rebuild_tensor_v2\n((X\x07\x00\x00\x00storage"
-                                "ctorch\nFloatStorage\nX\x01\x00\x00\x00" "0" "X\x03\x00\x00\x00" "cpuK\x02tQK\x00K\x02\x85K\x01\x85"
-                                "\x89" "ccollections\nOrderedDict\n)RtRs.";
+    const unsigned char pkl[] =
+        "\x80\x02}q\x00X\x01\x00\x00\x00tctorch._utils\n_rebuild_tensor_v2\n((X\x07\x00\x00\x00storage"
+        "ctorch\nFloatStorage\nX\x01\x00\x00\x00"
+        "0"
+        "X\x03\x00\x00\x00"
+        "cpuK\x02tQK\x00K\x02\x85K\x01\x85"
+        "\x89"
+        "ccollections\nOrderedDict\n)RtRs.";
     const char *names[] = {"x/data.pkl", "x/data/0", "x/version"};
     const float two[2] = {1.5f, -2.0f};
     const void *datas[] = {pkl, two, "3\n"};
@@ -802,7 +874,8 @@ static void test_bad_files(void) {
     st = ckpt_read(p, NULL, &d, &r);
     float got[2] = {0, 0};
     yv *t = st ? NULL : yv_dict_get(r, "t");
-    CHECK(t && t->kind == YV_TENSOR && yv_tensor_to_f32(&t->tensor, got) == YOLO_OK && got[0] == 1.5f && got[1] == -2.0f,
+    CHECK(t && t->kind == YV_TENSOR && yv_tensor_to_f32(&t->tensor, got) == YOLO_OK && got[0] == 1.5f &&
+              got[1] == -2.0f,
           "zip written by libarchive (data descriptors) reads (%s)", st ? yolo_last_error() : "ok");
     if (!st) yv_doc_free(d);
     st = ckpt_verify(p);
@@ -827,23 +900,23 @@ static void test_bad_files(void) {
         hit[1] ^= 0x40;
         spit(p, zb, zn);
         st = ckpt_verify(p);
-        CHECK(st == YOLO_ERR_CRC && strstr(yolo_last_error(), "entry x/data/0"), "a flipped storage byte fails verify: %s",
-              yolo_last_error());
+        CHECK(st == YOLO_ERR_CRC && strstr(yolo_last_error(), "entry x/data/0"),
+              "a flipped storage byte fails verify: %s", yolo_last_error());
     }
     free(zb);
     p = tmp_path("nopkl.pt");
     write_zip(p, names + 1, datas + 1, lens + 1, 2);
     st = ckpt_read(p, NULL, &d, &r);
-    CHECK(st == YOLO_ERR_FORMAT && strstr(yolo_last_error(), "nopkl.pt: not a checkpoint (no data.pkl)"), "no data.pkl: %s",
-          yolo_last_error());
+    CHECK(st == YOLO_ERR_FORMAT && strstr(yolo_last_error(), "nopkl.pt: not a checkpoint (no data.pkl)"),
+          "no data.pkl: %s", yolo_last_error());
     const char *names2[] = {"x/data.pkl", "x/version"};
     const void *datas2[] = {pkl, "3\n"};
     size_t lens2[] = {sizeof pkl - 1, 2};
     p = tmp_path("nostorage.pt");
     write_zip(p, names2, datas2, lens2, 2);
     st = ckpt_read(p, NULL, &d, &r);
-    CHECK(st == YOLO_ERR_FORMAT && strstr(yolo_last_error(), "missing storage entry x/data/0"), "missing storage: %s",
-          yolo_last_error());
+    CHECK(st == YOLO_ERR_FORMAT && strstr(yolo_last_error(), "missing storage entry x/data/0"),
+          "missing storage: %s", yolo_last_error());
     st = ckpt_verify(p);
     CHECK(st == YOLO_ERR_FORMAT, "verify reports the missing storage");
     ckpt_read_opts skip = {.skip_tensor_data = true};
@@ -853,8 +926,8 @@ static void test_bad_files(void) {
     p = tmp_path("short.pt");
     write_zip(p, names, datas, lens, 3);
     st = ckpt_read(p, NULL, &d, &r);
-    CHECK(st == YOLO_ERR_FORMAT && strstr(yolo_last_error(), "has 4 bytes, its tensors need 8"), "short storage: %s",
-          yolo_last_error());
+    CHECK(st == YOLO_ERR_FORMAT && strstr(yolo_last_error(), "has 4 bytes, its tensors need 8"),
+          "short storage: %s", yolo_last_error());
     /* A pickle error names the file and the entry. */
     const char *names3[] = {"x/data.pkl"};
     const void *datas3[] = {"\x80\x02\xff."};
@@ -862,7 +935,8 @@ static void test_bad_files(void) {
     p = tmp_path("badop.pt");
     write_zip(p, names3, datas3, lens3, 1);
     st = ckpt_read(p, NULL, &d, &r);
-    CHECK(st == YOLO_ERR_FORMAT && strstr(yolo_last_error(), "badop.pt: x/data.pkl: unknown pickle opcode 0xff at offset 2"),
+    CHECK(st == YOLO_ERR_FORMAT &&
+              strstr(yolo_last_error(), "badop.pt: x/data.pkl: unknown pickle opcode 0xff at offset 2"),
           "bad opcode: %s", yolo_last_error());
 }
 
@@ -871,7 +945,8 @@ static void test_atomic_write(void) {
     yolo_status st = ckpt_write_file_atomic(p, "old contents", 12);
     CHECK(st == YOLO_OK, "atomic write");
     struct stat sb;
-    CHECK(stat(p, &sb) == 0 && (sb.st_mode & 0777) != 0600, "file gets a normal mode (%o)", sb.st_mode & 0777);
+    CHECK(stat(p, &sb) == 0 && (sb.st_mode & 0777) != 0600, "file gets a normal mode (%o)",
+          sb.st_mode & 0777);
     /* A "full disk": the file size limit stops the write half way (SIGXFSZ ignored -> EFBIG). */
     struct rlimit old;
     getrlimit(RLIMIT_FSIZE, &old);
@@ -884,8 +959,8 @@ static void test_atomic_write(void) {
     setrlimit(RLIMIT_FSIZE, &old);
     signal(SIGXFSZ, prev);
     free(buf);
-    CHECK(st == YOLO_ERR_IO && strstr(yolo_last_error(), "keep.pt: cannot write: File too large"), "full disk: %s",
-          yolo_last_error());
+    CHECK(st == YOLO_ERR_IO && strstr(yolo_last_error(), "keep.pt: cannot write: File too large"),
+          "full disk: %s", yolo_last_error());
     size_t n;
     char *c = (char *)tap_slurp(p, &n);
     CHECK(c && n == 12 && memcmp(c, "old contents", 12) == 0, "old file untouched after a failed write");
@@ -908,7 +983,8 @@ static void test_atomic_write(void) {
         chmod(ro, 0555);
         st = ckpt_write_file_atomic(f, "v2", 2);
         chmod(ro, 0755);
-        CHECK(st == YOLO_ERR_IO && strstr(yolo_last_error(), "Permission denied") && strstr(yolo_last_error(), "x.pt"),
+        CHECK(st == YOLO_ERR_IO && strstr(yolo_last_error(), "Permission denied") &&
+                  strstr(yolo_last_error(), "x.pt"),
               "read-only folder: %s", yolo_last_error());
         c = (char *)tap_slurp(f, &n);
         CHECK(c && n == 2 && memcmp(c, "v1", 2) == 0, "old file untouched in a read-only folder");
@@ -917,11 +993,13 @@ static void test_atomic_write(void) {
         printf("skip - read-only folder test (running as root)\n");
     }
     st = ckpt_write_file_atomic(tmpdir, "x", 1);
-    CHECK(st == YOLO_ERR_USAGE && strstr(yolo_last_error(), "is a directory"), "writing onto a directory: %s", yolo_last_error());
+    CHECK(st == YOLO_ERR_USAGE && strstr(yolo_last_error(), "is a directory"), "writing onto a directory: %s",
+          yolo_last_error());
     st = ckpt_write_file_atomic("/dev/null", "x", 1);
     CHECK(st == YOLO_OK, "writing to /dev/null goes straight through");
     st = ckpt_write_file_atomic(tmp_path("no/such/dir/x.pt"), "x", 1);
-    CHECK(st == YOLO_ERR_IO && strstr(yolo_last_error(), "No such file"), "missing folder: %s", yolo_last_error());
+    CHECK(st == YOLO_ERR_IO && strstr(yolo_last_error(), "No such file"), "missing folder: %s",
+          yolo_last_error());
 }
 
 /* A checkpoint arriving through a pipe: libarchive streams the zip (no seeking, data descriptors). */
@@ -949,7 +1027,8 @@ static yolo_status read_through_fifo(const unsigned char *z, size_t n, yv_doc **
 static void test_stream(void) {
     char path[4096];
     size_t n;
-    unsigned char *z = tap_data_path(path, sizeof path, "golden/det_assigner.pt") ? tap_slurp(path, &n) : NULL;
+    unsigned char *z =
+        tap_data_path(path, sizeof path, "golden/det_assigner.pt") ? tap_slurp(path, &n) : NULL;
     if (!z) {
         CHECK(0, "read %s", path);
         return;
@@ -958,7 +1037,8 @@ static void test_stream(void) {
     yv *r1, *r2;
     yolo_status s1 = read_through_fifo(z, n, &d1, &r1);
     yolo_status s2 = ckpt_read(path, NULL, &d2, &r2);
-    CHECK(s1 == YOLO_OK && s2 == YOLO_OK, "torch.save file through a pipe (%s)", s1 ? yolo_last_error() : "ok");
+    CHECK(s1 == YOLO_OK && s2 == YOLO_OK, "torch.save file through a pipe (%s)",
+          s1 ? yolo_last_error() : "ok");
     if (!s1 && !s2) {
         char *a = dump_root(d1, r1), *b = dump_root(d2, r2);
         CHECK(strcmp(a, b) == 0, "streamed read = mapped read");

@@ -37,8 +37,10 @@ static yv *make_root(yv_doc *doc) {
     yv *a = yv_new_tensor(doc, YDT_F32, 2, shape), *b = yv_new_tensor(doc, YDT_I64, 1, shape);
     float *pa = yv_tensor_data(&a->tensor);
     int64_t *pb = yv_tensor_data(&b->tensor);
-    for (int i = 0; i < 15; i++) pa[i] = (float)i * 0.25f - 1.0f;
-    for (int i = 0; i < 3; i++) pb[i] = 1000 + i;
+    for (int i = 0; i < 15; i++)
+        pa[i] = (float)i * 0.25f - 1.0f;
+    for (int i = 0; i < 3; i++)
+        pb[i] = 1000 + i;
     int64_t row[1] = {5}, stride[1] = {1};
     yv *view = yv_new_tensor_view(doc, a->tensor.storage, YDT_F32, 1, row, stride, 5);
     yv_dict_set(doc, d, "epoch", yv_new_int(doc, 3));
@@ -80,14 +82,16 @@ int main(void) {
         const float *pw = w ? yv_tensor_data(&w->tensor) : NULL, *pv = v ? yv_tensor_data(&v->tensor) : NULL;
         const yv *c = ok ? yv_dict_get(r2, "counts") : NULL;
         const int64_t *pc = c ? yv_tensor_data(&c->tensor) : NULL;
-        CHECK(pw && pv && pc && pw[14] == 2.5f && pv[0] == 0.25f && pc[2] == 1002 && w->tensor.storage == v->tensor.storage,
+        CHECK(pw && pv && pc && pw[14] == 2.5f && pv[0] == 0.25f && pc[2] == 1002 &&
+                  w->tensor.storage == v->tensor.storage,
               "%s reads back: values, int64 data and the shared storage", names[i]);
         yv_doc_free(d2);
     }
     CHECK(ckpt_verify(paths[1]) == YOLO_OK, "epoch7.pt verifies (every CRC)");
     size_t n = 0;
     unsigned char *b = tap_slurp(paths[0], &n);
-    CHECK(b && n > 40 && memcmp(b + 30, "last/data.pkl", 13) == 0, "best.pt's archive folder is last/ (the file written)");
+    CHECK(b && n > 40 && memcmp(b + 30, "last/data.pkl", 13) == 0,
+          "best.pt's archive folder is last/ (the file written)");
     free(b);
 
     /* Another file system: no link, a full copy named after its own file. */
@@ -115,22 +119,25 @@ int main(void) {
     size_t before = 0;
     unsigned char *old = tap_slurp(at("last.pt"), &before);
     yolo_status st = ckpt_write_many(bad, 3, root);
-    CHECK(st == YOLO_ERR_IO && strstr(yolo_last_error(), "missing/epoch8.pt"), "a missing folder fails naming the file: %s",
-          yolo_last_error());
+    CHECK(st == YOLO_ERR_IO && strstr(yolo_last_error(), "missing/epoch8.pt"),
+          "a missing folder fails naming the file: %s", yolo_last_error());
     size_t after = 0;
     unsigned char *now = tap_slurp(at("last.pt"), &after);
-    CHECK(old && now && before == after && memcmp(old, now, before) == 0, "last.pt after the failing path is unchanged");
+    CHECK(old && now && before == after && memcmp(old, now, before) == 0,
+          "last.pt after the failing path is unchanged");
     free(old);
     free(now);
     yv_doc *d3 = NULL;
     yv *r3 = NULL;
     int64_t ep = 0;
-    CHECK(ckpt_read(at("last.pt"), NULL, &d3, &r3) == YOLO_OK && yv_as_int(yv_dict_get(r3, "epoch"), &ep) && ep == 3,
+    CHECK(ckpt_read(at("last.pt"), NULL, &d3, &r3) == YOLO_OK && yv_as_int(yv_dict_get(r3, "epoch"), &ep) &&
+              ep == 3,
           "last.pt still holds epoch 3");
     yv_doc_free(d3);
     d3 = NULL;
     ep = 0;
-    CHECK(ckpt_read(at("best.pt"), NULL, &d3, &r3) == YOLO_OK && yv_as_int(yv_dict_get(r3, "epoch"), &ep) && ep == 3,
+    CHECK(ckpt_read(at("best.pt"), NULL, &d3, &r3) == YOLO_OK && yv_as_int(yv_dict_get(r3, "epoch"), &ep) &&
+              ep == 3,
           "best.pt (before the failing path) still holds epoch 3");
     yv_doc_free(d3);
     /* Files were synced and renamed only after all were written: no temporary is left behind. */

@@ -61,7 +61,8 @@ int main(void) {
     r = ours(doc, 2, 10, &one, 1);
     yv_dict_set(doc, r, "optimizer", yv_new_none(doc));
     CHECK(ckptfmt_kind(r) == CKPTFMT_OURS_TRAINING, "ema without optimizer: still a training file");
-    CHECK(!ckptfmt_resumable(r, why, sizeof why) && !strcmp(why, "no optimizer state"), "no optimizer: %s", why);
+    CHECK(!ckptfmt_resumable(r, why, sizeof why) && !strcmp(why, "no optimizer state"), "no optimizer: %s",
+          why);
 
     r = ours(doc, 4, 100, &one, 1);
     yv *stopper = yv_new_dict(doc);
@@ -69,7 +70,8 @@ int main(void) {
     yv_dict_set(doc, stopper, "best_epoch", yv_new_int(doc, 1));
     yv_dict_set(doc, stopper, "patience", yv_new_int(doc, 3));
     yv_dict_set(doc, r, CKPTFMT_KEY_STOPPER, stopper);
-    CHECK(!ckptfmt_resumable(r, why, sizeof why) && strstr(why, "stopped early after epoch 5"), "early stop: %s", why);
+    CHECK(!ckptfmt_resumable(r, why, sizeof why) && strstr(why, "stopped early after epoch 5"),
+          "early stop: %s", why);
 
     r = ours(doc, -1, 10, &one, 1);
     yv_dict_set(doc, r, "optimizer", yv_new_none(doc));
@@ -86,7 +88,8 @@ int main(void) {
     yv_dict_set(doc, r, CKPTFMT_KEY_FORMAT, yv_new_int(doc, CKPTFMT_FORMAT_VERSION + 1));
     CHECK(!ckptfmt_resumable(r, why, sizeof why) && strstr(why, "newer"), "newer layout: %s", why);
     yv *tmp;
-    CHECK(ckptfmt_strip(doc, r, &tmp) == YOLO_ERR_FORMAT, "strip refuses a newer layout: %s", yolo_last_error());
+    CHECK(ckptfmt_strip(doc, r, &tmp) == YOLO_ERR_FORMAT, "strip refuses a newer layout: %s",
+          yolo_last_error());
     CHECK(ckptfmt_set_arg(doc, r, "epochs", "5") == YOLO_ERR_FORMAT, "set refuses a newer layout");
 
     yv *plain = weights(doc, &one, 1);
@@ -96,9 +99,24 @@ int main(void) {
     CHECK(ckptfmt_kind(yv_new_dict(doc)) == CKPTFMT_UNKNOWN, "an empty dict: unknown kind");
 
     /* strip: binary32 -> binary16 with round-to-nearest-even, as torch's .half(). */
-    const float in[] = {1.0f, 65504.0f, 65519.99f, 65520.0f, 0x1p-24f, 0x1p-25f, 0x1.8p-25f, 0x3p-25f, -0.0f,
-                        INFINITY, -INFINITY, NAN, 1.0f + 0x1p-11f, 1.0f + 0x3p-11f, 0x1p-14f, 0x1p-14f - 0x1p-25f,
-                        -2.5f, 1e-10f};
+    const float in[] = {1.0f,
+                        65504.0f,
+                        65519.99f,
+                        65520.0f,
+                        0x1p-24f,
+                        0x1p-25f,
+                        0x1.8p-25f,
+                        0x3p-25f,
+                        -0.0f,
+                        INFINITY,
+                        -INFINITY,
+                        NAN,
+                        1.0f + 0x1p-11f,
+                        1.0f + 0x3p-11f,
+                        0x1p-14f,
+                        0x1p-14f - 0x1p-25f,
+                        -2.5f,
+                        1e-10f};
     const uint16_t want[] = {0x3c00, 0x7bff, 0x7bff, 0x7c00, 0x0001, 0x0000, 0x0001, 0x0002, 0x8000,
                              0x7c00, 0xfc00, 0x7e00, 0x3c00, 0x3c02, 0x0400, 0x0400, 0xc100, 0x0000};
     const int64_t n = (int64_t)(sizeof in / sizeof *in);
@@ -117,7 +135,8 @@ int main(void) {
         const yv *c = yv_dict_get(yv_dict_get(s, "model"), "model.0.bn.num_batches_tracked");
         CHECK(c && c->tensor.dtype == YDT_I64 && *(int64_t *)yv_tensor_data(&c->tensor) == 7,
               "integer buffers stay int64");
-        CHECK(yv_path(s, "ema")->kind == YV_NONE && yv_path(s, "optimizer")->kind == YV_NONE, "ema, optimizer None");
+        CHECK(yv_path(s, "ema")->kind == YV_NONE && yv_path(s, "optimizer")->kind == YV_NONE,
+              "ema, optimizer None");
     }
 
     /* export: fp32 from any float dtype. */
@@ -154,16 +173,22 @@ int main(void) {
     r = ours(doc, 2, 10, &one, 1);
     CHECK(ckptfmt_set_arg(doc, r, "epochs", "150") == YOLO_OK && yv_path(r, "train_args.epochs")->i == 150,
           "set epochs=150");
-    CHECK(ckptfmt_set_arg(doc, r, "epochs", "1.5") == YOLO_ERR_USAGE, "epochs=1.5 rejected: %s", yolo_last_error());
+    CHECK(ckptfmt_set_arg(doc, r, "epochs", "1.5") == YOLO_ERR_USAGE, "epochs=1.5 rejected: %s",
+          yolo_last_error());
     CHECK(ckptfmt_set_arg(doc, r, "lr0", "1.5") == YOLO_ERR_USAGE, "lr0=1.5 rejected: %s", yolo_last_error());
     CHECK(ckptfmt_set_arg(doc, r, "lr0", "0") == YOLO_OK, "lr0=0 accepted");
-    CHECK(ckptfmt_set_arg(doc, r, "cos_lr", "1") == YOLO_ERR_USAGE, "cos_lr=1 rejected: %s", yolo_last_error());
-    CHECK(ckptfmt_set_arg(doc, r, "cos_lr", "True") == YOLO_OK && yv_path(r, "train_args.cos_lr")->b, "cos_lr=True");
+    CHECK(ckptfmt_set_arg(doc, r, "cos_lr", "1") == YOLO_ERR_USAGE, "cos_lr=1 rejected: %s",
+          yolo_last_error());
+    CHECK(ckptfmt_set_arg(doc, r, "cos_lr", "True") == YOLO_OK && yv_path(r, "train_args.cos_lr")->b,
+          "cos_lr=True");
     CHECK(ckptfmt_set_arg(doc, r, "epochs", "none") == YOLO_OK, "None is allowed for any key");
-    CHECK(ckptfmt_set_arg(doc, r, "nope", "1") == YOLO_ERR_USAGE, "unknown key rejected: %s", yolo_last_error());
-    CHECK(ckptfmt_set_arg(doc, plain, "epochs", "1") == YOLO_ERR_FORMAT, "a file without train_args is refused");
+    CHECK(ckptfmt_set_arg(doc, r, "nope", "1") == YOLO_ERR_USAGE, "unknown key rejected: %s",
+          yolo_last_error());
+    CHECK(ckptfmt_set_arg(doc, plain, "epochs", "1") == YOLO_ERR_FORMAT,
+          "a file without train_args is refused");
 
-    CHECK(ckptfmt_import(doc, ours(doc, 1, 2, &one, 1), NULL, &e) == YOLO_ERR_FORMAT, "import of ours is refused");
+    CHECK(ckptfmt_import(doc, ours(doc, 1, 2, &one, 1), NULL, &e) == YOLO_ERR_FORMAT,
+          "import of ours is refused");
     yv_doc_free(doc);
     TAP_DONE();
 }

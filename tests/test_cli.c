@@ -10,8 +10,8 @@
 #include "yolo/status.h"
 
 /* Runs cli_parse_settings on argv with stderr sent to a file; returns its code and the message. */
-static int parse_capture(const cli_setting *s, int ns, const cli_flag *f, int nf, int argc, char **argv, char *msg,
-                         size_t cap) {
+static int parse_capture(const cli_setting *s, int ns, const cli_flag *f, int nf, int argc, char **argv,
+                         char *msg, size_t cap) {
     FILE *err = tmpfile();
     if (!err) return -2;
     fflush(stderr);
@@ -30,11 +30,13 @@ static int parse_capture(const cli_setting *s, int ns, const cli_flag *f, int nf
 
 int main(void) {
     cli_kv kv;
-    CHECK(cli_split_setting("lr0=0.01", &kv) && kv.key_len == 3 && !strcmp(kv.value, "0.01") && cli_key_is(&kv, "lr0") &&
-              !cli_key_is(&kv, "lr") && !cli_key_is(&kv, "lr0x"),
+    CHECK(cli_split_setting("lr0=0.01", &kv) && kv.key_len == 3 && !strcmp(kv.value, "0.01") &&
+              cli_key_is(&kv, "lr0") && !cli_key_is(&kv, "lr") && !cli_key_is(&kv, "lr0x"),
           "split: key lr0, value 0.01; key comparison is exact");
-    CHECK(cli_split_setting("a=b=c", &kv) && kv.key_len == 1 && !strcmp(kv.value, "b=c"), "split at the first '='");
-    CHECK(!cli_split_setting("=1", &kv) && !cli_split_setting("plain", &kv), "no key or no '=': not a setting");
+    CHECK(cli_split_setting("a=b=c", &kv) && kv.key_len == 1 && !strcmp(kv.value, "b=c"),
+          "split at the first '='");
+    CHECK(!cli_split_setting("=1", &kv) && !cli_split_setting("plain", &kv),
+          "no key or no '=': not a setting");
     CHECK(cli_split_setting("k=", &kv) && !*kv.value, "an empty value still splits");
 
     CHECK(cli_is_setting("batch=8") && cli_is_setting("save_every=2"), "plain names are settings");
@@ -46,7 +48,8 @@ int main(void) {
         snprintf(f, sizeof f, "%s/q=1", dir);
         FILE *fp = fopen(f, "w");
         if (fp) fclose(fp);
-        if (chdir(dir) == 0) CHECK(!cli_is_setting("q=1") && cli_is_setting("q=2"), "an existing file named q=1 is a path");
+        if (chdir(dir) == 0)
+            CHECK(!cli_is_setting("q=1") && cli_is_setting("q=2"), "an existing file named q=1 is a path");
         unlink(f);
         if (chdir("/") == 0) rmdir(dir);
     }
@@ -62,8 +65,8 @@ int main(void) {
               !cli_parse_double("", &d),
           "nan, inf, trailing text and empty are refused");
     bool b = false;
-    CHECK(cli_parse_bool("True", &b) && b && cli_parse_bool("0", &b) && !b && cli_parse_bool("true", &b) && b &&
-              cli_parse_bool("False", &b) && !b && !cli_parse_bool("yes", &b),
+    CHECK(cli_parse_bool("True", &b) && b && cli_parse_bool("0", &b) && !b && cli_parse_bool("true", &b) &&
+              b && cli_parse_bool("False", &b) && !b && !cli_parse_bool("yes", &b),
           "booleans in Ultralytics' spellings only");
 
     const char *name = "dflt";
@@ -73,14 +76,19 @@ int main(void) {
     const cli_setting table[] = {
         CLI_TEXT("name", &name),
         CLI_INT_IN("n", &n, 1, 10, "an integer 1..10"),
-        {.key = "conf", .type = CLI_DOUBLE, .dst = &conf, .lo = 0, .hi = 1, .what = "a number between 0 and 1",
+        {.key = "conf",
+         .type = CLI_DOUBLE,
+         .dst = &conf,
+         .lo = 0,
+         .hi = 1,
+         .what = "a number between 0 and 1",
          .given = &conf_given},
     };
     const cli_flag flags[] = {{"--json", &json}};
     char msg[512];
     char *ok_argv[] = {"tool", "name=x", "--json", "n=10", "conf=1", NULL};
-    CHECK(parse_capture(table, 3, flags, 1, 5, ok_argv, msg, sizeof msg) == 0 && !strcmp(name, "x") && n == 10 &&
-              conf == 1 && json && conf_given && !*msg,
+    CHECK(parse_capture(table, 3, flags, 1, 5, ok_argv, msg, sizeof msg) == 0 && !strcmp(name, "x") &&
+              n == 10 && conf == 1 && json && conf_given && !*msg,
           "a good command line fills every target and prints nothing");
     struct {
         char *arg;

@@ -35,9 +35,10 @@ static void make_dataset(const char *dir) {
             int c = (i + k) % 3;
             int x1 = 4 + k * (W / 3), y1 = 6 + 10 * k + i, w = W / 3 - 10, h = 30 + 4 * k;
             for (int y = y1; y < y1 + h; y++)
-                for (int x = x1; x < x1 + w; x++) memcpy(im.px + ((size_t)y * W + x) * 3, COLOR[c], 3);
-            tl += snprintf(txt + tl, sizeof txt - (size_t)tl, "%d %.6f %.6f %.6f %.6f\n", c, (x1 + w / 2.0) / W,
-                           (y1 + h / 2.0) / H, (double)w / W, (double)h / H);
+                for (int x = x1; x < x1 + w; x++)
+                    memcpy(im.px + ((size_t)y * W + x) * 3, COLOR[c], 3);
+            tl += snprintf(txt + tl, sizeof txt - (size_t)tl, "%d %.6f %.6f %.6f %.6f\n", c,
+                           (x1 + w / 2.0) / W, (y1 + h / 2.0) / H, (double)w / W, (double)h / H);
         }
         uint8_t *png;
         size_t n;
@@ -85,8 +86,9 @@ static void coverage(const sample *s, long *colored, long *covered) {
                 (*colored)++;
                 for (int k = 0; k < s->n; k++) {
                     const float *b = s->boxes + 4 * k;
-                    if (s->cls[k] == c && x + 0.5 >= (b[0] - b[2] / 2) * W - 2 && x + 0.5 <= (b[0] + b[2] / 2) * W + 2 &&
-                        y + 0.5 >= (b[1] - b[3] / 2) * H - 2 && y + 0.5 <= (b[1] + b[3] / 2) * H + 2) {
+                    if (s->cls[k] == c && x + 0.5 >= (b[0] - b[2] / 2) * W - 2 &&
+                        x + 0.5 <= (b[0] + b[2] / 2) * W + 2 && y + 0.5 >= (b[1] - b[3] / 2) * H - 2 &&
+                        y + 0.5 <= (b[1] + b[3] / 2) * H + 2) {
                         (*covered)++;
                         break;
                     }
@@ -106,7 +108,8 @@ int main(void) {
     yolo_status st = dataset_open(yaml, &ds);
     dataset_load_opts lo = {.workers = 1};
     if (!st) st = dataset_split_load(ds, "train", &lo, &sp);
-    CHECK(!st && dataset_split_count(sp) == 8, "synthetic dataset: 8 images (%s)", st ? yolo_last_error() : "");
+    CHECK(!st && dataset_split_count(sp) == 8, "synthetic dataset: 8 images (%s)",
+          st ? yolo_last_error() : "");
     if (st) return 1;
 
     pipeline_opts o;
@@ -143,10 +146,12 @@ int main(void) {
         pipeline_free(p);
     }
     CHECK(samples == 48 && wrong_size == 0, "48 train samples of 64 x 64");
-    CHECK(boxes > 60 && bad == 0, "mosaic + perspective: %d boxes in %d samples all cover their rectangle (worst %.3f)",
-          boxes, samples, worst);
+    CHECK(boxes > 60 && bad == 0,
+          "mosaic + perspective: %d boxes in %d samples all cover their rectangle (worst %.3f)", boxes,
+          samples, worst);
     CHECK(colored > 10000 && covered > 0.97 * colored,
-          "and the rectangles' pixels are inside boxes of their class (%ld of %ld; small clipped remnants are dropped)",
+          "and the rectangles' pixels are inside boxes of their class (%ld of %ld; small clipped remnants "
+          "are dropped)",
           covered, colored);
 
     /* pure function of (seed, epoch, index): making sample 5 alone equals making it after the others */
@@ -157,14 +162,16 @@ int main(void) {
     pipeline_open(ds, sp, &o, &p1);
     o.cache_mb = 0;
     pipeline_open(ds, sp, &o, &p2);
-    for (int64_t i = 0; i < 5; i++) pipeline_make(p1, i, &a);
+    for (int64_t i = 0; i < 5; i++)
+        pipeline_make(p1, i, &a);
     pipeline_make(p1, 5, &a);
     pipeline_make(p2, 5, &b);
     uint8_t *ea, *eb;
     size_t la, lb;
     stream_encode_sample(&a, &ea, &la);
     stream_encode_sample(&b, &eb, &lb);
-    CHECK(la == lb && memcmp(ea, eb, la) == 0, "sample 5 of epoch 3 is the same alone, after others, with or without the image cache");
+    CHECK(la == lb && memcmp(ea, eb, la) == 0,
+          "sample 5 of epoch 3 is the same alone, after others, with or without the image cache");
     free(ea), free(eb);
     o.seed = 1;
     pipeline *p3;
@@ -189,8 +196,12 @@ int main(void) {
     stream_sample_init(&s);
     bad = 0, boxes = 0;
     for (int64_t i = 0; !st && i < pipeline_total(pv); i++) {
-        if (pipeline_make(pv, i, &s)) { bad++; break; }
-        for (int k = 0; k < s.s.n; k++) boxes++, bad += box_purity(&s.s, k) < 0.95;
+        if (pipeline_make(pv, i, &s)) {
+            bad++;
+            break;
+        }
+        for (int k = 0; k < s.s.n; k++)
+            boxes++, bad += box_purity(&s.s, k) < 0.95;
         bad += s.s.img.h != 128 || s.s.img.w != 128;
     }
     CHECK(!st && boxes > 10 && bad == 0, "val letterbox: %d boxes on their rectangles", boxes);

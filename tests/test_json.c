@@ -86,8 +86,9 @@ int main(void) {
     yolo_status st;
     char *s = render(doc_nested, false, &st);
     CHECK(st == YOLO_OK, "compact document finishes");
-    const char *want = "{\"a\":-42,\"list\":[0.1,3.0,1e+300,null,true,null,{},[]],\"s\\\"k\":"
-                       "\"tab\\there \\\"q\\\" back\\\\slash nl\\n ctl\\u0001 utf8 \xc3\xa9\",\"none\":null}\n";
+    const char *want =
+        "{\"a\":-42,\"list\":[0.1,3.0,1e+300,null,true,null,{},[]],\"s\\\"k\":"
+        "\"tab\\there \\\"q\\\" back\\\\slash nl\\n ctl\\u0001 utf8 \xc3\xa9\",\"none\":null}\n";
     CHECK(strcmp(s, want) == 0, "compact output exact");
     free(s);
 

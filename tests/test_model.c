@@ -19,7 +19,9 @@ static model *build(const char *name, int nc) {
     return m;
 }
 
-static bool one_line(const char *s) { return s && *s && !strchr(s, '\n'); }
+static bool one_line(const char *s) {
+    return s && *s && !strchr(s, '\n');
+}
 
 static void test_wrapper(void) {
     torch_device dev = 5;
@@ -35,7 +37,8 @@ static void test_wrapper(void) {
     st = torch_device_parse("cpu", &dev);
     CHECK(st == YOLO_OK && dev == TORCH_CPU, "cpu parses");
     st = torch_device_parse("tpu", &dev);
-    CHECK(st == YOLO_ERR_USAGE && strstr(yolo_last_error(), "unknown device"), "unknown device: %s", yolo_last_error());
+    CHECK(st == YOLO_ERR_USAGE && strstr(yolo_last_error(), "unknown device"), "unknown device: %s",
+          yolo_last_error());
     st = torch_set_threads(0);
     CHECK(st == YOLO_ERR_USAGE, "0 threads refused");
 
@@ -45,7 +48,8 @@ static void test_wrapper(void) {
     torch_zeros(4, s1, TORCH_F32, TORCH_CPU, &x);
     torch_zeros(4, s2, TORCH_F32, TORCH_CPU, &w);
     st = torch_conv2d(x, w, NULL, 1, 1, 1, 1, &y);
-    CHECK(st == YOLO_ERR_TORCH && y == NULL && one_line(yolo_last_error()) && !strncmp(yolo_last_error(), "conv2d: ", 8),
+    CHECK(st == YOLO_ERR_TORCH && y == NULL && one_line(yolo_last_error()) &&
+              !strncmp(yolo_last_error(), "conv2d: ", 8),
           "shape error is caught: %s", yolo_last_error());
     st = torch_silu(NULL, &y);
     CHECK(st == YOLO_ERR_USAGE && strstr(yolo_last_error(), "null tensor handle"), "NULL handle");
@@ -80,8 +84,8 @@ static void test_wrapper(void) {
     torch_mul(p, p, &sq);
     CHECK(!torch_requires_grad(sq), "no-grad scope records nothing");
     torch_set_grad_enabled(was);
-    torch_free(x), torch_free(w), torch_free(y), torch_free(a), torch_free(p), torch_free(sq), torch_free(sum),
-        torch_free(g);
+    torch_free(x), torch_free(w), torch_free(y), torch_free(a), torch_free(p), torch_free(sq),
+        torch_free(sum), torch_free(g);
 }
 
 /* Entry and element counts of every scale agree with the YAML's counts. */
@@ -97,7 +101,8 @@ static void test_scales(void) {
                 bufs += model_param_is_buffer(m, k);
                 frozen += !model_param_is_buffer(m, k) && !model_param_requires_grad(m, k);
             }
-            CHECK(model_param_count(m) == entries[i] && model_param_elements(m) == modelcfg_param_count(cfg) &&
+            CHECK(model_param_count(m) == entries[i] &&
+                      model_param_elements(m) == modelcfg_param_count(cfg) &&
                       model_trainable_elements(m) == modelcfg_gradient_count(cfg) &&
                       frozen == (strstr(names[i], "cls") ? 0 : 1),
                   "%s: %d entries (%d buffers), %lld parameters", names[i], model_param_count(m), bufs,
@@ -127,9 +132,8 @@ static void test_weights(void) {
     char msg[128] = "";
     int n = 0;
     bool loaded = m && model_load_state_dict(m, sd, &n, msg, sizeof msg) == YOLO_OK;
-    CHECK(loaded &&
-              !strcmp(msg, "Transferred 349/355 items from pretrained weights"),
-          "nc %d -> %d: %s", (int)nc, (int)nc + 7, msg);
+    CHECK(loaded && !strcmp(msg, "Transferred 349/355 items from pretrained weights"), "nc %d -> %d: %s",
+          (int)nc, (int)nc + 7, msg);
     model_free(m);
 
     /* Export then import restores every tensor exactly, through a real checkpoint file. */
@@ -148,7 +152,8 @@ static void test_weights(void) {
     int differ = 0;
     for (int i = 0; ok && i < model_param_count(m); i++) {
         int64_t cnt = torch_numel(model_tensor(m, i));
-        double *a = malloc(sizeof(double) * (size_t)(cnt ? cnt : 1)), *b = malloc(sizeof(double) * (size_t)(cnt ? cnt : 1));
+        double *a = malloc(sizeof(double) * (size_t)(cnt ? cnt : 1)),
+               *b = malloc(sizeof(double) * (size_t)(cnt ? cnt : 1));
         torch_copy_out(model_tensor(m, i), TORCH_F64, a, cnt);
         torch_copy_out(model_tensor(m2, i), TORCH_F64, b, cnt);
         differ += memcmp(a, b, sizeof(double) * (size_t)cnt) != 0;
@@ -166,9 +171,9 @@ static void test_weights(void) {
     torch_tensor *img = NULL, *s1 = NULL, *s2 = NULL, *tot = NULL;
     model_output o = {0};
     ok = torch_manual_seed(1) == YOLO_OK && torch_zeros(4, shape, TORCH_F32, TORCH_CPU, &img) == YOLO_OK &&
-         torch_uniform_(img, 0, 1) == YOLO_OK && model_forward(m, img, &o) == YOLO_OK && torch_sum(o.boxes, &s1) == YOLO_OK &&
-         torch_sum(o.scores, &s2) == YOLO_OK && torch_add(s1, s2, &tot) == YOLO_OK &&
-         torch_backward(tot, NULL, false) == YOLO_OK;
+         torch_uniform_(img, 0, 1) == YOLO_OK && model_forward(m, img, &o) == YOLO_OK &&
+         torch_sum(o.boxes, &s1) == YOLO_OK && torch_sum(o.scores, &s2) == YOLO_OK &&
+         torch_add(s1, s2, &tot) == YOLO_OK && torch_backward(tot, NULL, false) == YOLO_OK;
     int with = 0, want = 0, dfl_grad = 0;
     for (int i = 0; ok && i < model_param_count(m); i++) {
         bool tr = model_param_requires_grad(m, i);
@@ -176,18 +181,19 @@ static void test_weights(void) {
         with += tr && torch_has_grad(model_tensor(m, i));
         if (strstr(model_param_name(m, i), ".dfl.")) dfl_grad += torch_has_grad(model_tensor(m, i));
     }
-    CHECK(ok && with == want && dfl_grad == 0 && o.anchors == 64 + 16 + 4, "backward: %d/%d trainable get grads", with,
-          want);
+    CHECK(ok && with == want && dfl_grad == 0 && o.anchors == 64 + 16 + 4,
+          "backward: %d/%d trainable get grads", with, want);
     int rm = model_param_find(m, "model.0.bn.running_mean");
     yolo_status fz = model_set_trainable(m, 0, false), fb = model_set_trainable(m, rm, true);
     CHECK(fz == YOLO_OK && !model_param_requires_grad(m, 0) && !torch_requires_grad(model_tensor(m, 0)) &&
-              fb == YOLO_ERR_USAGE && model_trainable_elements(m) == model_param_elements(m) - 16 - 16 * 3 * 3 * 3,
+              fb == YOLO_ERR_USAGE &&
+              model_trainable_elements(m) == model_param_elements(m) - 16 - 16 * 3 * 3 * 3,
           "freeze model.0.conv.weight; a buffer cannot be made trainable");
     int64_t bad[4] = {1, 1, 64, 64};
     torch_zeros(4, bad, TORCH_F32, TORCH_CPU, &img);
     yolo_status fst = model_forward(m, img, &o);
-    CHECK(fst == YOLO_ERR_USAGE && strstr(yolo_last_error(), "(B, 3, H, W)"),
-          "1-channel input refused: %s", yolo_last_error());
+    CHECK(fst == YOLO_ERR_USAGE && strstr(yolo_last_error(), "(B, 3, H, W)"), "1-channel input refused: %s",
+          yolo_last_error());
     int64_t odd[4] = {1, 3, 64, 80 + 8};
     torch_zeros(4, odd, TORCH_F32, TORCH_CPU, &img);
     fst = model_forward(m, img, &o);
@@ -208,7 +214,8 @@ static int dump(const char *name, int nc) {
         int64_t shape[8];
         int nd = torch_shape(model_tensor(m, i), shape, 8);
         printf("%s", model_param_name(m, i));
-        for (int d = 0; d < nd; d++) printf(" %lld", (long long)shape[d]);
+        for (int d = 0; d < nd; d++)
+            printf(" %lld", (long long)shape[d]);
         printf("\n");
     }
     model_free(m);
@@ -221,13 +228,14 @@ static void test_eval_shapes(void) {
     int64_t shape[4] = {2, 3, 64, 96};
     torch_tensor *img = NULL;
     model_output o = {0};
-    bool ok = seg && cls && torch_zeros(4, shape, TORCH_F32, TORCH_CPU, &img) == YOLO_OK && torch_fill_(img, 0.5) == YOLO_OK;
+    bool ok = seg && cls && torch_zeros(4, shape, TORCH_F32, TORCH_CPU, &img) == YOLO_OK &&
+              torch_fill_(img, 0.5) == YOLO_OK;
     if (ok) model_set_training(seg, false);
     ok = ok && model_forward(seg, img, &o) == YOLO_OK;
     int64_t A = 8 * 12 + 4 * 6 + 2 * 3;
-    CHECK(ok && torch_ndim(o.pred) == 3 && torch_size(o.pred, 0) == 2 && torch_size(o.pred, 1) == 4 + 3 + 32 &&
-              torch_size(o.pred, 2) == A && torch_size(o.proto, 2) == 16 && torch_size(o.proto, 3) == 24 &&
-              !torch_requires_grad(o.pred),
+    CHECK(ok && torch_ndim(o.pred) == 3 && torch_size(o.pred, 0) == 2 &&
+              torch_size(o.pred, 1) == 4 + 3 + 32 && torch_size(o.pred, 2) == A &&
+              torch_size(o.proto, 2) == 16 && torch_size(o.proto, 3) == 24 && !torch_requires_grad(o.pred),
           "segment eval: pred (2, 39, %lld), proto 16x24, no grad", (long long)A);
     model_output_free(&o);
     if (ok) model_set_training(cls, false);
@@ -235,8 +243,10 @@ static void test_eval_shapes(void) {
     float p[10] = {0};
     ok = ok && torch_numel(o.pred) == 10 && torch_copy_out(o.pred, TORCH_F32, p, 10) == YOLO_OK;
     double sum0 = 0;
-    for (int i = 0; i < 5; i++) sum0 += p[i];
-    CHECK(ok && fabs(sum0 - 1) < 1e-5 && torch_size(o.logits, 1) == 5, "classify eval: softmax rows sum to 1 (%g)", sum0);
+    for (int i = 0; i < 5; i++)
+        sum0 += p[i];
+    CHECK(ok && fabs(sum0 - 1) < 1e-5 && torch_size(o.logits, 1) == 5,
+          "classify eval: softmax rows sum to 1 (%g)", sum0);
     model_output_free(&o);
     torch_free(img);
     model_free(seg);
@@ -261,10 +271,13 @@ static int fused_eval(const char *path, const char *out_path) {
     torch_tensor *img = NULL;
     model_output o = {0};
     int rc = 1;
-    float *buf = imgs && imgs->kind == YV_TENSOR ? malloc(sizeof(float) * (size_t)yv_tensor_numel(&imgs->tensor)) : NULL;
+    float *buf = imgs && imgs->kind == YV_TENSOR
+                     ? malloc(sizeof(float) * (size_t)yv_tensor_numel(&imgs->tensor))
+                     : NULL;
     if (m && buf && model_load_state_dict(m, yv_dict_get(root, "state_dict"), NULL, NULL, 0) == YOLO_OK &&
         yv_tensor_to_f32(&imgs->tensor, buf) == YOLO_OK &&
-        torch_from_data(buf, TORCH_F32, 4, imgs->tensor.shape, &img) == YOLO_OK && model_fuse(m, true) == YOLO_OK) {
+        torch_from_data(buf, TORCH_F32, 4, imgs->tensor.shape, &img) == YOLO_OK &&
+        model_fuse(m, true) == YOLO_OK) {
         model_set_training(m, false);
         if (model_forward(m, img, &o) == YOLO_OK) {
             int64_t nb = torch_numel(o.boxes), ns = torch_numel(o.scores);

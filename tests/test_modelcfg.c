@@ -23,18 +23,24 @@ int main(void) {
      * figures (spec 1.9); the layer count is one more than 8.3 printed for models with an SPPF,
      * because 8.4.52's SPPF cv1 carries an Identity instead of the shared SiLU (the golden
      * det_forward layer 9 output and the reference checkpoint's pickled modules show it). */
-    summary_is("yolov8n.yaml", 0, "YOLOv8n summary: 130 layers, 3,157,200 parameters, 3,157,184 gradients, 8.9 GFLOPs");
-    summary_is("yolov8s.yaml", 0, "YOLOv8s summary: 130 layers, 11,166,560 parameters, 11,166,544 gradients, 28.8 GFLOPs");
-    summary_is("yolov8m.yaml", 0, "YOLOv8m summary: 170 layers, 25,902,640 parameters, 25,902,624 gradients, 79.3 GFLOPs");
-    summary_is("yolov8l.yaml", 0, "YOLOv8l summary: 210 layers, 43,691,520 parameters, 43,691,504 gradients, 165.7 GFLOPs");
-    summary_is("yolov8x.yaml", 0, "YOLOv8x summary: 210 layers, 68,229,648 parameters, 68,229,632 gradients, 258.5 GFLOPs");
+    summary_is("yolov8n.yaml", 0,
+               "YOLOv8n summary: 130 layers, 3,157,200 parameters, 3,157,184 gradients, 8.9 GFLOPs");
+    summary_is("yolov8s.yaml", 0,
+               "YOLOv8s summary: 130 layers, 11,166,560 parameters, 11,166,544 gradients, 28.8 GFLOPs");
+    summary_is("yolov8m.yaml", 0,
+               "YOLOv8m summary: 170 layers, 25,902,640 parameters, 25,902,624 gradients, 79.3 GFLOPs");
+    summary_is("yolov8l.yaml", 0,
+               "YOLOv8l summary: 210 layers, 43,691,520 parameters, 43,691,504 gradients, 165.7 GFLOPs");
+    summary_is("yolov8x.yaml", 0,
+               "YOLOv8x summary: 210 layers, 68,229,648 parameters, 68,229,632 gradients, 258.5 GFLOPs");
     summary_is("yolov8n-seg.yaml", 0,
                "YOLOv8n-seg summary: 152 layers, 3,409,968 parameters, 3,409,952 gradients, 12.8 GFLOPs");
     summary_is("yolov8n-cls.yaml", 0,
                "YOLOv8n-cls summary: 56 layers, 2,719,288 parameters, 2,719,288 gradients, 4.4 GFLOPs");
 
     /* Channel widths per scale (spec 1.2) and C2f repeats. */
-    static const char *names[] = {"yolov8n.yaml", "yolov8s.yaml", "yolov8m.yaml", "yolov8l.yaml", "yolov8x.yaml"};
+    static const char *names[] = {"yolov8n.yaml", "yolov8s.yaml", "yolov8m.yaml", "yolov8l.yaml",
+                                  "yolov8x.yaml"};
     static const int c7[] = {256, 512, 576, 512, 640}, c11[] = {384, 768, 960, 1024, 1280};
     static const int rep4[] = {2, 2, 4, 6, 6}, rep2[] = {1, 1, 2, 3, 3};
     for (int s = 0; s < 5; s++) {
@@ -42,8 +48,8 @@ int main(void) {
         yolo_status st = modelcfg_load(names[s], 0, &cfg);
         CHECK(st == YOLO_OK, "load %s", names[s]);
         if (st) continue;
-        CHECK(modelcfg_scale(cfg) == "nsmlx"[s] && !strcmp(modelcfg_task(cfg), "detect") && modelcfg_nc(cfg) == 80 &&
-                  modelcfg_layer_count(cfg) == 23,
+        CHECK(modelcfg_scale(cfg) == "nsmlx"[s] && !strcmp(modelcfg_task(cfg), "detect") &&
+                  modelcfg_nc(cfg) == 80 && modelcfg_layer_count(cfg) == 23,
               "%s: scale, task, nc, 23 layers", names[s]);
         const modelcfg_layer *l7 = modelcfg_layer_at(cfg, 7), *l11 = modelcfg_layer_at(cfg, 11);
         const modelcfg_layer *l4 = modelcfg_layer_at(cfg, 4), *l2 = modelcfg_layer_at(cfg, 2);
@@ -60,9 +66,9 @@ int main(void) {
     /* Segment's prototype width is scaled; nc override; classify widths at max_channels 1024. */
     modelcfg *cfg = NULL;
     yolo_status st = modelcfg_load("yolov8s-seg.yaml", 3, &cfg);
-    CHECK(st == YOLO_OK && modelcfg_nc(cfg) == 3 &&
-              !strcmp(modelcfg_task(cfg), "segment") && modelcfg_layer_at(cfg, 22)->npr == 128 &&
-              modelcfg_layer_at(cfg, 22)->c_mask == 32 && modelcfg_layer_at(cfg, 22)->c_cls == 128,
+    CHECK(st == YOLO_OK && modelcfg_nc(cfg) == 3 && !strcmp(modelcfg_task(cfg), "segment") &&
+              modelcfg_layer_at(cfg, 22)->npr == 128 && modelcfg_layer_at(cfg, 22)->c_mask == 32 &&
+              modelcfg_layer_at(cfg, 22)->c_cls == 128,
           "yolov8s-seg nc=3: npr 128, c4 32, c3 128");
     modelcfg_free(cfg);
     cfg = NULL;
@@ -85,13 +91,14 @@ int main(void) {
         snprintf(path, sizeof path, "%s/tiny-yolov8s.yaml", dir);
         FILE *f = fopen(path, "w");
         fputs("nc: 2\nscales:\n  n: [0.33, 0.25, 1024]\n  s: [0.33, 0.5, 1024]\nbackbone:\n"
-              "  - [-1, 1, Conv, [32, 3, 2]]\n  - [-1, 3, C2f, [64, True]]\nhead:\n  - [-1, 1, Classify, [nc]]\n",
+              "  - [-1, 1, Conv, [32, 3, 2]]\n  - [-1, 3, C2f, [64, True]]\nhead:\n  - [-1, 1, Classify, "
+              "[nc]]\n",
               f);
         fclose(f);
         st = modelcfg_load(path, 0, &cfg);
-        CHECK(st == YOLO_OK && modelcfg_scale(cfg) == 's' &&
-                  modelcfg_layer_at(cfg, 0)->c2 == 16 && modelcfg_layer_at(cfg, 1)->repeats == 1 &&
-                  !strcmp(modelcfg_task(cfg), "classify") && !strcmp(modelcfg_display_name(cfg), "tiny-YOLOv8s"),
+        CHECK(st == YOLO_OK && modelcfg_scale(cfg) == 's' && modelcfg_layer_at(cfg, 0)->c2 == 16 &&
+                  modelcfg_layer_at(cfg, 1)->repeats == 1 && !strcmp(modelcfg_task(cfg), "classify") &&
+                  !strcmp(modelcfg_display_name(cfg), "tiny-YOLOv8s"),
               "user YAML by path, scale s from its name");
         modelcfg_free(cfg);
         cfg = NULL;
@@ -119,12 +126,16 @@ int main(void) {
           "from text: scale m from the name, 64 -> 48 channels");
     modelcfg_free(cfg);
     cfg = NULL;
-    static const char wide[] = "nc: 4\nbackbone:\n  - [-1, 1, Conv, [100000000, 3, 2]]\nhead:\n  - [-1, 1, Classify, [nc]]\n";
+    static const char wide[] =
+        "nc: 4\nbackbone:\n  - [-1, 1, Conv, [100000000, 3, 2]]\nhead:\n  - [-1, 1, Classify, [nc]]\n";
     st = modelcfg_load_text(wide, sizeof wide - 1, "wide.yaml", 0, &cfg);
-    CHECK(st == YOLO_ERR_FORMAT && strstr(yolo_last_error(), "wide.yaml: layer 0: output channels out of range"),
+    CHECK(st == YOLO_ERR_FORMAT &&
+              strstr(yolo_last_error(), "wide.yaml: layer 0: output channels out of range"),
           "absurd width refused: %s", yolo_last_error());
-    static const char up[] = "nc: 4\nbackbone:\n  - [-1, 1, Conv, [8, 3, 1]]\n  - [-1, 1, nn.Upsample, [None, 8, nearest]]\n"
-                             "  - [-1, 1, nn.Upsample, [None, 8, nearest]]\n  - [-1, 1, nn.Upsample, [None, 8, nearest]]\nhead:\n  - [-1, 1, Classify, [nc]]\n";
+    static const char up[] =
+        "nc: 4\nbackbone:\n  - [-1, 1, Conv, [8, 3, 1]]\n  - [-1, 1, nn.Upsample, [None, 8, nearest]]\n"
+        "  - [-1, 1, nn.Upsample, [None, 8, nearest]]\n  - [-1, 1, nn.Upsample, [None, 8, nearest]]\nhead:\n "
+        " - [-1, 1, Classify, [nc]]\n";
     st = modelcfg_load_text(up, sizeof up - 1, "up.yaml", 0, &cfg);
     CHECK(st == YOLO_ERR_FORMAT && strstr(yolo_last_error(), "up.yaml: layer 3: feature maps grow"),
           "exploding upsampling refused: %s", yolo_last_error());
@@ -170,7 +181,8 @@ int main(void) {
     cfg = NULL;
 
     st = modelcfg_load("yolov9q.yaml", 0, &cfg);
-    CHECK(st == YOLO_ERR_NOTFOUND && cfg == NULL && strstr(yolo_last_error(), "yolov9q.yaml: no such model YAML"),
+    CHECK(st == YOLO_ERR_NOTFOUND && cfg == NULL &&
+              strstr(yolo_last_error(), "yolov9q.yaml: no such model YAML"),
           "missing file: %s", yolo_last_error());
 
     TAP_DONE();

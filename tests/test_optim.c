@@ -330,7 +330,8 @@ static void ultralytics_state(void) {
     s = ckptfmt_import(doc, root, "yolov8n-fashion-mid.pt", &imported);
     const yv *ostate = s == YOLO_OK ? yv_dict_get(imported, "optimizer") : NULL;
     s = s == YOLO_OK ? optim_state_load(o, ostate) : s;
-    CHECK(s == YOLO_OK, "ultralytics: AdamW state loads after import%s%s", s ? ": " : "", s ? yolo_last_error() : "");
+    CHECK(s == YOLO_OK, "ultralytics: AdamW state loads after import%s%s", s ? ": " : "",
+          s ? yolo_last_error() : "");
     yv_doc *d2 = yv_doc_new();
     yv *ours = NULL;
     optim_state_save(o, d2, NULL, NULL, &ours);

@@ -1,9 +1,9 @@
 /* The fused optimizer and EMA kernels against the op-by-op libtorch path they replace: parameters,
  * gradients after clipping, optimizer state and EMA tensors must be bit-identical (memcmp) for SGD
  * (Nesterov or not, with and without decay and momentum), Adam and AdamW, over several steps with a
- * changing lr, also through optim_clip_step_zero (all three in one pass), on tensors of odd sizes (1 element, 8-lane blocks with and without a tail, a 4-d
- * weight, one larger than a parallel chunk at 2 threads), with the fallback for tensors the kernels
- * do not take (non-contiguous, float64). */
+ * changing lr, also through optim_clip_step_zero (all three in one pass), on tensors of odd sizes (1 element,
+ * 8-lane blocks with and without a tail, a 4-d weight, one larger than a parallel chunk at 2 threads), with
+ * the fallback for tensors the kernels do not take (non-contiguous, float64). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,10 +23,11 @@ typedef struct {
 } spec;
 
 static const spec specs[] = {
-    {1, {1}, PLAIN},      {1, {2}, PLAIN},         {1, {7}, PLAIN},     {1, {8}, PLAIN},
-    {1, {9}, PLAIN},      {1, {15}, PLAIN},        {1, {16}, PLAIN},    {1, {17}, PLAIN},
-    {1, {33}, PLAIN},     {4, {16, 3, 3, 3}, PLAIN}, {1, {1021}, PLAIN}, {1, {70001}, PLAIN},
-    {2, {7, 5}, TRANSPOSED}, {1, {19}, F64},
+    {1, {1}, PLAIN},           {1, {2}, PLAIN},    {1, {7}, PLAIN},
+    {1, {8}, PLAIN},           {1, {9}, PLAIN},    {1, {15}, PLAIN},
+    {1, {16}, PLAIN},          {1, {17}, PLAIN},   {1, {33}, PLAIN},
+    {4, {16, 3, 3, 3}, PLAIN}, {1, {1021}, PLAIN}, {1, {70001}, PLAIN},
+    {2, {7, 5}, TRANSPOSED},   {1, {19}, F64},
 };
 #define NP ((int)(sizeof specs / sizeof *specs))
 #define NP_PLAIN 12 /* the leading contiguous float32 ones */
@@ -98,7 +99,8 @@ static bool same_yv_tensor(const yv *a, const yv *b) {
 static bool same_state(const optim *a, const optim *b, int *entries) {
     yv_doc *da = yv_doc_new(), *db = yv_doc_new();
     yv *ra = NULL, *rb = NULL;
-    bool same = da && db && !optim_state_save(a, da, NULL, NULL, &ra) && !optim_state_save(b, db, NULL, NULL, &rb);
+    bool same =
+        da && db && !optim_state_save(a, da, NULL, NULL, &ra) && !optim_state_save(b, db, NULL, NULL, &rb);
     const yv *sa = same ? yv_dict_get(ra, "state") : NULL, *sb = same ? yv_dict_get(rb, "state") : NULL;
     same = same && sa && sb && sa->dict.n == sb->dict.n;
     *entries = same ? (int)sa->dict.n : 0;
@@ -113,7 +115,8 @@ static bool same_state(const optim *a, const optim *b, int *entries) {
         for (int k = 0; same && k < 3; k++)
             same = same_yv_tensor(yv_dict_get(ea, keys[k]), yv_dict_get(eb, keys[k]));
         double x = 0, y = 0;
-        same = same && yv_as_double(yv_dict_get(ea, "step"), &x) == yv_as_double(yv_dict_get(eb, "step"), &y) &&
+        same = same &&
+               yv_as_double(yv_dict_get(ea, "step"), &x) == yv_as_double(yv_dict_get(eb, "step"), &y) &&
                x == y;
     }
     yv_doc_free(da);
@@ -145,8 +148,10 @@ static void run_case(const opt_case *c, int threads, int np) {
         float *v = malloc(sizeof(float) * (size_t)n);
         fill(v, n, 1.0);
         /* weight, bn and bias groups in turn */
-        snprintf(names[i], sizeof names[i], i % 3 == 0 ? "model.%d.conv.weight" : i % 3 == 1 ? "model.%d.bn.weight"
-                                                                                              : "model.%d.conv.bias",
+        snprintf(names[i], sizeof names[i],
+                 i % 3 == 0   ? "model.%d.conv.weight"
+                 : i % 3 == 1 ? "model.%d.bn.weight"
+                              : "model.%d.conv.bias",
                  i);
         pa[i] = make(&specs[i], v), pb[i] = make(&specs[i], v), pc[i] = make(&specs[i], v);
         made = made && pa[i] && pb[i] && pc[i] && !torch_set_requires_grad(pa[i], true) &&
@@ -164,7 +169,8 @@ static void run_case(const opt_case *c, int threads, int np) {
     CHECK(made, "%s (%d threads, %d tensors): parameters and optimizers made", c->label, threads, np);
     if (!made) goto done;
     optim_set_fused(oa, false);
-    CHECK(!optim_get_fused(oa) && optim_get_fused(ob), "%s: fused is on by default and can be turned off", c->label);
+    CHECK(!optim_get_fused(oa) && optim_get_fused(ob), "%s: fused is on by default and can be turned off",
+          c->label);
     if (c->nesterov_off) {
         /* through a saved state, the only way to turn Nesterov off */
         yv_doc *doc = yv_doc_new();
@@ -197,7 +203,8 @@ static void run_case(const opt_case *c, int threads, int np) {
             spec s = specs[i];
             if (s.kind == TRANSPOSED) s.kind = PLAIN; /* a contiguous gradient for a strided parameter */
             torch_tensor *gr = make(&s, v);
-            steps_ok = steps_ok && gr && !tt_set_grad(pa[i], gr) && !tt_set_grad(pb[i], gr) && !tt_set_grad(pc[i], gr);
+            steps_ok = steps_ok && gr && !tt_set_grad(pa[i], gr) && !tt_set_grad(pb[i], gr) &&
+                       !tt_set_grad(pc[i], gr);
             torch_free(gr);
             free(v);
         }
@@ -230,17 +237,19 @@ static void run_case(const opt_case *c, int threads, int np) {
     CHECK(steps_ok, "%s (%d threads): 5 steps of clip, step, zero_grad (and of optim_clip_step_zero) ran",
           c->label, threads);
     CHECK(norms_same, "%s (%d threads): gradient norms bit-identical", c->label, threads);
-    CHECK(clipped == 1, "%s (%d threads): one step clipped, four passed through (%d clipped)", c->label, threads,
-          clipped);
+    CHECK(clipped == 1, "%s (%d threads): one step clipped, four passed through (%d clipped)", c->label,
+          threads, clipped);
     CHECK(grads_same, "%s (%d threads): gradients after clipping bit-identical", c->label, threads);
-    CHECK(params_same, "%s (%d threads): parameters bit-identical after every step, three calls and "
-                       "optim_clip_step_zero (%d tensors of 1 to 70001 elements)",
+    CHECK(params_same,
+          "%s (%d threads): parameters bit-identical after every step, three calls and "
+          "optim_clip_step_zero (%d tensors of 1 to 70001 elements)",
           c->label, threads, np);
     CHECK(zeroed, "%s (%d threads): zero_grad leaves +0.0 everywhere", c->label, threads);
     int entries = 0, want = c->kind == OPTIM_SGD && c->momentum == 0 ? 0 : np;
     int entries_c = 0;
-    CHECK(same_state(oa, ob, &entries) && entries == want && same_state(oa, oc, &entries_c) && entries_c == want, "%s (%d threads): optimizer state bit-identical (%d entries)",
-          c->label, threads, entries);
+    CHECK(same_state(oa, ob, &entries) && entries == want && same_state(oa, oc, &entries_c) &&
+              entries_c == want,
+          "%s (%d threads): optimizer state bit-identical (%d entries)", c->label, threads, entries);
 done:
     optim_free(oa);
     optim_free(ob);
@@ -264,9 +273,11 @@ static void norm_sizes(void) {
         optim *oa = NULL, *ob = NULL;
         double na = -1, nb = -2;
         if (pa && pb && g && !tt_set_grad(pa, g) && !tt_set_grad(pb, g) &&
-            !optim_new(OPTIM_SGD, 0.01, 0.9, 0, &qa, 1, &oa) && !optim_new(OPTIM_SGD, 0.01, 0.9, 0, &qb, 1, &ob)) {
+            !optim_new(OPTIM_SGD, 0.01, 0.9, 0, &qa, 1, &oa) &&
+            !optim_new(OPTIM_SGD, 0.01, 0.9, 0, &qb, 1, &ob)) {
             optim_set_fused(oa, false);
-            if (!optim_clip_grad_norm(oa, 1.0, &na) && !optim_clip_grad_norm(ob, 1.0, &nb) && !memcmp(&na, &nb, sizeof na)) {
+            if (!optim_clip_grad_norm(oa, 1.0, &na) && !optim_clip_grad_norm(ob, 1.0, &nb) &&
+                !memcmp(&na, &nb, sizeof na)) {
                 torch_tensor *ga = NULL, *gb = NULL;
                 if (!torch_grad(pa, &ga) && !torch_grad(pb, &gb) && same_tensor(ga, gb)) same++;
                 torch_free(ga), torch_free(gb);
@@ -277,8 +288,9 @@ static void norm_sizes(void) {
         torch_free(pa), torch_free(pb), torch_free(g);
         free(v);
     }
-    CHECK(same == tried, "clip: total norm and clipped gradient bit-identical on %d of %d sizes (1 to 70 and larger)",
-          same, tried);
+    CHECK(same == tried,
+          "clip: total norm and clipped gradient bit-identical on %d of %d sizes (1 to 70 and larger)", same,
+          tried);
 }
 
 /* The EMA over a model state with float32, float64, non-contiguous and int64 entries. */
@@ -330,7 +342,8 @@ static void run_ema(int threads) {
     double cnt = 0;
     CHECK(ok, "ema (%d threads): 6 updates on both paths", threads);
     CHECK(same, "ema (%d threads): every entry bit-identical after every update (%d entries)", threads, NE);
-    CHECK(!torch_item(ema_tensor(eb, NP), &cnt) && cnt == 7, "ema: the int64 entry is copied, never averaged");
+    CHECK(!torch_item(ema_tensor(eb, NP), &cnt) && cnt == 7,
+          "ema: the int64 entry is copied, never averaged");
 done:
     ema_free(ea);
     ema_free(eb);
@@ -341,16 +354,19 @@ int main(void) {
     torch_set_grad_enabled(false);
 #if defined(__x86_64__) && defined(__GNUC__)
     __builtin_cpu_init();
-    bool expect = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && !getenv("ATEN_CPU_CAPABILITY");
+    bool expect =
+        __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && !getenv("ATEN_CPU_CAPABILITY");
 #else
     bool expect = false;
 #endif
     if (expect) {
-        CHECK(optim_fused_available(), "optimizer: fused kernels agree with libtorch on this CPU (AVX2+FMA) and run");
+        CHECK(optim_fused_available(),
+              "optimizer: fused kernels agree with libtorch on this CPU (AVX2+FMA) and run");
         CHECK(optim_fused_norm_available(), "optimizer: fused gradient norm agrees with libtorch's and runs");
         CHECK(ema_fused_available(), "ema: fused kernel agrees with libtorch on this CPU and runs");
     } else {
-        printf("skip - this CPU lacks AVX2+FMA (or ATEN_CPU_CAPABILITY is set): fused kernels in use: %s\n", optim_fused_available() ? "yes" : "no (probe)");
+        printf("skip - this CPU lacks AVX2+FMA (or ATEN_CPU_CAPABILITY is set): fused kernels in use: %s\n",
+               optim_fused_available() ? "yes" : "no (probe)");
     }
     static const opt_case cases[] = {
         {"SGD nesterov decay", OPTIM_SGD, 0.05, 0.9, 0.0005 * 16 / 64, false},

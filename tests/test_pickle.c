@@ -12,13 +12,16 @@ typedef struct {
     size_t n;
 } pk;
 
-static void op(pk *p, int c) { p->b[p->n++] = (unsigned char)c; }
+static void op(pk *p, int c) {
+    p->b[p->n++] = (unsigned char)c;
+}
 static void raw(pk *p, const void *s, size_t n) {
     memcpy(p->b + p->n, s, n);
     p->n += n;
 }
 static void u32(pk *p, uint32_t v) {
-    for (int i = 0; i < 4; i++) op(p, (int)(v >> (8 * i)) & 0xff);
+    for (int i = 0; i < 4; i++)
+        op(p, (int)(v >> (8 * i)) & 0xff);
 }
 static void ustr(pk *p, const char *s) { /* BINUNICODE */
     op(p, 'X');
@@ -77,16 +80,19 @@ static void storage_tuple(pk *p, const char *cls, const char *key, int32_t numel
 }
 
 /* _rebuild_tensor_v2(storage, offset, size, stride, False, OrderedDict()) over a fresh persid. */
-static void tensor(pk *p, const char *key, int32_t numel, int32_t offset, int nd, const int32_t *size, const int32_t *stride) {
+static void tensor(pk *p, const char *key, int32_t numel, int32_t offset, int nd, const int32_t *size,
+                   const int32_t *stride) {
     global(p, "torch._utils", "_rebuild_tensor_v2");
     op(p, '(');
     storage_tuple(p, "FloatStorage", key, numel);
     bint(p, offset);
     op(p, '(');
-    for (int i = 0; i < nd; i++) bint(p, size[i]);
+    for (int i = 0; i < nd; i++)
+        bint(p, size[i]);
     op(p, 't');
     op(p, '(');
-    for (int i = 0; i < nd; i++) bint(p, stride[i]);
+    for (int i = 0; i < nd; i++)
+        bint(p, stride[i]);
     op(p, 't');
     op(p, 0x89);
     global(p, "collections", "OrderedDict");
@@ -103,10 +109,10 @@ static void test_scalars(void) {
     bint(&p, -5);
     op(&p, 'K'), op(&p, 200);
     op(&p, 'M'), op(&p, 0x34), op(&p, 0x12);
-    op(&p, 0x8a), op(&p, 0);                                     /* LONG1 of no bytes: 0 */
-    op(&p, 0x8a), op(&p, 5), raw(&p, "\x00\x00\x00\x00\x80", 5); /* -2^39 */
+    op(&p, 0x8a), op(&p, 0);                                                     /* LONG1 of no bytes: 0 */
+    op(&p, 0x8a), op(&p, 5), raw(&p, "\x00\x00\x00\x00\x80", 5);                 /* -2^39 */
     op(&p, 0x8a), op(&p, 9), raw(&p, "\x00\x00\x00\x00\x00\x00\x00\x00\x01", 9); /* 2^64 */
-    op(&p, 0x8b), u32(&p, 2), raw(&p, "\xff\x7f", 2);            /* LONG4: 32767 */
+    op(&p, 0x8b), u32(&p, 2), raw(&p, "\xff\x7f", 2);                            /* LONG4: 32767 */
     raw(&p, "I42\n", 4);
     raw(&p, "I01\n", 4); /* protocol 0 True */
     raw(&p, "L-12345678901234567890L\n", 24);
@@ -130,8 +136,10 @@ static void test_scalars(void) {
     CHECK(it[8]->kind == YV_BOOL && it[8]->b, "INT 01 is True");
     /* -12345678901234567890 = -(0xab54a98ceb1f0ad2) */
     const unsigned char want[] = {0x2e, 0xf5, 0xe0, 0x14, 0x73, 0x56, 0xab, 0x54, 0xff};
-    CHECK(it[9]->kind == YV_BIGINT && it[9]->str.len == 9 && memcmp(it[9]->str.s, want, 9) == 0, "LONG text big negative");
-    CHECK(yv_as_double(it[9], &big) && big == -12345678901234567890.0, "negative big int as double (%.17g)", big);
+    CHECK(it[9]->kind == YV_BIGINT && it[9]->str.len == 9 && memcmp(it[9]->str.s, want, 9) == 0,
+          "LONG text big negative");
+    CHECK(yv_as_double(it[9], &big) && big == -12345678901234567890.0, "negative big int as double (%.17g)",
+          big);
     double d;
     CHECK(yv_as_double(it[10], &d) && d == 2.5, "FLOAT text");
     CHECK(yv_as_double(it[11], &d) && d == -3.141592653589793, "BINFLOAT big-endian");
@@ -145,12 +153,12 @@ static void test_strings(void) {
     start(&p);
     op(&p, '(');
     ustr(&p, "h\xc3\xa9");
-    op(&p, 0x8c), op(&p, 2), raw(&p, "ab", 2);                          /* SHORT_BINUNICODE */
-    op(&p, 0x8d), u32(&p, 1), u32(&p, 0), raw(&p, "z", 1);               /* BINUNICODE8 */
-    raw(&p, "S'it\\'s\\n'\n", 11);                                      /* STRING */
-    raw(&p, "Vx\\u20acy\n", 10);                                         /* UNICODE: x€y */
-    op(&p, 'C'), op(&p, 3), raw(&p, "\x00\xff\x01", 3);                /* SHORT_BINBYTES */
-    op(&p, 'B'), u32(&p, 1), raw(&p, "q", 1);                            /* BINBYTES */
+    op(&p, 0x8c), op(&p, 2), raw(&p, "ab", 2);             /* SHORT_BINUNICODE */
+    op(&p, 0x8d), u32(&p, 1), u32(&p, 0), raw(&p, "z", 1); /* BINUNICODE8 */
+    raw(&p, "S'it\\'s\\n'\n", 11);                         /* STRING */
+    raw(&p, "Vx\\u20acy\n", 10);                           /* UNICODE: x€y */
+    op(&p, 'C'), op(&p, 3), raw(&p, "\x00\xff\x01", 3);    /* SHORT_BINBYTES */
+    op(&p, 'B'), u32(&p, 1), raw(&p, "q", 1);              /* BINBYTES */
     global(&p, "_codecs", "encode"), ustr(&p, "\xc3\xbf\x01"), ustr(&p, "latin1"), op(&p, 0x86), op(&p, 'R');
     global(&p, "__builtin__", "bytes"), op(&p, ')'), op(&p, 'R');
     op(&p, 'l');
@@ -159,10 +167,14 @@ static void test_strings(void) {
     if (!v || v->seq.n != 9) return;
     yv **it = v->seq.items;
     CHECK(it[0]->kind == YV_STR && strcmp(it[0]->str.s, "h\xc3\xa9") == 0, "BINUNICODE");
-    CHECK(strcmp(yv_as_str(it[1]), "ab") == 0 && strcmp(yv_as_str(it[2]), "z") == 0, "SHORT_BINUNICODE, BINUNICODE8");
+    CHECK(strcmp(yv_as_str(it[1]), "ab") == 0 && strcmp(yv_as_str(it[2]), "z") == 0,
+          "SHORT_BINUNICODE, BINUNICODE8");
     CHECK(yv_as_str(it[3]) && strcmp(it[3]->str.s, "it's\n") == 0, "STRING with escapes");
-    CHECK(yv_as_str(it[4]) && strcmp(it[4]->str.s, "x\xe2\x82\xac" "y") == 0, "UNICODE raw escapes");
-    CHECK(it[5]->kind == YV_BYTES && it[5]->str.len == 3 && memcmp(it[5]->str.s, "\x00\xff\x01", 3) == 0, "SHORT_BINBYTES");
+    CHECK(yv_as_str(it[4]) && strcmp(it[4]->str.s, "x\xe2\x82\xac"
+                                                   "y") == 0,
+          "UNICODE raw escapes");
+    CHECK(it[5]->kind == YV_BYTES && it[5]->str.len == 3 && memcmp(it[5]->str.s, "\x00\xff\x01", 3) == 0,
+          "SHORT_BINBYTES");
     CHECK(it[6]->kind == YV_BYTES && it[6]->str.len == 1, "BINBYTES");
     CHECK(it[7]->kind == YV_BYTES && it[7]->str.len == 2 && memcmp(it[7]->str.s, "\xff\x01", 2) == 0,
           "_codecs.encode(latin1) gives bytes");
@@ -177,8 +189,8 @@ static void test_containers_and_memo(void) {
     ustr(&p, "one");
     op(&p, ']'), op(&p, 'q'), op(&p, 1);
     bint(&p, 7);
-    op(&p, 'a');            /* APPEND */
-    op(&p, 's');            /* SETITEM */
+    op(&p, 'a'); /* APPEND */
+    op(&p, 's'); /* SETITEM */
     ustr(&p, "same");
     op(&p, 'h'), op(&p, 1); /* BINGET the list again */
     op(&p, 's');
@@ -190,13 +202,15 @@ static void test_containers_and_memo(void) {
     op(&p, 'u');
     op(&p, 's');
     ustr(&p, "set");
-    global(&p, "__builtin__", "set"), op(&p, ']'), op(&p, '('), bint(&p, 1), bint(&p, 2), op(&p, 'e'), op(&p, 0x85), op(&p, 'R');
+    global(&p, "__builtin__", "set"), op(&p, ']'), op(&p, '('), bint(&p, 1), bint(&p, 2), op(&p, 'e'),
+        op(&p, 0x85), op(&p, 'R');
     op(&p, 's');
     ustr(&p, "set4");
     op(&p, 0x8f), op(&p, '('), bint(&p, 3), op(&p, 0x90); /* EMPTY_SET, ADDITEMS */
     op(&p, 's');
     ustr(&p, "size");
-    global(&p, "torch", "Size"), op(&p, '('), bint(&p, 2), bint(&p, 3), op(&p, 't'), op(&p, 0x85), op(&p, 'R');
+    global(&p, "torch", "Size"), op(&p, '('), bint(&p, 2), bint(&p, 3), op(&p, 't'), op(&p, 0x85),
+        op(&p, 'R');
     op(&p, 's');
     ustr(&p, "memo");
     raw(&p, "g5\n", 3); /* text GET of the text PUT */
@@ -221,15 +235,19 @@ static void test_containers_and_memo(void) {
     CHECK(v && v->kind == YV_DICT && v->dict.n == 12, "containers: dict of 12 (%zu)", v ? v->dict.n : 0);
     if (!v) return;
     yv *one = yv_dict_get(v, "one");
-    CHECK(one && one->kind == YV_LIST && one->seq.n == 1 && one->seq.items[0]->i == 7, "1-item list via APPEND");
+    CHECK(one && one->kind == YV_LIST && one->seq.n == 1 && one->seq.items[0]->i == 7,
+          "1-item list via APPEND");
     CHECK(yv_dict_get(v, "same") == one, "BINGET gives the same object");
     yv *od = yv_dict_get(v, "od");
-    CHECK(od && od->kind == YV_DICT && od->dict.ordered && od->dict.n == 2 && strcmp(od->dict.keys[0]->str.s, "b") == 0,
+    CHECK(od && od->kind == YV_DICT && od->dict.ordered && od->dict.n == 2 &&
+              strcmp(od->dict.keys[0]->str.s, "b") == 0,
           "OrderedDict keeps order");
     yv *set = yv_dict_get(v, "set"), *set4 = yv_dict_get(v, "set4");
-    CHECK(set && set->kind == YV_SET && set->seq.n == 2 && set4 && set4->kind == YV_SET && set4->seq.n == 1, "set, EMPTY_SET+ADDITEMS");
+    CHECK(set && set->kind == YV_SET && set->seq.n == 2 && set4 && set4->kind == YV_SET && set4->seq.n == 1,
+          "set, EMPTY_SET+ADDITEMS");
     yv *size = yv_dict_get(v, "size");
-    CHECK(size && size->kind == YV_TUPLE && size->seq.n == 2 && size->seq.items[1]->i == 3, "torch.Size is a tuple");
+    CHECK(size && size->kind == YV_TUPLE && size->seq.n == 2 && size->seq.items[1]->i == 3,
+          "torch.Size is a tuple");
     CHECK(yv_dict_get(v, "memo") == od, "text PUT/GET");
     yv *m4 = yv_dict_get(v, "memo4");
     CHECK(m4 && m4->kind == YV_SET && m4->seq.n == 0, "MEMOIZE + LONG_BINGET");
@@ -241,8 +259,10 @@ static void test_containers_and_memo(void) {
     CHECK(pm && pm->kind == YV_NONE, "POP_MARK");
     yv *dup = yv_dict_get(v, "dup");
     CHECK(dup && dup->seq.n == 2 && dup->seq.items[0] == dup->seq.items[1], "DUP");
-    CHECK(yv_path(v, "od.a") && yv_path(v, "od.a")->i == 1 && !yv_path(v, "od.c") && !yv_path(v, "one.x"), "yv_path");
-    CHECK(yv_dict_del(od, "b") && od->dict.n == 1 && !yv_dict_get(od, "b") && yv_dict_get(od, "a"), "yv_dict_del");
+    CHECK(yv_path(v, "od.a") && yv_path(v, "od.a")->i == 1 && !yv_path(v, "od.c") && !yv_path(v, "one.x"),
+          "yv_path");
+    CHECK(yv_dict_del(od, "b") && od->dict.n == 1 && !yv_dict_get(od, "b") && yv_dict_get(od, "a"),
+          "yv_dict_del");
 }
 
 static void test_objects(void) {
@@ -251,17 +271,18 @@ static void test_objects(void) {
     op(&p, '(');
     /* NEWOBJ + BUILD: an inert record */
     global(&p, "ultralytics.utils", "IterableSimpleNamespace"), op(&p, ')'), op(&p, 0x81);
-    op(&p, '}'), ustr(&p, "lr0"), op(&p, 'G'), raw(&p, "\x3f\x84\x7a\xe1\x47\xae\x14\x7b", 8), op(&p, 's'), op(&p, 'b');
+    op(&p, '}'), ustr(&p, "lr0"), op(&p, 'G'), raw(&p, "\x3f\x84\x7a\xe1\x47\xae\x14\x7b", 8), op(&p, 's'),
+        op(&p, 'b');
     /* REDUCE of an unknown function: a record, never called */
     global(&p, "os", "system"), ustr(&p, "rm -rf /"), op(&p, 0x85), op(&p, 'R');
     /* numpy scalar: scalar(dtype('f8'), _codecs.encode('...', 'latin1')) */
     global(&p, "numpy.core.multiarray", "scalar");
     global(&p, "numpy", "dtype"), ustr(&p, "f8"), op(&p, 0x89), op(&p, 0x88), op(&p, 0x87), op(&p, 'R');
-    op(&p, '('), bint(&p, 3), ustr(&p, "<"), op(&p, 'N'), op(&p, 'N'), op(&p, 'N'), bint(&p, -1), bint(&p, -1), bint(&p, 0),
-        op(&p, 't'), op(&p, 'b');
+    op(&p, '('), bint(&p, 3), ustr(&p, "<"), op(&p, 'N'), op(&p, 'N'), op(&p, 'N'), bint(&p, -1),
+        bint(&p, -1), bint(&p, 0), op(&p, 't'), op(&p, 'b');
     /* 0.25 = 00 00 00 00 00 00 d0 3f little-endian, as latin-1 text (0xd0 -> c3 90, 0x3f) */
-    global(&p, "_codecs", "encode"), ustr(&p, "\x01\x01\x01\x01\x01\x01\xc3\x90?"), ustr(&p, "latin1"), op(&p, 0x86),
-        op(&p, 'R');
+    global(&p, "_codecs", "encode"), ustr(&p, "\x01\x01\x01\x01\x01\x01\xc3\x90?"), ustr(&p, "latin1"),
+        op(&p, 0x86), op(&p, 'R');
     op(&p, 0x86), op(&p, 'R');
     /* STACK_GLOBAL */
     ustr(&p, "torch"), ustr(&p, "device"), op(&p, 0x93), ustr(&p, "cpu"), op(&p, 0x85), op(&p, 'R');
@@ -270,20 +291,25 @@ static void test_objects(void) {
     CHECK(v && v->seq.n == 4, "objects: list of 4");
     if (!v || v->seq.n != 4) return;
     yv *ns = v->seq.items[0];
-    CHECK(ns->kind == YV_OBJECT && ns->obj.newobj && strcmp(ns->obj.cls, "ultralytics.utils.IterableSimpleNamespace") == 0,
+    CHECK(ns->kind == YV_OBJECT && ns->obj.newobj &&
+              strcmp(ns->obj.cls, "ultralytics.utils.IterableSimpleNamespace") == 0,
           "NEWOBJ gives a record");
     double d;
-    CHECK(yv_as_double(yv_dict_get(ns, "lr0"), &d) && d == 0.01, "record state is looked into by yv_dict_get");
+    CHECK(yv_as_double(yv_dict_get(ns, "lr0"), &d) && d == 0.01,
+          "record state is looked into by yv_dict_get");
     yv *sys = v->seq.items[1];
-    CHECK(sys->kind == YV_OBJECT && strcmp(sys->obj.cls, "os.system") == 0 && !sys->obj.newobj, "REDUCE of os.system is inert");
+    CHECK(sys->kind == YV_OBJECT && strcmp(sys->obj.cls, "os.system") == 0 && !sys->obj.newobj,
+          "REDUCE of os.system is inert");
     yv *np = v->seq.items[2];
     bool got = yv_as_double(np, &d);
     uint64_t bits;
     memcpy(&bits, &d, 8);
-    CHECK(got && bits == 0x3fd0010101010101ULL, "numpy float64 scalar record as double (%016llx)", (unsigned long long)bits);
+    CHECK(got && bits == 0x3fd0010101010101ULL, "numpy float64 scalar record as double (%016llx)",
+          (unsigned long long)bits);
     int64_t iv;
     CHECK(!yv_as_int(np, &iv), "a non-integral numpy scalar is no int");
-    CHECK(v->seq.items[3]->kind == YV_OBJECT && strcmp(v->seq.items[3]->obj.cls, "torch.device") == 0, "STACK_GLOBAL");
+    CHECK(v->seq.items[3]->kind == YV_OBJECT && strcmp(v->seq.items[3]->obj.cls, "torch.device") == 0,
+          "STACK_GLOBAL");
 }
 
 static void test_tensors(void) {
@@ -298,17 +324,21 @@ static void test_tensors(void) {
     /* a Parameter around a tensor */
     global(&p, "torch._utils", "_rebuild_parameter");
     tensor(&p, "1", 4, 0, 1, (int32_t[]){4}, (int32_t[]){1});
-    op(&p, 0x88), global(&p, "collections", "OrderedDict"), op(&p, ')'), op(&p, 'R'), op(&p, 0x87), op(&p, 'R');
+    op(&p, 0x88), global(&p, "collections", "OrderedDict"), op(&p, ')'), op(&p, 'R'), op(&p, 0x87),
+        op(&p, 'R');
     op(&p, 'l');
     yv *v = load_ok(&p);
     CHECK(v && v->seq.n == 3, "tensors: list of 3");
     if (!v || v->seq.n != 3) return;
     yv_tensor *a = &v->seq.items[0]->tensor, *b = &v->seq.items[1]->tensor, *c = &v->seq.items[2]->tensor;
-    CHECK(a->ndim == 2 && a->shape[1] == 3 && yv_tensor_is_contiguous(a) && a->storage->numel == 6, "tensor shape");
+    CHECK(a->ndim == 2 && a->shape[1] == 3 && yv_tensor_is_contiguous(a) && a->storage->numel == 6,
+          "tensor shape");
     CHECK(a->storage == b->storage && b->offset == 1 && !yv_tensor_is_contiguous(b), "shared storage view");
-    CHECK(yv_doc_storage_count(doc) == 2 && strcmp(yv_doc_storage(doc, 0)->key, "0") == 0, "two storages, keyed");
+    CHECK(yv_doc_storage_count(doc) == 2 && strcmp(yv_doc_storage(doc, 0)->key, "0") == 0,
+          "two storages, keyed");
     CHECK(c->is_parameter && c->requires_grad && c->dtype == YDT_F32, "Parameter");
-    CHECK(yv_tensor_data(a) == NULL && yv_tensor_to_f32(a, (float[6]){0}) == YOLO_ERR_USAGE, "no data without storage_data");
+    CHECK(yv_tensor_data(a) == NULL && yv_tensor_to_f32(a, (float[6]){0}) == YOLO_ERR_USAGE,
+          "no data without storage_data");
 
     /* with data: fill storage 0 with 0..5, read the transposed view */
     yv_doc_free(doc);
@@ -319,10 +349,12 @@ static void test_tensors(void) {
     CHECK(s == YOLO_OK, "load with storage data");
     if (s) return;
     float *f = yv_doc_storage(doc, 0)->data;
-    for (int i = 0; i < 6; i++) f[i] = (float)i;
+    for (int i = 0; i < 6; i++)
+        f[i] = (float)i;
     float out[4];
     double outd[4];
-    CHECK(yv_tensor_to_f32(&w->seq.items[1]->tensor, out) == YOLO_OK && out[0] == 1 && out[1] == 3 && out[2] == 2 && out[3] == 4,
+    CHECK(yv_tensor_to_f32(&w->seq.items[1]->tensor, out) == YOLO_OK && out[0] == 1 && out[1] == 3 &&
+              out[2] == 2 && out[3] == 4,
           "strided view read row-major: %g %g %g %g", out[0], out[1], out[2], out[3]);
     CHECK(yv_tensor_to_f64(&w->seq.items[1]->tensor, outd) == YOLO_OK && outd[3] == 4, "to_f64");
 
@@ -367,7 +399,8 @@ static void test_tensors(void) {
     storage_tuple(&p, "WeirdStorage", "0", 4);
     op(&p, '.');
     load(&p, &s);
-    CHECK(s == YOLO_ERR_FORMAT && strstr(yolo_last_error(), "WeirdStorage"), "unknown storage type: %s", yolo_last_error());
+    CHECK(s == YOLO_ERR_FORMAT && strstr(yolo_last_error(), "WeirdStorage"), "unknown storage type: %s",
+          yolo_last_error());
     /* a huge declared storage with data: refused by the memory bound, not allocated */
     start(&p);
     storage_tuple(&p, "DoubleStorage", "0", INT32_MAX);
@@ -390,15 +423,17 @@ static void test_state_dict(void) {
     op(&p, '('), ustr(&p, "w"), tensor(&p, "0", 1, 0, 0, NULL, NULL), ustr(&p, "b"), op(&p, 'N'), op(&p, 'u');
     op(&p, 's');
     ustr(&p, "_buffers"), op(&p, '}');
-    op(&p, '('), ustr(&p, "rm"), tensor(&p, "1", 1, 0, 0, NULL, NULL), ustr(&p, "tmp"), tensor(&p, "2", 1, 0, 0, NULL, NULL), op(&p, 'u');
+    op(&p, '('), ustr(&p, "rm"), tensor(&p, "1", 1, 0, 0, NULL, NULL), ustr(&p, "tmp"),
+        tensor(&p, "2", 1, 0, 0, NULL, NULL), op(&p, 'u');
     op(&p, 's');
-    ustr(&p, "_non_persistent_buffers_set"), global(&p, "__builtin__", "set"), op(&p, ']'), ustr(&p, "tmp"), op(&p, 'a'),
-        op(&p, 0x85), op(&p, 'R');
+    ustr(&p, "_non_persistent_buffers_set"), global(&p, "__builtin__", "set"), op(&p, ']'), ustr(&p, "tmp"),
+        op(&p, 'a'), op(&p, 0x85), op(&p, 'R');
     op(&p, 's');
     ustr(&p, "_modules"), op(&p, '}');
     ustr(&p, "0");
     global(&p, "torch.nn", "Conv2d"), op(&p, ')'), op(&p, 0x81), op(&p, '}');
-    ustr(&p, "_parameters"), op(&p, '}'), ustr(&p, "w"), tensor(&p, "3", 1, 0, 0, NULL, NULL), op(&p, 's'), op(&p, 's');
+    ustr(&p, "_parameters"), op(&p, '}'), ustr(&p, "w"), tensor(&p, "3", 1, 0, 0, NULL, NULL), op(&p, 's'),
+        op(&p, 's');
     ustr(&p, "_modules"), op(&p, '}'), op(&p, 's');
     op(&p, 'b');
     op(&p, 's');
@@ -411,8 +446,8 @@ static void test_state_dict(void) {
     if (!sd || sd->dict.n != 3) return;
     CHECK(strcmp(sd->dict.keys[0]->str.s, "w") == 0 && strcmp(sd->dict.keys[1]->str.s, "rm") == 0 &&
               strcmp(sd->dict.keys[2]->str.s, "0.w") == 0,
-          "params, persistent buffers, then children: %s %s %s", sd->dict.keys[0]->str.s, sd->dict.keys[1]->str.s,
-          sd->dict.keys[2]->str.s);
+          "params, persistent buffers, then children: %s %s %s", sd->dict.keys[0]->str.s,
+          sd->dict.keys[1]->str.s, sd->dict.keys[2]->str.s);
     CHECK(yv_state_dict_numel(sd) == 3, "state dict numel");
     CHECK(yv_state_dict(doc, sd) == sd, "a plain dict is its own state dict");
     CHECK(yv_state_dict(doc, yv_dict_get(sd, "w")) == NULL, "a tensor is no state dict");
@@ -422,7 +457,8 @@ static void test_state_dict(void) {
     start(&p);
     global(&p, "m", "M"), op(&p, 'q'), op(&p, 0);
     op(&p, 'h'), op(&p, 0), op(&p, ')'), op(&p, 0x81), op(&p, '}');
-    ustr(&p, "_parameters"), op(&p, '}'), ustr(&p, "w"), tensor(&p, "0", 1, 0, 0, NULL, NULL), op(&p, 's'), op(&p, 's');
+    ustr(&p, "_parameters"), op(&p, '}'), ustr(&p, "w"), tensor(&p, "0", 1, 0, 0, NULL, NULL), op(&p, 's'),
+        op(&p, 's');
     ustr(&p, "_modules"), op(&p, '}'), op(&p, 's'), op(&p, 'b'), op(&p, 'q'), op(&p, 1);
     for (int lvl = 2; lvl <= 41; lvl++) {
         op(&p, 'h'), op(&p, 0), op(&p, ')'), op(&p, 0x81), op(&p, '}');
@@ -434,8 +470,8 @@ static void test_state_dict(void) {
     v = load_ok(&p);
     double t0 = now();
     sd = v ? yv_state_dict(doc, v) : NULL;
-    CHECK(v && !sd && strstr(yolo_last_error(), "too large") && now() - t0 < 2.0, "module DAG bomb stopped: %s (%.2f s)",
-          yolo_last_error(), now() - t0);
+    CHECK(v && !sd && strstr(yolo_last_error(), "too large") && now() - t0 < 2.0,
+          "module DAG bomb stopped: %s (%.2f s)", yolo_last_error(), now() - t0);
 }
 
 static void expect_fail(pk *p, yolo_status want, const char *needle, const char *what) {
@@ -509,7 +545,8 @@ static void test_bad_input(void) {
 
     /* every prefix of a valid pickle fails cleanly */
     start(&p);
-    op(&p, '}'), ustr(&p, "k"), tensor(&p, "0", 6, 0, 2, (int32_t[]){2, 3}, (int32_t[]){3, 1}), op(&p, 's'), op(&p, '.');
+    op(&p, '}'), ustr(&p, "k"), tensor(&p, "0", 6, 0, 2, (int32_t[]){2, 3}, (int32_t[]){3, 1}), op(&p, 's'),
+        op(&p, '.');
     size_t full = p.n, fails = 0;
     for (size_t n = 0; n < full; n++) {
         p.n = n;
@@ -529,14 +566,15 @@ static void test_bombs(void) {
     ustr(&p, "lol"), op(&p, 'q'), op(&p, 0);
     for (int lvl = 1; lvl <= 60; lvl++) {
         op(&p, '(');
-        for (int k = 0; k < 10; k++) op(&p, 'h'), op(&p, lvl - 1);
+        for (int k = 0; k < 10; k++)
+            op(&p, 'h'), op(&p, lvl - 1);
         op(&p, 't'), op(&p, 'q'), op(&p, lvl);
     }
     op(&p, '.');
     double t0 = now();
     yv *v = load(&p, &st);
-    CHECK(st == YOLO_OK && v && yv_doc_bytes(doc) < (1 << 20) && now() - t0 < 0.5, "billion laughs: shared, %zu bytes",
-          yv_doc_bytes(doc));
+    CHECK(st == YOLO_OK && v && yv_doc_bytes(doc) < (1 << 20) && now() - t0 < 0.5,
+          "billion laughs: shared, %zu bytes", yv_doc_bytes(doc));
     char buf[256];
     yv_repr(v, buf, sizeof buf);
     CHECK(strlen(buf) < sizeof buf, "repr of it is bounded");
@@ -551,12 +589,14 @@ static void test_bombs(void) {
     op(&p, ']'), op(&p, '2'), op(&p, 'a'), op(&p, '.');
     v = load(&p, &st);
     yv_repr(v, buf, sizeof buf);
-    CHECK(st == YOLO_OK && v->seq.items[0] == v && strlen(buf) < sizeof buf, "self-containing list loads: %s", buf);
+    CHECK(st == YOLO_OK && v->seq.items[0] == v && strlen(buf) < sizeof buf, "self-containing list loads: %s",
+          buf);
     CHECK(yv_state_dict(doc, v) == NULL, "and is no state dict");
     /* 10000 DUPs of a list appended to it: 10000 pointers, linear work. */
     start(&p);
     op(&p, ']'), op(&p, 'q'), op(&p, 0), op(&p, '(');
-    for (int i = 0; i < 10000; i++) op(&p, 'h'), op(&p, 0);
+    for (int i = 0; i < 10000; i++)
+        op(&p, 'h'), op(&p, 0);
     op(&p, '2'), op(&p, 'e'), op(&p, '.');
     t0 = now();
     v = load(&p, &st);
@@ -565,7 +605,8 @@ static void test_bombs(void) {
     static pk big;
     big.n = 0;
     op(&big, 0x80), op(&big, 2), op(&big, '}'), op(&big, '(');
-    for (int i = 0; i < 9000; i++) bint(&big, i * 7919), op(&big, 'N');
+    for (int i = 0; i < 9000; i++)
+        bint(&big, i * 7919), op(&big, 'N');
     op(&big, 'u'), op(&big, '.');
     t0 = now();
     v = load(&big, &st);
@@ -577,7 +618,8 @@ static void test_bombs(void) {
     (void)probe;
     /* Duplicate keys: the last wins, like Python. */
     start(&p);
-    op(&p, '}'), op(&p, '('), ustr(&p, "a"), bint(&p, 1), ustr(&p, "a"), bint(&p, 2), op(&p, 'u'), op(&p, '.');
+    op(&p, '}'), op(&p, '('), ustr(&p, "a"), bint(&p, 1), ustr(&p, "a"), bint(&p, 2), op(&p, 'u'),
+        op(&p, '.');
     v = load(&p, &st);
     CHECK(st == YOLO_OK && v->dict.n == 1 && yv_dict_get(v, "a")->i == 2, "duplicate key: last wins");
     /* The memory bound: 2000 strings of 1 KB with max_bytes 256 KB. */
@@ -594,12 +636,15 @@ static void test_bombs(void) {
     doc = yv_doc_new();
     pickle_opts o = {.max_bytes = 32 * 1024};
     st = pickle_load(doc, strs.b, strs.n, &o, &v);
-    CHECK(st == YOLO_ERR_LIMIT && strstr(yolo_last_error(), "memory limit"), "max_bytes bound: %s", yolo_last_error());
+    CHECK(st == YOLO_ERR_LIMIT && strstr(yolo_last_error(), "memory limit"), "max_bytes bound: %s",
+          yolo_last_error());
     /* Deep nesting loads (iteratively) and the writer refuses it instead of overflowing the stack. */
     start(&p);
-    for (int i = 0; i < 5000; i++) op(&p, ']'), op(&p, '(');
+    for (int i = 0; i < 5000; i++)
+        op(&p, ']'), op(&p, '(');
     op(&p, 'N');
-    for (int i = 0; i < 5000; i++) op(&p, 'e');
+    for (int i = 0; i < 5000; i++)
+        op(&p, 'e');
     op(&p, '.');
     v = load(&p, &st);
     unsigned char *out = NULL;
@@ -625,7 +670,8 @@ static void test_writer(void) {
     yv_dict_set(d, root, "f", yv_new_float(d, 0.1));
     yv_dict_set(d, root, "b", yv_new_bytes(d, "\xff\x00", 2));
     yv *l = yv_new_list(d);
-    for (int i = 0; i < 2500; i++) yv_seq_push(d, l, yv_new_int(d, i));
+    for (int i = 0; i < 2500; i++)
+        yv_seq_push(d, l, yv_new_int(d, i));
     yv_dict_set(d, root, "l", l);
     int64_t sh[] = {2};
     yv_dict_set(d, root, "t", yv_new_tensor(d, YDT_F16, 1, sh));
@@ -638,7 +684,8 @@ static void test_writer(void) {
     size_t n;
     int ctr = 0;
     yolo_status st = pickle_dump(root, key_seq, &ctr, &out, &n);
-    CHECK(st == YOLO_OK && n > 2 && out[0] == 0x80 && out[1] == 2 && out[n - 1] == '.', "writer: protocol 2 pickle");
+    CHECK(st == YOLO_OK && n > 2 && out[0] == 0x80 && out[1] == 2 && out[n - 1] == '.',
+          "writer: protocol 2 pickle");
     if (st) return;
     yv_doc_free(doc);
     doc = yv_doc_new();
@@ -649,17 +696,22 @@ static void test_writer(void) {
     if (st) return;
     int64_t i;
     double f;
-    CHECK(yv_as_int(yv_dict_get(v, "n"), &i) && i == 3000000000LL && yv_as_int(yv_dict_get(v, "neg"), &i) && i == -300, "ints");
+    CHECK(yv_as_int(yv_dict_get(v, "n"), &i) && i == 3000000000LL && yv_as_int(yv_dict_get(v, "neg"), &i) &&
+              i == -300,
+          "ints");
     CHECK(yv_as_double(yv_dict_get(v, "f"), &f) && f == 0.1, "float");
     yv *b = yv_dict_get(v, "b");
-    CHECK(b && b->kind == YV_BYTES && b->str.len == 2 && memcmp(b->str.s, "\xff\x00", 2) == 0, "bytes via _codecs.encode");
+    CHECK(b && b->kind == YV_BYTES && b->str.len == 2 && memcmp(b->str.s, "\xff\x00", 2) == 0,
+          "bytes via _codecs.encode");
     yv *ll = yv_dict_get(v, "l");
     CHECK(ll && ll->seq.n == 2500 && ll->seq.items[2499]->i == 2499, "list over several APPENDS batches");
     yv *t = yv_dict_get(v, "t");
-    CHECK(t && t->kind == YV_TENSOR && t->tensor.dtype == YDT_F16 && t->tensor.shape[0] == 2 && strcmp(t->tensor.storage->key, "0") == 0,
+    CHECK(t && t->kind == YV_TENSOR && t->tensor.dtype == YDT_F16 && t->tensor.shape[0] == 2 &&
+              strcmp(t->tensor.storage->key, "0") == 0,
           "tensor with storage key 0");
     yv *o = yv_dict_get(v, "obj");
-    CHECK(o && o->kind == YV_OBJECT && o->obj.newobj && yv_dict_get(o, "x") && yv_dict_get(o, "x")->kind == YV_NONE,
+    CHECK(o && o->kind == YV_OBJECT && o->obj.newobj && yv_dict_get(o, "x") &&
+              yv_dict_get(o, "x")->kind == YV_NONE,
           "object record round trip (NEWOBJ + BUILD)");
     yv_doc_free(d);
 }
@@ -670,7 +722,8 @@ static void test_value_misc(void) {
               strcmp(yv_dtype_storage_class(YDT_I64), "LongStorage") == 0,
           "dtype tables");
     yv_dtype dt;
-    CHECK(yv_dtype_from_storage_class("torch.BFloat16Storage", &dt) && dt == YDT_BF16 && !yv_dtype_from_storage_class("X", &dt),
+    CHECK(yv_dtype_from_storage_class("torch.BFloat16Storage", &dt) && dt == YDT_BF16 &&
+              !yv_dtype_from_storage_class("X", &dt),
           "storage class names");
     int64_t sh[] = {3};
     yv *h = yv_new_tensor(d, YDT_F16, 1, sh);
@@ -689,16 +742,19 @@ static void test_value_misc(void) {
     *(int64_t *)yv_tensor_data(&sc->tensor) = 42;
     double x;
     CHECK(yv_as_double(sc, &x) && x == 42, "0-dim tensor as double");
-    CHECK(!yv_is_truthy(yv_new_str(d, "")) && yv_is_truthy(yv_new_int(d, 2)) && !yv_is_truthy(yv_new_list(d)), "truthiness");
+    CHECK(!yv_is_truthy(yv_new_str(d, "")) && yv_is_truthy(yv_new_int(d, 2)) && !yv_is_truthy(yv_new_list(d)),
+          "truthiness");
     const unsigned char small[] = {0xff, 0xff, 0xff};
     yv *bi = yv_new_bigint(d, small, 3);
     CHECK(bi->kind == YV_INT && bi->i == -1, "big int normalised to int");
     /* mixed-type keys: 1, True and 1.0 are one key, like Python */
     yv *dict = yv_new_dict(d);
-    for (int i = 0; i < 20; i++) yv_dict_put(d, dict, yv_new_int(d, i), yv_new_int(d, i));
+    for (int i = 0; i < 20; i++)
+        yv_dict_put(d, dict, yv_new_int(d, i), yv_new_int(d, i));
     yv_dict_put(d, dict, yv_new_bool(d, true), yv_new_str(d, "t"));
     yv_dict_put(d, dict, yv_new_float(d, 2.0), yv_new_str(d, "two"));
-    CHECK(dict->dict.n == 20 && dict->dict.vals[1]->kind == YV_STR && dict->dict.vals[2]->kind == YV_STR, "numeric keys compare by value");
+    CHECK(dict->dict.n == 20 && dict->dict.vals[1]->kind == YV_STR && dict->dict.vals[2]->kind == YV_STR,
+          "numeric keys compare by value");
     yv_doc_free(d);
 }
 

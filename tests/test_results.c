@@ -26,9 +26,11 @@ int main(void) {
     CHECK(c && n == 15 && !strcmp(c[0], "epoch") && !strcmp(c[1], "time") && !strcmp(c[14], "lr/pg2"),
           "detect has 15 columns, epoch,time ... lr/pg2");
     c = results_columns("segment", &n);
-    CHECK(c && n == 21 && !strcmp(c[3], "train/seg_loss") && !strcmp(c[13], "metrics/mAP50-95(M)"), "segment columns");
+    CHECK(c && n == 21 && !strcmp(c[3], "train/seg_loss") && !strcmp(c[13], "metrics/mAP50-95(M)"),
+          "segment columns");
     c = results_columns("classify", &n);
-    CHECK(c && n == 9 && !strcmp(c[3], "metrics/accuracy_top1") && !strcmp(c[5], "val/loss"), "classify columns");
+    CHECK(c && n == 9 && !strcmp(c[3], "metrics/accuracy_top1") && !strcmp(c[5], "val/loss"),
+          "classify columns");
     CHECK(!results_columns("pose", &n), "unknown task has no columns");
 
     /* Python: round(0.123455, 5) == 0.12345 (the double is just below the tie), round(2.675, 2) style */
@@ -56,9 +58,10 @@ int main(void) {
     char path[256];
     snprintf(path, sizeof path, "%s/results.csv", dir);
     CHECK(results_write_csv(path, tr) == YOLO_OK, "write results.csv");
-    const char *want = "epoch,time,train/loss,metrics/accuracy_top1,metrics/accuracy_top5,val/loss,lr/pg0,lr/pg1,lr/pg2\n"
-                       "1,1.5,2.25849,0.125,0.5,2.30326,2.142e-05,2.142e-05,2.142e-05\n"
-                       "2,3,1.9,0.25,0.625,2.2,4e-05,4e-05,4e-05\n";
+    const char *want =
+        "epoch,time,train/loss,metrics/accuracy_top1,metrics/accuracy_top5,val/loss,lr/pg0,lr/pg1,lr/pg2\n"
+        "1,1.5,2.25849,0.125,0.5,2.30326,2.142e-05,2.142e-05,2.142e-05\n"
+        "2,3,1.9,0.25,0.625,2.2,4e-05,4e-05,4e-05\n";
     const char *got = slurp(path);
     CHECK(got && !strcmp(got, want), "results.csv is Ultralytics' format (%%.6g, no padding)");
     if (got && strcmp(got, want)) printf("# got:\n%s", got);
@@ -78,8 +81,8 @@ int main(void) {
     CHECK(lock_acquire(dir, &l1) == YOLO_OK, "first lock");
     /* flock is per open file: a second open in the same process conflicts like another process */
     yolo_status st = lock_acquire(dir, &l2);
-    CHECK(st == YOLO_ERR_LOCKED && strstr(yolo_last_error(), "another trainer (pid "), "second lock refused: %s",
-          yolo_last_error());
+    CHECK(st == YOLO_ERR_LOCKED && strstr(yolo_last_error(), "another trainer (pid "),
+          "second lock refused: %s", yolo_last_error());
     lock_release(l1);
     CHECK(lock_acquire(dir, &l2) == YOLO_OK, "lock again after release");
     lock_release(l2);

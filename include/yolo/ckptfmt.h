@@ -22,17 +22,17 @@ extern "C" {
 #endif
 
 /* ---- format marker ---- */
-#define CKPTFMT_KEY_FORMAT "yolo_tools_format"   /* int: layout version */
+#define CKPTFMT_KEY_FORMAT "yolo_tools_format" /* int: layout version */
 #define CKPTFMT_FORMAT_VERSION 1
-#define CKPTFMT_KEY_WRITER "yolo_tools_version"  /* str: version of the program that wrote the file */
+#define CKPTFMT_KEY_WRITER "yolo_tools_version" /* str: version of the program that wrote the file */
 #define CKPTFMT_WRITER_VERSION "0.1.0"
 
 /* ---- keys shared with Ultralytics ---- */
-#define CKPTFMT_KEY_EPOCH "epoch"                 /* int: last finished epoch, 0-based; -1 stripped */
-#define CKPTFMT_KEY_BEST_FITNESS "best_fitness"   /* float or None */
-#define CKPTFMT_KEY_MODEL "model"                 /* state dict: raw training weights (fp32); fp16 EMA when stripped */
-#define CKPTFMT_KEY_EMA "ema"                     /* state dict: EMA weights (fp32) or None */
-#define CKPTFMT_KEY_UPDATES "updates"             /* int: EMA update counter or None */
+#define CKPTFMT_KEY_EPOCH "epoch"               /* int: last finished epoch, 0-based; -1 stripped */
+#define CKPTFMT_KEY_BEST_FITNESS "best_fitness" /* float or None */
+#define CKPTFMT_KEY_MODEL "model"     /* state dict: raw training weights (fp32); fp16 EMA when stripped */
+#define CKPTFMT_KEY_EMA "ema"         /* state dict: EMA weights (fp32) or None */
+#define CKPTFMT_KEY_UPDATES "updates" /* int: EMA update counter or None */
 #define CKPTFMT_KEY_OPTIMIZER "optimizer"         /* dict (see below) or None */
 #define CKPTFMT_KEY_TRAIN_ARGS "train_args"       /* dict: Ultralytics' argument names and values */
 #define CKPTFMT_KEY_TRAIN_METRICS "train_metrics" /* dict: last validation metrics plus fitness */
@@ -41,23 +41,24 @@ extern "C" {
 #define CKPTFMT_KEY_VERSION "version"             /* str: version of the trainer that made the weights */
 
 /* ---- our keys: the model ---- */
-#define CKPTFMT_KEY_TASK "task"                   /* str: detect, segment, classify */
-#define CKPTFMT_KEY_YAML "yaml"                   /* dict: the model YAML as loaded (plus scale, yaml_file) */
-#define CKPTFMT_KEY_NC "nc"                       /* int */
-#define CKPTFMT_KEY_NAMES "names"                 /* dict int -> str */
-#define CKPTFMT_KEY_STRIDE "stride"               /* list of float: detection strides */
-#define CKPTFMT_KEY_IMPORTED "imported_from"      /* dict: kind, version, file, and what the original held
-                                                    * that export --format ultralytics gives back (git,
-                                                    * save_dir, head_shape); absent in native files */
+#define CKPTFMT_KEY_TASK "task"     /* str: detect, segment, classify */
+#define CKPTFMT_KEY_YAML "yaml"     /* dict: the model YAML as loaded (plus scale, yaml_file) */
+#define CKPTFMT_KEY_NC "nc"         /* int */
+#define CKPTFMT_KEY_NAMES "names"   /* dict int -> str */
+#define CKPTFMT_KEY_STRIDE "stride" /* list of float: detection strides */
+#define CKPTFMT_KEY_IMPORTED                                                                                 \
+    "imported_from" /* dict: kind, version, file, and what the original held                                 \
+                     * that export --format ultralytics gives back (git,                                     \
+                     * save_dir, head_shape); absent in native files */
 
 /* ---- our keys: exact resume (written by the trainer; readers tolerate their absence) ---- */
-#define CKPTFMT_KEY_RNG "rng"                     /* dict: seed (int), torch_cpu (uint8 tensor), cuda (list) */
-#define CKPTFMT_KEY_POSITION "position"           /* dict or None: mid-epoch position, see yolo-checkpoint(5) */
-#define CKPTFMT_KEY_STOPPER "stopper"             /* dict: early stopping (best_epoch, best_fitness, patience, stopped) */
-#define CKPTFMT_KEY_ACCUMULATE "accumulate"       /* dict: accumulate, last_opt_step, iteration, grads */
-#define CKPTFMT_KEY_THREADS "threads"             /* int: torch intra-op threads used (bitwise determinism) */
-#define CKPTFMT_KEY_VAL_TABLE "val_table"         /* str: per-class validation table of train_metrics */
-#define CKPTFMT_KEY_SCHEDULER "scheduler"         /* dict: last_epoch */
+#define CKPTFMT_KEY_RNG "rng"               /* dict: seed (int), torch_cpu (uint8 tensor), cuda (list) */
+#define CKPTFMT_KEY_POSITION "position"     /* dict or None: mid-epoch position, see yolo-checkpoint(5) */
+#define CKPTFMT_KEY_STOPPER "stopper"       /* dict: early stopping (best_epoch, best_fitness, patience...) */
+#define CKPTFMT_KEY_ACCUMULATE "accumulate" /* dict: accumulate, last_opt_step, iteration, grads */
+#define CKPTFMT_KEY_THREADS "threads"       /* int: torch intra-op threads used (bitwise determinism) */
+#define CKPTFMT_KEY_VAL_TABLE "val_table"   /* str: per-class validation table of train_metrics */
+#define CKPTFMT_KEY_SCHEDULER "scheduler"   /* dict: last_epoch */
 
 typedef enum {
     CKPTFMT_UNKNOWN = 0,
@@ -75,7 +76,8 @@ yolo_status ckptfmt_new_root(yv_doc *doc, yv **out);
 
 /* Classifies a loaded root. Works on files read without tensor data. */
 ckptfmt_kind_t ckptfmt_kind(const yv *root);
-/* "ours-training", "ours-stripped", "ultralytics-training", "ultralytics-stripped", "tensor-dict", "unknown" */
+/* "ours-training", "ours-stripped", "ultralytics-training", "ultralytics-stripped", "tensor-dict", "unknown"
+ */
 const char *ckptfmt_kind_name(ckptfmt_kind_t kind);
 /* A phrase for people: "yolo-tools training checkpoint", "Ultralytics stripped weights", ... */
 const char *ckptfmt_kind_describe(ckptfmt_kind_t kind);

@@ -30,10 +30,12 @@ typedef struct {
 } cli_setting;
 
 /* Table entries; the conditionals make the compiler check the target's type. */
-#define CLI_TEXT(k, p) {.key = (k), .type = CLI_STR, .dst = (1 ? (p) : (const char **)0)}
-#define CLI_INT_IN(k, p, l, h, w) {.key = (k), .type = CLI_INT, .dst = (1 ? (p) : (int *)0), .lo = (l), .hi = (h), .what = (w)}
-#define CLI_DOUBLE_IN(k, p, l, h, w) \
-    {.key = (k), .type = CLI_DOUBLE, .dst = (1 ? (p) : (double *)0), .lo = (l), .hi = (h), .what = (w)}
+#define CLI_TEXT(k, p)                                                                                       \
+    { .key = (k), .type = CLI_STR, .dst = (1 ? (p) : (const char **)0) }
+#define CLI_INT_IN(k, p, l, h, w)                                                                            \
+    { .key = (k), .type = CLI_INT, .dst = (1 ? (p) : (int *)0), .lo = (l), .hi = (h), .what = (w) }
+#define CLI_DOUBLE_IN(k, p, l, h, w)                                                                         \
+    { .key = (k), .type = CLI_DOUBLE, .dst = (1 ? (p) : (double *)0), .lo = (l), .hi = (h), .what = (w) }
 
 /* A bare word that sets a flag (such as --json). */
 typedef struct {

@@ -40,7 +40,8 @@ yolo_status dataset_open(const char *path, dataset **out);
 void dataset_free(dataset *ds);
 /* A dataset from data.yaml text (tests and the fuzz harness): name is used in messages, dir stands for
  * the YAML file's folder. Nothing is read from disk until a split is loaded. */
-yolo_status dataset_open_yaml_text(const void *text, size_t len, const char *name, const char *dir, dataset **out);
+yolo_status dataset_open_yaml_text(const void *text, size_t len, const char *name, const char *dir,
+                                   dataset **out);
 
 int dataset_nc(const dataset *ds);
 const char *const *dataset_names(const dataset *ds);
@@ -54,10 +55,10 @@ const char *dataset_root(const dataset *ds);
 bool dataset_has_split(const dataset *ds, const char *split);
 
 typedef struct {
-    int workers;      /* threads for checking images when there is no cache (0: all cores) */
-    bool no_cache;    /* neither read nor write the label cache */
-    double fraction;  /* 0 < f < 1 keeps the first round(f * listed) files (Ultralytics' fraction=, given for
-                         train only); 0 or 1: all */
+    int workers;     /* threads for checking images when there is no cache (0: all cores) */
+    bool no_cache;   /* neither read nor write the label cache */
+    double fraction; /* 0 < f < 1 keeps the first round(f * listed) files (Ultralytics' fraction=, given for
+                        train only); 0 or 1: all */
 } dataset_load_opts;
 
 typedef struct {
@@ -70,17 +71,18 @@ typedef struct {
     int64_t instances;  /* labels over all usable images */
     int64_t *per_class; /* nc counts of instances (classify: images per class) */
     int n_msgs;
-    char **msgs;        /* one warning per file, "file: reason" */
-    bool from_cache;    /* the label cache was valid and used */
-    bool segments;      /* polygons are present (a segmentation dataset) */
+    char **msgs;           /* one warning per file, "file: reason" */
+    bool from_cache;       /* the label cache was valid and used */
+    bool segments;         /* polygons are present (a segmentation dataset) */
     bool segments_dropped; /* mixed box-only and polygon labels: polygons dropped, as Ultralytics does */
-    char *cache_path;   /* where the cache is (NULL when no_cache) */
-    char *cache_note;   /* why the cache was rebuilt or could not be written, or NULL */
+    char *cache_path;      /* where the cache is (NULL when no_cache) */
+    char *cache_note;      /* why the cache was rebuilt or could not be written, or NULL */
 } dataset_report;
 
 /* Lists, checks and caches one split. Corrupt files are reported, not errors; errors are for a split that
  * is missing or empty of images, or I/O failures. */
-yolo_status dataset_split_load(dataset *ds, const char *split, const dataset_load_opts *opts, dataset_split **out);
+yolo_status dataset_split_load(dataset *ds, const char *split, const dataset_load_opts *opts,
+                               dataset_split **out);
 void dataset_split_free(dataset_split *sp);
 
 const dataset_report *dataset_split_report(const dataset_split *sp);

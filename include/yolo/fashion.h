@@ -23,13 +23,13 @@ extern "C" {
 #define FASHION_DEFAULT_DIR "/usr/share/datasets/fashion-mnist"
 
 typedef struct {
-    const char *task;     /* "detect", "segment" or "classify" */
-    const char *out_dir;  /* created if missing */
-    const char *src_dir;  /* NULL: FASHION_DEFAULT_DIR (or $YOLO_FASHION_DIR) */
-    int n_train, n_val;   /* 64, 16 */
-    int imgsz;            /* 128 (classify: 64) */
+    const char *task;    /* "detect", "segment" or "classify" */
+    const char *out_dir; /* created if missing */
+    const char *src_dir; /* NULL: FASHION_DEFAULT_DIR (or $YOLO_FASHION_DIR) */
+    int n_train, n_val;  /* 64, 16 */
+    int imgsz;           /* 128 (classify: 64) */
     uint64_t seed;
-    bool jpeg;            /* write JPEG (quality 95) instead of PNG images */
+    bool jpeg; /* write JPEG (quality 95) instead of PNG images */
 } fashion_opts;
 
 /* The 10 class names, in Fashion-MNIST's label order. */

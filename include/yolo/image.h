@@ -13,8 +13,8 @@ extern "C" {
 #endif
 
 typedef struct {
-    int h, w, c;   /* c = 3 for colour, 1 for grey */
-    uint8_t *px;   /* h*w*c bytes, owned (free with image_free) */
+    int h, w, c; /* c = 3 for colour, 1 for grey */
+    uint8_t *px; /* h*w*c bytes, owned (free with image_free) */
 } image;
 
 /* Allocates an h x w x c image filled with value. Returns YOLO_ERR_NOMEM or YOLO_ERR_LIMIT. */

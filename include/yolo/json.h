@@ -23,10 +23,10 @@ extern "C" {
 typedef struct {
     FILE *f;
     int depth;
-    bool pretty;                    /* newlines and two-space indentation */
+    bool pretty; /* newlines and two-space indentation */
     bool need_comma[JSON_MAX_DEPTH];
-    bool after_key;                 /* the next value completes a "key": pair */
-    bool failed;                    /* nesting misuse or too deep */
+    bool after_key; /* the next value completes a "key": pair */
+    bool failed;    /* nesting misuse or too deep */
 } json_writer;
 
 void json_init(json_writer *w, FILE *f, bool pretty);
@@ -39,10 +39,10 @@ void json_end_array(json_writer *w);
 /* Inside an object: the key of the next value. */
 void json_write_key(json_writer *w, const char *key);
 
-void json_write_str(json_writer *w, const char *s);          /* NULL writes null */
+void json_write_str(json_writer *w, const char *s); /* NULL writes null */
 void json_write_strn(json_writer *w, const char *s, size_t len);
 void json_write_int(json_writer *w, int64_t v);
-void json_write_double(json_writer *w, double v);            /* shortest form that reads back exactly */
+void json_write_double(json_writer *w, double v); /* shortest form that reads back exactly */
 void json_write_bool(json_writer *w, bool v);
 void json_write_null(json_writer *w);
 

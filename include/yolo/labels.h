@@ -23,17 +23,17 @@ extern "C" {
 #endif
 
 typedef enum {
-    LABELS_OK = 0,      /* instances read */
-    LABELS_EMPTY,       /* the file has no label lines: a background image */
-    LABELS_CORRUPT,     /* reason in msg; the image must be skipped */
+    LABELS_OK = 0,  /* instances read */
+    LABELS_EMPTY,   /* the file has no label lines: a background image */
+    LABELS_CORRUPT, /* reason in msg; the image must be skipped */
 } labels_verdict;
 
 /* Parses the text of one label file into out's instances (out's labels are cleared first; its image is
  * untouched). nc is the number of classes. msg receives the reason for LABELS_CORRUPT, or a warning
  * ("2 duplicate labels removed") for LABELS_OK, or "" — without the file name, which the caller adds.
  * The return value is YOLO_OK unless memory ran out; the verdict is in *verdict. */
-yolo_status labels_parse(const char *text, size_t len, int nc, sample *out, labels_verdict *verdict, char *msg,
-                         size_t msg_cap);
+yolo_status labels_parse(const char *text, size_t len, int nc, sample *out, labels_verdict *verdict,
+                         char *msg, size_t msg_cap);
 
 /* Ultralytics' label path for an image path: the last "/images/" becomes "/labels/" and the extension
  * becomes ".txt" ("d/images/train/a.jpg" -> "d/labels/train/a.txt"). Returns a malloc'ed string. */

@@ -121,7 +121,8 @@ void model_output_free(model_output *out);
 
 /* Anchor centres (A, 2) in grid units (x + 0.5, y + 0.5) and strides (A, 1), float32, from the
  * level sizes of the last forward. */
-yolo_status model_anchors(const model *m, const model_output *out, torch_tensor **anchors, torch_tensor **strides);
+yolo_status model_anchors(const model *m, const model_output *out, torch_tensor **anchors,
+                          torch_tensor **strides);
 
 /* ---- weights ---- */
 /* Copies every entry of sd (a dict name -> tensor, e.g. from yv_state_dict) whose name and shape

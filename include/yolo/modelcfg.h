@@ -23,7 +23,8 @@ yolo_status modelcfg_load(const char *name_or_path, int nc_override, modelcfg **
 void modelcfg_free(modelcfg *cfg);
 /* The same from YAML text in memory (e.g. the yaml a checkpoint carries); name stands for the file
  * name: it gives the scale letter, the summary's model name and the prefix of error messages. */
-yolo_status modelcfg_load_text(const void *text, size_t len, const char *name, int nc_override, modelcfg **out);
+yolo_status modelcfg_load_text(const void *text, size_t len, const char *name, int nc_override,
+                               modelcfg **out);
 
 const char *modelcfg_task(const modelcfg *cfg); /* "detect", "segment" or "classify" */
 char modelcfg_scale(const modelcfg *cfg);       /* 'n', 's', 'm', 'l', 'x' */
@@ -60,10 +61,10 @@ typedef struct {
     int scale;                   /* Upsample factor */
     int dim;                     /* Concat dimension */
     /* Detect / Segment / Classify */
-    int nc, nm, npr;             /* classes, mask coefficients, prototype width (scaled) */
-    int nl;                      /* head input levels */
-    int ch[MODELCFG_MAX_FROM];   /* head input channels per level */
-    int c_box, c_cls, c_mask;    /* hidden widths of the cv2 / cv3 / cv4 branches */
+    int nc, nm, npr;           /* classes, mask coefficients, prototype width (scaled) */
+    int nl;                    /* head input levels */
+    int ch[MODELCFG_MAX_FROM]; /* head input channels per level */
+    int c_box, c_cls, c_mask;  /* hidden widths of the cv2 / cv3 / cv4 branches */
 } modelcfg_layer;
 
 int modelcfg_layer_count(const modelcfg *cfg);

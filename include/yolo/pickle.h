@@ -24,7 +24,8 @@ typedef struct {
 
 /* Unpickles data into doc. Tensor storages (BINPERSID ('storage', <Type>Storage, key, device, numel))
  * become yv_storage records in the doc, one per key, shared by every tensor that names the key; a
- * storage on its own is returned as a 1-D tensor over it. Errors: "unknown pickle opcode 0x.. at offset N". */
+ * storage on its own is returned as a 1-D tensor over it. Errors: "unknown pickle opcode 0x.. at offset N".
+ */
 yolo_status pickle_load(yv_doc *doc, const void *data, size_t len, const pickle_opts *opts, yv **out);
 
 /* Pickles v with protocol 2, as torch.save would: tensors as _rebuild_tensor_v2 over BINPERSID storage
@@ -34,7 +35,8 @@ yolo_status pickle_load(yv_doc *doc, const void *data, size_t len, const pickle_
  * Storages are named by key_of(storage, ctx), which returns a stable key string ("0", "1", ...) per
  * storage (NULL key_of: the storage's own key). The result is malloc'd: *out, *out_len. */
 typedef const char *(*pickle_storage_key_fn)(yv_storage *st, void *ctx);
-yolo_status pickle_dump(const yv *v, pickle_storage_key_fn key_of, void *ctx, unsigned char **out, size_t *out_len);
+yolo_status pickle_dump(const yv *v, pickle_storage_key_fn key_of, void *ctx, unsigned char **out,
+                        size_t *out_len);
 
 #ifdef __cplusplus
 }

@@ -1,4 +1,5 @@
-/* The per-sample pipeline behind `yolo-data`: sample i of epoch e is a pure function of (dataset, seed, e, i).
+/* The per-sample pipeline behind `yolo-data`: sample i of epoch e is a pure function of (dataset, seed, e,
+ * i).
  *
  *   train: position i takes dataset image perm[i], perm = rng_permutation(seed, e, n); its transform draws
  *          from rng_init(seed, e, i, RNG_STREAM_AUGMENT) (classification: RNG_STREAM_CLASSIFY);
@@ -23,21 +24,21 @@ extern "C" {
 #endif
 
 typedef struct {
-    const char *task;    /* "detect", "segment", "classify", or NULL: from the dataset */
-    const char *split;   /* "train", "val", "test" */
-    bool augment;        /* the train transform (default for train) or the validation transform */
+    const char *task;  /* "detect", "segment", "classify", or NULL: from the dataset */
+    const char *split; /* "train", "val", "test" */
+    bool augment;      /* the train transform (default for train) or the validation transform */
     uint64_t seed;
-    int epoch;           /* 0-based */
-    int epochs;          /* run length for close_mosaic (0: unknown, mosaic stays as configured) */
+    int epoch;  /* 0-based */
+    int epochs; /* run length for close_mosaic (0: unknown, mosaic stays as configured) */
     int shard_k, shard_n;
     int64_t from;
-    int workers;         /* 0: all cores */
-    bool rect;           /* validation rect batches */
-    int batch;           /* rect batch size */
-    bool keep_polygons;  /* keep polygons in samples (yolo-data show); streams carry masks instead */
-    int cache_mb;        /* decoded images kept in memory for reuse (mosaic reads each image ~4 times per
-                            epoch); 512 by default, 0: none. Output bytes do not depend on it. */
-    augment_cfg aug;     /* imgsz and hyper-parameters */
+    int workers;        /* 0: all cores */
+    bool rect;          /* validation rect batches */
+    int batch;          /* rect batch size */
+    bool keep_polygons; /* keep polygons in samples (yolo-data show); streams carry masks instead */
+    int cache_mb;       /* decoded images kept in memory for reuse (mosaic reads each image ~4 times per
+                           epoch); 512 by default, 0: none. Output bytes do not depend on it. */
+    augment_cfg aug;    /* imgsz and hyper-parameters */
 } pipeline_opts;
 
 void pipeline_opts_default(pipeline_opts *o);

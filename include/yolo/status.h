@@ -37,6 +37,14 @@ const char *yolo_last_error(void);
 /* Prefixes the last error with "prefix: " (for adding a file name on the way up). Returns status. */
 yolo_status yolo_error_prefix(yolo_status status, const char *prefix);
 
+/* The one error-propagation macro: x (a call returning yolo_status) goes into the caller's
+ * `yolo_status st`; on failure it jumps to the caller's `done:` label, which cleans up and returns st. */
+#define YOLO_TRY(x)                                                                                          \
+    do {                                                                                                     \
+        st = (x);                                                                                            \
+        if (st != YOLO_OK) goto done;                                                                        \
+    } while (0)
+
 /* Tools: exit codes. 0 success, 1 the work failed, 2 usage error. */
 enum { YOLO_EXIT_OK = 0, YOLO_EXIT_FAIL = 1, YOLO_EXIT_USAGE = 2 };
 

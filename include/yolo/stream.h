@@ -29,34 +29,34 @@ extern "C" {
 #define STREAM_MAX_NAMES 100000
 
 typedef struct {
-    int version;           /* STREAM_VERSION */
-    char task[16];         /* "detect", "segment" or "classify" */
-    char split[16];        /* "train", "val", "test" */
+    int version;    /* STREAM_VERSION */
+    char task[16];  /* "detect", "segment" or "classify" */
+    char split[16]; /* "train", "val", "test" */
     int imgsz;
     int nc;
-    char **names;          /* nc class names (owned by the header) */
+    char **names; /* nc class names (owned by the header) */
     uint64_t seed;
-    int epoch;             /* 0-based */
-    int epochs;            /* total epochs of the run (close_mosaic uses it); 0 if unknown */
-    int64_t total;         /* samples in the whole epoch of this split (the dataset's image count) */
-    int64_t count;         /* samples in this stream (after --shard and --from) */
-    int64_t from;          /* first index of the epoch covered (--from) */
-    int shard_k, shard_n;  /* this stream holds indices i with i % shard_n == shard_k (0/1: all) */
-    bool augment;          /* train transform (true) or validation transform (false) */
-    bool mosaic;           /* mosaic was active in this epoch */
-    bool rect;             /* validation rect batches */
-    int batch;             /* rect batch size (0 when not rect) */
-    int stride;            /* 32 */
-    int mask_ratio;        /* segment: masks are (h / mask_ratio) x (w / mask_ratio) */
-    bool overlap;          /* segment: masks in overlap mode (one map, value k+1 = instance k) */
+    int epoch;            /* 0-based */
+    int epochs;           /* total epochs of the run (close_mosaic uses it); 0 if unknown */
+    int64_t total;        /* samples in the whole epoch of this split (the dataset's image count) */
+    int64_t count;        /* samples in this stream (after --shard and --from) */
+    int64_t from;         /* first index of the epoch covered (--from) */
+    int shard_k, shard_n; /* this stream holds indices i with i % shard_n == shard_k (0/1: all) */
+    bool augment;         /* train transform (true) or validation transform (false) */
+    bool mosaic;          /* mosaic was active in this epoch */
+    bool rect;            /* validation rect batches */
+    int batch;            /* rect batch size (0 when not rect) */
+    int stride;           /* 32 */
+    int mask_ratio;       /* segment: masks are (h / mask_ratio) x (w / mask_ratio) */
+    bool overlap;         /* segment: masks in overlap mode (one map, value k+1 = instance k) */
 } stream_header;
 
 typedef struct {
-    int64_t i;             /* position in the epoch (0..total-1); the stream is in increasing i */
-    sample s;              /* s.img: h x w x 3 RGB; s.index: dataset index of the main image;
-                              ori/res/ratio/pad; boxes normalised xywh; polygons (segment); label (classify) */
-    char *file;            /* image file, as the dataset names it (owned) */
-    uint16_t *mask;        /* segment: mask_h x mask_w overlap map (instances are in mask order), or NULL */
+    int64_t i;      /* position in the epoch (0..total-1); the stream is in increasing i */
+    sample s;       /* s.img: h x w x 3 RGB; s.index: dataset index of the main image;
+                       ori/res/ratio/pad; boxes normalised xywh; polygons (segment); label (classify) */
+    char *file;     /* image file, as the dataset names it (owned) */
+    uint16_t *mask; /* segment: mask_h x mask_w overlap map (instances are in mask order), or NULL */
     int mask_h, mask_w;
 } stream_sample;
 

@@ -80,7 +80,8 @@ yolo_status torch_ones(int ndim, const int64_t *shape, torch_dtype dt, torch_dev
 yolo_status torch_full(int ndim, const int64_t *shape, double value, torch_dtype dt, torch_device dev,
                        torch_tensor **out);
 /* A new CPU tensor holding a copy of data (contiguous, row-major). */
-yolo_status torch_from_data(const void *data, torch_dtype dt, int ndim, const int64_t *shape, torch_tensor **out);
+yolo_status torch_from_data(const void *data, torch_dtype dt, int ndim, const int64_t *shape,
+                            torch_tensor **out);
 /* 0, 1, ..., n-1. */
 yolo_status torch_arange(int64_t n, torch_dtype dt, torch_device dev, torch_tensor **out);
 
@@ -173,20 +174,21 @@ yolo_status torch_cat(const torch_tensor *const *xs, int n, int dim, torch_tenso
 
 /* ---- network layers ---- */
 /* bias may be NULL. Square stride/padding/dilation. */
-yolo_status torch_conv2d(const torch_tensor *x, const torch_tensor *w, const torch_tensor *bias, int stride, int pad,
-                         int dilation, int groups, torch_tensor **out);
-yolo_status torch_conv_transpose2d(const torch_tensor *x, const torch_tensor *w, const torch_tensor *bias, int stride,
-                                   int pad, torch_tensor **out);
+yolo_status torch_conv2d(const torch_tensor *x, const torch_tensor *w, const torch_tensor *bias, int stride,
+                         int pad, int dilation, int groups, torch_tensor **out);
+yolo_status torch_conv_transpose2d(const torch_tensor *x, const torch_tensor *w, const torch_tensor *bias,
+                                   int stride, int pad, torch_tensor **out);
 /* training: batch statistics, and running_mean/var (if given) are updated in place with momentum
  * (unbiased variance). Otherwise the running statistics are used. */
 yolo_status torch_batch_norm(const torch_tensor *x, const torch_tensor *weight, const torch_tensor *bias,
-                             torch_tensor *running_mean, torch_tensor *running_var, bool training, double momentum,
-                             double eps, torch_tensor **out);
+                             torch_tensor *running_mean, torch_tensor *running_var, bool training,
+                             double momentum, double eps, torch_tensor **out);
 yolo_status torch_max_pool2d(const torch_tensor *x, int kernel, int stride, int pad, torch_tensor **out);
 /* Nearest-neighbour upsampling by an integer factor. */
 yolo_status torch_upsample_nearest2d(const torch_tensor *x, int scale, torch_tensor **out);
 yolo_status torch_adaptive_avg_pool2d(const torch_tensor *x, int out_h, int out_w, torch_tensor **out);
-yolo_status torch_linear(const torch_tensor *x, const torch_tensor *w, const torch_tensor *bias, torch_tensor **out);
+yolo_status torch_linear(const torch_tensor *x, const torch_tensor *w, const torch_tensor *bias,
+                         torch_tensor **out);
 yolo_status torch_dropout(const torch_tensor *x, double p, bool training, torch_tensor **out);
 
 /* ---- blocked activations ----
@@ -202,8 +204,8 @@ bool torch_blocked_available(torch_device dev);
 bool torch_is_blocked(const torch_tensor *x);
 /* A convolution from a plain or blocked input to a blocked output, or to a plain one when plain_out
  * (whose channels need not be a multiple of 16). */
-yolo_status torch_conv2d_blocked(const torch_tensor *x, const torch_tensor *w, const torch_tensor *bias, int stride,
-                                 int pad, bool plain_out, torch_tensor **out);
+yolo_status torch_conv2d_blocked(const torch_tensor *x, const torch_tensor *w, const torch_tensor *bias,
+                                 int stride, int pad, bool plain_out, torch_tensor **out);
 /* Layout conversions (C a multiple of 16), recorded by autograd. */
 yolo_status torch_to_blocked(const torch_tensor *x, torch_tensor **out);
 yolo_status torch_to_plain(const torch_tensor *x, torch_tensor **out);

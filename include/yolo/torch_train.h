@@ -139,13 +139,6 @@ static inline void tt_scope_free(tt_scope *s) {
     s->n = 0;
 }
 #define TT_OUT(scope, var) tt_track((scope), &(var))
-/* The scope's error path: stores the op's status in the caller's `yolo_status st` and jumps to its
- * `done:` label, where the scope is freed. */
-#define TT_TRY(x)                                                                                            \
-    do {                                                                                                     \
-        st = (x);                                                                                            \
-        if (st != YOLO_OK) goto done;                                                                        \
-    } while (0)
 
 #ifdef __cplusplus
 }

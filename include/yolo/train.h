@@ -29,11 +29,11 @@ typedef struct {
     int save_every;     /* write the checkpoint every N batches inside the epoch (0: only at its end) */
     int stop_after;     /* stop after N batches of this process, saving the position (0: run to the end) */
     const char *val_stream; /* a validation stream file instead of building one from the dataset */
-    FILE *log;          /* progress and notes (stderr); NULL: silent */
+    FILE *log;              /* progress and notes (stderr); NULL: silent */
     /* set (by a signal handler) to stop after the current batch, saving the position like stop_after */
     volatile sig_atomic_t *interrupt;
-    bool bar;           /* redraw one progress line (a terminal) instead of one line per batch */
-    bool profile;       /* print where the epoch's time went (data wait, forward, loss, ...) on log */
+    bool bar;     /* redraw one progress line (a terminal) instead of one line per batch */
+    bool profile; /* print where the epoch's time went (data wait, forward, loss, ...) on log */
 } train_opts;
 
 void train_opts_default(train_opts *o);
@@ -47,7 +47,7 @@ void train_free(trainer *t);
 
 /* What the next train stream must be: its epoch, first sample and seed. */
 typedef struct {
-    int epoch;    /* 0-based */
+    int epoch; /* 0-based */
     int epochs;
     int64_t from; /* first sample index */
     uint64_t seed;
@@ -61,23 +61,23 @@ void train_expected(const trainer *t, train_expect *e);
 yolo_status train_check_header(const trainer *t, const stream_header *h);
 
 typedef struct {
-    int epoch, epochs;         /* epoch just run (0-based), run length */
+    int epoch, epochs; /* epoch just run (0-based), run length */
     int n_loss;
     const char *loss_names[5];
-    double loss[5];            /* train loss means over the batches of the epoch so far */
+    double loss[5]; /* train loss means over the batches of the epoch so far */
     int n_metrics;
     const char *metric_keys[12];
-    double metrics[12];        /* validation metrics with Ultralytics' keys (when validated) */
-    double fitness;            /* NAN when not validated */
+    double metrics[12]; /* validation metrics with Ultralytics' keys (when validated) */
+    double fitness;     /* NAN when not validated */
     double best_fitness;
-    bool validated, best;      /* best: this epoch wrote best.pt */
-    bool epoch_done;           /* the whole epoch was trained */
-    bool finished;             /* the run is over (last epoch or early stop) */
+    bool validated, best; /* best: this epoch wrote best.pt */
+    bool epoch_done;      /* the whole epoch was trained */
+    bool finished;        /* the run is over (last epoch or early stop) */
     bool stopped_early;
-    int64_t position;          /* next sample index inside the epoch when stopped mid-epoch, else -1 */
-    bool interrupted;          /* stopped mid-epoch by *opts.interrupt */
-    int64_t batches;           /* batches trained by this process */
-    double seconds;            /* wall time of this process' epoch work */
+    int64_t position; /* next sample index inside the epoch when stopped mid-epoch, else -1 */
+    bool interrupted; /* stopped mid-epoch by *opts.interrupt */
+    int64_t batches;  /* batches trained by this process */
+    double seconds;   /* wall time of this process' epoch work */
 } train_summary;
 
 /* Trains the batches of r (positioned as train_check_header wants) and, when the epoch is complete,

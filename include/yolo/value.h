@@ -61,11 +61,11 @@ bool yv_dtype_from_storage_class(const char *name, yv_dtype *out);
 
 typedef struct yv_storage {
     int refs;
-    char *key;      /* entry name under <root>/data/ in the file ("0", "1", ...) */
+    char *key; /* entry name under <root>/data/ in the file ("0", "1", ...) */
     yv_dtype dtype;
-    int64_t numel;  /* elements as declared in the pickle */
-    void *data;     /* numel * dtype size bytes, or NULL when the file was read without tensor data */
-    char *device;   /* "cpu", as in the pickle */
+    int64_t numel; /* elements as declared in the pickle */
+    void *data;    /* numel * dtype size bytes, or NULL when the file was read without tensor data */
+    char *device;  /* "cpu", as in the pickle */
 } yv_storage;
 
 typedef struct {
@@ -158,8 +158,8 @@ yv *yv_new_tensor_view(yv_doc *doc, yv_storage *st, yv_dtype dt, int ndim, const
 yv_storage *yv_new_storage(yv_doc *doc, yv_dtype dt, int64_t numel, bool with_data);
 
 /* ---- containers ---- */
-yolo_status yv_seq_push(yv_doc *doc, yv *seq, yv *item);              /* list, tuple, set */
-yolo_status yv_dict_put(yv_doc *doc, yv *dict, yv *key, yv *val);     /* replaces an equal key */
+yolo_status yv_seq_push(yv_doc *doc, yv *seq, yv *item);                  /* list, tuple, set */
+yolo_status yv_dict_put(yv_doc *doc, yv *dict, yv *key, yv *val);         /* replaces an equal key */
 yolo_status yv_dict_set(yv_doc *doc, yv *dict, const char *key, yv *val); /* string key */
 /* String key; NULL if absent. An object record whose BUILD state is a dict (IterableSimpleNamespace,
  * nn.Module records) is looked into like a dict. Hashed once a dict has more than 8 entries. */
@@ -173,9 +173,10 @@ yolo_status yv_dict_set_new(yv_doc *doc, yv *dict, const char *key, yv *val);
 yv *yv_copy_plain(yv_doc *doc, const yv *v);
 
 /* ---- scalar access (false if the value is not of a compatible kind) ---- */
-bool yv_as_int(const yv *v, int64_t *out);     /* int, bool; float or numpy scalar record if integral */
-bool yv_as_double(const yv *v, double *out);   /* float, int, big int, bool, numpy scalar record, 1-element tensor */
-const char *yv_as_str(const yv *v);            /* str; NULL otherwise */
+bool yv_as_int(const yv *v, int64_t *out); /* int, bool; float or numpy scalar record if integral */
+bool yv_as_double(const yv *v,
+                  double *out);     /* float, int, big int, bool, numpy scalar record, 1-element tensor */
+const char *yv_as_str(const yv *v); /* str; NULL otherwise */
 bool yv_is_truthy(const yv *v);
 /* dict[key] as a number (ints truncate floats), a default, or a string; absent or None is false/def/NULL. */
 bool yv_get_int(const yv *dict, const char *key, int64_t *out);

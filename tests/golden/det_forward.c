@@ -11,7 +11,8 @@
 /* Per level (B, 64+nc, H, W) from our flattened boxes/scores, to compare with train_out[l]. */
 static yolo_status level_map(const model_output *o, int l, torch_tensor **out) {
     int64_t start = 0;
-    for (int k = 0; k < l; k++) start += o->level_hw[k][0] * o->level_hw[k][1];
+    for (int k = 0; k < l; k++)
+        start += o->level_hw[k][0] * o->level_hw[k][1];
     int64_t hw = o->level_hw[l][0] * o->level_hw[l][1];
     torch_tensor *b = NULL, *s = NULL;
     yolo_status st = torch_narrow(o->boxes, 2, start, hw, &b);

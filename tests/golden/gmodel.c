@@ -28,7 +28,8 @@ yolo_status gm_tensor(const yv *stored, double div, torch_tensor **out) {
     if (!buf) return yolo_error(YOLO_ERR_NOMEM, "out of memory");
     yolo_status st = yv_tensor_to_f32(&stored->tensor, buf);
     if (st == YOLO_OK && div != 1) /* same float32 division as numpy/torch: x / 255 */
-        for (int64_t i = 0; i < n; i++) buf[i] = buf[i] / (float)div;
+        for (int64_t i = 0; i < n; i++)
+            buf[i] = buf[i] / (float)div;
     if (st == YOLO_OK) st = torch_from_data(buf, TORCH_F32, stored->tensor.ndim, stored->tensor.shape, out);
     free(buf);
     return st;
@@ -38,11 +39,16 @@ yolo_status gm_build(const yv *sd, const char *suffix, int nc, model **out) {
     const yv *w = yv_dict_get(sd, "model.0.conv.weight");
     if (!w || w->kind != YV_TENSOR || w->tensor.ndim != 4)
         return yolo_error(YOLO_ERR_FORMAT, "state_dict has no model.0.conv.weight");
-    static const struct { int c; char s; } widths[] = {{16, 'n'}, {32, 's'}, {48, 'm'}, {64, 'l'}, {80, 'x'}};
+    static const struct {
+        int c;
+        char s;
+    } widths[] = {{16, 'n'}, {32, 's'}, {48, 'm'}, {64, 'l'}, {80, 'x'}};
     char scale = 0;
     for (int i = 0; i < 5; i++)
         if (widths[i].c == w->tensor.shape[0]) scale = widths[i].s;
-    if (!scale) return yolo_error(YOLO_ERR_FORMAT, "first conv width %lld is no YOLOv8 scale", (long long)w->tensor.shape[0]);
+    if (!scale)
+        return yolo_error(YOLO_ERR_FORMAT, "first conv width %lld is no YOLOv8 scale",
+                          (long long)w->tensor.shape[0]);
     char name[64];
     snprintf(name, sizeof name, "yolov8%c%s.yaml", scale, suffix);
     modelcfg *cfg = NULL;
@@ -71,12 +77,14 @@ int gm_check_names(const char *file, const model *m, const yv *v) {
             int64_t shape[8];
             int nd = torch_shape(model_tensor(m, i), shape, 8);
             same = same && nd == t->tensor.ndim;
-            for (int d = 0; same && d < nd; d++) same = shape[d] == t->tensor.shape[d];
+            for (int d = 0; same && d < nd; d++)
+                same = shape[d] == t->tensor.shape[d];
             bad += !same;
         }
     }
     char group[96];
-    snprintf(group, sizeof group, "state_dict names/shapes/order (%d ours, %d stored, %d differ)", n, have, bad);
+    snprintf(group, sizeof group, "state_dict names/shapes/order (%d ours, %d stored, %d differ)", n, have,
+             bad);
     return golden_report(file, group, bad + abs(n - have), bad == 0 && n == have);
 }
 
@@ -104,7 +112,8 @@ static double named_max_diff(const model *m, const yv *dict, int *missing) {
         int64_t n = torch_numel(t);
         float *buf = malloc(sizeof(float) * (size_t)(n ? n : 1));
         double d = INFINITY;
-        if (buf && torch_copy_out(t, TORCH_F32, buf, n) == YOLO_OK) d = golden_max_abs_diff(buf, n, dict->dict.vals[i]);
+        if (buf && torch_copy_out(t, TORCH_F32, buf, n) == YOLO_OK)
+            d = golden_max_abs_diff(buf, n, dict->dict.vals[i]);
         free(buf);
         if (!(d <= worst)) worst = d;
     }
@@ -114,7 +123,8 @@ static double named_max_diff(const model *m, const yv *dict, int *missing) {
 int gm_check_fresh(const char *file, const yv *sd, const char *suffix, int nc, const yv *fresh) {
     model *m = NULL;
     if (!fresh || fresh->kind != YV_DICT) return 0;
-    if (gm_build(sd, suffix, nc, &m) != YOLO_OK) return golden_report(file, "fresh_init_deterministic (build failed)", INFINITY, false);
+    if (gm_build(sd, suffix, nc, &m) != YOLO_OK)
+        return golden_report(file, "fresh_init_deterministic (build failed)", INFINITY, false);
     /* The stored weights are a fresh init after manual_seed(seed) with only the BN entries replaced,
      * so everything else must equal our own fresh init drawn from the same seed. */
     double worst_rng = 0;
@@ -127,7 +137,8 @@ int gm_check_fresh(const char *file, const yv *sd, const char *suffix, int nc, c
         int64_t n = torch_numel(t);
         float *buf = malloc(sizeof(float) * (size_t)(n ? n : 1));
         double d = INFINITY;
-        if (buf && torch_copy_out(t, TORCH_F32, buf, n) == YOLO_OK) d = golden_max_abs_diff(buf, n, sd->dict.vals[i]);
+        if (buf && torch_copy_out(t, TORCH_F32, buf, n) == YOLO_OK)
+            d = golden_max_abs_diff(buf, n, sd->dict.vals[i]);
         free(buf);
         if (!(d <= worst_rng)) worst_rng = d;
         compared++;
@@ -137,13 +148,14 @@ int gm_check_fresh(const char *file, const yv *sd, const char *suffix, int nc, c
     if (worst_rng == 0 && compared > 0)
         golden_report(file, "fresh init equals the stored conv/linear weights (same manual_seed)", 0, true);
     else
-        printf("# note: %s fresh init vs stored conv/linear weights: max_abs=%.3g (made with another seed)\n", file,
-               worst_rng);
+        printf("# note: %s fresh init vs stored conv/linear weights: max_abs=%.3g (made with another seed)\n",
+               file, worst_rng);
     int missing = 0;
     double worst = named_max_diff(m, fresh, &missing);
     model_free(m);
     char group[96];
-    snprintf(group, sizeof group, "fresh_init_deterministic (%zu entries, %d unknown)", fresh->dict.n, missing);
+    snprintf(group, sizeof group, "fresh_init_deterministic (%zu entries, %d unknown)", fresh->dict.n,
+             missing);
     return failed + golden_report(file, group, worst, worst == 0 && missing == 0);
 }
 

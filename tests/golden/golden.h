@@ -28,11 +28,11 @@ int golden_check_tensor(const char *file, const char *group, const float *ours, 
 /* Checkers, defined weakly elsewhere; a NULL one means "not implemented yet" and is skipped. */
 /* A file may have several checkers, each from the module that reproduces that part. */
 int golden_det_forward(const char *path, const yv *root) __attribute__((weak));
-int golden_seg_forward(const char *path, const yv *root) __attribute__((weak));   /* seg_forward_loss.pt */
-int golden_seg_loss(const char *path, const yv *root) __attribute__((weak));      /* seg_forward_loss.pt */
-int golden_cls_forward(const char *path, const yv *root) __attribute__((weak));   /* cls_forward_loss.pt */
-int golden_cls_loss(const char *path, const yv *root) __attribute__((weak));      /* cls_forward_loss.pt */
-int golden_cls_topk(const char *path, const yv *root) __attribute__((weak));      /* cls_forward_loss.pt */
+int golden_seg_forward(const char *path, const yv *root) __attribute__((weak)); /* seg_forward_loss.pt */
+int golden_seg_loss(const char *path, const yv *root) __attribute__((weak));    /* seg_forward_loss.pt */
+int golden_cls_forward(const char *path, const yv *root) __attribute__((weak)); /* cls_forward_loss.pt */
+int golden_cls_loss(const char *path, const yv *root) __attribute__((weak));    /* cls_forward_loss.pt */
+int golden_cls_topk(const char *path, const yv *root) __attribute__((weak));    /* cls_forward_loss.pt */
 int golden_det_loss(const char *path, const yv *root) __attribute__((weak));
 int golden_det_assigner(const char *path, const yv *root) __attribute__((weak));
 int golden_det_optim(const char *path, const yv *root) __attribute__((weak));

@@ -47,22 +47,16 @@ int golden_check_tensor(const char *file, const char *group, const float *ours, 
     return golden_report(file, group, d, d <= tol);
 }
 
-
 /* Which checkers look at which golden file (several per file are allowed). */
 static const struct {
     const char *file;
     golden_checker fn;
 } checkers[] = {
-    {"det_forward.pt", golden_det_forward},
-    {"seg_forward_loss.pt", golden_seg_forward},
-    {"seg_forward_loss.pt", golden_seg_loss},
-    {"cls_forward_loss.pt", golden_cls_forward},
-    {"cls_forward_loss.pt", golden_cls_loss},
-    {"cls_forward_loss.pt", golden_cls_topk},
-    {"det_loss.pt", golden_det_loss},
-    {"det_assigner.pt", golden_det_assigner},
-    {"det_optim.pt", golden_det_optim},
-    {"det_nms_metrics.pt", golden_det_nms_metrics},
+    {"det_forward.pt", golden_det_forward},   {"seg_forward_loss.pt", golden_seg_forward},
+    {"seg_forward_loss.pt", golden_seg_loss}, {"cls_forward_loss.pt", golden_cls_forward},
+    {"cls_forward_loss.pt", golden_cls_loss}, {"cls_forward_loss.pt", golden_cls_topk},
+    {"det_loss.pt", golden_det_loss},         {"det_assigner.pt", golden_det_assigner},
+    {"det_optim.pt", golden_det_optim},       {"det_nms_metrics.pt", golden_det_nms_metrics},
     {"letterbox.pt", golden_letterbox},
 };
 #define N_CHECKERS (sizeof checkers / sizeof checkers[0])
@@ -82,7 +76,8 @@ int main(int argc, char **argv) {
     for (struct dirent *e; (e = readdir(d));) {
         size_t len = strlen(e->d_name), k = 0;
         if (len <= 3 || strcmp(e->d_name + len - 3, ".pt")) continue;
-        while (k < N_CHECKERS && strcmp(checkers[k].file, e->d_name)) k++;
+        while (k < N_CHECKERS && strcmp(checkers[k].file, e->d_name))
+            k++;
         if (k == N_CHECKERS) printf("skip - %s: no checker for this file\n", e->d_name);
     }
     closedir(d);

@@ -30,7 +30,8 @@ int golden_seg_forward(const char *path, const yv *root) {
     } else {
         failed += gm_check(file, "train_boxes", o.boxes, yv_dict_get(root, "train_boxes"), TOL);
         failed += gm_check(file, "train_scores", o.scores, yv_dict_get(root, "train_scores"), TOL);
-        failed += gm_check(file, "train_mask_coefficient", o.mask_coeffs, yv_dict_get(root, "train_mask_coefficient"), TOL);
+        failed += gm_check(file, "train_mask_coefficient", o.mask_coeffs,
+                           yv_dict_get(root, "train_mask_coefficient"), TOL);
         failed += gm_check(file, "train_proto", o.proto, yv_dict_get(root, "train_proto"), TOL);
         failed += gm_check_bn_after(file, m, yv_dict_get(root, "bn_after"));
     }
