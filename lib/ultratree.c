@@ -28,11 +28,6 @@
 #include "yolo/ckptfmt.h"
 #include "yolo/modelcfg.h"
 
-#define TRY(x)                                                                                               \
-    do {                                                                                                     \
-        yolo_status try_st_ = (x);                                                                           \
-        if (try_st_ != YOLO_OK) return try_st_;                                                              \
-    } while (0)
 #define NEED(p)                                                                                              \
     do {                                                                                                     \
         if (!(p)) return yolo_nomem();                                                                       \
@@ -102,13 +97,16 @@ static yv *pair(yv_doc *doc, int64_t a) {
  * transposed view can be made as torch leaves it). */
 static yolo_status float_tensor(yv_doc *doc, yv_dtype dt, const float *v, int64_t n, int ndim,
                                 const int64_t *shape, const int64_t *stride, yv **out) {
+    yolo_status st = YOLO_OK;
     yv *t = yv_new_tensor(doc, YDT_F32, 1, &n);
     NEED(t);
     memcpy(yv_tensor_data(&t->tensor), v, (size_t)n * sizeof *v);
     yv *c;
-    TRY(ckptfmt_convert_tensor(doc, t, dt, &c));
+    YOLO_TRY(ckptfmt_convert_tensor(doc, t, dt, &c));
     NEED(*out = yv_new_tensor_view(doc, c->tensor.storage, dt, ndim, shape, stride, 0));
     return YOLO_OK;
+done:
+    return st;
 }
 
 /* ---- modules ---- */
@@ -122,6 +120,7 @@ static yv *ordered_dict(yv_doc *doc) {
 /* A record of class cls as pickle rebuilds it (cls.__new__(cls), then its __dict__ as BUILD state)
  * with the attributes torch 1.13's nn.Module.__init__ gives every module, in their order. */
 static yolo_status module(yv_doc *doc, const char *cls, bool training, yv **out) {
+    yolo_status st = YOLO_OK;
     static const char *const dicts[] = {"_parameters",
                                         "_buffers",
                                         "_non_persistent_buffers_set",
@@ -133,20 +132,22 @@ static yolo_status module(yv_doc *doc, const char *cls, bool training, yv **out)
                                         "_load_state_dict_pre_hooks",
                                         "_load_state_dict_post_hooks",
                                         "_modules"};
-    yv *m = yv_new_object(doc, cls, yv_new_tuple(doc)), *st = yv_new_dict(doc);
-    NEED(m && m->obj.args && st);
+    yv *m = yv_new_object(doc, cls, yv_new_tuple(doc)), *state = yv_new_dict(doc);
+    NEED(m && m->obj.args && state);
     m->obj.newobj = true;
-    m->obj.state = st;
-    TRY(yv_dict_set_new(doc, st, "training", yv_new_bool(doc, training)));
+    m->obj.state = state;
+    YOLO_TRY(yv_dict_set_new(doc, state, "training", yv_new_bool(doc, training)));
     for (size_t i = 0; i < sizeof dicts / sizeof *dicts; i++) {
         const char *k = dicts[i];
         yv *v = !strcmp(k, "_is_full_backward_hook")        ? yv_new_none(doc)
                 : !strcmp(k, "_non_persistent_buffers_set") ? yv_new_set(doc)
                                                             : ordered_dict(doc);
-        TRY(yv_dict_set_new(doc, st, k, v));
+        YOLO_TRY(yv_dict_set_new(doc, state, k, v));
     }
     *out = m;
     return YOLO_OK;
+done:
+    return st;
 }
 
 static yolo_status attr(tree *t, yv *m, const char *key, yv *val) {
@@ -211,79 +212,92 @@ typedef struct {
 
 /* torch.nn.Conv2d, or ConvTranspose2d (groups 1, dilation 1, zero padding). */
 static yolo_status conv2d(tree *t, const char *path, conv_spec c, yv **out) {
+    yolo_status st = YOLO_OK;
     yv_doc *doc = t->doc;
     yv *m = NULL;
-    TRY(module(doc, c.transposed ? CLS_CONV_TRANSPOSE2D : CLS_CONV2D, false, &m));
+    YOLO_TRY(module(doc, c.transposed ? CLS_CONV_TRANSPOSE2D : CLS_CONV2D, false, &m));
     int64_t w[4] = {c.transposed ? c.c1 : c.c2, c.transposed ? c.c2 : c.c1, c.k, c.k}, b = c.c2;
-    TRY(place(t, m, path, "weight", true, 4, w));
+    YOLO_TRY(place(t, m, path, "weight", true, 4, w));
     if (c.bias)
-        TRY(place(t, m, path, "bias", true, 1, &b));
+        YOLO_TRY(place(t, m, path, "bias", true, 1, &b));
     else
-        TRY(yv_dict_set(doc, yv_dict_get(m, "_parameters"), "bias", yv_new_none(doc)));
-    TRY(attr(t, m, "in_channels", yv_new_int(doc, c.c1)));
-    TRY(attr(t, m, "out_channels", yv_new_int(doc, c.c2)));
-    TRY(attr(t, m, "kernel_size", c.kernel_size ? c.kernel_size : pair(doc, c.k)));
-    TRY(attr(t, m, "stride", pair(doc, c.s)));
-    TRY(attr(t, m, "padding", pair(doc, c.p)));
-    TRY(attr(t, m, "dilation", pair(doc, 1)));
-    TRY(attr(t, m, "transposed", yv_new_bool(doc, c.transposed)));
-    TRY(attr(t, m, "output_padding", pair(doc, 0)));
-    TRY(attr(t, m, "groups", yv_new_int(doc, 1)));
-    TRY(attr(t, m, "padding_mode", yv_new_str(doc, "zeros")));
-    TRY(attr(t, m, "_reversed_padding_repeated_twice", int_tuple(doc, 4, (int64_t[]){c.p, c.p, c.p, c.p})));
+        YOLO_TRY(yv_dict_set(doc, yv_dict_get(m, "_parameters"), "bias", yv_new_none(doc)));
+    YOLO_TRY(attr(t, m, "in_channels", yv_new_int(doc, c.c1)));
+    YOLO_TRY(attr(t, m, "out_channels", yv_new_int(doc, c.c2)));
+    YOLO_TRY(attr(t, m, "kernel_size", c.kernel_size ? c.kernel_size : pair(doc, c.k)));
+    YOLO_TRY(attr(t, m, "stride", pair(doc, c.s)));
+    YOLO_TRY(attr(t, m, "padding", pair(doc, c.p)));
+    YOLO_TRY(attr(t, m, "dilation", pair(doc, 1)));
+    YOLO_TRY(attr(t, m, "transposed", yv_new_bool(doc, c.transposed)));
+    YOLO_TRY(attr(t, m, "output_padding", pair(doc, 0)));
+    YOLO_TRY(attr(t, m, "groups", yv_new_int(doc, 1)));
+    YOLO_TRY(attr(t, m, "padding_mode", yv_new_str(doc, "zeros")));
+    YOLO_TRY(
+        attr(t, m, "_reversed_padding_repeated_twice", int_tuple(doc, 4, (int64_t[]){c.p, c.p, c.p, c.p})));
     *out = m;
     return YOLO_OK;
+done:
+    return st;
 }
 
 static yolo_status batchnorm(tree *t, const char *path, int c, yv **out) {
+    yolo_status st = YOLO_OK;
     yv_doc *doc = t->doc;
     yv *m = NULL;
-    TRY(module(doc, CLS_BATCHNORM2D, false, &m));
+    YOLO_TRY(module(doc, CLS_BATCHNORM2D, false, &m));
     int64_t n = c;
-    TRY(place(t, m, path, "weight", true, 1, &n));
-    TRY(place(t, m, path, "bias", true, 1, &n));
-    TRY(place(t, m, path, "running_mean", false, 1, &n));
-    TRY(place(t, m, path, "running_var", false, 1, &n));
-    TRY(place(t, m, path, "num_batches_tracked", false, 0, NULL));
-    TRY(attr(t, m, "num_features", yv_new_int(doc, c)));
-    TRY(attr(t, m, "eps", yv_new_float(doc, BN_EPS)));
-    TRY(attr(t, m, "momentum", yv_new_float(doc, BN_MOMENTUM)));
-    TRY(attr(t, m, "affine", yv_new_bool(doc, true)));
-    TRY(attr(t, m, "track_running_stats", yv_new_bool(doc, true)));
+    YOLO_TRY(place(t, m, path, "weight", true, 1, &n));
+    YOLO_TRY(place(t, m, path, "bias", true, 1, &n));
+    YOLO_TRY(place(t, m, path, "running_mean", false, 1, &n));
+    YOLO_TRY(place(t, m, path, "running_var", false, 1, &n));
+    YOLO_TRY(place(t, m, path, "num_batches_tracked", false, 0, NULL));
+    YOLO_TRY(attr(t, m, "num_features", yv_new_int(doc, c)));
+    YOLO_TRY(attr(t, m, "eps", yv_new_float(doc, BN_EPS)));
+    YOLO_TRY(attr(t, m, "momentum", yv_new_float(doc, BN_MOMENTUM)));
+    YOLO_TRY(attr(t, m, "affine", yv_new_bool(doc, true)));
+    YOLO_TRY(attr(t, m, "track_running_stats", yv_new_bool(doc, true)));
     *out = m;
     return YOLO_OK;
+done:
+    return st;
 }
 
 /* Ultralytics' Conv: Conv2d without bias (padding k // 2), BatchNorm2d, then the shared SiLU or, with
  * act false, an Identity of its own. */
 static yolo_status conv_block(tree *t, const char *path, int c1, int c2, int k, int s, bool act,
                               yv *kernel_size, yv **out) {
+    yolo_status st = YOLO_OK;
     char sub[256];
     yv *m = NULL, *c = NULL, *bn = NULL, *a = NULL;
-    TRY(module(t->doc, CLS_CONV, false, &m));
+    YOLO_TRY(module(t->doc, CLS_CONV, false, &m));
     snprintf(sub, sizeof sub, "%s.conv", path);
-    TRY(conv2d(t, sub, (conv_spec){c1, c2, k, s, k / 2, false, false, kernel_size}, &c));
+    YOLO_TRY(conv2d(t, sub, (conv_spec){c1, c2, k, s, k / 2, false, false, kernel_size}, &c));
     snprintf(sub, sizeof sub, "%s.bn", path);
-    TRY(batchnorm(t, sub, c2, &bn));
+    YOLO_TRY(batchnorm(t, sub, c2, &bn));
     if (act)
         a = t->silu;
     else
-        TRY(module(t->doc, CLS_IDENTITY, false, &a));
-    TRY(child(t, m, "conv", c));
-    TRY(child(t, m, "bn", bn));
-    TRY(child(t, m, "act", a));
+        YOLO_TRY(module(t->doc, CLS_IDENTITY, false, &a));
+    YOLO_TRY(child(t, m, "conv", c));
+    YOLO_TRY(child(t, m, "bn", bn));
+    YOLO_TRY(child(t, m, "act", a));
     *out = m;
     return YOLO_OK;
+done:
+    return st;
 }
 
 /* Conv named path.name, a child of parent. */
 static yolo_status conv_child_k(tree *t, yv *parent, const char *path, const char *name, int c1, int c2,
                                 int k, int s, bool act, yv *kernel_size) {
+    yolo_status st = YOLO_OK;
     char sub[256];
     snprintf(sub, sizeof sub, "%s.%s", path, name);
     yv *c;
-    TRY(conv_block(t, sub, c1, c2, k, s, act, kernel_size, &c));
+    YOLO_TRY(conv_block(t, sub, c1, c2, k, s, act, kernel_size, &c));
     return child(t, parent, name, c);
+done:
+    return st;
 }
 
 static yolo_status conv_child(tree *t, yv *parent, const char *path, const char *name, int c1, int c2, int k,
@@ -292,177 +306,207 @@ static yolo_status conv_child(tree *t, yv *parent, const char *path, const char 
 }
 
 static yolo_status bottleneck(tree *t, const char *path, int c1, int c2, bool shortcut, yv **out) {
+    yolo_status st = YOLO_OK;
     yv *m = NULL;
-    TRY(module(t->doc, CLS_BOTTLENECK, false, &m));
+    YOLO_TRY(module(t->doc, CLS_BOTTLENECK, false, &m));
     if (!t->bottleneck_k) NEED(t->bottleneck_k = pair(t->doc, 3));
-    TRY(conv_child_k(t, m, path, "cv1", c1, c2, 3, 1, true, t->bottleneck_k));
-    TRY(conv_child_k(t, m, path, "cv2", c2, c2, 3, 1, true, t->bottleneck_k));
-    TRY(attr(t, m, "add", yv_new_bool(t->doc, shortcut && c1 == c2)));
+    YOLO_TRY(conv_child_k(t, m, path, "cv1", c1, c2, 3, 1, true, t->bottleneck_k));
+    YOLO_TRY(conv_child_k(t, m, path, "cv2", c2, c2, 3, 1, true, t->bottleneck_k));
+    YOLO_TRY(attr(t, m, "add", yv_new_bool(t->doc, shortcut && c1 == c2)));
     *out = m;
     return YOLO_OK;
+done:
+    return st;
 }
 
 static yolo_status c2f(tree *t, const char *path, const modelcfg_layer *L, yv **out) {
+    yolo_status st = YOLO_OK;
     int c = L->c2 / 2; /* int(c2 * e), e = 0.5 */
     yv *m = NULL, *list = NULL;
-    TRY(module(t->doc, CLS_C2F, false, &m));
-    TRY(conv_child(t, m, path, "cv1", L->c1, 2 * c, 1, 1, true));
-    TRY(conv_child(t, m, path, "cv2", (2 + L->repeats) * c, L->c2, 1, 1, true));
-    TRY(module(t->doc, CLS_MODULE_LIST, false, &list));
+    YOLO_TRY(module(t->doc, CLS_C2F, false, &m));
+    YOLO_TRY(conv_child(t, m, path, "cv1", L->c1, 2 * c, 1, 1, true));
+    YOLO_TRY(conv_child(t, m, path, "cv2", (2 + L->repeats) * c, L->c2, 1, 1, true));
+    YOLO_TRY(module(t->doc, CLS_MODULE_LIST, false, &list));
     for (int j = 0; j < L->repeats; j++) {
         char sub[256];
         snprintf(sub, sizeof sub, "%s.m.%d", path, j);
         yv *b = NULL;
-        TRY(bottleneck(t, sub, c, c, L->shortcut, &b));
-        TRY(child_at(t, list, j, b));
+        YOLO_TRY(bottleneck(t, sub, c, c, L->shortcut, &b));
+        YOLO_TRY(child_at(t, list, j, b));
     }
-    TRY(child(t, m, "m", list));
-    TRY(attr(t, m, "c", yv_new_int(t->doc, c)));
+    YOLO_TRY(child(t, m, "m", list));
+    YOLO_TRY(attr(t, m, "c", yv_new_int(t->doc, c)));
     *out = m;
     return YOLO_OK;
+done:
+    return st;
 }
 
 static yolo_status sppf(tree *t, const char *path, const modelcfg_layer *L, yv **out) {
+    yolo_status st = YOLO_OK;
     yv_doc *doc = t->doc;
     int c = L->c1 / 2;
     yv *m = NULL, *pool = NULL;
-    TRY(module(doc, CLS_SPPF, false, &m));
-    TRY(conv_child(t, m, path, "cv1", L->c1, c, 1, 1, false));
-    TRY(conv_child(t, m, path, "cv2", 4 * c, L->c2, 1, 1, true));
-    TRY(module(doc, CLS_MAXPOOL2D, false, &pool));
-    TRY(attr(t, pool, "kernel_size", yv_new_int(doc, L->k)));
-    TRY(attr(t, pool, "stride", yv_new_int(doc, 1)));
-    TRY(attr(t, pool, "padding", yv_new_int(doc, L->k / 2)));
-    TRY(attr(t, pool, "dilation", yv_new_int(doc, 1)));
-    TRY(attr(t, pool, "return_indices", yv_new_bool(doc, false)));
-    TRY(attr(t, pool, "ceil_mode", yv_new_bool(doc, false)));
-    TRY(child(t, m, "m", pool));
-    TRY(attr(t, m, "n", yv_new_int(doc, 3)));
-    TRY(attr(t, m, "add", yv_new_bool(doc, false)));
+    YOLO_TRY(module(doc, CLS_SPPF, false, &m));
+    YOLO_TRY(conv_child(t, m, path, "cv1", L->c1, c, 1, 1, false));
+    YOLO_TRY(conv_child(t, m, path, "cv2", 4 * c, L->c2, 1, 1, true));
+    YOLO_TRY(module(doc, CLS_MAXPOOL2D, false, &pool));
+    YOLO_TRY(attr(t, pool, "kernel_size", yv_new_int(doc, L->k)));
+    YOLO_TRY(attr(t, pool, "stride", yv_new_int(doc, 1)));
+    YOLO_TRY(attr(t, pool, "padding", yv_new_int(doc, L->k / 2)));
+    YOLO_TRY(attr(t, pool, "dilation", yv_new_int(doc, 1)));
+    YOLO_TRY(attr(t, pool, "return_indices", yv_new_bool(doc, false)));
+    YOLO_TRY(attr(t, pool, "ceil_mode", yv_new_bool(doc, false)));
+    YOLO_TRY(child(t, m, "m", pool));
+    YOLO_TRY(attr(t, m, "n", yv_new_int(doc, 3)));
+    YOLO_TRY(attr(t, m, "add", yv_new_bool(doc, false)));
     *out = m;
     return YOLO_OK;
+done:
+    return st;
 }
 
 static yolo_status upsample(tree *t, const modelcfg_layer *L, yv **out) {
+    yolo_status st = YOLO_OK;
     yv_doc *doc = t->doc;
     yv *m = NULL;
-    TRY(module(doc, CLS_UPSAMPLE, false, &m));
-    TRY(attr(t, m, "name", yv_new_str(doc, "Upsample")));
-    TRY(attr(t, m, "size", yv_new_none(doc)));
-    TRY(attr(t, m, "scale_factor", yv_new_float(doc, L->scale)));
-    TRY(attr(t, m, "mode", yv_new_str(doc, "nearest")));
-    TRY(attr(t, m, "align_corners", yv_new_none(doc)));
-    TRY(attr(t, m, "recompute_scale_factor", yv_new_none(doc)));
+    YOLO_TRY(module(doc, CLS_UPSAMPLE, false, &m));
+    YOLO_TRY(attr(t, m, "name", yv_new_str(doc, "Upsample")));
+    YOLO_TRY(attr(t, m, "size", yv_new_none(doc)));
+    YOLO_TRY(attr(t, m, "scale_factor", yv_new_float(doc, L->scale)));
+    YOLO_TRY(attr(t, m, "mode", yv_new_str(doc, "nearest")));
+    YOLO_TRY(attr(t, m, "align_corners", yv_new_none(doc)));
+    YOLO_TRY(attr(t, m, "recompute_scale_factor", yv_new_none(doc)));
     *out = m;
     return YOLO_OK;
+done:
+    return st;
 }
 
 static yolo_status concat(tree *t, const modelcfg_layer *L, yv **out) {
-    TRY(module(t->doc, CLS_CONCAT, false, out));
+    yolo_status st = YOLO_OK;
+    YOLO_TRY(module(t->doc, CLS_CONCAT, false, out));
     return attr(t, *out, "d", yv_new_int(t->doc, L->dim));
+done:
+    return st;
 }
 
 /* A ModuleList over the head's levels of Sequential(Conv(ch, c, 3), Conv(c, c, 3), Conv2d(c, cout, 1)). */
 static yolo_status branch(tree *t, yv *head, const char *path, const char *name, const modelcfg_layer *L,
                           int c, int cout) {
+    yolo_status st = YOLO_OK;
     yv *list = NULL;
-    TRY(module(t->doc, CLS_MODULE_LIST, false, &list));
+    YOLO_TRY(module(t->doc, CLS_MODULE_LIST, false, &list));
     for (int l = 0; l < L->nl; l++) {
         char sub[256], last[300];
         snprintf(sub, sizeof sub, "%s.%s.%d", path, name, l);
         yv *seq = NULL, *out = NULL;
-        TRY(module(t->doc, CLS_SEQUENTIAL, false, &seq));
-        TRY(conv_child(t, seq, sub, "0", L->ch[l], c, 3, 1, true));
-        TRY(conv_child(t, seq, sub, "1", c, c, 3, 1, true));
+        YOLO_TRY(module(t->doc, CLS_SEQUENTIAL, false, &seq));
+        YOLO_TRY(conv_child(t, seq, sub, "0", L->ch[l], c, 3, 1, true));
+        YOLO_TRY(conv_child(t, seq, sub, "1", c, c, 3, 1, true));
         snprintf(last, sizeof last, "%s.2", sub);
-        TRY(conv2d(t, last, (conv_spec){c, cout, 1, 1, 0, true, false, NULL}, &out));
-        TRY(child(t, seq, "2", out));
-        TRY(child_at(t, list, l, seq));
+        YOLO_TRY(conv2d(t, last, (conv_spec){c, cout, 1, 1, 0, true, false, NULL}, &out));
+        YOLO_TRY(child(t, seq, "2", out));
+        YOLO_TRY(child_at(t, list, l, seq));
     }
     return child(t, head, name, list);
+done:
+    return st;
 }
 
 static yolo_status dfl(tree *t, const char *path, yv **out) {
+    yolo_status st = YOLO_OK;
     char sub[256];
     yv *m = NULL, *c = NULL;
-    TRY(module(t->doc, CLS_DFL, false, &m));
+    YOLO_TRY(module(t->doc, CLS_DFL, false, &m));
     snprintf(sub, sizeof sub, "%s.dfl.conv", path);
-    TRY(conv2d(t, sub, (conv_spec){REG_MAX, 1, 1, 1, 0, false, false, NULL}, &c));
-    TRY(child(t, m, "conv", c));
-    TRY(attr(t, m, "c1", yv_new_int(t->doc, REG_MAX)));
+    YOLO_TRY(conv2d(t, sub, (conv_spec){REG_MAX, 1, 1, 1, 0, false, false, NULL}, &c));
+    YOLO_TRY(child(t, m, "conv", c));
+    YOLO_TRY(attr(t, m, "c1", yv_new_int(t->doc, REG_MAX)));
     *out = m;
     return YOLO_OK;
+done:
+    return st;
 }
 
 static yolo_status proto(tree *t, const char *path, const modelcfg_layer *L, yv **out) {
+    yolo_status st = YOLO_OK;
     char sub[256];
     yv *m = NULL, *up = NULL;
     snprintf(sub, sizeof sub, "%s.proto", path);
-    TRY(module(t->doc, CLS_PROTO, false, &m));
-    TRY(conv_child(t, m, sub, "cv1", L->ch[0], L->npr, 3, 1, true));
+    YOLO_TRY(module(t->doc, CLS_PROTO, false, &m));
+    YOLO_TRY(conv_child(t, m, sub, "cv1", L->ch[0], L->npr, 3, 1, true));
     char usub[300];
     snprintf(usub, sizeof usub, "%s.upsample", sub);
-    TRY(conv2d(t, usub, (conv_spec){L->npr, L->npr, 2, 2, 0, true, true, NULL}, &up));
-    TRY(child(t, m, "upsample", up));
-    TRY(conv_child(t, m, sub, "cv2", L->npr, L->npr, 3, 1, true));
-    TRY(conv_child(t, m, sub, "cv3", L->npr, L->nm, 1, 1, true));
+    YOLO_TRY(conv2d(t, usub, (conv_spec){L->npr, L->npr, 2, 2, 0, true, true, NULL}, &up));
+    YOLO_TRY(child(t, m, "upsample", up));
+    YOLO_TRY(conv_child(t, m, sub, "cv2", L->npr, L->npr, 3, 1, true));
+    YOLO_TRY(conv_child(t, m, sub, "cv3", L->npr, L->nm, 1, 1, true));
     *out = m;
     return YOLO_OK;
+done:
+    return st;
 }
 
 /* Detect or Segment. Its stride is the model's, in fp16 (Ultralytics' BaseModel._apply converts it
  * with the weights). */
 static yolo_status detect(tree *t, const char *path, const modelcfg_layer *L, const float *strides,
                           yv **out) {
+    yolo_status st = YOLO_OK;
     yv_doc *doc = t->doc;
     bool seg = L->kind == MODELCFG_SEGMENT;
-    yv *m = NULL, *d = NULL, *st = NULL, *p = NULL;
-    TRY(module(doc, seg ? CLS_SEGMENT : CLS_DETECT, false, &m));
-    TRY(attr(t, m, "nc", yv_new_int(doc, L->nc)));
-    TRY(attr(t, m, "nl", yv_new_int(doc, L->nl)));
-    TRY(attr(t, m, "reg_max", yv_new_int(doc, REG_MAX)));
-    TRY(attr(t, m, "no", yv_new_int(doc, L->nc + 4 * REG_MAX)));
+    yv *m = NULL, *d = NULL, *stride_t = NULL, *p = NULL;
+    YOLO_TRY(module(doc, seg ? CLS_SEGMENT : CLS_DETECT, false, &m));
+    YOLO_TRY(attr(t, m, "nc", yv_new_int(doc, L->nc)));
+    YOLO_TRY(attr(t, m, "nl", yv_new_int(doc, L->nl)));
+    YOLO_TRY(attr(t, m, "reg_max", yv_new_int(doc, REG_MAX)));
+    YOLO_TRY(attr(t, m, "no", yv_new_int(doc, L->nc + 4 * REG_MAX)));
     int64_t nl = L->nl, one = 1;
-    TRY(float_tensor(doc, YDT_F16, strides, nl, 1, &nl, &one, &st));
-    TRY(attr(t, m, "stride", st));
-    TRY(branch(t, m, path, "cv2", L, L->c_box, 4 * REG_MAX));
-    TRY(branch(t, m, path, "cv3", L, L->c_cls, L->nc));
-    TRY(dfl(t, path, &d));
-    TRY(child(t, m, "dfl", d));
+    YOLO_TRY(float_tensor(doc, YDT_F16, strides, nl, 1, &nl, &one, &stride_t));
+    YOLO_TRY(attr(t, m, "stride", stride_t));
+    YOLO_TRY(branch(t, m, path, "cv2", L, L->c_box, 4 * REG_MAX));
+    YOLO_TRY(branch(t, m, path, "cv3", L, L->c_cls, L->nc));
+    YOLO_TRY(dfl(t, path, &d));
+    YOLO_TRY(child(t, m, "dfl", d));
     if (seg) {
-        TRY(attr(t, m, "nm", yv_new_int(doc, L->nm)));
-        TRY(attr(t, m, "npr", yv_new_int(doc, L->npr)));
-        TRY(proto(t, path, L, &p));
-        TRY(child(t, m, "proto", p));
-        TRY(branch(t, m, path, "cv4", L, L->c_mask, L->nm));
+        YOLO_TRY(attr(t, m, "nm", yv_new_int(doc, L->nm)));
+        YOLO_TRY(attr(t, m, "npr", yv_new_int(doc, L->npr)));
+        YOLO_TRY(proto(t, path, L, &p));
+        YOLO_TRY(child(t, m, "proto", p));
+        YOLO_TRY(branch(t, m, path, "cv4", L, L->c_mask, L->nm));
     }
     *out = m;
     return YOLO_OK;
+done:
+    return st;
 }
 
 static yolo_status classify(tree *t, const char *path, const modelcfg_layer *L, double dropout, yv **out) {
+    yolo_status st = YOLO_OK;
     yv_doc *doc = t->doc;
     char sub[256];
     yv *m = NULL, *pool = NULL, *drop = NULL, *lin = NULL;
-    TRY(module(doc, CLS_CLASSIFY, false, &m));
-    TRY(conv_child(t, m, path, "conv", L->c1, CLASSIFY_WIDTH, 1, 1, true));
-    TRY(module(doc, CLS_AVGPOOL2D, false, &pool));
-    TRY(attr(t, pool, "output_size", yv_new_int(doc, 1)));
-    TRY(child(t, m, "pool", pool));
-    TRY(module(doc, CLS_DROPOUT, false, &drop));
-    TRY(attr(t, drop, "p", yv_new_float(doc, dropout)));
-    TRY(attr(t, drop, "inplace", yv_new_bool(doc, true)));
-    TRY(child(t, m, "drop", drop));
-    TRY(module(doc, CLS_LINEAR, false, &lin));
+    YOLO_TRY(module(doc, CLS_CLASSIFY, false, &m));
+    YOLO_TRY(conv_child(t, m, path, "conv", L->c1, CLASSIFY_WIDTH, 1, 1, true));
+    YOLO_TRY(module(doc, CLS_AVGPOOL2D, false, &pool));
+    YOLO_TRY(attr(t, pool, "output_size", yv_new_int(doc, 1)));
+    YOLO_TRY(child(t, m, "pool", pool));
+    YOLO_TRY(module(doc, CLS_DROPOUT, false, &drop));
+    YOLO_TRY(attr(t, drop, "p", yv_new_float(doc, dropout)));
+    YOLO_TRY(attr(t, drop, "inplace", yv_new_bool(doc, true)));
+    YOLO_TRY(child(t, m, "drop", drop));
+    YOLO_TRY(module(doc, CLS_LINEAR, false, &lin));
     snprintf(sub, sizeof sub, "%s.linear", path);
     int64_t w[2] = {L->nc, CLASSIFY_WIDTH}, b = L->nc;
-    TRY(place(t, lin, sub, "weight", true, 2, w));
-    TRY(place(t, lin, sub, "bias", true, 1, &b));
-    TRY(attr(t, lin, "in_features", yv_new_int(doc, CLASSIFY_WIDTH)));
-    TRY(attr(t, lin, "out_features", yv_new_int(doc, L->nc)));
-    TRY(child(t, m, "linear", lin));
+    YOLO_TRY(place(t, lin, sub, "weight", true, 2, w));
+    YOLO_TRY(place(t, lin, sub, "bias", true, 1, &b));
+    YOLO_TRY(attr(t, lin, "in_features", yv_new_int(doc, CLASSIFY_WIDTH)));
+    YOLO_TRY(attr(t, lin, "out_features", yv_new_int(doc, L->nc)));
+    YOLO_TRY(child(t, m, "linear", lin));
     *out = m;
     return YOLO_OK;
+done:
+    return st;
 }
 
 /* ---- the detection head's state after a forward pass ---- */
@@ -502,56 +546,61 @@ static yolo_status head_runtime(tree *t, yv *head, const yv *shape, const float 
     if (st == YOLO_OK) st = float_tensor(doc, YDT_F16, sv, n, 2, (int64_t[]){1, n}, (int64_t[]){1, 1}, &b);
     free(xy);
     free(sv);
-    TRY(st);
-    TRY(attr(t, head, "anchors", a));
-    TRY(attr(t, head, "strides", b));
+    YOLO_TRY(st);
+    YOLO_TRY(attr(t, head, "anchors", a));
+    YOLO_TRY(attr(t, head, "strides", b));
     /* torch.Size(...), as pickled: REDUCE of torch.Size over a tuple */
     yv *size = yv_new_object(doc, "torch.Size", yv_new_tuple(doc));
     NEED(size && size->obj.args);
-    TRY(yv_seq_push(doc, size->obj.args, int_tuple(doc, 4, s)));
+    YOLO_TRY(yv_seq_push(doc, size->obj.args, int_tuple(doc, 4, s)));
     return attr(t, head, "shape", size);
+done:
+    return st;
 }
 
 /* ---- classification: the validation transforms ---- */
 
 static yolo_status transforms(tree *t, int imgsz, yv **out) {
+    yolo_status st = YOLO_OK;
     yv_doc *doc = t->doc;
     yv *resize, *crop, *norm, *mean, *std;
-    TRY(module(doc, TVT "Resize", true, &resize));
-    TRY(attr(t, resize, "size", yv_new_int(doc, imgsz)));
-    TRY(attr(t, resize, "max_size", yv_new_none(doc)));
+    YOLO_TRY(module(doc, TVT "Resize", true, &resize));
+    YOLO_TRY(attr(t, resize, "size", yv_new_int(doc, imgsz)));
+    YOLO_TRY(attr(t, resize, "max_size", yv_new_none(doc)));
     /* InterpolationMode.BILINEAR, pickled by name as Python 3.11 pickles enum members */
     yv *mode = yv_new_object(doc, "builtins.getattr", yv_new_tuple(doc));
     NEED(mode && mode->obj.args);
-    TRY(yv_seq_push(doc, mode->obj.args,
-                    yv_new_global(doc, "torchvision.transforms.functional.InterpolationMode")));
-    TRY(yv_seq_push(doc, mode->obj.args, yv_new_str(doc, "BILINEAR")));
-    TRY(attr(t, resize, "interpolation", mode));
-    TRY(attr(t, resize, "antialias", yv_new_none(doc)));
-    TRY(module(doc, TVT "CenterCrop", true, &crop));
-    TRY(attr(t, crop, "size", pair(doc, imgsz)));
+    YOLO_TRY(yv_seq_push(doc, mode->obj.args,
+                         yv_new_global(doc, "torchvision.transforms.functional.InterpolationMode")));
+    YOLO_TRY(yv_seq_push(doc, mode->obj.args, yv_new_str(doc, "BILINEAR")));
+    YOLO_TRY(attr(t, resize, "interpolation", mode));
+    YOLO_TRY(attr(t, resize, "antialias", yv_new_none(doc)));
+    YOLO_TRY(module(doc, TVT "CenterCrop", true, &crop));
+    YOLO_TRY(attr(t, crop, "size", pair(doc, imgsz)));
     yv *to_tensor = yv_new_object(doc, TVT "ToTensor", yv_new_tuple(doc));
     NEED(to_tensor && to_tensor->obj.args);
     to_tensor->obj.newobj = true;
-    TRY(module(doc, TVT "Normalize", true, &norm));
+    YOLO_TRY(module(doc, TVT "Normalize", true, &norm));
     int64_t three = 3, one = 1;
-    TRY(float_tensor(doc, YDT_F32, (float[]){0, 0, 0}, 3, 1, &three, &one, &mean));
-    TRY(float_tensor(doc, YDT_F32, (float[]){1, 1, 1}, 3, 1, &three, &one, &std));
-    TRY(attr(t, norm, "mean", mean));
-    TRY(attr(t, norm, "std", std));
-    TRY(attr(t, norm, "inplace", yv_new_bool(doc, false)));
+    YOLO_TRY(float_tensor(doc, YDT_F32, (float[]){0, 0, 0}, 3, 1, &three, &one, &mean));
+    YOLO_TRY(float_tensor(doc, YDT_F32, (float[]){1, 1, 1}, 3, 1, &three, &one, &std));
+    YOLO_TRY(attr(t, norm, "mean", mean));
+    YOLO_TRY(attr(t, norm, "std", std));
+    YOLO_TRY(attr(t, norm, "inplace", yv_new_bool(doc, false)));
     yv *list = yv_new_list(doc), *compose = yv_new_object(doc, TVT "Compose", yv_new_tuple(doc)),
-       *st = yv_new_dict(doc);
-    NEED(list && compose && compose->obj.args && st);
-    TRY(yv_seq_push(doc, list, resize));
-    TRY(yv_seq_push(doc, list, crop));
-    TRY(yv_seq_push(doc, list, to_tensor));
-    TRY(yv_seq_push(doc, list, norm));
-    TRY(yv_dict_set_new(doc, st, "transforms", list));
+       *state = yv_new_dict(doc);
+    NEED(list && compose && compose->obj.args && state);
+    YOLO_TRY(yv_seq_push(doc, list, resize));
+    YOLO_TRY(yv_seq_push(doc, list, crop));
+    YOLO_TRY(yv_seq_push(doc, list, to_tensor));
+    YOLO_TRY(yv_seq_push(doc, list, norm));
+    YOLO_TRY(yv_dict_set_new(doc, state, "transforms", list));
     compose->obj.newobj = true;
-    compose->obj.state = st;
+    compose->obj.state = state;
     *out = compose;
     return YOLO_OK;
+done:
+    return st;
 }
 
 /* ---- the model ---- */
@@ -589,6 +638,7 @@ static int cmp_i64(const void *a, const void *b) {
 }
 
 static yolo_status save_list(yv_doc *doc, yv *const *froms, int n, yv **out) {
+    yolo_status st = YOLO_OK;
     int64_t v[1024];
     int k = 0;
     for (int i = 0; i < n; i++) {
@@ -604,9 +654,11 @@ static yolo_status save_list(yv_doc *doc, yv *const *froms, int n, yv **out) {
     yv *l = yv_new_list(doc);
     NEED(l);
     for (int i = 0; i < k; i++)
-        TRY(yv_seq_push(doc, l, yv_new_int(doc, v[i])));
+        YOLO_TRY(yv_seq_push(doc, l, yv_new_int(doc, v[i])));
     *out = l;
     return YOLO_OK;
+done:
+    return st;
 }
 
 static const char *layer_class(modelcfg_kind k) {
@@ -675,60 +727,63 @@ static yolo_status all_placed(const tree *t) {
 }
 
 static yolo_status build_model(yv_doc *doc, const model_spec *s, yv **out) {
+    yolo_status st = YOLO_OK;
     tree t = {.doc = doc, .sd = s->weights, .yaml = s->yaml_name, .nc = modelcfg_nc(s->cfg)};
     NEED(t.placed = yv_doc_alloc(doc, (s->weights->dict.n + 1) * sizeof *t.placed));
-    TRY(module(doc, CLS_SILU, false, &t.silu));
-    TRY(attr(&t, t.silu, "inplace", yv_new_bool(doc, true)));
+    YOLO_TRY(module(doc, CLS_SILU, false, &t.silu));
+    YOLO_TRY(attr(&t, t.silu, "inplace", yv_new_bool(doc, true)));
     const char *task = modelcfg_task(s->cfg);
     bool cls = !strcmp(task, "classify");
     yv *net = NULL, *seq = NULL, *froms[1024];
-    TRY(module(doc,
-               cls                        ? CLS_CLASSIFICATION_MODEL
-               : !strcmp(task, "segment") ? CLS_SEGMENTATION_MODEL
-                                          : CLS_DETECTION_MODEL,
-               false, &net));
-    TRY(module(doc, CLS_SEQUENTIAL, false, &seq));
+    YOLO_TRY(module(doc,
+                    cls                        ? CLS_CLASSIFICATION_MODEL
+                    : !strcmp(task, "segment") ? CLS_SEGMENTATION_MODEL
+                                               : CLS_DETECTION_MODEL,
+                    false, &net));
+    YOLO_TRY(module(doc, CLS_SEQUENTIAL, false, &seq));
     int n = modelcfg_layer_count(s->cfg);
     if (n > 1024) return yolo_error(YOLO_ERR_LIMIT, "more than 1024 layers");
     for (int i = 0; i < n; i++) {
         int64_t np0 = t.np;
         yv *m = NULL;
-        TRY(layer(&t, s, i, &m));
-        TRY(layer_from(doc, s->yaml, i, &froms[i]));
-        TRY(attr(&t, m, "np", yv_new_int(doc, t.np - np0)));
-        TRY(attr(&t, m, "i", yv_new_int(doc, i)));
-        TRY(attr(&t, m, "f", froms[i]));
-        TRY(attr(&t, m, "type", yv_new_str(doc, layer_class(modelcfg_layer_at(s->cfg, i)->kind))));
+        YOLO_TRY(layer(&t, s, i, &m));
+        YOLO_TRY(layer_from(doc, s->yaml, i, &froms[i]));
+        YOLO_TRY(attr(&t, m, "np", yv_new_int(doc, t.np - np0)));
+        YOLO_TRY(attr(&t, m, "i", yv_new_int(doc, i)));
+        YOLO_TRY(attr(&t, m, "f", froms[i]));
+        YOLO_TRY(attr(&t, m, "type", yv_new_str(doc, layer_class(modelcfg_layer_at(s->cfg, i)->kind))));
         if (i == n - 1 && !cls) {
-            TRY(attr(&t, m, "inplace", yv_new_bool(doc, true)));
-            TRY(head_runtime(&t, m, s->head_shape, s->strides, s->nl));
+            YOLO_TRY(attr(&t, m, "inplace", yv_new_bool(doc, true)));
+            YOLO_TRY(head_runtime(&t, m, s->head_shape, s->strides, s->nl));
         }
-        TRY(child_at(&t, seq, i, m));
+        YOLO_TRY(child_at(&t, seq, i, m));
     }
-    TRY(all_placed(&t));
-    TRY(child(&t, net, "model", seq));
+    YOLO_TRY(all_placed(&t));
+    YOLO_TRY(child(&t, net, "model", seq));
     yv *save = NULL, *stride = NULL;
-    TRY(save_list(doc, froms, n, &save));
+    YOLO_TRY(save_list(doc, froms, n, &save));
     int64_t nl = cls ? 1 : s->nl, one = 1;
-    TRY(float_tensor(doc, YDT_F32, cls ? (float[]){1} : s->strides, nl, 1, &nl, &one, &stride));
-    TRY(attr(&t, net, "yaml", s->yaml));
-    TRY(attr(&t, net, "save", save));
+    YOLO_TRY(float_tensor(doc, YDT_F32, cls ? (float[]){1} : s->strides, nl, 1, &nl, &one, &stride));
+    YOLO_TRY(attr(&t, net, "yaml", s->yaml));
+    YOLO_TRY(attr(&t, net, "save", save));
     if (cls) {
         yv *tf = NULL;
-        TRY(attr(&t, net, "stride", stride));
-        TRY(attr(&t, net, "names", (yv *)s->names));
-        TRY(transforms(&t, s->imgsz, &tf));
-        TRY(attr(&t, net, "transforms", tf));
+        YOLO_TRY(attr(&t, net, "stride", stride));
+        YOLO_TRY(attr(&t, net, "names", (yv *)s->names));
+        YOLO_TRY(transforms(&t, s->imgsz, &tf));
+        YOLO_TRY(attr(&t, net, "transforms", tf));
     } else {
-        TRY(attr(&t, net, "names", (yv *)s->names));
-        TRY(attr(&t, net, "inplace", yv_new_bool(doc, true)));
-        TRY(attr(&t, net, "stride", stride));
-        TRY(attr(&t, net, "nc", yv_new_int(doc, t.nc)));
-        if (s->args) TRY(attr(&t, net, "args", s->args));
+        YOLO_TRY(attr(&t, net, "names", (yv *)s->names));
+        YOLO_TRY(attr(&t, net, "inplace", yv_new_bool(doc, true)));
+        YOLO_TRY(attr(&t, net, "stride", stride));
+        YOLO_TRY(attr(&t, net, "nc", yv_new_int(doc, t.nc)));
+        if (s->args) YOLO_TRY(attr(&t, net, "args", s->args));
     }
-    TRY(attr(&t, net, "criterion", yv_new_none(doc)));
+    YOLO_TRY(attr(&t, net, "criterion", yv_new_none(doc)));
     *out = net;
     return YOLO_OK;
+done:
+    return st;
 }
 
 /* ---- the file ---- */
@@ -753,30 +808,36 @@ static yv *run_folder(yv_doc *doc, const char *file) {
  * file read as PyYAML reads it, with nc set and scale, yaml_file and channels added. */
 static yolo_status model_yaml(yv_doc *doc, const yv *ours, const modelcfg *cfg, const char *yaml_file, int nc,
                               yv **out) {
+    yolo_status st = YOLO_OK;
     const yv *kept = yv_dict_get(ours, CKPTFMT_KEY_YAML);
     if (yv_dict_get(kept, "backbone")) return ckptfmt_plain(doc, kept, out);
     yv *y;
-    TRY(modelcfg_yaml_value(cfg, doc, &y));
+    YOLO_TRY(modelcfg_yaml_value(cfg, doc, &y));
     if (y->kind != YV_DICT) return yolo_error(YOLO_ERR_FORMAT, "%s: not a YAML mapping", yaml_file);
     char scale[2] = {modelcfg_name_scale(yaml_file), 0};
-    TRY(yv_dict_set_new(doc, y, "nc", yv_new_int(doc, nc)));
-    TRY(yv_dict_set_new(doc, y, "scale", yv_new_str(doc, scale)));
-    TRY(yv_dict_set_new(doc, y, "yaml_file", yv_new_str(doc, yaml_file)));
-    TRY(yv_dict_set_new(doc, y, "channels", yv_new_int(doc, 3)));
+    YOLO_TRY(yv_dict_set_new(doc, y, "nc", yv_new_int(doc, nc)));
+    YOLO_TRY(yv_dict_set_new(doc, y, "scale", yv_new_str(doc, scale)));
+    YOLO_TRY(yv_dict_set_new(doc, y, "yaml_file", yv_new_str(doc, yaml_file)));
+    YOLO_TRY(yv_dict_set_new(doc, y, "channels", yv_new_int(doc, 3)));
     *out = y;
     return YOLO_OK;
+done:
+    return st;
 }
 
 /* model.args: the training arguments and the run folder, a dict of its own. */
 static yolo_status model_args(yv_doc *doc, const yv *ours, const char *file, yv **out) {
+    yolo_status st = YOLO_OK;
     const yv *args = yv_dict_get(ours, CKPTFMT_KEY_TRAIN_ARGS);
     *out = NULL;
     if (!args || args->kind != YV_DICT) return YOLO_OK;
-    TRY(ckptfmt_plain(doc, args, out));
+    YOLO_TRY(ckptfmt_plain(doc, args, out));
     const char *kept = yv_as_str(yv_path(ours, CKPTFMT_KEY_IMPORTED ".save_dir"));
     yv *dir = kept ? yv_new_str(doc, kept) : file ? run_folder(doc, file) : NULL;
-    if (dir) TRY(yv_dict_set_new(doc, *out, "save_dir", dir));
+    if (dir) YOLO_TRY(yv_dict_set_new(doc, *out, "save_dir", dir));
     return YOLO_OK;
+done:
+    return st;
 }
 
 static yolo_status read_strides(const yv *ours, model_spec *s) {
@@ -793,57 +854,64 @@ static yolo_status read_strides(const yv *ours, model_spec *s) {
 
 /* The git record of Ultralytics' final files; outside a git checkout its root is the string 'None'. */
 static yolo_status git_record(yv_doc *doc, const yv *ours, yv **out) {
+    yolo_status st = YOLO_OK;
     const yv *kept = yv_path(ours, CKPTFMT_KEY_IMPORTED ".git");
     if (kept) return ckptfmt_plain(doc, kept, out);
     static const char *const keys[] = {"branch", "commit", "message", "origin"};
     yv *g = yv_new_dict(doc);
     NEED(g);
-    TRY(yv_dict_set_new(doc, g, "root", yv_new_str(doc, "None")));
+    YOLO_TRY(yv_dict_set_new(doc, g, "root", yv_new_str(doc, "None")));
     for (size_t i = 0; i < sizeof keys / sizeof *keys; i++)
-        TRY(yv_dict_set_new(doc, g, keys[i], yv_new_none(doc)));
+        YOLO_TRY(yv_dict_set_new(doc, g, keys[i], yv_new_none(doc)));
     *out = g;
     return YOLO_OK;
+done:
+    return st;
 }
 
 /* The file around the model, keys in the order of Ultralytics' strip_optimizer. */
 static yolo_status final_file(yv_doc *doc, const yv *ours, yv *net, yv **out) {
+    yolo_status st = YOLO_OK;
     yv *d = yv_new_dict(doc), *v;
     NEED(d);
     static const char *const front[] = {CKPTFMT_KEY_DATE, CKPTFMT_KEY_VERSION, "license", "docs"};
     for (size_t i = 0; i < sizeof front / sizeof *front; i++)
         if (yv_dict_get(ours, front[i])) {
-            TRY(ckptfmt_plain(doc, yv_dict_get(ours, front[i]), &v));
-            TRY(yv_dict_set_new(doc, d, front[i], v));
+            YOLO_TRY(ckptfmt_plain(doc, yv_dict_get(ours, front[i]), &v));
+            YOLO_TRY(yv_dict_set_new(doc, d, front[i], v));
         }
-    TRY(yv_dict_set_new(doc, d, CKPTFMT_KEY_EPOCH, yv_new_int(doc, -1)));
-    TRY(yv_dict_set_new(doc, d, CKPTFMT_KEY_BEST_FITNESS, yv_new_none(doc)));
-    TRY(yv_dict_set_new(doc, d, CKPTFMT_KEY_MODEL, net));
+    YOLO_TRY(yv_dict_set_new(doc, d, CKPTFMT_KEY_EPOCH, yv_new_int(doc, -1)));
+    YOLO_TRY(yv_dict_set_new(doc, d, CKPTFMT_KEY_BEST_FITNESS, yv_new_none(doc)));
+    YOLO_TRY(yv_dict_set_new(doc, d, CKPTFMT_KEY_MODEL, net));
     static const char *const none[] = {CKPTFMT_KEY_EMA, CKPTFMT_KEY_UPDATES, CKPTFMT_KEY_OPTIMIZER, "scaler"};
     for (size_t i = 0; i < sizeof none / sizeof *none; i++)
-        TRY(yv_dict_set_new(doc, d, none[i], yv_new_none(doc)));
+        YOLO_TRY(yv_dict_set_new(doc, d, none[i], yv_new_none(doc)));
     static const char *const back[] = {CKPTFMT_KEY_TRAIN_ARGS, CKPTFMT_KEY_TRAIN_METRICS,
                                        CKPTFMT_KEY_TRAIN_RESULTS};
     for (size_t i = 0; i < sizeof back / sizeof *back; i++)
         if (yv_dict_get(ours, back[i])) {
-            TRY(ckptfmt_plain(doc, yv_dict_get(ours, back[i]), &v));
-            TRY(yv_dict_set_new(doc, d, back[i], v));
+            YOLO_TRY(ckptfmt_plain(doc, yv_dict_get(ours, back[i]), &v));
+            YOLO_TRY(yv_dict_set_new(doc, d, back[i], v));
         }
-    TRY(git_record(doc, ours, &v));
-    TRY(yv_dict_set_new(doc, d, "git", v));
+    YOLO_TRY(git_record(doc, ours, &v));
+    YOLO_TRY(yv_dict_set_new(doc, d, "git", v));
     *out = d;
     return YOLO_OK;
+done:
+    return st;
 }
 
 static yolo_status export_with(yv_doc *doc, const yv *ours, const char *file, modelcfg *cfg, model_spec *s,
                                yv **out) {
+    yolo_status st = YOLO_OK;
     const char *task = yv_as_str(yv_dict_get(ours, CKPTFMT_KEY_TASK));
     if (strcmp(modelcfg_task(cfg), task))
         return yolo_error(YOLO_ERR_FORMAT, "the checkpoint's task is %s but %s is a %s model", task,
                           s->yaml_name, modelcfg_task(cfg));
     s->cfg = cfg;
-    TRY(model_yaml(doc, ours, cfg, s->yaml_name, modelcfg_nc(cfg), &s->yaml));
-    TRY(model_args(doc, ours, file, &s->args));
-    TRY(read_strides(ours, s));
+    YOLO_TRY(model_yaml(doc, ours, cfg, s->yaml_name, modelcfg_nc(cfg), &s->yaml));
+    YOLO_TRY(model_args(doc, ours, file, &s->args));
+    YOLO_TRY(read_strides(ours, s));
     s->head_shape = yv_path(ours, CKPTFMT_KEY_IMPORTED ".head_shape");
     int64_t imgsz = 224; /* Ultralytics' classification default */
     const yv *a = yv_dict_get(ours, CKPTFMT_KEY_TRAIN_ARGS);
@@ -852,13 +920,16 @@ static yolo_status export_with(yv_doc *doc, const yv *ours, const char *file, mo
     s->imgsz = (int)imgsz;
     if (!yv_as_double(yv_dict_get(a, "dropout"), &s->dropout)) s->dropout = 0;
     yv *net;
-    TRY(build_model(doc, s, &net));
+    YOLO_TRY(build_model(doc, s, &net));
     return final_file(doc, ours, net, out);
+done:
+    return st;
 }
 
 yolo_status ultratree_export(yv_doc *doc, const yv *root, const char *file, yv **out) {
     yv *ours;
-    TRY(ckptfmt_strip(doc, root, &ours)); /* our layout, fp16 weights under model */
+    yolo_status st = ckptfmt_strip(doc, root, &ours); /* our layout, fp16 weights under model */
+    if (st != YOLO_OK) return st;
     model_spec s = {.weights = yv_dict_get(ours, CKPTFMT_KEY_MODEL),
                     .names = yv_dict_get(ours, CKPTFMT_KEY_NAMES)};
     s.yaml_name = yv_as_str(yv_path(ours, CKPTFMT_KEY_YAML ".yaml_file"));
@@ -873,8 +944,8 @@ yolo_status ultratree_export(yv_doc *doc, const yv *root, const char *file, yv *
         return yolo_error(YOLO_ERR_FORMAT, "the class names are not a dict of %lld entries", (long long)nc);
     if (!s.weights || s.weights->kind != YV_DICT) return yolo_error(YOLO_ERR_FORMAT, "holds no weights");
     modelcfg *cfg;
-    TRY(modelcfg_load(s.yaml_name, (int)nc, &cfg));
-    yolo_status st = export_with(doc, ours, file, cfg, &s, out);
+    if ((st = modelcfg_load(s.yaml_name, (int)nc, &cfg)) != YOLO_OK) return st;
+    st = export_with(doc, ours, file, cfg, &s, out);
     modelcfg_free(cfg);
     return st;
 }
