@@ -31,6 +31,10 @@ TORCH_INC = -I/usr/include/torch/csrc/api/include
 TORCH_LIB =
 endif
 CXXFLAGS += $(TORCH_INC)
+# The drawing module (lib/canvas.c) uses cairo with FreeType for its fonts; only the tools that draw
+# (yolo-plot, yolo-predict, yolo-eval-model) end up linking them (--as-needed).
+CAIRO_INC := $(shell pkg-config --cflags cairo-ft 2>/dev/null || echo -I/usr/include/cairo -I/usr/include/freetype2)
+CFLAGS   += $(CAIRO_INC)
 
 ifneq ($(SANITIZE),)
 SANFLAGS  = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
@@ -42,7 +46,7 @@ endif
 # Tools only pull the library objects they use; --as-needed keeps libtorch out
 # of tools that never call it, so those start in milliseconds.
 LIBS = -Wl,--as-needed $(TORCH_LIB) -ltorch -ltorch_cpu -lc10 \
-       -lmsgpackc -lyaml -larchive -lturbojpeg -lspng -lz -lm -lstdc++ -pthread
+       -lmsgpackc -lyaml -larchive -lturbojpeg -lspng -lcairo -lfreetype -lz -lm -lstdc++ -pthread
 
 LIB_C    := $(sort $(wildcard lib/*.c))
 LIB_CXX  := $(sort $(wildcard lib/*.cpp))
@@ -57,7 +61,7 @@ BENCHES  := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 DEB_PACKAGES = build-essential libtorch-dev libmsgpack-dev libyaml-dev libarchive-dev \
        parallel libturbojpeg0-dev libspng-dev zlib1g-dev libgloo-dev dataset-fashion-mnist \
        python3-torch python3-torchvision python3-numpy python3-pil afl++ clang libclang-rt-14-dev zstd bc \
-       libdnnl-dev libcairo2-dev fonts-dejavu-core clang-format tmux strace iproute2
+       libdnnl-dev libcairo2-dev libfreetype-dev fonts-dejavu-core clang-format tmux strace iproute2
 
 .PHONY: all check deps install bench fuzz fuzz-check clean format format-check demo
 # Keep object files of tools and tests between builds.
@@ -114,7 +118,7 @@ demo: all
 # The C library goes into an archive so that a harness pulls only the objects it uses (some modules
 # call the libtorch wrapper, which the harnesses do not link).
 FUZZ_SRC := $(sort $(wildcard fuzz/fuzz_*.c))
-FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -g -O1 -Iinclude
+FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -g -O1 -Iinclude $(CAIRO_INC)
 FUZZ_LIBOBJ := $(patsubst lib/%.c,build-fuzz/obj/%.o,$(filter-out $(wildcard lib/torch*.c),$(LIB_C)))
 fuzz: $(FUZZ_SRC:fuzz/%.c=build-fuzz/%)
 # Each harness over its corpus, then FUZZ_SECONDS of random mutations (what CI runs).

@@ -1,14 +1,16 @@
 /* yolo-data: datasets to sample streams (man 1 yolo-data, man 5 yolo-stream). */
 #include <errno.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <zlib.h>
 
+#include "yolo/cli.h"
 #include "yolo/dataset.h"
-#include "yolo/draw.h"
 #include "yolo/fashion.h"
 #include "yolo/pipeline.h"
 #include "yolo/status.h"
@@ -34,6 +36,7 @@ static const char USAGE[] =
     "  --task T          detect, segment or classify (default: from the dataset)\n"
     "  --shard k/n       only samples i with i % n == k\n"
     "  --from I          start at sample I of the epoch (resume)\n"
+    "  --count N         at most N samples (the first batches, for yolo-plot grid)\n"
     "  --workers N       threads (default: all cores); the bytes do not depend on it\n"
     "  --cache-mb N      memory for decoded images reused by mosaic (default 512, 0: none)\n"
     "  --rect --batch B  validation rect batches of B images\n"
@@ -260,6 +263,10 @@ static int cmd_stream(int argc, char **argv) {
         } else if (!strcmp(a, "--from") && v) {
             if (!parse_i64(v, &x, 0, INT64_MAX / 4)) return usage_error("bad --from '%s'", v);
             so->from = x, k++;
+        } else if (!strcmp(a, "--count") && v) {
+            if (!parse_i64(v, &x, 1, INT64_MAX / 4))
+                return usage_error("bad --count '%s' (a positive number)", v);
+            so->limit = x, k++;
         } else if (!strcmp(a, "--batch") && v) {
             if (!parse_i64(v, &x, 1, 1 << 20)) return usage_error("bad --batch '%s'", v);
             so->batch = (int)x, k++;
@@ -434,6 +441,8 @@ static int cmd_list(int argc, char **argv) {
 
 /* ---- show ---- */
 
+/* The first n samples as a stream into `yolo-plot grid`, which draws them: the pictures of training
+ * batches and this one come from one drawing code, and this tool never loads the drawing libraries. */
 static int cmd_show(int argc, char **argv) {
     source_args src = {.aug = -1};
     pipeline_opts_default(&src.o);
@@ -452,66 +461,57 @@ static int cmd_show(int argc, char **argv) {
     }
     pipeline_opts o = src.o;
     const char *data = src.data, *out = src.out;
-    bool no_cache = src.no_cache;
     if (!data) return usage_error("%s", "no dataset given");
     if (!out) return usage_error("%s", "no output file (-o grid.jpg)");
     o.augment = src.aug >= 0 ? src.aug == 1 : strcmp(o.split, "train") == 0;
-    o.keep_polygons = true;
+    o.limit = n;
     dataset *ds;
     yolo_status st = dataset_open(data, &ds);
     if (st) return fail(st);
     dataset_split *sp = NULL;
-    dataset_load_opts lo = {.workers = o.workers, .no_cache = no_cache};
+    dataset_load_opts lo = {.workers = o.workers, .no_cache = src.no_cache};
     pipeline *p = NULL;
-    image *ims = calloc((size_t)n, sizeof *ims);
-    image grid = {0};
-    int made = 0;
-    if (!ims) st = yolo_nomem();
     if (!st) st = dataset_split_load(ds, o.split, &lo, &sp);
     if (!st) st = pipeline_open(ds, sp, &o, &p);
-    const char *const *names = dataset_names(ds);
-    int nc = dataset_nc(ds);
-    stream_sample s;
-    stream_sample_init(&s);
-    for (int i = 0; !st && i < n && i < pipeline_total(p); i++) {
-        if ((st = pipeline_make(p, i, &s))) break;
-        image *im = &s.s.img;
-        draw_sample(im, &s.s, names, nc);
-        if (s.s.label >= 0 && s.s.label < nc) {
-            uint8_t fg[3] = {255, 255, 255}, bg[3];
-            draw_class_color(s.s.label, bg);
-            draw_text(im, 1, 1, names[s.s.label], 1, fg, bg);
-        }
-        ims[made++] = *im;
-        s.s.img = (image){0};
+    if (!st && pipeline_total(p) == 0) st = yolo_error(YOLO_ERR_NOTFOUND, "%s: no samples to show", data);
+    int fds[2] = {-1, -1};
+    pid_t pid = -1;
+    if (!st && pipe(fds) != 0) st = yolo_error(YOLO_ERR_IO, "cannot make a pipe (%s)", strerror(errno));
+    if (!st && (pid = fork()) < 0)
+        st = yolo_error(YOLO_ERR_IO, "cannot start yolo-plot (%s)", strerror(errno));
+    if (!st && pid == 0) {
+        dup2(fds[0], STDIN_FILENO);
+        close(fds[0]), close(fds[1]);
+        char *args[] = {"yolo-plot", "grid", "-o", (char *)out, NULL};
+        int err = cli_exec_tool("yolo-plot", args);
+        fprintf(stderr, "%s: show: cannot run yolo-plot (%s; install it next to yolo-data)\n", TOOL,
+                strerror(err));
+        _exit(YOLO_EXIT_FAIL);
     }
-    stream_sample_free(&s);
-    if (!st && made == 0) st = yolo_error(YOLO_ERR_NOTFOUND, "%s: no samples to show", data);
-    int cols = 1;
-    while (cols * cols < made)
-        cols++;
-    if (!st) st = draw_grid(ims, made, cols, o.aug.imgsz, o.aug.imgsz, &grid);
-    uint8_t *jpg = NULL;
-    size_t len = 0;
-    if (!st) st = image_encode_jpeg(&grid, 90, &jpg, &len);
+    int rc = YOLO_EXIT_OK;
     if (!st) {
-        FILE *f = fopen(out, "wb");
+        close(fds[0]);
+        signal(SIGPIPE, SIG_IGN); /* a yolo-plot that stops early says why itself */
+        FILE *f = fdopen(fds[1], "wb");
         if (!f)
-            st = yolo_error(YOLO_ERR_IO, "%s: %s", out, strerror(errno));
+            st = yolo_nomem();
         else {
-            size_t w = fwrite(jpg, 1, len, f);
-            if (fclose(f) != 0 || w != len) st = yolo_error(YOLO_ERR_IO, "%s: write failed", out);
+            st = pipeline_write(p, f, "yolo-plot");
+            fclose(f);
         }
+        int ws = 0;
+        while (waitpid(pid, &ws, 0) < 0 && errno == EINTR) {
+        }
+        int child = WIFEXITED(ws) ? WEXITSTATUS(ws) : YOLO_EXIT_FAIL;
+        /* the drawing side's error is the one to show; ours then is only the broken pipe */
+        rc = child ? child : yolo_report(TOOL, st);
+    } else {
+        rc = yolo_report(TOOL, st);
     }
-    free(jpg);
-    image_free(&grid);
-    for (int k = 0; k < made; k++)
-        image_free(&ims[k]);
-    free(ims);
     pipeline_free(p);
     dataset_split_free(sp);
     dataset_free(ds);
-    return yolo_report(TOOL, st);
+    return rc;
 }
 
 /* ---- fashion ---- */

@@ -21,7 +21,8 @@ static const char *const TOOL = "yolo-eval";
 
 static const char *const USAGE =
     "usage: yolo-eval model=CKPT data=DATA.yaml [split=val] [imgsz=N] [batch=16] [conf=0.001]\n"
-    "                 [iou=0.7] [max_det=300] [device=cpu] [threads=N] [save_txt=DIR] [--json]\n"
+    "                 [iou=0.7] [max_det=300] [device=cpu] [threads=N] [save_txt=DIR] [plots=DIR]\n"
+    "                 [multi_label=true] [--json]\n"
     "       yolo-data DATA --split val --rect --batch B --imgsz N | yolo-eval model=CKPT [...]\n"
     "       yolo-eval preds=DIR data=DATA.yaml [split=val] [conf=0.001] [iou=F] [max_det=300] [--json]\n"
     "\n"
@@ -38,6 +39,9 @@ static const char *const USAGE =
     "  iou=F         preds=: run class-aware NMS at IoU F on the predictions first (default: none)\n"
     "  max_det=N     keep at most N predictions per image, best first (default 300)\n"
     "  save_txt=DIR  model=: write the detections in the format preds= reads\n"
+    "  plots=DIR     model=: draw the confusion matrices, the P/R/F1/PR curves and the first\n"
+    "                batches' labels and predictions into DIR, as Ultralytics' validator does\n"
+    "  multi_label=B model=: false keeps one class per box in NMS, as predict does\n"
     "  --json        print the metrics as JSON on stdout (the table then goes to stderr)\n"
     "\n"
     "Exit status: 0 ok, 1 failed (bad files), 2 usage error. See yolo-eval(1).\n";
@@ -325,22 +329,11 @@ done:
 }
 
 /* model= runs the network in yolo-eval-model, a separate binary: linking libtorch here would make
- * every preds= run pay for loading it. The helper sits next to this binary (or on PATH). */
-static int exec_model_mode(int argc, char **argv) {
-    (void)argc;
-    char self[4096];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 32);
-    if (n > 0) {
-        self[n] = 0;
-        char *slash = strrchr(self, '/');
-        if (slash) {
-            strcpy(slash + 1, "yolo-eval-model");
-            execv(self, argv);
-        }
-    }
-    execvp("yolo-eval-model", argv);
+ * every preds= run pay for loading it. */
+static int exec_model_mode(char **argv) {
+    int err = cli_exec_tool("yolo-eval-model", argv);
     fprintf(stderr, "%s: model=: cannot run yolo-eval-model (%s; install it next to yolo-eval)\n", TOOL,
-            strerror(errno));
+            strerror(err));
     return YOLO_EXIT_FAIL;
 }
 
@@ -355,7 +348,7 @@ int main(int argc, char **argv) {
     bool preds = false;
     for (int i = 1; i < argc; i++)
         preds |= !strncmp(argv[i], "preds=", 6);
-    if (has_model_arg(argc, argv) && !preds) return exec_model_mode(argc, argv);
+    if (has_model_arg(argc, argv) && !preds) return exec_model_mode(argv);
     int rc = parse_args(argc, argv, &a);
     if (rc < 0) return YOLO_EXIT_OK;
     if (rc) return rc;

@@ -1106,6 +1106,22 @@ yolo_status ckpt_write_file_atomic(const char *path, const void *data, size_t le
     return st;
 }
 
+yolo_status ckpt_mkdirs(const char *path) {
+    char buf[PATH_MAX];
+    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf)
+        return yolo_error(YOLO_ERR_LIMIT, "%.100s...: path too long", path);
+    for (char *p = buf + 1; *p; p++)
+        if (*p == '/') {
+            *p = 0;
+            if (mkdir(buf, 0777) != 0 && errno != EEXIST)
+                return yolo_error(YOLO_ERR_IO, "%s: cannot create the folder (%s)", buf, strerror(errno));
+            *p = '/';
+        }
+    if (mkdir(buf, 0777) != 0 && errno != EEXIST)
+        return yolo_error(YOLO_ERR_IO, "%s: cannot create the folder (%s)", buf, strerror(errno));
+    return YOLO_OK;
+}
+
 /* ".NAME.XXXXXX" as pending_open names a temporary, for NAME a checkpoint or results.csv. */
 static bool is_our_temporary(const char *name) {
     size_t n = strlen(name);

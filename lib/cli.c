@@ -124,3 +124,18 @@ int cli_parse_settings(const char *tool, const char *usage, const cli_setting *s
     }
     return 0;
 }
+
+int cli_exec_tool(const char *name, char **argv) {
+    char self[4096];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n > 0 && (size_t)n + strlen(name) + 2 < sizeof self) {
+        self[n] = 0;
+        char *slash = strrchr(self, '/');
+        if (slash) {
+            strcpy(slash + 1, name);
+            execv(self, argv);
+        }
+    }
+    execvp(name, argv);
+    return errno;
+}

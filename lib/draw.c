@@ -1,190 +1,221 @@
 #include "yolo/draw.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "yolo/letterbox.h"
-#include "yolo/masks.h"
 
-/* Class colours: a fixed 20-colour cycle (the same hues Ultralytics' plots use), so a class keeps its
- * colour across pictures. */
-static const uint32_t palette[20] = {0xFF3838, 0xFF9D97, 0xFF701F, 0xFFB21D, 0xCFD231, 0x48F90A, 0x92CC17,
-                                     0x3DDB86, 0x1A9334, 0x00D4BB, 0x2C99A8, 0x00C2FF, 0x344593, 0x6473FF,
-                                     0x0018EC, 0x8438FF, 0x520085, 0xCB38FF, 0xFF95C8, 0xFF37C7};
-
-void draw_class_color(int c, uint8_t rgb[3]) {
-    uint32_t v = palette[(c < 0 ? -c : c) % 20];
-    rgb[0] = (uint8_t)(v >> 16), rgb[1] = (uint8_t)(v >> 8), rgb[2] = (uint8_t)v;
+/* Python's round(): half to even. */
+static double round_even(double v) {
+    return v - remainder(v, 1.0);
 }
 
-static void put(image *im, int x, int y, const uint8_t rgb[3]) {
-    if (x < 0 || y < 0 || x >= im->w || y >= im->h) return;
-    uint8_t *p = im->px + ((size_t)y * im->w + x) * im->c;
-    if (im->c >= 3)
-        memcpy(p, rgb, 3);
-    else
-        p[0] = (uint8_t)((rgb[0] * 77 + rgb[1] * 150 + rgb[2] * 29) >> 8);
+const char *draw_class_name(const char *const *names, int nc, int c, char *buf, int cap) {
+    if (names && c >= 0 && c < nc && names[c]) return names[c];
+    snprintf(buf, (size_t)cap, "%d", c);
+    return buf;
 }
 
-void draw_fill_rect(image *im, int x1, int y1, int x2, int y2, const uint8_t rgb[3]) {
-    if (x1 < 0) x1 = 0;
-    if (y1 < 0) y1 = 0;
-    if (x2 > im->w - 1) x2 = im->w - 1;
-    if (y2 > im->h - 1) y2 = im->h - 1;
-    for (int y = y1; y <= y2; y++)
-        for (int x = x1; x <= x2; x++)
-            put(im, x, y, rgb);
+/* Ultralytics writes dark text (#111F68) on the light colours of its palette and white on the others. */
+static uint32_t text_color(uint32_t bg) {
+    static const uint32_t light[] = {0x0BDBEB, 0xF3F3F3, 0x00DFB7, 0xFF6FDD, 0xCCED00,
+                                     0x00F344, 0x00FFFF, 0xA2FF0B, 0x01FFB3};
+    for (size_t i = 0; i < sizeof light / sizeof *light; i++)
+        if (bg == light[i]) return 0x111F68;
+    return 0xFFFFFF;
 }
 
-void draw_rect(image *im, int x1, int y1, int x2, int y2, int t, const uint8_t rgb[3]) {
-    if (t < 1) t = 1;
-    draw_fill_rect(im, x1, y1, x2, y1 + t - 1, rgb);
-    draw_fill_rect(im, x1, y2 - t + 1, x2, y2, rgb);
-    draw_fill_rect(im, x1, y1, x1 + t - 1, y2, rgb);
-    draw_fill_rect(im, x2 - t + 1, y1, x2, y2, rgb);
+/* A box and its label on a coloured strip above it (inside when there is no room above), kept inside
+ * the picture on the right. */
+static void box_label(canvas *c, double x1, double y1, double x2, double y2, const char *label,
+                      uint32_t color, double lw, double font_px) {
+    canvas_stroke_rect(c, x1, y1, x2 - x1 + 1, y2 - y1 + 1, lw, color);
+    if (!label || !*label) return;
+    double tw = canvas_text_width(c, label, font_px, CANVAS_REGULAR),
+           th = canvas_line_height(c, font_px, CANVAS_REGULAR);
+    bool outside = y1 >= th;
+    if (x1 > canvas_width(c) - tw) x1 = canvas_width(c) - tw;
+    double ty = outside ? y1 - th : y1;
+    canvas_fill_rect(c, x1, ty, tw + 1, th + 1, color, 1);
+    canvas_text(c, x1, ty, label, font_px, text_color(color), CANVAS_REGULAR, 0, 0, 0);
 }
 
-/* A 3x5 pixel font: each glyph is 5 rows of 3 bits, written out as 15 characters. Lower case is drawn
- * as upper case; anything unknown as a box. */
-static const struct {
-    char c;
-    const char *rows;
-} font[] = {
-    {'0', "111101101101111"}, {'1', "010110010010111"}, {'2', "111001111100111"}, {'3', "111001111001111"},
-    {'4', "101101111001001"}, {'5', "111100111001111"}, {'6', "111100111101111"}, {'7', "111001010010010"},
-    {'8', "111101111101111"}, {'9', "111101111001111"}, {'A', "010101111101101"}, {'B', "110101110101110"},
-    {'C', "011100100100011"}, {'D', "110101101101110"}, {'E', "111100110100111"}, {'F', "111100110100100"},
-    {'G', "011100101101011"}, {'H', "101101111101101"}, {'I', "111010010010111"}, {'J', "001001001101010"},
-    {'K', "101101110101101"}, {'L', "100100100100111"}, {'M', "101111111101101"}, {'N', "110101101101101"},
-    {'O', "010101101101010"}, {'P', "110101110100100"}, {'Q', "010101101110011"}, {'R', "110101110101101"},
-    {'S', "011100010001110"}, {'T', "111010010010010"}, {'U', "101101101101111"}, {'V', "101101101101010"},
-    {'W', "101101111111101"}, {'X', "101101010101101"}, {'Y', "101101010010010"}, {'Z', "111001010100111"},
-    {' ', "000000000000000"}, {'-', "000000111000000"}, {'_', "000000000000111"}, {'.', "000000000000010"},
-    {':', "000010000010000"}, {'/', "001001010100100"}, {'(', "010100100100010"}, {')', "010001001001010"},
-    {'%', "101001010100101"}, {'+', "000010111010000"}, {'=', "000111000111000"}, {'\'', "010010000000000"},
-    {',', "000000000010100"}, {'?', "111001010000010"}, {'!', "010010010000010"}, {'#', "101111101111101"},
-};
+/* ------------------------------------------------------------------ grids (plot_images) */
 
-static const char *glyph(char c) {
-    if (c >= 'a' && c <= 'z') c = (char)(c - 'a' + 'A');
-    for (size_t i = 0; i < sizeof font / sizeof font[0]; i++)
-        if (font[i].c == c) return font[i].rows;
-    return "111101101101111";
+draw_tile draw_tile_of_sample(const stream_sample *s) {
+    return (draw_tile){.img = &s->s.img,
+                       .file = s->file,
+                       .n = s->s.n,
+                       .cls = s->s.cls,
+                       .xywhn = s->s.boxes,
+                       .overlap = s->mask,
+                       .mh = s->mask_h,
+                       .mw = s->mask_w,
+                       .label = s->s.label,
+                       .label_conf = -1};
 }
 
-int draw_text_width(const char *text, int scale) {
-    return (int)strlen(text) * 4 * scale + scale;
-}
-
-int draw_text_height(int scale) {
-    return 7 * scale;
-}
-
-void draw_text(image *im, int x, int y, const char *text, int scale, const uint8_t fg[3],
-               const uint8_t bg[3]) {
-    if (scale < 1) scale = 1;
-    if (bg)
-        draw_fill_rect(im, x, y, x + draw_text_width(text, scale) - 1, y + draw_text_height(scale) - 1, bg);
-    int cx = x + scale;
-    for (const char *p = text; *p; p++, cx += 4 * scale) {
-        const char *g = glyph(*p);
-        for (int r = 0; r < 5; r++)
-            for (int c = 0; c < 3; c++)
-                if (g[r * 3 + c] == '1')
-                    for (int dy = 0; dy < scale; dy++)
-                        for (int dx = 0; dx < scale; dx++)
-                            put(im, cx + c * scale + dx, y + (r + 1) * scale + dy, fg);
-    }
-}
-
-void draw_mask(image *im, const uint16_t *mask, int mh, int mw, uint16_t value, const uint8_t rgb[3],
-               float alpha) {
-    if (mh <= 0 || mw <= 0 || im->c < 3) return;
-    for (int y = 0; y < im->h; y++) {
-        int my = (int)((int64_t)y * mh / im->h);
-        for (int x = 0; x < im->w; x++) {
-            int mx = (int)((int64_t)x * mw / im->w);
-            if (mask[(size_t)my * mw + mx] != value) continue;
-            uint8_t *p = im->px + ((size_t)y * im->w + x) * im->c;
-            for (int k = 0; k < 3; k++)
-                p[k] = (uint8_t)(p[k] * (1 - alpha) + rgb[k] * alpha + 0.5f);
+static void put_tile(image *mosaic, const image *im, int x0, int y0, int w, int h) {
+    if (!im || !im->px) return;
+    int cw = im->w < w ? im->w : w, chh = im->h < h ? im->h : h;
+    for (int y = 0; y < chh; y++)
+        for (int x = 0; x < cw; x++) {
+            const uint8_t *s = im->px + ((size_t)y * im->w + x) * im->c;
+            uint8_t *d = mosaic->px + ((size_t)(y0 + y) * mosaic->w + x0 + x) * 3;
+            d[0] = s[0], d[1] = s[im->c >= 3 ? 1 : 0], d[2] = s[im->c >= 3 ? 2 : 0];
         }
-    }
 }
 
-void draw_sample(image *im, const sample *s, const char *const *names, int n_names) {
-    int W = im->w, H = im->h;
-    int t = W >= 400 ? 2 : 1, scale = W >= 400 ? 2 : 1;
-    if (s->seg_start && s->n > 0) {
-        uint8_t *plane = malloc((size_t)W * H);
-        float *pts = NULL;
-        for (int k = 0; plane && k < s->n; k++) {
-            int np = sample_seg_len(s, k);
-            float *p = realloc(pts, sizeof *p * 2 * (size_t)(np ? np : 1));
-            if (!p) break;
-            pts = p;
-            const float *xy = s->seg_xy + 2 * (size_t)s->seg_start[k];
-            for (int q = 0; q < np; q++)
-                pts[2 * q] = xy[2 * q] * W, pts[2 * q + 1] = xy[2 * q + 1] * H;
-            memset(plane, 0, (size_t)W * H);
-            masks_fill_polygon(plane, H, W, pts, np, 1);
-            uint8_t rgb[3];
-            draw_class_color(s->cls[k], rgb);
-            for (size_t i = 0; i < (size_t)W * H; i++)
-                if (plane[i] && im->c >= 3)
-                    for (int c = 0; c < 3; c++)
-                        im->px[i * im->c + c] = (uint8_t)((im->px[i * im->c + c] + rgb[c]) / 2);
-        }
-        free(plane), free(pts);
-    }
-    static const uint8_t white[3] = {255, 255, 255};
-    for (int k = 0; k < s->n; k++) {
-        const float *b = s->boxes + 4 * k;
-        int x1 = (int)((b[0] - b[2] / 2) * W), y1 = (int)((b[1] - b[3] / 2) * H);
-        int x2 = (int)((b[0] + b[2] / 2) * W), y2 = (int)((b[1] + b[3] / 2) * H);
-        uint8_t rgb[3];
-        draw_class_color(s->cls[k], rgb);
-        draw_rect(im, x1, y1, x2, y2, t, rgb);
-        char label[64];
-        if (names && s->cls[k] < n_names && names[s->cls[k]])
-            snprintf(label, sizeof label, "%s", names[s->cls[k]]);
+static const char *base_name(const char *path) {
+    const char *b = strrchr(path, '/');
+    return b ? b + 1 : path;
+}
+
+/* The instances of one tile: boxes and labels, then the masks over them. */
+static yolo_status tile_annotate(canvas *c, const draw_tile *t, double x, double y, double w, double h,
+                                 double scale, double lw, double fs, const char *const *names, int nc) {
+    bool labels = t->conf == NULL;
+    char num[32], text[256];
+    for (int j = 0; j < t->n; j++) {
+        if (!labels && !(t->conf[j] > (float)DRAW_PRED_CONF)) continue;
+        double b[4];
+        if (t->xywhn) {
+            const float *v = t->xywhn + 4 * (size_t)j;
+            double cx = v[0] * w, cy = v[1] * h, bw = v[2] * w, bh = v[3] * h;
+            b[0] = cx - bw / 2, b[1] = cy - bh / 2, b[2] = cx + bw / 2, b[3] = cy + bh / 2;
+        } else if (t->xyxy) {
+            for (int k = 0; k < 4; k++)
+                b[k] = t->xyxy[4 * (size_t)j + k] * (scale < 1 ? scale : 1);
+        } else
+            break;
+        const char *name = draw_class_name(names, nc, t->cls[j], num, sizeof num);
+        if (labels)
+            snprintf(text, sizeof text, "%s", name);
         else
-            snprintf(label, sizeof label, "%d", s->cls[k]);
-        int ty = y1 - draw_text_height(scale);
-        if (ty < 0) ty = y1 + t;
-        draw_text(im, x1, ty, label, scale, white, rgb);
+            snprintf(text, sizeof text, "%s %.1f", name, (double)t->conf[j]);
+        /* integer pixels, as numpy's astype(int64) */
+        box_label(c, trunc(b[0] + x), trunc(b[1] + y), trunc(b[2] + x), trunc(b[3] + y), text,
+                  canvas_class_color(t->cls[j]), lw, fs);
+    }
+    if (t->label >= 0) {
+        const char *name = draw_class_name(names, nc, t->label, num, sizeof num);
+        if (t->label_conf >= 0)
+            snprintf(text, sizeof text, "%s %.1f", name, (double)t->label_conf);
+        else
+            snprintf(text, sizeof text, "%s", name);
+        double tw = canvas_text_width(c, text, fs, CANVAS_REGULAR),
+               th = canvas_line_height(c, fs, CANVAS_REGULAR);
+        canvas_fill_rect(c, x, y, tw + 1, th + 1, 0x404040, 1);
+        canvas_text(c, x, y, text, fs, canvas_class_color(t->label), CANVAS_REGULAR, 0, 0, 0);
+    }
+    if ((!t->overlap && !t->masks) || t->mh < 1 || t->mw < 1 || t->n < 1) return YOLO_OK;
+    size_t npix = (size_t)t->mh * t->mw;
+    uint8_t *m = malloc(npix);
+    if (!m) return yolo_nomem();
+    for (int j = 0; j < t->n; j++) {
+        if (!labels && !(t->conf[j] > (float)DRAW_PRED_CONF)) continue;
+        const uint8_t *mj = m;
+        if (t->masks)
+            mj = t->masks + npix * j;
+        else
+            for (size_t p = 0; p < npix; p++)
+                m[p] = t->overlap[p] == j + 1;
+        canvas_blend_mask(c, mj, t->mh, t->mw, (int)x, (int)y, (int)w, (int)h, canvas_class_color(t->cls[j]),
+                          0.6);
+    }
+    free(m);
+    return YOLO_OK;
+}
+
+yolo_status draw_batch(const draw_tile *tiles, int n, int max_tiles, const char *const *names, int nc,
+                       const char *path) {
+    int bs = n < max_tiles ? n : max_tiles;
+    if (bs < 1 || !tiles[0].img || !tiles[0].img->px)
+        return yolo_error(YOLO_ERR_USAGE, "%s: no images to draw", path);
+    int ns = (int)ceil(sqrt((double)bs));
+    int h = tiles[0].img->h, w = tiles[0].img->w;
+    image mosaic = {0}, small = {0};
+    yolo_status st = image_alloc(&mosaic, ns * h, ns * w, 3, 255);
+    if (st != YOLO_OK) return st;
+    /* column by column, as Ultralytics fills its grid */
+    for (int i = 0; i < bs; i++)
+        put_tile(&mosaic, tiles[i].img, w * (i / ns), h * (i % ns), w, h);
+    double scale = (double)DRAW_MAX_SIZE / ns / (h > w ? h : w);
+    if (scale < 1) {
+        h = (int)ceil(scale * h), w = (int)ceil(scale * w);
+        st = letterbox_resize_linear(&mosaic, ns * h, ns * w, &small);
+        image_free(&mosaic);
+        if (st != YOLO_OK) return st;
+        mosaic = small;
+    }
+    int fs = (int)((h + w) * ns * 0.01);
+    if (fs < 18) fs = 18;
+    double lw = round_even(fs / 10.0);
+    canvas *c = NULL;
+    st = canvas_from_image(&mosaic, &c);
+    image_free(&mosaic);
+    for (int i = 0; st == YOLO_OK && i < bs; i++) {
+        double x = w * (i / ns), y = h * (i % ns);
+        canvas_stroke_rect(c, x, y, w + 1, h + 1, 2, 0xFFFFFF);
+        if (tiles[i].file) {
+            char name[41];
+            snprintf(name, sizeof name, "%s", base_name(tiles[i].file));
+            canvas_text(c, x + 5, y + 5, name, fs, 0xDCDCDC, CANVAS_REGULAR, 0, 0, 0);
+        }
+        st = tile_annotate(c, &tiles[i], x, y, w, h, scale, lw, fs, names, nc);
+    }
+    if (st == YOLO_OK) st = canvas_save(c, path);
+    canvas_free(c);
+    return st;
+}
+
+/* ------------------------------------------------------------------ predictions (Results.plot) */
+
+static double line_width(const canvas *c, const draw_style *s) {
+    if (s->line_width > 0) return s->line_width;
+    double lw = round_even((canvas_height(c) + canvas_width(c) + 3) / 2.0 * 0.003);
+    return lw < 2 ? 2 : lw;
+}
+
+/* OpenCV's Hershey font at scale lw / 3 has capitals about 21 * scale pixels high; DejaVu's are 0.73 em. */
+static double font_px(double lw) {
+    return 28.0 * lw / 3;
+}
+
+void draw_detections(canvas *c, int n, const float *rows, int cols, const uint8_t *masks, int mh, int mw,
+                     double mx, double my, double mwid, double mhei, const char *const *names, int nc,
+                     const draw_style *s) {
+    double lw = line_width(c, s), fs = font_px(lw);
+    for (int j = 0; masks && j < n; j++)
+        canvas_blend_mask(c, masks + (size_t)j * mh * mw, mh, mw, (int)lround(mx), (int)lround(my),
+                          (int)lround(mwid), (int)lround(mhei),
+                          canvas_class_color((int)rows[(size_t)j * cols + 5]), 0.5);
+    /* the least confident first, so that the best ones end up on top; no boxes, no labels either */
+    for (int j = n - 1; s->boxes && j >= 0; j--) {
+        const float *r = rows + (size_t)j * cols;
+        int cls = (int)r[5];
+        char num[32], text[256] = "";
+        const char *name = draw_class_name(names, nc, cls, num, sizeof num);
+        if (s->labels && s->conf)
+            snprintf(text, sizeof text, "%s %.2f", name, (double)r[4]);
+        else if (s->labels)
+            snprintf(text, sizeof text, "%s", name);
+        else if (s->conf)
+            snprintf(text, sizeof text, "%.2f", (double)r[4]);
+        box_label(c, trunc(r[0]), trunc(r[1]), trunc(r[2]), trunc(r[3]), text, canvas_class_color(cls), lw,
+                  fs);
     }
 }
 
-yolo_status draw_grid(const image *ims, int n, int cols, int cell_h, int cell_w, image *out) {
-    if (n <= 0 || cols <= 0 || cell_h <= 0 || cell_w <= 0)
-        return yolo_error(YOLO_ERR_USAGE, "draw: bad grid (%d images, %d columns, cell %dx%d)", n, cols,
-                          cell_h, cell_w);
-    if (cols > n) cols = n;
-    int rows = (n + cols - 1) / cols, sep = 2;
-    yolo_status st =
-        image_alloc(out, rows * cell_h + (rows + 1) * sep, cols * cell_w + (cols + 1) * sep, 3, 255);
-    if (st) return st;
-    for (int i = 0; i < n; i++) {
-        const image *src = &ims[i];
-        if (!src->px || src->c != 3) continue;
-        double r = (double)cell_w / src->w < (double)cell_h / src->h ? (double)cell_w / src->w
-                                                                     : (double)cell_h / src->h;
-        if (r > 1) r = 1;
-        int h = (int)(src->h * r + 0.5), w = (int)(src->w * r + 0.5);
-        if (h < 1) h = 1;
-        if (w < 1) w = 1;
-        image small = {0};
-        if ((st = letterbox_resize_linear(src, h, w, &small))) {
-            image_free(out);
-            return st;
-        }
-        int ox = sep + (i % cols) * (cell_w + sep), oy = sep + (i / cols) * (cell_h + sep);
-        for (int y = 0; y < h; y++)
-            memcpy(out->px + ((size_t)(oy + y) * out->w + ox) * 3, small.px + (size_t)y * w * 3,
-                   (size_t)w * 3);
-        image_free(&small);
+void draw_top_classes(canvas *c, const int *cls, const float *prob, int k, const char *const *names, int nc,
+                      const draw_style *s) {
+    double lw = line_width(c, s), fs = font_px(lw), lh = canvas_line_height(c, fs, CANVAS_REGULAR);
+    for (int i = 0; i < k; i++) {
+        char num[32], text[256];
+        snprintf(text, sizeof text, "%s %.2f%s", draw_class_name(names, nc, cls[i], num, sizeof num),
+                 (double)prob[i], i + 1 < k ? "," : "");
+        canvas_text(c, 32, 32 + i * lh, text, fs, 0xFFFFFF, CANVAS_REGULAR, 0, 1, 0);
     }
-    return YOLO_OK;
 }

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <zlib.h>
 
+#include "yolo/ckpt.h"
 #include "yolo/image.h"
 #include "yolo/letterbox.h"
 #include "yolo/rng.h"
@@ -85,21 +86,6 @@ static yolo_status load_set(const char *dir, const char *prefix, idx_set *s) {
 static void set_free(idx_set *s) {
     free(s->px);
     free(s->label);
-}
-
-static yolo_status mkdirs(const char *path) {
-    char buf[4096];
-    snprintf(buf, sizeof buf, "%s", path);
-    for (char *p = buf + 1; *p; p++)
-        if (*p == '/') {
-            *p = 0;
-            if (mkdir(buf, 0755) != 0 && errno != EEXIST)
-                return yolo_error(YOLO_ERR_IO, "%s: %s", buf, strerror(errno));
-            *p = '/';
-        }
-    if (mkdir(buf, 0755) != 0 && errno != EEXIST)
-        return yolo_error(YOLO_ERR_IO, "%s: %s", buf, strerror(errno));
-    return YOLO_OK;
 }
 
 static yolo_status write_bytes(const char *path, const void *p, size_t n) {
@@ -412,7 +398,7 @@ static yolo_status write_cls_image(const fashion_opts *o, const idx_set *set, in
     for (char *p = folder; *p; p++)
         if (*p == '/') *p = '-'; /* a folder name cannot hold '/' */
     snprintf(dir, sizeof dir, "%s/%s/%s", root, split_name, folder);
-    st = mkdirs(dir);
+    st = ckpt_mkdirs(dir);
     snprintf(path, sizeof path, "%s/%s_%05d.%s", dir, split_name, i, o->jpeg ? "jpg" : "png");
     if (!st) st = write_png(path, &im);
     image_free(&item);
@@ -441,14 +427,14 @@ yolo_status fashion_write(const fashion_opts *o) {
     char a[4096], b[4096], ip[4200], lp[4200];
     for (int sp = 0; sp < 2 && !st; sp++) {
         if (cls) {
-            if ((st = mkdirs(o->out_dir))) break;
+            if ((st = ckpt_mkdirs(o->out_dir))) break;
             for (int i = 0; i < counts[sp] && !st; i++)
                 st = write_cls_image(o, &sets[sp], sp, i, o->out_dir, splits[sp]);
             continue;
         }
         snprintf(a, sizeof a, "%s/images/%s", o->out_dir, splits[sp]);
         snprintf(b, sizeof b, "%s/labels/%s", o->out_dir, splits[sp]);
-        if ((st = mkdirs(a)) || (st = mkdirs(b))) break;
+        if ((st = ckpt_mkdirs(a)) || (st = ckpt_mkdirs(b))) break;
         for (int i = 0; i < counts[sp] && !st; i++) {
             snprintf(ip, sizeof ip, "%s/%s_%05d.%s", a, splits[sp], i, o->jpeg ? "jpg" : "png");
             snprintf(lp, sizeof lp, "%s/%s_%05d.txt", b, splits[sp], i);

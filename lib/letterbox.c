@@ -169,19 +169,31 @@ yolo_status letterbox_load_resize(const image *src, int imgsz, image *dst) {
     return letterbox_resize_linear(src, h, w, dst);
 }
 
-void letterbox_plan_make(int h, int w, int out_h, int out_w, bool scaleup, letterbox_plan *p) {
-    double r = fmin((double)out_h / h, (double)out_w / w);
-    if (!scaleup) r = fmin(r, 1.0);
+/* The plan for a ratio r and the padding (dw, dh) left around the resized image, split as Ultralytics'
+ * centred LetterBox does. */
+static void plan_fill(int h, int w, double r, int slack_w_of, int slack_h_of, int stride, letterbox_plan *p) {
     p->ratio = r;
     p->new_w = (int)nearbyint(w * r);
     p->new_h = (int)nearbyint(h * r);
-    double dw = (out_w - p->new_w) / 2.0, dh = (out_h - p->new_h) / 2.0;
+    int sw = slack_w_of - p->new_w, sh = slack_h_of - p->new_h;
+    if (stride > 0) sw %= stride, sh %= stride; /* auto: only up to the next multiple of stride */
+    double dw = sw / 2.0, dh = sh / 2.0;
     p->top = (int)nearbyint(dh - 0.1);
     p->bottom = (int)nearbyint(dh + 0.1);
     p->left = (int)nearbyint(dw - 0.1);
     p->right = (int)nearbyint(dw + 0.1);
     p->out_h = p->new_h + p->top + p->bottom;
     p->out_w = p->new_w + p->left + p->right;
+}
+
+void letterbox_plan_make(int h, int w, int out_h, int out_w, bool scaleup, letterbox_plan *p) {
+    double r = fmin((double)out_h / h, (double)out_w / w);
+    if (!scaleup) r = fmin(r, 1.0);
+    plan_fill(h, w, r, out_w, out_h, 0, p);
+}
+
+void letterbox_plan_auto(int h, int w, int imgsz, int stride, letterbox_plan *p) {
+    plan_fill(h, w, fmin((double)imgsz / h, (double)imgsz / w), imgsz, imgsz, stride, p);
 }
 
 yolo_status letterbox_apply(const image *src, const letterbox_plan *p, image *dst) {

@@ -330,3 +330,84 @@ yolo_status masks_separate(const sample *s, int ratio, uint8_t *out) {
     free(pts);
     return st;
 }
+
+/* Moore-neighbour tracing of one component's outer border from its first pixel in raster order, going
+ * down its left side first (OpenCV's order for outer borders), keeping only the points where the
+ * direction changes (CHAIN_APPROX_SIMPLE). Visited border pixels are marked 2 in seen. */
+static yolo_status trace_outline(const uint8_t *m, int h, int w, int sx, int sy, uint8_t *seen, float **xy,
+                                 int *n, int *cap) {
+    static const int dx[8] = {1, 1, 0, -1, -1, -1, 0, 1}, dy[8] = {0, -1, -1, -1, 0, 1, 1, 1};
+    int x = sx, y = sy, dir = 4, first = -1, last = -1;
+    long steps = 0, limit = 4L * w * h + 8;
+    for (;;) {
+        seen[(size_t)y * w + x] = 2;
+        int d = -1;
+        for (int k = 0; k < 8; k++) {
+            int t = (dir + k) % 8, nx = x + dx[t], ny = y + dy[t];
+            if (nx >= 0 && ny >= 0 && nx < w && ny < h && m[(size_t)ny * w + nx]) {
+                d = t;
+                break;
+            }
+        }
+        bool corner = d != last || steps == 0;
+        if (corner) { /* keep it */
+            if (*n == *cap) {
+                *cap = *cap ? 2 * *cap : 64;
+                float *p = realloc(*xy, sizeof *p * 2 * (size_t)*cap);
+                if (!p) return yolo_error(YOLO_ERR_NOMEM, "out of memory for an outline");
+                *xy = p;
+            }
+            (*xy)[2 * *n] = (float)x, (*xy)[2 * *n + 1] = (float)y;
+            (*n)++;
+        }
+        if (d < 0) break; /* a lone pixel */
+        if (first < 0)
+            first = d;
+        else if (x == sx && y == sy && d == first) {
+            if (corner) (*n)--; /* back at the start, about to repeat the first move */
+            break;
+        }
+        last = d;
+        x += dx[d], y += dy[d];
+        dir = (d + 6) % 8;
+        if (++steps > limit) break;
+    }
+    return YOLO_OK;
+}
+
+yolo_status masks_outline(const uint8_t *m, int h, int w, float **xy, int *npts) {
+    *xy = NULL, *npts = 0;
+    uint8_t *seen = calloc((size_t)h * w, 1);
+    int *stack = malloc(sizeof *stack * 2 * ((size_t)h * w + 1));
+    if (!seen || !stack) {
+        free(seen), free(stack);
+        return yolo_error(YOLO_ERR_NOMEM, "out of memory for a %dx%d outline", h, w);
+    }
+    int cap = 0;
+    yolo_status st = YOLO_OK;
+    for (int y = 0; y < h && st == YOLO_OK; y++)
+        for (int x = 0; x < w && st == YOLO_OK; x++) {
+            if (!m[(size_t)y * w + x] || seen[(size_t)y * w + x]) continue;
+            /* a new component: its outline, then mark all of it (8-connected) */
+            st = trace_outline(m, h, w, x, y, seen, xy, npts, &cap);
+            long top = 0;
+            stack[top++] = x, stack[top++] = y;
+            seen[(size_t)y * w + x] = 1;
+            while (top > 0) {
+                int cy = stack[--top], cx = stack[--top];
+                for (int ny = cy - 1; ny <= cy + 1; ny++)
+                    for (int nx = cx - 1; nx <= cx + 1; nx++)
+                        if (nx >= 0 && ny >= 0 && nx < w && ny < h && m[(size_t)ny * w + nx] &&
+                            seen[(size_t)ny * w + nx] != 1) {
+                            seen[(size_t)ny * w + nx] = 1;
+                            stack[top++] = nx, stack[top++] = ny;
+                        }
+            }
+        }
+    free(seen), free(stack);
+    if (st != YOLO_OK) {
+        free(*xy);
+        *xy = NULL, *npts = 0;
+    }
+    return st;
+}

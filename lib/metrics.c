@@ -60,42 +60,108 @@ void metrics_mask_iou(const uint8_t *gt, int n, const uint8_t *pred, int m, long
     free(area_p);
 }
 
-yolo_status metrics_process_mask(const float *protos, int nm, int mh, int mw, const float *coeffs,
-                                 int coeff_stride, const float *xyxy, int box_stride, int n, int in_h,
-                                 int in_w, uint8_t *out) {
+/* One instance's mask logits at prototype resolution, coeffs @ protos, and whether each pixel lies in
+ * its box as 8.4.52's crop_mask keeps it: with fewer than 50 boxes the box is clamped at 0 and rounded
+ * half to even, else the pixel index is compared with the fractional box. */
+static void mask_logits(const float *protos, int nm, long npix, const float *c, float *acc) {
+    for (long k = 0; k < npix; k++)
+        acc[k] = 0;
+    for (int q = 0; q < nm; q++) {
+        const float *pr = protos + (size_t)q * npix;
+        float w = c[q];
+        for (long k = 0; k < npix; k++)
+            acc[k] += w * pr[k];
+    }
+}
+
+static void crop_box(const float *b, float wr, float hr, bool integer_crop, float box[4]) {
+    box[0] = b[0] * wr, box[1] = b[1] * hr, box[2] = b[2] * wr, box[3] = b[3] * hr;
+    if (integer_crop)
+        for (int k = 0; k < 4; k++)
+            box[k] = rintf(max_f(box[k], 0));
+}
+
+static bool in_box(const float box[4], int x, int y) {
+    return (float)x >= box[0] && (float)x < box[2] && (float)y >= box[1] && (float)y < box[3];
+}
+
+static yolo_status check_mask_shapes(int nm, int mh, int mw, int in_h, int in_w, int n) {
     if (nm < 1 || mh < 1 || mw < 1 || in_h < 1 || in_w < 1 || n < 0)
         return yolo_error(YOLO_ERR_USAGE, "metrics: bad mask shapes (nm %d, %dx%d, input %dx%d)", nm, mh, mw,
                           in_h, in_w);
+    return YOLO_OK;
+}
+
+yolo_status metrics_process_mask(const float *protos, int nm, int mh, int mw, const float *coeffs,
+                                 int coeff_stride, const float *xyxy, int box_stride, int n, int in_h,
+                                 int in_w, uint8_t *out) {
+    yolo_status st = check_mask_shapes(nm, mh, mw, in_h, in_w, n);
+    if (st != YOLO_OK) return st;
     const long npix = (long)mh * mw;
     /* Python floats applied to a float32 tensor: float32 arithmetic */
     const float wr = (float)((double)mw / in_w), hr = (float)((double)mh / in_h);
-    const bool integer_crop = n < 50;
     float *acc = malloc(sizeof *acc * npix);
     if (!acc) return yolo_error(YOLO_ERR_NOMEM, "metrics: out of memory for a %dx%d mask", mh, mw);
     for (int i = 0; i < n; i++) {
-        const float *c = coeffs + (size_t)i * coeff_stride;
-        for (long k = 0; k < npix; k++)
-            acc[k] = 0;
-        for (int q = 0; q < nm; q++) {
-            const float *pr = protos + (size_t)q * npix;
-            float w = c[q];
-            for (long k = 0; k < npix; k++)
-                acc[k] += w * pr[k];
-        }
-        const float *b = xyxy + (size_t)i * box_stride;
-        float x1 = b[0] * wr, y1 = b[1] * hr, x2 = b[2] * wr, y2 = b[3] * hr;
-        if (integer_crop) {
-            x1 = rintf(max_f(x1, 0)), y1 = rintf(max_f(y1, 0)), x2 = rintf(max_f(x2, 0)),
-            y2 = rintf(max_f(y2, 0));
-        }
+        mask_logits(protos, nm, npix, coeffs + (size_t)i * coeff_stride, acc);
+        float box[4];
+        crop_box(xyxy + (size_t)i * box_stride, wr, hr, n < 50, box);
         uint8_t *o = out + (size_t)i * npix;
         for (int y = 0; y < mh; y++)
-            for (int x = 0; x < mw; x++) {
-                bool inside = (float)x >= x1 && (float)x < x2 && (float)y >= y1 && (float)y < y2;
-                o[(size_t)y * mw + x] = inside && acc[(size_t)y * mw + x] > 0.0f;
-            }
+            for (int x = 0; x < mw; x++)
+                o[(size_t)y * mw + x] = in_box(box, x, y) && acc[(size_t)y * mw + x] > 0.0f;
     }
     free(acc);
+    return YOLO_OK;
+}
+
+/* torch's bilinear source coordinate (align_corners false): clamped at 0, with its two cells. */
+static void bilinear_src(int dst, int in, int out, int *i0, int *i1, float *l) {
+    float scale = (float)in / (float)out, src = scale * ((float)dst + 0.5f) - 0.5f;
+    if (src < 0) src = 0;
+    *i0 = (int)src;
+    *i1 = *i0 + (*i0 < in - 1);
+    *l = src - (float)*i0;
+}
+
+yolo_status metrics_process_mask_upsample(const float *protos, int nm, int mh, int mw, const float *coeffs,
+                                          int coeff_stride, const float *xyxy, int box_stride, int n,
+                                          int in_h, int in_w, uint8_t *out) {
+    yolo_status st = check_mask_shapes(nm, mh, mw, in_h, in_w, n);
+    if (st != YOLO_OK) return st;
+    const long npix = (long)mh * mw;
+    const float wr = (float)((double)mw / in_w), hr = (float)((double)mh / in_h);
+    float *acc = malloc(sizeof *acc * npix);
+    int *x0 = malloc(sizeof *x0 * 2 * (size_t)in_w);
+    float *lx = malloc(sizeof *lx * (size_t)in_w);
+    if (!acc || !x0 || !lx) {
+        free(acc), free(x0), free(lx);
+        return yolo_error(YOLO_ERR_NOMEM, "metrics: out of memory for a %dx%d mask", in_h, in_w);
+    }
+    int *x1 = x0 + in_w;
+    for (int x = 0; x < in_w; x++)
+        bilinear_src(x, mw, in_w, &x0[x], &x1[x], &lx[x]);
+    for (int i = 0; i < n; i++) {
+        mask_logits(protos, nm, npix, coeffs + (size_t)i * coeff_stride, acc);
+        float box[4];
+        crop_box(xyxy + (size_t)i * box_stride, wr, hr, n < 50, box);
+        for (int y = 0; y < mh; y++)
+            for (int x = 0; x < mw; x++)
+                if (!in_box(box, x, y)) acc[(size_t)y * mw + x] = 0;
+        uint8_t *o = out + (size_t)i * in_h * in_w;
+        for (int y = 0; y < in_h; y++) {
+            int y0, y1;
+            float ly;
+            bilinear_src(y, mh, in_h, &y0, &y1, &ly);
+            const float *r0 = acc + (size_t)y0 * mw, *r1 = acc + (size_t)y1 * mw;
+            for (int x = 0; x < in_w; x++) {
+                float top = r0[x0[x]] * (1 - lx[x]) + r0[x1[x]] * lx[x];
+                float bot = r1[x0[x]] * (1 - lx[x]) + r1[x1[x]] * lx[x];
+                o[(size_t)y * in_w + x] = top * (1 - ly) + bot * ly > 0.0f;
+            }
+        }
+    }
+    free(acc), free(x0), free(lx);
     return YOLO_OK;
 }
 
@@ -272,6 +338,21 @@ void metrics_sort_conf_desc(metrics_conf_idx *v, long n) {
 
 #define NC_ (METRICS_NCURVE)
 
+void metrics_smooth(const double *y, int n, double f, double *out) {
+    /* Python's round(n * f * 2) // 2 + 1 taps; the window sum in order, weights 1 / taps */
+    double r = n * f * 2;
+    const int nf = (int)(r - remainder(r, 1.0)) / 2 + 1, half = nf / 2;
+    const double w = 1.0 / nf;
+    for (int q = 0; q < n; q++) {
+        double s = 0.0;
+        for (int k = q - half; k <= q + half; k++) {
+            int kk = k < 0 ? 0 : k >= n ? n - 1 : k;
+            s += y[kk] * w;
+        }
+        out[q] = s;
+    }
+}
+
 yolo_status metrics_ap_per_class(const uint8_t *tp, const float *conf, const float *pred_cls, long n,
                                  const float *target_cls, long nt, int nc, metrics_ap *out) {
     memset(out, 0, sizeof *out);
@@ -330,7 +411,7 @@ yolo_status metrics_ap_per_class(const uint8_t *tp, const float *conf, const flo
     double *negc = malloc(maxc * sizeof *negc);
     double *col_r = malloc(maxc * sizeof *col_r), *col_p = malloc(maxc * sizeof *col_p);
     double *mrec = malloc((maxc + 3) * sizeof *mrec), *mpre = malloc((maxc + 3) * sizeof *mpre);
-    double *f1m = calloc(NC_, sizeof *f1m);
+    double *f1m = calloc(2 * NC_, sizeof *f1m), *f1m_s = f1m ? f1m + NC_ : NULL;
     bool bad = !out->class_index || !out->p || !out->r || !out->f1 || !out->tp || !out->fp || !out->ap50 ||
                !out->ap || !out->all_ap || !out->p_curve || !out->r_curve || !out->f1_curve ||
                !out->prec_values || !cstart || !fill || !order || !sel || !rec || !pre || !negc || !col_r ||
@@ -405,17 +486,10 @@ yolo_status metrics_ap_per_class(const uint8_t *tp, const float *conf, const flo
                 s += out->f1_curve[(size_t)ci * NC_ + q];
             f1m[q] = s / ncls;
         }
-        const int nf = 101, half = nf / 2;
-        const double w = 1.0 / nf;
+        metrics_smooth(f1m, NC_, 0.1, f1m_s);
         double bestv = -INFINITY;
-        for (int q = 0; q < NC_; q++) {
-            double s = 0.0;
-            for (int k = q - half; k <= q + half; k++) {
-                int kk = k < 0 ? 0 : k >= NC_ ? NC_ - 1 : k;
-                s += f1m[kk] * w;
-            }
-            if (s > bestv) bestv = s, best = q;
-        }
+        for (int q = 0; q < NC_; q++)
+            if (f1m_s[q] > bestv) bestv = f1m_s[q], best = q;
     }
     out->max_f1_index = best;
     for (int ci = 0; ci < ncls; ci++) {
@@ -581,6 +655,21 @@ yolo_status metrics_det_add(metrics_det *m, const float *pred_xyxy, int pred_str
     return st;
 }
 
+void metrics_labels_xyxy(const float *xywhn, const int *cls, int n, int in_h, int in_w, float *xyxy,
+                         float *fcls) {
+    /* xywh2xyxy, then times (w, h, w, h), all in float32 as the validator */
+    const float W = (float)in_w, H = (float)in_h;
+    for (int k = 0; k < n; k++) {
+        const float *b = xywhn + 4 * (size_t)k;
+        float hw = b[2] / 2, hh = b[3] / 2;
+        xyxy[4 * k + 0] = (b[0] - hw) * W;
+        xyxy[4 * k + 1] = (b[1] - hh) * H;
+        xyxy[4 * k + 2] = (b[0] + hw) * W;
+        xyxy[4 * k + 3] = (b[1] + hh) * H;
+        fcls[k] = (float)cls[k];
+    }
+}
+
 yolo_status metrics_det_add_prediction(metrics_det *m, const float *pred, int nc, int nm, int A,
                                        const nms_opts *opts, const float *gt_xywhn, const int *gt_cls,
                                        int n_gt, int in_h, int in_w, nms_dets *dets) {
@@ -594,17 +683,7 @@ yolo_status metrics_det_add_prediction(metrics_det *m, const float *pred, int nc
         if (!dets) nms_dets_free(d);
         return yolo_error(YOLO_ERR_NOMEM, "metrics: out of memory");
     }
-    /* xywh2xyxy, then times (w, h, w, h), all in float32 as the validator */
-    const float W = (float)in_w, H = (float)in_h;
-    for (int k = 0; k < n_gt; k++) {
-        const float *b = gt_xywhn + 4 * (size_t)k;
-        float hw = b[2] / 2, hh = b[3] / 2;
-        gt[4 * k + 0] = (b[0] - hw) * W;
-        gt[4 * k + 1] = (b[1] - hh) * H;
-        gt[4 * k + 2] = (b[0] + hw) * W;
-        gt[4 * k + 3] = (b[1] + hh) * H;
-        gc[k] = (float)gt_cls[k];
-    }
+    metrics_labels_xyxy(gt_xywhn, gt_cls, n_gt, in_h, in_w, gt, gc);
     const float *r = d->rows;
     st = metrics_det_add(m, r, d->cols, r ? r + 4 : NULL, d->cols, r ? r + 5 : NULL, d->cols, d->n, gt, gc,
                          n_gt);

@@ -22,6 +22,7 @@ void nms_opts_default(nms_opts *opts) {
     opts->max_wh = 7680.0f;
     opts->multi_label = true;
     opts->agnostic = false;
+    opts->keep_class = NULL;
 }
 
 void nms_dets_free(nms_dets *dets) {
@@ -108,6 +109,13 @@ yolo_status nms_run(const float *pred, int nc, int nm, int A, const nms_opts *op
     }
     free(start);
     free(best);
+    if (opts->keep_class) {
+        /* after the best class of an anchor is chosen, as Ultralytics filters (order is kept) */
+        size_t m = 0;
+        for (size_t i = 0; i < n; i++)
+            if (opts->keep_class[c[i].cls]) c[m++] = c[i];
+        n = m;
+    }
     if (n == 0) {
         free(c);
         return YOLO_OK;

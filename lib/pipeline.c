@@ -44,6 +44,7 @@ yolo_status pipeline_open(const dataset *ds, const dataset_split *sp, const pipe
     if (o->shard_n < 1 || o->shard_k < 0 || o->shard_k >= o->shard_n)
         return yolo_error(YOLO_ERR_USAGE, "bad shard %d/%d (k/n with 0 <= k < n)", o->shard_k, o->shard_n);
     if (o->from < 0) return yolo_error(YOLO_ERR_USAGE, "--from must not be negative");
+    if (o->limit < 0) return yolo_error(YOLO_ERR_USAGE, "--count must not be negative");
     if (o->aug.imgsz < 32 || o->aug.imgsz % 32)
         return yolo_error(YOLO_ERR_USAGE, "imgsz %d must be a multiple of 32 (at least 32)", o->aug.imgsz);
     const char *task = o->task;
@@ -141,7 +142,7 @@ static int64_t selected_count(const pipeline *p) {
             c = (p->n - 1 - i) / n + 1;
             break;
         }
-    return c;
+    return p->o.limit > 0 && p->o.limit < c ? p->o.limit : c;
 }
 
 yolo_status pipeline_header(const pipeline *p, stream_header *h) {
@@ -298,13 +299,13 @@ yolo_status pipeline_make(pipeline *p, int64_t i, stream_sample *out) {
         out->mask = calloc((size_t)out->mask_h * out->mask_w + 1, sizeof *out->mask);
         if (!out->mask) st = yolo_nomem();
         if (!st) st = masks_overlap(s, ratio, out->mask, NULL);
-        if (!st && !p->o.keep_polygons && s->seg_start) {
+        if (!st && s->seg_start) {
             /* The stream carries the mask; polygons of 1000 points each would only add bytes. */
             free(s->seg_start), free(s->seg_xy);
             s->seg_start = NULL, s->seg_xy = NULL, s->seg_cap = 0;
         }
     }
-    if (!st && strcmp(p->task, "segment") != 0 && !p->o.keep_polygons && out->s.seg_start) {
+    if (!st && strcmp(p->task, "segment") != 0 && out->s.seg_start) {
         sample *s = &out->s;
         free(s->seg_start), free(s->seg_xy);
         s->seg_start = NULL, s->seg_xy = NULL, s->seg_cap = 0;

@@ -21,8 +21,7 @@ struct val {
     bool finished;
     int64_t images;
     double seconds[3]; /* preprocess, inference, postprocess */
-    float *pred, *proto;
-    size_t pred_cap, proto_cap;
+    val_host host;
 };
 
 static double clock_s(void) {
@@ -62,8 +61,7 @@ void val_free(val *v) {
     metrics_det_free(v->mask);
     metrics_ap_free(&v->box_ap);
     metrics_ap_free(&v->mask_ap);
-    free(v->pred);
-    free(v->proto);
+    val_host_free(&v->host);
     free(v);
 }
 
@@ -105,6 +103,43 @@ static yolo_status grow(float **buf, size_t *cap, size_t n) {
     return YOLO_OK;
 }
 
+void val_host_free(val_host *h) {
+    free(h->pred);
+    free(h->proto);
+    memset(h, 0, sizeof *h);
+}
+
+yolo_status val_host_copy(const model_output *mo, val_host *h) {
+    int64_t cnt = torch_numel(mo->pred);
+    yolo_status st = grow(&h->pred, &h->pred_cap, (size_t)cnt);
+    if (st == YOLO_OK) st = torch_copy_out(mo->pred, TORCH_F32, h->pred, cnt);
+    if (st != YOLO_OK) return st;
+    h->rows = h->anchors = h->nm = h->mh = h->mw = 0;
+    if (torch_ndim(mo->pred) == 3)
+        h->rows = (int)torch_size(mo->pred, 1), h->anchors = (int)torch_size(mo->pred, 2);
+    if (!mo->proto) return YOLO_OK;
+    int64_t pn = torch_numel(mo->proto);
+    h->nm = (int)torch_size(mo->proto, 1), h->mh = (int)torch_size(mo->proto, 2),
+    h->mw = (int)torch_size(mo->proto, 3);
+    if ((st = grow(&h->proto, &h->proto_cap, (size_t)pn)) != YOLO_OK) return st;
+    return torch_copy_out(mo->proto, TORCH_F32, h->proto, pn);
+}
+
+yolo_status val_predict(model *m, const stream_sample *v, int n, torch_device dev, val_host *h) {
+    bool was = torch_set_grad_enabled(false);
+    model_set_training(m, false);
+    model_output mo;
+    memset(&mo, 0, sizeof mo);
+    torch_tensor *x = NULL;
+    yolo_status st = val_image_batch(v, n, dev, &x);
+    if (st == YOLO_OK) st = model_forward(m, x, &mo);
+    torch_free(x);
+    if (st == YOLO_OK) st = val_host_copy(&mo, h);
+    model_output_free(&mo);
+    torch_set_grad_enabled(was);
+    return st;
+}
+
 /* One label file per image with detections, in the original image's coordinates (Ultralytics' save_txt). */
 static yolo_status save_txt(const char *dir, const stream_sample *s, nms_dets *d) {
     if (d->n == 0) return YOLO_OK; /* as Ultralytics: no file for an image without detections */
@@ -126,59 +161,73 @@ static yolo_status save_txt(const char *dir, const stream_sample *s, nms_dets *d
 }
 
 /* Box (and mask) metrics of the images of a batch; pred (and proto) hold the batch's outputs. */
-static yolo_status add_boxes(val *v, const stream_sample *b, int n, int C, int A, int mh, int mw) {
-    int nc = v->o.nc, nm = C - 4 - nc;
-    for (int k = 0; k < n; k++) {
+static yolo_status add_boxes(val *v, const stream_sample *b, int n) {
+    const val_host *h = &v->host;
+    int nc = v->o.nc, C = h->rows, A = h->anchors, mh = h->mh, mw = h->mw, nm = C - 4 - nc;
+    /* the boxes of each image, when something besides the metrics wants them */
+    const bool want = v->o.save_txt || v->o.confusion;
+    float *gt = NULL, *gc = NULL;
+    yolo_status st = YOLO_OK;
+    for (int k = 0; k < n && st == YOLO_OK; k++) {
         const stream_sample *ss = &b[k];
         const sample *s = &ss->s;
-        const float *pk = v->pred + (size_t)k * C * A;
+        const float *pk = h->pred + (size_t)k * C * A;
         int H = s->img.h, W = s->img.w;
         nms_dets d = {0, 6, NULL};
-        yolo_status st;
         if (v->seg) {
-            if (s->n > 0 && (!ss->mask || ss->mask_h != mh || ss->mask_w != mw))
-                return yolo_error(YOLO_ERR_FORMAT,
-                                  "val sample %" PRId64 " (%s): ground-truth masks missing or not %dx%d",
-                                  ss->i, ss->file ? ss->file : "image", mw, mh);
+            if (s->n > 0 && (!ss->mask || ss->mask_h != mh || ss->mask_w != mw)) {
+                st = yolo_error(YOLO_ERR_FORMAT,
+                                "val sample %" PRId64 " (%s): ground-truth masks missing or not %dx%d", ss->i,
+                                ss->file ? ss->file : "image", mw, mh);
+                break;
+            }
             st = metrics_seg_add_prediction(v->det, v->mask, pk, nc, nm, A, &v->o.nms,
-                                            v->proto + (size_t)k * nm * mh * mw, mh, mw, s->boxes, s->cls,
+                                            h->proto + (size_t)k * nm * mh * mw, mh, mw, s->boxes, s->cls,
                                             s->n, ss->mask, H, W);
-            /* save_txt writes the boxes; NMS again only for that (cheap next to the network) */
-            if (st == YOLO_OK && v->o.save_txt) st = nms_run(pk, nc, nm, A, &v->o.nms, &d);
+            /* the boxes once more for save_txt or the confusion matrix (cheap next to the network) */
+            if (st == YOLO_OK && want) st = nms_run(pk, nc, nm, A, &v->o.nms, &d);
         } else {
             st = metrics_det_add_prediction(v->det, pk, nc, nm, A, &v->o.nms, s->boxes, s->cls, s->n, H, W,
                                             &d);
         }
+        if (st == YOLO_OK && v->o.confusion) {
+            float *g1 = realloc(gt, sizeof *gt * 4 * (size_t)(s->n + 1));
+            float *g2 = g1 ? realloc(gc, sizeof *gc * (size_t)(s->n + 1)) : NULL;
+            if (g1) gt = g1;
+            if (g2) gc = g2;
+            if (!g1 || !g2) st = yolo_nomem();
+            /* matched in the letterboxed space, as the metrics are */
+            if (st == YOLO_OK) metrics_labels_xyxy(s->boxes, s->cls, s->n, H, W, gt, gc);
+            if (st == YOLO_OK)
+                st = confusion_add_detections(v->o.confusion, d.rows, d.cols, d.n, gt, gc, s->n);
+        }
         if (st == YOLO_OK && v->o.save_txt) st = save_txt(v->o.save_txt, ss, &d);
         nms_dets_free(&d);
-        if (st != YOLO_OK) return st;
     }
-    return YOLO_OK;
+    free(gt), free(gc);
+    return st;
 }
 
 /* The metrics of a batch from the model's eval-mode outputs. */
 static yolo_status add_batch(val *v, stream_sample *b, int n, const model_output *mo) {
-    int64_t cnt = torch_numel(mo->pred);
-    yolo_status st = grow(&v->pred, &v->pred_cap, (size_t)cnt);
-    if (st == YOLO_OK) st = torch_copy_out(mo->pred, TORCH_F32, v->pred, cnt);
+    yolo_status st = val_host_copy(mo, &v->host);
     if (st != YOLO_OK) return st;
     if (v->cls) {
         int64_t *lab = malloc(sizeof *lab * (size_t)n);
         if (!lab) return yolo_nomem();
-        for (int k = 0; k < n; k++)
+        for (int k = 0; k < n; k++) {
             lab[k] = b[k].s.label;
-        st = metrics_cls_add(&v->top, v->pred, n, v->o.nc, lab);
+            if (v->o.confusion) {
+                int32_t top[5];
+                metrics_topk(v->host.pred + (size_t)k * v->o.nc, 1, v->o.nc, top);
+                confusion_add_class(v->o.confusion, top[0], b[k].s.label);
+            }
+        }
+        st = metrics_cls_add(&v->top, v->host.pred, n, v->o.nc, lab);
         free(lab);
         return st;
     }
-    int mh = 0, mw = 0;
-    if (v->seg) {
-        int64_t pn = torch_numel(mo->proto);
-        mh = (int)torch_size(mo->proto, 2), mw = (int)torch_size(mo->proto, 3);
-        if ((st = grow(&v->proto, &v->proto_cap, (size_t)pn)) != YOLO_OK) return st;
-        if ((st = torch_copy_out(mo->proto, TORCH_F32, v->proto, pn)) != YOLO_OK) return st;
-    }
-    return add_boxes(v, b, n, (int)torch_size(mo->pred, 1), (int)torch_size(mo->pred, 2), mh, mw);
+    return add_boxes(v, b, n);
 }
 
 static yolo_status run_batch(val *v, model *m, stream_sample *b, int n) {
@@ -272,6 +321,13 @@ yolo_status val_finish(val *v, val_metrics *out) {
             out->keys[out->n] = kv[k].key, out->vals[out->n++] = results_round5(kv[k].value);
     }
     return YOLO_OK;
+}
+
+const metrics_ap *val_box_ap(const val *v) {
+    return v->finished && !v->cls ? &v->box_ap : NULL;
+}
+const metrics_ap *val_mask_ap(const val *v) {
+    return v->finished && v->mask ? &v->mask_ap : NULL;
 }
 
 void val_print_table(const val *v, FILE *f, bool verbose) {

@@ -4,6 +4,8 @@
     YOLO("yolov8n.yaml").train(data="data.yaml", epochs=100, imgsz=640)
     YOLO("runs/detect/train/weights/last.pt").train(resume=True)
     YOLO("runs/detect/train/weights/last.pt").train(resume=True, epochs=50)   # 50 more epochs
+    for r in YOLO("runs/detect/train/weights/best.pt").predict("images/"):     # one Results per image
+        print(r.path, r.boxes.xyxy, r.boxes.conf, r.boxes.cls)
 
 Every call runs the `yolo` script (see yolo(1)) with Ultralytics' key=value arguments, so the rules
 of the command line hold here too: on resume only batch, imgsz, device, workers, save_every and
@@ -15,7 +17,7 @@ import shutil
 import subprocess
 import sys
 
-__all__ = ["YOLO"]
+__all__ = ["YOLO", "Results", "Boxes", "Probs"]
 
 
 def _yolo_script():
@@ -51,36 +53,41 @@ class YOLO:
         self.task = task or self._guess_task()
         self.verbose = verbose
 
+    def _inspect(self):
+        """yolo-ckpt inspect --json of a .pt model ({} for anything else or on failure)."""
+        if not (self.model.endswith(".pt") and os.path.exists(self.model)):
+            return {}
+        ckpt = shutil.which("yolo-ckpt") or os.path.join(os.path.dirname(_yolo_script()), "yolo-ckpt")
+        try:
+            out = subprocess.run([ckpt, "inspect", "--json", self.model], capture_output=True, text=True, check=True)
+            return json.loads(out.stdout)
+        except (OSError, subprocess.CalledProcessError, ValueError):
+            return {}
+
     def _guess_task(self):
         name = os.path.basename(self.model)
-        if name.endswith(".pt") and os.path.exists(self.model):
-            ckpt = shutil.which("yolo-ckpt") or os.path.join(os.path.dirname(_yolo_script()), "yolo-ckpt")
-            try:
-                out = subprocess.run([ckpt, "inspect", "--json", self.model], capture_output=True, text=True, check=True)
-                task = json.loads(out.stdout).get("task")
-                if task in ("detect", "segment", "classify"):
-                    return task
-            except (OSError, subprocess.CalledProcessError, ValueError):
-                pass
+        task = self._inspect().get("task")
+        if task in ("detect", "segment", "classify"):
+            return task
         if "-seg" in name:
             return "segment"
         if "-cls" in name:
             return "classify"
         return "detect"
 
-    def _run(self, mode, kwargs):
+    def _run(self, mode, kwargs, extra=(), capture=False):
         args = [_yolo_script(), self.task, mode]
         kwargs = dict(kwargs)
         if kwargs.pop("resume", False):
             args.append("resume")
         kwargs.setdefault("model", self.model)
-        args += ["%s=%s" % (k, _value(v)) for k, v in kwargs.items()]
-        proc = subprocess.run(args, stderr=subprocess.PIPE, text=True)
+        args += ["%s=%s" % (k, _value(v)) for k, v in kwargs.items()] + list(extra)
+        proc = subprocess.run(args, stdout=subprocess.PIPE if capture else None, stderr=subprocess.PIPE, text=True)
         sys.stderr.write(proc.stderr)
         if proc.returncode != 0:
             lines = [l for l in proc.stderr.splitlines() if l.startswith("yolo")]
             raise RuntimeError(lines[-1] if lines else "yolo %s failed (exit %d)" % (mode, proc.returncode))
-        return proc.returncode
+        return proc.stdout if capture else proc.returncode
 
     def train(self, **kwargs):
         """yolo TASK train ...; resume=True continues the run of this last.pt."""
@@ -89,3 +96,60 @@ class YOLO:
     def val(self, **kwargs):
         """yolo TASK val ...: the validation table of this model."""
         return self._run("val", kwargs)
+
+    def predict(self, source=None, **kwargs):
+        """yolo TASK predict ...: a list with one Results per image. As in Ultralytics' Python API nothing
+        is saved unless save=True (or save_txt=True, save_crop=True) is given."""
+        if source is not None:
+            kwargs["source"] = source
+        kwargs.setdefault("save", False)
+        names = {int(k): v for k, v in self._inspect().get("names", {}).items()}
+        out = self._run("predict", kwargs, extra=["--json"], capture=True)
+        return [Results(json.loads(line), names) for line in out.splitlines() if line.strip()]
+
+    __call__ = predict
+
+
+class Boxes:
+    """The detections of one image: xyxy (pixels of the original image), conf and cls, best first."""
+
+    def __init__(self, xyxy, conf, cls, orig_shape):
+        self.xyxy, self.conf, self.cls, self.orig_shape = xyxy, conf, cls, orig_shape
+
+    def __len__(self):
+        return len(self.conf)
+
+    @property
+    def xywh(self):
+        return [[(a + c) / 2, (b + d) / 2, c - a, d - b] for a, b, c, d in self.xyxy]
+
+    @property
+    def xywhn(self):
+        h, w = self.orig_shape
+        return [[x / w, y / h, bw / w, bh / h] for x, y, bw, bh in self.xywh]
+
+
+class Probs:
+    """A classification: the five best classes and their probabilities."""
+
+    def __init__(self, top5, top5conf):
+        self.top5, self.top5conf = top5, top5conf
+        self.top1, self.top1conf = top5[0], top5conf[0]
+
+
+class Results:
+    """What predict found in one image: path, orig_shape (h, w), names, and boxes or probs."""
+
+    def __init__(self, d, names):
+        self.path = d["image"]
+        self.orig_shape = tuple(d["orig_shape"])
+        self.names = names
+        self.boxes = Boxes(d["boxes"], d["conf"], d["cls"], self.orig_shape) if "boxes" in d else None
+        self.probs = Probs(d["top5"], d["top5conf"]) if "top5" in d else None
+
+    def __len__(self):
+        return len(self.boxes) if self.boxes is not None else 0
+
+    def __repr__(self):
+        what = "%d boxes" % len(self.boxes) if self.boxes is not None else "top1 %s" % self.names.get(self.probs.top1)
+        return "Results(%s: %s)" % (self.path, what)

@@ -14,7 +14,10 @@ check_fails "multi_scale=true is refused, not ignored" 2 "'multi_scale=true' is 
 check_fails "a missing dataset is one line, before any run folder" 1 "data=nowhere/d.yaml: no such file or folder" \
     "$Y" detect train data=nowhere/d.yaml project=$T/mr
 [ ! -e "$T/mr" ] && ok "a missing dataset leaves no run folder" || fail "a missing dataset left $T/mr behind"
-check_fails "unsupported mode" 2 "mode 'predict' is not supported" "$Y" detect predict
+check_fails "unsupported mode" 2 "mode 'export' is not supported \(train, val and predict are\)" "$Y" detect export
+check_fails "predict needs model=" 2 "model= is required for predict" "$Y" detect predict source=x.jpg
+check_fails "predict needs source=" 2 "source= is required for predict" "$Y" detect predict model=x.pt
+check_fails "--json is for predict only" 2 "--json is for predict" "$Y" detect val model=x.pt --json
 check_fails "two tasks" 2 "two tasks given" "$Y" detect segment train
 
 # Resume rules that are decided before any training starts.

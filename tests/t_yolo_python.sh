@@ -22,4 +22,24 @@ except RuntimeError as e:
     assert "training finished (2 of 2 epochs done)" in str(e), e
 else:
     raise SystemExit("no error")'
+need "$DATA/ultralytics/yolov8n-fashion-final.pt" "$DATA/fashion_det/images/val"
+check "YOLO(w).predict(folder): one result per image with boxes, classes and confidences" py '
+import sys
+from ultralytics import YOLO
+rs = YOLO(sys.argv[1]).predict(sys.argv[2], conf=0.3)
+assert len(rs) == 16, len(rs)
+r = [r for r in rs if r.path.endswith("val_00002.png")][0]
+assert len(r) == 1 and r.boxes.cls == [8] and r.names[8] == "Bag", r
+assert 0.3 < r.boxes.conf[0] < 1 and abs(r.boxes.xywhn[0][0] - 0.7068) < 1e-3, r.boxes.xywhn
+assert all(len(b) == 4 for x in rs for b in x.boxes.xyxy)
+import os
+assert not os.path.exists("runs/detect/predict"), "saved without save=True"' "$DATA/ultralytics/yolov8n-fashion-final.pt" "$DATA/fashion_det/images/val"
+check "YOLO(w).predict(missing) raises RuntimeError with the yolo message" py '
+from ultralytics import YOLO
+try:
+    YOLO("runs/detect/train/weights/last.pt").predict("nowhere.png")
+except RuntimeError as e:
+    assert "no such file or folder" in str(e), e
+else:
+    raise SystemExit("no error")'
 exit 0

@@ -8,7 +8,6 @@
 
 #include "tap.h"
 #include "yolo/augment.h"
-#include "yolo/draw.h"
 #include "yolo/letterbox.h"
 #include "yolo/masks.h"
 #include "yolo/rng.h"
@@ -530,34 +529,6 @@ static void test_copy_paste(void) {
           "copy-paste adds mirrored instances whose boxes match pixels (%d images, %.2f px)", more, worst);
 }
 
-static void test_draw(void) {
-    image im;
-    image_alloc(&im, 40, 60, 3, 0);
-    uint8_t red[3] = {255, 0, 0}, white[3] = {255, 255, 255};
-    draw_rect(&im, 5, 6, 30, 20, 1, red);
-    bool outline =
-        im.px[(6 * 60 + 10) * 3] == 255 && im.px[(20 * 60 + 30) * 3] == 255 && im.px[(13 * 60 + 17) * 3] == 0;
-    CHECK(outline, "draw_rect draws an outline, not a fill");
-    image_free(&im);
-    image_alloc(&im, 20, 80, 3, 0);
-    draw_text(&im, 0, 0, "Ankle boot", 1, white, NULL);
-    int lit = 0;
-    for (int i = 0; i < 20 * 80; i++)
-        lit += im.px[3 * i] == 255;
-    CHECK(lit > 30 && draw_text_width("Ankle boot", 1) <= 80, "draw_text renders glyphs (%d px lit)", lit);
-    image_free(&im);
-    image ims[3];
-    for (int i = 0; i < 3; i++)
-        image_alloc(&ims[i], 50 + 10 * i, 40, 3, (uint8_t)(80 * i));
-    image g = {0};
-    yolo_status st = draw_grid(ims, 3, 2, 64, 64, &g);
-    CHECK(st == YOLO_OK && g.h == 2 * 64 + 3 * 2 && g.w == 2 * 64 + 3 * 2,
-          "draw_grid composes a 2x2 grid (%dx%d)", g.h, g.w);
-    image_free(&g);
-    for (int i = 0; i < 3; i++)
-        image_free(&ims[i]);
-}
-
 int main(void) {
     augment_cfg cfg;
     augment_cfg_default(&cfg);
@@ -584,6 +555,5 @@ int main(void) {
     test_classify();
     test_close_mosaic();
     test_pil_parity();
-    test_draw();
     TAP_DONE();
 }

@@ -64,6 +64,9 @@ yolo_status ckpt_write_many(const char *const *paths, size_t n, const yv *root);
  * "last.pt: cannot write: No space left on device (free some disk space)". */
 yolo_status ckpt_write_file_atomic(const char *path, const void *data, size_t len);
 
+/* Creates a folder and the folders above it that are missing (mkdir -p); an existing one is fine. */
+yolo_status ckpt_mkdirs(const char *path);
+
 /* Removes the temporaries that writers killed mid-write left in the folder of the file beside (where
  * its own would go): ".NAME.XXXXXX" where NAME ends in ".pt" or is results.csv (a killed save leaves
  * up to a whole checkpoint behind). Only for a caller that holds the run's lock, so that no writer of

@@ -72,6 +72,10 @@ bool cli_parse_double(const char *s, double *out); /* finite values only */
 /* true/false in Ultralytics' spellings (True, true, 1 / False, false, 0). */
 bool cli_parse_bool(const char *s, bool *out);
 
+/* Runs another yolo-tools program in this process: the one next to this binary (an installed or built
+ * set stays together), else NAME on PATH. Returns only on failure, with the errno. */
+int cli_exec_tool(const char *name, char **argv);
+
 #ifdef __cplusplus
 }
 #endif

@@ -30,6 +30,10 @@ typedef struct {
  * center True): pad_top = round(dh/2 - 0.1), pad_bottom = round(dh/2 + 0.1), likewise left/right. */
 void letterbox_plan_make(int h, int w, int out_h, int out_w, bool scaleup, letterbox_plan *p);
 
+/* Prediction's letterbox (LetterBox with auto True, scaleup True): resized by min(imgsz / h, imgsz / w), then
+ * padded only up to the next multiple of stride, centred. */
+void letterbox_plan_auto(int h, int w, int imgsz, int stride, letterbox_plan *p);
+
 /* Applies a plan: resize (only if the size changes) and pad with LETTERBOX_FILL. dst is allocated. */
 yolo_status letterbox_apply(const image *src, const letterbox_plan *p, image *dst);
 

@@ -34,6 +34,11 @@ yolo_status masks_overlap(sample *s, int ratio, uint16_t *out, int *perm);
  * sample's instance order, written to out (n planes). */
 yolo_status masks_separate(const sample *s, int ratio, uint8_t *out);
 
+/* The outer borders of a binary h x w mask (non-zero inside) as pixel points, every component's after the
+ * other (cv2.findContours with RETR_EXTERNAL and CHAIN_APPROX_SIMPLE, concatenated, as Ultralytics'
+ * masks2segments writes a predicted mask's polygon). *xy is malloc'ed (npts x,y pairs; NULL when empty). */
+yolo_status masks_outline(const uint8_t *m, int h, int w, float **xy, int *npts);
+
 #ifdef __cplusplus
 }
 #endif

@@ -41,6 +41,12 @@ yolo_status metrics_process_mask(const float *protos, int nm, int mh, int mw, co
                                  int coeff_stride, const float *xyxy, int box_stride, int n, int in_h,
                                  int in_w, uint8_t *out);
 
+/* The same at the network input's resolution, as predict draws them (process_mask with upsample): the
+ * cropped logits resized bilinearly (align_corners false) to in_h x in_w, then > 0. out: n x in_h*in_w. */
+yolo_status metrics_process_mask_upsample(const float *protos, int nm, int mh, int mw, const float *coeffs,
+                                          int coeff_stride, const float *xyxy, int box_stride, int n,
+                                          int in_h, int in_w, uint8_t *out);
+
 /* Per-instance binary masks (n x npix) from an overlap mask where pixel value k+1 is instance k. */
 void metrics_masks_from_overlap(const uint8_t *overlap, long npix, int n, uint8_t *out);
 
@@ -84,6 +90,10 @@ typedef struct {
  * order NMS hands detections out in). */
 void metrics_sort_conf_desc(metrics_conf_idx *v, long n);
 
+/* Ultralytics' smooth(): a box filter of round(n * f * 2) // 2 + 1 taps with the ends repeated (the
+ * mean F1 curve is smoothed with f = 0.1 before its maximum is taken, and plotted so). */
+void metrics_smooth(const double *y, int n, double f, double *out);
+
 /* ap_per_class on concatenated stats: tp (n x 10, 0/1), conf, pred_cls (n), target_cls (nt);
  * nc = number of names (class ids must be in [0, nc)). Fills every field but nt_per_image/images
  * (left zero). Predictions are sorted by descending confidence, stably. */
@@ -104,6 +114,11 @@ yolo_status metrics_det_add(metrics_det *m, const float *pred_xyxy, int pred_str
 yolo_status metrics_det_add_iou(metrics_det *m, const float *iou, const float *pred_conf, int conf_stride,
                                 const float *pred_cls, int cls_stride, int n_pred, const float *gt_cls,
                                 int n_gt);
+/* Labels given as normalised xywh of an in_h x in_w network input, as xyxy pixels (float32, as the
+ * validator computes them) and float classes; xyxy has 4n floats, fcls n. */
+void metrics_labels_xyxy(const float *xywhn, const int *cls, int n, int in_h, int in_w, float *xyxy,
+                         float *fcls);
+
 /* One image as Ultralytics 8.4.52's DetectionValidator scores it: NMS of pred ((4 + nc + nm) x A, see
  * nms.h), GT boxes given as normalised xywh of the network input (as in a val stream sample) scaled to
  * (in_h, in_w) pixels, matching in that letterboxed space. dets (may be NULL) receives the NMS rows;

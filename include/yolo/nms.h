@@ -18,17 +18,19 @@ extern "C" {
 #endif
 
 typedef struct {
-    double conf_thres; /* a candidate needs score > (float)conf_thres, strictly */
-    double iou_thres;  /* a box is suppressed when its float IoU > iou_thres (double), strictly */
-    int max_det;       /* rows kept per image after NMS */
-    int max_nms;       /* candidates kept (by score) before NMS */
-    float max_wh;      /* per-class coordinate offset; class-aware NMS */
-    bool multi_label;  /* one candidate per (anchor, class) above conf; only applies when nc > 1 */
-    bool agnostic;     /* no per-class offset: one class competes with another */
+    double conf_thres;      /* a candidate needs score > (float)conf_thres, strictly */
+    double iou_thres;       /* a box is suppressed when its float IoU > iou_thres (double), strictly */
+    int max_det;            /* rows kept per image after NMS */
+    int max_nms;            /* candidates kept (by score) before NMS */
+    float max_wh;           /* per-class coordinate offset; class-aware NMS */
+    bool multi_label;       /* one candidate per (anchor, class) above conf; only applies when nc > 1 */
+    bool agnostic;          /* no per-class offset: one class competes with another */
+    const bool *keep_class; /* nc flags: candidates of other classes are dropped before NMS (predict's
+                               classes=); NULL keeps all */
 } nms_opts;
 
 /* The validator's defaults: conf 0.001, iou 0.7, max_det 300, max_nms 30000, max_wh 7680,
- * multi_label on, class-aware. */
+ * multi_label on, class-aware, every class. */
 void nms_opts_default(nms_opts *opts);
 
 /* Detections of one image: n rows of (x1, y1, x2, y2, conf, cls, nm mask coefficients), xyxy in the

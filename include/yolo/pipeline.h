@@ -32,13 +32,13 @@ typedef struct {
     int epochs; /* run length for close_mosaic (0: unknown, mosaic stays as configured) */
     int shard_k, shard_n;
     int64_t from;
-    int workers;        /* 0: all cores */
-    bool rect;          /* validation rect batches */
-    int batch;          /* rect batch size */
-    bool keep_polygons; /* keep polygons in samples (yolo-data show); streams carry masks instead */
-    int cache_mb;       /* decoded images kept in memory for reuse (mosaic reads each image ~4 times per
-                           epoch); 512 by default, 0: none. Output bytes do not depend on it. */
-    augment_cfg aug;    /* imgsz and hyper-parameters */
+    int64_t limit;   /* at most this many samples (0: all), e.g. the first batches for a picture */
+    int workers;     /* 0: all cores */
+    bool rect;       /* validation rect batches */
+    int batch;       /* rect batch size */
+    int cache_mb;    /* decoded images kept in memory for reuse (mosaic reads each image ~4 times per
+                        epoch); 512 by default, 0: none. Output bytes do not depend on it. */
+    augment_cfg aug; /* imgsz and hyper-parameters */
 } pipeline_opts;
 
 void pipeline_opts_default(pipeline_opts *o);

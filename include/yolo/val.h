@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "yolo/confusion.h"
 #include "yolo/metrics.h"
 #include "yolo/model.h"
 #include "yolo/nms.h"
@@ -36,6 +37,7 @@ typedef struct {
         *save_txt; /* a folder for one label file per image with detections (detect, segment), or NULL */
     val_batch_fn on_batch;
     void *on_batch_ctx;
+    confusion *confusion;       /* counts every image into this matrix (plots), or NULL */
     FILE *progress;             /* a "\r label N/M images" line while it runs, or NULL */
     const char *progress_label; /* e.g. "yolo-eval: val" */
 } val_opts;
@@ -67,12 +69,34 @@ typedef struct {
 } val_metrics;
 yolo_status val_finish(val *v, val_metrics *out);
 
+/* The box and mask results behind the table (after val_finish; the mask's only for segment), with the
+ * P/R/F1/PR curves the pictures draw; NULL otherwise. */
+const metrics_ap *val_box_ap(const val *v);
+const metrics_ap *val_mask_ap(const val *v);
+
 /* Ultralytics' table (after val_finish): all, and per class when verbose. */
 void val_print_table(const val *v, FILE *f, bool verbose);
 /* The metrics as JSON (after val_finish). */
 yolo_status val_write_json(const val *v, FILE *f);
 /* Images seen, and the mean milliseconds per image of preprocessing, inference and postprocessing. */
 int64_t val_speed(const val *v, double ms[3]);
+
+/* A batch's eval-mode outputs on the host, kept and grown from batch to batch: pred is n x rows x anchors
+ * floats (detect, segment: what nms_run takes) or n x nc probabilities (classify); proto (segment) is
+ * n x nm x mh x mw prototypes. */
+typedef struct {
+    float *pred, *proto;
+    size_t pred_cap, proto_cap;
+    int rows, anchors;
+    int nm, mh, mw;
+} val_host;
+void val_host_free(val_host *h);
+/* Copies a forward pass's outputs to h. */
+yolo_status val_host_copy(const model_output *mo, val_host *h);
+
+/* The model (in eval mode, gradients off) on n samples of one size, its outputs copied to h: the forward
+ * pass of validation, which yolo predict runs on its images. */
+yolo_status val_predict(model *m, const stream_sample *v, int n, torch_device dev, val_host *h);
 
 /* Samples' images (HxWx3 uint8, all one size) as a (n, 3, H, W) float32 tensor in [0, 1] on dev,
  * divided by 255 as the reference does. Shared with the training batches. */
