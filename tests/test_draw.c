@@ -13,6 +13,7 @@
 #include "yolo/draw.h"
 #include "yolo/letterbox.h"
 #include "yolo/masks.h"
+#include "yolo/metrics.h"
 #include "yolo/nms.h"
 #include "yolo/plot.h"
 
@@ -190,6 +191,21 @@ static void test_letterbox_auto(void) {
           "padded to the next multiple of 32, centred (%d+%d+%d)", p.top, p.new_h, p.bottom);
 }
 
+/* predict's masks: the logits cropped at prototype resolution, then resized bilinearly to the input */
+static void test_mask_upsample(void) {
+    float proto[16], coeff[1] = {1}, box[4] = {0, 0, 8, 8};
+    for (int i = 0; i < 16; i++)
+        proto[i] = 1;
+    uint8_t m[16 * 16];
+    yolo_status st = metrics_process_mask_upsample(proto, 1, 4, 4, coeff, 1, box, 4, 1, 16, 16, m);
+    int on = 0;
+    for (int i = 0; i < 256; i++)
+        on += m[i];
+    /* cells 0-1 are 1, cell 2 is 0: pixels 0..9 still blend some of cell 1 in */
+    CHECK(st == YOLO_OK && on == 100 && m[9 * 16 + 9] && !m[10 * 16 + 10] && !m[15],
+          "masks at input resolution: cropped, then bilinear (%d pixels)", on);
+}
+
 static void test_nms_classes(void) {
     /* two anchors, 3 classes: anchor 0 is class 1, anchor 1 class 2 */
     float pred[(4 + 3) * 2] = {10, 50, 10, 50, 4, 4, 4, 4, 0, 0, 0.9f, 0, 0, 0.8f};
@@ -256,6 +272,7 @@ int main(void) {
     test_gaussian();
     test_outline();
     test_letterbox_auto();
+    test_mask_upsample();
     test_nms_classes();
     test_batch();
     char cmd[300];
