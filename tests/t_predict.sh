@@ -28,7 +28,8 @@ grep -Eq '^Speed: [0-9.]+ms preprocess, [0-9.]+ms inference, [0-9.]+ms postproce
     ok "Ultralytics' speed line" || fail "speed line: $(grep Speed err)"
 grep -q "^Results saved to $P$" err && grep -Eq "^[0-9]+ labels saved to $P/labels$" err && ok "where the results went" ||
     fail "results lines: $(tail -2 err)"
-# Ultralytics' own predict of this file (8.4.52, CPU): 8 0.706783 0.676915 0.326283 0.253847 0.487334
+# this file's one box as predict writes it at batch 1 (batch 16 differs in the last digit): the format is
+# Ultralytics' (cls cx cy w h conf, %g); its values against Ultralytics' own predict are the lead's check
 "$PYTHON" -c '
 import sys
 got = [float(x) for x in open(sys.argv[1]).read().split()]
