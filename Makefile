@@ -63,7 +63,7 @@ DEB_PACKAGES = build-essential libtorch-dev libmsgpack-dev libyaml-dev libarchiv
        python3-torch python3-torchvision python3-numpy python3-pil afl++ clang libclang-rt-14-dev zstd bc \
        libdnnl-dev libcairo2-dev libfreetype-dev fonts-dejavu-core clang-format tmux strace iproute2
 
-.PHONY: all check deps install bench fuzz fuzz-check clean format format-check demo
+.PHONY: all check deps install bench fuzz fuzz-check clean format format-check demo man-keys
 # Keep object files of tools and tests between builds.
 .SECONDARY:
 all: $(TOOLS) $(TESTS) $(BENCHES)
@@ -158,6 +158,11 @@ format:
 	clang-format -i $(FORMAT_SRC)
 format-check:
 	clang-format --dry-run -Werror $(FORMAT_SRC)
+
+# yolo(1)'s KEYS section is the args table (lib/args.c), as yolo-args prints it; t_yolo_args checks it.
+man-keys: $(BUILD)/bin/yolo-args
+	{ sed '/^\.\\" BEGIN KEYS/q' man/man1/yolo.1; $(BUILD)/bin/yolo-args keys --man; \
+	  sed -n '/^\.\\" END KEYS/,$$p' man/man1/yolo.1; } >man/man1/yolo.1.tmp && mv man/man1/yolo.1.tmp man/man1/yolo.1
 
 clean:
 	rm -rf build build-san build-fuzz

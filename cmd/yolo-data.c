@@ -11,6 +11,7 @@
 
 #include "yolo/cli.h"
 #include "yolo/dataset.h"
+#include "yolo/args.h"
 #include "yolo/fashion.h"
 #include "yolo/pipeline.h"
 #include "yolo/status.h"
@@ -110,30 +111,8 @@ static int set_hyp(augment_cfg *c, const char *kv) {
     memcpy(key, kv, kl);
     key[kl] = 0;
     const char *v = eq + 1;
-    struct {
-        const char *name;
-        float *f;
-    } fl[] = {{"hsv_h", &c->hsv_h},
-              {"hsv_s", &c->hsv_s},
-              {"hsv_v", &c->hsv_v},
-              {"degrees", &c->degrees},
-              {"translate", &c->translate},
-              {"scale", &c->scale},
-              {"shear", &c->shear},
-              {"perspective", &c->perspective},
-              {"flipud", &c->flipud},
-              {"fliplr", &c->fliplr},
-              {"bgr", &c->bgr},
-              {"mosaic", &c->mosaic},
-              {"mixup", &c->mixup},
-              {"cutmix", &c->cutmix},
-              {"copy_paste", &c->copy_paste},
-              {"erasing", &c->erasing}};
-    for (size_t k = 0; k < sizeof fl / sizeof *fl; k++)
-        if (strcmp(key, fl[k].name) == 0) {
-            if (!parse_f(v, fl[k].f)) return usage_error("bad number in '%s'", kv);
-            return 0;
-        }
+    float *f = augment_cfg_float(c, key);
+    if (f) return parse_f(v, f) ? 0 : usage_error("bad number in '%s'", kv);
     int64_t x;
     if (strcmp(key, "close_mosaic") == 0 || strcmp(key, "mask_ratio") == 0 || strcmp(key, "imgsz") == 0) {
         if (!parse_i64(v, &x, 0, 1 << 16)) return usage_error("bad whole number in '%s'", kv);
@@ -182,7 +161,24 @@ typedef struct {
     const char *data, *out;
     int aug; /* 1 --augment, 0 --no-augment, -1 the split decides */
     bool no_cache;
+    bool single_cls;   /* single_cls=true */
+    const char *cache; /* cache=ram|disk|true|false (decoded images) */
 } source_args;
+
+/* single_cls= and cache=, checked as the yolo command checks them (the args table). */
+static int set_data_key(source_args *s, const char *kv) {
+    char key[16];
+    size_t kl = (size_t)(strchr(kv, '=') - kv);
+    snprintf(key, sizeof key, "%.*s", (int)kl, kv);
+    yv_doc *doc = yv_doc_new();
+    yv *v = NULL;
+    yolo_status st = doc ? args_parse_value(args_find(key), kv + kl + 1, doc, &v, NULL, 0) : yolo_nomem();
+    if (st == YOLO_OK && key[0] == 's') s->single_cls = yv_is_truthy(v);
+    if (st == YOLO_OK && key[0] == 'c')
+        s->cache = v->kind == YV_STR ? (!strcmp(v->str.s, "disk") ? "disk" : "ram") : v->b ? "ram" : NULL;
+    yv_doc_free(doc);
+    return st == YOLO_OK ? 0 : usage_error("%s", yolo_last_error());
+}
 
 /* Takes argv[*k] (and the value after it) when it is an option both commands have: 0 when taken,
  * -1 when it is not one of them, else the usage exit status after the error line. */
@@ -196,6 +192,8 @@ static int parse_source_arg(int argc, char **argv, int *k, source_args *s) {
         s->aug = 0;
     else if (!strcmp(a, "--no-cache"))
         s->no_cache = true;
+    else if (!strncmp(a, "single_cls=", 11) || !strncmp(a, "cache=", 6))
+        return set_data_key(s, a);
     else if (a[0] != '-' && strchr(a, '='))
         return set_hyp(&o->aug, a);
     else if (a[0] != '-' && !s->data)
@@ -291,6 +289,11 @@ static int cmd_stream(int argc, char **argv) {
     dataset *ds;
     yolo_status st = dataset_open(data, &ds);
     if (st) return fail(st);
+    if (src.single_cls) dataset_set_single_cls(ds);
+    if (src.cache) {
+        o.cache_disk = !strcmp(src.cache, "disk");
+        if (!o.cache_disk) o.cache_mb = -1; /* every image, for the whole epoch */
+    }
     dataset_split *sp;
     /* as Ultralytics, fraction applies to the train split only */
     dataset_load_opts lo = {
@@ -309,6 +312,14 @@ static int cmd_stream(int argc, char **argv) {
     }
     pipeline *p = NULL;
     st = pipeline_open(ds, sp, &o, &p);
+    if (!st && o.cache_disk && dataset_split_count(sp) && access(dataset_split_file(sp, 0), W_OK | R_OK))
+        st = yolo_error(YOLO_ERR_USAGE,
+                        "cache=disk keeps decoded images beside the image files, and %s's are not "
+                        "files that can be written beside (an archive, or read-only); use cache=ram",
+                        data);
+    if (!st && src.cache && !quiet)
+        fprintf(stderr, "%s: caching the %s images (%.1f MB %s)\n", TOOL, o.split,
+                (double)pipeline_cache_bytes(p) / 1e6, o.cache_disk ? "on disk" : "of RAM");
     FILE *f = stdout;
     if (!st && out && !(f = fopen(out, "wb"))) st = yolo_error(YOLO_ERR_IO, "%s: %s", out, strerror(errno));
     if (!st) st = pipeline_write(p, f, out ? out : "stdout");

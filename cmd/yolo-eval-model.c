@@ -9,11 +9,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "yolo/ckpt.h"
+#include "yolo/args.h"
 #include "yolo/cli.h"
 #include "yolo/confusion.h"
 #include "yolo/dataset.h"
@@ -31,14 +33,14 @@ static const char *const TOOL = "yolo-eval";
 
 static const char *const USAGE =
     "usage: yolo-eval model=CKPT data=DATA.yaml [split=val] [imgsz=N] [batch=16] [conf=0.001]\n"
-    "                 [iou=0.7] [max_det=300] [device=cpu] [threads=N] [save_txt=DIR] [plots=DIR]\n"
-    "                 [multi_label=true] [--json]\n"
+    "                 [iou=0.7] [max_det=300] [device=cpu] [threads=N] [save_txt=DIR] [save_conf=true]\n"
+    "                 [agnostic_nms=false] [plots=DIR] [multi_label=true] [--json]\n"
     "\n"
     "Runs a detection checkpoint (yolo-tools or Ultralytics) over a dataset split as Ultralytics' val\n"
     "does (rect batches, letterbox, NMS) and prints its table. See yolo-eval(1).\n";
 
 typedef struct {
-    const char *model, *data, *split, *device, *save_txt, *plots;
+    const char *model, *data, *split, *device, *save_txt, *save_conf, *agnostic_nms, *plots;
     int imgsz, batch, max_det, threads;
     double conf, iou;
     bool json, multi_label;
@@ -48,10 +50,10 @@ static int parse_args(int argc, char **argv, margs *a) {
     *a = (margs){.split = "val",
                  .device = "cpu",
                  .imgsz = 0,
-                 .batch = 16,
-                 .max_det = 300,
-                 .conf = 0.001,
-                 .iou = 0.7,
+                 .batch = (int)args_default_num("batch"),
+                 .max_det = (int)args_default_num("max_det"),
+                 .conf = VAL_CONF,
+                 .iou = args_default_num("iou"),
                  .multi_label = true};
     const char *multi_label = NULL;
     const cli_setting settings[] = {
@@ -68,6 +70,8 @@ static int parse_args(int argc, char **argv, margs *a) {
         CLI_TEXT("save_txt", &a->save_txt),
         CLI_TEXT("plots", &a->plots),
         CLI_TEXT("multi_label", &multi_label),
+        CLI_TEXT("save_conf", &a->save_conf),
+        CLI_TEXT("agnostic_nms", &a->agnostic_nms),
     };
     const cli_flag flags[] = {{"--json", &a->json}};
     int rc = cli_parse_settings(TOOL, USAGE, settings, (int)(sizeof settings / sizeof *settings), flags, 1,
@@ -264,6 +268,8 @@ static int run(const margs *a) {
      * class above conf) */
     vo.nms.multi_label = a->multi_label;
     vo.save_txt = a->save_txt;
+    vo.save_conf = !a->save_conf || !strcasecmp(a->save_conf, "true");
+    vo.nms.agnostic = a->agnostic_nms && !strcasecmp(a->agnostic_nms, "true");
     if (a->plots) {
         if ((st = confusion_init(&vp.cm, vo.nc, strcmp(task, "classify") != 0)) != YOLO_OK) goto done;
         vp.m = m, vp.nms = vo.nms;

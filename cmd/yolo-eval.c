@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "yolo/cli.h"
+#include "yolo/args.h"
 #include "yolo/dataset.h"
 #include "yolo/metrics.h"
 #include "yolo/nms.h"
@@ -21,8 +22,8 @@ static const char *const TOOL = "yolo-eval";
 
 static const char *const USAGE =
     "usage: yolo-eval model=CKPT data=DATA.yaml [split=val] [imgsz=N] [batch=16] [conf=0.001]\n"
-    "                 [iou=0.7] [max_det=300] [device=cpu] [threads=N] [save_txt=DIR] [plots=DIR]\n"
-    "                 [multi_label=true] [--json]\n"
+    "                 [iou=0.7] [max_det=300] [device=cpu] [threads=N] [save_txt=DIR] [save_conf=true]\n"
+    "                 [agnostic_nms=false] [plots=DIR] [multi_label=true] [--json]\n"
     "       yolo-data DATA --split val --rect --batch B --imgsz N | yolo-eval model=CKPT [...]\n"
     "       yolo-eval preds=DIR data=DATA.yaml [split=val] [conf=0.001] [iou=F] [max_det=300] [--json]\n"
     "\n"
@@ -55,7 +56,10 @@ typedef struct {
 } eval_args;
 
 static int parse_args(int argc, char **argv, eval_args *a) {
-    *a = (eval_args){.split = "val", .conf = 0.001, .iou = 0.7, .max_det = 300};
+    *a = (eval_args){.split = "val",
+                     .conf = VAL_CONF,
+                     .iou = args_default_num("iou"),
+                     .max_det = (int)args_default_num("max_det")};
     const cli_setting settings[] = {
         CLI_TEXT("preds", &a->preds),
         CLI_TEXT("data", &a->data),

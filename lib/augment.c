@@ -1,8 +1,10 @@
 #include "yolo/augment.h"
+#include "yolo/args.h"
 
 #include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "yolo/letterbox.h"
@@ -13,30 +15,43 @@
  * absolute x,y. They are converted from and back to normalised xywh at the ends (as Ultralytics'
  * Instances do with denormalize/convert_bbox). */
 
+/* The float hyper-parameters, by Ultralytics' names. */
+static const struct {
+    const char *key;
+    size_t offset;
+} float_keys[] = {{"hsv_h", offsetof(augment_cfg, hsv_h)},
+                  {"hsv_s", offsetof(augment_cfg, hsv_s)},
+                  {"hsv_v", offsetof(augment_cfg, hsv_v)},
+                  {"degrees", offsetof(augment_cfg, degrees)},
+                  {"translate", offsetof(augment_cfg, translate)},
+                  {"scale", offsetof(augment_cfg, scale)},
+                  {"shear", offsetof(augment_cfg, shear)},
+                  {"perspective", offsetof(augment_cfg, perspective)},
+                  {"flipud", offsetof(augment_cfg, flipud)},
+                  {"fliplr", offsetof(augment_cfg, fliplr)},
+                  {"bgr", offsetof(augment_cfg, bgr)},
+                  {"mosaic", offsetof(augment_cfg, mosaic)},
+                  {"mixup", offsetof(augment_cfg, mixup)},
+                  {"cutmix", offsetof(augment_cfg, cutmix)},
+                  {"copy_paste", offsetof(augment_cfg, copy_paste)},
+                  {"erasing", offsetof(augment_cfg, erasing)}};
+
+float *augment_cfg_float(augment_cfg *cfg, const char *key) {
+    for (size_t k = 0; k < sizeof float_keys / sizeof *float_keys; k++)
+        if (!strcmp(key, float_keys[k].key)) return (float *)((char *)cfg + float_keys[k].offset);
+    return NULL;
+}
+
 void augment_cfg_default(augment_cfg *cfg) {
     memset(cfg, 0, sizeof *cfg);
-    cfg->imgsz = 640;
-    cfg->hsv_h = 0.015f;
-    cfg->hsv_s = 0.7f;
-    cfg->hsv_v = 0.4f;
-    cfg->degrees = 0.0f;
-    cfg->translate = 0.1f;
-    cfg->scale = 0.5f;
-    cfg->shear = 0.0f;
-    cfg->perspective = 0.0f;
-    cfg->flipud = 0.0f;
-    cfg->fliplr = 0.5f;
-    cfg->bgr = 0.0f;
-    cfg->mosaic = 1.0f;
-    cfg->mixup = 0.0f;
-    cfg->cutmix = 0.0f;
-    cfg->copy_paste = 0.0f;
-    cfg->close_mosaic = 10;
-    cfg->mask_ratio = 4;
-    cfg->overlap_mask = true;
-    cfg->rect = false;
+    cfg->imgsz = (int)args_default_num("imgsz");
+    for (size_t k = 0; k < sizeof float_keys / sizeof *float_keys; k++)
+        *augment_cfg_float(cfg, float_keys[k].key) = args_default_f32(float_keys[k].key);
+    cfg->close_mosaic = (int)args_default_num("close_mosaic");
+    cfg->mask_ratio = (int)args_default_num("mask_ratio");
+    cfg->overlap_mask = args_default_num("overlap_mask") != 0;
+    cfg->rect = args_default_num("rect") != 0;
     cfg->auto_augment = AUGMENT_AUTO_RANDAUGMENT;
-    cfg->erasing = 0.4f;
 }
 
 bool augment_mosaic_active(const augment_cfg *cfg, int epoch, int epochs) {

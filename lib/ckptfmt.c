@@ -1,4 +1,5 @@
 #include "yolo/ckptfmt.h"
+#include "yolo/args.h"
 #include "yolo/text.h"
 
 #include <ctype.h>
@@ -805,33 +806,6 @@ yv *ckptfmt_parse_value(yv_doc *doc, const char *text) {
     return parse_scalar(doc, t);
 }
 
-static bool in_list(const char *key, const char *const *list) {
-    for (; *list; list++)
-        if (!strcmp(key, *list)) return true;
-    return false;
-}
-
-/* Ultralytics' argument type classes (cfg/__init__.py), used for the same checks it makes. */
-static const char *const FLOAT_KEYS[] = {"warmup_epochs", "box",  "cls",       "dfl",   "degrees",
-                                         "shear",         "time", "workspace", "batch", NULL};
-static const char *const FRACTION_KEYS[] = {
-    "dropout",        "lr0",        "lrf",    "momentum", "weight_decay", "warmup_momentum",
-    "warmup_bias_lr", "hsv_h",      "hsv_s",  "hsv_v",    "translate",    "scale",
-    "perspective",    "flipud",     "fliplr", "bgr",      "mosaic",       "mixup",
-    "cutmix",         "copy_paste", "conf",   "iou",      "fraction",     NULL};
-static const char *const INT_KEYS[] = {"epochs",       "patience",   "workers",     "seed",
-                                       "close_mosaic", "mask_ratio", "max_det",     "vid_stride",
-                                       "line_width",   "nbs",        "save_period", NULL};
-static const char *const BOOL_KEYS[] = {"save",          "exist_ok",    "verbose",      "deterministic",
-                                        "single_cls",    "rect",        "cos_lr",       "overlap_mask",
-                                        "val",           "save_json",   "half",         "dnn",
-                                        "plots",         "show",        "save_txt",     "save_conf",
-                                        "save_crop",     "save_frames", "show_labels",  "show_conf",
-                                        "visualize",     "augment",     "agnostic_nms", "retina_masks",
-                                        "show_boxes",    "keras",       "optimize",     "int8",
-                                        "dynamic",       "simplify",    "nms",          "profile",
-                                        "stream_buffer", NULL};
-
 yolo_status ckptfmt_set_arg(yv_doc *doc, yv *root, const char *key, const char *value) {
     yolo_status st = check_format(root);
     if (st) return st;
@@ -839,29 +813,14 @@ yolo_status ckptfmt_set_arg(yv_doc *doc, yv *root, const char *key, const char *
     if (!args || args->kind != YV_DICT) return yolo_error(YOLO_ERR_FORMAT, "has no train_args to edit");
     if (!yv_dict_get(args, key))
         return yolo_error(YOLO_ERR_USAGE, "'%s' is not a train_args key (see yolo-ckpt inspect --json)", key);
-    yv *v = ckptfmt_parse_value(doc, value);
-    if (!v) return yolo_nomem();
-    if (v->kind != YV_NONE) {
-        bool number = v->kind == YV_INT || v->kind == YV_FLOAT || v->kind == YV_BOOL;
-        double x = 0;
-        yv_as_double(v, &x);
-        if (in_list(key, FLOAT_KEYS) && !number)
-            return yolo_error(YOLO_ERR_USAGE, "'%s=%s' is not a number ('%s' takes a float)", key, value,
-                              key);
-        if (in_list(key, FRACTION_KEYS)) {
-            if (!number)
-                return yolo_error(YOLO_ERR_USAGE, "'%s=%s' is not a number ('%s' takes a float in 0..1)", key,
-                                  value, key);
-            if (!(x >= 0.0 && x <= 1.0))
-                return yolo_error(YOLO_ERR_USAGE, "'%s=%s' is out of range ('%s' takes a float in 0..1)", key,
-                                  value, key);
-        }
-        if (in_list(key, INT_KEYS) && v->kind != YV_INT && v->kind != YV_BOOL)
-            return yolo_error(YOLO_ERR_USAGE, "'%s=%s' is not an integer ('%s' takes an int)", key, value,
-                              key);
-        if (in_list(key, BOOL_KEYS) && v->kind != YV_BOOL)
-            return yolo_error(YOLO_ERR_USAGE, "'%s=%s' is not a bool ('%s' takes True or False)", key, value,
-                              key);
+    /* a key of the table takes what the yolo command takes; others keep their value as written */
+    const arg_spec *spec = args_find(key);
+    yv *v = NULL;
+    if (spec) {
+        yolo_status pst = args_parse_value(spec, value, doc, &v, NULL, 0);
+        if (pst != YOLO_OK) return pst;
+    } else if (!(v = ckptfmt_parse_value(doc, value))) {
+        return yolo_nomem();
     }
     return yv_dict_set(doc, args, key, v);
 }

@@ -50,6 +50,7 @@ struct dataset {
     char **split_src[3];
     int split_n[3];
     bool split_given[3];
+    bool single_cls; /* every label is class 0, "item"; labels are still checked against nc */
 };
 
 static const char *const SPLITS[3] = {"train", "val", "test"};
@@ -775,10 +776,14 @@ void dataset_free(dataset *ds) {
 }
 
 int dataset_nc(const dataset *ds) {
-    return ds->nc;
+    return ds->single_cls ? 1 : ds->nc;
 }
 const char *const *dataset_names(const dataset *ds) {
-    return (const char *const *)ds->names;
+    static const char *const item[1] = {"item"};
+    return ds->single_cls ? item : (const char *const *)ds->names;
+}
+void dataset_set_single_cls(dataset *ds) {
+    ds->single_cls = !ds->classify; /* as Ultralytics: classification datasets keep their classes */
 }
 bool dataset_is_classify(const dataset *ds) {
     return ds->classify;
@@ -1320,6 +1325,9 @@ yolo_status dataset_split_load(dataset *ds, const char *split, const dataset_loa
         }
     }
     if ((st = finish_split(sp))) goto fail;
+    for (int64_t i = 0; ds->single_cls && i < sp->n_items; i++)
+        for (int q = 0; q < sp->items[i].lab.n; q++)
+            sp->items[i].lab.cls[q] = 0;
     strlist_free(&files);
     free(labels);
     *out = sp;

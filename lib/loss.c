@@ -2,6 +2,7 @@
  * The op order follows the reference so that values agree to float rounding and the assigner, which
  * sees the same inputs, agrees exactly. */
 #include "yolo/loss.h"
+#include "yolo/args.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -18,9 +19,9 @@ void loss_cfg_default(loss_cfg *cfg, int nc, const double *strides, int nl) {
     cfg->nl = nl > LOSS_MAX_LEVELS ? LOSS_MAX_LEVELS : nl;
     for (int i = 0; i < cfg->nl; i++)
         cfg->strides[i] = strides[i];
-    cfg->box = 7.5;
-    cfg->cls = 0.5;
-    cfg->dfl = 1.5;
+    cfg->box = args_default_num("box");
+    cfg->cls = args_default_num("cls");
+    cfg->dfl = args_default_num("dfl");
     cfg->crop = LOSS_CROP_AUTO;
     assign_cfg_default(&cfg->assign, nc, strides, nl);
 }

@@ -1,4 +1,5 @@
 #include "yolo/nms.h"
+#include "yolo/args.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -15,9 +16,9 @@ static inline float min_f(float a, float b) {
 }
 
 void nms_opts_default(nms_opts *opts) {
-    opts->conf_thres = 0.001;
-    opts->iou_thres = 0.7;
-    opts->max_det = 300;
+    opts->conf_thres = VAL_CONF;
+    opts->iou_thres = args_default_num("iou");
+    opts->max_det = (int)args_default_num("max_det");
     opts->max_nms = 30000;
     opts->max_wh = 7680.0f;
     opts->multi_label = true;

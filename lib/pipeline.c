@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "yolo/ckpt.h"
 #include "yolo/labels.h"
 #include "yolo/letterbox.h"
 #include "yolo/masks.h"
@@ -74,7 +75,7 @@ yolo_status pipeline_open(const dataset *ds, const dataset_split *sp, const pipe
     p->n = dataset_split_count(sp);
     p->order = malloc(sizeof *p->order * (size_t)(p->n + 1));
     p->cache = calloc((size_t)p->n + 1, sizeof *p->cache);
-    p->cache_budget = o->cache_mb > 0 ? (size_t)o->cache_mb << 20 : 0;
+    p->cache_budget = o->cache_mb < 0 ? SIZE_MAX : o->cache_mb > 0 ? (size_t)o->cache_mb << 20 : 0;
     pthread_mutex_init(&p->cache_mu, NULL);
     yolo_status st = p->order && p->cache ? YOLO_OK : yolo_nomem();
     bool rect = o->rect && !o->augment && strcmp(task, "classify") != 0;
@@ -219,9 +220,89 @@ static const sample *peek_fn(void *ctx, int64_t index) {
     return hit;
 }
 
+int64_t pipeline_cache_bytes(const pipeline *p) {
+    int64_t total = 0;
+    for (int64_t i = 0; i < p->n; i++) {
+        int h, w, rh, rw;
+        dataset_split_shape(p->sp, i, &h, &w);
+        letterbox_load_size(h, w, p->o.aug.imgsz, &rh, &rw);
+        total += (int64_t)rh * rw * 3;
+    }
+    return total;
+}
+
+/* ---- cache=disk: the decoded image in a numpy file beside the image ---- */
+
+static char *npy_path(const pipeline *p, int64_t index) {
+    const char *f = dataset_split_file(p->sp, index);
+    char *path = malloc(strlen(f) + 9);
+    if (path) sprintf(path, "%s.rgb.npy", f);
+    return path;
+}
+
+/* The numpy 1.0 header of a uint8 HxWx3 array, padded to 64 bytes (ends with a newline). */
+static int npy_header(char *buf, int h, int w) {
+    char dict[128];
+    int n =
+        snprintf(dict, sizeof dict, "{'descr': '|u1', 'fortran_order': False, 'shape': (%d, %d, 3), }", h, w);
+    int total = (10 + n + 1 + 63) / 64 * 64;
+    memcpy(buf, "\x93NUMPY\x01\x00", 8);
+    buf[8] = (char)((total - 10) & 0xff), buf[9] = (char)((total - 10) >> 8);
+    memcpy(buf + 10, dict, (size_t)n);
+    memset(buf + 10 + n, ' ', (size_t)(total - 10 - n - 1));
+    buf[total - 1] = '\n';
+    return total;
+}
+
+static bool npy_read(const char *path, image *out) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return false;
+    char head[256];
+    int h = 0, w = 0;
+    bool ok = fread(head, 1, 10, f) == 10 && !memcmp(head, "\x93NUMPY\x01\x00", 8);
+    int hl = ok ? (unsigned char)head[8] | (unsigned char)head[9] << 8 : 0;
+    ok = ok && hl > 0 && hl + 10 < (int)sizeof head && fread(head + 10, 1, (size_t)hl, f) == (size_t)hl;
+    if (ok) {
+        head[10 + hl] = 0;
+        const char *shape = strstr(head + 10, "'shape': (");
+        ok = strstr(head + 10, "'|u1'") && shape && sscanf(shape, "'shape': (%d, %d, 3)", &h, &w) == 2;
+    }
+    ok = ok && h > 0 && w > 0 && image_alloc_unfilled(out, h, w, 3) == YOLO_OK;
+    if (ok && fread(out->px, 1, (size_t)h * w * 3, f) != (size_t)h * w * 3) {
+        image_free(out);
+        ok = false;
+    }
+    fclose(f);
+    return ok;
+}
+
+/* The decoded image of index: from its .rgb.npy file when there is one, else decoded and written there
+ * (a folder that cannot be written just keeps decoding). */
+static yolo_status disk_cached_image(pipeline *p, int64_t index, image *out) {
+    char *path = npy_path(p, index);
+    if (!path) return yolo_nomem();
+    yolo_status st = YOLO_OK;
+    if (!npy_read(path, out)) {
+        st = dataset_split_image(p->sp, index, out);
+        char head[128];
+        size_t hn = st == YOLO_OK && out->c == 3 ? (size_t)npy_header(head, out->h, out->w) : 0;
+        size_t bytes = (size_t)out->h * out->w * 3;
+        uint8_t *buf = hn ? malloc(hn + bytes) : NULL;
+        if (buf) {
+            memcpy(buf, head, hn);
+            memcpy(buf + hn, out->px, bytes);
+            ckpt_write_file_atomic(path, buf, hn + bytes);
+            free(buf);
+        }
+    }
+    free(path);
+    return st;
+}
+
 static yolo_status load_uncached(pipeline *p, int64_t index, sample *out) {
     image src = {0};
-    yolo_status st = dataset_split_image(p->sp, index, &src);
+    yolo_status st =
+        p->o.cache_disk ? disk_cached_image(p, index, &src) : dataset_split_image(p->sp, index, &src);
     if (st) return st;
     st = sample_copy(out, dataset_split_labels(p->sp, index));
     image res = {0};

@@ -2,17 +2,19 @@
  * in the reference's order, so the values equal Python's to the last bit. */
 #include "yolo/schedule.h"
 
+#include "yolo/args.h"
+
 #include <math.h>
 
 void sched_cfg_default(sched_cfg *cfg, int epochs, int batch) {
     cfg->epochs = epochs;
-    cfg->lrf = 0.01;
-    cfg->cos_lr = false;
-    cfg->momentum = 0.937;
-    cfg->warmup_epochs = 3.0;
-    cfg->warmup_momentum = 0.8;
-    cfg->warmup_bias_lr = 0.1;
-    cfg->nbs = 64;
+    cfg->lrf = args_default_num("lrf");
+    cfg->cos_lr = args_default_num("cos_lr") != 0;
+    cfg->momentum = args_default_num("momentum");
+    cfg->warmup_epochs = args_default_num("warmup_epochs");
+    cfg->warmup_momentum = args_default_num("warmup_momentum");
+    cfg->warmup_bias_lr = args_default_num("warmup_bias_lr");
+    cfg->nbs = (int)args_default_num("nbs");
     cfg->batch = batch;
 }
 

@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "yolo/args.h"
 #include "yolo/ckpt.h"
 #include "yolo/ckptfmt.h"
 #include "yolo/dataset.h"
@@ -134,7 +135,7 @@ yolo_status train_build_model(trainer *t, const char *yaml, int nc, bool blank) 
     st = blank ? model_build_blank(t->cfg, t->dev, &t->m) : model_build(t->cfg, t->dev, &t->m);
     /* Ultralytics applies dropout= to the classifier head only */
     if (st == YOLO_OK && !strcmp(t->task, "classify") && t->args)
-        st = model_set_dropout(t->m, yv_get_num(t->args, "dropout", 0));
+        st = model_set_dropout(t->m, yv_get_num(t->args, "dropout", args_default_num("dropout")));
     return st;
 }
 
@@ -230,6 +231,7 @@ yolo_status train_new(const char *args_yaml, const stream_header *hdr, const tra
     YOLO_TRY(train_load_settings(t));
     YOLO_TRY(train_apply_process_opts(t));
     YOLO_TRY(dataset_open(t->data, &ds));
+    if (yv_is_truthy(yv_dict_get(t->args, "single_cls"))) dataset_set_single_cls(ds);
     YOLO_TRY(train_set_names(t, dataset_names(ds), dataset_nc(ds)));
     YOLO_TRY(torch_manual_seed(t->seed));
     if (text_ends_with(model_name, ".pt")) {
@@ -259,10 +261,12 @@ yolo_status train_new(const char *args_yaml, const stream_header *hdr, const tra
     int64_t n_train = hdr ? hdr->total : 0;
     t->accumulate = sched_accumulate(t->nbs, t->batch);
     double wd =
-        optim_scaled_weight_decay(yv_get_num(t->args, "weight_decay", 5e-4), t->batch, t->accumulate, t->nbs);
+        optim_scaled_weight_decay(yv_get_num(t->args, "weight_decay", args_default_num("weight_decay")),
+                                  t->batch, t->accumulate, t->nbs);
     const char *oname = yv_get_str(t->args, "optimizer");
     optim_kind kind;
-    double lr = yv_get_num(t->args, "lr0", 0.01), mom = yv_get_num(t->args, "momentum", 0.937);
+    double lr = yv_get_num(t->args, "lr0", args_default_num("lr0")),
+           mom = yv_get_num(t->args, "momentum", args_default_num("momentum"));
     if (!oname || !strcasecmp(oname, "auto")) {
         int64_t iters = sched_auto_iterations(n_train, t->batch, t->nbs, t->epochs);
         optim_resolve_auto(t->nc, iters, &kind, &lr, &mom);

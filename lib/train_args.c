@@ -10,6 +10,7 @@
 #include <unistd.h>
 #include <yaml.h>
 
+#include "yolo/args.h"
 #include "yolo/ckptfmt.h"
 
 static yv *yaml_scalar(yv_doc *doc, const yaml_node_t *n) {
@@ -75,76 +76,51 @@ yolo_status train_args_read_yaml(yv_doc *doc, const char *path, yv **out) {
 /* Fills the arguments this engine reads with Ultralytics' defaults where args.yaml lacks them, so that
  * the checkpoint states every value the run used. */
 yolo_status train_args_defaults(yv_doc *doc, yv *args) {
-    static const struct {
-        const char *k;
-        const char *v;
-    } defs[] = {{"task", "detect"},
-                {"epochs", "100"},
-                {"patience", "100"},
-                {"batch", "16"},
-                {"imgsz", "640"},
-                {"save_period", "-1"},
-                {"seed", "0"},
-                {"optimizer", "auto"},
-                {"lr0", "0.01"},
-                {"lrf", "0.01"},
-                {"momentum", "0.937"},
-                {"weight_decay", "0.0005"},
-                {"warmup_epochs", "3.0"},
-                {"warmup_momentum", "0.8"},
-                {"warmup_bias_lr", "0.1"},
-                {"box", "7.5"},
-                {"cls", "0.5"},
-                {"dfl", "1.5"},
-                {"nbs", "64"},
-                {"cos_lr", "false"},
-                {"close_mosaic", "10"},
-                {"val", "true"},
-                {"overlap_mask", "true"},
-                {"mask_ratio", "4"},
-                {"dropout", "0.0"},
-                {"device", "cpu"}};
-    for (size_t i = 0; i < sizeof defs / sizeof *defs; i++) {
-        const yv *v = yv_dict_get(args, defs[i].k);
-        /* an explicit None is kept, except device: None (Ultralytics' "pick one") means the CPU here */
-        if (v && (v->kind != YV_NONE || strcmp(defs[i].k, "device"))) continue;
-        yolo_status st = yv_dict_set_new(doc, args, defs[i].k, ckptfmt_parse_value(doc, defs[i].v));
+    /* device: None (Ultralytics' "pick one") means the CPU here */
+    const yv *dev = yv_dict_get(args, "device");
+    if (!dev || dev->kind == YV_NONE) {
+        yolo_status st = yv_dict_set_new(doc, args, "device", yv_new_str(doc, "cpu"));
         if (st != YOLO_OK) return st;
     }
-    return YOLO_OK;
+    return args_fill_defaults(doc, args);
 }
 
 /* Reads the settings the engine uses from train_args, checking them. */
+/* A numeric setting of args, or the table's default. */
+static double setting(const yv *args, const char *key) {
+    return yv_get_num(args, key, args_default_num(key));
+}
+
 yolo_status train_load_settings(trainer *t) {
     yv *a = t->args;
+    /* every value of the table's keys as the table allows it (a hand-edited args.yaml or train_args) */
+    size_t n;
+    const arg_spec *tab = args_table(&n);
+    for (size_t i = 0; i < n; i++) {
+        const yv *v = yv_dict_get(a, tab[i].key);
+        yolo_status st = v ? args_check_value(&tab[i], v) : YOLO_OK;
+        if (st != YOLO_OK) return yolo_error_prefix(st, "train_args");
+    }
     int64_t v;
-    if (!yv_get_int(a, "epochs", &v) || v < 1 || v > 1000000)
-        return yolo_error(YOLO_ERR_USAGE, "epochs must be a positive integer");
-    t->epochs = (int)v;
-    if (!yv_get_int(a, "batch", &v) || v < 1 || v > 65536)
-        return yolo_error(YOLO_ERR_USAGE,
-                          "batch must be a positive integer (AutoBatch, batch=-1, is not supported)");
-    t->batch = (int)v;
-    if (!yv_get_int(a, "imgsz", &v) || v < 32 || v > 8192)
-        return yolo_error(YOLO_ERR_USAGE, "imgsz must be an integer >= 32");
+    t->epochs = yv_get_int(a, "epochs", &v) ? (int)v : (int)args_default_num("epochs");
+    t->batch = yv_get_int(a, "batch", &v) ? (int)v : (int)args_default_num("batch");
+    /* Ultralytics' check_imgsz: up to a multiple of the largest stride (yolo says so when it does) */
+    v = yv_get_int(a, "imgsz", &v) ? v : (int64_t)args_default_num("imgsz");
     t->imgsz = (int)((v + 31) / 32 * 32);
-    if (!yv_get_int(a, "nbs", &v) || v < 1)
-        return yolo_error(YOLO_ERR_USAGE, "nbs must be a positive integer");
-    t->nbs = (int)v;
-    t->patience = yv_get_int(a, "patience", &v) ? (int)v : 100;
-    t->save_period = yv_get_int(a, "save_period", &v) ? (int)v : -1;
-    t->close_mosaic = yv_get_int(a, "close_mosaic", &v) ? (int)v : 10;
+    t->nbs = yv_get_int(a, "nbs", &v) ? (int)v : (int)args_default_num("nbs");
+    t->patience = yv_get_int(a, "patience", &v) ? (int)v : (int)args_default_num("patience");
+    t->save_period = yv_get_int(a, "save_period", &v) ? (int)v : (int)args_default_num("save_period");
+    t->close_mosaic = yv_get_int(a, "close_mosaic", &v) ? (int)v : (int)args_default_num("close_mosaic");
     t->seed = yv_get_int(a, "seed", &v) ? (uint64_t)v : 0;
     t->val = yv_is_truthy(yv_dict_get(a, "val"));
-    t->box = yv_get_num(a, "box", 7.5), t->cls = yv_get_num(a, "cls", 0.5),
-    t->dfl = yv_get_num(a, "dfl", 1.5);
+    t->box = setting(a, "box"), t->cls = setting(a, "cls"), t->dfl = setting(a, "dfl");
     sched_cfg_default(&t->sc, t->epochs, t->batch);
-    t->sc.lrf = yv_get_num(a, "lrf", 0.01);
+    t->sc.lrf = setting(a, "lrf");
     t->sc.cos_lr = yv_is_truthy(yv_dict_get(a, "cos_lr"));
-    t->sc.momentum = yv_get_num(a, "momentum", 0.937);
-    t->sc.warmup_epochs = yv_get_num(a, "warmup_epochs", 3.0);
-    t->sc.warmup_momentum = yv_get_num(a, "warmup_momentum", 0.8);
-    t->sc.warmup_bias_lr = yv_get_num(a, "warmup_bias_lr", 0.1);
+    t->sc.momentum = setting(a, "momentum");
+    t->sc.warmup_epochs = setting(a, "warmup_epochs");
+    t->sc.warmup_momentum = setting(a, "warmup_momentum");
+    t->sc.warmup_bias_lr = setting(a, "warmup_bias_lr");
     t->sc.nbs = t->nbs;
     const char *opt = yv_get_str(a, "optimizer");
     if (opt && !strcasecmp(opt, "auto")) t->sc.warmup_bias_lr = 0.0;

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "yolo/args.h"
 #include "yolo/dataset.h"
 #include "yolo/val.h"
 
@@ -88,6 +89,7 @@ static yolo_status open_val_stream(const trainer *t, val_input *in, int64_t *tot
 static yolo_status open_val_split(const trainer *t, int epoch, int bs, val_input *in, int64_t *total) {
     yolo_status st = dataset_open(t->data, &in->ds);
     if (st != YOLO_OK) return st;
+    if (yv_is_truthy(yv_dict_get(t->args, "single_cls"))) dataset_set_single_cls(in->ds);
     const char *split = dataset_has_split(in->ds, "val")    ? "val"
                         : dataset_has_split(in->ds, "test") ? "test"
                                                             : NULL;
@@ -172,6 +174,11 @@ yolo_status train_validate(trainer *t, int epoch, val_result *vr) {
     vo.nc = t->nc;
     vo.names = (const char *const *)t->names;
     vo.dev = t->dev;
+    /* the validator's thresholds: conf, iou, max_det and agnostic_nms of the run */
+    vo.nms.conf_thres = yv_get_num(t->args, "conf", VAL_CONF);
+    vo.nms.iou_thres = yv_get_num(t->args, "iou", vo.nms.iou_thres);
+    vo.nms.max_det = (int)yv_get_num(t->args, "max_det", vo.nms.max_det);
+    vo.nms.agnostic = yv_is_truthy(yv_dict_get(t->args, "agnostic_nms"));
     vo.on_batch = add_val_loss;
     vo.on_batch_ctx = &vl;
     YOLO_TRY(val_new(&vo, &v));

@@ -34,6 +34,7 @@ void val_opts_default(val_opts *o) {
     memset(o, 0, sizeof *o);
     o->task = "detect";
     o->dev = TORCH_CPU;
+    o->save_conf = true;
     nms_opts_default(&o->nms);
 }
 
@@ -141,7 +142,7 @@ yolo_status val_predict(model *m, const stream_sample *v, int n, torch_device de
 }
 
 /* One label file per image with detections, in the original image's coordinates (Ultralytics' save_txt). */
-static yolo_status save_txt(const char *dir, const stream_sample *s, nms_dets *d) {
+static yolo_status save_txt(const char *dir, bool conf, const stream_sample *s, nms_dets *d) {
     if (d->n == 0) return YOLO_OK; /* as Ultralytics: no file for an image without detections */
     nms_geom g = {.in_h = s->s.img.h,
                   .in_w = s->s.img.w,
@@ -155,7 +156,7 @@ static yolo_status save_txt(const char *dir, const stream_sample *s, nms_dets *d
     nms_txt_path(dir, s->file ? s->file : "image", path, sizeof path);
     FILE *f = fopen(path, "w");
     if (!f) return yolo_error(YOLO_ERR_IO, "%s: cannot create (%s)", path, strerror(errno));
-    yolo_status st = nms_write_txt(f, d, s->s.ori_w, s->s.ori_h, true);
+    yolo_status st = nms_write_txt(f, d, s->s.ori_w, s->s.ori_h, conf);
     if (fclose(f) != 0 && st == YOLO_OK) st = yolo_error(YOLO_ERR_IO, "%s: write failed", path);
     return st;
 }
@@ -201,7 +202,7 @@ static yolo_status add_boxes(val *v, const stream_sample *b, int n) {
             if (st == YOLO_OK)
                 st = confusion_add_detections(v->o.confusion, d.rows, d.cols, d.n, gt, gc, s->n);
         }
-        if (st == YOLO_OK && v->o.save_txt) st = save_txt(v->o.save_txt, ss, &d);
+        if (st == YOLO_OK && v->o.save_txt) st = save_txt(v->o.save_txt, v->o.save_conf, ss, &d);
         nms_dets_free(&d);
     }
     free(gt), free(gc);

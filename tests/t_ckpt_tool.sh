@@ -187,12 +187,12 @@ check "set epochs=150" "$CK" set "$T/set/last.pt" epochs=150
 check_out "inspect shows the edit" '^epoch: +epoch 2 of 150 done$' "$CK" inspect "$T/set/last.pt"
 if [ "$(ls -A "$T/set")" = "last.pt" ]; then ok "set leaves no temporary file behind"; else fail "set left files: $(ls -A "$T/set")"; fi
 cp "$T/set/last.pt" "$T/before.pt"
-check_fails "set rejects a float for an int key" 2 "last.pt: 'epochs=1.5' is not an integer" "$CK" set "$T/set/last.pt" epochs=1.5
+check_fails "set rejects a float for an int key" 2 "last.pt: 'epochs=1.5' is not valid: epochs must be an integer" "$CK" set "$T/set/last.pt" epochs=1.5
 check_fails "set rejects an unknown key" 2 "'nosuchkey' is not a train_args key" "$CK" set "$T/set/last.pt" nosuchkey=1
-check_fails "set rejects a fraction out of range" 2 "'lr0=2' is out of range" "$CK" set "$T/set/last.pt" lr0=2
+check_fails "set rejects a fraction out of range" 2 "'lr0=2' is not valid: lr0 must be a number from 0 to 1" "$CK" set "$T/set/last.pt" lr0=2
 if cmp -s "$T/before.pt" "$T/set/last.pt"; then ok "a rejected set leaves the file untouched"; else fail "a rejected set changed the file"; fi
 check_fails "set refuses Ultralytics files" 1 "import it first|convert it first" "$CK" set "$MID" epochs=5
-check "set several values" "$CK" set "$T/set/last.pt" lr0=0.02 cos_lr=true close_mosaic=none
+check "set several values" "$CK" set "$T/set/last.pt" lr0=0.02 cos_lr=true time=none
 
 # ---- second python pass: read back what the tool wrote from the files above
 if have_python_torch; then
@@ -203,7 +203,7 @@ def check(what, cond):
     print(("ok - " if cond else "not ok - ") + what)
 a = torch.load(t + "/set/last.pt")["train_args"]
 check("set values read back in torch.load with Ultralytics' types",
-      a["lr0"] == 0.02 and a["cos_lr"] is True and a["close_mosaic"] is None and a["epochs"] == 150)
+      a["lr0"] == 0.02 and a["cos_lr"] is True and a["time"] is None and a["epochs"] == 150)
 if os.path.exists(t + "/r16.pt"):
     want = torch.load(t + "/r32.pt")["ema"]["w"].half().view(torch.int16)
     got = torch.load(t + "/r16.pt")["model"]["w"]

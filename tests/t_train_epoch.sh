@@ -208,6 +208,6 @@ then ok "freeze=2: layers 0-1 keep their weights (BN statistics move), layer 2 t
 else fail "freeze=2 weights: $(grep -E 'model\.model\.[012]\.' fz.diff | head -4 | tr '\n' '|')"; fi
 sed 's/^save_period: 2$/freeze: abc/' args.yaml >fb.yaml
 stream 0 | yolo-train-epoch --new fb.yaml -o fb/weights/last.pt threads=1 >/dev/null 2>fb.err
-if grep -q 'freeze=abc: must be a number of layers or a list of layer indices' fb.err && [ ! -e fb/weights/last.pt ]
+if grep -q "'freeze=abc' is not valid: freeze must be an integer or a list of integers" fb.err && [ ! -e fb/weights/last.pt ]
 then ok "freeze=abc is refused, nothing written"; else fail "freeze=abc: $(tail -1 fb.err)"; fi
 exit 0

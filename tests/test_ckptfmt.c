@@ -181,7 +181,9 @@ int main(void) {
           yolo_last_error());
     CHECK(ckptfmt_set_arg(doc, r, "cos_lr", "True") == YOLO_OK && yv_path(r, "train_args.cos_lr")->b,
           "cos_lr=True");
-    CHECK(ckptfmt_set_arg(doc, r, "epochs", "none") == YOLO_OK, "None is allowed for any key");
+    CHECK(ckptfmt_set_arg(doc, r, "epochs", "none") == YOLO_ERR_USAGE, "epochs=none rejected: %s",
+          yolo_last_error());
+    CHECK(ckptfmt_set_arg(doc, r, "name", "none") == YOLO_OK, "name=none (its default) accepted");
     CHECK(ckptfmt_set_arg(doc, r, "nope", "1") == YOLO_ERR_USAGE, "unknown key rejected: %s",
           yolo_last_error());
     CHECK(ckptfmt_set_arg(doc, plain, "epochs", "1") == YOLO_ERR_FORMAT,

@@ -62,6 +62,8 @@ typedef struct {
 } augment_cfg;
 
 void augment_cfg_default(augment_cfg *cfg);
+/* The float setting of cfg named key in Ultralytics' terms (hsv_h, mosaic, ...), or NULL. */
+float *augment_cfg_float(augment_cfg *cfg, const char *key);
 
 /* Whether mosaic, mixup and copy_paste are still enabled in 0-based epoch `epoch` of `epochs`: the
  * trainer's close_mosaic switch turns them off from epoch (epochs - close_mosaic) on (never when that is

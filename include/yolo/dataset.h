@@ -44,6 +44,9 @@ yolo_status dataset_open_yaml_text(const void *text, size_t len, const char *nam
                                    dataset **out);
 
 int dataset_nc(const dataset *ds);
+/* Ultralytics' single_cls: from now on the dataset has one class, "item", and every label is class 0
+ * (labels are still checked against the data.yaml's classes). No effect on classification datasets. */
+void dataset_set_single_cls(dataset *ds);
 const char *const *dataset_names(const dataset *ds);
 bool dataset_is_classify(const dataset *ds);
 /* The file the dataset was opened from, as given. */

@@ -37,7 +37,10 @@ typedef struct {
     bool rect;       /* validation rect batches */
     int batch;       /* rect batch size */
     int cache_mb;    /* decoded images kept in memory for reuse (mosaic reads each image ~4 times per
-                        epoch); 512 by default, 0: none. Output bytes do not depend on it. */
+                        epoch); 512 by default, 0: none, -1: all (cache=ram). Output bytes do not
+                        depend on it. */
+    bool cache_disk; /* cache=disk: each decoded image also in IMAGE.rgb.npy beside it (a numpy
+                        uint8 HxWx3 RGB array), read instead of decoding the image again */
     augment_cfg aug; /* imgsz and hyper-parameters */
 } pipeline_opts;
 
@@ -55,6 +58,8 @@ const char *pipeline_task(const pipeline *p);
 yolo_status pipeline_header(const pipeline *p, stream_header *h);
 /* Makes sample i (0 <= i < total) into out (freed and refilled). */
 yolo_status pipeline_make(pipeline *p, int64_t i, stream_sample *out);
+/* The bytes the decoded images of this split take (at the training size, as cache=ram keeps them). */
+int64_t pipeline_cache_bytes(const pipeline *p);
 /* Writes the whole stream (header, the selected samples in order, trailer) to f. */
 yolo_status pipeline_write(pipeline *p, FILE *f, const char *name);
 

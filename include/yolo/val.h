@@ -34,7 +34,8 @@ typedef struct {
     torch_device dev;
     nms_opts nms; /* conf, iou, max_det */
     const char
-        *save_txt; /* a folder for one label file per image with detections (detect, segment), or NULL */
+        *save_txt;  /* a folder for one label file per image with detections (detect, segment), or NULL */
+    bool save_conf; /* save_txt files end each line with the confidence */
     val_batch_fn on_batch;
     void *on_batch_ctx;
     confusion *confusion;       /* counts every image into this matrix (plots), or NULL */
@@ -42,7 +43,7 @@ typedef struct {
     const char *progress_label; /* e.g. "yolo-eval: val" */
 } val_opts;
 
-/* Defaults: Ultralytics' val settings (conf 0.001, iou 0.7, max_det 300), CPU, no extras. */
+/* Defaults: Ultralytics' val settings (conf 0.001, iou 0.7, max_det 300), CPU, no extras (save_conf on). */
 void val_opts_default(val_opts *o);
 
 yolo_status val_new(const val_opts *o, val **out);

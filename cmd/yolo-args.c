@@ -1,0 +1,365 @@
+/* yolo-args: the yolo command's argument table (include/yolo/args.h) for the shell script that is the
+ * yolo command, so that its defaults and checks are the trainer's. The script runs it once per
+ * command: `parse` checks a whole command line before anything is written and prints it as bash
+ * assignments; `yaml` writes args.yaml; `cfg` and `keys` list the table. See yolo-args(1). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "yolo/args.h"
+#include "yolo/dataset.h"
+#include "yolo/modelcfg.h"
+#include "yolo/status.h"
+#include "yolo/text.h"
+
+static const char *const USAGE =
+    "usage: yolo-args parse [YOLO ARGUMENTS...]   check a yolo command line; print it as bash assignments\n"
+    "       yolo-args yaml OUT [key=value...]     write args.yaml: every key, defaults where not given\n"
+    "       yolo-args cfg                         every key with its default (yolo cfg)\n"
+    "       yolo-args keys [--man]                the table: key, type, default, fate, resume, place, note\n"
+    "                                             (--man: as yolo(1)'s KEYS section)\n";
+
+/* Usage errors of the yolo command line are the yolo command's: "yolo: ..." and exit 2. */
+static int usage(void) {
+    fprintf(stderr, "yolo: %s\n", yolo_last_error());
+    return YOLO_EXIT_USAGE;
+}
+
+static void warn(const char *fmt, const char *a, const char *b) {
+    fprintf(stderr, "yolo: ");
+    fprintf(stderr, fmt, a, b);
+    fputc('\n', stderr);
+}
+
+/* A word for bash: single-quoted unless plain. */
+static void put_shell(FILE *f, const char *s) {
+    if (*s &&
+        strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.,:/+-=@%") == strlen(s)) {
+        fputs(s, f);
+        return;
+    }
+    fputc('\'', f);
+    for (; *s; s++)
+        if (*s == '\'')
+            fputs("'\\''", f);
+        else
+            fputc(*s, f);
+    fputc('\'', f);
+}
+
+typedef struct {
+    const char *task, *mode;
+    yv_doc *doc;
+    yv *given; /* key -> parsed value, in command-line order */
+} cmdline;
+
+/* The value as the command line (and args.yaml) writes it. */
+static void value_text(const yv *v, char *buf, size_t cap) {
+    args_format_value(v, buf, cap);
+    size_t n = strlen(buf);
+    if (v && v->kind == YV_STR && n >= 2 && buf[0] == '\'') { /* the script wants the text itself */
+        snprintf(buf, cap, "%s", v->str.s);
+    }
+    if (!strcmp(buf, "null")) snprintf(buf, cap, "none");
+}
+
+static int set_key(cmdline *c, const char *k, const char *v) {
+    const arg_spec *s = args_find(k);
+    if (!s) {
+        yolo_error(YOLO_ERR_USAGE, "'%s' is not a valid key. Similar: '%s'. See 'yolo cfg' for all keys.", k,
+                   args_nearest(k));
+        return usage();
+    }
+    yv *val = NULL;
+    char warning[256];
+    if (args_parse_value(s, v, c->doc, &val, warning, sizeof warning) != YOLO_OK) return usage();
+    if (*warning) fprintf(stderr, "yolo: %s\n", warning);
+    if (yv_dict_set_new(c->doc, c->given, k, val) != YOLO_OK) return usage();
+    return 0;
+}
+
+static int word(cmdline *c, const char *t) {
+    static const char *const tasks[] = {"detect", "segment", "classify"}, *const modes[] = {"train", "val"};
+    for (int i = 0; i < 3; i++)
+        if (!strcmp(t, tasks[i])) {
+            if (c->task) return yolo_error(YOLO_ERR_USAGE, "two tasks given (%s, %s)", c->task, t), usage();
+            c->task = tasks[i];
+            return 0;
+        }
+    for (int i = 0; i < 2; i++)
+        if (!strcmp(t, modes[i])) {
+            if (c->mode) return yolo_error(YOLO_ERR_USAGE, "two modes given (%s, %s)", c->mode, t), usage();
+            c->mode = modes[i];
+            return 0;
+        }
+    if (!strcmp(t, "pose") || !strcmp(t, "obb"))
+        return yolo_error(YOLO_ERR_USAGE, "task '%s' is not supported (detect, segment and classify are)", t),
+               usage();
+    if (!strcmp(t, "predict") || !strcmp(t, "export") || !strcmp(t, "track") || !strcmp(t, "benchmark"))
+        return yolo_error(YOLO_ERR_USAGE, "mode '%s' is not supported (train and val are)", t), usage();
+    const arg_spec *s = args_find(t);
+    if (s && s->type == ARG_BOOL) return set_key(c, t, "true");
+    if (s)
+        return yolo_error(YOLO_ERR_USAGE, "'%s' needs a value: missing '=' (e.g. %s=%s)", t, t,
+                          s->def ? s->def : "..."),
+               usage();
+    return yolo_error(YOLO_ERR_USAGE,
+                      "'%s' is not a valid key, task or mode. Similar: '%s'. See 'yolo help'.", t,
+                      args_nearest(t)),
+           usage();
+}
+
+/* Ultralytics' grammar: TASK, MODE, key=value and bare bool keys; "k = v" is one argument. */
+static int parse_words(cmdline *c, int argc, char **argv) {
+    char **toks = calloc((size_t)argc + 1, sizeof *toks);
+    int n = 0, rc = 0;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        if (n && (a[0] == '=' || (strlen(toks[n - 1]) && toks[n - 1][strlen(toks[n - 1]) - 1] == '='))) {
+            char *j = malloc(strlen(toks[n - 1]) + strlen(a) + 1);
+            strcpy(j, toks[n - 1]), strcat(j, a);
+            free(toks[n - 1]);
+            toks[n - 1] = j;
+        } else {
+            toks[n++] = strdup(a);
+        }
+    }
+    for (int i = 0; i < n && !rc; i++) {
+        char *t = toks[i];
+        if (!strncmp(t, "--", 2)) t += 2;
+        size_t len = strlen(t);
+        if (len && t[len - 1] == ',') t[len - 1] = 0;
+        char *eq = strchr(t, '=');
+        if (eq) {
+            *eq = 0;
+            rc = set_key(c, t, eq + 1);
+        } else {
+            rc = word(c, t);
+        }
+    }
+    for (int i = 0; i < n; i++)
+        free(toks[i]);
+    free(toks);
+    return rc;
+}
+
+static bool given(const cmdline *c, const char *k) {
+    const yv *v = yv_dict_get(c->given, k);
+    return v && v->kind != YV_NONE;
+}
+
+/* A resume takes everything from the checkpoint but the keys 8.4.52 lets change (and ours). */
+static int check_resume(const cmdline *c) {
+    for (size_t i = 0; i < c->given->dict.n; i++) {
+        const char *k = yv_as_str(c->given->dict.keys[i]);
+        const arg_spec *s = args_find(k);
+        if (s->resume) continue;
+        char allowed[1024] = "";
+        size_t n, len = 0;
+        const arg_spec *t = args_table(&n);
+        for (size_t j = 0; j < n; j++)
+            if (t[j].resume && t[j].fate == ARG_WORKS && strcmp(t[j].key, "resume") &&
+                strcmp(t[j].key, "model"))
+                len +=
+                    (size_t)snprintf(allowed + len, sizeof allowed - len, "%s%s", len ? ", " : "", t[j].key);
+        yolo_error(
+            YOLO_ERR_USAGE,
+            "resume: %s= cannot be changed on resume: the dataset and the other settings come from the "
+            "checkpoint (start a new run to change them; these may change: %s)",
+            k, allowed);
+        return usage();
+    }
+    return 0;
+}
+
+/* What must hold before a new run folder is made: a readable dataset, a known model, a device. */
+static int check_new_run(cmdline *c) {
+    if (!given(c, "data"))
+        return yolo_error(YOLO_ERR_USAGE, "data= is required for training, e.g. data=data.yaml"), usage();
+    const char *data = yv_get_str(c->given, "data");
+    if (access(data, F_OK) != 0)
+        return yolo_error(YOLO_ERR_USAGE,
+                          "data=%s: no such file or folder (give a data.yaml, an image folder, a list "
+                          "file or an archive)",
+                          data),
+               usage();
+    dataset *ds = NULL;
+    if (dataset_open(data, &ds) != YOLO_OK) return usage();
+    dataset_free(ds);
+    const char *model = yv_get_str(c->given, "model");
+    if (text_ends_with(model, ".pt")) {
+        if (access(model, R_OK) != 0)
+            return yolo_error(YOLO_ERR_USAGE, "model=%s: no such checkpoint", model), usage();
+    } else {
+        modelcfg *cfg = NULL;
+        if (modelcfg_load(model, 1, &cfg) != YOLO_OK)
+            return yolo_error_prefix(YOLO_ERR_USAGE, "model"), usage();
+        modelcfg_free(cfg);
+    }
+    const char *dev = yv_get_str(c->given, "device");
+    if (dev && strcasecmp(dev, "cpu") && access("/proc/driver/nvidia/version", F_OK) != 0)
+        return yolo_error(YOLO_ERR_USAGE,
+                          "device=%s: this machine has no NVIDIA driver (no CUDA device); use "
+                          "device=cpu",
+                          dev),
+               usage();
+    const char *opt = yv_get_str(c->given, "optimizer");
+    bool lr = given(c, "lr0"), mom = given(c, "momentum");
+    if ((!opt || !strcasecmp(opt, "auto")) && (lr || mom))
+        warn("optimizer=auto ignores %s%s: it picks the optimizer, lr0 and momentum itself (give "
+             "optimizer=SGD, "
+             "Adam or AdamW to set them)",
+             lr && mom ? "lr0 and momentum"
+             : lr      ? "lr0"
+                       : "momentum",
+             "");
+    return 0;
+}
+
+static void print_keys_of(const char *name, arg_place place, const char *except) {
+    size_t n;
+    const arg_spec *t = args_table(&n);
+    printf("%s='", name);
+    for (size_t i = 0, k = 0; i < n; i++) {
+        char pat[40];
+        snprintf(pat, sizeof pat, " %s ", t[i].key);
+        if (t[i].place == place && t[i].fate == ARG_WORKS && !strstr(except, pat))
+            printf("%s%s", k++ ? " " : "", t[i].key);
+    }
+    printf("'\n");
+}
+
+static int cmd_parse(int argc, char **argv) {
+    cmdline c = {.doc = yv_doc_new()};
+    c.given = c.doc ? yv_new_dict(c.doc) : NULL;
+    if (!c.given) return yolo_report("yolo", yolo_nomem());
+    int rc = parse_words(&c, argc, argv);
+    if (!rc && !c.mode) {
+        fprintf(stderr, "yolo: no mode given, using 'train'\n");
+        c.mode = "train";
+    }
+    if (!rc && !c.task) c.task = given(&c, "task") ? yv_get_str(c.given, "task") : "detect";
+    bool resume = yv_is_truthy(yv_dict_get(c.given, "resume"));
+    if (!rc && !strcmp(c.mode, "train") && resume) rc = check_resume(&c);
+    if (!rc && !strcmp(c.mode, "train") && !resume) {
+        if (!given(&c, "model")) {
+            const char *m = !strcmp(c.task, "segment")    ? "yolov8n-seg.yaml"
+                            : !strcmp(c.task, "classify") ? "yolov8n-cls.yaml"
+                                                          : "yolov8n.yaml";
+            yv_dict_set_new(c.doc, c.given, "model", yv_new_str(c.doc, m));
+        }
+        rc = check_new_run(&c);
+    }
+    if (!rc && !strcmp(c.mode, "val") && !given(&c, "model"))
+        rc = (yolo_error(YOLO_ERR_USAGE,
+                         "model= is required for val, e.g. model=runs/%s/train/weights/best.pt", c.task),
+              usage());
+    if (!rc) {
+        char buf[4200];
+        printf("TASK=%s\nMODE=%s\n", c.task, c.mode);
+        for (size_t i = 0; i < c.given->dict.n; i++) {
+            value_text(c.given->dict.vals[i], buf, sizeof buf);
+            printf("ARGS[%s]=", yv_as_str(c.given->dict.keys[i]));
+            put_shell(stdout, buf);
+            putchar('\n');
+        }
+        size_t n;
+        const arg_spec *t = args_table(&n);
+        for (size_t i = 0; i < n; i++) {
+            printf("DEF[%s]=", t[i].key);
+            put_shell(stdout, t[i].def ? t[i].def : "none");
+            putchar('\n');
+        }
+        print_keys_of("STREAM_KEYS", ARG_AT_STREAM, " data imgsz seed ");
+        print_keys_of("PROCESS_KEYS", ARG_AT_PROCESS, "");
+    }
+    yv_doc_free(c.doc);
+    return rc;
+}
+
+static int cmd_yaml(int argc, char **argv) {
+    if (argc < 1) return fprintf(stderr, "%s", USAGE), YOLO_EXIT_USAGE;
+    yv_doc *doc = yv_doc_new();
+    yv *args = doc ? yv_new_dict(doc) : NULL;
+    yolo_status st = args ? YOLO_OK : yolo_nomem();
+    for (int i = 1; st == YOLO_OK && i < argc; i++) {
+        char *eq = strchr(argv[i], '=');
+        const arg_spec *s = NULL;
+        if (eq) {
+            *eq = 0;
+            s = args_find(argv[i]);
+        }
+        yv *v = NULL;
+        if (!s)
+            st = yolo_error(YOLO_ERR_USAGE, "'%s' is not a key=value of the table", argv[i]);
+        else if ((st = args_parse_value(s, eq + 1, doc, &v, NULL, 0)) == YOLO_OK)
+            st = yv_dict_set_new(doc, args, s->key, v);
+    }
+    if (st == YOLO_OK) st = args_fill_defaults(doc, args);
+    if (st == YOLO_OK) st = args_write_yaml(argv[0], args);
+    yv_doc_free(doc);
+    return yolo_report("yolo-args", st);
+}
+
+static const char *const TYPES[] = {"str", "int", "float", "bool", "choice", "int-list", "bool-or-str"};
+static const char *const FATES[] = {"works", "refused", "display-only"};
+static const char *const PLACES[] = {"train_args", "train_args, yolo-data", "train_args, each epoch", "yolo"};
+
+/* roff for yolo(1)'s KEYS section (between its BEGIN KEYS and END KEYS comments). */
+static void put_roff(const char *t) {
+    for (; *t; t++) {
+        if (*t == '\\')
+            fputs("\\e", stdout);
+        else if (*t == '-')
+            fputs("\\-", stdout);
+        else
+            putchar(*t);
+    }
+}
+
+static int cmd_man(void) {
+    size_t n;
+    const arg_spec *t = args_table(&n);
+    for (size_t i = 0; i < n; i++) {
+        printf(".TP\n.BR %s \" (", t[i].key);
+        put_roff(t[i].choices ? t[i].choices : TYPES[t[i].type]);
+        printf("; ");
+        put_roff(t[i].def ? t[i].def : "none");
+        printf("%s)\"\n%s", t[i].resume && t[i].fate == ARG_WORKS ? "; resume" : "", FATES[t[i].fate]);
+        if (t[i].note) {
+            printf(": ");
+            put_roff(t[i].note);
+        }
+        putchar('\n');
+    }
+    return 0;
+}
+
+static int cmd_list(bool cfg) {
+    size_t n;
+    const arg_spec *t = args_table(&n);
+    for (size_t i = 0; i < n; i++) {
+        if (cfg) {
+            printf("%s: %s\n", t[i].key, t[i].def ? t[i].def : "null");
+            continue;
+        }
+        printf("%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t[i].key, t[i].choices ? t[i].choices : TYPES[t[i].type],
+               t[i].def ? t[i].def : "null", FATES[t[i].fate], t[i].resume ? "resume" : "-",
+               PLACES[t[i].place], t[i].note ? t[i].note : "");
+    }
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        fputs(USAGE, argc < 2 ? stderr : stdout);
+        return argc < 2 ? YOLO_EXIT_USAGE : 0;
+    }
+    if (!strcmp(argv[1], "parse")) return cmd_parse(argc - 2, argv + 2);
+    if (!strcmp(argv[1], "yaml")) return cmd_yaml(argc - 2, argv + 2);
+    if (!strcmp(argv[1], "cfg")) return cmd_list(true);
+    if (!strcmp(argv[1], "keys")) return argc > 2 && !strcmp(argv[2], "--man") ? cmd_man() : cmd_list(false);
+    fprintf(stderr, "yolo-args: '%s' is not a command\n%s", argv[1], USAGE);
+    return YOLO_EXIT_USAGE;
+}

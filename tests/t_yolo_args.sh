@@ -1,0 +1,135 @@
+# The argument table (lib/args.c) against Ultralytics 8.4.52's key list, yolo(1)'s KEYS section and
+# the checks of yolo-args parse: every key of default.yaml is there with its default, and each fate
+# holds (works: its default and an in-range value pass; refused: another value is one line, exit 2;
+# display-only: accepted, and documented in yolo(1)).
+. "$(dirname "$0")/lib.sh"
+KEYS=$DATA/ultralytics/default-8.4.52-keys.yaml
+need "$KEYS" "$ROOT/man/man1/yolo.1"
+cd "$T"
+yolo-args keys >table.tsv || { fail "yolo-args keys"; exit 1; }
+
+# ---- the table is default.yaml's keys, with its defaults, and ours
+"$PYTHON" - "$KEYS" table.tsv <<'EOF' >cmp.out 2>&1
+import sys
+ultra = {}
+for line in open(sys.argv[1]):
+    if line.startswith("#") or ":" not in line:
+        continue
+    k, v = line.split(":", 1)
+    ultra[k.strip()] = v.strip()
+table = {}
+for line in open(sys.argv[2]):
+    f = line.rstrip("\n").split("\t")
+    table[f[0]] = f
+def norm(v):
+    v = v.strip("'\"")
+    if v in ("", "null", "None", "none"):
+        return None
+    if v in ("True", "true"):
+        return True
+    if v in ("False", "false"):
+        return False
+    try:
+        return float(v)
+    except ValueError:
+        return v
+missing = [k for k in ultra if k not in table]
+extra = [k for k in table if k not in ultra]
+wrong = [k for k in ultra if k in table and norm(ultra[k]) != norm(table[k][2])]
+print("missing", missing)
+print("extra", extra)
+print("wrong", wrong)
+print("ok" if not missing and extra == ["save_dir", "save_every"] and not wrong else "differ")
+EOF
+if tail -1 cmp.out | grep -qx ok; then ok "the table holds every key of 8.4.52's default.yaml with its default (and save_dir, save_every)"
+else fail "table vs default.yaml: $(tr '\n' ' ' <cmp.out)"; fi
+
+# ---- yolo(1)'s KEYS section is the table
+sed -n '/^\.\\" BEGIN KEYS/,/^\.\\" END KEYS/p' "$ROOT/man/man1/yolo.1" | sed '1d;$d' >man.keys
+yolo-args keys --man >table.keys
+if cmp -s man.keys table.keys; then ok "yolo(1)'s KEYS section is 'yolo-args keys --man' (make man-keys)"
+else fail "yolo(1)'s KEYS section differs from the table: run make man-keys ($(diff man.keys table.keys | head -3 | tr '\n' '|'))"; fi
+
+# ---- each key's fate
+fashion_data detect ds 8 4
+parse() { yolo-args parse detect train data=ds/data.yaml "$@"; }
+# a value other than the default, of the key's type
+other() {
+    local type=$1 def=$2
+    case $type in
+    int) [ "$def" = null ] && echo 1 || echo $((${def%.*} + 1)) ;;
+    float) [ "$def" = 0.0 ] && echo 0.001 || echo 0.0 ;;
+    str) echo other ;;
+    int-list) echo "[0]" ;;
+    *) case $def in true) echo false ;; false) echo true ;; null) echo true ;; *) echo "${type##*|}" ;; esac ;;
+    esac
+}
+bad=0 n_works=0 n_refused=0 n_display=0
+while IFS=$'\t' read -r key type def fate resume place note; do
+    case $key in mode | task | resume | data | model | device | save_dir) continue ;; esac # the command's own
+    v=$(other "$type" "$def")
+    [ "$key" = fraction ] && v=0.5
+    [ "$key" = epochs ] && v=3
+    [ "$key" = imgsz ] && v=64
+    [ "$key" = cache ] && v=ram
+    case $fate in
+    works)
+        n_works=$((n_works + 1))
+        parse "$key=$v" >/dev/null 2>err || { bad=1; echo "# $key=$v (works) refused: $(cat err)"; }
+        ;;
+    refused)
+        n_refused=$((n_refused + 1))
+        parse "$key=$v" >/dev/null 2>err
+        rc=$?
+        if [ $rc -ne 2 ] || [ "$(grep -c . err)" -ne 1 ] || ! grep -q "is not supported" err; then
+            bad=1; echo "# $key=$v (refused): exit $rc: $(cat err)"
+        fi
+        [ "$def" = null ] || parse "$key=$def" >/dev/null 2>&1 || { bad=1; echo "# $key=$def (its default) refused"; }
+        ;;
+    display-only)
+        n_display=$((n_display + 1))
+        parse "$key=$v" >/dev/null 2>err || { bad=1; echo "# $key=$v (display-only) refused: $(cat err)"; }
+        grep -A1 "^\.BR $key \"" "$ROOT/man/man1/yolo.1" | grep -q "^display-only" ||
+            { bad=1; echo "# $key: not documented as display-only in yolo(1)"; }
+        ;;
+    *) bad=1; echo "# $key: fate '$fate'" ;;
+    esac
+done <table.tsv
+[ $bad = 0 ] && ok "every key's fate holds ($n_works work, $n_refused refused with one line and exit 2, $n_display display-only and documented)" ||
+    fail "fates (see the lines above)"
+
+# ---- adjustments and warnings as 8.4.52 makes them
+parse imgsz=100 >out 2>err && grep -q "^ARGS\[imgsz\]=128$" out && grep -q "imgsz=100 is not a multiple of the largest stride 32: using imgsz=128" err &&
+    ok "imgsz=100 becomes 128, with the warning" || fail "imgsz=100: $(cat err)"
+parse multi_scale=0.0 >/dev/null 2>&1 && ok "multi_scale=0.0 (a float, its default) is accepted" || fail "multi_scale=0.0 refused"
+parse lr0=0.001 >/dev/null 2>err && grep -q "optimizer=auto ignores lr0" err && ok "optimizer=auto warns that lr0 is ignored" ||
+    fail "no lr0 warning under optimizer=auto: $(cat err)"
+parse optimizer=SGD lr0=0.001 >/dev/null 2>err && [ ! -s err ] && ok "optimizer=SGD lr0=: no warning" || fail "SGD lr0 warned: $(cat err)"
+refused=""
+for k in patience time save_period close_mosaic cache freeze val plots hsv_h mosaic; do
+    yolo-args parse detect train resume model=x.pt "$k=$(grep -P "^$k\t" table.tsv | cut -f3 | sed 's/null/1/')" >/dev/null 2>&1 ||
+        refused+=" $k"
+done
+[ -z "$refused" ] && ok "8.4.52's resume list (patience, time, save_period, close_mosaic, cache, freeze, val, plots, augmentation) may change on resume" ||
+    fail "resume refuses:$refused"
+check_fails "resume lr0= is refused" 2 "resume: lr0= cannot be changed on resume" yolo-args parse detect train resume model=x.pt lr0=0.1
+
+# ---- keys that yolo-data applies: cache (same bytes, a memory figure) and single_cls (one class)
+s() { yolo-data ds/data.yaml --split train --epoch 1 --seed 3 --imgsz 64 --workers 1 "$@"; }
+s >plain.bin 2>/dev/null
+s cache=ram >ram.bin 2>ram.err
+cmp -s plain.bin ram.bin && grep -Eq "caching the train images \([0-9.]+ MB of RAM\)" ram.err &&
+    ok "cache=ram: the same stream, and the memory it takes" || fail "cache=ram: $(cat ram.err)"
+cp -r ds dsk
+sd() { yolo-data dsk/data.yaml --split train --epoch 1 --seed 3 --imgsz 64 --workers 1 "$@"; }
+sd >dplain.bin 2>/dev/null && sd cache=disk >disk1.bin 2>/dev/null && sd cache=disk >disk2.bin 2>disk.err
+n=$(find dsk -name '*.rgb.npy' | wc -l)
+[ "$n" -gt 0 ] && cmp -s dplain.bin disk1.bin && cmp -s dplain.bin disk2.bin &&
+    ok "cache=disk: $n decoded images beside theirs, the same stream written and read back" ||
+    fail "cache=disk: $n files, $(cat disk.err)"
+if [ "$n" -gt 0 ] && "$PYTHON" -c 'import numpy, sys; a = numpy.load(sys.argv[1]); assert a.dtype == numpy.uint8 and a.ndim == 3 and a.shape[2] == 3' \
+    "$(find dsk -name '*.rgb.npy' | head -1)" 2>/dev/null; then ok "a .rgb.npy file is a numpy uint8 HxWx3 array"
+else fail "a .rgb.npy file numpy cannot read"; fi
+s single_cls=true | yolo-data dump 2>/dev/null | head -1 >sc.hdr
+grep -q '"nc": *1' sc.hdr && grep -q '"item"' sc.hdr && ok "single_cls=true: a stream of one class, 'item'" ||
+    fail "single_cls header: $(head -c 300 sc.hdr)"
