@@ -50,6 +50,7 @@ static void put_shell(FILE *f, const char *s) {
 
 typedef struct {
     const char *task, *mode;
+    bool json; /* --json (predict) */
     yv_doc *doc;
     yv *given; /* key -> parsed value, in command-line order */
 } cmdline;
@@ -80,14 +81,15 @@ static int set_key(cmdline *c, const char *k, const char *v) {
 }
 
 static int word(cmdline *c, const char *t) {
-    static const char *const tasks[] = {"detect", "segment", "classify"}, *const modes[] = {"train", "val"};
+    static const char *const tasks[] = {"detect", "segment", "classify"}, *const modes[] = {"train", "val",
+                                                                                            "predict"};
     for (int i = 0; i < 3; i++)
         if (!strcmp(t, tasks[i])) {
             if (c->task) return yolo_error(YOLO_ERR_USAGE, "two tasks given (%s, %s)", c->task, t), usage();
             c->task = tasks[i];
             return 0;
         }
-    for (int i = 0; i < 2; i++)
+    for (int i = 0; i < 3; i++)
         if (!strcmp(t, modes[i])) {
             if (c->mode) return yolo_error(YOLO_ERR_USAGE, "two modes given (%s, %s)", c->mode, t), usage();
             c->mode = modes[i];
@@ -96,8 +98,9 @@ static int word(cmdline *c, const char *t) {
     if (!strcmp(t, "pose") || !strcmp(t, "obb"))
         return yolo_error(YOLO_ERR_USAGE, "task '%s' is not supported (detect, segment and classify are)", t),
                usage();
-    if (!strcmp(t, "predict") || !strcmp(t, "export") || !strcmp(t, "track") || !strcmp(t, "benchmark"))
-        return yolo_error(YOLO_ERR_USAGE, "mode '%s' is not supported (train and val are)", t), usage();
+    if (!strcmp(t, "export") || !strcmp(t, "track") || !strcmp(t, "benchmark"))
+        return yolo_error(YOLO_ERR_USAGE, "mode '%s' is not supported (train, val and predict are)", t),
+               usage();
     const arg_spec *s = args_find(t);
     if (s && s->type == ARG_BOOL) return set_key(c, t, "true");
     if (s)
@@ -127,6 +130,10 @@ static int parse_words(cmdline *c, int argc, char **argv) {
     }
     for (int i = 0; i < n && !rc; i++) {
         char *t = toks[i];
+        if (!strcmp(t, "--json")) { /* predict: a line of JSON per image on stdout */
+            c->json = true;
+            continue;
+        }
         if (!strncmp(t, "--", 2)) t += 2;
         size_t len = strlen(t);
         if (len && t[len - 1] == ',') t[len - 1] = 0;
@@ -251,13 +258,22 @@ static int cmd_parse(int argc, char **argv) {
         }
         rc = check_new_run(&c);
     }
+    if (!rc && c.json && strcmp(c.mode, "predict"))
+        rc = (yolo_error(YOLO_ERR_USAGE,
+                         "--json is for predict (val prints its table; yolo-eval --json gives JSON)"),
+              usage());
+    if (!rc && !strcmp(c.mode, "train") && given(&c, "classes"))
+        rc = (yolo_error(YOLO_ERR_USAGE,
+                         "classes= is not supported for train: it keeps classes in predict (filtering "
+                         "the training labels is not implemented)"),
+              usage());
     if (!rc && !strcmp(c.mode, "val") && !given(&c, "model"))
         rc = (yolo_error(YOLO_ERR_USAGE,
                          "model= is required for val, e.g. model=runs/%s/train/weights/best.pt", c.task),
               usage());
     if (!rc) {
         char buf[4200];
-        printf("TASK=%s\nMODE=%s\n", c.task, c.mode);
+        printf("TASK=%s\nMODE=%s\nJSON=%s\n", c.task, c.mode, c.json ? "--json" : "");
         for (size_t i = 0; i < c.given->dict.n; i++) {
             value_text(c.given->dict.vals[i], buf, sizeof buf);
             printf("ARGS[%s]=", yv_as_str(c.given->dict.keys[i]));

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -270,6 +271,16 @@ static int train_epoch_main(int argc, char **argv) {
     if (rc) return rc;
     c.o.log = stderr;
     c.o.bar = isatty(STDERR_FILENO);
+    /* the bar fits the terminal: its width, or the width the yolo loop reads from its own terminal for
+     * the lines it redraws (YOLO_COLUMNS); no width, no bar: one line per batch */
+    struct winsize ws;
+    const char *cols = getenv("YOLO_COLUMNS");
+    if (c.o.bar && ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0)
+        c.o.columns = ws.ws_col;
+    else if (cols && atoi(cols) > 0)
+        c.o.columns = atoi(cols);
+    else if (c.o.bar)
+        c.o.columns = 80;
     const char *prof = getenv("YOLO_PROFILE");
     c.o.profile = prof && *prof && strcmp(prof, "0");
     if (make_parent(c.out) != 0) {

@@ -29,8 +29,8 @@
 static const arg_spec table[] = {
     WORK("task", ARG_CHOICE, "detect", 0, 0, "detect|segment|classify", false, ARG_AT_TRAIN_ARGS,
          "pose and obb are not supported"),
-    WORK("mode", ARG_CHOICE, "train", 0, 0, "train|val", false, ARG_AT_COMMAND,
-         "predict, export, track and benchmark are not supported"),
+    WORK("mode", ARG_CHOICE, "train", 0, 0, "train|val|predict", false, ARG_AT_COMMAND,
+         "export, track and benchmark are not supported"),
     WORK("model", ARG_STR, N_, 0, 0, N_, true, ARG_AT_TRAIN_ARGS,
          "a model YAML (yolov8n.yaml) or a .pt to start from; on resume, the checkpoint"),
     WORK("data", ARG_STR, N_, 0, 0, N_, false, ARG_AT_STREAM,
@@ -42,7 +42,8 @@ static const arg_spec table[] = {
          "AutoBatch (batch=-1 or a fraction) is not supported"),
     WORK("imgsz", ARG_INT, "640", 1, 8192, N_, true, ARG_AT_STREAM, "rounded up to a multiple of 32"),
     WORK("save", ARG_BOOL, "true", 0, 0, N_, false, ARG_AT_COMMAND,
-         "false: no weights are kept once the run is done (an interrupted run keeps last.pt to resume)"),
+         "train: false keeps no weights once the run is done (an interrupted run keeps last.pt); predict: "
+         "the drawn images"),
     WORK("save_period", ARG_INT, "-1", -1, BIG, N_, true, ARG_AT_TRAIN_ARGS, "epochN.pt every N epochs"),
     WORK("cache", ARG_BOOL_STR, "false", 0, 0, "false|true|ram|disk", true, ARG_AT_STREAM,
          "decoded images: ram (true) in memory for each epoch, disk in a .rgb.npy file beside each image"),
@@ -78,32 +79,38 @@ static const arg_spec table[] = {
     WORK("val", ARG_BOOL, "true", 0, 0, N_, true, ARG_AT_TRAIN_ARGS, N_),
     WORK("split", ARG_CHOICE, "val", 0, 0, "val|test|train", false, ARG_AT_COMMAND, "val mode"),
     DENY("save_json", ARG_BOOL, "false", 0, 0, "COCO JSON results are not written (yolo-eval --json)"),
-    WORK("conf", ARG_FLOAT, N_, 0, 1, N_, false, ARG_AT_TRAIN_ARGS, "validation: 0.001 when unset"),
+    WORK("conf", ARG_FLOAT, N_, 0, 1, N_, false, ARG_AT_TRAIN_ARGS,
+         "validation: 0.001 when unset; predict: 0.25"),
     WORK("iou", ARG_FLOAT, "0.7", 0, 1, N_, false, ARG_AT_TRAIN_ARGS, "validation NMS"),
     WORK("max_det", ARG_INT, "300", 1, BIG, N_, false, ARG_AT_TRAIN_ARGS, "validation NMS"),
     DENY("half", ARG_BOOL, "false", 0, 0, "half-precision inference is not supported"),
     DENY("dnn", ARG_BOOL, "false", 0, 0, "OpenCV DNN inference is not supported"),
-    WORK("plots", ARG_BOOL, "true", 0, 0, N_, true, ARG_AT_TRAIN_ARGS, "pictures of the run"),
+    WORK("plots", ARG_BOOL, "true", 0, 0, N_, true, ARG_AT_TRAIN_ARGS,
+         "false: no pictures of the run (the same bits)"),
     DENY("end2end", ARG_BOOL, N_, 0, 0, "end-to-end heads are not supported: YOLOv8 heads use NMS"),
-    DENY("source", ARG_STR, N_, 0, 0, PREDICT),
+    WORK("source", ARG_STR, N_, 0, 0, N_, false, ARG_AT_COMMAND,
+         "predict: an image, a folder, a glob or a .txt list (videos are refused)"),
     DENY("vid_stride", ARG_INT, "1", 1, BIG, PREDICT),
     DENY("stream_buffer", ARG_BOOL, "false", 0, 0, PREDICT),
     DENY("visualize", ARG_BOOL, "false", 0, 0, PREDICT),
     DENY("augment", ARG_BOOL, "false", 0, 0, "test-time augmentation is not supported"),
     WORK("agnostic_nms", ARG_BOOL, "false", 0, 0, N_, false, ARG_AT_TRAIN_ARGS, "validation NMS"),
-    DENY("classes", ARG_INT_LIST, N_, 0, BIG, "filtering classes is not supported"),
+    WORK("classes", ARG_INT_LIST, N_, 0, BIG, N_, false, ARG_AT_COMMAND,
+         "predict: keep these classes; not for train (filtering training labels is not supported)"),
     DENY("retina_masks", ARG_BOOL, "false", 0, 0, PREDICT),
     DENY("embed", ARG_INT_LIST, N_, 0, BIG, PREDICT),
     SHOW("show", ARG_BOOL, "false", "no windows are shown"),
     DENY("save_frames", ARG_BOOL, "false", 0, 0, PREDICT),
-    WORK("save_txt", ARG_BOOL, "false", 0, 0, N_, false, ARG_AT_COMMAND, "val: labels/*.txt in the val run"),
+    WORK("save_txt", ARG_BOOL, "false", 0, 0, N_, false, ARG_AT_COMMAND,
+         "val and predict: labels/*.txt in the run folder"),
     WORK("save_conf", ARG_BOOL, "false", 0, 0, N_, false, ARG_AT_COMMAND,
-         "val: with save_txt, a confidence column"),
-    DENY("save_crop", ARG_BOOL, "false", 0, 0, PREDICT),
-    SHOW("show_labels", ARG_BOOL, "true", "no windows are shown"),
-    SHOW("show_conf", ARG_BOOL, "true", "no windows are shown"),
-    SHOW("show_boxes", ARG_BOOL, "true", "no windows are shown"),
-    SHOW("line_width", ARG_INT, N_, "no windows are shown"),
+         "val and predict: with save_txt, a confidence column"),
+    WORK("save_crop", ARG_BOOL, "false", 0, 0, N_, false, ARG_AT_COMMAND, "predict: crops of each detection"),
+    WORK("show_labels", ARG_BOOL, "true", 0, 0, N_, false, ARG_AT_COMMAND, "predict: drawn pictures"),
+    WORK("show_conf", ARG_BOOL, "true", 0, 0, N_, false, ARG_AT_COMMAND, "predict: drawn pictures"),
+    WORK("show_boxes", ARG_BOOL, "true", 0, 0, N_, false, ARG_AT_COMMAND, "predict: drawn pictures"),
+    WORK("line_width", ARG_INT, N_, 1, 1000, N_, false, ARG_AT_COMMAND,
+         "predict: pixels; from the image size when unset"),
     DENY("format", ARG_STR, "torchscript", 0, 0, EXPORT),
     DENY("keras", ARG_BOOL, "false", 0, 0, EXPORT),
     DENY("optimize", ARG_BOOL, "false", 0, 0, EXPORT),
@@ -394,6 +401,12 @@ static yv *parse_text(const arg_spec *s, const char *text, yv_doc *doc) {
     case ARG_CHOICE:
         return yv_new_str(doc, choice_of(s, text, buf, sizeof buf) ? buf : text);
     case ARG_INT_LIST:
+        if (strchr(text, ',') && !strpbrk(text, "[(")) { /* classes=0,2 as Ultralytics reads it: a tuple */
+            char *list = yv_doc_alloc(doc, strlen(text) + 3);
+            if (!list) return NULL;
+            sprintf(list, "[%s]", text);
+            return ckptfmt_parse_value(doc, list);
+        }
         return ckptfmt_parse_value(doc, text);
     case ARG_STR:
         break;

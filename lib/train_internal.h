@@ -109,8 +109,10 @@ yolo_status train_save_as(trainer *t, const char *path, bool mid_epoch);
 yolo_status train_ckpt_write(trainer *t, const char *const *paths, size_t n, bool mid_epoch);
 
 /* train_progress.c */
-void train_progress_header(const trainer *t);
-void train_progress_line(const trainer *t, int epoch, int64_t i, int64_t nb, const batch_t *b, bool last);
+void train_progress_header(const trainer *t, int64_t nb);
+/* Batch i (0-based) of nb; elapsed: seconds this process has trained the epoch, over done batches. */
+void train_progress_line(const trainer *t, int epoch, int64_t i, int64_t nb, const batch_t *b, bool last,
+                         double elapsed, int64_t done);
 void train_print_profile(const trainer *t, double total);
 
 #endif

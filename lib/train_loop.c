@@ -92,7 +92,7 @@ static yolo_status run_batches(trainer *t, stream_reader *r, epoch_run *e, train
         t->pos_batch = i;
         t->pos_seen += got;
         t->time_total = e->time_base + (train_clock() - e->t0);
-        train_progress_line(t, e->epoch, i - 1, e->nb, &e->b, i >= e->nb);
+        train_progress_line(t, e->epoch, i - 1, e->nb, &e->b, i >= e->nb, train_clock() - e->t0, s->batches);
         bool more = i < e->nb;
         bool interrupted = t->o.interrupt && *t->o.interrupt;
         if (more && (interrupted || (t->o.stop_after > 0 && s->batches >= t->o.stop_after))) {
@@ -261,7 +261,7 @@ yolo_status train_run(trainer *t, stream_reader *r, const char *out_path, train_
         memset(t->tloss, 0, sizeof t->tloss);
     }
     fill_summary(t, s, e.epoch);
-    train_progress_header(t);
+    train_progress_header(t, e.nb);
     e.v = calloc((size_t)t->batch, sizeof *e.v);
     if (!e.v) return yolo_nomem();
     for (int k = 0; k < t->batch; k++)

@@ -8,16 +8,22 @@
         print(r.path, r.boxes.xyxy, r.boxes.conf, r.boxes.cls)
 
 Every call runs the `yolo` script (see yolo(1)) with Ultralytics' key=value arguments, so the rules
-of the command line hold here too: on resume only batch, imgsz, device, workers, save_every and
-epochs may be given. A failed run raises RuntimeError with the script's error line.
+of the command line hold here too: on resume only the keys yolo(1) marks "resume" may be given.
+Training shows its progress as it happens and returns a TrainResults with the final metrics; Ctrl+C
+stops it at the saved position and raises KeyboardInterrupt naming the resume call. A failed run
+raises RuntimeError with the script's error line.
 """
+import csv
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import tempfile
+import threading
 
-__all__ = ["YOLO", "Results", "Boxes", "Probs"]
+__all__ = ["YOLO", "Results", "Boxes", "Probs", "TrainResults"]
 
 
 def _yolo_script():
@@ -75,23 +81,67 @@ class YOLO:
             return "classify"
         return "detect"
 
-    def _run(self, mode, kwargs, extra=(), capture=False):
+    def _run(self, mode, kwargs, extra=(), capture=False, run_file=None):
         args = [_yolo_script(), self.task, mode]
         kwargs = dict(kwargs)
         if kwargs.pop("resume", False):
             args.append("resume")
         kwargs.setdefault("model", self.model)
         args += ["%s=%s" % (k, _value(v)) for k, v in kwargs.items()] + list(extra)
-        proc = subprocess.run(args, stdout=subprocess.PIPE if capture else None, stderr=subprocess.PIPE, text=True)
-        sys.stderr.write(proc.stderr)
-        if proc.returncode != 0:
-            lines = [l for l in proc.stderr.splitlines() if l.startswith("yolo")]
-            raise RuntimeError(lines[-1] if lines else "yolo %s failed (exit %d)" % (mode, proc.returncode))
-        return proc.stdout if capture else proc.returncode
+        env = dict(os.environ)
+        if run_file:
+            env["YOLO_RUN_FILE"] = run_file  # the script writes the run folder there
+        # stderr streams as it comes: straight to a terminal (the progress bar), else line by line,
+        # keeping the script's last words for the error
+        tty = sys.stderr.isatty()
+        proc = subprocess.Popen(args, stdout=subprocess.PIPE if capture else None,
+                                stderr=None if tty else subprocess.PIPE, text=True, env=env)
+        last = []
+        pump = None
+        if not tty:
+            def copy():
+                for line in proc.stderr:
+                    sys.stderr.write(line)
+                    sys.stderr.flush()
+                    if line.startswith("yolo"):
+                        last[:] = [line.rstrip("\n")]
+            pump = threading.Thread(target=copy, daemon=True)
+            pump.start()
+        try:
+            out = proc.stdout.read() if capture else None
+            rc = proc.wait()
+        except KeyboardInterrupt:
+            # Ctrl+C reached the whole process group: the trainer saves its position and the script
+            # exits 130 (a signal sent to Python alone is passed on)
+            proc.send_signal(signal.SIGINT)
+            rc = proc.wait()
+            if pump:
+                pump.join()
+            raise KeyboardInterrupt(self._interrupted(run_file)) from None
+        if pump:
+            pump.join()
+        if rc == 130:
+            raise KeyboardInterrupt(self._interrupted(run_file))
+        if rc != 0:
+            raise RuntimeError(last[-1] if last else "yolo %s failed (exit %d; its message is above)" % (mode, rc))
+        return out if capture else rc
+
+    def _interrupted(self, run_file):
+        run = _read_run(run_file)
+        last = os.path.join(run, "weights", "last.pt") if run else self.model
+        return "training interrupted; %s holds the training state (resume: YOLO(%r).train(resume=True))" % (last, last)
 
     def train(self, **kwargs):
-        """yolo TASK train ...; resume=True continues the run of this last.pt."""
-        return self._run("train", kwargs)
+        """yolo TASK train ...; resume=True continues the run of this last.pt. Returns a TrainResults:
+        the run folder and the final metrics (those of best.pt, as Ultralytics returns them)."""
+        fd, run_file = tempfile.mkstemp(prefix="yolo-run.")
+        os.close(fd)
+        try:
+            self._run("train", kwargs, run_file=run_file)
+            run = _read_run(run_file)
+        finally:
+            os.unlink(run_file)
+        return TrainResults(run)
 
     def val(self, **kwargs):
         """yolo TASK val ...: the validation table of this model."""
@@ -153,3 +203,39 @@ class Results:
     def __repr__(self):
         what = "%d boxes" % len(self.boxes) if self.boxes is not None else "top1 %s" % self.names.get(self.probs.top1)
         return "Results(%s: %s)" % (self.path, what)
+
+
+def _read_run(run_file):
+    try:
+        with open(run_file) as f:
+            return f.read().strip()
+    except (OSError, TypeError):
+        return ""
+
+
+class TrainResults:
+    """What train() returns: save_dir (the run folder), results_dict (the final metrics and fitness, as
+    Ultralytics' metrics object has them), the epoch they are from and the rows of results.csv."""
+
+    def __init__(self, save_dir):
+        self.save_dir = save_dir
+        self.results_dict, self.epoch, self.rows = {}, None, []
+        weights = os.path.join(save_dir, "weights")
+        for name in ("best.pt", "last.pt"):
+            info = YOLO(os.path.join(weights, name), task="detect")._inspect()
+            if info.get("metrics"):
+                self.results_dict = dict(info["metrics"])
+                self.epoch = info.get("epochs_done")
+                break
+        try:
+            with open(os.path.join(save_dir, "results.csv")) as f:
+                self.rows = [{k.strip(): float(v) for k, v in row.items()} for row in csv.DictReader(f)]
+        except (OSError, ValueError):
+            pass
+
+    @property
+    def fitness(self):
+        return self.results_dict.get("fitness")
+
+    def __repr__(self):
+        return "TrainResults(%s: %s)" % (self.save_dir, ", ".join("%s=%.5g" % kv for kv in self.results_dict.items()))

@@ -57,7 +57,7 @@ sz=$(stat -c %s s1.bin)
 { head -c $((sz / 2)) s1.bin; sleep 2; tail -c +$((sz / 2 + 1)) s1.bin; } | "$client" i/weights/last.pt threads=1 >/dev/null 2>i.err &
 cpid=$!
 # polls end as soon as their condition holds; up to 30 s, for a loaded machine
-for _ in $(seq 600); do grep -q ' 1/4$' i.err 2>/dev/null && break; sleep 0.05; done
+for _ in $(seq 600); do grep -q ' 1/4 [0-9.]*it/s' i.err 2>/dev/null && break; sleep 0.05; done
 kill -INT $cpid
 wait $cpid
 rc=$?

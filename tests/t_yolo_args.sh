@@ -75,7 +75,11 @@ while IFS=$'\t' read -r key type def fate resume place note; do
     case $fate in
     works)
         n_works=$((n_works + 1))
-        parse "$key=$v" >/dev/null 2>err || { bad=1; echo "# $key=$v (works) refused: $(cat err)"; }
+        # predict's keys are checked in predict mode (classes= is refused for train)
+        case $note in
+        predict*) yolo-args parse detect predict model=x.pt "$key=$v" >/dev/null 2>err ;;
+        *) parse "$key=$v" >/dev/null 2>err ;;
+        esac || { bad=1; echo "# $key=$v (works) refused: $(cat err)"; }
         ;;
     refused)
         n_refused=$((n_refused + 1))
@@ -133,3 +137,71 @@ else fail "a .rgb.npy file numpy cannot read"; fi
 s single_cls=true | yolo-data dump 2>/dev/null | head -1 >sc.hdr
 grep -q '"nc": *1' sc.hdr && grep -q '"item"' sc.hdr && ok "single_cls=true: a stream of one class, 'item'" ||
     fail "single_cls header: $(head -c 300 sc.hdr)"
+
+# ---- 20 bad command lines: exit 2, one line, and nothing on disk (no run folder, no run number used)
+mkdir -p bad && cd bad
+cp -r ../ds . && printf 'names: [a]\ntrain: [' >broken.yaml
+lines=(
+    "detect train data=ds/data.yaml imgsz=0"
+    "detect train data=ds/data.yaml batch=-1"
+    "detect train data=ds/data.yaml epochs=0"
+    "detect train data=ds/data.yaml model=yolov9z.yaml"
+    "detect train data=ds/data.yaml device=0"
+    "detect train data=ds/data.yaml optimizer=RMSProp"
+    "detect train data=broken.yaml"
+    "detect train data=nowhere.yaml"
+    "detect train data=ds/data.yaml epoch=3"
+    "detect train data=ds/data.yaml lr0=2"
+    "detect train data=ds/data.yaml cos_lr=1"
+    "detect train data=ds/data.yaml rect=true"
+    "detect train data=ds/data.yaml half=true"
+    "detect train data=ds/data.yaml multi_scale=0.5"
+    "detect train data=ds/data.yaml cache=maybe"
+    "detect train data=ds/data.yaml classes=[0]"
+    "pose train data=ds/data.yaml"
+    "detect export model=x.pt"
+    "detect train data=ds/data.yaml workers"
+    "detect train model=yolov8n.yaml"
+)
+before=$(find . | sort)
+bad=0
+for l in "${lines[@]}"; do
+    # shellcheck disable=SC2086
+    yolo $l >out 2>err
+    rc=$?
+    if [ $rc -ne 2 ] || [ "$(grep -c . err)" -ne 1 ] || ! grep -q '^yolo: ' err; then bad=1; echo "# yolo $l: exit $rc: $(tr '\n' '|' <err)"; fi
+done
+rm -f out err
+[ "$(find . | sort)" = "$before" ] && [ $bad = 0 ] && ok "${#lines[@]} bad command lines: exit 2, one line each, nothing written" ||
+    fail "bad command lines (above); files now: $(find . -newer broken.yaml | tr '\n' ' ')"
+yolo detect train data=ds/data.yaml epochs=1 imgsz=64 batch=4 workers=1 plots=false >/dev/null 2>&1
+[ -d runs/detect/train ] && [ ! -e runs/detect/train2 ] && ok "the next run after them is runs/detect/train (no number used up)" ||
+    fail "run folders after the bad lines: $(ls runs/detect 2>&1 | tr '\n' ' ')"
+cd ..
+
+# ---- keys that change the training: single_cls makes one class; cache=ram trains the same bits
+t() { yolo detect train data=ds/data.yaml epochs=1 imgsz=64 batch=4 workers=1 plots=false seed=1 exist_ok=true "$@" >/dev/null 2>"$T/t.err"; }
+if t name=sc single_cls=true; then
+    yolo-ckpt inspect --json runs/detect/sc/weights/last.pt >sc.json
+    grep -q '"nc": 1,' sc.json && grep -q '"0": "item"' sc.json && ok "single_cls=true trains one class, 'item' (nc 1)" ||
+        fail "single_cls: $(grep -m2 '"nc"\|"0"' sc.json | tr '\n' ' ')"
+else fail "single_cls=true run: $(tail -2 "$T/t.err")"; fi
+if t name=plain && t name=ram cache=ram; then
+    yolo-ckpt diff runs/detect/plain/weights/last.pt runs/detect/ram/weights/last.pt >/dev/null &&
+        ok "cache=ram gives the same checkpoint as no cache" || fail "cache=ram changed the weights"
+else fail "cache runs: $(tail -2 "$T/t.err")"; fi
+grep -q '^cache: ram$' runs/detect/ram/args.yaml && ok "args.yaml records cache: ram" || fail "args.yaml: $(grep cache runs/detect/ram/args.yaml)"
+t name=nosave save=false && [ -f runs/detect/nosave/results.csv ] && [ ! -e runs/detect/nosave/weights/last.pt ] &&
+    ok "save=false keeps no weights once the run is done" || fail "save=false: $(ls runs/detect/nosave/weights 2>&1)"
+
+# ---- every default is written once: the yolo script takes them from the table, and has none of its own
+yolo cfg >cfg.script && yolo-args cfg >cfg.table && cmp -s cfg.script cfg.table && ok "yolo cfg is the table's" ||
+    fail "yolo cfg differs from yolo-args cfg"
+disagree=""
+while read -r key lit; do
+    def=$(awk -F'\t' -v k="$key" '$1 == k { print $3 }' table.tsv)
+    [ -n "$def" ] && [ "$lit" != "$def" ] && disagree+=" $key(script $lit, table $def)"
+done < <(grep -oE '\$\{(Y|ARGS)\[[a-z_]+\]:-[^$}][^}]*\}' "$ROOT/scripts/yolo" | sed -E 's/^\$\{[A-Z]+\[([a-z_]+)\]:-(.*)\}$/\1 \2/')
+table_lines=$(grep -cE '^[a-z_]+ [^ ]+ (int|float|frac|bool|str)$' "$ROOT/scripts/yolo")
+[ -z "$disagree" ] && [ "$table_lines" = 0 ] && ok "scripts/yolo writes no default of its own (its fallbacks are DEF[...], the table's)" ||
+    fail "scripts/yolo and the table disagree:$disagree (table-like lines: $table_lines)"

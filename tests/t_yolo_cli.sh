@@ -6,12 +6,12 @@ check_out "yolo help shows usage" 'usage: yolo TASK MODE' "$Y" help
 check_out "yolo cfg prints defaults" '^epochs: 100$' "$Y" cfg
 check_out "yolo cfg has lr0" '^lr0: 0.01$' "$Y" cfg
 check_fails "unknown key suggests the nearest" 2 "'epoch' is not a valid key. Similar: 'epochs'" "$Y" detect train epoch=3
-check_fails "fraction out of range" 2 "lr0 must be between 0.0 and 1.0" "$Y" detect train lr0=2
+check_fails "fraction out of range" 2 "lr0 must be a number from 0 to 1" "$Y" detect train lr0=2
 check_fails "integer key with text" 2 "epochs must be an integer" "$Y" detect train epochs=ten
 check_fails "bool key with junk" 2 "val must be true or false" "$Y" detect train val=maybe
 check_fails "bare non-bool key" 2 "'workers' needs a value: missing '='" "$Y" detect train workers
 check_fails "multi_scale=true is refused, not ignored" 2 "'multi_scale=true' is not supported" "$Y" detect train data=x.yaml multi_scale=true
-check_fails "a missing dataset is one line, before any run folder" 1 "data=nowhere/d.yaml: no such file or folder" \
+check_fails "a missing dataset is one line, before any run folder" 2 "data=nowhere/d.yaml: no such file or folder" \
     "$Y" detect train data=nowhere/d.yaml project=$T/mr
 [ ! -e "$T/mr" ] && ok "a missing dataset leaves no run folder" || fail "a missing dataset left $T/mr behind"
 check_fails "unsupported mode" 2 "mode 'export' is not supported \(train, val and predict are\)" "$Y" detect export
@@ -27,11 +27,11 @@ check_fails "resume from best.pt is refused with a hint" 1 "best.pt holds the be
 check_fails "resume from a missing file names the newest last.pt" 1 \
     "gone/last.pt: no such checkpoint \(newest last.pt found: runs/detect/train/weights/last.pt\)" \
     "$Y" detect train resume model=gone/last.pt
-check_fails "resume refuses hyper-parameter changes" 1 "lr0= cannot be changed on resume: the dataset and hyper-parameters come from the checkpoint" \
+check_fails "resume refuses hyper-parameter changes" 2 "lr0= cannot be changed on resume: the dataset and the other settings come from the checkpoint" \
     "$Y" detect train resume model=runs/detect/train/weights/last.pt lr0=0.02
 check_fails "train needs data=" 2 "data= is required" "$Y" detect train model=yolov8n.yaml
 check_fails "val needs model=" 2 "model= is required for val" "$Y" detect val data=x.yaml
-check_fails "save_every is allowed on resume, lr0 not" 1 "lr0= cannot be changed on resume" \
+check_fails "save_every is allowed on resume, lr0 not" 2 "lr0= cannot be changed on resume" \
     "$Y" detect train resume model=runs/detect/train/weights/last.pt save_every=2 lr0=0.02
 check_fails "bare resume with no runs/ says where to look" 1 "no last.pt found under runs/" \
     sh -c "cd / && '$Y' detect train resume"

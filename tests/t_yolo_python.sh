@@ -8,11 +8,14 @@ check "YOLO('yolov8n.yaml').train(...) starts a run" py '
 from ultralytics import YOLO
 YOLO("yolov8n.yaml").train(data="ds/data.yaml", epochs=1, imgsz=64, batch=4, workers=1)'
 [ -f runs/detect/train/weights/last.pt ] && ok "runs/detect/train/weights/last.pt written" || fail "no last.pt"
-check "YOLO(last.pt).train(resume=True, epochs=1) trains one more epoch" py '
+check "YOLO(last.pt).train(resume=True, epochs=1) trains one more epoch and returns the final metrics" py '
 from ultralytics_shim import YOLO
 m = YOLO("runs/detect/train/weights/last.pt")
 assert m.task == "detect", m.task
-m.train(resume=True, epochs=1)'
+r = m.train(resume=True, epochs=1)
+assert r.save_dir == "runs/detect/train", r.save_dir
+assert "metrics/mAP50-95(B)" in r.results_dict and r.fitness is not None and len(r.rows) == 2, r
+assert r.rows[-1]["epoch"] == 2, r.rows'
 [ "$(wc -l <runs/detect/train/results.csv)" -eq 3 ] && ok "results.csv has 2 epochs" || fail "results.csv: $(wc -l <runs/detect/train/results.csv) lines"
 check "resume of a finished run raises RuntimeError with the yolo message" py '
 from ultralytics_shim import YOLO
@@ -22,6 +25,23 @@ except RuntimeError as e:
     assert "training finished (2 of 2 epochs done)" in str(e), e
 else:
     raise SystemExit("no error")'
+# progress as it happens: the first epoch's lines are on stderr while the run is still going (a job
+# of its own, so that the terminal's Ctrl+C, SIGINT to the whole group, can be sent)
+set -m
+"$PYTHON" -S -c '
+from ultralytics import YOLO
+YOLO("yolov8n.yaml").train(data="ds/data.yaml", epochs=3, imgsz=64, batch=4, workers=1, name="live", plots=False)' 2>live.err &
+pid=$!
+live=0
+for _ in $(seq 600); do grep -q " 1/3 .*it/s" live.err 2>/dev/null && { kill -0 $pid 2>/dev/null && live=1; break; }; sleep 0.05; done
+# Ctrl+C (the terminal's SIGINT to the group): the saved position and the resume call, as an exception
+kill -INT -- -$pid
+wait $pid
+rc=$?
+set +m
+[ $live = 1 ] && ok "train() streams progress while it runs" || fail "no live progress: $(head -3 live.err | tr '\n' '|')"
+grep -q "KeyboardInterrupt: training interrupted; runs/detect/live/weights/last.pt holds the training state (resume: YOLO('runs/detect/live/weights/last.pt').train(resume=True))" live.err &&
+    ok "Ctrl+C in train() ends with the saved position and the resume call" || fail "Ctrl+C (exit $rc): $(tail -3 live.err | tr '\n' '|')"
 need "$DATA/ultralytics/yolov8n-fashion-final.pt" "$DATA/fashion_det/images/val"
 check "YOLO(w).predict(folder): one result per image with boxes, classes and confidences" py '
 import sys

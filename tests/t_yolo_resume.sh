@@ -39,7 +39,7 @@ grep -q '^batch: *2$' <<<"$info" && grep -q '^imgsz: *96$' <<<"$info" && ok "bat
 if [ "$(rows $R/results.csv)" = 3 ] && [ "$(head -3 $R/results.csv)" = "$(cat before.csv)" ]; then ok "results.csv appended, not duplicated"
 else fail "results.csv after resume: $(cut -c1-30 $R/results.csv | tr '\n' '|')"; fi
 
-check_fails "forbidden override on resume" 1 "data= cannot be changed on resume" \
+check_fails "forbidden override on resume" 2 "data= cannot be changed on resume" \
     yolo detect train resume model=$W/last.pt data=other.yaml
 
 yolo-ckpt strip $W/last.pt -o stripped.pt >/dev/null 2>&1

@@ -38,7 +38,7 @@ for r in $(seq "$rounds"); do
     # inside the batch loop of some epoch: the bar shows batch 2..10 of 16, then a random pause of up
     # to ~one step
     want=$(( 2 + RANDOM % 9 ))
-    wait_for " ([0-9]+)/50 .* ($(seq -s '|' $want 10))/16\$" 300 || { fail "round $r: no training progress: $(tail -3 s.txt | tr '\n' '|')"; bad=1; break; }
+    wait_for " ([0-9]+)/50 .* ($(seq -s '|' $want 10))/16 [0-9.]+it/s" 300 || { fail "round $r: no training progress: $(tail -3 s.txt | tr '\n' '|')"; bad=1; break; }
     sleep "0.$(printf '%03d' $((RANDOM % 120)))"
     tm send-keys C-c
     if ! wait_for "rc$n=[0-9]+" 120; then fail "round $r: the command did not end after Ctrl+C"; bad=1; break; fi
@@ -56,7 +56,7 @@ echo "# $saved of $rounds presses saved a mid-epoch position"
 
 # two presses: the second kills at once, last.pt stays whole and resumable
 type_cmd "$cmd"
-if wait_for " ([0-9]+)/50 .* [2-9]/16\$" 300; then
+if wait_for " ([0-9]+)/50 .* [2-9]/16 [0-9.]+it/s" 300; then
     tm send-keys C-c; sleep 0.05; tm send-keys C-c
     wait_for "rc$n=[0-9]+" 60
     rc=$(grep -Eo "rc$n=[0-9]+" s.txt | tail -1); rc=${rc#*=}

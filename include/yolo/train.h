@@ -33,6 +33,7 @@ typedef struct {
     /* set (by a signal handler) to stop after the current batch, saving the position like stop_after */
     volatile sig_atomic_t *interrupt;
     bool bar;     /* redraw one progress line (a terminal) instead of one line per batch */
+    int columns;  /* the terminal's width: lines with a bar that fit in it; 0: plain lines (a pipe) */
     bool profile; /* print where the epoch's time went (data wait, forward, loss, ...) on log */
 } train_opts;
 
