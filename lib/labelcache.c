@@ -1,5 +1,7 @@
 #include "labelcache.h"
 
+#include "yolo/stream.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <msgpack.h>
@@ -106,16 +108,8 @@ yolo_status labelcache_write(const char *path, uint64_t hash, const labelcache_e
             msgpack_pack_float(&pk, s->boxes[k]);
         if (!s->seg_start)
             msgpack_pack_nil(&pk);
-        else {
-            msgpack_pack_array(&pk, (size_t)s->n);
-            for (int k = 0; k < s->n; k++) {
-                int np = sample_seg_len(s, k);
-                const float *xy = s->seg_xy + 2 * (size_t)s->seg_start[k];
-                msgpack_pack_array(&pk, (size_t)np * 2);
-                for (int q = 0; q < np * 2; q++)
-                    msgpack_pack_float(&pk, xy[q]);
-            }
-        }
+        else
+            stream_pack_polygons(&pk, s);
     }
     yolo_status st = sb.data ? write_atomic(path, sb.data, sb.size) : yolo_nomem();
     msgpack_sbuffer_destroy(&sb);

@@ -134,6 +134,17 @@ yolo_status stream_writer_open(FILE *f, const char *name, const stream_header *h
     return YOLO_OK;
 }
 
+void stream_pack_polygons(struct msgpack_packer *pk, const sample *s) {
+    msgpack_pack_array(pk, (size_t)s->n);
+    for (int k = 0; k < s->n; k++) {
+        int np = sample_seg_len(s, k);
+        const float *xy = s->seg_xy + 2 * (size_t)s->seg_start[k];
+        msgpack_pack_array(pk, (size_t)np * 2);
+        for (int q = 0; q < np * 2; q++)
+            msgpack_pack_float(pk, xy[q]);
+    }
+}
+
 yolo_status stream_encode_sample(const stream_sample *ss, uint8_t **buf, size_t *len) {
     const sample *s = &ss->s;
     msgpack_sbuffer sb;
@@ -185,14 +196,7 @@ yolo_status stream_encode_sample(const stream_sample *ss, uint8_t **buf, size_t 
         msgpack_pack_float(&pk, s->boxes[k]);
     if (seg) {
         pack_str(&pk, "seg");
-        msgpack_pack_array(&pk, (size_t)s->n);
-        for (int k = 0; k < s->n; k++) {
-            int np = sample_seg_len(s, k);
-            const float *xy = s->seg_xy + 2 * (size_t)s->seg_start[k];
-            msgpack_pack_array(&pk, (size_t)np * 2);
-            for (int q = 0; q < np * 2; q++)
-                msgpack_pack_float(&pk, xy[q]);
-        }
+        stream_pack_polygons(&pk, s);
     }
     if (mask) {
         pack_str(&pk, "mask_h"), msgpack_pack_int(&pk, ss->mask_h);

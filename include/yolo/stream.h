@@ -75,6 +75,10 @@ typedef struct stream_writer stream_writer;
 
 /* Writes the header map to f (not closed by the writer). name is for messages ("stdout"). */
 yolo_status stream_writer_open(FILE *f, const char *name, const stream_header *h, stream_writer **out);
+/* Packs a sample's polygons (s->seg_start set) as msgpack: one array per instance of x, y, x, y, ...
+ * normalised floats. The stream's "seg" and the label cache share this encoding. */
+struct msgpack_packer;
+void stream_pack_polygons(struct msgpack_packer *pk, const sample *s);
 /* Encodes one sample map into a new malloc'ed buffer. Pure: workers encode in parallel. */
 yolo_status stream_encode_sample(const stream_sample *s, uint8_t **buf, size_t *len);
 /* Appends an encoded sample (from stream_encode_sample or a shard being merged). */
