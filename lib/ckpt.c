@@ -452,7 +452,28 @@ static yolo_status fast_pass(const char *label, const unsigned char *p, size_t l
             next > cd_end || (size_t)off + 30 > len || rd32(p + off) != 0x04034b50)
             goto fallback;
         size_t data = (size_t)off + 30 + rd16(p + off + 26) + rd16(p + off + 28);
-        if (csize != usize || data > len || csize > len - data) goto fallback;
+        if (data > len || csize > len - data) goto fallback;
+        /* the two copies of an entry's facts must agree (sizes and CRC are in the local header unless a
+         * data descriptor carries them, flag bit 3), and a stored entry's sizes are equal */
+        const unsigned char *lh = p + off;
+        const char *what = NULL;
+        if (csize != usize)
+            what = "a stored entry's two sizes differ in the central directory";
+        else if (rd16(lh + 8) != 0)
+            what = "its local header says compressed, the central directory stored";
+        else if (rd16(lh + 26) != nl || memcmp(lh + 30, c + 46, nl) != 0)
+            what = "its local header names another entry";
+        else if (!(rd16(c + 8) & 8) && rd32(lh + 14) != crc)
+            what = "the CRC in its local header differs from the central directory's";
+        else if (!(rd16(c + 8) & 8) && (rd32(lh + 18) != csize || rd32(lh + 22) != usize))
+            what = "the sizes in its local header differ from the central directory's";
+        if (what) {
+            *fallback = false;
+            st = yolo_error(YOLO_ERR_FORMAT,
+                            "%s: damaged: entry %.*s: %s (the file is corrupt; use an earlier checkpoint)",
+                            label, (int)nl, (const char *)c + 46, what);
+            goto out;
+        }
         ents[n] = (zent){(const char *)c + 46, nl, p + data, usize};
         if (crc32_fast(0, p + data, usize) != crc) {
             *fallback = false;
@@ -1122,7 +1143,7 @@ yolo_status ckpt_mkdirs(const char *path) {
     return YOLO_OK;
 }
 
-/* ".NAME.XXXXXX" as pending_open names a temporary, for NAME a checkpoint or results.csv. */
+/* ".NAME.XXXXXX" as pending_open names a temporary, for NAME a checkpoint, results.csv or args.yaml. */
 static bool is_our_temporary(const char *name) {
     size_t n = strlen(name);
     if (n < 9 || name[0] != '.' || name[n - 7] != '.') return false;
@@ -1130,7 +1151,8 @@ static bool is_our_temporary(const char *name) {
         if (!isalnum((unsigned char)name[i])) return false;
     size_t stem = n - 8; /* NAME, between the leading dot and ".XXXXXX" */
     const char *s = name + 1;
-    return (stem > 3 && !memcmp(s + stem - 3, ".pt", 3)) || (stem == 11 && !memcmp(s, "results.csv", 11));
+    return (stem > 3 && !memcmp(s + stem - 3, ".pt", 3)) || (stem == 11 && !memcmp(s, "results.csv", 11)) ||
+           (stem == 9 && !memcmp(s, "args.yaml", 9));
 }
 
 int ckpt_remove_stale_temporaries(const char *beside) {

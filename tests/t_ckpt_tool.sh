@@ -245,6 +245,21 @@ check "strip of the Ultralytics file == strip of its import (bit-identical)" "$C
 # ---- verify
 check_out "verify mid" ': ok$' "$CK" verify "$MID"
 check_out "verify our own output" ': ok$' "$CK" verify "$T/imp.pt"
+# the local header's copy of an entry's CRC, and a size in its central-directory record, of the last
+# entry (whose data no reader looks at beside the CRC): each copy must agree with the other (the data
+# itself is intact, so only that comparison can notice)
+flip() { "$PYTHON" -c '
+import sys
+b = bytearray(open(sys.argv[1], "rb").read())
+at = b.rfind(bytes.fromhex(sys.argv[3])) + int(sys.argv[4])
+b[at] ^= 0x01
+open(sys.argv[2], "wb").write(b)' "$T/imp.pt" "$@"; }
+flip "$T/lcrc.pt" 504b0304 14
+flip "$T/csize.pt" 504b0102 20
+check_fails "verify: a flipped CRC copy in a local header is damage" 1 'lcrc.pt: damaged: entry .*: the CRC in its local header differs' \
+    "$CK" verify "$T/lcrc.pt"
+check_fails "verify: a flipped size in the central directory is damage" 1 'csize.pt: damaged: entry .*: a stored entry.s two sizes differ' \
+    "$CK" verify "$T/csize.pt"
 
 # ---- every test data checkpoint: inspect --json gives one parseable object, verify passes
 n=0 bad=""

@@ -68,8 +68,8 @@ yolo_status ckpt_write_file_atomic(const char *path, const void *data, size_t le
 yolo_status ckpt_mkdirs(const char *path);
 
 /* Removes the temporaries that writers killed mid-write left in the folder of the file beside (where
- * its own would go): ".NAME.XXXXXX" where NAME ends in ".pt" or is results.csv (a killed save leaves
- * up to a whole checkpoint behind). Only for a caller that holds the run's lock, so that no writer of
+ * its own would go): ".NAME.XXXXXX" where NAME ends in ".pt" or is results.csv or args.yaml (a killed save
+ * leaves up to a whole checkpoint behind). Only for a caller that holds the run's lock, so that no writer of
  * this run is at work. Returns how many went. */
 int ckpt_remove_stale_temporaries(const char *beside);
 
