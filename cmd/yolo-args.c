@@ -184,15 +184,12 @@ static int check_resume(const cmdline *c) {
 static int check_new_run(cmdline *c) {
     if (!given(c, "data"))
         return yolo_error(YOLO_ERR_USAGE, "data= is required for training, e.g. data=data.yaml"), usage();
-    const char *data = yv_get_str(c->given, "data");
-    if (access(data, F_OK) != 0)
-        return yolo_error(YOLO_ERR_USAGE,
-                          "data=%s: no such file or folder (give a data.yaml, an image folder, a list "
-                          "file or an archive)",
-                          data),
-               usage();
+    /* found as Ultralytics finds it: a bare name in the datasets folder, data.yaml's path: against the
+     * working folder, the datasets folder, the YAML's folder; not found is one line naming every place */
+    char found[4096];
+    if (dataset_find(yv_get_str(c->given, "data"), found, sizeof found) != YOLO_OK) return usage();
     dataset *ds = NULL;
-    if (dataset_open(data, &ds) != YOLO_OK) return usage();
+    if (dataset_open(found, &ds) != YOLO_OK) return usage();
     dataset_free(ds);
     const char *model = yv_get_str(c->given, "model");
     if (text_ends_with(model, ".pt")) {

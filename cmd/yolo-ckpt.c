@@ -1,6 +1,7 @@
 /* yolo-ckpt: inspect, check and convert checkpoint files without libtorch. */
 #include <inttypes.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,10 @@
 #include "yolo/ckptfmt.h"
 #include "yolo/json.h"
 #include "yolo/modelcfg.h"
+#include "yolo/lock.h"
+#include "yolo/results.h"
+#include "yolo/rundata.h"
+#include "yolo/runfiles.h"
 #include "yolo/status.h"
 #include "yolo/ultratree.h"
 #include "yolo/value.h"
@@ -31,6 +36,7 @@ static const char *const USAGE =
     "  diff A B [--all]                   compare every tensor; exit 0 only if all are bit-identical\n"
     "  summary MODEL.yaml [nc=N]          Ultralytics' model summary line, from the YAML alone\n"
     "  get FILE KEY...                    print values by dotted key (train_args.epochs), for scripts\n"
+    "  sync RUN/weights/last.pt           rewrite RUN/args.yaml and RUN/results.csv from the checkpoint\n"
     "\n"
     "'yolo-ckpt COMMAND --help' describes one command. Exit status: 0 ok, 1 failed, damaged or\n"
     "different, 2 usage error. See yolo-ckpt(1) and yolo-checkpoint(5).\n";
@@ -121,6 +127,8 @@ typedef struct {
     bool has_lr;
     const yv *data, *imgsz, *batch;
     const yv *position;
+    const yv *train_args, *results;
+    const yv *root;
     const char *date, *version;
     const char *weights_key;
     const yv *weights;
@@ -190,6 +198,10 @@ static void gather(yv_doc *doc, const char *path, const yv *root, info *in) {
     in->batch = yv_path(root, "train_args.batch");
     in->position = yv_dict_get(root, CKPTFMT_KEY_POSITION);
     if (in->position && in->position->kind != YV_DICT) in->position = NULL;
+    in->root = root;
+    in->train_args = yv_dict_get(root, CKPTFMT_KEY_TRAIN_ARGS);
+    if (in->train_args && in->train_args->kind != YV_DICT) in->train_args = NULL;
+    in->results = yv_dict_get(root, CKPTFMT_KEY_TRAIN_RESULTS);
     in->date = yv_as_str(yv_dict_get(root, CKPTFMT_KEY_DATE));
     in->version = yv_as_str(yv_dict_get(root, CKPTFMT_KEY_VERSION));
 
@@ -270,7 +282,9 @@ static void print_text(const info *in, bool tensors) {
     }
     char done[24];
     if (in->has_epoch) {
-        if (in->epoch < 0)
+        if (in->epoch < 0 && in->position)
+            printf("epoch:        none done yet (saved inside epoch 1)\n");
+        else if (in->epoch < 0)
             printf("epoch:        -1 (stripped: final weights)\n");
         else if (in->has_epochs)
             printf("epoch:        epoch %s of %" PRId64 " done\n", plus_one(in->epoch, done), in->epochs);
@@ -382,8 +396,10 @@ static yolo_status print_json(const info *in, bool tensors) {
     json_opt_value(&w, "names", in->names);
     json_opt_int(&w, "epoch", in->has_epoch, in->epoch);
     json_opt_int(&w, "epochs", in->has_epochs, in->epochs);
-    /* null where the count does not fit an int64 */
-    bool done = in->has_epoch && in->epoch >= 0 && in->epoch < INT64_MAX;
+    /* null where the count does not fit an int64, and for stripped weights (epoch -1 without a position
+     * inside the first epoch) */
+    bool done =
+        in->has_epoch && (in->epoch >= 0 || (in->epoch == -1 && in->position)) && in->epoch < INT64_MAX;
     json_opt_int(&w, "epochs_done", done, done ? in->epoch + 1 : 0);
     json_opt_value(&w, "position", in->position);
     json_write_key(&w, "resumable");
@@ -400,6 +416,19 @@ static yolo_status print_json(const info *in, bool tensors) {
     else
         json_write_null(&w);
     json_opt_value(&w, "data", in->data);
+    /* where the run's dataset is now (rundata.h): what a resume would train on */
+    char found[4096] = "", droot[4096] = "", run[4096];
+    lock_run_dir(in->path, run, sizeof run);
+    bool have = in->data && rundata_find(in->root, run, found, sizeof found, droot, sizeof droot) == YOLO_OK;
+    json_write_key(&w, "data_found");
+    json_write_str(&w, have ? found : NULL);
+    json_write_key(&w, "data_root");
+    json_write_str(&w, have && droot[0] ? droot : NULL);
+    json_write_key(&w, "data_missing");
+    json_write_str(&w, in->data && !have ? yolo_last_error() : NULL);
+    json_write_key(&w, "results_rows");
+    json_write_int(&w, results_row_count(in->results));
+    json_opt_value(&w, "train_args", in->train_args);
     json_opt_value(&w, "imgsz", in->imgsz);
     json_opt_value(&w, "batch", in->batch);
     json_write_key(&w, "date");
@@ -958,6 +987,25 @@ static int cmd_get(int argc, char **argv) {
     return YOLO_EXIT_OK;
 }
 
+/* ---------------------------------------------------------------- sync */
+
+static int cmd_sync(int argc, char **argv) {
+    if (argc != 2 || argv[1][0] == '-') return usage_error("sync", "expects exactly one FILE%s", NULL);
+    const char *file = argv[1];
+    yv_doc *doc = NULL;
+    yv *root = NULL;
+    yolo_status st = read_file(file, false, &doc, &root);
+    if (st) return fail_read(st, file);
+    const yv *args = yv_dict_get(root, CKPTFMT_KEY_TRAIN_ARGS);
+    if (!args || args->kind != YV_DICT)
+        st = yolo_error(YOLO_ERR_FORMAT, "%s: no train_args (not a training checkpoint)", file);
+    char run[4096];
+    lock_run_dir(file, run, sizeof run);
+    if (!st) st = runfiles_write(run, args, yv_dict_get(root, CKPTFMT_KEY_TRAIN_RESULTS));
+    yv_doc_free(doc);
+    return st ? yolo_report(TOOL, st) : YOLO_EXIT_OK;
+}
+
 /* ---------------------------------------------------------------- main */
 
 static const command COMMANDS[] = {
@@ -1020,9 +1068,17 @@ static const command COMMANDS[] = {
      "train_args.epochs, best_fitness): numbers and strings as they are, true/false, an empty line\n"
      "for None. Reads no tensor data. A missing key is an error (exit 1).\n",
      cmd_get},
+    {"sync",
+     "usage: yolo-ckpt sync RUN/weights/last.pt\n"
+     "Brings the run folder's args.yaml and results.csv into line with the checkpoint: args.yaml\n"
+     "from its train_args, results.csv from its train_results (one row per finished epoch), each\n"
+     "written atomically and only when it differs. The yolo command runs it, holding the run's\n"
+     "lock, before anything else.\n",
+     cmd_sync},
 };
 
 int main(int argc, char **argv) {
+    signal(SIGXFSZ, SIG_IGN); /* past ulimit -f: a failed write and one line, not a kill */
     if (argc < 2) {
         fprintf(stderr, "%s: missing COMMAND (see 'yolo-ckpt --help')\n", TOOL);
         return YOLO_EXIT_USAGE;

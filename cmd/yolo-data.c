@@ -21,14 +21,21 @@
 
 static const char USAGE[] =
     "usage: yolo-data DATA --split train|val|test [--epoch E] [--seed S] [--imgsz N] [options] > stream\n"
-    "       yolo-data check DATA [--workers N] [--no-cache]\n"
-    "       yolo-data list DATA [--split S] [fraction=F] [--workers N] [--no-cache]\n"
+    "       yolo-data check DATA [--workers N] [--no-cache] [--root DIR]\n"
+    "       yolo-data list DATA [--split S] [fraction=F] [--workers N] [--no-cache] [--root DIR]\n"
+    "       yolo-data resolve DATA\n"
     "       yolo-data show DATA -o grid.jpg [--split S] [--epoch E] [--n 16] [--seed S] [--imgsz N]\n"
     "       yolo-data fashion --task detect|segment|classify --out DIR [--train N] [--val N] [--imgsz S] "
     "[--seed N] [--jpeg]\n"
     "       yolo-data merge SHARD... [-o OUT]\n"
     "       yolo-data dump [STREAM]\n"
-    "DATA is a data.yaml, a classification folder (train/CLASS/...) or a .zip/.tar(.gz|.zst) of either.\n"
+    "DATA is a data.yaml, a classification folder (train/CLASS/...) or a .zip/.tar(.gz|.zst) of either;\n"
+    "a bare name (coco8.yaml) not found here is looked for in the datasets folder. data.yaml's path: is\n"
+    "found as Ultralytics finds it: against the working folder, then the datasets folder "
+    "($YOLO_DATASETS_DIR,\n"
+    "else datasets_dir of Ultralytics' settings.json), then the YAML's folder. Nothing is downloaded.\n"
+    "resolve prints where DATA is, the root its path: led to (absolute) and the class names, one a line,\n"
+    "or fails naming every place tried.\n"
     "Stream options:\n"
     "  --split S         train (augmented, shuffled), val or test (letterboxed, in order)\n"
     "  --epoch E         0-based epoch (default 0); --epochs N: run length, for close_mosaic\n"
@@ -43,6 +50,7 @@ static const char USAGE[] =
     "  --rect --batch B  validation rect batches of B images\n"
     "  --augment | --no-augment   force the train or the validation transform\n"
     "  --no-cache        neither read nor write the label cache\n"
+    "  --root DIR        the dataset root, whatever data.yaml's path: says (what a run recorded)\n"
     "  -o FILE           write to FILE instead of stdout\n"
     "  -q, --quiet       no warnings about bad files on stderr\n"
     "  KEY=VALUE         augmentation hyper-parameters with Ultralytics' names (mosaic=0 fliplr=0.5 ...)\n"
@@ -158,7 +166,7 @@ static int set_hyp(augment_cfg *c, const char *kv) {
 /* What stream and show both read: a dataset, a split and the transform of one epoch. */
 typedef struct {
     pipeline_opts o;
-    const char *data, *out;
+    const char *data, *out, *root;
     int aug; /* 1 --augment, 0 --no-augment, -1 the split decides */
     bool no_cache;
     bool single_cls;   /* single_cls=true */
@@ -203,6 +211,8 @@ static int parse_source_arg(int argc, char **argv, int *k, source_args *s) {
     /* the options below take a value */
     else if (!strcmp(a, "-o"))
         s->out = v, ++*k;
+    else if (!strcmp(a, "--root"))
+        s->root = v, ++*k;
     else if (!strcmp(a, "--split"))
         o->split = v, ++*k;
     else if (!strcmp(a, "--task"))
@@ -225,6 +235,16 @@ static int parse_source_arg(int argc, char **argv, int *k, source_args *s) {
     } else
         return -1;
     return 0;
+}
+
+/* Opens the dataset that data= names (a bare name is also looked for in the datasets folder), with its
+ * root when a run gives one; otherwise says which root was taken when two would do. */
+static yolo_status open_data(const char *data, const char *root, dataset **ds) {
+    char found[4096];
+    yolo_status st = dataset_find(data, found, sizeof found);
+    if (!st) st = dataset_open_at(found, root, ds);
+    if (!st && dataset_note(*ds)) fprintf(stderr, "%s: %s\n", TOOL, dataset_note(*ds));
+    return st;
 }
 
 static void print_warnings(FILE *f, const dataset_report *r, const char *prefix) {
@@ -287,7 +307,7 @@ static int cmd_stream(int argc, char **argv) {
     if (!out && isatty(STDOUT_FILENO))
         return usage_error("%s", "refusing to write a binary stream to a terminal (pipe it or use -o FILE)");
     dataset *ds;
-    yolo_status st = dataset_open(data, &ds);
+    yolo_status st = open_data(data, src.root, &ds);
     if (st) return fail(st);
     if (src.single_cls) dataset_set_single_cls(ds);
     if (src.cache) {
@@ -335,7 +355,7 @@ static int cmd_stream(int argc, char **argv) {
 /* ---- check ---- */
 
 static int cmd_check(int argc, char **argv) {
-    const char *data = NULL;
+    const char *data = NULL, *root = NULL;
     dataset_load_opts lo = {0};
     for (int k = 1; k < argc; k++) {
         int64_t x;
@@ -344,6 +364,8 @@ static int cmd_check(int argc, char **argv) {
             lo.workers = (int)x, k++;
         } else if (!strcmp(argv[k], "--no-cache"))
             lo.no_cache = true;
+        else if (!strcmp(argv[k], "--root") && k + 1 < argc)
+            root = argv[++k];
         else if (argv[k][0] != '-' && !data)
             data = argv[k];
         else
@@ -351,7 +373,7 @@ static int cmd_check(int argc, char **argv) {
     }
     if (!data) return usage_error("%s", "no dataset given");
     dataset *ds;
-    yolo_status st = dataset_open(data, &ds);
+    yolo_status st = open_data(data, root, &ds);
     if (st) return fail(st);
     const char *splits[3] = {"train", "val", "test"};
     int64_t tot_img = 0, tot_bg = 0, tot_bad = 0, tot_inst = 0;
@@ -405,7 +427,7 @@ static int cmd_check(int argc, char **argv) {
  * (the yolo loop logs a dataset that grew). Paths are relative to the dataset's folder when they lie
  * under it, so a run folder moved with its dataset still compares equal. */
 static int cmd_list(int argc, char **argv) {
-    const char *data = NULL, *split = "train";
+    const char *data = NULL, *split = "train", *root = NULL;
     dataset_load_opts lo = {0};
     double fraction = 1;
     for (int k = 1; k < argc; k++) {
@@ -416,6 +438,8 @@ static int cmd_list(int argc, char **argv) {
             lo.workers = (int)x, k++;
         } else if (!strcmp(a, "--split") && v)
             split = v, k++;
+        else if (!strcmp(a, "--root") && v)
+            root = v, k++;
         else if (!strcmp(a, "--no-cache"))
             lo.no_cache = true;
         else if (!strncmp(a, "fraction=", 9)) {
@@ -429,7 +453,7 @@ static int cmd_list(int argc, char **argv) {
     if (!data) return usage_error("%s", "no dataset given");
     lo.fraction = strcmp(split, "train") == 0 ? fraction : 1;
     dataset *ds;
-    yolo_status st = dataset_open(data, &ds);
+    yolo_status st = open_data(data, root, &ds);
     if (st) return fail(st);
     dataset_split *sp = NULL;
     st = dataset_split_load(ds, split, &lo, &sp);
@@ -477,7 +501,7 @@ static int cmd_show(int argc, char **argv) {
     o.augment = src.aug >= 0 ? src.aug == 1 : strcmp(o.split, "train") == 0;
     o.limit = n;
     dataset *ds;
-    yolo_status st = dataset_open(data, &ds);
+    yolo_status st = open_data(data, src.root, &ds);
     if (st) return fail(st);
     dataset_split *sp = NULL;
     dataset_load_opts lo = {.workers = o.workers, .no_cache = src.no_cache};
@@ -689,6 +713,37 @@ static int cmd_dump(int argc, char **argv) {
     return yolo_report(TOOL, st);
 }
 
+/* ---- resolve ---- */
+
+/* Where DATA is, as training will read it: the dataset's absolute path, on a second line the absolute
+ * root its data.yaml's path: led to (empty for other datasets), then its class names, one a line. What
+ * yolo records in a run before anything of the run is written; a dataset not found is a usage error
+ * naming every place tried. */
+static int cmd_resolve(int argc, char **argv) {
+    if (argc != 2 || argv[1][0] == '-') return usage_error("%s", "resolve takes one DATA");
+    dataset *ds = NULL;
+    yolo_status st = open_data(argv[1], NULL, &ds);
+    char *data = NULL, *root = NULL;
+    if (!st) {
+        char found[4096];
+        dataset_find(argv[1], found, sizeof found);
+        data = realpath(found, NULL);
+        root = dataset_yaml_root(ds) ? realpath(dataset_yaml_root(ds), NULL) : NULL;
+        if (!data || (dataset_yaml_root(ds) && !root))
+            st = yolo_error(YOLO_ERR_IO, "%s: %s", found, strerror(errno));
+    }
+    if (!st) {
+        printf("%s\n%s\n", data, root ? root : "");
+        for (int k = 0; k < dataset_nc(ds); k++)
+            printf("%s\n", dataset_names(ds)[k]);
+        if (fflush(stdout) != 0) st = yolo_error(YOLO_ERR_IO, "stdout: write failed");
+    }
+    free(data);
+    free(root);
+    dataset_free(ds);
+    return yolo_report(TOOL, st);
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) {
         fputs(USAGE, stderr);
@@ -703,6 +758,7 @@ int main(int argc, char **argv) {
     if (!strcmp(c, "check")) return cmd_check(argc - 1, argv + 1);
     if (!strcmp(c, "show")) return cmd_show(argc - 1, argv + 1);
     if (!strcmp(c, "list")) return cmd_list(argc - 1, argv + 1);
+    if (!strcmp(c, "resolve")) return cmd_resolve(argc - 1, argv + 1);
     if (!strcmp(c, "fashion")) return cmd_fashion(argc - 1, argv + 1);
     if (!strcmp(c, "merge")) return cmd_merge(argc - 1, argv + 1);
     if (!strcmp(c, "dump") || !strcmp(c, "cat")) return cmd_dump(argc - 1, argv + 1);

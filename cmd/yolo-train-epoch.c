@@ -39,6 +39,7 @@ static const char USAGE[] =
     "  workers=N, threads=N  torch threads (default: the checkpoint's; all cores for a new run)\n"
     "  device=D          cpu, 0, cuda:1\n"
     "  save_every=N, --save-every N   also write the checkpoint every N batches inside the epoch\n"
+    "  data=PATH         resume on the run's dataset found elsewhere (it must have the same class names)\n"
     "  --stop-after N    stop after N batches, saving the position (the next stream starts --from it)\n"
     "  --val FILE        validate on this val stream instead of building it from the dataset\n"
     "  --no-lock         do not lock the run folder (the caller holds it; see YOLO_LOCK_FD)\n"
@@ -110,10 +111,13 @@ static int parse(int argc, char **argv, cli *c) {
             } else if (KEY("save_every")) {
                 if (!cli_parse_int(v, 0, 100000000, &c->o.save_every))
                     return usage_error("save_every must be a number of batches, not '%s'", v);
+            } else if (KEY("data")) {
+                c->o.data = v;
             } else {
                 return usage_error(
-                    "'%s' cannot be set here: only batch, workers, threads, device and save_every (the "
-                    "other training arguments come from the checkpoint; a new run is needed to change them)",
+                    "'%s' cannot be set here: only batch, workers, threads, device, save_every and data "
+                    "(the other training arguments come from the checkpoint; a new run is needed to "
+                    "change them)",
                     s);
             }
 #undef KEY
@@ -128,6 +132,8 @@ static int parse(int argc, char **argv, cli *c) {
     if (!c->args_yaml && !c->ckpt)
         return usage_error("needs a checkpoint to continue, or --new ARGS.yaml%s", NULL);
     if (c->args_yaml && !c->out) return usage_error("--new needs -o RUN/weights/last.pt%s", NULL);
+    if (c->args_yaml && c->o.data)
+        return usage_error("data= is for a resume: a new run takes data: from its args.yaml%s", NULL);
     if (!c->out) c->out = c->ckpt;
     if (isatty(STDIN_FILENO))
         return usage_error(
@@ -265,6 +271,9 @@ int main(int argc, char **argv) {
 
 static int train_epoch_main(int argc, char **argv) {
     double t_main = boot_s();
+    /* past ulimit -f a write fails with EFBIG, which the checkpoint writer reports in one line and
+     * cleans up after, instead of SIGXFSZ killing the process and leaving the temporary behind */
+    signal(SIGXFSZ, SIG_IGN);
     cli c;
     int rc = parse(argc, argv, &c);
     if (rc < 0) return YOLO_EXIT_OK;

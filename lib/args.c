@@ -33,8 +33,9 @@ static const arg_spec table[] = {
          "export, track and benchmark are not supported"),
     WORK("model", ARG_STR, N_, 0, 0, N_, true, ARG_AT_TRAIN_ARGS,
          "a model YAML (yolov8n.yaml) or a .pt to start from; on resume, the checkpoint"),
-    WORK("data", ARG_STR, N_, 0, 0, N_, false, ARG_AT_STREAM,
-         "a data.yaml, an image folder, a list file or an archive"),
+    WORK("data", ARG_STR, N_, 0, 0, N_, true, ARG_AT_STREAM,
+         "a data.yaml, an image folder, a list file or an archive; on resume, the run's dataset where it is "
+         "now (with its class names)"),
     WORK("epochs", ARG_INT, "100", 1, BIG, N_, true, ARG_AT_TRAIN_ARGS, "on resume: that many more"),
     WORK("time", ARG_FLOAT, N_, 0, BIG, N_, true, ARG_AT_COMMAND, "hours; checked between epochs"),
     WORK("patience", ARG_INT, "100", 0, BIG, N_, true, ARG_AT_TRAIN_ARGS, "0: never stop early"),
@@ -543,14 +544,19 @@ void args_format_value(const yv *v, char *buf, size_t cap) {
     }
 }
 
-yolo_status args_write_yaml(const char *path, const yv *args) {
-    char *text = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&text, &len);
+yolo_status args_yaml_text(const yv *args, const char *save_dir, char **text, size_t *len) {
+    *text = NULL;
+    *len = 0;
+    FILE *f = open_memstream(text, len);
     if (!f) return yolo_nomem();
     char val[4200];
     for (size_t i = 0; i < sizeof table / sizeof *table; i++) {
-        args_format_value(yv_dict_get(args, table[i].key), val, sizeof val);
+        if (save_dir && !strcmp(table[i].key, "save_dir")) {
+            yv sd = {.kind = YV_STR, .str = {(char *)save_dir, strlen(save_dir)}};
+            args_format_value(&sd, val, sizeof val);
+        } else {
+            args_format_value(yv_dict_get(args, table[i].key), val, sizeof val);
+        }
         fprintf(f, "%s: %s\n", table[i].key, val);
     }
     for (size_t i = 0; args && args->kind == YV_DICT && i < args->dict.n; i++) {
@@ -560,10 +566,18 @@ yolo_status args_write_yaml(const char *path, const yv *args) {
         fprintf(f, "%s: %s\n", k, val);
     }
     if (fclose(f) != 0) {
-        free(text);
+        free(*text);
+        *text = NULL;
         return yolo_nomem();
     }
-    yolo_status st = ckpt_write_file_atomic(path, text, len);
+    return YOLO_OK;
+}
+
+yolo_status args_write_yaml(const char *path, const yv *args) {
+    char *text = NULL;
+    size_t len = 0;
+    yolo_status st = args_yaml_text(args, NULL, &text, &len);
+    if (st == YOLO_OK) st = ckpt_write_file_atomic(path, text, len);
     free(text);
     return st;
 }

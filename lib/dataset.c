@@ -46,7 +46,10 @@ struct dataset {
     bool classify;
     int nc;
     char **names;
-    char *root; /* dataset root: a folder on disk, or a prefix inside the archive ("" = top) */
+    char *root;        /* dataset root: a folder on disk, or a prefix inside the archive ("" = top) */
+    bool yaml_on_disk; /* opened from a data.yaml on disk: root is where its path: led */
+    char *note;        /* which of two candidate roots was taken, or NULL */
+    bool download;     /* the YAML has a download: key (which we never run) */
     char **split_src[3];
     int split_n[3];
     bool split_given[3];
@@ -442,7 +445,12 @@ static bool parse_int(const char *s, long *out) {
     return true;
 }
 
-static yolo_status parse_yaml(dataset *ds, const uint8_t *text, size_t len, const char *yaml_dir) {
+static yolo_status resolve_root(dataset *ds, const char *path, const char *yaml_dir);
+
+/* given_root: NULL to find the root from path: (see resolve_root; archives and YAML text join it to
+ * yaml_dir), else the root to use whatever path: says. */
+static yolo_status parse_yaml(dataset *ds, const uint8_t *text, size_t len, const char *yaml_dir,
+                              const char *given_root) {
     yaml_parser_t p;
     yaml_document_t doc;
     if (!yaml_parser_initialize(&p)) return yolo_nomem();
@@ -471,7 +479,12 @@ static yolo_status parse_yaml(dataset *ds, const uint8_t *text, size_t len, cons
         if (!key || !v) continue;
         if (strcmp(key, "path") == 0) {
             path = scalar(v);
-            if (!path) st = yolo_error(YOLO_ERR_FORMAT, "%s: 'path' must be a folder name", ds->yaml_name);
+            if (!path)
+                st = yolo_error(YOLO_ERR_FORMAT, "%s: 'path' must be a folder name", ds->yaml_name);
+            else if (!path[0] || !strcmp(path, "null") || !strcmp(path, "~"))
+                path = NULL; /* as if absent */
+        } else if (strcmp(key, "download") == 0) {
+            ds->download = true;
         } else if (strcmp(key, "train") == 0)
             st = yaml_split_sources(ds, &doc, v, key, 0);
         else if (strcmp(key, "val") == 0 || strcmp(key, "validation") == 0)
@@ -568,10 +581,159 @@ static yolo_status parse_yaml(dataset *ds, const uint8_t *text, size_t len, cons
                         ds->yaml_name);
         goto done;
     }
-    ds->root = path ? path_join(yaml_dir, path) : strdup(yaml_dir);
-    if (!ds->root) st = yolo_nomem();
+    if (given_root)
+        ds->root = strdup(given_root);
+    else if (ds->yaml_on_disk && path && path[0] != '/')
+        st = resolve_root(ds, path, yaml_dir);
+    else
+        ds->root = path ? path_join(yaml_dir, path) : strdup(yaml_dir);
+    if (!st && !ds->root) st = yolo_nomem();
 done:
     yaml_document_delete(&doc);
+    return st;
+}
+
+/* ---- where datasets are: Ultralytics' datasets_dir ---- */
+
+/* The string value of "key" in a JSON object's text (the first one; escapes \" \\ \/ \n \t \uXXXX
+ * below 0x80 undone), malloc'ed, or NULL. Enough for Ultralytics' settings.json. */
+static char *json_string_value(const char *text, const char *key) {
+    char pat[64];
+    snprintf(pat, sizeof pat, "\"%s\"", key);
+    const char *p = strstr(text, pat);
+    if (!p) return NULL;
+    p += strlen(pat);
+    while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+        p++;
+    if (*p++ != ':') return NULL;
+    while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+        p++;
+    if (*p++ != '"') return NULL;
+    char *out = malloc(strlen(p) + 1), *o = out;
+    if (!out) return NULL;
+    for (; *p && *p != '"'; p++) {
+        if (*p != '\\') {
+            *o++ = *p;
+            continue;
+        }
+        p++;
+        unsigned u;
+        if (*p == 'n')
+            *o++ = '\n';
+        else if (*p == 't')
+            *o++ = '\t';
+        else if (*p == 'u' && sscanf(p + 1, "%4x", &u) == 1 && u > 0 && u < 0x80)
+            *o++ = (char)u, p += 4;
+        else if (*p)
+            *o++ = *p;
+        else
+            break;
+    }
+    *o = 0;
+    if (*p != '"') {
+        free(out);
+        return NULL;
+    }
+    return out;
+}
+
+yolo_status dataset_datasets_dir(char *dir, size_t cap, char *from, size_t fcap) {
+    const char *env = getenv(DATASET_DIR_ENV);
+    if (env && *env) {
+        snprintf(dir, cap, "%s", env);
+        snprintf(from, fcap, "$%s", DATASET_DIR_ENV);
+        return YOLO_OK;
+    }
+    char settings[4096];
+    const char *cfg = getenv("YOLO_CONFIG_DIR"), *home = getenv("HOME");
+    if (cfg && *cfg)
+        snprintf(settings, sizeof settings, "%s/settings.json", cfg);
+    else
+        snprintf(settings, sizeof settings, "%s/.config/Ultralytics/settings.json",
+                 home && *home ? home : "");
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    if (read_disk(settings, &buf, &len, 1 << 20) == YOLO_OK) {
+        char *text = realloc(buf, len + 1);
+        if (text) {
+            text[len] = 0;
+            char *v = json_string_value(text, "datasets_dir");
+            free(text);
+            if (v && *v) {
+                snprintf(dir, cap, "%s", v);
+                snprintf(from, fcap, "%s", settings);
+                free(v);
+                return YOLO_OK;
+            }
+            free(v);
+        } else
+            free(buf);
+    }
+    /* as Ultralytics' first start writes it: datasets/ under the working folder */
+    char cwd[4096];
+    if (!getcwd(cwd, sizeof cwd))
+        return yolo_error(YOLO_ERR_IO, "cannot read the working folder: %s", strerror(errno));
+    snprintf(dir, cap, "%s/datasets", cwd);
+    snprintf(from, fcap, "the default: no $%s, no %s", DATASET_DIR_ENV, settings);
+    return YOLO_OK;
+}
+
+/* Whether root holds the dataset: its first train source is there (with Ultralytics' "../" leniency). */
+static bool holds_train(const dataset *ds, const char *root) {
+    if (!ds->split_n[0]) return false;
+    const char *src = ds->split_src[0][0];
+    char *p = path_join(root, src);
+    bool there = p && vfs_kind(ds, p, NULL, NULL);
+    free(p);
+    if (!there && !strncmp(src, "../", 3)) {
+        p = path_join(root, src + 3);
+        there = p && vfs_kind(ds, p, NULL, NULL);
+        free(p);
+    }
+    return there;
+}
+
+/* A relative path: of a data.yaml on disk, found as Ultralytics finds it (ultralytics/data/utils.py,
+ * check_det_dataset): against the working folder, then against the datasets folder; then, our own
+ * convenience, against the YAML's folder. The first that holds the train split is taken; when another
+ * one holds it too, ds->note says which was taken. None: one line naming every place tried. */
+static yolo_status resolve_root(dataset *ds, const char *path, const char *yaml_dir) {
+    char dsdir[4096], from[4200];
+    yolo_status st = dataset_datasets_dir(dsdir, sizeof dsdir, from, sizeof from);
+    if (st) return st;
+    char *cand[3] = {path_clean(path), path_join(dsdir, path), path_join(yaml_dir, path)};
+    const char *what[3] = {"the working folder", "the datasets folder", "the YAML's folder"};
+    int take = -1;
+    for (int k = 0; k < 3; k++) {
+        if (!cand[k])
+            st = yolo_nomem();
+        else if (take < 0 && holds_train(ds, cand[k]))
+            take = k;
+    }
+    if (!st && take >= 0) {
+        ds->root = cand[take];
+        cand[take] = NULL;
+        for (int k = take + 1; k < 3; k++) {
+            char *a = realpath(ds->root, NULL), *b = cand[k] ? realpath(cand[k], NULL) : NULL;
+            if (b && a && strcmp(a, b) && holds_train(ds, cand[k]) && !ds->note)
+                ds->note = fmt_alloc("%s: path '%s' taken as %s (%s), not %s (%s)", ds->yaml_name, path,
+                                     ds->root, what[take], cand[k], what[k]);
+            free(a);
+            free(b);
+        }
+    } else if (!st) {
+        st = yolo_error(
+            YOLO_ERR_USAGE,
+            "%s: path '%s' holds no '%s' (%s) in any of: %s (%s), %s (%s, datasets_dir from %s), %s (%s)%s%s",
+            ds->yaml_name, path, SPLITS[0], ds->split_src[0][0], cand[0], what[0], cand[1], what[1], from,
+            cand[2], what[2],
+            ds->download ? "; the YAML has a download: script, which yolo-tools never runs: put the "
+                           "data in "
+                         : " (put the data in one of them, or set datasets_dir)",
+            ds->download ? cand[1] : "");
+    }
+    for (int k = 0; k < 3; k++)
+        free(cand[k]);
     return st;
 }
 
@@ -654,7 +816,7 @@ static yolo_status open_in_archive(dataset *ds) {
             free(dir);
             return yolo_nomem();
         }
-        yolo_status st = parse_yaml(ds, m->data, m->len, dir);
+        yolo_status st = parse_yaml(ds, m->data, m->len, dir, NULL);
         free(dir);
         if (!st && ds->root[0] == '/')
             st = yolo_error(YOLO_ERR_FORMAT, "%s: 'path' is absolute inside an archive (make it relative)",
@@ -681,6 +843,10 @@ static yolo_status open_in_archive(dataset *ds) {
 }
 
 yolo_status dataset_open(const char *path, dataset **out) {
+    return dataset_open_at(path, NULL, out);
+}
+
+yolo_status dataset_open_at(const char *path, const char *root, dataset **out) {
     dataset *ds = calloc(1, sizeof *ds);
     if (!ds || !(ds->path = strdup(path)) || !(ds->yaml_name = strdup(path))) {
         if (ds) free(ds->path);
@@ -706,7 +872,8 @@ yolo_status dataset_open(const char *path, dataset **out) {
             y = NULL;
             st = read_disk(ds->yaml_name, &buf, &len, MAX_YAML_BYTES);
             if (!st) {
-                st = parse_yaml(ds, buf, len, path);
+                ds->yaml_on_disk = true;
+                st = parse_yaml(ds, buf, len, path, root);
                 free(buf);
             }
         } else
@@ -723,7 +890,8 @@ yolo_status dataset_open(const char *path, dataset **out) {
         st = read_disk(path, &buf, &len, MAX_YAML_BYTES);
         if (!st) {
             char *dir = path_dir(path);
-            st = dir ? parse_yaml(ds, buf, len, dir) : yolo_nomem();
+            ds->yaml_on_disk = true;
+            st = dir ? parse_yaml(ds, buf, len, dir, root) : yolo_nomem();
             free(dir);
             free(buf);
         }
@@ -744,7 +912,7 @@ yolo_status dataset_open_yaml_text(const void *text, size_t len, const char *nam
         free(ds);
         return yolo_nomem();
     }
-    yolo_status st = parse_yaml(ds, text, len, dir && dir[0] ? dir : ".");
+    yolo_status st = parse_yaml(ds, text, len, dir && dir[0] ? dir : ".", NULL);
     if (st) {
         dataset_free(ds);
         return st;
@@ -769,6 +937,7 @@ void dataset_free(dataset *ds) {
         free(ds->split_src[s]);
     }
     free(ds->root);
+    free(ds->note);
     free(ds->path);
     free(ds->yaml_name);
     free(ds->archive_path);
@@ -790,6 +959,59 @@ bool dataset_is_classify(const dataset *ds) {
 }
 const char *dataset_path(const dataset *ds) {
     return ds->path;
+}
+const char *dataset_yaml_root(const dataset *ds) {
+    return ds->yaml_on_disk ? ds->root : NULL;
+}
+const char *dataset_note(const dataset *ds) {
+    return ds->note;
+}
+
+yolo_status dataset_find(const char *data, char *out, size_t cap) {
+    struct stat sb;
+    if (stat(data, &sb) == 0) {
+        snprintf(out, cap, "%s", data);
+        return YOLO_OK;
+    }
+    if (strchr(data, '/') || !*data)
+        return yolo_error(YOLO_ERR_USAGE,
+                          "data=%s: no such file or folder (give a data.yaml, an image folder, a list file "
+                          "or an archive)",
+                          data);
+    /* a bare name, such as one of the datasets Ultralytics knows (coco8.yaml): the datasets folder */
+    char dsdir[4096], from[4200], stem[256];
+    yolo_status st = dataset_datasets_dir(dsdir, sizeof dsdir, from, sizeof from);
+    if (st) return st;
+    snprintf(stem, sizeof stem, "%s", data);
+    char *dot = strrchr(stem, '.');
+    if (dot && (!strcmp(dot, ".yaml") || !strcmp(dot, ".yml"))) *dot = 0;
+    char *cand[3] = {fmt_alloc("%s/%s", dsdir, data), fmt_alloc("%s/%s/%s", dsdir, stem, data),
+                     fmt_alloc("%s/%s/data.yaml", dsdir, stem)};
+    for (int k = 0; k < 3 && !st; k++) {
+        if (!cand[k])
+            st = yolo_nomem();
+        else if (stat(cand[k], &sb) == 0 && S_ISREG(sb.st_mode)) {
+            snprintf(out, cap, "%s", cand[k]);
+            for (int j = 0; j < 3; j++)
+                free(cand[j]);
+            return YOLO_OK;
+        }
+    }
+    if (!st) {
+        char *folder = fmt_alloc("%s/%s", dsdir, stem);
+        bool has_folder = folder && stat(folder, &sb) == 0 && S_ISDIR(sb.st_mode);
+        st = yolo_error(
+            YOLO_ERR_USAGE,
+            "data=%s: not found (tried ./%s, %s, %s, %s; datasets_dir from %s); Ultralytics downloads the "
+            "datasets it knows, yolo-tools never downloads: %s%s%s, or give data=PATH/TO/data.yaml",
+            data, data, cand[0], cand[1], cand[2], from,
+            has_folder ? "the data is in " : "put the data and its YAML in ", has_folder ? folder : dsdir,
+            has_folder ? " but no YAML is: put the YAML beside it" : "");
+        free(folder);
+    }
+    for (int k = 0; k < 3; k++)
+        free(cand[k]);
+    return st;
 }
 const char *dataset_root(const dataset *ds) {
     return ds->root ? ds->root : "";

@@ -16,32 +16,56 @@ struct run_lock {
     int inherited; /* the descriptor came from YOLO_LOCK_FD: the parent owns it */
 };
 
-void lock_run_dir(const char *ckpt_path, char *out, unsigned long cap) {
-    char buf[4096];
-    snprintf(buf, sizeof buf, "%s", ckpt_path);
-    char *slash = strrchr(buf, '/');
+/* The folder dir as the kernel finds it (symlinks, "." and "//" resolved), or, when it does not exist
+ * (yet), its nearest existing parent's real path with the rest appended as written. */
+static void real_dir(const char *dir, char *out, unsigned long cap) {
+    char *r = realpath(dir, NULL);
+    if (r) {
+        snprintf(out, cap, "%s", r);
+        free(r);
+        return;
+    }
+    char parent[4096];
+    snprintf(parent, sizeof parent, "%s", dir);
+    char *slash = strrchr(parent, '/');
+    while (slash && slash > parent && slash[1] == 0) { /* trailing slashes */
+        *slash = 0;
+        slash = strrchr(parent, '/');
+    }
     if (!slash) {
-        snprintf(out, cap, ".");
+        char cwd[4096];
+        /* a path too long for out is cut short: it then names no folder, and locking it fails */
+        if (!getcwd(cwd, sizeof cwd) || snprintf(out, cap, "%s/%s", cwd, dir) >= (int)cap)
+            snprintf(out, cap, "%s", dir);
         return;
     }
     *slash = 0;
-    if (slash == buf) {
-        snprintf(out, cap, "/");
-        return;
-    }
+    char up[4096];
+    real_dir(slash == parent ? "/" : parent, up, sizeof up);
+    if (snprintf(out, cap, "%s/%s", strcmp(up, "/") ? up : "", slash + 1) >= (int)cap)
+        snprintf(out, cap, "%s", dir);
+}
+
+void lock_run_dir(const char *ckpt_path, char *out, unsigned long cap) {
+    char dir[4096], buf[4096];
+    snprintf(dir, sizeof dir, "%s", ckpt_path);
+    char *slash = strrchr(dir, '/');
+    if (!slash)
+        snprintf(dir, sizeof dir, ".");
+    else if (slash == dir)
+        snprintf(dir, sizeof dir, "/");
+    else
+        *slash = 0;
+    /* the real path: R/weights//last.pt, R/weights/./last.pt and a symlink to R/weights all name R, so
+     * that they share one lock and one results.csv */
+    real_dir(dir, buf, sizeof buf);
     /* RUN/weights/last.pt belongs to RUN, the folder that also holds results.csv */
-    const char *base = strrchr(buf, '/');
-    base = base ? base + 1 : buf;
-    if (!strcmp(base, "weights")) {
-        if (base == buf) {
-            snprintf(out, cap, ".");
-            return;
-        }
-        buf[base - buf - 1] = 0;
-        if (!buf[0]) {
-            snprintf(out, cap, "/");
-            return;
-        }
+    char *base = strrchr(buf, '/');
+    if (base && !strcmp(base + 1, "weights")) {
+        if (base == buf)
+            base[1] = 0;
+        else
+            *base = 0;
     }
     snprintf(out, cap, "%s", buf);
 }

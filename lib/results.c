@@ -134,7 +134,7 @@ static void sb_put(sbuf *b, const char *s) {
     b->len += n;
 }
 
-yolo_status results_write_csv(const char *path, const yv *tr) {
+yolo_status results_csv_text(const yv *tr, char **text, size_t *len) {
     if (!tr || tr->kind != YV_DICT) return yolo_error(YOLO_ERR_USAGE, "results: train_results is not a dict");
     sbuf b = {0};
     size_t ncol = tr->dict.n;
@@ -160,7 +160,16 @@ yolo_status results_write_csv(const char *path, const yv *tr) {
         free(b.buf);
         return yolo_error(YOLO_ERR_NOMEM, "results: out of memory");
     }
-    yolo_status st = ckpt_write_file_atomic(path, b.buf ? b.buf : "", b.len);
-    free(b.buf);
+    *text = b.buf;
+    *len = b.len;
+    return YOLO_OK;
+}
+
+yolo_status results_write_csv(const char *path, const yv *tr) {
+    char *text = NULL;
+    size_t len = 0;
+    yolo_status st = results_csv_text(tr, &text, &len);
+    if (!st) st = ckpt_write_file_atomic(path, text ? text : "", len);
+    free(text);
     return st;
 }

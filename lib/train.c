@@ -230,7 +230,8 @@ yolo_status train_new(const char *args_yaml, const stream_header *hdr, const tra
     yv_dict_del(t->args, "save_dir");
     YOLO_TRY(train_load_settings(t));
     YOLO_TRY(train_apply_process_opts(t));
-    YOLO_TRY(dataset_open(t->data, &ds));
+    YOLO_TRY(dataset_open_at(t->data, NULL, &ds));
+    YOLO_TRY(train_set_data(t, t->data, ds));
     if (yv_is_truthy(yv_dict_get(t->args, "single_cls"))) dataset_set_single_cls(ds);
     YOLO_TRY(train_set_names(t, dataset_names(ds), dataset_nc(ds)));
     YOLO_TRY(torch_manual_seed(t->seed));

@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/stat.h>
 #include <unistd.h>
 #include <yaml.h>
 
@@ -126,18 +125,20 @@ yolo_status train_load_settings(trainer *t) {
     if (opt && !strcasecmp(opt, "auto")) t->sc.warmup_bias_lr = 0.0;
     const char *data = yv_get_str(a, "data");
     if (!data) return yolo_error(YOLO_ERR_USAGE, "train_args has no data= (the dataset)");
-    /* a run folder that moved keeps working: a relative dataset path is also tried from the run folder */
-    struct stat sb;
-    if (data[0] != '/' && stat(data, &sb) != 0 && t->run_dir[0]) {
-        char alt[sizeof t->data];
-        if (snprintf(alt, sizeof alt, "%s/%s", t->run_dir, data) < (int)sizeof alt && stat(alt, &sb) == 0)
-            memcpy(t->data, alt, sizeof alt);
-        else
-            snprintf(t->data, sizeof t->data, "%s", data);
-    } else {
-        snprintf(t->data, sizeof t->data, "%s", data);
-    }
+    /* as given; a resume finds it again (rundata.h) */
+    snprintf(t->data, sizeof t->data, "%s", data);
     return YOLO_OK;
+}
+
+yolo_status train_set_data(trainer *t, const char *data, const dataset *ds) {
+    char *abs = realpath(data, NULL);
+    snprintf(t->data, sizeof t->data, "%s", abs ? abs : data);
+    free(abs);
+    const char *root = dataset_yaml_root(ds);
+    char *rabs = root ? realpath(root, NULL) : NULL;
+    snprintf(t->data_root, sizeof t->data_root, "%s", rabs ? rabs : "");
+    free(rabs);
+    return yv_dict_set_new(t->doc, t->args, "data", yv_new_str(t->doc, t->data));
 }
 
 int train_all_cores(void) {

@@ -8,6 +8,8 @@
 
 #include "yolo/ckpt.h"
 #include "yolo/ckptfmt.h"
+#include "yolo/lock.h"
+#include "yolo/rundata.h"
 
 /* Storages of a value tree whose bytes are the trainer's own tensor memory rather than copies: a
  * save streams the weights from where they are. They must be given back (lent_return) before the
@@ -206,6 +208,7 @@ static yolo_status build_root(trainer *t, yv_doc *doc, bool mid_epoch, lent *l, 
     YOLO_TRY(put_model_info(t, doc, r));
     YOLO_TRY(put_position(t, doc, r, mid_epoch));
     YOLO_TRY(put_counters(t, doc, r, mid_epoch));
+    YOLO_TRY(rundata_put(doc, r, t->run_dir, t->data, t->data_root));
     *out = r;
 done:
     return st;
@@ -218,6 +221,7 @@ yolo_status train_ckpt_write(trainer *t, const char *const *paths, size_t n, boo
     yv_doc *doc = yv_doc_new();
     yv *root = NULL;
     lent l = {0};
+    lock_run_dir(paths[n - 1], t->run_dir, sizeof t->run_dir); /* where the dataset is recorded from */
     yolo_status st = doc ? build_root(t, doc, mid_epoch, &l, &root) : yolo_nomem();
     if (st == YOLO_OK) st = ckpt_write_many(paths, n, root);
     lent_return(&l);

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "yolo/dataset.h"
 #include "yolo/ema.h"
 #include "yolo/loss.h"
 #include "yolo/model.h"
@@ -36,6 +37,7 @@ struct trainer {
     int threads;
     train_opts o;
     char data[4096];
+    char data_root[4096]; /* the data.yaml's root the run keeps (rundata.h), "" to find it from path: */
     char run_dir[4096];
 
     /* settings from train_args */
@@ -78,6 +80,8 @@ yolo_status train_args_read_yaml(yv_doc *doc, const char *path, yv **out);
 yolo_status train_args_defaults(yv_doc *doc, yv *args);
 yolo_status train_load_settings(trainer *t);
 yolo_status train_apply_process_opts(trainer *t);
+/* The run's dataset from now on: data (made absolute, also in train_args) and the root ds found. */
+yolo_status train_set_data(trainer *t, const char *data, const dataset *ds);
 int train_all_cores(void);
 
 /* train_step.c: one batch */

@@ -10,6 +10,7 @@
 
 #include "yolo/lock.h"
 #include "yolo/results.h"
+#include "yolo/runfiles.h"
 
 static void sibling(const char *path, const char *name, char *out, size_t cap) {
     const char *s = strrchr(path, '/');
@@ -40,10 +41,20 @@ typedef struct {
     batch_t b;
 } epoch_run;
 
+/* Writes the checkpoint(s) at paths (the last is last.pt), then the run folder's args.yaml and
+ * results.csv from the same state, so that they always describe last.pt. */
+static yolo_status save_run(trainer *t, const char *const *paths, size_t n, bool mid_epoch) {
+    yolo_status st = train_ckpt_write(t, paths, n, mid_epoch);
+    if (st != YOLO_OK) return st;
+    char rd[4096];
+    lock_run_dir(paths[n - 1], rd, sizeof rd);
+    return runfiles_write(rd, t->args, t->results);
+}
+
 /* Saves the position inside the epoch and ends this process' part of it (Ctrl+C, stop_after). */
 static yolo_status stop_mid_epoch(trainer *t, epoch_run *e, train_summary *s, bool interrupted) {
     s->interrupted = interrupted;
-    yolo_status st = train_save_as(t, e->out_path, true);
+    yolo_status st = save_run(t, &e->out_path, 1, true);
     fill_summary(t, s, e->epoch);
     s->position = t->pos_seen;
     s->seconds = train_clock() - e->t0;
@@ -100,7 +111,7 @@ static yolo_status run_batches(trainer *t, stream_reader *r, epoch_run *e, train
             return stop_mid_epoch(t, e, s, interrupted);
         }
         if (more && t->o.save_every > 0 && i % t->o.save_every == 0 &&
-            (st = train_save_as(t, e->out_path, true)) != YOLO_OK)
+            (st = save_run(t, &e->out_path, 1, true)) != YOLO_OK)
             return st;
     }
     if (e->i < e->nb)
@@ -184,7 +195,8 @@ static yolo_status record_results(trainer *t, int epoch, const val_result *vr, c
     return st;
 }
 
-/* best.pt (when fitness improved), epochN.pt (save_period) and out_path, then results.csv. best.pt
+/* best.pt (when fitness improved), epochN.pt (save_period) and out_path, then results.csv and
+ * args.yaml. best.pt
  * comes before last.pt: a crash in between re-runs this epoch, which rewrites both. */
 static yolo_status write_epoch_files(trainer *t, const char *out_path, int epoch, bool is_best) {
     char path[4200], epath[sizeof path];
@@ -201,12 +213,7 @@ static yolo_status write_epoch_files(trainer *t, const char *out_path, int epoch
         paths[np++] = epath;
     }
     paths[np++] = out_path;
-    yolo_status st = train_ckpt_write(t, paths, np, false);
-    if (st != YOLO_OK) return st;
-    char rd[4096];
-    lock_run_dir(out_path, rd, sizeof rd);
-    snprintf(path, sizeof path, "%s/results.csv", rd);
-    return results_write_csv(path, t->results);
+    return save_run(t, paths, np, false);
 }
 
 /* End of epoch (spec §3.5): validation, fitness, early stopping, results, checkpoints. */

@@ -10,7 +10,9 @@
 
 #include "yolo/ckpt.h"
 #include "yolo/ckptfmt.h"
+#include "yolo/dataset.h"
 #include "yolo/lock.h"
+#include "yolo/rundata.h"
 #include "yolo/torch_train.h"
 
 static yolo_status tensor_from_yv(const yv *v, torch_tensor *dst, const char *what) {
@@ -92,6 +94,41 @@ static yolo_status restore_names(trainer *t, const yv *root, const char *path, i
     }
     yolo_status st = train_set_names(t, (const char *const *)nm, (int)*nc);
     free(nm);
+    return st;
+}
+
+/* The run's dataset, where it was recorded (rundata.h), or data= of this resume when it holds the same
+ * classes: a run goes on only on a dataset with its class names. */
+static yolo_status restore_data(trainer *t, const yv *root, const char *path) {
+    if (!t->o.data) {
+        yolo_status st =
+            rundata_find(root, t->run_dir, t->data, sizeof t->data, t->data_root, sizeof t->data_root);
+        return st ? yolo_error_prefix(st, path) : YOLO_OK;
+    }
+    char found[4096];
+    dataset *ds = NULL;
+    yolo_status st = dataset_find(t->o.data, found, sizeof found);
+    if (!st) st = dataset_open_at(found, NULL, &ds);
+    if (!st) {
+        const char *const *names = dataset_names(ds);
+        int nc = dataset_nc(ds), k = 0;
+        while (k < nc && k < t->nc && !strcmp(names[k], t->names[k]))
+            k++;
+        if (nc != t->nc)
+            st = yolo_error(
+                YOLO_ERR_USAGE,
+                "data=%s: %d classes, the run has %d; a run goes on only on a dataset with the same class "
+                "names (start a new run from these weights with model=%s)",
+                t->o.data, nc, t->nc, path);
+        else if (k < nc)
+            st = yolo_error(
+                YOLO_ERR_USAGE,
+                "data=%s: class %d is '%s' there and '%s' in the run; a run goes on only on a dataset with "
+                "the same class names (start a new run from these weights with model=%s)",
+                t->o.data, k, names[k], t->names[k], path);
+    }
+    if (!st) st = train_set_data(t, found, ds);
+    dataset_free(ds);
     return st;
 }
 
@@ -210,17 +247,12 @@ yolo_status train_open(const char *path, const train_opts *o, trainer **out) {
     YOLO_TRY(restore_values(t, root, path));
     YOLO_TRY(train_args_defaults(t->doc, t->args));
     YOLO_TRY(train_load_settings(t));
-    struct stat dsb;
-    if (stat(t->data, &dsb) != 0)
-        YOLO_TRY(yolo_error(YOLO_ERR_NOTFOUND,
-                            "%s: the run's dataset %s is not there (put it back, or set the path with "
-                            "'yolo-ckpt set %s data=PATH')",
-                            path, t->data, path));
     int64_t v, nc;
     if (yv_get_int(root, CKPTFMT_KEY_THREADS, &v) && v > 0) t->threads = (int)v;
     int batch_before = t->batch;
     YOLO_TRY(train_apply_process_opts(t));
     YOLO_TRY(restore_names(t, root, path, &nc));
+    YOLO_TRY(restore_data(t, root, path));
     YOLO_TRY(restore_network(t, root, path, (int)nc));
     YOLO_TRY(restore_counters(t, root, path, batch_before));
     yv_doc_free(doc);

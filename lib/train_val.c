@@ -87,7 +87,7 @@ static yolo_status open_val_stream(const trainer *t, val_input *in, int64_t *tot
 }
 
 static yolo_status open_val_split(const trainer *t, int epoch, int bs, val_input *in, int64_t *total) {
-    yolo_status st = dataset_open(t->data, &in->ds);
+    yolo_status st = dataset_open_at(t->data, t->data_root[0] ? t->data_root : NULL, &in->ds);
     if (st != YOLO_OK) return st;
     if (yv_is_truthy(yv_dict_get(t->args, "single_cls"))) dataset_set_single_cls(in->ds);
     const char *split = dataset_has_split(in->ds, "val")    ? "val"

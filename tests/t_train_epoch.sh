@@ -49,6 +49,8 @@ fi
 # a save in the middle of the first epoch (epoch -1 with a position) is a training checkpoint, not stripped
 stream 0 | yolo-train-epoch --new args.yaml -o z/weights/last.pt threads=1 --stop-after 1 >z.json 2>z.err
 check_out "mid-first-epoch save is resumable" '^resumable: +yes' yolo-ckpt inspect z/weights/last.pt
+check_out "... and inspect says no epoch is done yet (not 'stripped')" '^epoch: +none done yet \(saved inside epoch 1\)$' yolo-ckpt inspect z/weights/last.pt
+check_out "... and --json counts 0 epochs done (not null)" '"epochs_done": 0,' yolo-ckpt inspect --json z/weights/last.pt
 stream 0 --from 4 | yolo-train-epoch z/weights/last.pt >z2.json 2>z2.err
 check "mid-first-epoch save + resume == straight epoch 0 (bit-identical)" yolo-ckpt diff a/weights/last.pt z/weights/last.pt
 
@@ -143,7 +145,7 @@ need "$MID"
 {
     mkdir -p imp/weights
     yolo-ckpt import "$MID" -o imp/weights/last.pt >/dev/null 2>&1
-    check_fails "a missing dataset is named before training" 1 "the run's dataset .* is not there" \
+    check_fails "a missing dataset is named before training" 1 "the run's dataset is neither at /tmp/peerdata/fashion_det/data.yaml nor beside the run folder .*resume with data=PATH" \
         sh -c 'yolo-train-epoch imp/weights/last.pt <s1.bin'
     yolo-ckpt set imp/weights/last.pt data="$DATA/fashion_det/data.yaml" >/dev/null 2>&1
     yolo-data "$DATA/fashion_det/data.yaml" --split train --epoch 2 --epochs 4 --imgsz 128 2>/dev/null |

@@ -11,7 +11,7 @@ check_fails "integer key with text" 2 "epochs must be an integer" "$Y" detect tr
 check_fails "bool key with junk" 2 "val must be true or false" "$Y" detect train val=maybe
 check_fails "bare non-bool key" 2 "'workers' needs a value: missing '='" "$Y" detect train workers
 check_fails "multi_scale=true is refused, not ignored" 2 "'multi_scale=true' is not supported" "$Y" detect train data=x.yaml multi_scale=true
-check_fails "a missing dataset is one line, before any run folder" 2 "data=nowhere/d.yaml: no such file or folder" \
+check_fails "a missing dataset is one line, exit 2, before any run folder" 2 "data=nowhere/d.yaml: no such file or folder" \
     "$Y" detect train data=nowhere/d.yaml project=$T/mr
 [ ! -e "$T/mr" ] && ok "a missing dataset leaves no run folder" || fail "a missing dataset left $T/mr behind"
 check_fails "unsupported mode" 2 "mode 'export' is not supported \(train, val and predict are\)" "$Y" detect export

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "tap.h"
@@ -67,15 +68,52 @@ int main(void) {
     if (got && strcmp(got, want)) printf("# got:\n%s", got);
     unlink(path);
 
-    char rd[256];
+    /* the run folder of a checkpoint is the real path of RUN in RUN/weights/X.pt (else the file's
+     * folder): every alias of a run names it, so that they share one lock and one results.csv */
+    char rd[4096], wantd[4200], cwd[2048];
+    CHECK(getcwd(cwd, sizeof cwd) != NULL, "working folder");
     lock_run_dir("runs/detect/train/weights/last.pt", rd, sizeof rd);
-    CHECK(!strcmp(rd, "runs/detect/train"), "run folder of RUN/weights/last.pt");
+    snprintf(wantd, sizeof wantd, "%s/runs/detect/train", cwd);
+    CHECK(!strcmp(rd, wantd), "run folder of RUN/weights/last.pt (not made yet): %s", rd);
     lock_run_dir("weights/last.pt", rd, sizeof rd);
-    CHECK(!strcmp(rd, "."), "run folder of weights/last.pt is .");
-    lock_run_dir("x/last.pt", rd, sizeof rd);
-    CHECK(!strcmp(rd, "x"), "run folder of a checkpoint outside weights/ is its folder");
+    CHECK(!strcmp(rd, cwd), "run folder of weights/last.pt is the working folder: %s", rd);
     lock_run_dir("last.pt", rd, sizeof rd);
-    CHECK(!strcmp(rd, "."), "run folder of a bare file is .");
+    CHECK(!strcmp(rd, cwd), "run folder of a bare file is the working folder: %s", rd);
+    char *real = realpath(dir, NULL);
+    CHECK(real && strlen(real) < 2048, "real path of the temp folder");
+    char run[4200], alias[4300];
+    snprintf(run, sizeof run, "%s/R", dir);
+    snprintf(alias, sizeof alias, "%s/R/weights", dir);
+    CHECK(mkdir(run, 0755) == 0 && mkdir(alias, 0755) == 0, "R/weights made");
+    snprintf(alias, sizeof alias, "%s/L", dir);
+    char target[4300];
+    snprintf(target, sizeof target, "%s/R/weights", dir);
+    CHECK(symlink(target, alias) == 0, "L -> R/weights");
+    snprintf(wantd, sizeof wantd, "%s/R", real);
+    const char *aliases[] = {"R/weights/last.pt",   "R/weights//last.pt",     "R/weights/./last.pt",
+                             "R/./weights/last.pt", "R/../R/weights/last.pt", "L/last.pt"};
+    bool all = true;
+    for (size_t i = 0; i < sizeof aliases / sizeof *aliases; i++) {
+        snprintf(alias, sizeof alias, "%s/%s", dir, aliases[i]);
+        lock_run_dir(alias, rd, sizeof rd);
+        if (strcmp(rd, wantd)) {
+            printf("# %s -> %s\n", aliases[i], rd);
+            all = false;
+        }
+    }
+    CHECK(all,
+          "R/weights/last.pt, R/weights//last.pt, R/weights/./last.pt, ..., and a symlink to R/weights all "
+          "name %s",
+          wantd);
+    snprintf(alias, sizeof alias, "%s/x/last.pt", dir);
+    snprintf(wantd, sizeof wantd, "%s/x", real);
+    lock_run_dir(alias, rd, sizeof rd);
+    CHECK(!strcmp(rd, wantd), "run folder of a checkpoint outside weights/ is its folder: %s", rd);
+    free(real);
+    snprintf(alias, sizeof alias, "%s/L", dir);
+    unlink(alias);
+    rmdir(target);
+    rmdir(run);
 
     run_lock *l1 = NULL, *l2 = NULL;
     CHECK(lock_acquire(dir, &l1) == YOLO_OK, "first lock");

@@ -82,6 +82,9 @@ float args_default_f32(const char *key);
 yolo_status args_fill_defaults(yv_doc *doc, yv *args);
 /* Writes args as args.yaml (every key, in table order, then any other keys; None as null), atomically. */
 yolo_status args_write_yaml(const char *path, const yv *args);
+/* The text of that args.yaml, malloc'ed; save_dir, when not NULL, is written as save_dir's value (the
+ * trainer's train_args leave it out: the run folder is wherever the checkpoint is). */
+yolo_status args_yaml_text(const yv *args, const char *save_dir, char **text, size_t *len);
 /* A value as args.yaml writes it (null, True/False, numbers, plain or quoted text). */
 void args_format_value(const yv *v, char *buf, size_t cap);
 

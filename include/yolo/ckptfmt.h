@@ -59,6 +59,8 @@ extern "C" {
 #define CKPTFMT_KEY_THREADS "threads"       /* int: torch intra-op threads used (bitwise determinism) */
 #define CKPTFMT_KEY_VAL_TABLE "val_table"   /* str: per-class validation table of train_metrics */
 #define CKPTFMT_KEY_SCHEDULER "scheduler"   /* dict: last_epoch */
+#define CKPTFMT_KEY_DATASET                                                                                  \
+    "dataset" /* dict: where the dataset is (root, data_from_run, root_from_run; rundata.h) */
 
 typedef enum {
     CKPTFMT_UNKNOWN = 0,

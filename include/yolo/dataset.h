@@ -1,8 +1,10 @@
 /* Datasets as Ultralytics users have them (spec §4.1, §4.8).
  *
  * A dataset is opened from
- *   - a data.yaml (path, train, val, test, names as a list or a map, nc); a relative `path` is relative to
- *     the YAML file's folder, split paths are relative to `path`; a split is a folder of images (searched
+ *   - a data.yaml (path, train, val, test, names as a list or a map, nc); `path` is found as Ultralytics
+ *     finds it (absolute as it is; relative against the working folder, then against the datasets folder,
+ *     its datasets_dir setting), and then against the YAML file's folder; no `path`: the YAML's folder;
+ *     split paths are relative to `path`; a split is a folder of images (searched
  *     recursively), a .txt file listing images ("./x" lines are relative to the list's folder), or a list of
  *     either; labels are found by the images/ -> labels/ rule;
  *   - a classification folder in ImageFolder layout (root/train/CLASS/IMAGE, root/val/CLASS/IMAGE), class
@@ -37,6 +39,20 @@ typedef struct dataset_split dataset_split;
 /* Errors are one line naming the file and, for a broken data.yaml, the key:
  * "data.yaml: names has 3 entries but nc is 4 (make them agree)". */
 yolo_status dataset_open(const char *path, dataset **out);
+/* The same, with root (when not NULL) as the dataset root of a data.yaml on disk whatever its path:
+ * says: a run found its root once and keeps it, whatever the working folder later. */
+yolo_status dataset_open_at(const char *path, const char *root, dataset **out);
+
+/* The environment variable that sets the datasets folder, before Ultralytics' settings file. */
+#define DATASET_DIR_ENV "YOLO_DATASETS_DIR"
+/* The datasets folder into dir, and where it came from into from: $YOLO_DATASETS_DIR, else datasets_dir
+ * of Ultralytics' settings file ($YOLO_CONFIG_DIR/settings.json, else ~/.config/Ultralytics/settings.json),
+ * else datasets/ under the working folder (what Ultralytics' first start writes there). */
+yolo_status dataset_datasets_dir(char *dir, size_t cap, char *from, size_t fcap);
+/* The dataset that data= names: the path itself when it exists, else for a bare name (coco8.yaml) the
+ * datasets folder's NAME, STEM/NAME or STEM/data.yaml. Not found: YOLO_ERR_USAGE with one line naming every
+ * place tried, and that nothing is ever downloaded. */
+yolo_status dataset_find(const char *data, char *out, size_t cap);
 void dataset_free(dataset *ds);
 /* A dataset from data.yaml text (tests and the fuzz harness): name is used in messages, dir stands for
  * the YAML file's folder. Nothing is read from disk until a split is loaded. */
@@ -53,6 +69,11 @@ bool dataset_is_classify(const dataset *ds);
 const char *dataset_path(const dataset *ds);
 /* The dataset root that split paths are relative to (a folder, or a prefix inside an archive). */
 const char *dataset_root(const dataset *ds);
+/* For a data.yaml on disk, the root its path: led to (what dataset_open_at takes back); else NULL. */
+const char *dataset_yaml_root(const dataset *ds);
+/* When two candidate roots of a relative path: both hold the dataset: one line saying which was taken
+ * (the first in Ultralytics' order); else NULL. */
+const char *dataset_note(const dataset *ds);
 /* Whether data.yaml names this split (train, val, test) or, for ImageFolder, the folder exists
  * ("val" also finds "validation"). */
 bool dataset_has_split(const dataset *ds, const char *split);

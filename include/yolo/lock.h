@@ -28,7 +28,9 @@ yolo_status lock_acquire(const char *dir, run_lock **out);
 /* Releases the lock (NULL is fine). */
 void lock_release(run_lock *l);
 
-/* The run folder of a checkpoint path: RUN for RUN/weights/NAME.pt, else the file's folder. */
+/* The run folder of a checkpoint path: RUN for RUN/weights/NAME.pt, else the file's folder, as an
+ * absolute real path (symlinks, "." and "//" resolved), so that every alias of a run finds the same
+ * lock. */
 void lock_run_dir(const char *ckpt_path, char *out, unsigned long cap);
 
 #ifdef __cplusplus

@@ -33,6 +33,9 @@ yolo_status results_add_row(yv_doc *doc, yv *train_results, const char *task, co
 /* Number of rows in train_results (the length of its epoch column; 0 if none). */
 int results_row_count(const yv *train_results);
 
+/* train_results as the text of results.csv (malloc'ed into *text, *len bytes; see results_write_csv). */
+yolo_status results_csv_text(const yv *train_results, char **text, size_t *len);
+
 /* Writes train_results as CSV to path, atomically: the header, then every row with "%.6g" numbers,
  * as Ultralytics writes them. Columns follow train_results' order. */
 yolo_status results_write_csv(const char *path, const yv *train_results);

@@ -28,6 +28,7 @@ typedef struct {
     const char *device; /* NULL: the args' device ("cpu", "0", "cuda:1") */
     int save_every;     /* write the checkpoint every N batches inside the epoch (0: only at its end) */
     int stop_after;     /* stop after N batches of this process, saving the position (0: run to the end) */
+    const char *data;   /* resume: the run's dataset found elsewhere (same class names), or NULL */
     const char *val_stream; /* a validation stream file instead of building one from the dataset */
     FILE *log;              /* progress and notes (stderr); NULL: silent */
     /* set (by a signal handler) to stop after the current batch, saving the position like stop_after */
