@@ -8,7 +8,8 @@
         print(r.path, r.boxes.xyxy, r.boxes.conf, r.boxes.cls)
 
 Every call runs the `yolo` script (see yolo(1)) with Ultralytics' key=value arguments, so the rules
-of the command line hold here too: on resume only the keys yolo(1) marks "resume" may be given.
+of the command line hold here too: on resume only the keys yolo(1) marks "resume" may be given (data=: the run's
+dataset where it is now, with the same class names).
 Training shows its progress as it happens and returns a TrainResults with the final metrics; Ctrl+C
 stops it at the saved position and raises KeyboardInterrupt naming the resume call. A failed run
 raises RuntimeError with the script's error line.

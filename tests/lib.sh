@@ -33,6 +33,14 @@ fashion_data() {
     exit 1
 }
 
+# lock_held FILE: whether some process holds a flock on FILE (read from /proc/locks: probing with
+# flock -n would take the lock for a moment and could refuse the very command being waited for)
+lock_held() {
+    local ino
+    ino=$(stat -c %i "$1" 2>/dev/null) || return 1
+    grep -q "FLOCK .*:$ino " /proc/locks
+}
+
 have_python_torch() { "$PYTHON" -c 'import torch' 2>/dev/null; }
 
 # need PATH...: the test data and packages a test reads are part of the project (tests/data, make deps).
