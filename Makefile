@@ -63,7 +63,7 @@ DEB_PACKAGES = build-essential libtorch-dev libmsgpack-dev libyaml-dev libarchiv
        python3-torch python3-torchvision python3-numpy python3-pil afl++ clang libclang-rt-14-dev zstd bc \
        libdnnl-dev libcairo2-dev libfreetype-dev fonts-dejavu-core clang-format tmux strace iproute2
 
-.PHONY: all check deps install bench fuzz fuzz-check clean format format-check demo man-keys
+.PHONY: all check deps install bench fuzz fuzz-check clean format format-check demo man-keys soak
 # Keep object files of tools and tests between builds.
 .SECONDARY:
 all: $(TOOLS) $(TESTS) $(BENCHES)
@@ -109,6 +109,11 @@ check:
 
 bench: all
 	BUILD=$(BUILD) bench/run
+
+# The long randomized user session (2,000 steps, STEPS= and SEED= to change) and 20 Ctrl+C presses
+# through a real terminal, with their figures (about an hour on 2 cores).
+soak: all
+	BUILD=$(BUILD) tests/soak.sh
 
 # The guide's workflow on Fashion-MNIST: train, Ctrl+C mid-run, resume, final table (a few minutes).
 demo: all
