@@ -614,17 +614,17 @@ static yolo_status conv_fwd(model *m, const conv_p *c, const torch_tensor *x, to
     yolo_status st;
     YOLO_TRY(layer_conv(m, x, fused ? c->fw : c->w, fused ? c->fb : NULL, c->s, c->k / 2, false, out));
     if (fused) return c->linear ? YOLO_OK : torch_silu_(*out);
-    YOLO_TRY(torch_batch_norm(*out, c->bw, c->bb, c->rm, c->rv, m->training, m->bn_momentum, m->bn_eps, out));
     if (m->training) {
         bool was = torch_set_grad_enabled(false);
         st = torch_add_scalar_(c->nbt, 1);
         torch_set_grad_enabled(was);
         if (st != YOLO_OK) return st;
     }
-    if (c->linear) return YOLO_OK;
-    /* While recording gradients an in-place SiLU first clones its input for the backward pass (SiLU's
-     * derivative needs it), so the out-of-place form, same kernel and same values, is cheaper. */
-    return torch_grad_enabled() ? torch_silu(*out, out) : torch_silu_(*out);
+    if (c->linear)
+        return torch_batch_norm(*out, c->bw, c->bb, c->rm, c->rv, m->training, m->bn_momentum, m->bn_eps,
+                                out);
+    return torch_batch_norm_silu(*out, c->bw, c->bb, c->rm, c->rv, m->training, m->bn_momentum, m->bn_eps,
+                                 out);
 done:
     return st;
 }

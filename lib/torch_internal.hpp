@@ -88,6 +88,12 @@ at::Tensor blocked_batch_norm(const at::Tensor &x, const at::Tensor &w, const at
 at::Tensor blocked_max_pool2d(const at::Tensor &x, int64_t k, int64_t s, int64_t p);
 at::Tensor blocked_upsample_nearest2d(const at::Tensor &x, int64_t scale);
 
+// Training BN then SiLU on a blocked input as one autograd node that holds less memory (same values);
+// _fuses says whether these arguments take that path.
+bool blocked_batch_norm_silu_fuses(const at::Tensor &x, const at::Tensor &w, const at::Tensor &b,
+                                   bool training);
+at::Tensor blocked_batch_norm_silu(const at::Tensor &x, const at::Tensor &w, const at::Tensor &b,
+                                   const at::Tensor &rm, const at::Tensor &rv, double momentum, double eps);
 } // namespace yt
 
 #endif

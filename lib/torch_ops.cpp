@@ -1,6 +1,7 @@
 // libtorch wrapper: arithmetic, shape and layer ops (see include/yolo/torch.h).
 #include "torch_internal.hpp"
 
+#include <ATen/core/grad_mode.h>
 #include <ATen/ops/adaptive_avg_pool2d.h>
 #include <ATen/ops/batch_norm.h>
 #include <ATen/ops/cat.h>
@@ -186,6 +187,22 @@ extern "C" yolo_status torch_batch_norm(const torch_tensor *x, const torch_tenso
                                                    opt(running_var), training, momentum, eps));
         put(out, at::batch_norm(T(x), opt(weight), opt(bias), opt(running_mean), opt(running_var), training,
                                 momentum, eps, /*cudnn_enabled=*/true));
+    });
+}
+
+extern "C" yolo_status torch_batch_norm_silu(const torch_tensor *x, const torch_tensor *weight,
+                                             const torch_tensor *bias, torch_tensor *running_mean,
+                                             torch_tensor *running_var, bool training, double momentum,
+                                             double eps, torch_tensor **out) {
+    return guard("batch_norm_silu", [&] {
+        const at::Tensor &t = T(x), w = opt(weight), b = opt(bias), rm = opt(running_mean),
+                         rv = opt(running_var);
+        if (yt::blocked_batch_norm_silu_fuses(t, w, b, training))
+            return put(out, yt::blocked_batch_norm_silu(t, w, b, rm, rv, momentum, eps));
+        at::Tensor y = yt::blocked(t) ? yt::blocked_batch_norm(t, w, b, rm, rv, training, momentum, eps)
+                                      : at::batch_norm(t, w, b, rm, rv, training, momentum, eps, true);
+        // in place when no gradient is recorded; otherwise SiLU's backward needs its input
+        put(out, at::GradMode::is_enabled() ? at::silu(y) : at::silu_(y));
     });
 }
 

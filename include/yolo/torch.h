@@ -184,6 +184,11 @@ yolo_status torch_batch_norm(const torch_tensor *x, const torch_tensor *weight, 
                              torch_tensor *running_mean, torch_tensor *running_var, bool training,
                              double momentum, double eps, torch_tensor **out);
 yolo_status torch_max_pool2d(const torch_tensor *x, int kernel, int stride, int pad, torch_tensor **out);
+/* torch_batch_norm followed by SiLU, with the same values. Training on a blocked input records one
+ * autograd node that keeps only the BN input (SiLU's input is recomputed in backward): less memory. */
+yolo_status torch_batch_norm_silu(const torch_tensor *x, const torch_tensor *weight, const torch_tensor *bias,
+                                  torch_tensor *running_mean, torch_tensor *running_var, bool training,
+                                  double momentum, double eps, torch_tensor **out);
 /* Nearest-neighbour upsampling by an integer factor. */
 yolo_status torch_upsample_nearest2d(const torch_tensor *x, int scale, torch_tensor **out);
 yolo_status torch_adaptive_avg_pool2d(const torch_tensor *x, int out_h, int out_w, torch_tensor **out);
