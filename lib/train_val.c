@@ -3,7 +3,6 @@
 #include "train_internal.h"
 
 #include <errno.h>
-#include <malloc.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -145,16 +144,6 @@ static yolo_status val_results(trainer *t, val *v, const val_loss *vl, val_resul
 yolo_status train_validate(trainer *t, int epoch, val_result *vr) {
     memset(vr, 0, sizeof *vr);
     vr->fitness = NAN;
-#ifdef M_MMAP_THRESHOLD
-    /* The training steps' freed activations stay in the heap (keep_freed_memory), resident; and
-     * validation's blocks (twice the batch, other shapes) mostly miss their holes, so the peak RSS
-     * would grow by another 66 MB. Handing the free pages back first (8 ms) and mapping validation's
-     * blocks over 4 MiB on their own, given back on free, keeps the peak at the training's
-     * (fashion_det256, 128 px: 427-430 MiB at 1 and 2 threads instead of 467-480), for ~60k page
-     * faults (~0.05 s). It stays in force: after validation only the save follows. */
-    malloc_trim(0);
-    mallopt(M_MMAP_THRESHOLD, 4 << 20);
-#endif
     int bs = 2 * t->batch;
     val_input in;
     memset(&in, 0, sizeof in);

@@ -1,0 +1,187 @@
+// libtorch wrapper: the CPU allocator of training processes (torch_memory_reuse in include/yolo/torch.h).
+//
+// A training step allocates the same large tensors at every step (activations, their gradients).
+// glibc maps each block over its mmap threshold on its own and unmaps it on free, so every step
+// faulted gigabytes in again, page by page: at 640 px, 30% of an epoch was kernel time. Keeping
+// freed blocks mapped ends that, but a block freed at one size cannot serve a request of another:
+// a size-keyed cache, or glibc's heap with mmap off, grew to 1.3-1.5x the live peak.
+//
+// This pool keeps the freed pages themselves. A request takes a freed block of its size when there
+// is one (at every step but the first, nearly always); otherwise freed blocks are broken up into
+// pieces and the block is carved from one piece, or assembled from several, moved next to each
+// other with mremap (the kernel moves page-table entries: nothing is copied, zeroed or faulted).
+// Resident memory stays at the live peak, and each page is faulted in once per process.
+//
+// Blocks under 1 MiB come from libtorch's own allocation function (glibc, which keeps them).
+#include "torch_internal.hpp"
+
+#include <c10/core/CPUAllocator.h>
+#include <c10/core/impl/alloc_cpu.h>
+
+#include <sys/mman.h>
+
+#include <algorithm>
+#include <iterator>
+#include <map>
+#include <mutex>
+#include <new>
+#include <unordered_map>
+#include <vector>
+
+namespace {
+
+constexpr size_t kPage = 4096;
+constexpr size_t kMinBlock = 1u << 20;
+// A block of more pieces is completed with fresh pages; more loose pieces than this are unmapped
+// (the smallest first), so that the process' mappings stay few whatever the sizes asked for.
+constexpr size_t kMaxPieces = 64, kMaxLoose = 512;
+
+// A page range inside one kernel mapping (mremap moves only such ranges).
+struct piece {
+    char *addr;
+    size_t len;
+};
+
+// A block handed out: the pieces it is made of, in address order; the first one starts it.
+struct block {
+    std::vector<piece> pieces;
+    size_t size = 0;
+};
+
+class page_pool final : public c10::Allocator {
+  public:
+    c10::DataPtr allocate(size_t n) const override {
+        void *p = n < kMinBlock ? c10::alloc_cpu(n) : take(n);
+        return c10::DataPtr(p, p, &release, c10::Device(c10::DeviceType::CPU));
+    }
+    // raw_allocate/raw_deallocate (used inside libtorch) need data == context and this deleter.
+    c10::DeleterFnPtr raw_deleter() const override { return &release; }
+
+  private:
+    static void release(void *p);
+
+    void *take(size_t n) const {
+        size_t r = (n + kPage - 1) / kPage * kPage;
+        std::lock_guard<std::mutex> g(mu);
+        block *b = get(r);
+        if (!b) {
+            unmap_idle(); // out of address space: give back what is kept, and try once more
+            b = get(r);
+        }
+        TORCH_CHECK(b, "out of memory: cannot map ", r, " bytes for a tensor");
+        void *p = b->pieces[0].addr;
+        live.emplace(p, b);
+        return p;
+    }
+
+    block *get(size_t r) const {
+        auto it = idle.lower_bound(r);
+        if (it != idle.end() && it->first - r <= r / 8) {
+            block *b = it->second;
+            idle.erase(it);
+            return b;
+        }
+        block *b = new (std::nothrow) block;
+        if (!b) return nullptr;
+        b->size = r;
+        break_up(r);
+        if (carve(r, b) || gather(r, b)) return b;
+        delete b;
+        return nullptr;
+    }
+
+    // Freed blocks, the largest first, become loose pieces until these cover r bytes.
+    void break_up(size_t r) const {
+        size_t have = 0;
+        for (const auto &kv : loose)
+            have += kv.first;
+        while (have < r && !idle.empty()) {
+            auto last = std::prev(idle.end());
+            block *b = last->second;
+            have += last->first;
+            idle.erase(last);
+            for (const piece &p : b->pieces)
+                loose.emplace(p.len, p.addr);
+            delete b;
+        }
+        while (loose.size() > kMaxLoose) {
+            munmap(loose.begin()->second, loose.begin()->first);
+            loose.erase(loose.begin());
+        }
+    }
+
+    // The smallest loose piece that holds r bytes; the rest of it stays loose.
+    bool carve(size_t r, block *b) const {
+        auto it = loose.lower_bound(r);
+        if (it == loose.end()) return false;
+        size_t len = it->first;
+        char *a = it->second;
+        loose.erase(it);
+        if (len > r) loose.emplace(len - r, a + r);
+        b->pieces.push_back({a, r});
+        return true;
+    }
+
+    // A fresh mapping of r bytes, filled with the largest loose pieces (fresh pages where they run out).
+    bool gather(size_t r, block *b) const {
+        void *m = mmap(nullptr, r, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (m == MAP_FAILED) return false;
+        char *dst = static_cast<char *>(m), *end = dst + r;
+        while (dst < end && !loose.empty() && b->pieces.size() + 1 < kMaxPieces) {
+            auto it = std::prev(loose.end());
+            size_t len = it->first, use = std::min(len, (size_t)(end - dst));
+            char *a = it->second;
+            if (mremap(a, use, use, MREMAP_MAYMOVE | MREMAP_FIXED, dst) == MAP_FAILED) break;
+            loose.erase(it);
+            if (use < len) loose.emplace(len - use, a + use);
+            b->pieces.push_back({dst, use});
+            dst += use;
+        }
+        if (dst < end) b->pieces.push_back({dst, (size_t)(end - dst)});
+        return true;
+    }
+
+    void unmap_idle() const {
+        for (const auto &kv : idle) {
+            for (const piece &p : kv.second->pieces)
+                munmap(p.addr, p.len);
+            delete kv.second;
+        }
+        idle.clear();
+        for (const auto &kv : loose)
+            munmap(kv.second, kv.first);
+        loose.clear();
+    }
+
+    mutable std::mutex mu;
+    mutable std::unordered_map<void *, block *> live; // by address
+    mutable std::multimap<size_t, block *> idle;      // freed blocks, by size
+    mutable std::multimap<size_t, char *> loose;      // pieces of broken-up blocks, by length
+};
+
+// Never destroyed: tensors may be freed by other static destructors at exit.
+page_pool *pool;
+
+void page_pool::release(void *p) {
+    if (!p) return;
+    std::unique_lock<std::mutex> g(pool->mu);
+    auto it = pool->live.find(p);
+    if (it == pool->live.end()) {
+        g.unlock();
+        c10::free_cpu(p); // a small block
+        return;
+    }
+    block *b = it->second;
+    pool->live.erase(it);
+    pool->idle.emplace(b->size, b);
+}
+
+} // namespace
+
+extern "C" yolo_status torch_memory_reuse(void) {
+    return yt::guard("memory pool", [] {
+        static std::once_flag once;
+        std::call_once(once, [] { pool = new page_pool; });
+        c10::SetCPUAllocator(pool, 1);
+    });
+}
