@@ -1,20 +1,34 @@
 #!/usr/bin/env bash
-# yolo-train-epoch timings (figures only, never pass/fail): wall time of one training epoch on
-# fashion_det256 (256 train + 64 val images) at imgsz 128, batch 16, yolov8n.yaml, at 1 and 2 threads,
-# process start, checkpoint load/save and validation included; the stream is made beforehand, so the
-# figure is the trainer's alone (the yolo-data time is printed beside it). Peak RSS when GNU time exists,
-# and the trainer's own YOLO_PROFILE breakdown (steps, validation, save, time before main, open).
+# yolo-train-epoch timings (figures only, never pass/fail): wall time of one training epoch, batch 16,
+# yolov8n.yaml, at 1 and 2 threads, process start, checkpoint load/save and validation included; the
+# stream is made beforehand, so the figure is the trainer's alone (the yolo-data time is printed beside
+# it). Two sizes:
+#   128 px (default): fashion_det256 (256 train + 64 val images). Ultralytics 8.4.52 (issue 6): 4.9 s
+#           per epoch at 1 thread, 3.7 s at 2, peak RSS 675 MiB.
+#   640 px: fashion_det (64 train + 16 val images), the size users train at. Ultralytics 8.4.52
+#           (issue 21): 49.0 s per epoch at 1 thread, peak RSS 4.4 GiB.
 # Each epoch is timed twice: as a process of its own (yolo-train-epoch, which loads libtorch: 0.3 s
 # before main) and as the yolo loop runs it, a process forked by the trainer server for
 # yolo-train-epoch-client (libtorch already loaded; the time runs from the client's start to its exit).
-# Reference (issue 6): Ultralytics 8.4.52 takes 4.9 s per epoch at 1 thread, 3.7 s at 2, peak RSS 675 MiB.
-# Usage: bench/train_epoch.sh [epochs-to-time]   (default 2: epoch 0 from args.yaml, then epoch 1 resumed)
+# Beside the wall time: the 2-thread speed-up, the trainer's user and system CPU time, the kernel's
+# share of the wall time, minor page faults and peak RSS (its YOLO_PROFILE lines, which also say where
+# the time went). Then the minor page faults of one training step after the first (a run stopped
+# after 3 batches minus one stopped after 1, halved), at 1 thread: the memory a step reuses instead
+# of faulting in again. CPU times and fault counts stay meaningful on a loaded machine; wall times not.
+# Usage: bench/train_epoch.sh [epochs-to-time] [imgsz]   (default 2 128: epoch 0 from args.yaml, then
+#        epoch 1 resumed)
 set -u
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
 BIN=$PWD/$BUILD/bin
 DATA=${DATA:-$PWD/tests/data}
-DATA=$DATA/fashion_det256/data.yaml
+N=${1:-2}
+IMGSZ=${2:-128}
+case $IMGSZ in
+128) DATA=$DATA/fashion_det256/data.yaml REF1=4.9 REF2=3.7 REF_RSS=675 ;;
+640) DATA=$DATA/fashion_det/data.yaml REF1=49.0 REF2= REF_RSS=4506 ;;
+*) echo "train_epoch: imgsz $IMGSZ: no reference figures (128 or 640)"; exit 0 ;;
+esac
 [ -x "$BIN/yolo-train-epoch" ] || { echo "train_epoch: $BIN/yolo-train-epoch not built (run make)"; exit 0; }
 [ -f "$DATA" ] || { echo "train_epoch: $DATA not found"; exit 0; }
 export YOLO_MODELS=${YOLO_MODELS:-$PWD/cfg/models}
@@ -22,10 +36,8 @@ export YOLO_MODELS=${YOLO_MODELS:-$PWD/cfg/models}
 export YOLO_LABEL_CACHE=off
 W=$(mktemp -d /tmp/bench-train.XXXXXX)
 trap 'rm -rf "$W"' EXIT
-N=${1:-2}
 now() { date +%s.%N; }
-TIMEV=
-/usr/bin/time -v true >/dev/null 2>&1 && TIMEV="/usr/bin/time -v -o $W/rss"
+echo "train_epoch: $IMGSZ px, $(basename "$(dirname "$DATA")"), batch 16; load average $(cut -d' ' -f1-3 /proc/loadavg)"
 
 cat >"$W/args.yaml" <<Y
 task: detect
@@ -33,15 +45,20 @@ model: yolov8n.yaml
 data: $DATA
 epochs: 30
 batch: 16
-imgsz: 128
+imgsz: $IMGSZ
 seed: 0
 Y
 for e in $(seq 0 $((N - 1))); do
     t0=$(now)
-    "$BIN/yolo-data" "$DATA" --split train --epoch $e --epochs 30 --seed 0 --imgsz 128 -o "$W/s$e.bin" 2>/dev/null
+    "$BIN/yolo-data" "$DATA" --split train --epoch $e --epochs 30 --seed 0 --imgsz $IMGSZ -o "$W/s$e.bin" 2>/dev/null
     t1=$(now)
     printf 'train_epoch: yolo-data stream of epoch %d: %.2f s\n' $e "$(echo "$t1 - $t0" | bc)"
 done
+
+# "user U s, sys S s, minor page faults F, ... peak RSS R MiB" of the trainer's profile in $W/err
+usage() { sed -n 's/^profile: cpu user \([0-9.]*\) s, sys \([0-9.]*\) s, minor page faults \([0-9]*\), major [0-9]*, peak RSS \([0-9]*\) MiB/\1 \2 \3 \4/p' "$W/err"; }
+
+declare -A wall1
 exec {server_in}> >(exec "$BIN/yolo-train-epoch" --serve "$W/socket" >/dev/null 2>&1)
 server=$!
 for how in process served; do
@@ -54,16 +71,33 @@ for how in process served; do
             # the first served call waits for the server to load libtorch: not part of an epoch
             [ $how = served ] && [ $th = 1 ] && [ $e = 0 ] && "${run[@]}" --bogus >/dev/null 2>&1
             t0=$(now)
-            YOLO_PROFILE=1 $TIMEV "${run[@]}" "$@" threads=$th <"$W/s$e.bin" >"$W/out" 2>"$W/err" || { echo "train_epoch: failed: $(tail -1 "$W/err")"; break; }
+            YOLO_PROFILE=1 "${run[@]}" "$@" threads=$th <"$W/s$e.bin" >"$W/out" 2>"$W/err" || { echo "train_epoch: failed: $(tail -1 "$W/err")"; break; }
             t1=$(now)
-            rss=
-            [ -n "$TIMEV" ] && [ $how = process ] && rss=$(awk '/Maximum resident/ {r = $NF} /User time/ {u = $NF} /System time/ {s = $NF}
-                END {printf "%.0f MiB, CPU %.2f s", r / 1024, u + s}' "$W/rss")
-            printf 'train_epoch: %s, threads=%d epoch %d: %.2f s wall (Ultralytics %s s)%s  %s\n' $how $th $e "$(echo "$t1 - $t0" | bc)" \
-                "$([ $th = 1 ] && echo 4.9 || echo 3.7)" "${rss:+, peak RSS $rss}" "$(grep -o 'mAP50-95(B)":[0-9.e-]*' "$W/out" | head -1)"
-            # where the time outside the training steps goes: start-up, validation, checkpoint writing
-            sed -n 's/^profile: /train_epoch:   /p' "$W/err"
+            wall=$(echo "$t1 - $t0" | bc)
+            [ $th = 1 ] && wall1[$how$e]=$wall
+            ref=$([ $th = 1 ] && echo $REF1 || echo $REF2)
+            speedup=
+            [ $th = 2 ] && speedup=$(awk -v a="${wall1[$how$e]}" -v b="$wall" 'BEGIN {printf "%.2f", a / b}')
+            read -r user sys faults rss < <(usage)
+            printf 'train_epoch: %s, threads=%d epoch %d: %.2f s wall%s%s; CPU user %s s, sys %s s (kernel %.1f%% of wall), %s minor faults, peak RSS %s MiB (Ultralytics %s MiB)  %s\n' \
+                $how $th $e "$wall" "${ref:+ (Ultralytics $ref s)}" "${speedup:+, ${speedup}x the 1-thread epoch}" \
+                "$user" "$sys" "$(echo "100 * $sys / $wall" | bc -l)" "$faults" "$rss" $REF_RSS \
+                "$(grep -o 'mAP50-95(B)":[0-9.e-]*' "$W/out" | head -1)"
+            # where the time went: steps by phase, validation, save, start-up
+            sed -n '/^profile: cpu /d; s/^profile: /train_epoch:   /p' "$W/err"
         done
     done
 done
 exec {server_in}>&-
+
+# page faults of one step after the first: a run stopped after 3 batches against one stopped after 1
+declare -A step_faults step_sys
+for stop in 1 3; do
+    rm -rf "$W/f"
+    YOLO_PROFILE=1 "$BIN/yolo-train-epoch" --new "$W/args.yaml" -o "$W/f/weights/last.pt" --stop-after $stop threads=1 \
+        <"$W/s0.bin" >/dev/null 2>"$W/err" || { echo "train_epoch: failed: $(tail -1 "$W/err")"; exit 0; }
+    read -r _ sys faults _ < <(usage)
+    step_faults[$stop]=$faults step_sys[$stop]=$sys
+done
+printf 'train_epoch: one step after the first, 1 thread: %d minor page faults, %.3f s system time (the first step faults its working set in: %d in a run stopped after it)\n' \
+    $(((step_faults[3] - step_faults[1]) / 2)) "$(echo "(${step_sys[3]} - ${step_sys[1]}) / 2" | bc -l)" "${step_faults[1]}"
