@@ -17,6 +17,11 @@
 
 #include <dlfcn.h>
 
+#include <algorithm>
+#include <atomic>
+#include <exception>
+#include <mutex>
+
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -118,6 +123,69 @@ std::vector<int64_t> shape_vec(int ndim, const int64_t *shape) {
     for (int64_t s : v)
         if (s < 0) throw usage_error("negative size in shape");
     return v;
+}
+
+namespace {
+
+// libgomp's entry points, looked up in the process: libtorch's own runtime, whichever file it is.
+struct gomp_api {
+    void (*parallel)(void (*fn)(void *), void *data, unsigned num_threads, unsigned flags);
+    int (*thread_num)(void);
+    int (*num_threads)(void);
+};
+
+const gomp_api *gomp() {
+    static gomp_api api;
+    static std::once_flag once;
+    std::call_once(once, [] {
+        api.parallel = reinterpret_cast<decltype(api.parallel)>(dlsym(RTLD_DEFAULT, "GOMP_parallel"));
+        api.thread_num =
+            reinterpret_cast<decltype(api.thread_num)>(dlsym(RTLD_DEFAULT, "omp_get_thread_num"));
+        api.num_threads =
+            reinterpret_cast<decltype(api.num_threads)>(dlsym(RTLD_DEFAULT, "omp_get_num_threads"));
+    });
+    return api.parallel && api.thread_num && api.num_threads ? &api : nullptr;
+}
+
+struct region {
+    const gomp_api *g;
+    int64_t begin, end, grain;
+    const std::function<void(int64_t, int64_t)> *f;
+    std::atomic_flag failed = ATOMIC_FLAG_INIT;
+    std::exception_ptr error;
+};
+
+// One thread's part, chunked as ATen's invoke_parallel chunks.
+void region_part(void *p) {
+    region *r = static_cast<region *>(p);
+    int64_t n = r->end - r->begin, threads = r->g->num_threads();
+    if (r->grain > 0) threads = std::min(threads, (n + r->grain - 1) / r->grain);
+    int64_t tid = r->g->thread_num(), chunk = (n + threads - 1) / threads, b = r->begin + tid * chunk;
+    if (b >= r->end) return;
+    try {
+        at::internal::ThreadIdGuard guard(tid);
+        (*r->f)(b, std::min(r->end, b + chunk));
+    } catch (...) {
+        if (!r->failed.test_and_set()) r->error = std::current_exception();
+    }
+}
+
+} // namespace
+
+void parallel_for(int64_t begin, int64_t end, int64_t grain, const std::function<void(int64_t, int64_t)> &f) {
+    if (begin >= end) return;
+    at::internal::lazy_init_num_threads();
+    const gomp_api *g = gomp();
+    int64_t n = end - begin;
+    if (!g || n <= grain || n <= 1 || at::in_parallel_region() || at::get_num_threads() <= 1) {
+        at::internal::ThreadIdGuard guard(0);
+        f(begin, end);
+        return;
+    }
+    region r;
+    r.g = g, r.begin = begin, r.end = end, r.grain = grain, r.f = &f;
+    g->parallel(region_part, &r, 0, 0);
+    if (r.error) std::rethrow_exception(r.error);
 }
 
 } // namespace yt

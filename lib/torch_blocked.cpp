@@ -114,7 +114,7 @@ bn_stats bn_statistics(const at::Tensor &x, const at::Tensor &rm, const at::Tens
     if (training) {
         st.mean = at::empty({s.c}, x.options());
         at::Tensor var_sum = at::empty({s.c}, x.options());
-        at::parallel_for(0, s.c / BNORM_GROUP, 1, [&](int64_t g0, int64_t g1) {
+        yt::parallel_for(0, s.c / BNORM_GROUP, 1, [&](int64_t g0, int64_t g1) {
             bnorm_stats(&s, F(x), g0, g1, F(st.mean), F(var_sum));
         });
         bnorm_update(&s, F(st.mean), F(var_sum), momentum, eps, F(st.invstd), F(rm), F(rv));
@@ -130,7 +130,7 @@ bn_stats bn_statistics(const at::Tensor &x, const at::Tensor &rm, const at::Tens
 at::Tensor bn_apply(const at::Tensor &x, const bn_stats &st, const at::Tensor &w, const at::Tensor &b) {
     bnorm_shape s = shape_of(x);
     at::Tensor y = at::empty_like(x);
-    at::parallel_for(0, s.n * (s.c / DNNL_BLOCK), 1, [&](int64_t p0, int64_t p1) {
+    yt::parallel_for(0, s.n * (s.c / DNNL_BLOCK), 1, [&](int64_t p0, int64_t p1) {
         bnorm_apply(&s, F(x), F(st.mean), F(st.invstd), F(w), F(b), p0, p1, F(y));
     });
     return y;
@@ -143,12 +143,12 @@ variable_list bn_backward(const at::Tensor &x, const at::Tensor &w, const bn_sta
     auto opts = x.options();
     at::Tensor gx, gw = at::empty({s.c}, opts), gb = at::empty({s.c}, opts), k = at::empty({s.c}, opts),
                    gmean = at::empty({s.c}, opts);
-    at::parallel_for(0, s.c / BNORM_GROUP, 1, [&](int64_t g0, int64_t g1) {
+    yt::parallel_for(0, s.c / BNORM_GROUP, 1, [&](int64_t g0, int64_t g1) {
         bnorm_backward_stats(&s, F(x), F(gy), F(st.mean), F(st.invstd), g0, g1, F(gw), F(gb), F(k), F(gmean));
     });
     if (input_grad) {
         gx = at::empty_like(x);
-        at::parallel_for(0, s.n * (s.c / DNNL_BLOCK), 1, [&](int64_t p0, int64_t p1) {
+        yt::parallel_for(0, s.n * (s.c / DNNL_BLOCK), 1, [&](int64_t p0, int64_t p1) {
             bnorm_backward_input(&s, F(x), F(gy), F(st.mean), F(st.invstd), F(w), F(k), F(gmean), p0, p1,
                                  F(gx));
         });

@@ -15,6 +15,7 @@
 #include <c10/core/ScalarType.h>
 #include <c10/util/Exception.h>
 
+#include <functional>
 #include <new>
 #include <stdexcept>
 #include <string>
@@ -69,6 +70,12 @@ inline void put(torch_tensor **out, at::Tensor t) {
     torch_tensor *h = new torch_tensor{std::move(t)};
     *out = h;
 }
+
+// at::parallel_for on libtorch's intra-op threads, the same chunks. ATen's own template compiles to a
+// plain loop in a file built without -fopenmp (ours: the clang build would link another OpenMP
+// runtime), so this one enters the parallel region through the libgomp libtorch loaded (GOMP_parallel,
+// what `#pragma omp parallel` compiles to); where there is none, the loop runs on the calling thread.
+void parallel_for(int64_t begin, int64_t end, int64_t grain, const std::function<void(int64_t, int64_t)> &f);
 
 c10::ScalarType scalar_type(torch_dtype dt);
 torch_dtype dtype_of(c10::ScalarType st);

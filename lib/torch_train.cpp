@@ -348,6 +348,6 @@ extern "C" yolo_status tt_parallel_jobs(const tt_range_job *jobs, int njobs, int
         if (total < grain || at::get_num_threads() <= 1 || at::in_parallel_region())
             run(0, total);
         else
-            at::parallel_for(0, total, grain < 1 ? 1 : grain, run);
+            yt::parallel_for(0, total, grain < 1 ? 1 : grain, run);
     });
 }
