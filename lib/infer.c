@@ -71,7 +71,7 @@ static yolo_status load(infer *m, const char *path) {
     if (!yaml_file)
         return yolo_error(YOLO_ERR_FORMAT, "%s: the checkpoint does not name its model YAML", path);
     modelcfg *cfg = NULL;
-    if ((st = modelcfg_load(yaml_file, m->nc, &cfg)) != YOLO_OK) return yolo_error_prefix(st, path);
+    if ((st = modelcfg_load_stored(yaml, m->nc, &cfg)) != YOLO_OK) return yolo_error_prefix(st, path);
     /* no random initialisation: every weight is loaded next */
     st = model_build_blank(cfg, m->dev, &m->net);
     modelcfg_free(cfg);

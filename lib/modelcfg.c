@@ -871,6 +871,20 @@ static yolo_status yaml_node_value(const modelcfg *cfg, yv_doc *doc, yaml_docume
     return YOLO_OK;
 }
 
+yolo_status modelcfg_load_stored(const yv *yaml, int nc_override, modelcfg **out) {
+    *out = NULL;
+    const char *name = yv_as_str(yv_dict_get(yaml, "yaml_file"));
+    const yv *text = yv_dict_get(yaml, "text");
+    if (text && text->kind == YV_STR)
+        return modelcfg_load_text(text->str.s, text->str.len, name, nc_override, out);
+    if (!name) return yolo_error(YOLO_ERR_FORMAT, "the checkpoint does not name its model YAML");
+    return modelcfg_load(name, nc_override, out);
+}
+
+const char *modelcfg_text(const modelcfg *cfg) {
+    return cfg->text;
+}
+
 yolo_status modelcfg_yaml_value(const modelcfg *cfg, yv_doc *doc, yv **out) {
     yaml_parser_t parser;
     yaml_document_t d;

@@ -126,9 +126,10 @@ yolo_status train_build_ema(trainer *t) {
     return st;
 }
 
-/* blank: the weights come from a checkpoint next, so none are drawn */
-yolo_status train_build_model(trainer *t, const char *yaml, int nc, bool blank) {
-    yolo_status st = modelcfg_load(yaml, nc, &t->cfg);
+/* blank: the weights come from a checkpoint next, so none are drawn. stored: a checkpoint's "yaml"
+ * entry to build from (modelcfg_load_stored), whose yaml_file is yaml; NULL: the file yaml names. */
+yolo_status train_build_model(trainer *t, const char *yaml, const yv *stored, int nc, bool blank) {
+    yolo_status st = stored ? modelcfg_load_stored(stored, nc, &t->cfg) : modelcfg_load(yaml, nc, &t->cfg);
     if (st != YOLO_OK) return st;
     snprintf(t->yaml_file, sizeof t->yaml_file, "%s", yaml);
     snprintf(t->task, sizeof t->task, "%s", modelcfg_task(t->cfg));
@@ -190,8 +191,10 @@ static yolo_status load_pretrained(trainer *t, const char *path, int nc) {
     yolo_status st = ckpt_read(path, NULL, &doc, &root);
     if (st != YOLO_OK) return st;
     const yv *sd = ckptfmt_weights(doc, root, NULL);
-    const char *yf = yv_as_str(yv_path(root, "yaml.yaml_file"));
+    const yv *stored = yv_dict_get(root, CKPTFMT_KEY_YAML);
+    const char *yf = yv_as_str(yv_dict_get(stored, "yaml_file"));
     if (!yf) {
+        stored = NULL;
         const yv *net = yv_dict_get(root, "ema");
         if (!net || net->kind != YV_OBJECT) net = yv_dict_get(root, "model");
         if (net && net->kind == YV_OBJECT && net->obj.state)
@@ -204,7 +207,7 @@ static yolo_status load_pretrained(trainer *t, const char *path, int nc) {
                         "%s: does not say which model YAML it was built from (give model=NAME.yaml "
                         "and pretrained=%s)",
                         path, path);
-    } else if ((st = train_build_model(t, yf, nc, false)) == YOLO_OK) {
+    } else if ((st = train_build_model(t, yf, stored, nc, false)) == YOLO_OK) {
         char msg[160];
         int n = 0;
         if ((st = model_load_state_dict(t->m, sd, &n, msg, sizeof msg)) == YOLO_OK) train_note(t, "%s", msg);
@@ -240,7 +243,7 @@ yolo_status train_new(const char *args_yaml, const stream_header *hdr, const tra
     if (text_ends_with(model_name, ".pt")) {
         YOLO_TRY(load_pretrained(t, model_name, t->nc));
     } else {
-        YOLO_TRY(train_build_model(t, model_name, t->nc, false));
+        YOLO_TRY(train_build_model(t, model_name, NULL, t->nc, false));
         const char *pre = yv_get_str(t->args, "pretrained");
         if (pre && text_ends_with(pre, ".pt")) {
             yv_doc *pd = NULL;

@@ -100,6 +100,8 @@ static yolo_status put_model_info(trainer *t, yv_doc *doc, yv *r) {
     char sc[2] = {modelcfg_scale(t->cfg), 0};
     YOLO_TRY(yv_dict_set_new(doc, y, "scale", yv_new_str(doc, sc)));
     YOLO_TRY(yv_dict_set_new(doc, y, "nc", yv_new_int(doc, t->nc)));
+    /* the YAML itself: a run from a YAML of one's own resumes (and validates) without the file */
+    YOLO_TRY(yv_dict_set_new(doc, y, "text", yv_new_str(doc, modelcfg_text(t->cfg))));
     YOLO_TRY(yv_dict_set_new(doc, r, CKPTFMT_KEY_YAML, y));
     YOLO_TRY(yv_dict_set_new(doc, r, CKPTFMT_KEY_NC, yv_new_int(doc, t->nc)));
     yv *names = yv_new_dict(doc), *strides = yv_new_list(doc);

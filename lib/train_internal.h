@@ -71,7 +71,7 @@ void train_note(const trainer *t, const char *fmt, ...) __attribute__((format(pr
 int train_n_losses(const trainer *t);
 trainer *train_alloc(const train_opts *o);
 yolo_status train_set_names(trainer *t, const char *const *names, int nc);
-yolo_status train_build_model(trainer *t, const char *yaml, int nc, bool blank);
+yolo_status train_build_model(trainer *t, const char *yaml, const yv *stored, int nc, bool blank);
 yolo_status train_build_optimizer(trainer *t, optim_kind kind, double lr, double momentum, double wd);
 yolo_status train_build_ema(trainer *t);
 

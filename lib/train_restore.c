@@ -135,10 +135,11 @@ static yolo_status restore_data(trainer *t, const yv *root, const char *path) {
 /* The network from its YAML, its weights, the EMA and the optimizer with its state. */
 static yolo_status restore_network(trainer *t, const yv *root, const char *path, int nc) {
     yolo_status st;
-    const char *yf = yv_as_str(yv_path(root, "yaml.yaml_file"));
-    if (!yf) yf = yv_get_str(t->args, "model");
+    const yv *stored = yv_dict_get(root, CKPTFMT_KEY_YAML);
+    const char *yf = yv_as_str(yv_dict_get(stored, "yaml_file"));
+    if (!yf) yf = yv_get_str(t->args, "model"), stored = NULL;
     if (!yf) return yolo_error(YOLO_ERR_FORMAT, "%s: does not name its model YAML", path);
-    YOLO_TRY(train_build_model(t, yf, nc, true));
+    YOLO_TRY(train_build_model(t, yf, stored, nc, true));
     int n_loaded = 0;
     const yv *msd = yv_dict_get(root, CKPTFMT_KEY_MODEL);
     YOLO_TRY(model_load_state_dict(t->m, msd, &n_loaded, NULL, 0));

@@ -27,7 +27,8 @@ mkdir -p "$dir" && cd "$dir" || exit 1
 [ -f ds/data.yaml ] || yolo-data fashion --task detect --out ds --train 8 --val 4 --imgsz 64 >/dev/null 2>&1 ||
     { echo "not ok - cannot make the dataset (yolo-data fashion)"; exit 1; }
 R=runs/detect/s W=runs/detect/s/weights
-BASE=(data=ds/data.yaml imgsz=64 batch=4 workers=1 plots=false name=s)  # pictures: not what this tests
+[ -f tiny.yaml ] || tiny_model tiny.yaml
+BASE=(data=ds/data.yaml model=$PWD/tiny.yaml imgsz=64 batch=4 workers=1 plots=false name=s)  # pictures: not what this tests
 MAX_EPOCHS=${MAX_EPOCHS:-8}
 t0=$(date +%s)
 declare -A count
@@ -242,7 +243,7 @@ check 0
 if [ $FIN != 1 ]; then violation "the run did not finish: $(tail -1 step.err)"
 else
     rm -rf ref
-    KILL="" run_yolo detect train data=ds/data.yaml imgsz=64 batch=4 workers=1 plots=false project=ref name=s epochs=$E0
+    KILL="" run_yolo detect train "${BASE[@]}" project=ref epochs=$E0
     for d in "${EXT[@]}"; do [ $RC = 0 ] && KILL="" run_yolo detect train resume model=ref/s/weights/last.pt epochs=1; done
     if [ $RC = 0 ] && yolo-ckpt diff ref/s/weights/last.pt $W/last.pt >diff.out 2>&1; then
         echo "ok - after $STEPS steps the weights equal an uninterrupted run's ($E0 epochs + ${#EXT[@]} extensions): yolo-ckpt diff exits 0"

@@ -6,6 +6,7 @@
 . "$(dirname "$0")/lib.sh"
 cd "$T"
 fashion_data detect fd 8 4
+tiny_model tiny.yaml  # YOLOv8 at width 1/16: the network is not what this tests
 export HOME=$T/home YOLO_CONFIG_DIR=$T/config
 unset YOLO_DATASETS_DIR
 mkdir -p "$HOME" "$YOLO_CONFIG_DIR"
@@ -54,7 +55,7 @@ yaml "path: ." >two/cfg/data.yaml
     ok "two candidates: the working folder is taken, and a note says which" || fail "two candidates: $(sed -n 2p "$T/out"): $(cat "$T/err")"
 
 # a run records the resolved absolute dataset and its root: it resumes from any working folder
-(cd proj && yolo detect train data=cfgs/my.yaml epochs=1 imgsz=64 batch=4 workers=1 project=p name=a >a.out 2>a.err) ||
+(cd proj && yolo detect train data=cfgs/my.yaml epochs=1 model=$T/tiny.yaml imgsz=64 batch=4 workers=1 plots=false project=p name=a >a.out 2>a.err) ||
     fail "train with cfgs/my.yaml: $(tail -2 proj/a.err | tr '\n' '|')"
 yolo-ckpt inspect --json proj/p/a/weights/last.pt >j.json
 grep -q "\"data\": \"$T/proj/cfgs/my.yaml\"" j.json && grep -q "\"data_root\": \"$T/proj/datasets/fdet\"" j.json &&
@@ -70,7 +71,7 @@ grep -q "\"data\": \"$T/proj/cfgs/my.yaml\"" j.json && grep -q "\"data_root\": \
     sh -c "printf 'path: nothere/fdet\ntrain: images/train\nval: images/val\n$names\n' >cfgs/gone.yaml && yolo detect train data=cfgs/gone.yaml epochs=1 imgsz=64")
 (cd proj && check_fails "a missing data.yaml: exit 2, one line" 2 "data=cfgs/none.yaml: no such file or folder" yolo detect train data=cfgs/none.yaml epochs=1)
 [ ! -e proj/runs ] && ok "the refused runs left no run folder" || fail "runs/ appeared: $(find proj/runs | head -3 | tr '\n' ' ')"
-(cd proj && yolo detect train data=cfgs/my.yaml epochs=1 imgsz=64 batch=4 workers=1 >n.out 2>n.err) &&
+(cd proj && yolo detect train data=cfgs/my.yaml epochs=1 model=$T/tiny.yaml imgsz=64 batch=4 workers=1 plots=false >n.out 2>n.err) &&
     [ -d proj/runs/detect/train ] && [ ! -e proj/runs/detect/train2 ] && ok "... and used no run number: the next run is runs/detect/train" ||
     fail "next run: $(ls proj/runs/detect 2>&1 | tr '\n' ' ')"
 
@@ -93,7 +94,7 @@ unset YOLO_DATASETS_DIR
 # issue 14, item 7: a run folder copied elsewhere (its dataset stays) finds it by its absolute path;
 # moved with its dataset, by the path relative to the run folder; neither: one line naming both
 mkdir -p A && cp -r fd A/fdet
-(cd A && yolo detect train data=fdet/data.yaml epochs=1 imgsz=64 batch=4 workers=1 project=p name=a >a.out 2>a.err) || fail "run in A: $(tail -1 A/a.err)"
+(cd A && yolo detect train data=fdet/data.yaml epochs=1 model=$T/tiny.yaml imgsz=64 batch=4 workers=1 plots=false project=p name=a >a.out 2>a.err) || fail "run in A: $(tail -1 A/a.err)"
 mkdir -p B && cp -r A/p B/
 (cd B && yolo detect train resume model=p/a/weights/last.pt epochs=1 >b.out 2>b.err) &&
     [ "$(yolo-ckpt inspect B/p/a/weights/last.pt | sed -n 's/^epoch: *//p')" = "epoch 2 of 2 done" ] &&

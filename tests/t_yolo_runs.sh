@@ -1,12 +1,13 @@
 # What users do to a run folder, each a defect once found by trying it (issue 14): exist_ok=true on an
 # old run, a refused command on a running run, path aliases of a running run, a kill between last.pt
 # and results.csv, stray files of killed runs, SIGKILL that is not an OOM kill, ulimit -f, fsync of a
-# new run, a read-only weights folder, save_every kept on resume. Tiny data: 8 train + 4 val images at
-# 64 px, batch 4 (two batches an epoch).
+# new run, a read-only weights folder, save_every kept on resume. Tiny data and network: 8 train + 4 val
+# images at 64 px, batch 4 (two batches an epoch), YOLOv8 at width 1/16.
 . "$(dirname "$0")/lib.sh"
 cd "$T"
 fashion_data detect ds 8 4
-A=(data=ds/data.yaml imgsz=64 batch=4 workers=1)
+tiny_model tiny.yaml
+A=(data=ds/data.yaml model=$T/tiny.yaml imgsz=64 batch=4 workers=1 plots=false)
 rows() { [ -f "$1" ] && echo $(( $(wc -l <"$1") - 1 )) || echo none; }
 field() { yolo-ckpt inspect "$1" | sed -n "s/^$2: *//p"; }
 # descendants PID NAME: the pids of PID's descendants whose command is NAME (this test's own, never
@@ -113,7 +114,8 @@ else fail "SIGKILL report (exit $rc, trainer ${tr:-not found}): $(tail -1 sk.err
 
 # ---- ulimit -f: one line, exit 1, last.pt intact, no temporary left (no SIGXFSZ kill)
 cp runs/detect/sk/weights/last.pt sk.keep
-( ulimit -f 20000; yolo detect train resume model=runs/detect/sk/weights/last.pt >uf.out 2>uf.err )
+( ulimit -f 3000;  # KiB: the checkpoint is 6 MB
+  yolo detect train resume model=runs/detect/sk/weights/last.pt >uf.out 2>uf.err )
 rc=$?
 tmp=$(ls -A runs/detect/sk/weights | grep '^\.' | tr '\n' ' ')
 if [ $rc -eq 1 ] && grep -q 'larger than the file system or a limit allows' uf.err && cmp -s sk.keep runs/detect/sk/weights/last.pt &&
@@ -145,8 +147,13 @@ fi
 # ---- save_every= is kept for later resumes: two saves of last.pt an epoch (one mid-epoch), also when
 # the resume does not repeat it
 yolo detect train "${A[@]}" epochs=1 save_every=1 name=se >/dev/null 2>&1 && yolo-ckpt set runs/detect/se/weights/last.pt epochs=2 >/dev/null
+# (the model YAML of one's own is gone by then: the checkpoint keeps its text)
+mv tiny.yaml tiny.away
 strace -f -o se.trace -e trace=rename,renameat,renameat2 yolo detect train resume model=runs/detect/se/weights/last.pt >se.out 2>se.err
+rc=$?
 saves=$(grep -c '"runs/detect/se/weights/last.pt"[^"]*) = 0' se.trace)
 [ "$saves" = 2 ] && ok "save_every=1 of the run holds on a resume without save_every= (a mid-epoch save and the epoch's)" ||
     fail "save_every on resume: $saves saves of last.pt in the epoch: $(tail -1 se.err)"
+[ $rc = 0 ] && ok "a run from a model YAML of one's own resumes without the file" || fail "resume without the model YAML (exit $rc): $(tail -1 se.err)"
+check "... and its best.pt validates without it" yolo detect val model=runs/detect/se/weights/best.pt data=ds/data.yaml imgsz=64 plots=false
 exit 0

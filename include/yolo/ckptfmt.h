@@ -42,7 +42,7 @@ extern "C" {
 
 /* ---- our keys: the model ---- */
 #define CKPTFMT_KEY_TASK "task"     /* str: detect, segment, classify */
-#define CKPTFMT_KEY_YAML "yaml"     /* dict: the model YAML as loaded (plus scale, yaml_file) */
+#define CKPTFMT_KEY_YAML "yaml"     /* dict: yaml_file, scale, nc, text (the model YAML as read) */
 #define CKPTFMT_KEY_NC "nc"         /* int */
 #define CKPTFMT_KEY_NAMES "names"   /* dict int -> str */
 #define CKPTFMT_KEY_STRIDE "stride" /* list of float: detection strides */

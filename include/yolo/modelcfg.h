@@ -20,6 +20,10 @@ typedef struct modelcfg modelcfg;
 
 /* nc_override > 0 replaces the YAML's nc. */
 yolo_status modelcfg_load(const char *name_or_path, int nc_override, modelcfg **out);
+/* The model of a checkpoint's "yaml" entry: from the YAML text it keeps ("text", which our checkpoints
+ * carry so that a run from a YAML of one's own resumes wherever it is), else from the file its
+ * yaml_file names. */
+yolo_status modelcfg_load_stored(const yv *yaml, int nc_override, modelcfg **out);
 void modelcfg_free(modelcfg *cfg);
 /* The same from YAML text in memory (e.g. the yaml a checkpoint carries); name stands for the file
  * name: it gives the scale letter, the summary's model name and the prefix of error messages. */
@@ -71,6 +75,8 @@ int modelcfg_layer_count(const modelcfg *cfg);
 const modelcfg_layer *modelcfg_layer_at(const modelcfg *cfg, int i);
 /* The YAML file actually read, and the model name Ultralytics prints ("YOLOv8n", "YOLOv8n-seg"). */
 const char *modelcfg_path(const modelcfg *cfg);
+/* The YAML's text as read (NUL-terminated). */
+const char *modelcfg_text(const modelcfg *cfg);
 const char *modelcfg_display_name(const modelcfg *cfg);
 /* Ultralytics' counts: leaf modules, parameter elements, trainable elements, GFLOPs at imgsz 640. */
 int modelcfg_leaf_layers(const modelcfg *cfg);
