@@ -23,14 +23,21 @@ FPFLAGS   = -ffp-contract=off
 CFLAGS   += -std=c11 -D_GNU_SOURCE $(WARN) $(FPFLAGS) $(OPT) -Iinclude -MMD -MP -pthread
 CXXFLAGS += -std=c++17 $(WARN) -Wno-unused-parameter $(FPFLAGS) $(OPT) -Iinclude -MMD -MP -pthread
 
+# The process groups (lib/torch_dist.cpp) use c10d's Gloo backend, whose headers come from libgloo-dev;
+# a CUDA build of libtorch also brings NCCL (ranks on GPUs), which needs the CUDA toolkit's headers.
 ifneq ($(LIBTORCH),)
 TORCH_INC = -I$(LIBTORCH)/include -I$(LIBTORCH)/include/torch/csrc/api/include
 TORCH_LIB = -L$(LIBTORCH)/lib -Wl,-rpath,$(LIBTORCH)/lib
+ifneq ($(wildcard $(LIBTORCH)/lib/libtorch_cuda.so),)
+CUDA_HOME ?= /usr/local/cuda
+TORCH_INC += -DUSE_C10D_NCCL -I$(CUDA_HOME)/include
+TORCH_LIB += -ltorch_cuda
+endif
 else
 TORCH_INC = -I/usr/include/torch/csrc/api/include
 TORCH_LIB =
 endif
-CXXFLAGS += $(TORCH_INC)
+CXXFLAGS += $(TORCH_INC) -DUSE_C10D_GLOO
 # The drawing module (lib/canvas.c) uses cairo with FreeType for its fonts; only the tools that draw
 # (yolo-plot, yolo-predict, yolo-eval-model) end up linking them (--as-needed).
 CAIRO_INC := $(shell pkg-config --cflags cairo-ft 2>/dev/null || echo -I/usr/include/cairo -I/usr/include/freetype2)
