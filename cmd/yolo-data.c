@@ -43,6 +43,7 @@ static const char USAGE[] =
     "  --imgsz N         training size, a multiple of 32 (default 640)\n"
     "  --task T          detect, segment or classify (default: from the dataset)\n"
     "  --shard k/n       only samples i with i % n == k\n"
+    "  --shard-block B   ... in blocks of B: samples i with (i / B) % n == k (a data-parallel rank's share)\n"
     "  --from I          start at sample I of the epoch (resume)\n"
     "  --count N         at most N samples (the first batches, for yolo-plot grid)\n"
     "  --workers N       threads (default: all cores); the bytes do not depend on it\n"
@@ -278,6 +279,10 @@ static int cmd_stream(int argc, char **argv) {
             if (sscanf(v, "%d/%d%n", &sk, &sn, &used) != 2 || v[used] || sn < 1 || sk < 0 || sk >= sn)
                 return usage_error("bad --shard '%s' (k/n with 0 <= k < n)", v);
             so->shard_k = sk, so->shard_n = sn, k++;
+        } else if (!strcmp(a, "--shard-block") && v) {
+            if (!parse_i64(v, &x, 1, 1 << 30))
+                return usage_error("bad --shard-block '%s' (a number of samples >= 1)", v);
+            so->shard_block = x, k++;
         } else if (!strcmp(a, "--from") && v) {
             if (!parse_i64(v, &x, 0, INT64_MAX / 4)) return usage_error("bad --from '%s'", v);
             so->from = x, k++;
@@ -671,10 +676,12 @@ static int cmd_dump(int argc, char **argv) {
         if (k) putchar(',');
         json_str(h->names[k]);
     }
+    char block[32] = ""; /* the stream's own form: [k, n], or [k, n, block] */
+    if (h->shard_block > 1) snprintf(block, sizeof block, ",%" PRId64, h->shard_block);
     printf("],\"seed\":%" PRIu64 ",\"epoch\":%d,\"epochs\":%d,\"total\":%" PRId64 ",\"count\":%" PRId64
            ",\"from\":%" PRId64
-           ",\"shard\":[%d,%d],\"augment\":%s,\"mosaic\":%s,\"rect\":%s,\"batch\":%d}}\n",
-           h->seed, h->epoch, h->epochs, h->total, h->count, h->from, h->shard_k, h->shard_n,
+           ",\"shard\":[%d,%d%s],\"augment\":%s,\"mosaic\":%s,\"rect\":%s,\"batch\":%d}}\n",
+           h->seed, h->epoch, h->epochs, h->total, h->count, h->from, h->shard_k, h->shard_n, block,
            h->augment ? "true" : "false", h->mosaic ? "true" : "false", h->rect ? "true" : "false", h->batch);
     stream_sample s;
     stream_sample_init(&s);

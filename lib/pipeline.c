@@ -19,6 +19,7 @@ void pipeline_opts_default(pipeline_opts *o) {
     o->split = "train";
     o->augment = true;
     o->shard_n = 1;
+    o->shard_block = 1;
     o->batch = 16;
     o->cache_mb = 512;
     augment_cfg_default(&o->aug);
@@ -42,8 +43,10 @@ struct pipeline {
 
 yolo_status pipeline_open(const dataset *ds, const dataset_split *sp, const pipeline_opts *o,
                           pipeline **out) {
-    if (o->shard_n < 1 || o->shard_k < 0 || o->shard_k >= o->shard_n)
-        return yolo_error(YOLO_ERR_USAGE, "bad shard %d/%d (k/n with 0 <= k < n)", o->shard_k, o->shard_n);
+    if (o->shard_n < 1 || o->shard_k < 0 || o->shard_k >= o->shard_n || o->shard_block < 1)
+        return yolo_error(YOLO_ERR_USAGE,
+                          "bad shard %d/%d in blocks of %lld (k/n with 0 <= k < n, blocks >= 1)", o->shard_k,
+                          o->shard_n, (long long)o->shard_block);
     if (o->from < 0) return yolo_error(YOLO_ERR_USAGE, "--from must not be negative");
     if (o->limit < 0) return yolo_error(YOLO_ERR_USAGE, "--count must not be negative");
     if (o->aug.imgsz < 32 || o->aug.imgsz % 32)
@@ -134,18 +137,6 @@ const char *pipeline_task(const pipeline *p) {
     return p->task;
 }
 
-static int64_t selected_count(const pipeline *p) {
-    int64_t c = 0;
-    int64_t k = p->o.shard_k, n = p->o.shard_n;
-    for (int64_t i = p->o.from; i < p->n; i++)
-        if (i % n == k) {
-            /* closed form would do, but a loop keeps the rule in one obvious place */
-            c = (p->n - 1 - i) / n + 1;
-            break;
-        }
-    return p->o.limit > 0 && p->o.limit < c ? p->o.limit : c;
-}
-
 yolo_status pipeline_header(const pipeline *p, stream_header *h) {
     stream_header_init(h);
     snprintf(h->task, sizeof h->task, "%s", p->task);
@@ -155,10 +146,12 @@ yolo_status pipeline_header(const pipeline *p, stream_header *h) {
     h->epoch = p->o.epoch;
     h->epochs = p->o.epochs;
     h->total = p->n;
-    h->count = selected_count(p);
     h->from = p->o.from > p->n ? p->n : p->o.from;
     h->shard_k = p->o.shard_k;
     h->shard_n = p->o.shard_n;
+    h->shard_block = p->o.shard_block;
+    h->count = stream_shard_count(h->shard_k, h->shard_n, h->shard_block, h->from, h->total);
+    if (p->o.limit > 0 && p->o.limit < h->count) h->count = p->o.limit;
     h->augment = p->o.augment;
     h->mosaic = p->mosaic_on;
     h->rect = p->o.rect;
@@ -404,7 +397,8 @@ yolo_status pipeline_make(pipeline *p, int64_t i, stream_sample *out) {
 
 typedef struct {
     pipeline *p;
-    int64_t first, step, count; /* positions first + j*step, j < count */
+    int shard_k, shard_n; /* samples j < count: the shard's j-th index at or after from */
+    int64_t block, from, count;
     pthread_mutex_t mu;
     pthread_cond_t cv_slot, cv_done;
     int64_t next_claim; /* next j to make */
@@ -435,7 +429,8 @@ static void *producer(void *arg) {
         pthread_mutex_unlock(&pr->mu);
         uint8_t *b = NULL;
         size_t l = 0;
-        yolo_status st = pipeline_make(pr->p, pr->first + j * pr->step, &s);
+        int64_t i = stream_shard_index(pr->shard_k, pr->shard_n, pr->block, pr->from, j);
+        yolo_status st = pipeline_make(pr->p, i, &s);
         if (!st) st = stream_encode_sample(&s, &b, &l);
         stream_sample_free(&s);
         pthread_mutex_lock(&pr->mu);
@@ -465,14 +460,17 @@ yolo_status pipeline_write(pipeline *p, FILE *f, const char *name) {
     if (st) return st;
     stream_writer *w = NULL;
     st = stream_writer_open(f, name, &h, &w);
-    int64_t count = h.count;
-    int64_t first = h.from + ((h.shard_k - h.from % h.shard_n) % h.shard_n + h.shard_n) % h.shard_n;
+    prod pr = {.p = p,
+               .shard_k = h.shard_k,
+               .shard_n = h.shard_n,
+               .block = h.shard_block,
+               .from = h.from,
+               .count = h.count};
     stream_header_free(&h);
     if (st) return st;
     int workers = p->o.workers > 0 ? p->o.workers : (int)sysconf(_SC_NPROCESSORS_ONLN);
     if (workers < 1) workers = 1;
     if (workers > 256) workers = 256;
-    prod pr = {.p = p, .first = first, .step = p->o.shard_n, .count = count};
     pr.window = 2 * workers + 2;
     pr.buf = calloc((size_t)pr.window, sizeof *pr.buf);
     pr.len = calloc((size_t)pr.window, sizeof *pr.len);

@@ -15,9 +15,33 @@ void stream_header_init(stream_header *h) {
     memset(h, 0, sizeof *h);
     h->version = STREAM_VERSION;
     h->shard_n = 1;
+    h->shard_block = 1;
     h->stride = 32;
     h->mask_ratio = 4;
     h->overlap = true;
+}
+
+int64_t stream_shard_next(int k, int n, int64_t block, int64_t i) {
+    int64_t b = i / block;
+    if (b % n == k) return i;
+    return (b + ((k - b % n) % n + n) % n) * block;
+}
+
+int64_t stream_shard_index(int k, int n, int64_t block, int64_t from, int64_t j) {
+    int64_t i0 = stream_shard_next(k, n, block, from), left = block - i0 % block; /* in i0's block */
+    if (j < left) return i0 + j;
+    j -= left;
+    return (i0 / block + n * (j / block + 1)) * block + j % block;
+}
+
+/* The shard's indices below x: whole rounds of n blocks, then what shard k's block of the last round has. */
+static int64_t shard_below(int k, int n, int64_t block, int64_t x) {
+    int64_t round = block * n, part = x % round - (int64_t)k * block;
+    return x / round * block + (part < 0 ? 0 : part > block ? block : part);
+}
+
+int64_t stream_shard_count(int k, int n, int64_t block, int64_t from, int64_t total) {
+    return from >= total ? 0 : shard_below(k, n, block, total) - shard_below(k, n, block, from);
 }
 
 void stream_header_free(stream_header *h) {
@@ -115,8 +139,11 @@ yolo_status stream_writer_open(FILE *f, const char *name, const stream_header *h
     pack_str(&pk, "total"), msgpack_pack_int64(&pk, h->total);
     pack_str(&pk, "count"), msgpack_pack_int64(&pk, h->count);
     pack_str(&pk, "from"), msgpack_pack_int64(&pk, h->from);
+    /* [k, n], or [k, n, block] for a shard of blocks (a reader that knows only pairs refuses it) */
     pack_str(&pk, "shard");
-    msgpack_pack_array(&pk, 2), msgpack_pack_int(&pk, h->shard_k), msgpack_pack_int(&pk, h->shard_n);
+    msgpack_pack_array(&pk, h->shard_block > 1 ? 3 : 2), msgpack_pack_int(&pk, h->shard_k),
+        msgpack_pack_int(&pk, h->shard_n);
+    if (h->shard_block > 1) msgpack_pack_int64(&pk, h->shard_block);
     pack_str(&pk, "augment"), pack_bool(&pk, h->augment);
     pack_str(&pk, "mosaic"), pack_bool(&pk, h->mosaic);
     pack_str(&pk, "rect"), pack_bool(&pk, h->rect);
@@ -622,9 +649,15 @@ static yolo_status read_header(stream_reader *r) {
         else if (key_is(r, &k, "from"))
             st = get_int(r, &x, 0, INT64_MAX / 2, "from"), h->from = x;
         else if (key_is(r, &k, "shard")) {
-            if (!(st = expect(r, MP_ARRAY, 2, "bad shard")) &&
-                !(st = get_int32(r, &h->shard_k, 0, 1 << 20, "shard")))
+            mpv v;
+            if ((st = mp_next(r, &v))) break;
+            if (v.kind != MP_ARRAY || (v.n != 2 && v.n != 3)) {
+                st = bad(r, "bad shard");
+                break;
+            }
+            if (!(st = get_int32(r, &h->shard_k, 0, 1 << 20, "shard")))
                 st = get_int32(r, &h->shard_n, 1, 1 << 20, "shard");
+            if (!st && v.n == 3) st = get_int(r, &h->shard_block, 1, 1 << 30, "shard");
         } else if (key_is(r, &k, "augment"))
             st = get_bool(r, &h->augment, "augment");
         else if (key_is(r, &k, "mosaic"))
@@ -648,9 +681,7 @@ static yolo_status read_header(stream_reader *r) {
         return yolo_error(YOLO_ERR_FORMAT, "%s: inconsistent stream header", r->name);
     if (!h->names && h->nc)
         return yolo_error(YOLO_ERR_FORMAT, "%s: stream header has nc but no names", r->name);
-    /* The first index this stream holds: the smallest i >= from with i % n == k. */
-    int64_t i0 = h->from + ((h->shard_k - h->from % h->shard_n) % h->shard_n + h->shard_n) % h->shard_n;
-    r->next_i = i0;
+    r->next_i = stream_shard_next(h->shard_k, h->shard_n, h->shard_block, h->from);
     return YOLO_OK;
 }
 
@@ -945,7 +976,7 @@ yolo_status stream_reader_next(stream_reader *r, stream_sample *s, int *got) {
     memcpy(r->raw, r->buf, r->pos);
     r->raw_len = r->pos;
     r->got++;
-    r->next_i += r->h.shard_n;
+    r->next_i = stream_shard_next(r->h.shard_k, r->h.shard_n, r->h.shard_block, r->next_i + 1);
     if (r->got == r->h.count && (st = read_trailer(r))) {
         stream_sample_free(s);
         return st;
@@ -1019,7 +1050,7 @@ yolo_status stream_merge(FILE **in, const char *const *names, int n, FILE *out, 
         if (h->shard_n != sn || strcmp(h->task, h0->task) || strcmp(h->split, h0->split) ||
             h->seed != h0->seed || h->epoch != h0->epoch || h->imgsz != h0->imgsz || h->from != h0->from ||
             h->total != h0->total || h->nc != h0->nc || h->augment != h0->augment || h->rect != h0->rect ||
-            h->batch != h0->batch) {
+            h->batch != h0->batch || h->shard_block != h0->shard_block) {
             st = yolo_error(YOLO_ERR_USAGE, "merge: %s was made with other arguments than %s", names[k],
                             names[0]);
             goto done;
@@ -1033,7 +1064,7 @@ yolo_status stream_merge(FILE **in, const char *const *names, int n, FILE *out, 
         count += h->count;
     }
     if ((st = stream_header_copy(&mh, h0))) goto done;
-    mh.shard_k = 0, mh.shard_n = 1, mh.count = count;
+    mh.shard_k = 0, mh.shard_n = 1, mh.shard_block = 1, mh.count = count;
     if (count != mh.total - mh.from) {
         st = yolo_error(YOLO_ERR_USAGE, "merge: the shards hold %lld samples, the epoch has %lld",
                         (long long)count, (long long)(mh.total - mh.from));
@@ -1041,7 +1072,7 @@ yolo_status stream_merge(FILE **in, const char *const *names, int n, FILE *out, 
     }
     if ((st = stream_writer_open(out, out_name, &mh, &w))) goto done;
     for (int64_t i = mh.from; i < mh.total && !st; i++) {
-        stream_reader *r = by_k[i % sn];
+        stream_reader *r = by_k[i / h0->shard_block % sn];
         int g;
         if ((st = stream_reader_next(r, &s, &g))) break;
         if (!g) {

@@ -37,6 +37,14 @@ if ! cmp -s a.bin c.bin; then ok "another epoch gives another stream"; else fail
 for k in 0 1 2; do "$D" det/data.yaml --split train --epoch 1 --imgsz 64 --shard $k/3 -o s$k.bin 2>/dev/null; done
 "$D" merge s1.bin s2.bin s0.bin >m.bin 2>/dev/null
 if cmp -s a.bin m.bin; then ok "3-way shard merge equals the full stream"; else fail "shard merge differs"; fi
+# a data-parallel rank's share: blocks of 2 dealt out to 2 shards, resumed at sample 4
+for k in 0 1; do "$D" det/data.yaml --split train --epoch 1 --imgsz 64 --shard $k/2 --shard-block 2 --from 4 -o b$k.bin 2>/dev/null; done
+"$D" det/data.yaml --split train --epoch 1 --imgsz 64 --from 4 -o bfull.bin 2>/dev/null
+"$D" merge b1.bin b0.bin >bm.bin 2>/dev/null
+if [ -s bm.bin ] && cmp -s bfull.bin bm.bin; then ok "shards in blocks of 2, from 4, merge into the full stream"; else fail "block shards differ"; fi
+check_out "shard 1/2 in blocks of 2 from 4: samples 6 7 10 11" '^6 7 10 11 $' sh -c "\"$D\" dump b1.bin | grep -o '\"i\":[0-9]*' | cut -d: -f2 | tr '\\n' ' '"
+check_out "dump shows the block" '"count":4,"from":4,"shard":\[1,2,2\]' "$D" dump b1.bin
+check_fails "merge: shards in other blocks" 2 'made with other arguments' "$D" merge b0.bin s1.bin
 "$D" det/data.yaml --split train --epoch 1 --imgsz 64 --from 5 2>/dev/null | "$D" dump >from.jsonl 2>/dev/null
 "$D" dump a.bin >a.jsonl
 if [ "$(sed -n 2p from.jsonl)" = "$(sed -n 7p a.jsonl)" ] && [ "$(grep -c '"i"' from.jsonl)" -eq 7 ]; then
@@ -109,6 +117,7 @@ printf './images/val/val_00000.png\n./images/val/val_00001.png\n' >y/list.txt
 check_out "split as a list of a folder and a list file; nc only" '^train: 14 images' "$D" check y/list.yaml
 check_fails "usage: no split" 2 'no --split' "$D" det/data.yaml -o x.bin
 check_fails "usage: bad shard" 2 "bad --shard '3/3'" "$D" det/data.yaml --split train --shard 3/3 -o x.bin
+check_fails "usage: bad shard block" 2 "bad --shard-block '0'" "$D" det/data.yaml --split train --shard 0/2 --shard-block 0 -o x.bin
 
 # ---- archives read in place
 "$PYTHON" - <<'EOF'

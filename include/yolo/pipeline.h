@@ -31,6 +31,7 @@ typedef struct {
     int epoch;  /* 0-based */
     int epochs; /* run length for close_mosaic (0: unknown, mosaic stays as configured) */
     int shard_k, shard_n;
+    int64_t shard_block; /* shard k of n in blocks of this many samples (stream_shard_next); default 1 */
     int64_t from;
     int64_t limit;   /* at most this many samples (0: all), e.g. the first batches for a picture */
     int workers;     /* 0: all cores */

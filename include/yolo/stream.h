@@ -36,19 +36,21 @@ typedef struct {
     int nc;
     char **names; /* nc class names (owned by the header) */
     uint64_t seed;
-    int epoch;            /* 0-based */
-    int epochs;           /* total epochs of the run (close_mosaic uses it); 0 if unknown */
-    int64_t total;        /* samples in the whole epoch of this split (the dataset's image count) */
-    int64_t count;        /* samples in this stream (after --shard and --from) */
-    int64_t from;         /* first index of the epoch covered (--from) */
-    int shard_k, shard_n; /* this stream holds indices i with i % shard_n == shard_k (0/1: all) */
-    bool augment;         /* train transform (true) or validation transform (false) */
-    bool mosaic;          /* mosaic was active in this epoch */
-    bool rect;            /* validation rect batches */
-    int batch;            /* rect batch size (0 when not rect) */
-    int stride;           /* 32 */
-    int mask_ratio;       /* segment: masks are (h / mask_ratio) x (w / mask_ratio) */
-    bool overlap;         /* segment: masks in overlap mode (one map, value k+1 = instance k) */
+    int epoch;     /* 0-based */
+    int epochs;    /* total epochs of the run (close_mosaic uses it); 0 if unknown */
+    int64_t total; /* samples in the whole epoch of this split (the dataset's image count) */
+    int64_t count; /* samples in this stream (after --shard and --from) */
+    int64_t from;  /* first index of the epoch covered (--from) */
+    int shard_k,
+        shard_n;         /* this stream holds the indices of shard k of n (0/1: all): see stream_shard_next */
+    int64_t shard_block; /* ... dealt out in blocks of this many consecutive samples (1: one by one) */
+    bool augment;        /* train transform (true) or validation transform (false) */
+    bool mosaic;         /* mosaic was active in this epoch */
+    bool rect;           /* validation rect batches */
+    int batch;           /* rect batch size (0 when not rect) */
+    int stride;          /* 32 */
+    int mask_ratio;      /* segment: masks are (h / mask_ratio) x (w / mask_ratio) */
+    bool overlap;        /* segment: masks in overlap mode (one map, value k+1 = instance k) */
 } stream_header;
 
 typedef struct {
@@ -61,6 +63,15 @@ typedef struct {
 } stream_sample;
 
 void stream_header_init(stream_header *h);
+
+/* Shards: shard k of n holds the samples i with (i / block) % n == k, blocks of `block` consecutive
+ * samples dealt out in turn (block 1: i % n == k). Data-parallel ranks read shards whose blocks are their
+ * micro-batches. The first index >= i that the shard holds: */
+int64_t stream_shard_next(int k, int n, int64_t block, int64_t i);
+/* The j-th index (j = 0, 1, ...) of the shard at or after from. */
+int64_t stream_shard_index(int k, int n, int64_t block, int64_t from, int64_t j);
+/* How many of the indices from .. total-1 the shard holds. */
+int64_t stream_shard_count(int k, int n, int64_t block, int64_t from, int64_t total);
 /* Frees names and re-initialises. */
 void stream_header_free(stream_header *h);
 /* Deep copy of names; dst is initialised first. */
