@@ -126,6 +126,7 @@ typedef struct {
     double lr;
     bool has_lr;
     const yv *data, *imgsz, *batch;
+    const yv *micro_batch; /* samples per micro-batch (data-parallel runs split batches into these) */
     const yv *position;
     const yv *train_args, *results;
     const yv *root;
@@ -196,6 +197,7 @@ static void gather(yv_doc *doc, const char *path, const yv *root, info *in) {
     in->data = yv_path(root, "train_args.data");
     in->imgsz = yv_path(root, "train_args.imgsz");
     in->batch = yv_path(root, "train_args.batch");
+    in->micro_batch = yv_dict_get(root, CKPTFMT_KEY_MICRO_BATCH);
     in->position = yv_dict_get(root, CKPTFMT_KEY_POSITION);
     if (in->position && in->position->kind != YV_DICT) in->position = NULL;
     in->root = root;
@@ -334,7 +336,12 @@ static void print_text(const info *in, bool tensors) {
     }
     if (in->batch) {
         repr_short(in->batch, b2, sizeof b2);
-        printf("batch:        %s\n", b2);
+        int64_t b, m;
+        if (yv_as_int(in->batch, &b) && yv_as_int(in->micro_batch, &m) && m > 0 && m < b)
+            printf("batch:        %s, in micro-batches of %" PRId64 " (world sizes dividing %" PRId64 ")\n",
+                   b2, m, b / m);
+        else
+            printf("batch:        %s\n", b2);
     }
     if (in->date) printf("date:         %s\n", in->date);
     if (in->version) printf("version:      %s\n", in->version);
@@ -431,6 +438,7 @@ static yolo_status print_json(const info *in, bool tensors) {
     json_opt_value(&w, "train_args", in->train_args);
     json_opt_value(&w, "imgsz", in->imgsz);
     json_opt_value(&w, "batch", in->batch);
+    json_opt_value(&w, "micro_batch", in->micro_batch);
     json_write_key(&w, "date");
     json_write_str(&w, in->date);
     json_write_key(&w, "version");

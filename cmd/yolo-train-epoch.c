@@ -15,6 +15,7 @@
 
 #include "yolo/ckpt.h"
 #include "yolo/cli.h"
+#include "yolo/dist.h"
 #include "yolo/json.h"
 #include "yolo/lock.h"
 #include "yolo/serve.h"
@@ -47,6 +48,14 @@ static const char USAGE[] =
     "  --serve SOCKET    load libtorch once and run each yolo-train-epoch-client call in a fresh\n"
     "                    process forked from here, until stdin is closed (the yolo loop does this)\n"
     "\n"
+    "Data-parallel ranks (defaults from RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT):\n"
+    "  --world N         N processes train each batch together (1: this one alone)\n"
+    "  --rank R          this process' rank, 0..N-1; rank 0 reads and writes the checkpoint\n"
+    "  --master HOST:PORT  the rendezvous: rank 0 serves it, the others connect to it\n"
+    "  --store FILE      rendezvous through a file all ranks see instead\n"
+    "  --dist-timeout S  seconds a rank waits for the others in a step before giving up (default 30)\n"
+    "  micro_batch=N     a new run's micro-batch (default batch / world); fixed for the whole run\n"
+    "\n"
     "Exit status: 0 ok (epoch done, or stopped by --stop-after), 1 failed (nothing written), 2 usage.\n"
     "See yolo-train-epoch(1).\n";
 
@@ -61,11 +70,58 @@ typedef struct {
     const char *args_yaml, *ckpt, *out, *val;
     bool no_lock;
     train_opts o;
+    dist_opts d;
+    char master[256]; /* HOST of --master HOST:PORT or MASTER_ADDR */
 } cli;
+
+/* --master HOST:PORT (an IPv6 address in brackets: [::1]:29500) */
+static int parse_master(const char *v, cli *c) {
+    const char *colon = strrchr(v, ':');
+    int port;
+    if (!colon || colon == v || !cli_parse_int(colon + 1, 1, 65535, &port))
+        return usage_error("--master needs HOST:PORT, not '%s'", v);
+    size_t n = (size_t)(colon - v);
+    if (v[0] == '[' && n > 2 && v[n - 1] == ']') v++, n -= 2;
+    if (n >= sizeof c->master) return usage_error("--master: host name too long: '%s'", v);
+    memcpy(c->master, v, n);
+    c->master[n] = 0;
+    c->d.addr = c->master, c->d.port = port;
+    return 0;
+}
+
+/* The torchrun environment, for what the command line does not say. */
+static int dist_from_env(cli *c, bool have_rank, bool have_world, bool have_master) {
+    const char *s;
+    if (!have_world && (s = getenv("WORLD_SIZE")) && *s && !cli_parse_int(s, 1, 1 << 20, &c->d.world))
+        return usage_error("WORLD_SIZE=%s: not a number of processes", s);
+    if (!have_rank && (s = getenv("RANK")) && *s && !cli_parse_int(s, 0, 1 << 20, &c->d.rank))
+        return usage_error("RANK=%s: not a rank", s);
+    const char *addr = getenv("MASTER_ADDR"), *port = getenv("MASTER_PORT");
+    if (!have_master && !c->d.file && c->d.world > 1 && addr && *addr) {
+        if (strlen(addr) >= sizeof c->master) return usage_error("MASTER_ADDR=%s: too long", addr);
+        snprintf(c->master, sizeof c->master, "%s", addr);
+        c->d.addr = c->master;
+        c->d.port = 29500; /* torch's default */
+        if (port && *port && !cli_parse_int(port, 1, 65535, &c->d.port))
+            return usage_error("MASTER_PORT=%s: not a port", port);
+    }
+    if (c->d.rank >= c->d.world) {
+        char what[64];
+        snprintf(what, sizeof what, "rank %d of world %d", c->d.rank, c->d.world);
+        return usage_error("%s: the rank must be 0..world-1 (--rank, --world, RANK, WORLD_SIZE)", what);
+    }
+    if (c->d.world > 1 && !c->d.addr && !c->d.file)
+        return usage_error(
+            "%s", "a world of several ranks needs a rendezvous: --master HOST:PORT (or MASTER_ADDR and "
+                  "MASTER_PORT), or --store FILE");
+    return 0;
+}
 
 static int parse(int argc, char **argv, cli *c) {
     memset(c, 0, sizeof *c);
     train_opts_default(&c->o);
+    dist_opts_default(&c->d);
+    bool have_rank = false, have_world = false, have_master = false;
     for (int i = 1; i < argc; i++) {
         const char *s = argv[i];
         const char *next = i + 1 < argc ? argv[i + 1] : NULL;
@@ -92,6 +148,28 @@ static int parse(int argc, char **argv, cli *c) {
             c->o.val_stream = argv[++i];
         } else if (!strcmp(s, "--no-lock")) {
             c->no_lock = true;
+        } else if (!strcmp(s, "--world")) {
+            if (!next || !cli_parse_int(next, 1, 1 << 20, &c->d.world))
+                return usage_error("--world needs a number of processes, not '%s'", next);
+            have_world = true, i++;
+        } else if (!strcmp(s, "--rank")) {
+            if (!next || !cli_parse_int(next, 0, 1 << 20, &c->d.rank))
+                return usage_error("--rank needs a rank 0..world-1, not '%s'", next);
+            have_rank = true, i++;
+        } else if (!strcmp(s, "--master")) {
+            if (!next) return usage_error("--master needs HOST:PORT%s", NULL);
+            int r = parse_master(next, c);
+            if (r) return r;
+            have_master = true, i++;
+        } else if (!strcmp(s, "--store")) {
+            if (!next) return usage_error("--store needs a file path%s", NULL);
+            c->d.file = argv[++i];
+        } else if (!strcmp(s, "--dist-timeout")) {
+            char *end = NULL;
+            double v = next ? strtod(next, &end) : 0;
+            if (!next || end == next || *end || !(v > 0) || v > 86400)
+                return usage_error("--dist-timeout needs a number of seconds, not '%s'", next);
+            c->o.dist_timeout = c->d.timeout_s = v, i++;
         } else if (s[0] == '-' && s[1]) {
             return usage_error("unknown option '%s'", s);
         } else if (cli_is_setting(s)) {
@@ -109,6 +187,9 @@ static int parse(int argc, char **argv, cli *c) {
                 c->o.threads = n;
             } else if (KEY("device")) {
                 c->o.device = v;
+            } else if (KEY("micro_batch")) {
+                if (!cli_parse_int(v, 1, 100000000, &c->o.micro_batch))
+                    return usage_error("micro_batch must be a positive integer, not '%s'", v);
             } else if (KEY("save_every")) {
                 if (!cli_parse_int(v, 0, 100000000, &c->o.save_every))
                     return usage_error("save_every must be a number of batches, not '%s'", v);
@@ -116,9 +197,9 @@ static int parse(int argc, char **argv, cli *c) {
                 c->o.data = v;
             } else {
                 return usage_error(
-                    "'%s' cannot be set here: only batch, workers, threads, device, save_every and data "
-                    "(the other training arguments come from the checkpoint; a new run is needed to "
-                    "change them)",
+                    "'%s' cannot be set here: only batch, workers, threads, device, save_every, data and, "
+                    "for a new run, micro_batch (the other training arguments come from the checkpoint; "
+                    "a new run is needed to change them)",
                     s);
             }
 #undef KEY
@@ -130,6 +211,10 @@ static int parse(int argc, char **argv, cli *c) {
     }
     if (c->args_yaml && c->ckpt)
         return usage_error("give either --new ARGS.yaml or a checkpoint to continue, not both (%s)", c->ckpt);
+    if (c->o.micro_batch && !c->args_yaml)
+        return usage_error("micro_batch=%s is fixed when a run starts (the checkpoint has its own)", "N");
+    int dr = dist_from_env(c, have_rank, have_world, have_master);
+    if (dr) return dr;
     if (!c->args_yaml && !c->ckpt)
         return usage_error("needs a checkpoint to continue, or --new ARGS.yaml%s", NULL);
     if (c->args_yaml && !c->out) return usage_error("--new needs -o RUN/weights/last.pt%s", NULL);
@@ -305,16 +390,28 @@ static int train_epoch_main(int argc, char **argv) {
         c.o.columns = 80;
     const char *prof = getenv("YOLO_PROFILE");
     c.o.profile = prof && *prof && strcmp(prof, "0");
-    if (make_parent(c.out) != 0) {
+    run_lock *lock = NULL;
+    dist_group *group = NULL;
+    yolo_status st = YOLO_OK;
+    /* the ranks meet first: a rank that fails later (the run folder is locked, ...) makes the others fail
+     * at once instead of waiting for it at the rendezvous */
+    if (c.d.world > 1) {
+        if ((st = dist_init(&c.d, &group)) != YOLO_OK) return yolo_report(TOOL, st);
+        c.o.group = group;
+    }
+    bool writer = c.d.rank == 0; /* the other ranks write nothing */
+    if (writer && make_parent(c.out) != 0) {
         yolo_error(YOLO_ERR_IO, "%s: cannot create its folder (%s)", c.out, strerror(errno));
+        dist_free(group);
         return yolo_report(TOOL, YOLO_ERR_IO);
     }
-    run_lock *lock = NULL;
-    yolo_status st = YOLO_OK;
-    if (!c.no_lock) {
+    if (writer && !c.no_lock) {
         char dir[4096];
         lock_run_dir(c.out, dir, sizeof dir);
-        if ((st = lock_acquire(dir, &lock)) != YOLO_OK) return yolo_report(TOOL, st);
+        if ((st = lock_acquire(dir, &lock)) != YOLO_OK) {
+            dist_free(group);
+            return yolo_report(TOOL, st);
+        }
         /* ours now: what a killed save left behind is garbage (up to a whole checkpoint), beside the
          * checkpoint and beside results.csv (the same folder when there is no weights/) */
         char csv[4200];
@@ -357,16 +454,22 @@ static int train_epoch_main(int argc, char **argv) {
     print_summary(&s);
     if (fflush(stdout) != 0 || ferror(stdout)) st = yolo_error(YOLO_ERR_IO, "cannot write to stdout");
     if (st == YOLO_OK && s.interrupted) {
-        fprintf(stderr,
-                "%s: interrupted: saved %s at sample %lld of epoch %d (continue with yolo-data ... --from "
-                "%lld)\n",
-                TOOL, c.out, (long long)s.position, s.epoch + 1, (long long)s.position);
+        if (writer)
+            fprintf(stderr,
+                    "%s: interrupted: saved %s at sample %lld of epoch %d (continue with yolo-data ... "
+                    "--from %lld)\n",
+                    TOOL, c.out, (long long)s.position, s.epoch + 1, (long long)s.position);
+        else
+            fprintf(stderr,
+                    "%s: rank %d: interrupted at sample %lld of epoch %d (rank 0 saved the position)\n", TOOL,
+                    c.d.rank, (long long)s.position, s.epoch + 1);
         rc = 130;
     }
 done:
     train_free(t);
     stream_reader_free(r);
     lock_release(lock);
+    dist_free(group);
     if (st == YOLO_OK && rc == 130) return rc;
     return yolo_report(TOOL, st);
 }

@@ -706,8 +706,9 @@ yolo_status ckptfmt_strip(yv_doc *doc, const yv *root, yv **out) {
     for (size_t i = 0; i < sizeof cleared / sizeof *cleared; i++)
         if ((st = put(doc, d, cleared[i], yv_new_none(doc)))) return st;
     /* Resume state means nothing once the optimizer is gone. */
-    static const char *const dropped[] = {CKPTFMT_KEY_RNG, CKPTFMT_KEY_POSITION, CKPTFMT_KEY_STOPPER,
-                                          CKPTFMT_KEY_ACCUMULATE, CKPTFMT_KEY_SCHEDULER};
+    static const char *const dropped[] = {CKPTFMT_KEY_RNG,       CKPTFMT_KEY_POSITION,
+                                          CKPTFMT_KEY_STOPPER,   CKPTFMT_KEY_ACCUMULATE,
+                                          CKPTFMT_KEY_SCHEDULER, CKPTFMT_KEY_MICRO_BATCH};
     for (size_t i = 0; i < root->dict.n; i++) {
         const yv *k = root->dict.keys[i];
         const char *ks = yv_as_str(k);

@@ -19,6 +19,7 @@ typedef struct {
     int k, s;
     bool linear;           /* no activation (Identity) */
     torch_tensor *fw, *fb; /* BN folded into the conv (model_fuse), eval only */
+    torch_tensor *cm, *cv; /* where train forwards put the batch mean and variance (model_bn_capture) */
 } conv_p;                  /* Conv2d(no bias) + BatchNorm2d + SiLU */
 
 typedef struct {
@@ -68,6 +69,12 @@ struct model {
     double strides[MAX_LEVELS];
     torch_tensor *anchor_cache, *stride_cache; /* eval decode: (1, 2, A) and (1, A) */
     int64_t cache_hw[MAX_LEVELS][2];
+    /* BatchNorm statistics per micro-batch (model_bn_capture): the buffer, and the walk over the
+     * convolutions that lays it out or applies statistics to the running averages */
+    torch_tensor *bn_cap;
+    int64_t bn_off, bn_cap_stride;
+    const float *bn_src;
+    int bn_count;
 };
 
 /* Whether CPU models start in channels-last layout when YOLO_CHANNELS_LAST does not say. */
@@ -372,6 +379,7 @@ static yolo_status build(const modelcfg *cfg, torch_device dev, bool blank, mode
 
 void model_free(model *m) {
     if (!m) return;
+    model_bn_capture(m, NULL);
     for (int i = 0; i < m->n_entries; i++) {
         free(m->entries[i].name);
         torch_free(m->entries[i].t);
@@ -586,6 +594,91 @@ static yolo_status unfuse_one(model *m, conv_p *c) {
     return YOLO_OK;
 }
 
+/* ---- BatchNorm statistics per micro-batch ---- */
+
+static yolo_status bn_count_one(model *m, conv_p *c) {
+    m->bn_off += 2 * torch_numel(c->rm);
+    return YOLO_OK;
+}
+
+int64_t model_bn_stats_size(const model *m) {
+    model *mm = (model *)m; /* the walk only adds up sizes in the model's scratch field */
+    mm->bn_off = 0;
+    each_conv(mm, bn_count_one);
+    return mm->bn_off;
+}
+
+static yolo_status bn_view_one(model *m, conv_p *c) {
+    int64_t n = torch_numel(c->rm);
+    yolo_status st = YOLO_OK;
+    torch_freep(&c->cm), torch_freep(&c->cv);
+    if (m->bn_cap) {
+        YOLO_TRY(torch_narrow(m->bn_cap, 0, m->bn_off, n, &c->cm));
+        YOLO_TRY(torch_narrow(m->bn_cap, 0, m->bn_off + n, n, &c->cv));
+    }
+    m->bn_off += 2 * n;
+done:
+    return st;
+}
+
+yolo_status model_bn_capture(model *m, torch_tensor *buf) {
+    torch_freep(&m->bn_cap);
+    yolo_status st = YOLO_OK;
+    if (buf) {
+        int64_t need = model_bn_stats_size(m);
+        if (torch_ndim(buf) != 1 || torch_numel(buf) != need || torch_dtype_of(buf) != TORCH_F32 ||
+            !torch_is_contiguous(buf))
+            return yolo_error(YOLO_ERR_USAGE, "model: the BatchNorm statistics need a float32 vector of %lld",
+                              (long long)need);
+        st = torch_alias(buf, &m->bn_cap);
+    }
+    m->bn_off = 0;
+    if (st == YOLO_OK && m->layers) st = each_conv(m, bn_view_one);
+    if (st != YOLO_OK) {
+        torch_freep(&m->bn_cap);
+        m->bn_off = 0;
+        each_conv(m, bn_view_one);
+    }
+    return st;
+}
+
+/* libtorch 1.13's update of the running averages (as lib/bnorm.c): the momentum as a float; the
+ * variance mixes the double unbiased variance with a float (1 - momentum) * old. */
+static yolo_status bn_update_one(model *m, conv_p *c) {
+    int64_t n = torch_numel(c->rm);
+    float *rm = malloc(sizeof(float) * 2 * (size_t)n), *rv = rm + n;
+    if (!rm) return yolo_error(YOLO_ERR_NOMEM, "model: out of memory");
+    yolo_status st = torch_copy_out(c->rm, TORCH_F32, rm, n);
+    if (st == YOLO_OK) st = torch_copy_out(c->rv, TORCH_F32, rv, n);
+    float mo = (float)m->bn_momentum;
+    for (int k = 0; st == YOLO_OK && k < m->bn_count; k++) {
+        const float *mean = m->bn_src + (size_t)k * (size_t)m->bn_cap_stride + m->bn_off, *var = mean + n;
+        for (int64_t i = 0; i < n; i++) {
+            rm[i] = mo * mean[i] + (1 - mo) * rm[i];
+            rv[i] = (float)((double)mo * (double)var[i] + (double)((1 - mo) * rv[i]));
+        }
+    }
+    if (st == YOLO_OK) st = torch_copy_in(c->rm, rm, TORCH_F32, n);
+    if (st == YOLO_OK) st = torch_copy_in(c->rv, rv, TORCH_F32, n);
+    if (st == YOLO_OK) {
+        bool was = torch_set_grad_enabled(false);
+        st = torch_add_scalar_(c->nbt, m->bn_count);
+        torch_set_grad_enabled(was);
+    }
+    free(rm);
+    m->bn_off += 2 * n;
+    return st;
+}
+
+yolo_status model_bn_update(model *m, const float *stats, int count) {
+    if (count < 0 || (count && !stats)) return yolo_error(YOLO_ERR_USAGE, "model: no BatchNorm statistics");
+    m->bn_cap_stride = model_bn_stats_size(m);
+    m->bn_src = stats, m->bn_count = count, m->bn_off = 0;
+    yolo_status st = count ? each_conv(m, bn_update_one) : YOLO_OK;
+    m->bn_src = NULL, m->bn_count = 0;
+    return st;
+}
+
 yolo_status model_fuse(model *m, bool on) {
     bool was = torch_set_grad_enabled(false);
     yolo_status st = each_conv(m, on ? fuse_one : unfuse_one);
@@ -614,17 +707,19 @@ static yolo_status conv_fwd(model *m, const conv_p *c, const torch_tensor *x, to
     yolo_status st;
     YOLO_TRY(layer_conv(m, x, fused ? c->fw : c->w, fused ? c->fb : NULL, c->s, c->k / 2, false, out));
     if (fused) return c->linear ? YOLO_OK : torch_silu_(*out);
-    if (m->training) {
+    /* micro-batch steps (c->cm): momentum 1 over zeros makes the captured statistics the batch's own mean
+     * and unbiased variance; the running averages are updated later, in micro-batch order */
+    bool capture = m->training && c->cm;
+    torch_tensor *rm = capture ? c->cm : c->rm, *rv = capture ? c->cv : c->rv;
+    double mo = capture ? 1.0 : m->bn_momentum;
+    if (m->training && !capture) {
         bool was = torch_set_grad_enabled(false);
         st = torch_add_scalar_(c->nbt, 1);
         torch_set_grad_enabled(was);
         if (st != YOLO_OK) return st;
     }
-    if (c->linear)
-        return torch_batch_norm(*out, c->bw, c->bb, c->rm, c->rv, m->training, m->bn_momentum, m->bn_eps,
-                                out);
-    return torch_batch_norm_silu(*out, c->bw, c->bb, c->rm, c->rv, m->training, m->bn_momentum, m->bn_eps,
-                                 out);
+    if (c->linear) return torch_batch_norm(*out, c->bw, c->bb, rm, rv, m->training, mo, m->bn_eps, out);
+    return torch_batch_norm_silu(*out, c->bw, c->bb, rm, rv, m->training, mo, m->bn_eps, out);
 done:
     return st;
 }
@@ -855,6 +950,7 @@ yolo_status model_forward(model *m, const torch_tensor *images, model_output *ou
         YOLO_TRY(torch_channels_last(images, &nhwc));
         images = nhwc;
     }
+    if (m->training && m->bn_cap) YOLO_TRY(torch_zero_(m->bn_cap));
     /* Eval outputs never need gradients; recording them would only hold activations in memory. */
     bool grad_was = m->training ? torch_grad_enabled() : torch_set_grad_enabled(false);
     for (int i = 0; i < m->n_layers && st == YOLO_OK; i++) {

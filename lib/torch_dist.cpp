@@ -231,7 +231,7 @@ extern "C" yolo_status dist_init(const dist_opts *o, dist_group **out) {
                           torch_version_string());
 #endif
     dist_group *g = new (std::nothrow) dist_group;
-    if (!g) return yolo_error(YOLO_ERR_NOMEM, "out of memory");
+    if (!g) return yolo_nomem();
     g->rank = o->rank, g->world = o->world, g->timeout = millis(o->timeout_s);
     quiet_logs quiet;
     try {

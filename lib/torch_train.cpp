@@ -48,6 +48,10 @@
 #include <ATen/ops/topk.h>
 #include <ATen/ops/upsample_bilinear2d.h>
 #include <ATen/ops/where.h>
+#include <ATen/ops/cat.h>
+#include <ATen/ops/empty_like.h>
+#include <ATen/ops/zeros.h>
+#include <torch/csrc/autograd/autograd.h>
 #include <c10/util/Optional.h>
 
 #include <cmath>
@@ -295,6 +299,45 @@ extern "C" yolo_status tt_addcmul_(torch_tensor *a, const torch_tensor *b, const
 extern "C" yolo_status tt_addcdiv_(torch_tensor *a, const torch_tensor *b, const torch_tensor *c,
                                    double value) {
     return guard("addcdiv_", [&] { yt::M(a).addcdiv_(T(b), T(c), value); });
+}
+
+extern "C" yolo_status tt_grads_flat(const torch_tensor *loss, torch_tensor *const *params, int n,
+                                     torch_tensor **out) {
+    return guard("grads", [&] {
+        if (n < 1 || !params) throw yt::usage_error("no parameters");
+        std::vector<at::Tensor> ps;
+        for (int i = 0; i < n; i++)
+            ps.push_back(T(params[i]));
+        std::vector<at::Tensor> gs = torch::autograd::grad({T(loss)}, ps, {}, false, false, true);
+        std::vector<at::Tensor> flat;
+        for (int i = 0; i < n; i++)
+            flat.push_back(gs[i].defined() ? gs[i].reshape({-1})
+                                           : at::zeros({ps[i].numel()}, ps[i].options()));
+        put(out, at::cat(flat));
+    });
+}
+
+extern "C" yolo_status tt_grads_add_flat(torch_tensor *const *params, int n, const torch_tensor *flat) {
+    return guard("add grads", [&] {
+        const at::Tensor &f = T(flat);
+        int64_t off = 0;
+        for (int i = 0; i < n; i++)
+            off += T(params[i]).numel();
+        if (f.dim() != 1 || f.numel() != off)
+            throw yt::usage_error("the vector does not match the parameters");
+        at::NoGradGuard ng;
+        off = 0;
+        for (int i = 0; i < n; i++) {
+            at::Tensor &p = yt::M(params[i]);
+            at::Tensor piece = f.narrow(0, off, p.numel()).view(p.sizes());
+            off += p.numel();
+            at::Tensor &g = p.mutable_grad();
+            if (g.defined())
+                g.add_(piece);
+            else
+                g = at::empty_like(p).copy_(piece);
+        }
+    });
 }
 
 extern "C" yolo_status tt_set_grad(torch_tensor *t, const torch_tensor *g) {

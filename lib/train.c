@@ -19,6 +19,7 @@
 #include "yolo/ckpt.h"
 #include "yolo/ckptfmt.h"
 #include "yolo/dataset.h"
+#include "yolo/dist.h"
 #include "yolo/text.h"
 
 double train_clock(void) {
@@ -172,6 +173,8 @@ trainer *train_alloc(const train_opts *o) {
     t->last_opt_step = -1;
     t->iteration = -1;
     t->dev = TORCH_CPU;
+    t->world = t->o.group ? dist_world(t->o.group) : 1;
+    t->rank = t->o.group ? dist_rank(t->o.group) : 0;
     return t;
 }
 
@@ -221,7 +224,10 @@ yolo_status train_new(const char *args_yaml, const stream_header *hdr, const tra
     if (!t) return yolo_nomem();
     yolo_status st;
     dataset *ds = NULL;
-    YOLO_TRY(train_args_read_yaml(t->doc, args_yaml, &t->args));
+    void *shared = NULL; /* rank 0's args.yaml, on every rank */
+    size_t shared_len = 0;
+    if (t->world > 1) YOLO_TRY(train_dist_share_file(t, args_yaml, &shared, &shared_len));
+    YOLO_TRY(train_args_read_yaml(t->doc, args_yaml, shared, shared_len, &t->args));
     t->results = yv_new_dict(t->doc);
     t->metrics = yv_new_dict(t->doc);
     if (!t->results || !t->metrics) YOLO_TRY(yolo_nomem());
@@ -235,6 +241,12 @@ yolo_status train_new(const char *args_yaml, const stream_header *hdr, const tra
     yv_dict_del(t->args, "save_dir");
     YOLO_TRY(train_load_settings(t));
     YOLO_TRY(train_apply_process_opts(t));
+    int64_t micro =
+        t->o.micro_batch; /* the option, else args.yaml's micro_batch (ours), else batch / world */
+    if (!micro && yv_get_int(t->args, "micro_batch", &micro) && (micro < 1 || micro > t->batch))
+        YOLO_TRY(yolo_error(YOLO_ERR_USAGE, "%s: micro_batch=%" PRId64 " must be 1..batch (%d)", args_yaml,
+                            micro, t->batch));
+    YOLO_TRY(train_micro_setup(t, (int)micro, 0, args_yaml));
     YOLO_TRY(dataset_open_at(t->data, NULL, &ds));
     YOLO_TRY(train_set_data(t, t->data, ds));
     if (yv_is_truthy(yv_dict_get(t->args, "single_cls"))) dataset_set_single_cls(ds);
@@ -287,16 +299,19 @@ yolo_status train_new(const char *args_yaml, const stream_header *hdr, const tra
     YOLO_TRY(train_build_ema(t));
     t->threads = t->threads > 0 ? t->threads : train_all_cores();
     dataset_free(ds);
+    free(shared);
     *out = t;
     return YOLO_OK;
 done:
     dataset_free(ds);
+    free(shared);
     train_free(t);
     return st;
 }
 
 void train_free(trainer *t) {
     if (!t) return;
+    train_micro_free(t->mb);
     optim_free(t->opt);
     ema_free(t->ema);
     model_free(t->m);
@@ -316,6 +331,8 @@ void train_expected(const trainer *t, train_expect *e) {
     e->epoch = t->epoch_done + 1;
     e->epochs = t->epochs;
     e->from = t->pos_seen;
+    e->shard_k = t->rank, e->shard_n = t->world;
+    e->shard_block = t->world > 1 ? t->batch / t->world : 1;
     e->seed = t->seed;
     e->imgsz = t->imgsz;
     e->task = t->task;
@@ -329,8 +346,11 @@ yolo_status train_check_header(const trainer *t, const stream_header *h) {
     snprintf(want, sizeof want,
              "yolo-data %.300s --split train --epoch %d --epochs %d --seed %" PRIu64 " --imgsz %d", e.data,
              e.epoch, e.epochs, e.seed, e.imgsz);
-    char fromarg[48] = "";
-    if (e.from) snprintf(fromarg, sizeof fromarg, " --from %" PRId64, e.from);
+    char fromarg[120] = "";
+    int used = e.from ? snprintf(fromarg, sizeof fromarg, " --from %" PRId64, e.from) : 0;
+    if (e.shard_n > 1)
+        snprintf(fromarg + used, sizeof fromarg - (size_t)used, " --shard %d/%d --shard-block %" PRId64,
+                 e.shard_k, e.shard_n, e.shard_block);
 #define BAD(...)                                                                                             \
     do {                                                                                                     \
         char what[256];                                                                                      \
@@ -344,13 +364,19 @@ yolo_status train_check_header(const trainer *t, const stream_header *h) {
     if (h->imgsz != e.imgsz) BAD("stream imgsz %d, the run's imgsz is %d", h->imgsz, e.imgsz);
     if (h->from != e.from)
         BAD("stream starts at sample %" PRId64 ", the checkpoint continues at %" PRId64, h->from, e.from);
-    if (h->shard_n > 1) BAD("a shard (%d/%d); merge the shards first", h->shard_k, h->shard_n);
+    if (e.shard_n == 1 && h->shard_n > 1)
+        BAD("a shard (%d/%d); merge the shards first", h->shard_k, h->shard_n);
+    if (e.shard_n > 1 &&
+        (h->shard_k != e.shard_k || h->shard_n != e.shard_n || h->shard_block != e.shard_block))
+        BAD("rank %d of %d reads shard %d/%d in blocks of %" PRId64 ", not %d/%d in blocks of %" PRId64,
+            e.shard_k, e.shard_n, e.shard_k, e.shard_n, e.shard_block, h->shard_k, h->shard_n,
+            h->shard_block);
     if (h->epochs && h->epochs != e.epochs)
         BAD("stream made for %d epochs, the run has %d", h->epochs, e.epochs);
     if (h->nc != t->nc) BAD("stream has %d classes, the model %d", h->nc, t->nc);
-    if (h->count != h->total - h->from)
-        BAD("stream holds %" PRId64 " of the %" PRId64 " samples after %" PRId64, h->count, h->total,
-            h->from);
+    int64_t count = stream_shard_count(e.shard_k, e.shard_n, e.shard_block, e.from, h->total);
+    if (h->count != count)
+        BAD("stream holds %" PRId64 " of the %" PRId64 " samples after %" PRId64, h->count, count, h->from);
 #undef BAD
     return YOLO_OK;
 }

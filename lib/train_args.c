@@ -44,9 +44,8 @@ static yv *yaml_value(yv_doc *doc, yaml_document_t *d, yaml_node_t *n, int depth
     return m;
 }
 
-yolo_status train_args_read_yaml(yv_doc *doc, const char *path, yv **out) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return yolo_error(YOLO_ERR_IO, "%s: cannot open (%s)", path, strerror(errno));
+/* args.yaml from f (named path in messages). */
+static yolo_status parse_args_yaml(yv_doc *doc, FILE *f, const char *path, yv **out) {
     yaml_parser_t p;
     yaml_document_t d;
     yaml_parser_initialize(&p);
@@ -56,7 +55,6 @@ yolo_status train_args_read_yaml(yv_doc *doc, const char *path, yv **out) {
         st = yolo_error(YOLO_ERR_FORMAT, "%s:%zu: not valid YAML (%s)", path, p.problem_mark.line + 1,
                         p.problem ? p.problem : "parse error");
         yaml_parser_delete(&p);
-        fclose(f);
         return st;
     }
     yaml_node_t *root = yaml_document_get_root_node(&d);
@@ -68,6 +66,13 @@ yolo_status train_args_read_yaml(yv_doc *doc, const char *path, yv **out) {
     }
     yaml_document_delete(&d);
     yaml_parser_delete(&p);
+    return st;
+}
+
+yolo_status train_args_read_yaml(yv_doc *doc, const char *path, const void *data, size_t len, yv **out) {
+    FILE *f = data ? fmemopen((void *)data, len ? len : 1, "rb") : fopen(path, "rb");
+    if (!f) return yolo_error(YOLO_ERR_IO, "%s: cannot open (%s)", path, strerror(errno));
+    yolo_status st = parse_args_yaml(doc, f, path, out);
     fclose(f);
     return st;
 }

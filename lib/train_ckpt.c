@@ -180,6 +180,7 @@ static yolo_status put_counters(trainer *t, yv_doc *doc, yv *r, bool mid_epoch) 
     }
     YOLO_TRY(yv_dict_set_new(doc, r, CKPTFMT_KEY_ACCUMULATE, acc));
     YOLO_TRY(yv_dict_set_new(doc, r, CKPTFMT_KEY_THREADS, yv_new_int(doc, t->threads)));
+    YOLO_TRY(yv_dict_set_new(doc, r, CKPTFMT_KEY_MICRO_BATCH, yv_new_int(doc, t->micro)));
     yv *sch = yv_new_dict(doc);
     if (!sch) return yolo_nomem();
     YOLO_TRY(yv_dict_set_new(doc, sch, "last_epoch",

@@ -1,6 +1,7 @@
 /* What the files of the epoch engine share (train.c: setup; train_args.c: settings; train_state.c:
  * restore; train_ckpt.c: the checkpoint; train_step.c: a batch; train_val.c: validation;
- * train_progress.c: what the user sees; train_loop.c: the epoch). Not a public header. */
+ * train_progress.c: what the user sees; train_loop.c: the epoch; train_dist.c: micro-batches and
+ * data-parallel ranks). Not a public header. */
 #ifndef YOLO_TRAIN_INTERNAL_H
 #define YOLO_TRAIN_INTERNAL_H
 
@@ -19,7 +20,20 @@
 #include "yolo/value.h"
 
 /* Where an epoch's time goes (printed with train_opts.profile). */
-enum { PROF_DATA, PROF_FORWARD, PROF_LOSS, PROF_BACKWARD, PROF_OPTIM, PROF_EMA, PROF_VAL, PROF_SAVE, PROF_N };
+enum {
+    PROF_DATA,
+    PROF_FORWARD,
+    PROF_LOSS,
+    PROF_BACKWARD,
+    PROF_COMM,
+    PROF_OPTIM,
+    PROF_EMA,
+    PROF_VAL,
+    PROF_SAVE,
+    PROF_N
+};
+
+typedef struct train_micro train_micro; /* the micro-batch step's buffers (train_dist.c) */
 
 struct trainer {
     yv_doc *doc; /* train_args, train_results, train_metrics: small values that live as long as the trainer */
@@ -63,6 +77,11 @@ struct trainer {
     double time_total; /* training seconds of earlier processes (results' time column) */
     double prof[PROF_N];
     bool have_lr_pg;
+
+    /* micro-batches and ranks (train_dist.c) */
+    int micro; /* samples per micro-batch, fixed when the run started (batch / world size) */
+    int rank, world;
+    train_micro *mb; /* NULL while batches run whole (micro == batch) */
 };
 
 /* train.c: setup */
@@ -76,7 +95,8 @@ yolo_status train_build_optimizer(trainer *t, optim_kind kind, double lr, double
 yolo_status train_build_ema(trainer *t);
 
 /* train_args.c: train_args and the settings read from them */
-yolo_status train_args_read_yaml(yv_doc *doc, const char *path, yv **out);
+/* args.yaml at path, or its bytes when data is not NULL (path names it in messages). */
+yolo_status train_args_read_yaml(yv_doc *doc, const char *path, const void *data, size_t len, yv **out);
 yolo_status train_args_defaults(yv_doc *doc, yv *args);
 yolo_status train_load_settings(trainer *t);
 yolo_status train_apply_process_opts(trainer *t);
@@ -95,6 +115,30 @@ yolo_status train_make_targets(const trainer *t, stream_sample *v, int n, batch_
 yolo_status train_output_loss(const trainer *t, const batch_t *b, const model_output *mo, loss_output *lo);
 yolo_status train_step(trainer *t, const batch_t *b, int epoch, int64_t ni, int64_t nw, float *items,
                        int *nitems);
+void train_warmup(trainer *t, int epoch, int64_t ni, int64_t nw);
+yolo_status train_loss_items(const trainer *t, const loss_output *lo, int epoch, int64_t ni, float *items,
+                             int *nitems);
+yolo_status train_optimizer_step(trainer *t, int64_t ni, double since);
+
+/* train_dist.c: micro-batches and ranks */
+/* The run's micro-batch from the options (a new run) or the checkpoint (micro, batch_before: what it
+ * recorded), checked against the batch and the world size. */
+yolo_status train_micro_setup(trainer *t, int micro, int batch_before, const char *what);
+/* Samples of batch i (0-based) in the epoch of total samples: all ranks', and this rank's share. */
+void train_batch_share(const trainer *t, int64_t i, int64_t total, int *all, int *mine);
+/* One batch as micro-batches: this rank's samples v[0..n) (its share of a batch of n_all), every rank's
+ * gradients summed by the fixed tree, BatchNorm statistics applied in micro-batch order; items: the
+ * batch's loss items (means over its micro-batches); shown: its instances and image size, for the
+ * progress line; *stop: some rank was interrupted. */
+yolo_status train_step_micro(trainer *t, stream_sample *v, int n, int n_all, int epoch, int64_t ni,
+                             int64_t nw, float *items, int *nitems, batch_t *shown, bool *stop);
+/* The rank's wait for the others from now on: steady steps, or a first step that waits for every
+ * rank's start (data loading) or for rank 0's save. */
+void train_dist_patience(trainer *t, bool long_wait);
+/* The bytes of rank 0's file at path on every rank (*data malloc'ed; rank 0 reads it, the others
+ * receive it). */
+yolo_status train_dist_share_file(trainer *t, const char *path, void **data, size_t *len);
+void train_micro_free(train_micro *mb);
 bool train_is_oom(yolo_status st);
 
 /* train_val.c: validation of the EMA */

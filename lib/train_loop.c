@@ -34,6 +34,7 @@ typedef struct {
     const char *out_path;
     int epoch;
     int64_t nb, nw; /* batches in the epoch, warmup iterations */
+    int64_t total;  /* samples in the epoch (of every rank) */
     int64_t i;      /* batches of the epoch done */
     double t0;      /* when this process started on it */
     double time_base;
@@ -54,11 +55,45 @@ static yolo_status save_run(trainer *t, const char *const *paths, size_t n, bool
 /* Saves the position inside the epoch and ends this process' part of it (Ctrl+C, stop_after). */
 static yolo_status stop_mid_epoch(trainer *t, epoch_run *e, train_summary *s, bool interrupted) {
     s->interrupted = interrupted;
-    yolo_status st = save_run(t, &e->out_path, 1, true);
+    yolo_status st = t->rank == 0 ? save_run(t, &e->out_path, 1, true) : YOLO_OK;
     fill_summary(t, s, e->epoch);
     s->position = t->pos_seen;
     s->seconds = train_clock() - e->t0;
     return st;
+}
+
+/* Reads batch e->i (this rank's share of it: all of it on one rank) into e->v; *got: how many samples
+ * (0 at the end of a whole-batch stream), *all: the batch's samples on every rank. */
+static yolo_status read_batch(trainer *t, stream_reader *r, epoch_run *e, int *got, int *all) {
+    *got = 0, *all = 0;
+    if (t->micro == t->batch) {
+        yolo_status st = stream_reader_batch(r, e->v, t->batch, got);
+        *all = *got;
+        if (st == YOLO_OK && *got) {
+            batch_free(&e->b);
+            st = train_make_batch(t, e->v, *got, &e->b);
+        }
+        return st;
+    }
+    if (e->i >= e->nb) return YOLO_OK;
+    int want;
+    train_batch_share(t, e->i, e->total, all, &want);
+    yolo_status st = want ? stream_reader_batch(r, e->v, want, got) : YOLO_OK;
+    if (st == YOLO_OK && *got < want) {
+        *all = 0;
+        *got = 0; /* the stream ended early: reported below */
+    }
+    return st;
+}
+
+/* Batch e->i through the step: whole, or as micro-batches on one rank or several (then *stop says whether
+ * some rank was interrupted). */
+static yolo_status step_batch(trainer *t, epoch_run *e, int got, int all, float *items, int *nitems,
+                              bool *stop) {
+    int64_t ni = e->i + e->nb * e->epoch;
+    *stop = t->o.interrupt && *t->o.interrupt;
+    if (t->micro == t->batch) return train_step(t, &e->b, e->epoch, ni, e->nw, items, nitems);
+    return train_step_micro(t, e->v, got, all, e->epoch, ni, e->nw, items, nitems, &e->b, stop);
 }
 
 /* The batches of r. *stopped: the process stopped mid-epoch (the position is saved). */
@@ -66,13 +101,9 @@ static yolo_status run_batches(trainer *t, stream_reader *r, epoch_run *e, train
     yolo_status st;
     *stopped = false;
     for (;;) {
-        int got = 0;
+        int got = 0, all = 0;
         double d0 = train_clock();
-        st = stream_reader_batch(r, e->v, t->batch, &got);
-        if (st == YOLO_OK && got) {
-            batch_free(&e->b);
-            st = train_make_batch(t, e->v, got, &e->b);
-        }
+        st = read_batch(t, r, e, &got, &all);
         t->prof[PROF_DATA] += train_clock() - d0;
         if (st != YOLO_OK) {
             /* Ctrl+C also stops the producer, so the stream breaks off: the state after the last whole
@@ -83,11 +114,11 @@ static yolo_status run_batches(trainer *t, stream_reader *r, epoch_run *e, train
             }
             return st;
         }
-        if (!got) break;
-        int64_t ni = e->i + e->nb * e->epoch;
+        if (!all) break;
         float items[5] = {0};
         int nitems = 0;
-        if ((st = train_step(t, &e->b, e->epoch, ni, e->nw, items, &nitems)) != YOLO_OK) {
+        bool interrupted = false;
+        if ((st = step_batch(t, e, got, all, items, &nitems, &interrupted)) != YOLO_OK) {
             if (train_is_oom(st))
                 st = yolo_error(YOLO_ERR_NOMEM,
                                 "out of memory in epoch %d, batch %" PRId64 " with batch=%d (resume with "
@@ -101,18 +132,18 @@ static yolo_status run_batches(trainer *t, stream_reader *r, epoch_run *e, train
         i = ++e->i;
         s->batches++;
         t->pos_batch = i;
-        t->pos_seen += got;
+        t->pos_seen += all;
         t->time_total = e->time_base + (train_clock() - e->t0);
         train_progress_line(t, e->epoch, i - 1, e->nb, &e->b, i >= e->nb, train_clock() - e->t0, s->batches);
         bool more = i < e->nb;
-        bool interrupted = t->o.interrupt && *t->o.interrupt;
         if (more && (interrupted || (t->o.stop_after > 0 && s->batches >= t->o.stop_after))) {
             *stopped = true;
             return stop_mid_epoch(t, e, s, interrupted);
         }
-        if (more && t->o.save_every > 0 && i % t->o.save_every == 0 &&
-            (st = save_run(t, &e->out_path, 1, true)) != YOLO_OK)
-            return st;
+        if (more && t->o.save_every > 0 && i % t->o.save_every == 0) {
+            if (t->rank == 0 && (st = save_run(t, &e->out_path, 1, true)) != YOLO_OK) return st;
+            train_dist_patience(t, true); /* the next step waits for rank 0's save */
+        }
     }
     if (e->i < e->nb)
         return yolo_error(YOLO_ERR_FORMAT, "stdin: the stream ended after %" PRId64 " of %" PRId64 " batches",
@@ -257,6 +288,7 @@ yolo_status train_run(trainer *t, stream_reader *r, const char *out_path, train_
     if (st != YOLO_OK) return st;
     const stream_header *h = stream_reader_header(r);
     e.epoch = t->epoch_done + 1;
+    e.total = h->total;
     e.nb = (h->total + t->batch - 1) / t->batch;
     e.nw = sched_warmup_iters(t->sc.warmup_epochs, e.nb);
     t->pos_nb = e.nb;
@@ -276,7 +308,14 @@ yolo_status train_run(trainer *t, stream_reader *r, const char *out_path, train_
     e.time_base = t->time_total;
     bool stopped = false;
     st = run_batches(t, r, &e, s, &stopped);
-    if (st == YOLO_OK && !stopped) st = finish_epoch(t, &e, s);
+    s->collective_seconds = t->prof[PROF_COMM];
+    /* rank 0 validates and writes; the other ranks' part of the epoch is done */
+    if (st == YOLO_OK && !stopped && t->rank == 0) st = finish_epoch(t, &e, s);
+    if (st == YOLO_OK && !stopped && t->rank != 0) {
+        fill_summary(t, s, e.epoch);
+        s->epoch_done = true;
+        s->seconds = train_clock() - e.t0;
+    }
     if (st == YOLO_OK) train_print_profile(t, train_clock() - e.t0);
     batch_free(&e.b);
     for (int k = 0; k < t->batch; k++)

@@ -7,8 +7,9 @@
 #include <stdio.h>
 #include <string.h>
 
-static const char *const prof_names[PROF_N] = {"data wait",      "forward", "loss+assigner", "backward",
-                                               "clip+optimizer", "ema",     "validation",    "save"};
+static const char *const prof_names[PROF_N] = {"data wait", "forward",     "loss+assigner",
+                                               "backward",  "collectives", "clip+optimizer",
+                                               "ema",       "validation",  "save"};
 
 void train_print_profile(const trainer *t, double total) {
     if (!t->o.profile || !t->o.log) return;
@@ -18,7 +19,9 @@ void train_print_profile(const trainer *t, double total) {
         fprintf(t->o.log, " %s %.3f s,", prof_names[k], t->prof[k]);
         sum += t->prof[k];
     }
-    fprintf(t->o.log, " other %.3f s, total %.3f s (threads %d)\n", total - sum, total, t->threads);
+    fprintf(t->o.log, " other %.3f s, total %.3f s (threads %d", total - sum, total, t->threads);
+    if (t->world > 1) fprintf(t->o.log, ", rank %d of %d", t->rank, t->world);
+    fprintf(t->o.log, ")\n");
 }
 
 enum { FIELD_MIN = 6, FIELD_MAX = 11 };
@@ -53,8 +56,9 @@ static int put_num(char *buf, size_t cap, int w, double x) {
     return snprintf(buf, cap, "%*s", w, t);
 }
 
+/* The progress of the epoch is rank 0's to show (the other ranks train the same batches). */
 void train_progress_header(const trainer *t, int64_t nb) {
-    if (!t->o.log) return;
+    if (!t->o.log || t->rank != 0) return;
     const char *n[5];
     int k = train_loss_names(t->task, n), w = field_width(t, nb);
     put_name(t->o.log, w, "Epoch");
@@ -82,7 +86,7 @@ static void put_bar(FILE *f, int columns, int64_t done, int64_t total) {
 
 void train_progress_line(const trainer *t, int epoch, int64_t i, int64_t nb, const batch_t *b, bool last,
                          double elapsed, int64_t done) {
-    if (!t->o.log) return;
+    if (!t->o.log || t->rank != 0) return;
     FILE *f = t->o.log;
     char head[256], tail[128], e[32], el[24], eta[24];
     int w = field_width(t, nb), len = 0;

@@ -231,7 +231,14 @@ yolo_status train_open(const char *path, const train_opts *o, trainer **out) {
     yv *root = NULL;
     yolo_status st;
     char why[256];
-    YOLO_TRY(ckpt_read(path, NULL, &doc, &root));
+    void *shared = NULL; /* rank 0's checkpoint, on every rank */
+    size_t shared_len = 0;
+    if (t->world > 1) {
+        YOLO_TRY(train_dist_share_file(t, path, &shared, &shared_len));
+        YOLO_TRY(ckpt_read_memory(path, shared, shared_len, NULL, &doc, &root));
+    } else {
+        YOLO_TRY(ckpt_read(path, NULL, &doc, &root));
+    }
     if (!yv_dict_get(root, CKPTFMT_KEY_FORMAT)) {
         ckptfmt_kind_t kind = ckptfmt_kind(root);
         YOLO_TRY(yolo_error(YOLO_ERR_FORMAT,
@@ -252,15 +259,21 @@ yolo_status train_open(const char *path, const train_opts *o, trainer **out) {
     if (yv_get_int(root, CKPTFMT_KEY_THREADS, &v) && v > 0) t->threads = (int)v;
     int batch_before = t->batch;
     YOLO_TRY(train_apply_process_opts(t));
+    int64_t micro = batch_before; /* files from before micro-batches trained whole batches */
+    yv_get_int(root, CKPTFMT_KEY_MICRO_BATCH, &micro);
+    YOLO_TRY(train_micro_setup(t, micro > 0 && micro <= INT32_MAX ? (int)micro : batch_before, batch_before,
+                               path));
     YOLO_TRY(restore_names(t, root, path, &nc));
     YOLO_TRY(restore_data(t, root, path));
     YOLO_TRY(restore_network(t, root, path, (int)nc));
     YOLO_TRY(restore_counters(t, root, path, batch_before));
     yv_doc_free(doc);
+    free(shared);
     *out = t;
     return YOLO_OK;
 done:
     yv_doc_free(doc);
+    free(shared);
     train_free(t);
     return st;
 }

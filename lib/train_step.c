@@ -119,21 +119,56 @@ static yolo_status model_state_update_ema(trainer *t) {
     return st;
 }
 
+/* The warmup of learning rates, momentum and accumulation before batch ni (spec §3.4). */
+void train_warmup(trainer *t, int epoch, int64_t ni, int64_t nw) {
+    if (nw < 0 || ni > nw) return;
+    sched_warmup_accumulate(&t->sc, ni, nw, &t->accumulate);
+    for (int g = 0; g < OPTIM_NGROUPS; g++) {
+        double lr;
+        sched_warmup_lr(&t->sc, ni, nw, epoch, optim_get_initial_lr(t->opt, g), g == OPTIM_GROUP_BIAS, &lr);
+        optim_set_lr(t->opt, g, lr);
+        double mom;
+        if (optim_get_kind(t->opt) == OPTIM_SGD && sched_warmup_momentum(&t->sc, ni, nw, &mom))
+            optim_set_momentum(t->opt, g, mom);
+    }
+}
+
+/* The loss items of a batch, refusing a loss that is not finite (nothing has changed yet). */
+yolo_status train_loss_items(const trainer *t, const loss_output *lo, int epoch, int64_t ni, float *items,
+                             int *nitems) {
+    *nitems = lo->n_items;
+    memcpy(items, lo->items, sizeof lo->items);
+    double tot = 0;
+    yolo_status st = torch_item(lo->total, &tot);
+    if (st == YOLO_OK && !isfinite(tot))
+        st = yolo_error(YOLO_ERR_FORMAT,
+                        "the loss is %s at epoch %d, batch %" PRId64 " (lower lr0, or check the "
+                        "labels; the checkpoint was not changed)",
+                        isnan(tot) ? "NaN" : "infinite", epoch + 1, ni - (int64_t)t->pos_nb * epoch + 1);
+    return st;
+}
+
+/* After the gradients of batch ni are in: clip, step, zero_grad and the EMA when enough batches have
+ * accumulated. since: when the step's timing started. */
+yolo_status train_optimizer_step(trainer *t, int64_t ni, double since) {
+    if (sched_should_step(ni, t->last_opt_step, t->accumulate)) {
+        double norm;
+        yolo_status st;
+        if ((st = optim_clip_step_zero(t->opt, 10.0, &norm)) != YOLO_OK) return st;
+        double c4 = train_clock();
+        if ((st = model_state_update_ema(t)) != YOLO_OK) return st;
+        t->prof[PROF_OPTIM] += c4 - since;
+        t->prof[PROF_EMA] += train_clock() - c4;
+        t->last_opt_step = ni;
+    }
+    t->iteration = ni;
+    return YOLO_OK;
+}
+
 /* One training batch at global iteration ni. */
 yolo_status train_step(trainer *t, const batch_t *b, int epoch, int64_t ni, int64_t nw, float *items,
                        int *nitems) {
-    if (nw >= 0 && ni <= nw) {
-        sched_warmup_accumulate(&t->sc, ni, nw, &t->accumulate);
-        for (int g = 0; g < OPTIM_NGROUPS; g++) {
-            double lr;
-            sched_warmup_lr(&t->sc, ni, nw, epoch, optim_get_initial_lr(t->opt, g), g == OPTIM_GROUP_BIAS,
-                            &lr);
-            optim_set_lr(t->opt, g, lr);
-            double mom;
-            if (optim_get_kind(t->opt) == OPTIM_SGD && sched_warmup_momentum(&t->sc, ni, nw, &mom))
-                optim_set_momentum(t->opt, g, mom);
-        }
-    }
+    train_warmup(t, epoch, ni, nw);
     model_output mo;
     memset(&mo, 0, sizeof mo);
     loss_output lo;
@@ -146,17 +181,7 @@ yolo_status train_step(trainer *t, const batch_t *b, int epoch, int64_t ni, int6
     double c2 = train_clock();
     t->prof[PROF_FORWARD] += c1 - c0;
     t->prof[PROF_LOSS] += c2 - c1;
-    if (st == YOLO_OK) {
-        *nitems = lo.n_items;
-        memcpy(items, lo.items, sizeof lo.items);
-        double tot = 0;
-        st = torch_item(lo.total, &tot);
-        if (st == YOLO_OK && !isfinite(tot))
-            st = yolo_error(YOLO_ERR_FORMAT,
-                            "the loss is %s at epoch %d, batch %" PRId64 " (lower lr0, or check the "
-                            "labels; the checkpoint was not changed)",
-                            isnan(tot) ? "NaN" : "infinite", epoch + 1, ni - (int64_t)t->pos_nb * epoch + 1);
-    }
+    if (st == YOLO_OK) st = train_loss_items(t, &lo, epoch, ni, items, nitems);
     /* the training scale is what backward sees: items x batch size for detect/segment */
     if (st == YOLO_OK) st = torch_backward(lo.total, NULL, false);
     loss_output_free(&lo);
@@ -164,15 +189,5 @@ yolo_status train_step(trainer *t, const batch_t *b, int epoch, int64_t ni, int6
     double c3 = train_clock();
     t->prof[PROF_BACKWARD] += c3 - c2;
     if (st != YOLO_OK) return st;
-    if (sched_should_step(ni, t->last_opt_step, t->accumulate)) {
-        double norm;
-        if ((st = optim_clip_step_zero(t->opt, 10.0, &norm)) != YOLO_OK) return st;
-        double c4 = train_clock();
-        if ((st = model_state_update_ema(t)) != YOLO_OK) return st;
-        t->prof[PROF_OPTIM] += c4 - c3;
-        t->prof[PROF_EMA] += train_clock() - c4;
-        t->last_opt_step = ni;
-    }
-    t->iteration = ni;
-    return YOLO_OK;
+    return train_optimizer_step(t, ni, c3);
 }

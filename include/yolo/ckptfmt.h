@@ -61,6 +61,8 @@ extern "C" {
 #define CKPTFMT_KEY_SCHEDULER "scheduler"   /* dict: last_epoch */
 #define CKPTFMT_KEY_DATASET                                                                                  \
     "dataset" /* dict: where the dataset is (root, data_from_run, root_from_run; rundata.h) */
+/* int: samples per micro-batch, batch / world size when the run started (data-parallel ranks) */
+#define CKPTFMT_KEY_MICRO_BATCH "micro_batch"
 
 typedef enum {
     CKPTFMT_UNKNOWN = 0,

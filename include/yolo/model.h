@@ -124,6 +124,21 @@ void model_output_free(model_output *out);
 yolo_status model_anchors(const model *m, const model_output *out, torch_tensor **anchors,
                           torch_tensor **strides);
 
+/* ---- BatchNorm statistics per micro-batch (data-parallel training) ----
+ * A batch trained as several micro-batches (on one process or several) keeps BatchNorm's running
+ * averages independent of which process ran which: with a capture buffer set, train forwards leave the
+ * running statistics and counts alone and write each BatchNorm's batch statistics into the buffer
+ * instead, the mean then the unbiased variance (float32, C values each), layer after layer
+ * (model_bn_stats_size floats in all). model_bn_update applies the statistics of several micro-batches
+ * to the running averages, one after another, with libtorch's arithmetic. */
+int64_t model_bn_stats_size(const model *m);
+/* buf: a contiguous float32 vector of model_bn_stats_size elements (the model holds a reference), or
+ * NULL to update the running statistics in the forward again. */
+yolo_status model_bn_capture(model *m, torch_tensor *buf);
+/* stats: count micro-batches' statistics, model_bn_stats_size floats each, in order; the counts
+ * (num_batches_tracked) go up by count. */
+yolo_status model_bn_update(model *m, const float *stats, int count);
+
 /* ---- weights ---- */
 /* Copies every entry of sd (a dict name -> tensor, e.g. from yv_state_dict) whose name and shape
  * match into the model; others keep their values. *transferred receives the count, and the message

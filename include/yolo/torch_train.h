@@ -88,6 +88,15 @@ yolo_status tt_div_scalar_(torch_tensor *a, double s);
 yolo_status tt_addcmul_(torch_tensor *a, const torch_tensor *b, const torch_tensor *c, double value);
 yolo_status tt_addcdiv_(torch_tensor *a, const torch_tensor *b, const torch_tensor *c, double value);
 
+/* The gradients of a scalar loss with respect to params[0..n-1] (each requiring grad), leaving their
+ * accumulated gradients untouched: the values backward would accumulate, each flattened in row-major
+ * order (zeros for a parameter the loss does not reach), concatenated in order into one float32
+ * vector (*out). Frees the graph, as backward does. */
+yolo_status tt_grads_flat(const torch_tensor *loss, torch_tensor *const *params, int n, torch_tensor **out);
+/* Accumulates a vector laid out as tt_grads_flat's into the parameters' gradients, as backward would:
+ * grad += piece, or grad = piece (in the parameter's memory layout) where there is none yet. */
+yolo_status tt_grads_add_flat(torch_tensor *const *params, int n, const torch_tensor *flat);
+
 /* Sets t's accumulated gradient to a copy of g (NULL drops it). For tests and restoring state. */
 yolo_status tt_set_grad(torch_tensor *t, const torch_tensor *g);
 

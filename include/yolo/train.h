@@ -20,6 +20,7 @@ extern "C" {
 #endif
 
 typedef struct trainer trainer;
+typedef struct dist_group dist_group; /* include/yolo/dist.h */
 
 /* Settings of this process; the only ones a resume may change (with batch, device and threads). */
 typedef struct {
@@ -36,6 +37,13 @@ typedef struct {
     bool bar;     /* redraw one progress line (a terminal) instead of one line per batch */
     int columns;  /* the terminal's width: lines with a bar that fit in it; 0: plain lines (a pipe) */
     bool profile; /* print where the epoch's time went (data wait, forward, loss, ...) on log */
+    /* Data-parallel training (see DATA PARALLEL in yolo-train-epoch(1)): this process is one rank of
+     * group, which holds the process group's rank and world size; NULL: the only process. Rank 0 reads
+     * the checkpoint (or args.yaml) and sends it to the others, validates and writes; the others write
+     * nothing. Each rank reads its own shard of the train stream (train_expected). */
+    dist_group *group;
+    double dist_timeout; /* seconds a rank waits for the others in a step (0: 30), more as steps grow */
+    int micro_batch;     /* a new run's micro-batch (0: batch / world size); fixed for the whole run */
 } train_opts;
 
 void train_opts_default(train_opts *o);
@@ -51,7 +59,9 @@ void train_free(trainer *t);
 typedef struct {
     int epoch; /* 0-based */
     int epochs;
-    int64_t from; /* first sample index */
+    int64_t from;         /* first sample index */
+    int shard_k, shard_n; /* this rank's shard (0/1: the whole stream) ... */
+    int64_t shard_block;  /* ... in blocks of its micro-batches of each batch (yolo-data --shard-block) */
     uint64_t seed;
     int imgsz;
     const char *task;
@@ -76,10 +86,11 @@ typedef struct {
     bool epoch_done;      /* the whole epoch was trained */
     bool finished;        /* the run is over (last epoch or early stop) */
     bool stopped_early;
-    int64_t position; /* next sample index inside the epoch when stopped mid-epoch, else -1 */
-    bool interrupted; /* stopped mid-epoch by *opts.interrupt */
-    int64_t batches;  /* batches trained by this process */
-    double seconds;   /* wall time of this process' epoch work */
+    int64_t position;          /* next sample index inside the epoch when stopped mid-epoch, else -1 */
+    bool interrupted;          /* stopped mid-epoch by *opts.interrupt */
+    int64_t batches;           /* batches trained by this process */
+    double seconds;            /* wall time of this process' epoch work */
+    double collective_seconds; /* of which waiting in collectives with the other ranks */
 } train_summary;
 
 /* Trains the batches of r (positioned as train_check_header wants) and, when the epoch is complete,

@@ -1,0 +1,397 @@
+/* Micro-batches and ranks: a batch trained as micro-batches of a size fixed when the run started, on
+ * one process or spread over the ranks of a process group, with the same bits either way.
+ *
+ * Each rank trains its block of each batch's micro-batches (include/yolo/microbatch.h): for each, a
+ * forward in which BatchNorm hands its batch statistics over instead of updating its running averages
+ * (model_bn_capture), the loss of that micro-batch alone (normalised per micro-batch, as Ultralytics'
+ * DDP normalises per rank) and its gradients. The rank sums the subtrees of the fixed tree inside its
+ * block, and one allgather per step brings every rank the others' partial sums, BatchNorm statistics,
+ * loss items and interrupt flags. Every rank then finishes the tree, updates the running averages in
+ * micro-batch order and steps the optimizer on the same numbers, so the weights stay the same on all
+ * ranks without ever being sent, and a run does not depend on how many ranks it had.
+ *
+ * What a rank sends in a step, as float32: [interrupt flag] [per micro-batch: 5 loss items, instances]
+ * [per micro-batch: BatchNorm statistics] [the partial sums of its subtrees, padded to the most any
+ * rank has]. */
+#include "train_internal.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "yolo/dist.h"
+#include "yolo/microbatch.h"
+#include "yolo/torch_train.h"
+
+enum { ITEMS = 5, LEAF_HEAD = ITEMS + 1 };
+
+struct train_micro {
+    int M, K; /* micro-batches per batch, per rank */
+    int nparams;
+    torch_tensor **params; /* the trainable parameters (the model's handles) */
+    int64_t P, S;          /* their elements; BatchNorm statistics per micro-batch */
+    int nodes_max;
+    int64_t off_stats, off_nodes, len; /* where the parts of a rank's message start, and its length */
+    torch_tensor *stats;               /* the model's capture buffer */
+    torch_tensor **leaf;               /* this rank's micro-batch gradients */
+    torch_tensor *send, *recv;
+    float *head;     /* host copy of every rank's flags, items and statistics */
+    double step_max; /* the longest step of this process, for the patience */
+    bool long_wait;
+};
+
+void train_micro_free(train_micro *mb) {
+    if (!mb) return;
+    for (int k = 0; mb->leaf && k < mb->K; k++)
+        torch_free(mb->leaf[k]);
+    free(mb->leaf);
+    free(mb->params);
+    torch_free(mb->stats);
+    torch_free(mb->send);
+    torch_free(mb->recv);
+    free(mb->head);
+    free(mb);
+}
+
+/* ------------------------------------------------------------------ the run's micro-batch */
+
+/* "1, 2 or 4": the world sizes that split M micro-batches evenly. */
+static void divisors(int M, char *out, size_t cap) {
+    int d[64], n = 0;
+    for (int k = 1; k <= M && n < 64; k++)
+        if (M % k == 0) d[n++] = k;
+    size_t used = 0;
+    out[0] = 0;
+    for (int i = 0; i < n && used < cap; i++)
+        used += (size_t)snprintf(out + used, cap - used, "%s%d",
+                                 i == 0       ? ""
+                                 : i == n - 1 ? " or "
+                                              : ", ",
+                                 d[i]);
+}
+
+yolo_status train_micro_setup(trainer *t, int micro, int batch_before, const char *what) {
+    int W = t->world;
+    if (micro <= 0) {
+        /* a new run: its world size splits each batch */
+        if (t->batch % W)
+            return yolo_error(
+                YOLO_ERR_USAGE,
+                "batch=%d cannot be split evenly over world=%d ranks (give a batch that %d divides)",
+                t->batch, W, W);
+        micro = t->batch / W;
+    } else if (micro == batch_before) {
+        micro = t->batch; /* whole batches stay whole when batch= changes */
+    }
+    if (micro < 1 || t->batch % micro)
+        return yolo_error(
+            YOLO_ERR_USAGE,
+            "%s: batch=%d is not a whole number of the run's micro-batches of %d (give a multiple of "
+            "%d)",
+            what, t->batch, micro, micro);
+    int M = t->batch / micro;
+    if (M % W) {
+        char ok[256];
+        divisors(M, ok, sizeof ok);
+        return yolo_error(
+            YOLO_ERR_USAGE,
+            "%s: world=%d cannot split the run's %d micro-batch%s of %d (batch %d) evenly (use world=%s%s)",
+            what, W, M, M == 1 ? "" : "es", micro, t->batch, ok,
+            M == 1 ? "; the run trains whole batches: start a new run with world=N, or micro_batch=" : "");
+    }
+    t->micro = micro;
+    return YOLO_OK;
+}
+
+void train_batch_share(const trainer *t, int64_t i, int64_t total, int *all, int *mine) {
+    int64_t left = total - i * t->batch;
+    *all = (int)(left < t->batch ? left : t->batch);
+    int64_t per = t->batch / t->world, own = *all - (int64_t)t->rank * per;
+    *mine = (int)(own < 0 ? 0 : own > per ? per : own);
+}
+
+/* ------------------------------------------------------------------ patience */
+
+void train_dist_patience(trainer *t, bool long_wait) {
+    if (t->mb) t->mb->long_wait = long_wait;
+    if (!t->o.group) return;
+    double base = t->o.dist_timeout > 0 ? t->o.dist_timeout : 30;
+    /* the first step waits for every rank's start, data included, and a step after a save for rank 0's
+     * writing: ten minutes; steady steps wait the base plus a few of the longest step so far */
+    double step = t->mb ? t->mb->step_max : 0;
+    dist_set_timeout(t->o.group, long_wait ? (base > 600 ? base : 600) : base + 4 * step);
+}
+
+/* ------------------------------------------------------------------ sharing a file */
+
+yolo_status train_dist_share_file(trainer *t, const char *path, void **data, size_t *len) {
+    *data = NULL, *len = 0;
+    dist_group *g = t->o.group;
+    int64_t size = -1, one[1] = {1};
+    yolo_status st = YOLO_OK, read_st = YOLO_OK;
+    char why[600] = "";
+    unsigned char *buf = NULL;
+    if (dist_rank(g) == 0) {
+        FILE *f = fopen(path, "rb");
+        if (f && fseek(f, 0, SEEK_END) == 0 && (size = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0 &&
+            (buf = malloc((size_t)size + 1)) && fread(buf, 1, (size_t)size, f) == (size_t)size) {
+            read_st = YOLO_OK;
+        } else {
+            read_st = yolo_error(YOLO_ERR_IO, "%s: cannot read (%s)", path, strerror(errno ? errno : EIO));
+            snprintf(why, sizeof why, "%s", yolo_last_error());
+            size = -1;
+        }
+        if (f) fclose(f);
+    }
+    /* the size first (-1: rank 0 could not read it), then the bytes */
+    torch_tensor *n = NULL, *bytes = NULL;
+    train_dist_patience(t, true);
+    st = torch_from_data(&size, TORCH_I64, 1, one, &n);
+    if (st == YOLO_OK) st = dist_broadcast(g, n, 0);
+    double d = -1;
+    if (st == YOLO_OK) st = torch_item(n, &d);
+    torch_free(n);
+    if (st == YOLO_OK && d < 0)
+        st = dist_rank(g) == 0 ? yolo_error(read_st, "%s", why)
+                               : yolo_error(YOLO_ERR_IO, "rank 0 could not read %s (it says why)", path);
+    if (st == YOLO_OK && dist_rank(g) != 0 && !(buf = malloc((size_t)d + 1))) st = yolo_nomem();
+    int64_t shape[1] = {(int64_t)d};
+    if (st == YOLO_OK && d > 0) {
+        st = torch_empty(1, shape, TORCH_U8, TORCH_CPU, &bytes);
+        if (st == YOLO_OK && dist_rank(g) == 0) st = torch_copy_in(bytes, buf, TORCH_U8, (int64_t)d);
+        if (st == YOLO_OK) st = dist_broadcast(g, bytes, 0);
+        if (st == YOLO_OK) st = torch_copy_out(bytes, TORCH_U8, buf, (int64_t)d);
+        torch_free(bytes);
+    }
+    if (st != YOLO_OK) {
+        free(buf);
+        return st;
+    }
+    buf[(size_t)d] = 0; /* text files read as strings */
+    *data = buf, *len = (size_t)d;
+    return YOLO_OK;
+}
+
+/* ------------------------------------------------------------------ the step */
+
+static yolo_status micro_init(trainer *t, train_micro **out) {
+    train_micro *mb = calloc(1, sizeof *mb);
+    if (!mb) return yolo_nomem();
+    int W = t->world;
+    mb->M = t->batch / t->micro, mb->K = mb->M / W;
+    int n = model_param_count(t->m);
+    mb->params = calloc((size_t)n, sizeof *mb->params);
+    mb->leaf = calloc((size_t)mb->K, sizeof *mb->leaf);
+    yolo_status st = mb->params && mb->leaf ? YOLO_OK : yolo_nomem();
+    for (int i = 0; st == YOLO_OK && i < n; i++)
+        if (!model_param_is_buffer(t->m, i) && torch_requires_grad(model_tensor(t->m, i))) {
+            mb->params[mb->nparams++] = model_tensor(t->m, i);
+            mb->P += torch_numel(model_tensor(t->m, i));
+        }
+    mb->S = model_bn_stats_size(t->m);
+    mb->nodes_max = mb_max_nodes(mb->M, W);
+    mb->off_stats = 1 + (int64_t)mb->K * LEAF_HEAD;
+    mb->off_nodes = mb->off_stats + (int64_t)mb->K * mb->S;
+    mb->len = mb->off_nodes + (int64_t)mb->nodes_max * mb->P;
+    int64_t s1[1] = {mb->S}, sl[1] = {mb->len}, sr[1] = {mb->len * W};
+    if (st == YOLO_OK) st = torch_zeros(1, s1, TORCH_F32, t->dev, &mb->stats);
+    if (st == YOLO_OK) st = torch_zeros(1, sl, TORCH_F32, t->dev, &mb->send);
+    if (st == YOLO_OK && W > 1) st = torch_zeros(1, sr, TORCH_F32, t->dev, &mb->recv);
+    if (st == YOLO_OK && !(mb->head = malloc(sizeof(float) * (size_t)mb->off_nodes * (size_t)W)))
+        st = yolo_nomem();
+    if (st == YOLO_OK) st = model_bn_capture(t->m, mb->stats);
+    if (st != YOLO_OK) {
+        train_micro_free(mb);
+        return st;
+    }
+    mb->long_wait = true;
+    *out = mb;
+    return YOLO_OK;
+}
+
+/* part [off, off + n) of a message, as a view */
+static yolo_status part(const torch_tensor *msg, int64_t off, int64_t n, torch_tensor **out) {
+    return torch_narrow(msg, 0, off, n, out);
+}
+
+/* Node values for mb_tree_sum: the leaves or partial sums a table holds. */
+typedef struct {
+    int n;
+    mb_node node[64];
+    torch_tensor *val[64];
+} node_table;
+
+static const torch_tensor *table_value(void *ctx, mb_node n) {
+    const node_table *tb = ctx;
+    for (int i = 0; i < tb->n; i++)
+        if (tb->node[i].lo == n.lo && tb->node[i].hi == n.hi) return tb->val[i];
+    return NULL;
+}
+
+static void table_free(node_table *tb) {
+    for (int i = 0; i < tb->n; i++)
+        torch_free(tb->val[i]);
+    tb->n = 0;
+}
+
+/* Forward, loss and gradients of this rank's micro-batch k (n samples from v), into its leaf and its
+ * part of the message. */
+static yolo_status micro_leaf(trainer *t, train_micro *mb, int k, stream_sample *v, int n, int epoch,
+                              int64_t ni, float *head, batch_t *shown) {
+    batch_t b;
+    memset(&b, 0, sizeof b);
+    model_output mo;
+    memset(&mo, 0, sizeof mo);
+    loss_output lo;
+    memset(&lo, 0, sizeof lo);
+    torch_tensor *dst = NULL;
+    double c0 = train_clock();
+    yolo_status st = train_make_batch(t, v, n, &b);
+    /* a dropout mask is drawn per micro-batch, wherever it runs */
+    int m = t->rank * mb->K + k;
+    if (st == YOLO_OK) st = torch_manual_seed(t->seed ^ ((uint64_t)ni * 0x9E3779B97F4A7C15ull + (uint64_t)m));
+    double c1 = train_clock();
+    if (st == YOLO_OK) st = model_forward(t->m, b.img, &mo);
+    double c2 = train_clock();
+    if (st == YOLO_OK) st = train_output_loss(t, &b, &mo, &lo);
+    double c3 = train_clock();
+    int nitems = 0;
+    float items[ITEMS] = {0};
+    if (st == YOLO_OK) st = train_loss_items(t, &lo, epoch, ni, items, &nitems);
+    for (int q = 0; q < ITEMS; q++)
+        head[q] = q < nitems ? items[q] : 0;
+    head[ITEMS] = (float)b.n_inst;
+    shown->w = b.w, shown->h = b.h;
+    if (st == YOLO_OK) st = part(mb->send, mb->off_stats + (int64_t)k * mb->S, mb->S, &dst);
+    if (st == YOLO_OK) st = torch_copy_(dst, mb->stats);
+    if (st == YOLO_OK) st = tt_grads_flat(lo.total, mb->params, mb->nparams, &mb->leaf[k]);
+    t->prof[PROF_DATA] += c1 - c0;
+    t->prof[PROF_FORWARD] += c2 - c1;
+    t->prof[PROF_LOSS] += c3 - c2;
+    t->prof[PROF_BACKWARD] += train_clock() - c3;
+    torch_free(dst);
+    loss_output_free(&lo);
+    model_output_free(&mo);
+    batch_free(&b);
+    return st;
+}
+
+/* The partial sums of this rank's subtrees into its message. */
+static yolo_status micro_send_nodes(const trainer *t, train_micro *mb, int present) {
+    node_table local = {0};
+    mb_node mine[64];
+    int nn = mb_rank_nodes(mb->M, t->world, t->rank, mine, 64);
+    yolo_status st = YOLO_OK;
+    for (int k = 0; st == YOLO_OK && k < mb->K; k++) {
+        int m = t->rank * mb->K + k;
+        if (m >= present) break;
+        local.node[local.n] = (mb_node){m, m + 1};
+        st = torch_alias(mb->leaf[k], &local.val[local.n++]);
+    }
+    for (int j = 0; st == YOLO_OK && j < nn; j++) {
+        if (mine[j].lo >= present) continue;
+        torch_tensor *sum = NULL, *dst = NULL;
+        st = mb_tree_sum(mine[j], present, table_value, &local, &sum);
+        if (st == YOLO_OK) st = part(mb->send, mb->off_nodes + (int64_t)j * mb->P, mb->P, &dst);
+        if (st == YOLO_OK) st = torch_copy_(dst, sum);
+        torch_free(sum), torch_free(dst);
+    }
+    table_free(&local);
+    return st;
+}
+
+/* The batch's gradient from every rank's partial sums, added to the accumulated gradients. */
+static yolo_status micro_add_gradient(const trainer *t, train_micro *mb, const torch_tensor *all,
+                                      int present) {
+    node_table got = {0};
+    yolo_status st = YOLO_OK;
+    for (int r = 0; st == YOLO_OK && r < t->world; r++) {
+        mb_node nodes[64];
+        int nn = mb_rank_nodes(mb->M, t->world, r, nodes, 64);
+        for (int j = 0; st == YOLO_OK && j < nn && got.n < 64; j++) {
+            if (nodes[j].lo >= present) continue;
+            got.node[got.n] = nodes[j];
+            st = part(all, (int64_t)r * mb->len + mb->off_nodes + (int64_t)j * mb->P, mb->P,
+                      &got.val[got.n++]);
+        }
+    }
+    torch_tensor *g = NULL;
+    if (st == YOLO_OK) st = mb_tree_sum((mb_node){0, mb->M}, present, table_value, &got, &g);
+    if (st == YOLO_OK) st = tt_grads_add_flat(mb->params, mb->nparams, g);
+    torch_free(g);
+    table_free(&got);
+    return st;
+}
+
+yolo_status train_step_micro(trainer *t, stream_sample *v, int n, int n_all, int epoch, int64_t ni,
+                             int64_t nw, float *items, int *nitems, batch_t *shown, bool *stop) {
+    yolo_status st;
+    if (!t->mb && (st = micro_init(t, &t->mb)) != YOLO_OK) return st;
+    train_micro *mb = t->mb;
+    double s0 = train_clock();
+    train_warmup(t, epoch, ni, nw);
+    model_set_training(t->m, true);
+    int present = mb_count(n_all, t->micro);
+    float *head = malloc(sizeof(float) * (size_t)mb->off_stats);
+    if (!head) return yolo_nomem();
+    memset(head, 0, sizeof(float) * (size_t)mb->off_stats);
+    head[0] = t->o.interrupt && *t->o.interrupt ? 1.0f : 0.0f;
+    st = YOLO_OK;
+    for (int k = 0; st == YOLO_OK && k * t->micro < n; k++) {
+        int nk = n - k * t->micro < t->micro ? n - k * t->micro : t->micro;
+        st = micro_leaf(t, mb, k, v + (size_t)k * t->micro, nk, epoch, ni, head + 1 + k * LEAF_HEAD, shown);
+    }
+    torch_tensor *dst = NULL;
+    if (st == YOLO_OK) st = micro_send_nodes(t, mb, present);
+    if (st == YOLO_OK) st = part(mb->send, 0, mb->off_stats, &dst);
+    if (st == YOLO_OK) st = torch_copy_in(dst, head, TORCH_F32, mb->off_stats);
+    torch_free(dst);
+    free(head);
+    double c0 = train_clock();
+    if (st == YOLO_OK && t->world > 1) {
+        if (!mb->long_wait && c0 - s0 > mb->step_max) mb->step_max = c0 - s0;
+        train_dist_patience(t, mb->long_wait);
+        st = dist_allgather(t->o.group, mb->send, mb->recv);
+        mb->long_wait = false;
+    }
+    t->prof[PROF_COMM] += train_clock() - c0;
+    if (st != YOLO_OK) return st;
+    const torch_tensor *all = t->world > 1 ? mb->recv : mb->send;
+    /* every rank's flags, items and statistics, in rank order: micro-batches in order */
+    for (int r = 0; st == YOLO_OK && r < t->world; r++) {
+        torch_tensor *src = NULL;
+        st = part(all, (int64_t)r * mb->len, mb->off_nodes, &src);
+        if (st == YOLO_OK)
+            st = torch_copy_out(src, TORCH_F32, mb->head + (size_t)r * mb->off_nodes, mb->off_nodes);
+        torch_free(src);
+    }
+    if (st != YOLO_OK) return st;
+    double c1 = train_clock();
+    float *stats = malloc(sizeof(float) * (size_t)(present ? present : 1) * (size_t)mb->S);
+    if (!stats) return yolo_nomem();
+    float sum[ITEMS] = {0};
+    shown->n_inst = 0;
+    *stop = false;
+    for (int m = 0; m < mb->M; m++) {
+        const float *rank_head = mb->head + (size_t)(m / mb->K) * mb->off_nodes;
+        if (m % mb->K == 0 && rank_head[0] != 0) *stop = true;
+        if (m >= present) continue;
+        const float *leaf = rank_head + 1 + (m % mb->K) * LEAF_HEAD;
+        for (int q = 0; q < ITEMS; q++)
+            sum[q] += leaf[q];
+        shown->n_inst += (int)leaf[ITEMS];
+        memcpy(stats + (size_t)m * mb->S, rank_head + mb->off_stats + (size_t)(m % mb->K) * mb->S,
+               sizeof(float) * (size_t)mb->S);
+    }
+    *nitems = train_n_losses(t);
+    for (int q = 0; q < ITEMS; q++)
+        items[q] = sum[q] / (float)present;
+    st = model_bn_update(t->m, stats, present);
+    free(stats);
+    if (st == YOLO_OK) st = micro_add_gradient(t, mb, all, present);
+    t->prof[PROF_BACKWARD] += train_clock() - c1;
+    if (st != YOLO_OK) return st;
+    return train_optimizer_step(t, ni, train_clock());
+}
