@@ -264,6 +264,16 @@ extern "C" yolo_status torch_device_parse(const char *spec, torch_device *out) {
     return YOLO_OK;
 }
 
+static std::atomic<bool> conv_onednn_on{false};
+
+bool yt::conv_onednn() {
+    return conv_onednn_on.load(std::memory_order_relaxed);
+}
+
+extern "C" bool torch_set_conv_onednn(bool on) {
+    return conv_onednn_on.exchange(on);
+}
+
 extern "C" yolo_status torch_set_threads(int n) {
     if (n < 1) return yolo_error(YOLO_ERR_USAGE, "threads: %d is not a positive thread count", n);
     return guard("set threads", [&] { at::set_num_threads(n); });

@@ -268,7 +268,7 @@ at::Tensor blocked_conv2d(const at::Tensor &x, const at::Tensor &w, const at::Te
                           int64_t pad, bool plain_out) {
     if (x.scalar_type() != at::kFloat || !x.device().is_cpu())
         throw usage_error("blocked convolution: float CPU tensors only");
-    if (libtorch_uses_onednn(x, w, stride))
+    if (conv_onednn() || libtorch_uses_onednn(x, w, stride))
         return BlockedConv::apply(x, w, or_empty(b, x), stride, pad, plain_out);
     // where libtorch computes without oneDNN, so does this (in its layout, converted on both sides)
     at::Tensor plain = yt::blocked(x) ? to_plain(x) : x;

@@ -87,6 +87,8 @@ std::vector<int64_t> shape_vec(int ndim, const int64_t *shape);
 // Blocked activations (lib/torch_blocked.cpp): 5-d (N, C/16, H, W, 16) tensors, and the layers that
 // take them, with libtorch's values to the bit.
 bool blocked(const at::Tensor &t);
+// torch_set_conv_onednn's setting
+bool conv_onednn();
 at::Tensor blocked_conv2d(const at::Tensor &x, const at::Tensor &w, const at::Tensor &b, int64_t stride,
                           int64_t pad, bool plain_out);
 at::Tensor blocked_batch_norm(const at::Tensor &x, const at::Tensor &w, const at::Tensor &b,

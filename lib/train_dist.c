@@ -339,10 +339,14 @@ yolo_status train_step_micro(trainer *t, stream_sample *v, int n, int n_all, int
     memset(head, 0, sizeof(float) * (size_t)mb->off_stats);
     head[0] = t->o.interrupt && *t->o.interrupt ? 1.0f : 0.0f;
     st = YOLO_OK;
+    /* libtorch would send the 1x1 convolutions of micro-batches under 16 images at one thread to its
+     * slow native kernels: a micro-batch runs on oneDNN, whatever its size */
+    bool onednn_was = torch_set_conv_onednn(true);
     for (int k = 0; st == YOLO_OK && k * t->micro < n; k++) {
         int nk = n - k * t->micro < t->micro ? n - k * t->micro : t->micro;
         st = micro_leaf(t, mb, k, v + (size_t)k * t->micro, nk, epoch, ni, head + 1 + k * LEAF_HEAD, shown);
     }
+    torch_set_conv_onednn(onednn_was);
     torch_tensor *dst = NULL;
     if (st == YOLO_OK) st = micro_send_nodes(t, mb, present);
     if (st == YOLO_OK) st = part(mb->send, 0, mb->off_stats, &dst);
