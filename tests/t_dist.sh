@@ -55,7 +55,7 @@ wait_for() { local k; for k in $(seq 600); do grep -q -- "$2" "$1" 2>/dev/null &
 epoch w2 2 0 && epoch w2 2 1
 rc=$?
 if [ $rc -eq 0 ] && grep -q '"epoch":1,"epochs":2' w2.json && grep -q '"finished":true' w2.json; then ok "world 2: two epochs"
-else fail "world 2: two epochs (exit $rc: $(tail -2 w2.r0.err w2.r1.err | tr '\n' '|'))"; fi
+else fail "world 2: two epochs (exit $rc: $(tail -n2 w2.r0.err w2.r1.err | tr '\n' '|'))"; fi
 epoch w1 1 0 micro_batch=4 && epoch w1 1 1
 same w2 w1 && ok "world 1 with micro_batch=4 equals world 2, bit for bit" || fail "world 1 micro_batch=4 differs from world 2: $(tail -1 "$T/diff")"
 epoch x 2 0 && epoch x 1 1
@@ -127,7 +127,7 @@ t0=$(date +%s.%N)
 yolo-train-epoch k/weights/last.pt --world 2 --rank 0 --master 127.0.0.1:$PORT <k0.stream >/dev/null 2>k0.err &
 p0=$!
 # after rank 0's first batch: both are in the middle of the epoch
-wait_for k0.err ' 1/4$' && kill -9 $p1
+wait_for k0.err ' 1/4 ' && kill -9 $p1
 t0=$(date +%s.%N)
 wait $p0
 rc=$?
@@ -150,14 +150,14 @@ yolo-train-epoch i/weights/last.pt --world 2 --rank 1 --master 127.0.0.1:$PORT <
 p1=$!
 yolo-train-epoch i/weights/last.pt --world 2 --rank 0 --master 127.0.0.1:$PORT <k0.stream >i0.json 2>i0.err &
 p0=$!
-wait_for i0.err ' 1/4$' && kill -INT $p1
+wait_for i0.err ' 1/4 ' && kill -INT $p1
 wait $p0
 rc0=$?
 wait $p1
 rc1=$?
 pos=$(grep -o '"position":[0-9]*' i0.json | cut -d: -f2)
 if [ $rc0 -eq 130 ] && [ $rc1 -eq 130 ] && [ -n "$pos" ] && grep -q "\"position\":$pos" i1.json; then ok "Ctrl+C of rank 1 only: both stop at sample $pos, rank 0 saved it"
-else fail "Ctrl+C of rank 1: exit $rc0/$rc1 ($(cat i0.json i1.json; tail -1 i0.err i1.err | tr '\n' '|'))"; fi
+else fail "Ctrl+C of rank 1: exit $rc0/$rc1 ($(cat i0.json i1.json; tail -n1 i0.err i1.err | tr '\n' '|'))"; fi
 if [ -n "$pos" ]; then
     for r in 0 1; do
         yolo-data ds/data.yaml --split train --epochs 3 --seed 0 --imgsz 64 --epoch 2 --from "$pos" --shard $r/2 --shard-block 4 2>/dev/null >ir$r.stream
