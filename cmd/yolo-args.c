@@ -208,6 +208,9 @@ static int check_new_run(cmdline *c) {
                           "device=cpu",
                           dev),
                usage();
+    /* Ultralytics' trainer turns shuffling off for rect batches, with this warning */
+    if (yv_is_truthy(yv_dict_get(c->given, "rect")))
+        warn("'rect=True' is incompatible with DataLoader shuffle, setting shuffle=False%s%s", "", "");
     const char *opt = yv_get_str(c->given, "optimizer");
     bool lr = given(c, "lr0"), mom = given(c, "momentum");
     if ((!opt || !strcasecmp(opt, "auto")) && (lr || mom))

@@ -48,7 +48,8 @@ static const char USAGE[] =
     "  --count N         at most N samples (the first batches, for yolo-plot grid)\n"
     "  --workers N       threads (default: all cores); the bytes do not depend on it\n"
     "  --cache-mb N      memory for decoded images reused by mosaic (default 512, 0: none)\n"
-    "  --rect --batch B  validation rect batches of B images\n"
+    "  --rect --batch B  rect batches of B images (as rect=true; validation: pad 0.5; train: pad 0, no\n"
+    "                    shuffle, mosaic or mixup)\n"
     "  --augment | --no-augment   force the train or the validation transform\n"
     "  --no-cache        neither read nor write the label cache\n"
     "  --root DIR        the dataset root, whatever data.yaml's path: says (what a run recorded)\n"
@@ -133,14 +134,11 @@ static int set_hyp(augment_cfg *c, const char *kv) {
             c->imgsz = (int)x;
         return 0;
     }
-    if (strcmp(key, "overlap_mask") == 0 || strcmp(key, "rect") == 0) {
+    if (strcmp(key, "overlap_mask") == 0) {
         bool b = strcmp(v, "True") == 0 || strcmp(v, "true") == 0 || strcmp(v, "1") == 0;
         if (!b && strcmp(v, "False") && strcmp(v, "false") && strcmp(v, "0"))
             return usage_error("bad boolean in '%s'", kv);
-        if (key[0] == 'o')
-            c->overlap_mask = b;
-        else
-            c->rect = b;
+        c->overlap_mask = b;
         return 0;
     }
     if (strcmp(key, "copy_paste_mode") == 0) {
@@ -174,7 +172,7 @@ typedef struct {
     const char *cache; /* cache=ram|disk|true|false (decoded images) */
 } source_args;
 
-/* single_cls= and cache=, checked as the yolo command checks them (the args table). */
+/* single_cls=, cache= and rect=, checked as the yolo command checks them (the args table). */
 static int set_data_key(source_args *s, const char *kv) {
     char key[16];
     size_t kl = (size_t)(strchr(kv, '=') - kv);
@@ -183,6 +181,7 @@ static int set_data_key(source_args *s, const char *kv) {
     yv *v = NULL;
     yolo_status st = doc ? args_parse_value(args_find(key), kv + kl + 1, doc, &v, NULL, 0) : yolo_nomem();
     if (st == YOLO_OK && key[0] == 's') s->single_cls = yv_is_truthy(v);
+    if (st == YOLO_OK && key[0] == 'r') s->o.rect = yv_is_truthy(v);
     if (st == YOLO_OK && key[0] == 'c')
         s->cache = v->kind == YV_STR ? (!strcmp(v->str.s, "disk") ? "disk" : "ram") : v->b ? "ram" : NULL;
     yv_doc_free(doc);
@@ -201,7 +200,7 @@ static int parse_source_arg(int argc, char **argv, int *k, source_args *s) {
         s->aug = 0;
     else if (!strcmp(a, "--no-cache"))
         s->no_cache = true;
-    else if (!strncmp(a, "single_cls=", 11) || !strncmp(a, "cache=", 6))
+    else if (!strncmp(a, "single_cls=", 11) || !strncmp(a, "cache=", 6) || !strncmp(a, "rect=", 5))
         return set_data_key(s, a);
     else if (a[0] != '-' && strchr(a, '='))
         return set_hyp(&o->aug, a);

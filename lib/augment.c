@@ -55,7 +55,6 @@ void augment_cfg_default(augment_cfg *cfg) {
 }
 
 bool augment_mosaic_active(const augment_cfg *cfg, int epoch, int epochs) {
-    if (cfg->rect) return false;
     /* The trainer closes mosaic when epoch == epochs - close_mosaic (and on resume past that point), so a
      * close_mosaic larger than the run never fires. */
     if (cfg->close_mosaic <= 0) return true;
@@ -825,14 +824,14 @@ static yolo_status copy_paste_flip(const augment_cfg *cfg, sample *s) {
 /* ---- the chain ---- */
 
 /* Steps 1-3 (mosaic or letterbox, copy-paste, perspective) for dataset image index, into out (pixels). */
-static yolo_status pre_transform(const augment_cfg *cfg, bool mosaic_on, rng *r, augment_load_fn load,
-                                 augment_peek_fn peek, void *ctx, int64_t n_images, int64_t index,
-                                 sample *out) {
+static yolo_status pre_transform(const augment_cfg *cfg, bool mosaic_on, const int *rect_hw, rng *r,
+                                 augment_load_fn load, augment_peek_fn peek, void *ctx, int64_t n_images,
+                                 int64_t index, sample *out) {
     sample main;
     sample_init(&main);
     /* load does not draw from r, so the mosaic draw can come first: a mosaic only reads main's pixels,
      * which peek can lend. Errors stay the same (a failed load ends the sample either way). */
-    bool use_mosaic = mosaic_on && cfg->mosaic > 0 && rng_double(r) <= cfg->mosaic;
+    bool use_mosaic = mosaic_on && !cfg->rect && cfg->mosaic > 0 && rng_double(r) <= cfg->mosaic;
     const sample *c = use_mosaic && peek ? peek(ctx, index) : NULL;
     const uint8_t *main_px = NULL;
     yolo_status st;
@@ -856,8 +855,10 @@ static yolo_status pre_transform(const augment_cfg *cfg, bool mosaic_on, rng *r,
         sample_free(&main);
         border = -(cfg->imgsz / 2);
     } else {
+        /* rect training letterboxes to the batch's shape (Ultralytics' rect_shape), scaling up too */
         labels_to_pixels(&main);
-        st = letterbox_sample(&main, cfg->imgsz, cfg->imgsz, true);
+        st = letterbox_sample(&main, rect_hw ? rect_hw[0] : cfg->imgsz, rect_hw ? rect_hw[1] : cfg->imgsz,
+                              true);
         sample_move(out, &main);
     }
     if (!st && mosaic_on && cfg->copy_paste > 0) st = copy_paste_flip(cfg, out);
@@ -867,12 +868,12 @@ static yolo_status pre_transform(const augment_cfg *cfg, bool mosaic_on, rng *r,
 
 yolo_status augment_train(const augment_cfg *cfg, bool mosaic_on, rng *r, augment_load_fn load, void *ctx,
                           int64_t n_images, int64_t index, sample *out) {
-    return augment_train_peek(cfg, mosaic_on, r, load, NULL, ctx, n_images, index, out);
+    return augment_train_peek(cfg, mosaic_on, NULL, r, load, NULL, ctx, n_images, index, out);
 }
 
-yolo_status augment_train_peek(const augment_cfg *cfg, bool mosaic_on, rng *r, augment_load_fn load,
-                               augment_peek_fn peek, void *ctx, int64_t n_images, int64_t index,
-                               sample *out) {
+yolo_status augment_train_peek(const augment_cfg *cfg, bool mosaic_on, const int *rect_hw, rng *r,
+                               augment_load_fn load, augment_peek_fn peek, void *ctx, int64_t n_images,
+                               int64_t index, sample *out) {
     if (!cfg || !r || !load || !out) return yolo_error(YOLO_ERR_USAGE, "augment: missing argument");
     if (cfg->imgsz < 32 || cfg->imgsz > 8192 || cfg->imgsz % 2)
         return yolo_error(YOLO_ERR_USAGE, "augment: imgsz %d out of range (an even number 32..8192)",
@@ -884,16 +885,20 @@ yolo_status augment_train_peek(const augment_cfg *cfg, bool mosaic_on, rng *r, a
         return yolo_error(YOLO_ERR_USAGE, "augment: cutmix is not supported (set cutmix=0)");
     sample res;
     sample_init(&res);
-    yolo_status st = pre_transform(cfg, mosaic_on, r, load, peek, ctx, n_images, index, &res);
-    /* MixUp: its partner runs through the same pre-transform with its own draws. */
-    double mix_p = mosaic_on ? cfg->mixup : 0;
+    if (cfg->rect && rect_hw &&
+        (rect_hw[0] < 32 || rect_hw[1] < 32 || rect_hw[0] > 8192 || rect_hw[1] > 8192))
+        return yolo_error(YOLO_ERR_USAGE, "augment: rect shape %dx%d out of range", rect_hw[1], rect_hw[0]);
+    yolo_status st =
+        pre_transform(cfg, mosaic_on, cfg->rect ? rect_hw : NULL, r, load, peek, ctx, n_images, index, &res);
+    /* MixUp: its partner runs through the same pre-transform with its own draws (never with rect). */
+    double mix_p = mosaic_on && !cfg->rect ? cfg->mixup : 0;
     if (!st && mix_p > 0 && rng_double(r) <= mix_p) {
         sample other;
         sample_init(&other);
         int64_t j = rng_int(r, 0, n_images - 1);
         rng sub;
         rng_fork(r, 0x6d6978, &sub);
-        st = pre_transform(cfg, mosaic_on, &sub, load, peek, ctx, n_images, j, &other);
+        st = pre_transform(cfg, mosaic_on, NULL, &sub, load, peek, ctx, n_images, j, &other);
         if (!st && (other.img.h != res.img.h || other.img.w != res.img.w))
             st = yolo_error(YOLO_ERR_FORMAT, "augment: mixup partner size differs");
         if (!st) {

@@ -81,9 +81,12 @@ yolo_status pipeline_open(const dataset *ds, const dataset_split *sp, const pipe
     p->cache_budget = o->cache_mb < 0 ? SIZE_MAX : o->cache_mb > 0 ? (size_t)o->cache_mb << 20 : 0;
     pthread_mutex_init(&p->cache_mu, NULL);
     yolo_status st = p->order && p->cache ? YOLO_OK : yolo_nomem();
-    bool rect = o->rect && !o->augment && strcmp(task, "classify") != 0;
+    /* rect batches: validation (pad 0.5), or rect training (pad 0, no shuffle), as Ultralytics' set_rectangle
+     */
+    bool rect = o->rect && strcmp(task, "classify") != 0;
     p->o.rect = rect;
-    if (!st && o->augment) {
+    p->o.aug.rect = rect && o->augment;
+    if (!st && o->augment && !rect) {
         st = rng_permutation(o->seed, (uint64_t)o->epoch, p->n, p->order);
     } else if (!st && rect) {
         if (o->batch < 1) st = yolo_error(YOLO_ERR_USAGE, "--rect needs --batch of at least 1");
@@ -95,8 +98,8 @@ yolo_status pipeline_open(const dataset *ds, const dataset_split *sp, const pipe
         for (int64_t i = 0; !st && i < p->n; i++)
             dataset_split_shape(sp, i, &h[i], &w[i]);
         if (!st)
-            st = augment_rect_batches(h, w, p->n, o->aug.imgsz, o->batch, 32, 0.5, p->order, p->shape_h,
-                                      p->shape_w);
+            st = augment_rect_batches(h, w, p->n, o->aug.imgsz, o->batch, 32, o->augment ? 0.0 : 0.5,
+                                      p->order, p->shape_h, p->shape_w);
         free(h);
         free(w);
     } else if (!st) {
@@ -104,9 +107,10 @@ yolo_status pipeline_open(const dataset *ds, const dataset_split *sp, const pipe
             p->order[i] = i;
     }
     if (!rect) p->o.batch = 0;
-    p->mosaic_on = o->augment && strcmp(task, "classify") != 0 &&
-                   (o->epochs > 0 ? augment_mosaic_active(&o->aug, o->epoch, o->epochs)
-                                  : o->aug.mosaic > 0 && !o->aug.rect);
+    /* before close_mosaic: mosaic and mixup (never with rect) and copy_paste */
+    p->mosaic_on =
+        o->augment && strcmp(task, "classify") != 0 &&
+        (o->epochs > 0 ? augment_mosaic_active(&o->aug, o->epoch, o->epochs) : o->aug.mosaic > 0 || rect);
     if (st) {
         pipeline_free(p);
         return st;
@@ -153,7 +157,7 @@ yolo_status pipeline_header(const pipeline *p, stream_header *h) {
     h->count = stream_shard_count(h->shard_k, h->shard_n, h->shard_block, h->from, h->total);
     if (p->o.limit > 0 && p->o.limit < h->count) h->count = p->o.limit;
     h->augment = p->o.augment;
-    h->mosaic = p->mosaic_on;
+    h->mosaic = p->mosaic_on && !p->o.aug.rect;
     h->rect = p->o.rect;
     h->batch = p->o.batch;
     h->stride = 32;
@@ -353,18 +357,20 @@ yolo_status pipeline_make(pipeline *p, int64_t i, stream_sample *out) {
     out->i = i;
     out->file = strdup(dataset_split_file(p->sp, index));
     if (!out->file) return yolo_nomem();
+    /* the letterbox shape: the batch's with rect, else imgsz square */
+    int64_t b = p->o.rect ? i / p->o.batch : 0;
+    int hw[2] = {p->o.rect ? p->shape_h[b] : p->o.aug.imgsz, p->o.rect ? p->shape_w[b] : p->o.aug.imgsz};
     yolo_status st;
     if (strcmp(p->task, "classify") == 0)
         st = make_classify(p, i, index, out);
     else if (p->o.augment) {
         rng r;
         rng_init(&r, p->o.seed, (uint64_t)p->o.epoch, (uint64_t)i, RNG_STREAM_AUGMENT);
-        st = augment_train_peek(&p->o.aug, p->mosaic_on, &r, load_fn, peek_fn, p, p->n, index, &out->s);
+        st = augment_train_peek(&p->o.aug, p->mosaic_on, p->o.rect ? hw : NULL, &r, load_fn, peek_fn, p, p->n,
+                                index, &out->s);
     } else {
         st = load_fn(p, index, &out->s);
-        int sh = p->o.aug.imgsz, sw = p->o.aug.imgsz;
-        if (p->o.rect) sh = p->shape_h[i / p->o.batch], sw = p->shape_w[i / p->o.batch];
-        if (!st) st = augment_val(&out->s, sh, sw);
+        if (!st) st = augment_val(&out->s, hw[0], hw[1]);
     }
     if (!st && strcmp(p->task, "segment") == 0) {
         sample *s = &out->s;

@@ -337,6 +337,8 @@ void train_expected(const trainer *t, train_expect *e) {
     e->imgsz = t->imgsz;
     e->task = t->task;
     e->data = t->data;
+    /* classification has no rect batches, as in Ultralytics */
+    e->rect_batch = t->rect && strcmp(t->task, "classify") ? t->batch : 0;
 }
 
 yolo_status train_check_header(const trainer *t, const stream_header *h) {
@@ -346,11 +348,13 @@ yolo_status train_check_header(const trainer *t, const stream_header *h) {
     snprintf(want, sizeof want,
              "yolo-data %.300s --split train --epoch %d --epochs %d --seed %" PRIu64 " --imgsz %d", e.data,
              e.epoch, e.epochs, e.seed, e.imgsz);
-    char fromarg[120] = "";
+    char fromarg[160] = "";
     int used = e.from ? snprintf(fromarg, sizeof fromarg, " --from %" PRId64, e.from) : 0;
     if (e.shard_n > 1)
-        snprintf(fromarg + used, sizeof fromarg - (size_t)used, " --shard %d/%d --shard-block %" PRId64,
-                 e.shard_k, e.shard_n, e.shard_block);
+        used += snprintf(fromarg + used, sizeof fromarg - (size_t)used,
+                         " --shard %d/%d --shard-block %" PRId64, e.shard_k, e.shard_n, e.shard_block);
+    if (e.rect_batch)
+        snprintf(fromarg + used, sizeof fromarg - (size_t)used, " rect=true --batch %d", e.rect_batch);
 #define BAD(...)                                                                                             \
     do {                                                                                                     \
         char what[256];                                                                                      \
@@ -374,6 +378,11 @@ yolo_status train_check_header(const trainer *t, const stream_header *h) {
     if (h->epochs && h->epochs != e.epochs)
         BAD("stream made for %d epochs, the run has %d", h->epochs, e.epochs);
     if (h->nc != t->nc) BAD("stream has %d classes, the model %d", h->nc, t->nc);
+    if (h->rect != (e.rect_batch > 0))
+        BAD("a %s stream, the run has rect=%s", h->rect ? "rect" : "shuffled",
+            e.rect_batch ? "true" : "false");
+    if (h->rect && h->batch != e.rect_batch)
+        BAD("rect batches of %d, the trainer's batch is %d", h->batch, e.rect_batch);
     int64_t count = stream_shard_count(e.shard_k, e.shard_n, e.shard_block, e.from, h->total);
     if (h->count != count)
         BAD("stream holds %" PRId64 " of the %" PRId64 " samples after %" PRId64, h->count, count, h->from);

@@ -117,6 +117,7 @@ yolo_status train_load_settings(trainer *t) {
     t->close_mosaic = yv_get_int(a, "close_mosaic", &v) ? (int)v : (int)args_default_num("close_mosaic");
     t->seed = yv_get_int(a, "seed", &v) ? (uint64_t)v : 0;
     t->val = yv_is_truthy(yv_dict_get(a, "val"));
+    t->rect = yv_is_truthy(yv_dict_get(a, "rect"));
     t->box = setting(a, "box"), t->cls = setting(a, "cls"), t->dfl = setting(a, "dfl");
     sched_cfg_default(&t->sc, t->epochs, t->batch);
     t->sc.lrf = setting(a, "lrf");

@@ -58,6 +58,7 @@ struct trainer {
     int epochs, batch, imgsz, nbs, patience, save_period, close_mosaic;
     uint64_t seed;
     bool val;
+    bool rect; /* rect=true: detect/segment train streams hold rect batches of this trainer's batch size */
     double box, cls, dfl;
     sched_cfg sc;
 

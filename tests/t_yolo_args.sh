@@ -153,7 +153,7 @@ lines=(
     "detect train data=ds/data.yaml epoch=3"
     "detect train data=ds/data.yaml lr0=2"
     "detect train data=ds/data.yaml cos_lr=1"
-    "detect train data=ds/data.yaml rect=true"
+    "detect train data=ds/data.yaml rect=maybe"
     "detect train data=ds/data.yaml half=true"
     "detect train data=ds/data.yaml multi_scale=0.5"
     "detect train data=ds/data.yaml cache=maybe"

@@ -54,8 +54,8 @@ typedef struct {
     int close_mosaic;  /* 10: no mosaic/mixup/copy_paste in the last N epochs */
     int mask_ratio;    /* 4 */
     bool overlap_mask; /* true */
-    bool rect;         /* false: rect training turns mosaic and mixup off (augment_train still makes
-                        * square imgsz samples; rect shapes are for validation, augment_val) */
+    bool rect;         /* false: rect training, which turns mosaic and mixup off (copy_paste stays until
+                        * close_mosaic); each sample is letterboxed to its batch's rect shape */
     /* classification */
     augment_auto auto_augment; /* AUGMENT_AUTO_RANDAUGMENT */
     float erasing;             /* 0.4 */
@@ -67,7 +67,8 @@ float *augment_cfg_float(augment_cfg *cfg, const char *key);
 
 /* Whether mosaic, mixup and copy_paste are still enabled in 0-based epoch `epoch` of `epochs`: the
  * trainer's close_mosaic switch turns them off from epoch (epochs - close_mosaic) on (never when that is
- * negative, as in Ultralytics), and rect training never has them. Each still applies with its own p. */
+ * negative, as in Ultralytics). Each still applies with its own p; rect training (cfg->rect) never has
+ * mosaic or mixup, whatever this says, but keeps copy_paste until then. */
 bool augment_mosaic_active(const augment_cfg *cfg, int epoch, int epochs);
 
 /* Loads dataset image `index` as Ultralytics' load_image does: RGB, long side resized to imgsz
@@ -87,15 +88,18 @@ yolo_status augment_train(const augment_cfg *cfg, bool mosaic_on, rng *r, augmen
 typedef const sample *(*augment_peek_fn)(void *ctx, int64_t index);
 
 /* augment_train with a peek: mosaic tiles, which are only read, skip load's private copy when peek
- * has them. The output is the same byte for byte. peek may be NULL. */
-yolo_status augment_train_peek(const augment_cfg *cfg, bool mosaic_on, rng *r, augment_load_fn load,
-                               augment_peek_fn peek, void *ctx, int64_t n_images, int64_t index, sample *out);
+ * has them. The output is the same byte for byte. peek may be NULL. rect_hw: with cfg->rect, the
+ * sample's batch shape (height, width) that the image is letterboxed to instead of imgsz x imgsz (the
+ * output then has that shape); NULL otherwise. */
+yolo_status augment_train_peek(const augment_cfg *cfg, bool mosaic_on, const int *rect_hw, rng *r,
+                               augment_load_fn load, augment_peek_fn peek, void *ctx, int64_t n_images,
+                               int64_t index, sample *out);
 
 /* The validation transform: letterbox s (as loaded: long side = imgsz) into out_h x out_w without
  * upscaling, centred, border 114; labels follow; ratio_pad is set. In place. */
 yolo_status augment_val(sample *s, int out_h, int out_w);
 
-/* Rect batching for validation (spec §4.5): sorts images by aspect ratio h/w (stable, so ties keep
+/* Rect batching (spec §4.5; training too, with pad 0): sorts images by aspect ratio h/w (stable, so ties keep
  * dataset order), writes the sorted dataset indices to order[n] and, per batch b of `batch` consecutive
  * sorted images, the letterbox shape to shape_h[b], shape_w[b] (ceil(shape*imgsz/stride + pad)*stride).
  * h, w are the original image sizes. The number of batches is ceil(n / batch). */

@@ -3,6 +3,8 @@
  *
  *   train: position i takes dataset image perm[i], perm = rng_permutation(seed, e, n); its transform draws
  *          from rng_init(seed, e, i, RNG_STREAM_AUGMENT) (classification: RNG_STREAM_CLASSIFY);
+ *          with rect, no permutation: images sorted by aspect ratio, each letterboxed to its batch's shape
+ *          (batch i / batch, pad 0), the same draws, no mosaic or mixup;
  *   val/test: position i is image i (with rect, images sorted by aspect ratio and letterboxed to their
  *          batch's shape); no randomness.
  *
@@ -35,8 +37,8 @@ typedef struct {
     int64_t from;
     int64_t limit;   /* at most this many samples (0: all), e.g. the first batches for a picture */
     int workers;     /* 0: all cores */
-    bool rect;       /* validation rect batches */
-    int batch;       /* rect batch size */
+    bool rect;       /* rect batches (Ultralytics' rect=True; validation has them always) */
+    int batch;       /* rect batch size (a rect train stream is only right for a trainer of this batch) */
     int cache_mb;    /* decoded images kept in memory for reuse (mosaic reads each image ~4 times per
                         epoch); 512 by default, 0: none, -1: all (cache=ram). Output bytes do not
                         depend on it. */

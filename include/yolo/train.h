@@ -66,6 +66,7 @@ typedef struct {
     int imgsz;
     const char *task;
     const char *data;
+    int rect_batch; /* rect=true: the stream's rect batches are of this size; 0: a shuffled stream */
 } train_expect;
 void train_expected(const trainer *t, train_expect *e);
 /* Checks a stream header against train_expected (one line naming the mismatch and the right
