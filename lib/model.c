@@ -643,29 +643,43 @@ yolo_status model_bn_capture(model *m, torch_tensor *buf) {
 }
 
 /* libtorch 1.13's update of the running averages (as lib/bnorm.c): the momentum as a float; the
- * variance mixes the double unbiased variance with a float (1 - momentum) * old. */
-static yolo_status bn_update_one(model *m, conv_p *c) {
-    int64_t n = torch_numel(c->rm);
-    float *rm = malloc(sizeof(float) * 2 * (size_t)n), *rv = rm + n;
-    if (!rm) return yolo_error(YOLO_ERR_NOMEM, "model: out of memory");
-    yolo_status st = torch_copy_out(c->rm, TORCH_F32, rm, n);
-    if (st == YOLO_OK) st = torch_copy_out(c->rv, TORCH_F32, rv, n);
+ * variance mixes the double unbiased variance with a float (1 - momentum) * old. On the tensors' own
+ * memory (CPU), else through copies. */
+static void bn_mix(const model *m, int64_t n, float *rm, float *rv) {
     float mo = (float)m->bn_momentum;
-    for (int k = 0; st == YOLO_OK && k < m->bn_count; k++) {
+    for (int k = 0; k < m->bn_count; k++) {
         const float *mean = m->bn_src + (size_t)k * (size_t)m->bn_cap_stride + m->bn_off, *var = mean + n;
         for (int64_t i = 0; i < n; i++) {
             rm[i] = mo * mean[i] + (1 - mo) * rm[i];
             rv[i] = (float)((double)mo * (double)var[i] + (double)((1 - mo) * rv[i]));
         }
     }
-    if (st == YOLO_OK) st = torch_copy_in(c->rm, rm, TORCH_F32, n);
-    if (st == YOLO_OK) st = torch_copy_in(c->rv, rv, TORCH_F32, n);
-    if (st == YOLO_OK) {
-        bool was = torch_set_grad_enabled(false);
-        st = torch_add_scalar_(c->nbt, m->bn_count);
-        torch_set_grad_enabled(was);
+}
+
+static yolo_status bn_update_one(model *m, conv_p *c) {
+    int64_t n = torch_numel(c->rm);
+    float *rm = torch_data_ptr(c->rm), *rv = torch_data_ptr(c->rv);
+    int64_t *count = torch_data_ptr(c->nbt);
+    yolo_status st = YOLO_OK;
+    if (rm && rv && count && torch_dtype_of(c->rm) == TORCH_F32 && torch_dtype_of(c->rv) == TORCH_F32 &&
+        torch_dtype_of(c->nbt) == TORCH_I64) {
+        bn_mix(m, n, rm, rv);
+        *count += m->bn_count;
+    } else {
+        float *buf = malloc(sizeof(float) * 2 * (size_t)n);
+        if (!buf) return yolo_error(YOLO_ERR_NOMEM, "model: out of memory");
+        st = torch_copy_out(c->rm, TORCH_F32, buf, n);
+        if (st == YOLO_OK) st = torch_copy_out(c->rv, TORCH_F32, buf + n, n);
+        if (st == YOLO_OK) bn_mix(m, n, buf, buf + n);
+        if (st == YOLO_OK) st = torch_copy_in(c->rm, buf, TORCH_F32, n);
+        if (st == YOLO_OK) st = torch_copy_in(c->rv, buf + n, TORCH_F32, n);
+        if (st == YOLO_OK) {
+            bool was = torch_set_grad_enabled(false);
+            st = torch_add_scalar_(c->nbt, m->bn_count);
+            torch_set_grad_enabled(was);
+        }
+        free(buf);
     }
-    free(rm);
     m->bn_off += 2 * n;
     return st;
 }

@@ -317,27 +317,42 @@ extern "C" yolo_status tt_grads_flat(const torch_tensor *loss, torch_tensor *con
     });
 }
 
-extern "C" yolo_status tt_grads_add_flat(torch_tensor *const *params, int n, const torch_tensor *flat) {
-    return guard("add grads", [&] {
-        const at::Tensor &f = T(flat);
+extern "C" yolo_status tt_grads_alias_flat(torch_tensor *const *params, int n, torch_tensor *flat) {
+    return guard("flat grads", [&] {
+        at::Tensor &f = yt::M(flat);
         int64_t off = 0;
         for (int i = 0; i < n; i++)
             off += T(params[i]).numel();
-        if (f.dim() != 1 || f.numel() != off)
+        if (f.dim() != 1 || f.numel() != off || !f.is_contiguous())
             throw yt::usage_error("the vector does not match the parameters");
         at::NoGradGuard ng;
         off = 0;
         for (int i = 0; i < n; i++) {
             at::Tensor &p = yt::M(params[i]);
-            at::Tensor piece = f.narrow(0, off, p.numel()).view(p.sizes());
+            at::Tensor view = f.narrow(0, off, p.numel()).view(p.sizes());
             off += p.numel();
             at::Tensor &g = p.mutable_grad();
             if (g.defined())
-                g.add_(piece);
+                view.copy_(g);
             else
-                g = at::empty_like(p).copy_(piece);
+                view.zero_();
+            g = view;
         }
     });
+}
+
+extern "C" bool tt_grads_are_flat(torch_tensor *const *params, int n, const torch_tensor *flat) {
+    if (!flat || !flat->t.defined()) return false;
+    const char *base = static_cast<const char *>(flat->t.data_ptr());
+    int64_t off = 0;
+    for (int i = 0; i < n; i++) {
+        if (!params[i]) return false;
+        const at::Tensor &p = params[i]->t, &g = p.grad();
+        if (!g.defined() || g.data_ptr() != base + off * (int64_t)sizeof(float) || !g.is_contiguous())
+            return false;
+        off += p.numel();
+    }
+    return true;
 }
 
 extern "C" yolo_status tt_set_grad(torch_tensor *t, const torch_tensor *g) {

@@ -35,6 +35,7 @@ struct train_micro {
     int nodes_max;
     int64_t off_stats, off_nodes, len; /* where the parts of a rank's message start, and its length */
     torch_tensor *stats;               /* the model's capture buffer */
+    torch_tensor *grads;               /* every trainable parameter's gradient, as views of one vector */
     torch_tensor **leaf;               /* this rank's micro-batch gradients */
     torch_tensor *send, *recv;
     float *head;     /* host copy of every rank's flags, items and statistics */
@@ -49,6 +50,7 @@ void train_micro_free(train_micro *mb) {
     free(mb->leaf);
     free(mb->params);
     torch_free(mb->stats);
+    torch_free(mb->grads);
     torch_free(mb->send);
     torch_free(mb->recv);
     free(mb->head);
@@ -195,8 +197,9 @@ static yolo_status micro_init(trainer *t, train_micro **out) {
     mb->off_stats = 1 + (int64_t)mb->K * LEAF_HEAD;
     mb->off_nodes = mb->off_stats + (int64_t)mb->K * mb->S;
     mb->len = mb->off_nodes + (int64_t)mb->nodes_max * mb->P;
-    int64_t s1[1] = {mb->S}, sl[1] = {mb->len}, sr[1] = {mb->len * W};
+    int64_t s1[1] = {mb->S}, sl[1] = {mb->len}, sr[1] = {mb->len * W}, sp[1] = {mb->P};
     if (st == YOLO_OK) st = torch_zeros(1, s1, TORCH_F32, t->dev, &mb->stats);
+    if (st == YOLO_OK) st = torch_zeros(1, sp, TORCH_F32, t->dev, &mb->grads);
     if (st == YOLO_OK) st = torch_zeros(1, sl, TORCH_F32, t->dev, &mb->send);
     if (st == YOLO_OK && W > 1) st = torch_zeros(1, sr, TORCH_F32, t->dev, &mb->recv);
     if (st == YOLO_OK && !(mb->head = malloc(sizeof(float) * (size_t)mb->off_nodes * (size_t)W)))
@@ -319,7 +322,10 @@ static yolo_status micro_add_gradient(const trainer *t, train_micro *mb, const t
     }
     torch_tensor *g = NULL;
     if (st == YOLO_OK) st = mb_tree_sum((mb_node){0, mb->M}, present, table_value, &got, &g);
-    if (st == YOLO_OK) st = tt_grads_add_flat(mb->params, mb->nparams, g);
+    /* the gradients are views of one vector (restored ones copied in): one addition reaches them all */
+    if (st == YOLO_OK && !tt_grads_are_flat(mb->params, mb->nparams, mb->grads))
+        st = tt_grads_alias_flat(mb->params, mb->nparams, mb->grads);
+    if (st == YOLO_OK) st = torch_add_(mb->grads, g, 1.0);
     torch_free(g);
     table_free(&got);
     return st;

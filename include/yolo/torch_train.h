@@ -93,9 +93,12 @@ yolo_status tt_addcdiv_(torch_tensor *a, const torch_tensor *b, const torch_tens
  * order (zeros for a parameter the loss does not reach), concatenated in order into one float32
  * vector (*out). Frees the graph, as backward does. */
 yolo_status tt_grads_flat(const torch_tensor *loss, torch_tensor *const *params, int n, torch_tensor **out);
-/* Accumulates a vector laid out as tt_grads_flat's into the parameters' gradients, as backward would:
- * grad += piece, or grad = piece (in the parameter's memory layout) where there is none yet. */
-yolo_status tt_grads_add_flat(torch_tensor *const *params, int n, const torch_tensor *flat);
+/* Makes the parameters' gradients views into flat, a float32 vector laid out as tt_grads_flat's (on their
+ * device), their current values copied in (zeros where there was none): an in-place op on flat then
+ * reaches every gradient at once, and in-place updates of a gradient (clipping, zero_grad) stay in it. */
+yolo_status tt_grads_alias_flat(torch_tensor *const *params, int n, torch_tensor *flat);
+/* Whether every gradient still is its view of flat (nothing has replaced one). */
+bool tt_grads_are_flat(torch_tensor *const *params, int n, const torch_tensor *flat);
 
 /* Sets t's accumulated gradient to a copy of g (NULL drops it). For tests and restoring state. */
 yolo_status tt_set_grad(torch_tensor *t, const torch_tensor *g);
