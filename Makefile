@@ -4,6 +4,7 @@
 #   make deps             install every Debian package the project needs
 #   make install PREFIX=  install tools, scripts, model YAMLs and man pages
 #   make bench            print timings (never pass/fail)
+#   make soak             the long checks: tests/soak.sh (user session, Ctrl+C) and tests/soak/ (ranks)
 #   make fuzz             build the fuzz harnesses (clang, libFuzzer); fuzz/run smoke-runs them
 #   make format           apply .clang-format; make format-check fails on any difference (CI)
 # LIBTORCH=/path builds against another libtorch (for example a CUDA build).

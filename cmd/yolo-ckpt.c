@@ -338,7 +338,8 @@ static void print_text(const info *in, bool tensors) {
         repr_short(in->batch, b2, sizeof b2);
         int64_t b, m;
         if (yv_as_int(in->batch, &b) && yv_as_int(in->micro_batch, &m) && m > 0 && m < b)
-            printf("batch:        %s, in micro-batches of %" PRId64 " (world sizes dividing %" PRId64 ")\n",
+            printf("batch:        %s, in micro-batches of %" PRId64
+                   " (resumable on world sizes dividing %" PRId64 ")\n",
                    b2, m, b / m);
         else
             printf("batch:        %s\n", b2);

@@ -165,6 +165,14 @@ static const arg_spec table[] = {
     WORK("save_dir", ARG_STR, N_, 0, 0, N_, false, ARG_AT_COMMAND, "set by yolo: the run folder"),
     WORK("save_every", ARG_INT, "0", 0, BIG, N_, true, ARG_AT_PROCESS,
          "ours: also write last.pt every N batches inside an epoch"),
+    WORK("world", ARG_INT, "1", 1, 4096, N_, true, ARG_AT_COMMAND,
+         "ours: data-parallel ranks on this machine, each with workers threads"),
+    WORK("hosts", ARG_STR, N_, 0, 0, N_, true, ARG_AT_COMMAND,
+         "ours: a GNU parallel sshloginfile: ranks on several machines, rank 0 this one"),
+    WORK("max_restarts", ARG_INT, "3", 0, BIG, N_, true, ARG_AT_COMMAND,
+         "ours: times all ranks start again from last.pt after one failed"),
+    WORK("micro_batch", ARG_INT, N_, 1, 65536, N_, false, ARG_AT_TRAIN_ARGS,
+         "ours: samples per micro-batch, fixed at the start (batch / world)"),
 };
 
 const arg_spec *args_table(size_t *n) {

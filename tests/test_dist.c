@@ -145,20 +145,30 @@ static int body_collectives(const scenario *sc, int rank) {
 
 /* ---- faults ---- */
 
-/* Rank 1 dies by SIGKILL after the first allgather; rank 0's next one must fail at once, saying why,
- * and every later call must fail the same way. */
-static int body_killed_peer(const scenario *sc, int rank) {
+/* The rank's group, or NULL after a "not ok" line. */
+static dist_group *join(const scenario *sc, int rank) {
     dist_opts o;
     opts_for(sc, rank, &o);
     dist_group *g = NULL;
-    if (dist_init(&o, &g) != YOLO_OK) {
+    if (dist_init(&o, &g) != YOLO_OK)
         printf("not ok - %s: rank %d could not join: %s\n", sc->name, rank, yolo_last_error());
-        return 1;
-    }
+    return g;
+}
+
+/* A one-element input and the two-element output an allgather of two ranks fills. */
+static yolo_status one_and_two(torch_tensor **in, torch_tensor **out) {
     int64_t s1[1] = {1}, s2[1] = {2};
+    yolo_status st = torch_ones(1, s1, TORCH_F32, TORCH_CPU, in);
+    return st ? st : torch_zeros(1, s2, TORCH_F32, TORCH_CPU, out);
+}
+
+/* Rank 1 dies by SIGKILL after the first allgather; rank 0's next one must fail at once, saying why,
+ * and every later call must fail the same way. */
+static int body_killed_peer(const scenario *sc, int rank) {
+    dist_group *g = join(sc, rank);
+    if (!g) return 1;
     torch_tensor *in = NULL, *out = NULL;
-    yolo_status st = torch_ones(1, s1, TORCH_F32, TORCH_CPU, &in);
-    if (!st) st = torch_zeros(1, s2, TORCH_F32, TORCH_CPU, &out);
+    yolo_status st = one_and_two(&in, &out);
     if (!st) st = dist_allgather(g, in, out);
     if (rank == 1) raise(SIGKILL);
     CHECK(st == YOLO_OK, "%s: the first allgather worked", sc->name);
@@ -181,19 +191,12 @@ static int body_killed_peer(const scenario *sc, int rank) {
 /* Rank 1 stops (SIGSTOP, as a hung host would) after joining; rank 0's barrier gives up after the
  * group's timeout. */
 static int body_stopped_peer(const scenario *sc, int rank) {
-    dist_opts o;
-    opts_for(sc, rank, &o);
-    dist_group *g = NULL;
-    if (dist_init(&o, &g) != YOLO_OK) {
-        printf("not ok - %s: rank %d could not join: %s\n", sc->name, rank, yolo_last_error());
-        return 1;
-    }
+    dist_group *g = join(sc, rank);
+    if (!g) return 1;
     if (rank == 1) raise(SIGSTOP);
     dist_set_timeout(g, 1.5);
-    int64_t s1[1] = {1}, s2[1] = {2};
     torch_tensor *in = NULL, *out = NULL;
-    yolo_status st = torch_ones(1, s1, TORCH_F32, TORCH_CPU, &in);
-    if (!st) st = torch_zeros(1, s2, TORCH_F32, TORCH_CPU, &out);
+    yolo_status st = one_and_two(&in, &out);
     double t0 = now_s();
     if (!st) st = dist_allgather(g, in, out);
     double took = now_s() - t0;
