@@ -21,16 +21,8 @@ export YOLO_LABEL_CACHE=off
 W=$(mktemp -d "/tmp/bench-dist_epoch.XXXXXX")
 trap 'rm -rf "$W"' EXIT
 N=${1:-2}
-# the run timed: yolov8n, 30 epochs, batch 16, 128 px
-cat >"$W/args.yaml" <<Y
-task: detect
-model: yolov8n.yaml
-data: $DATA
-epochs: 30
-batch: 16
-imgsz: 128
-seed: 0
-Y
+. bench/epoch_args.bash # (the scripts run from the root)
+epoch_args_yaml "$W/args.yaml" "$DATA" 128
 now() { date +%s.%N; }
 echo "dist_epoch: load average $(cut -d' ' -f1-3 /proc/loadavg), $(nproc) cores"
 

@@ -39,15 +39,8 @@ trap 'rm -rf "$W"' EXIT
 now() { date +%s.%N; }
 echo "train_epoch: $IMGSZ px, $(basename "$(dirname "$DATA")"), batch 16; load average $(cut -d' ' -f1-3 /proc/loadavg)"
 
-cat >"$W/args.yaml" <<Y
-task: detect
-model: yolov8n.yaml
-data: $DATA
-epochs: 30
-batch: 16
-imgsz: $IMGSZ
-seed: 0
-Y
+. bench/epoch_args.bash # (the scripts run from the root)
+epoch_args_yaml "$W/args.yaml" "$DATA" $IMGSZ
 for e in $(seq 0 $((N - 1))); do
     t0=$(now)
     "$BIN/yolo-data" "$DATA" --split train --epoch $e --epochs 30 --seed 0 --imgsz $IMGSZ -o "$W/s$e.bin" 2>/dev/null
