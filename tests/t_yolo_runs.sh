@@ -89,6 +89,14 @@ check_fails "resume of the finished run is refused" 1 "training finished \(1 of 
     yolo detect train resume model=runs/detect/k/weights/last.pt
 [ "$(rows runs/detect/k/results.csv)" = 1 ] && ok "... and brings results.csv into line with last.pt (1 row)" ||
     fail "results.csv after the refused resume: rows $(rows runs/detect/k/results.csv)"
+# the same when the command names best.pt (refused: not the training state), from the run's last.pt
+rm runs/detect/k/results.csv
+sed -i 's/^epochs: .*/epochs: 7/' runs/detect/k/args.yaml
+check_fails "resume from best.pt is refused" 1 "best.pt holds the best weights, not the training state" \
+    yolo detect train resume model=runs/detect/k/weights/best.pt
+[ "$(rows runs/detect/k/results.csv)" = 1 ] && grep -q '^epochs: 1$' runs/detect/k/args.yaml &&
+    ok "... and brings results.csv and args.yaml into line with last.pt" ||
+    fail "after the refused best.pt: results.csv rows $(rows runs/detect/k/results.csv), args.yaml $(grep '^epochs:' runs/detect/k/args.yaml)"
 
 # ---- stray files of a killed run (server socket, image list) go with the next command, refused or not
 "$PYTHON" -c 'import socket, sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])' runs/detect/k/.trainer.sock
