@@ -36,6 +36,15 @@ epoch() {
     cp "$run.r0.json" "$run.json" 2>/dev/null
     return $rc
 }
+# gated STREAM GATE: the stream's first 3/8 (a rank's first batch and part of its second), then the rest
+# once the file GATE exists. The rank waits for data inside the epoch for as long as the test needs, so a
+# kill or Ctrl+C lands mid-epoch however fast the machine trains.
+gated() {
+    local n=$(($(stat -c %s "$1") * 3 / 8))
+    head -c $n "$1"
+    while [ ! -e "$2" ]; do sleep 0.05; done
+    tail -c +$((n + 1)) "$1"
+}
 same() { yolo-ckpt diff "$1/weights/last.pt" "$2/weights/last.pt" >"$T/diff" 2>&1; }
 # ranks W ARGS...: ranks 0..W-1 of yolo-train-epoch ARGS at once on stream s3; rank 0's status and stderr
 ranks() {
@@ -121,13 +130,14 @@ sum0=$(md5sum <k/weights/last.pt)
 PORT=$((PORT + 1))
 yolo-data ds/data.yaml --split train --epochs 3 --seed 0 --imgsz 64 --epoch 2 --shard 1/2 --shard-block 4 2>/dev/null >k1.stream
 yolo-data ds/data.yaml --split train --epochs 3 --seed 0 --imgsz 64 --epoch 2 --shard 0/2 --shard-block 4 2>/dev/null >k0.stream
-yolo-train-epoch k/weights/last.pt --world 2 --rank 1 --master 127.0.0.1:$PORT <k1.stream >/dev/null 2>k1.err &
+gated k1.stream k.go | yolo-train-epoch k/weights/last.pt --world 2 --rank 1 --master 127.0.0.1:$PORT >/dev/null 2>k1.err &
 p1=$!
 t0=$(date +%s.%N)
 yolo-train-epoch k/weights/last.pt --world 2 --rank 0 --master 127.0.0.1:$PORT <k0.stream >/dev/null 2>k0.err &
 p0=$!
-# after rank 0's first batch: both are in the middle of the epoch
+# after rank 0's first batch: rank 1 waits for its second batch's data, rank 0 for rank 1
 wait_for k0.err ' 1/4 ' && kill -9 $p1
+touch k.go
 t0=$(date +%s.%N)
 wait $p0
 rc=$?
@@ -148,9 +158,13 @@ EPOCHS=3 epoch iref 2 2 || fail "the uninterrupted reference epoch: $(tail -1 ir
 PORT=$((PORT + 1))
 yolo-train-epoch i/weights/last.pt --world 2 --rank 1 --master 127.0.0.1:$PORT <k1.stream >i1.json 2>i1.err &
 p1=$!
-yolo-train-epoch i/weights/last.pt --world 2 --rank 0 --master 127.0.0.1:$PORT <k0.stream >i0.json 2>i0.err &
+gated k0.stream i.go | yolo-train-epoch i/weights/last.pt --world 2 --rank 0 --master 127.0.0.1:$PORT >i0.json 2>i0.err &
 p0=$!
-wait_for i0.err ' 1/4 ' && kill -INT $p1
+# rank 0 waits for its second batch's data, rank 1 for rank 0 in the step's collective; rank 1 is
+# interrupted there, then rank 0 gets its data: both ranks must stop after the same batch
+wait_for i0.err ' 1/4 ' && sleep 0.5 && kill -INT $p1
+sleep 0.2
+touch i.go
 wait $p0
 rc0=$?
 wait $p1
