@@ -428,6 +428,10 @@ static int train_epoch_main(int argc, char **argv) {
     static const int interrupts[] = {SIGINT, SIGTERM, SERVE_SOFT_SIGNAL};
     sa.sa_sigaction = on_interrupt;
     sa.sa_flags = SA_SIGINFO;
+    /* A rank other than 0 that is interrupted while it waits for its stream keeps reading: its flag must
+     * reach the others through the step's collective, so that all stop after the same batch and rank 0
+     * saves. Ending at the read would leave rank 0 alone in the collective, saving nothing. */
+    if (c.d.world > 1 && c.d.rank > 0) sa.sa_flags |= SA_RESTART;
     /* one handler at a time: the kernel stacks the handlers of signals pending together */
     sigemptyset(&sa.sa_mask);
     for (size_t i = 0; i < sizeof interrupts / sizeof *interrupts; i++)

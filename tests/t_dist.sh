@@ -156,12 +156,12 @@ yolo-ckpt set i/weights/last.pt epochs=3 >/dev/null
 yolo-ckpt set iref/weights/last.pt epochs=3 >/dev/null
 EPOCHS=3 epoch iref 2 2 || fail "the uninterrupted reference epoch: $(tail -1 iref.r0.err)"
 PORT=$((PORT + 1))
-yolo-train-epoch i/weights/last.pt --world 2 --rank 1 --master 127.0.0.1:$PORT <k1.stream >i1.json 2>i1.err &
+gated k1.stream i.go | yolo-train-epoch i/weights/last.pt --world 2 --rank 1 --master 127.0.0.1:$PORT >i1.json 2>i1.err &
 p1=$!
-gated k0.stream i.go | yolo-train-epoch i/weights/last.pt --world 2 --rank 0 --master 127.0.0.1:$PORT >i0.json 2>i0.err &
+yolo-train-epoch i/weights/last.pt --world 2 --rank 0 --master 127.0.0.1:$PORT <k0.stream >i0.json 2>i0.err &
 p0=$!
-# rank 0 waits for its second batch's data, rank 1 for rank 0 in the step's collective; rank 1 is
-# interrupted there, then rank 0 gets its data: both ranks must stop after the same batch
+# rank 1 waits for its second batch's data, rank 0 for rank 1 in the step's collective; rank 1 is
+# interrupted while it waits, then gets its data: both ranks must stop after that batch, rank 0 saving
 wait_for i0.err ' 1/4 ' && sleep 0.5 && kill -INT $p1
 sleep 0.2
 touch i.go
