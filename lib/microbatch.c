@@ -61,3 +61,16 @@ yolo_status mb_tree_sum(mb_node n, int present, mb_value_fn value, void *ctx, to
     torch_free(b);
     return st;
 }
+
+const torch_tensor *mb_values_get(void *ctx, mb_node n) {
+    const mb_values *tb = ctx;
+    for (int i = 0; i < tb->n; i++)
+        if (tb->node[i].lo == n.lo && tb->node[i].hi == n.hi) return tb->val[i];
+    return NULL;
+}
+
+void mb_values_free(mb_values *tb) {
+    for (int i = 0; i < tb->n; i++)
+        torch_free(tb->val[i]);
+    tb->n = 0;
+}

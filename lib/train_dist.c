@@ -219,26 +219,6 @@ static yolo_status part(const torch_tensor *msg, int64_t off, int64_t n, torch_t
     return torch_narrow(msg, 0, off, n, out);
 }
 
-/* Node values for mb_tree_sum: the leaves or partial sums a table holds. */
-typedef struct {
-    int n;
-    mb_node node[64];
-    torch_tensor *val[64];
-} node_table;
-
-static const torch_tensor *table_value(void *ctx, mb_node n) {
-    const node_table *tb = ctx;
-    for (int i = 0; i < tb->n; i++)
-        if (tb->node[i].lo == n.lo && tb->node[i].hi == n.hi) return tb->val[i];
-    return NULL;
-}
-
-static void table_free(node_table *tb) {
-    for (int i = 0; i < tb->n; i++)
-        torch_free(tb->val[i]);
-    tb->n = 0;
-}
-
 /* Forward, loss and gradients of this rank's micro-batch k (n samples from v), into its leaf and its
  * part of the message. */
 static yolo_status micro_leaf(trainer *t, train_micro *mb, int k, stream_sample *v, int n, int epoch,
@@ -283,7 +263,7 @@ static yolo_status micro_leaf(trainer *t, train_micro *mb, int k, stream_sample 
 
 /* The partial sums of this rank's subtrees into its message. */
 static yolo_status micro_send_nodes(const trainer *t, train_micro *mb, int present) {
-    node_table local = {0};
+    mb_values local = {0};
     mb_node mine[64];
     int nn = mb_rank_nodes(mb->M, t->world, t->rank, mine, 64);
     yolo_status st = YOLO_OK;
@@ -296,19 +276,19 @@ static yolo_status micro_send_nodes(const trainer *t, train_micro *mb, int prese
     for (int j = 0; st == YOLO_OK && j < nn; j++) {
         if (mine[j].lo >= present) continue;
         torch_tensor *sum = NULL, *dst = NULL;
-        st = mb_tree_sum(mine[j], present, table_value, &local, &sum);
+        st = mb_tree_sum(mine[j], present, mb_values_get, &local, &sum);
         if (st == YOLO_OK) st = part(mb->send, mb->off_nodes + (int64_t)j * mb->P, mb->P, &dst);
         if (st == YOLO_OK) st = torch_copy_(dst, sum);
         torch_free(sum), torch_free(dst);
     }
-    table_free(&local);
+    mb_values_free(&local);
     return st;
 }
 
 /* The batch's gradient from every rank's partial sums, added to the accumulated gradients. */
 static yolo_status micro_add_gradient(const trainer *t, train_micro *mb, const torch_tensor *all,
                                       int present) {
-    node_table got = {0};
+    mb_values got = {0};
     yolo_status st = YOLO_OK;
     for (int r = 0; st == YOLO_OK && r < t->world; r++) {
         mb_node nodes[64];
@@ -321,13 +301,13 @@ static yolo_status micro_add_gradient(const trainer *t, train_micro *mb, const t
         }
     }
     torch_tensor *g = NULL;
-    if (st == YOLO_OK) st = mb_tree_sum((mb_node){0, mb->M}, present, table_value, &got, &g);
+    if (st == YOLO_OK) st = mb_tree_sum((mb_node){0, mb->M}, present, mb_values_get, &got, &g);
     /* the gradients are views of one vector (restored ones copied in): one addition reaches them all */
     if (st == YOLO_OK && !tt_grads_are_flat(mb->params, mb->nparams, mb->grads))
         st = tt_grads_alias_flat(mb->params, mb->nparams, mb->grads);
     if (st == YOLO_OK) st = torch_add_(mb->grads, g, 1.0);
     torch_free(g);
-    table_free(&got);
+    mb_values_free(&got);
     return st;
 }
 

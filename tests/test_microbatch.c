@@ -14,25 +14,6 @@
 #define P 4096
 #define MAXM 12
 
-typedef struct {
-    mb_node node[64];
-    torch_tensor *val[64];
-    int n;
-} node_values;
-
-static const torch_tensor *lookup(void *ctx, mb_node n) {
-    node_values *nv = ctx;
-    for (int i = 0; i < nv->n; i++)
-        if (nv->node[i].lo == n.lo && nv->node[i].hi == n.hi) return nv->val[i];
-    return NULL;
-}
-
-static void nv_free(node_values *nv) {
-    for (int i = 0; i < nv->n; i++)
-        torch_free(nv->val[i]);
-    nv->n = 0;
-}
-
 /* Values that do not add associatively: magnitudes over 2^-20 .. 2^20, both signs. */
 static float value_at(int leaf, int i) {
     uint32_t h = (uint32_t)(leaf * 2654435761u) ^ (uint32_t)(i * 40503u + 17u);
@@ -45,12 +26,12 @@ static float value_at(int leaf, int i) {
 /* The tree sum over M micro-batches (present of them non-empty) as world ranks compute it: each its
  * own subtrees from its leaves, then every node they sent, finished into the root. */
 static yolo_status world_sum(torch_tensor *const *leaves, int M, int present, int world, float *out) {
-    node_values gathered = {.n = 0};
+    mb_values gathered = {.n = 0};
     yolo_status st = YOLO_OK;
     for (int r = 0; r < world && st == YOLO_OK; r++) {
         mb_node mine[16];
         int k = mb_rank_nodes(M, world, r, mine, 16);
-        node_values local = {.n = 0};
+        mb_values local = {.n = 0};
         for (int m = 0; m < M; m++) {
             if (m < r * (M / world) || m >= (r + 1) * (M / world) || m >= present) continue;
             local.node[local.n] = (mb_node){m, m + 1};
@@ -59,17 +40,17 @@ static yolo_status world_sum(torch_tensor *const *leaves, int M, int present, in
         for (int j = 0; j < k && st == YOLO_OK; j++) {
             if (mine[j].lo >= present) continue; /* nothing to send for empty micro-batches */
             torch_tensor *v = NULL;
-            st = mb_tree_sum(mine[j], present, lookup, &local, &v);
+            st = mb_tree_sum(mine[j], present, mb_values_get, &local, &v);
             gathered.node[gathered.n] = mine[j];
             gathered.val[gathered.n++] = v;
         }
-        nv_free(&local);
+        mb_values_free(&local);
     }
     torch_tensor *root = NULL;
-    if (st == YOLO_OK) st = mb_tree_sum((mb_node){0, M}, present, lookup, &gathered, &root);
+    if (st == YOLO_OK) st = mb_tree_sum((mb_node){0, M}, present, mb_values_get, &gathered, &root);
     if (st == YOLO_OK) st = torch_copy_out(root, TORCH_F32, out, P);
     torch_free(root);
-    nv_free(&gathered);
+    mb_values_free(&gathered);
     return st;
 }
 

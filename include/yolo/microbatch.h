@@ -47,6 +47,16 @@ typedef const torch_tensor *(*mb_value_fn)(void *ctx, mb_node n);
  * from `value`). YOLO_ERR_USAGE when a leaf has no value. */
 yolo_status mb_tree_sum(mb_node n, int present, mb_value_fn value, void *ctx, torch_tensor **out);
 
+/* A table of known node values (leaves, partial sums received): mb_values_get is its mb_value_fn. The
+ * table owns its handles; mb_values_free releases them and empties it. */
+typedef struct {
+    int n;
+    mb_node node[64];
+    torch_tensor *val[64];
+} mb_values;
+const torch_tensor *mb_values_get(void *ctx, mb_node n);
+void mb_values_free(mb_values *tb);
+
 #ifdef __cplusplus
 }
 #endif
