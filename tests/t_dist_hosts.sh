@@ -36,7 +36,7 @@ train=(yolo detect train data=ds/data.yaml model=yolov8n.yaml epochs=1 batch=8 i
 "${train[@]}" name=hosts hosts=hosts.txt >hosts.out 2>hosts.err
 rc=$?
 if [ $rc -eq 0 ] && [ -f runs/detect/hosts/weights/last.pt ]; then ok "two ranks on two hosts through GNU parallel: one epoch"
-else fail "hosts run (exit $rc): $(grep -v '^ ' hosts.err | tail -3 | tr '\n' '|')"; fi
+else fail "hosts run (exit $rc): $(grep -v "^ " hosts.err | tail -5 | tr "\n" "|")"; fi
 grep -q "^1	[^	]*$A	" runs/detect/hosts/.ranks.log && grep -q "^2	[^	]*$B	" runs/detect/hosts/.ranks.log && ok "rank 0 ran on $A, rank 1 on $B" ||
     fail "where the ranks ran: $(cat runs/detect/hosts/.ranks.log)"
 "${train[@]}" name=local world=2 >local.out 2>local.err
