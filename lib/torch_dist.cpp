@@ -19,7 +19,10 @@
 #include <dlfcn.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -156,9 +159,52 @@ std::shared_ptr<::gloo::transport::Device> gloo_device(const dist_opts *o) {
     return c10d::ProcessGroupGloo::createDefaultDevice();
 }
 
+// Waits until something listens at host:port, trying every 10 ms, for at most timeout_s. A TCPStore client
+// that finds nobody there yet sleeps a whole second before it tries again, and rank 0, which serves the
+// store, is often a few hundred milliseconds later than the others (loading libtorch): that second was a
+// quarter of a small epoch. This probe only connects and closes, which the store's server takes as a client
+// that went away; the TCPStore then connects at once. A host that never answers is left to the TCPStore,
+// which reports it.
+void wait_for_listener(const char *host, int port, double timeout_s) {
+    struct addrinfo hints, *res = nullptr;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    char service[16];
+    snprintf(service, sizeof service, "%d", port);
+    if (getaddrinfo(host, service, &hints, &res) != 0 || !res) return;
+    struct timespec t0, now;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (;;) {
+        for (struct addrinfo *a = res; a; a = a->ai_next) {
+            int fd = socket(a->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+            if (fd < 0) continue;
+            bool up = connect(fd, a->ai_addr, a->ai_addrlen) == 0;
+            if (!up && errno == EINPROGRESS) {
+                struct pollfd p = {fd, POLLOUT, 0};
+                int err = 0;
+                socklen_t len = sizeof err;
+                up = poll(&p, 1, 1000) == 1 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 &&
+                     err == 0;
+            }
+            close(fd);
+            if (up) {
+                freeaddrinfo(res);
+                return;
+            }
+        }
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if ((double)(now.tv_sec - t0.tv_sec) + 1e-9 * (double)(now.tv_nsec - t0.tv_nsec) > timeout_s) break;
+        struct timespec pause = {0, 10 * 1000 * 1000};
+        nanosleep(&pause, nullptr);
+    }
+    freeaddrinfo(res);
+}
+
 c10::intrusive_ptr<c10d::Store> make_store(const dist_opts *o) {
     if (o->file) return c10::make_intrusive<c10d::FileStore>(o->file, o->world);
     if (!o->addr) return c10::make_intrusive<c10d::HashStore>();
+    if (o->rank != 0) wait_for_listener(o->addr, o->port, o->timeout_s);
     c10d::TCPStoreOptions so;
     so.port = (std::uint16_t)o->port;
     so.isServer = o->rank == 0;
