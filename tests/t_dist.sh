@@ -24,7 +24,7 @@ epoch() {
     local run=$1 W=$2 e=$3 r rc=0 p pids=() src dst dist
     shift 3
     PORT=$((PORT + 1))
-    if [ -e "$run/weights/last.pt" ]; then dst=("$run/weights/last.pt"); else dst=(--new args.yaml -o "$run/weights/last.pt" threads=1); fi
+    if [ -e "$run/weights/last.pt" ]; then dst=("$run/weights/last.pt"); else dst=(--new "${ARGS:-args.yaml}" -o "$run/weights/last.pt" threads=1); fi
     for r in $(seq $((W - 1)) -1 0); do
         src=(); dist=()
         [ "$W" -gt 1 ] && src=(--shard "$r/$W" --shard-block $((8 / W))) dist=(--world "$W" --rank "$r" --master "127.0.0.1:$PORT")
@@ -71,6 +71,21 @@ epoch x 2 0 && epoch x 1 1
 same w2 x && ok "world 2 for epoch 1, world 1 for epoch 2: the same bits" || fail "world 2 then 1 differs: $(tail -1 "$T/diff")"
 epoch y 1 0 micro_batch=4 && epoch y 2 1
 same w2 y && ok "world 1 (micro_batch=4) then world 2: the same bits" || fail "world 1 then 2 differs: $(tail -1 "$T/diff")"
+# the issue's moonshot as it reads: 2 epochs on 2 ranks and 2 more on 1 equal 4 epochs on 2 ranks, and 4 on
+# 1 rank with the same micro-batch
+sed 's/^epochs: 2$/epochs: 4/' args.yaml >args4.yaml
+rc=0
+for e in 0 1 2 3; do ARGS=args4.yaml EPOCHS=4 epoch m2 2 $e || rc=1; done
+for e in 0 1; do ARGS=args4.yaml EPOCHS=4 epoch m21 2 $e || rc=1; done
+for e in 2 3; do ARGS=args4.yaml EPOCHS=4 epoch m21 1 $e || rc=1; done
+ARGS=args4.yaml EPOCHS=4 epoch m1 1 0 micro_batch=4 || rc=1
+for e in 1 2 3; do ARGS=args4.yaml EPOCHS=4 epoch m1 1 $e || rc=1; done
+grep -q '"epoch":3,"epochs":4' m2.json && grep -q '"epoch":3,"epochs":4' m21.json && grep -q '"epoch":3,"epochs":4' m1.json ||
+    fail "4-epoch runs did not finish (exit $rc: $(tail -qn1 m2.r0.err m21.r0.err m1.r0.err | tr '\n' '|'))"
+same m2 m21 && ok "world 2 for 2 epochs, then world 1 for 2 more: the bits of 4 epochs on world 2" ||
+    fail "world 2 for 2 epochs then world 1 for 2 differs from world 2 for 4: $(tail -1 "$T/diff")"
+same m2 m1 && ok "... and of 4 epochs on world 1 with micro_batch=4" ||
+    fail "4 epochs on world 1 (micro_batch=4) differ from world 2: $(tail -1 "$T/diff")"
 # a position saved by world 2 in the middle of an epoch, resumed by world 1
 epoch z 2 0 --stop-after 2; grep -q '"position":16' z.json && ok "world 2 stops after 2 batches, position 16 saved" ||
     fail "world 2 --stop-after 2 (exit $?: $(cat z.json; tail -1 z.r0.err))"
