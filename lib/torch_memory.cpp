@@ -18,6 +18,7 @@
 #include <c10/core/CPUAllocator.h>
 #include <c10/core/impl/alloc_cpu.h>
 
+#include <malloc.h>
 #include <sys/mman.h>
 
 #include <algorithm>
@@ -186,6 +187,10 @@ void page_pool::release(void *p) {
 } // namespace
 
 extern "C" yolo_status torch_memory_reuse(void) {
+    // the smaller blocks stay in glibc's heap: no mmap under 32 MiB (glibc's largest threshold), and no
+    // trimming of what is freed
+    mallopt(M_MMAP_THRESHOLD, 32 << 20);
+    mallopt(M_TRIM_THRESHOLD, INT_MAX);
     return yt::guard("memory pool", [] {
         static std::once_flag once;
         std::call_once(once, [] { pool = new page_pool; });

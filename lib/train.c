@@ -5,8 +5,6 @@
 #include "train_internal.h"
 
 #include <inttypes.h>
-#include <limits.h>
-#include <malloc.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -141,18 +139,9 @@ yolo_status train_build_model(trainer *t, const char *yaml, const yv *stored, in
     return st;
 }
 
-/* A training process allocates the same tensors at every step; memory freed by one step is kept
- * for the next instead of going back to the kernel and being faulted in again, page by page (at
- * 640 px that was 30% of an epoch, in the kernel). Tensors of 1 MiB and more come from libtorch's
- * allocator, which torch_memory_reuse replaces with a pool that keeps freed pages and hands them out
- * at any size (resident memory stays at the live peak); the smaller blocks and the rest stay in
- * glibc's heap (no mmap under 32 MiB, glibc's largest threshold, and no trimming). */
+/* A training process allocates the same tensors at every step: memory freed by one step is kept for the
+ * next (torch_memory_reuse). Without the pool (it failed to allocate itself), training is only slower. */
 static void keep_freed_memory(void) {
-#ifdef M_MMAP_THRESHOLD
-    mallopt(M_MMAP_THRESHOLD, 32 << 20);
-    mallopt(M_TRIM_THRESHOLD, INT_MAX);
-#endif
-    /* without the pool (it failed to allocate itself), training is only slower */
     (void)torch_memory_reuse();
 }
 

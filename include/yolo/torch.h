@@ -58,7 +58,9 @@ int torch_threads(void);
 /* From now on, CPU tensors of 1 MiB and more come from a pool that keeps the pages of freed ones and
  * hands them out again, at any size (lib/torch_memory.cpp): a process that allocates the same
  * tensors over and over (a training epoch) faults its memory in once, and its resident memory stays
- * at the live peak. Never given back to the kernel before exit (except to retry a failed mapping). */
+ * at the live peak. Never given back to the kernel before exit (except to retry a failed mapping).
+ * Smaller blocks stay in glibc's heap, which then keeps what is freed too. For processes that run the
+ * network over and over: training, validation, predict. */
 yolo_status torch_memory_reuse(void);
 /* Seeds libtorch's default CPU (and CUDA) generators, like torch.manual_seed. */
 yolo_status torch_manual_seed(uint64_t seed);
