@@ -2,7 +2,7 @@
 # Data-parallel epoch times (figures only, never pass/fail): one epoch of fashion_det256 (256 train + 64
 # val images) at imgsz 128, batch 16, yolov8n.yaml, as one process with 1 and with 2 threads, and as two
 # ranks of one thread each (world=2, micro-batches of 8), process start, checkpoint read, validation
-# (rank 0's) and writing included; the streams (each rank's shard) are made beforehand. For each: the
+# (each rank a share of it) and writing included; the streams (each rank's shard) are made beforehand. For each: the
 # wall time, the CPU time of all processes, and for the ranks the time each spent in the step's
 # collective (allgather: waiting for the other rank, and the exchange), per step. The machine's load
 # average is printed first: on a shared machine the wall times are noisy, compare the lines of one run.

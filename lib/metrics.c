@@ -588,12 +588,8 @@ static yolo_status check_cls(const float *cls, int stride, int n, int nc, const 
     return YOLO_OK;
 }
 
-yolo_status metrics_det_add_iou(metrics_det *m, const float *iou, const float *pred_conf, int conf_stride,
-                                const float *pred_cls, int cls_stride, int n_pred, const float *gt_cls,
-                                int n_gt) {
-    yolo_status st;
-    if ((st = check_cls(pred_cls, cls_stride, n_pred, m->nc, "predicted")) != YOLO_OK) return st;
-    if ((st = check_cls(gt_cls, 1, n_gt, m->nc, "ground-truth")) != YOLO_OK) return st;
+/* Room for n_pred more predictions and n_gt more targets. */
+static yolo_status reserve(metrics_det *m, long n_pred, long n_gt) {
     long need = m->n + n_pred;
     if (need > m->cap) {
         long c = next_cap(m->cap, need);
@@ -611,6 +607,74 @@ yolo_status metrics_det_add_iou(metrics_det *m, const float *iou, const float *p
             return yolo_error(YOLO_ERR_NOMEM, "metrics: out of memory for %ld targets", tneed);
         m->tcap = c;
     }
+    return YOLO_OK;
+}
+
+/* A pack: nc, n, nt, images (int64 each), then tp (n x METRICS_NIOU bytes), conf, cls (n floats each),
+ * tcls (nt floats) and nt_per_image (nc int64). Native byte order: the ranks of a run share one build. */
+enum { PACK_HEAD = 4 * sizeof(int64_t) };
+
+static size_t pack_size(int64_t nc, int64_t n, int64_t nt) {
+    return PACK_HEAD + (size_t)n * (METRICS_NIOU + 2 * sizeof(float)) + (size_t)nt * sizeof(float) +
+           (size_t)nc * sizeof(int64_t);
+}
+
+yolo_status metrics_det_pack(const metrics_det *m, unsigned char **out, size_t *len) {
+    *out = NULL, *len = 0;
+    int64_t head[4] = {m->nc, m->n, m->nt, m->images};
+    size_t size = pack_size(m->nc, m->n, m->nt);
+    unsigned char *b = malloc(size), *p = b;
+    if (!b) return yolo_error(YOLO_ERR_NOMEM, "metrics: out of memory packing %ld predictions", m->n);
+    memcpy(p, head, sizeof head), p += sizeof head;
+    if (m->n) {
+        memcpy(p, m->tp, (size_t)m->n * METRICS_NIOU), p += (size_t)m->n * METRICS_NIOU;
+        memcpy(p, m->conf, (size_t)m->n * sizeof(float)), p += (size_t)m->n * sizeof(float);
+        memcpy(p, m->cls, (size_t)m->n * sizeof(float)), p += (size_t)m->n * sizeof(float);
+    }
+    if (m->nt) memcpy(p, m->tcls, (size_t)m->nt * sizeof(float)), p += (size_t)m->nt * sizeof(float);
+    memcpy(p, m->nt_per_image, (size_t)m->nc * sizeof(int64_t));
+    *out = b, *len = size;
+    return YOLO_OK;
+}
+
+yolo_status metrics_det_merge(metrics_det *m, const unsigned char *pack, size_t len) {
+    int64_t head[4];
+    if (len < PACK_HEAD) return yolo_error(YOLO_ERR_FORMAT, "metrics: a pack of %zu bytes is cut short", len);
+    memcpy(head, pack, sizeof head);
+    int64_t nc = head[0], n = head[1], nt = head[2];
+    if (nc != m->nc)
+        return yolo_error(YOLO_ERR_FORMAT, "metrics: a pack of %lld classes, not %d", (long long)nc, m->nc);
+    if (n < 0 || nt < 0 || head[3] < 0 || n > (int64_t)(len / METRICS_NIOU) ||
+        nt > (int64_t)(len / sizeof(float)) || pack_size(nc, n, nt) != len)
+        return yolo_error(YOLO_ERR_FORMAT, "metrics: a pack of %zu bytes does not hold what it says", len);
+    const unsigned char *p = pack + PACK_HEAD;
+    const unsigned char *tp = p, *conf = tp + (size_t)n * METRICS_NIOU,
+                        *cls = conf + (size_t)n * sizeof(float), *tcls = cls + (size_t)n * sizeof(float),
+                        *per = tcls + (size_t)nt * sizeof(float);
+    yolo_status st = reserve(m, (long)n, (long)nt);
+    if (st != YOLO_OK) return st;
+    if (n) {
+        memcpy(m->tp + (size_t)m->n * METRICS_NIOU, tp, (size_t)n * METRICS_NIOU);
+        memcpy(m->conf + m->n, conf, (size_t)n * sizeof(float));
+        memcpy(m->cls + m->n, cls, (size_t)n * sizeof(float));
+    }
+    if (nt) memcpy(m->tcls + m->nt, tcls, (size_t)nt * sizeof(float));
+    for (int k = 0; k < m->nc; k++) {
+        int64_t c;
+        memcpy(&c, per + (size_t)k * sizeof c, sizeof c);
+        m->nt_per_image[k] += c;
+    }
+    m->n += (long)n, m->nt += (long)nt, m->images += head[3];
+    return YOLO_OK;
+}
+
+yolo_status metrics_det_add_iou(metrics_det *m, const float *iou, const float *pred_conf, int conf_stride,
+                                const float *pred_cls, int cls_stride, int n_pred, const float *gt_cls,
+                                int n_gt) {
+    yolo_status st;
+    if ((st = check_cls(pred_cls, cls_stride, n_pred, m->nc, "predicted")) != YOLO_OK) return st;
+    if ((st = check_cls(gt_cls, 1, n_gt, m->nc, "ground-truth")) != YOLO_OK) return st;
+    if ((st = reserve(m, n_pred, n_gt)) != YOLO_OK) return st;
     if (n_pred > 0) {
         float *pc = m->cls + m->n;
         for (int j = 0; j < n_pred; j++) {

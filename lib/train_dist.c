@@ -176,6 +176,64 @@ yolo_status train_dist_share_file(trainer *t, const char *path, void **data, siz
     return YOLO_OK;
 }
 
+/* ------------------------------------------------------------------ gathering bytes */
+
+/* The lengths first, then every rank's bytes padded to the longest (one allgather each). */
+yolo_status train_dist_gather(trainer *t, const void *mine, int64_t len, unsigned char ***all,
+                              int64_t **lens) {
+    *all = NULL, *lens = NULL;
+    dist_group *g = t->o.group;
+    int W = t->world;
+    int64_t one[1] = {1}, shape[1] = {W};
+    torch_tensor *in = NULL, *out = NULL;
+    int64_t *l = calloc((size_t)W, sizeof *l);
+    unsigned char **bufs = calloc((size_t)W, sizeof *bufs), *gathered = NULL;
+    yolo_status st = l && bufs ? YOLO_OK : yolo_nomem();
+    train_dist_patience(t, true);
+    if (st == YOLO_OK) st = torch_from_data(&len, TORCH_I64, 1, one, &in);
+    if (st == YOLO_OK) st = torch_empty(1, shape, TORCH_I64, TORCH_CPU, &out);
+    if (st == YOLO_OK) st = dist_allgather(g, in, out);
+    if (st == YOLO_OK) st = torch_copy_out(out, TORCH_I64, l, W);
+    torch_free(in), torch_free(out);
+    in = out = NULL;
+    int64_t most = 0;
+    for (int r = 0; r < W && st == YOLO_OK; r++) {
+        if (l[r] < 0)
+            st = len < 0 ? yolo_error(YOLO_ERR_IO, "%s", yolo_last_error())
+                         : yolo_error(YOLO_ERR_IO, "rank %d failed (it says why)", r);
+        else if (l[r] > most)
+            most = l[r];
+    }
+    int64_t padded[1] = {most}, whole[1] = {most * W};
+    if (st == YOLO_OK && most > 0) {
+        unsigned char *pad = calloc((size_t)most, 1);
+        gathered = malloc((size_t)(most * W));
+        if (!pad || !gathered) st = yolo_nomem();
+        if (st == YOLO_OK && len > 0) memcpy(pad, mine, (size_t)len);
+        if (st == YOLO_OK) st = torch_from_data(pad, TORCH_U8, 1, padded, &in);
+        if (st == YOLO_OK) st = torch_empty(1, whole, TORCH_U8, TORCH_CPU, &out);
+        if (st == YOLO_OK) st = dist_allgather(g, in, out);
+        if (st == YOLO_OK) st = torch_copy_out(out, TORCH_U8, gathered, most * W);
+        torch_free(in), torch_free(out);
+        free(pad);
+    }
+    for (int r = 0; r < W && st == YOLO_OK; r++) {
+        if (!(bufs[r] = malloc((size_t)l[r] + 1)))
+            st = yolo_nomem();
+        else if (l[r])
+            memcpy(bufs[r], gathered + (size_t)(r * most), (size_t)l[r]);
+    }
+    free(gathered);
+    if (st != YOLO_OK) {
+        for (int r = 0; bufs && r < W; r++)
+            free(bufs[r]);
+        free(bufs), free(l);
+        return st;
+    }
+    *all = bufs, *lens = l;
+    return YOLO_OK;
+}
+
 /* ------------------------------------------------------------------ the step */
 
 static yolo_status micro_init(trainer *t, train_micro **out) {

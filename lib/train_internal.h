@@ -139,6 +139,10 @@ void train_dist_patience(trainer *t, bool long_wait);
 /* The bytes of rank 0's file at path on every rank (*data malloc'ed; rank 0 reads it, the others
  * receive it). */
 yolo_status train_dist_share_file(trainer *t, const char *path, void **data, size_t *len);
+/* Every rank's bytes (mine, len of them; len -1: this rank failed, and says why itself) on every rank:
+ * all[r] (malloc'd, *all too) with lens[r] bytes. A rank that failed fails the call on every rank. */
+yolo_status train_dist_gather(trainer *t, const void *mine, int64_t len, unsigned char ***all,
+                              int64_t **lens);
 void train_micro_free(train_micro *mb);
 bool train_is_oom(yolo_status st);
 

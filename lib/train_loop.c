@@ -156,6 +156,7 @@ static yolo_status run_batches(trainer *t, stream_reader *r, epoch_run *e, train
 static yolo_status validate_epoch(trainer *t, int epoch, bool final_epoch, val_result *vr) {
     memset(vr, 0, sizeof *vr);
     vr->fitness = NAN;
+    /* every rank knows when: the checkpoint they all read decides it */
     if (t->val || final_epoch || t->st_possible_stop) {
         double v0 = train_clock();
         yolo_status st = train_validate(t, epoch, vr);
@@ -309,8 +310,12 @@ yolo_status train_run(trainer *t, stream_reader *r, const char *out_path, train_
     bool stopped = false;
     st = run_batches(t, r, &e, s, &stopped);
     s->collective_seconds = t->prof[PROF_COMM];
-    /* rank 0 validates and writes; the other ranks' part of the epoch is done */
+    /* rank 0 writes; the other ranks validate their share of the val batches and are done */
     if (st == YOLO_OK && !stopped && t->rank == 0) st = finish_epoch(t, &e, s);
+    if (st == YOLO_OK && !stopped && t->rank != 0) {
+        val_result vr;
+        st = validate_epoch(t, e.epoch, e.epoch + 1 >= t->epochs, &vr);
+    }
     if (st == YOLO_OK && !stopped && t->rank != 0) {
         fill_summary(t, s, e.epoch);
         s->epoch_done = true;

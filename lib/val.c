@@ -263,6 +263,53 @@ static yolo_status run_batch(val *v, model *m, stream_sample *b, int n) {
     return st;
 }
 
+/* A pack: images, the top-k counts (n, correct1, correct5), then the box and the mask accumulators' packs,
+ * each after its length (int64 each; a length of 0: no such accumulator). */
+yolo_status val_pack(const val *v, unsigned char **out, size_t *len) {
+    *out = NULL, *len = 0;
+    unsigned char *part[2] = {NULL, NULL};
+    size_t plen[2] = {0, 0};
+    yolo_status st = YOLO_OK;
+    const metrics_det *acc[2] = {v->det, v->mask};
+    for (int k = 0; k < 2 && st == YOLO_OK; k++)
+        if (acc[k]) st = metrics_det_pack(acc[k], &part[k], &plen[k]);
+    int64_t head[6] = {v->images,       v->top.n,         v->top.correct1,
+                       v->top.correct5, (int64_t)plen[0], (int64_t)plen[1]};
+    size_t size = sizeof head + plen[0] + plen[1];
+    unsigned char *b = st == YOLO_OK ? malloc(size) : NULL;
+    if (st == YOLO_OK && !b) st = yolo_nomem();
+    if (st == YOLO_OK) {
+        memcpy(b, head, sizeof head);
+        if (plen[0]) memcpy(b + sizeof head, part[0], plen[0]);
+        if (plen[1]) memcpy(b + sizeof head + plen[0], part[1], plen[1]);
+        *out = b, *len = size;
+    }
+    free(part[0]);
+    free(part[1]);
+    return st;
+}
+
+yolo_status val_merge(val *v, const unsigned char *pack, size_t len) {
+    int64_t head[6];
+    if (len < sizeof head) return yolo_error(YOLO_ERR_FORMAT, "val: a pack of %zu bytes is cut short", len);
+    memcpy(head, pack, sizeof head);
+    metrics_det *acc[2] = {v->det, v->mask};
+    if (head[4] < 0 || head[5] < 0 || (uint64_t)head[4] + (uint64_t)head[5] != len - sizeof head ||
+        !acc[0] != !head[4] || !acc[1] != !head[5])
+        return yolo_error(YOLO_ERR_FORMAT, "val: a pack of another task, or of %zu bytes that do not add up",
+                          len);
+    yolo_status st = YOLO_OK;
+    const unsigned char *p = pack + sizeof head;
+    for (int k = 0; k < 2 && st == YOLO_OK; k++) {
+        if (acc[k]) st = metrics_det_merge(acc[k], p, (size_t)head[4 + k]);
+        p += head[4 + k];
+    }
+    if (st != YOLO_OK) return st;
+    v->images += head[0];
+    v->top.n += head[1], v->top.correct1 += head[2], v->top.correct5 += head[3];
+    return YOLO_OK;
+}
+
 static yolo_status source_next(val_source *src, stream_sample *s, int *got) {
     if (src->r) return stream_reader_next(src->r, s, got);
     yolo_status st = pipeline_make(src->p, src->next++, s);

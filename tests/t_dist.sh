@@ -86,6 +86,31 @@ same m2 m21 && ok "world 2 for 2 epochs, then world 1 for 2 more: the bits of 4 
     fail "world 2 for 2 epochs then world 1 for 2 differs from world 2 for 4: $(tail -1 "$T/diff")"
 same m2 m1 && ok "... and of 4 epochs on world 1 with micro_batch=4" ||
     fail "4 epochs on world 1 (micro_batch=4) differ from world 2: $(tail -1 "$T/diff")"
+# validation split between the ranks (rank 0: val batch 1, rank 1: batches 2 and 3 of 16, 16 and 8 images),
+# from weights that score: the metrics and validation losses of one process, to the last bit
+yolo-data fashion --task detect --out dsv --train 16 --val 40 --imgsz 128 >/dev/null 2>&1
+need "$DATA/ultralytics/yolov8n-fashion256-e30.pt" dsv/data.yaml
+printf 'task: detect\nmodel: %s\ndata: dsv/data.yaml\nepochs: 1\nbatch: 8\nimgsz: 128\nseed: 0\n' \
+    "$DATA/ultralytics/yolov8n-fashion256-e30.pt" >pre.yaml
+PORT=$((PORT + 1))
+for r in 1 0; do
+    yolo-data dsv/data.yaml --split train --epochs 1 --seed 0 --imgsz 128 --epoch 0 --shard $r/2 --shard-block 4 2>/dev/null |
+        YOLO_PROFILE=1 yolo-train-epoch --new pre.yaml -o vd/weights/last.pt threads=1 --world 2 --rank $r \
+            --master "127.0.0.1:$PORT" >vd.r$r.json 2>vd.r$r.err &
+done
+wait
+yolo-data dsv/data.yaml --split train --epochs 1 --seed 0 --imgsz 128 --epoch 0 2>/dev/null |
+    yolo-train-epoch --new pre.yaml -o vm/weights/last.pt threads=1 micro_batch=4 >vm.json 2>vm.err
+metrics() { sed -e 's/.*"metrics":{\([^}]*\)},"fitness":\([^,]*\),.*/\1 \2/' "$1"; }
+m2=$(metrics vd.r0.json) m1=$(metrics vm.json)
+if [ -n "$m2" ] && [ "$m2" = "$m1" ] && [[ $m2 != *'"metrics/mAP50(B)":0.0,'* ]] && cmp -s <(cut -d, -f3- vd/results.csv) <(cut -d, -f3- vm/results.csv); then
+    ok "two ranks validating half the images each: the metrics, fitness and val losses of one process ($m2)"
+else
+    fail "split validation differs: world 2 '$m2' / world 1 '$m1'; $(tail -1 vd.r0.err; tail -1 vd.r1.err)"
+fi
+v1=$(sed -n 's/^profile:.* validation \([0-9.]*\) s,.*/\1/p' vd.r1.err)
+awk -v v="$v1" 'BEGIN { exit !(v > 0) }' && ok "rank 1 validated its share (${v1} s)" || fail "rank 1 did not validate: '$v1'"
+
 # a position saved by world 2 in the middle of an epoch, resumed by world 1
 epoch z 2 0 --stop-after 2; grep -q '"position":16' z.json && ok "world 2 stops after 2 batches, position 16 saved" ||
     fail "world 2 --stop-after 2 (exit $?: $(cat z.json; tail -1 z.r0.err))"

@@ -234,6 +234,44 @@ static void test_ap(void) {
     metrics_ap_free(&r);
 }
 
+/* Images split between two accumulators (two ranks), the second packed and merged into the first, give
+ * the results of one accumulator given every image in order; a pack that lies is refused. */
+static void test_pack_merge(void) {
+    metrics_det *all, *a, *b;
+    metrics_det_init(&all, 3), metrics_det_init(&a, 3), metrics_det_init(&b, 3);
+    float gt[8] = {10, 10, 30, 30, 50, 50, 90, 70}, gc[2] = {0, 2};
+    float pred[12] = {11, 10, 30, 31, 52, 50, 88, 70, 0, 0, 9, 9}, pc[3] = {0, 2, 1};
+    for (int i = 0; i < 6; i++) {
+        /* confidences tied across images: the merged order must be the images' order */
+        float conf[3] = {0.5f, 0.9f - 0.1f * (i % 3), 0.5f};
+        int np = 1 + i % 3;
+        metrics_det_add(all, pred, 4, conf, 1, pc, 1, np, gt, gc, 2);
+        metrics_det_add(i < 4 ? a : b, pred, 4, conf, 1, pc, 1, np, gt, gc, 2);
+    }
+    unsigned char *pk = NULL;
+    size_t len = 0;
+    int rc = metrics_det_pack(b, &pk, &len);
+    CHECK(rc == YOLO_OK && len > 0, "pack (%zu bytes)", len);
+    metrics_det *c3;
+    metrics_det_init(&c3, 4);
+    CHECK(metrics_det_merge(c3, pk, len) == YOLO_ERR_FORMAT, "a pack of 3 classes into 4 is refused: %s",
+          yolo_last_error());
+    CHECK(metrics_det_merge(a, pk, len - 1) == YOLO_ERR_FORMAT, "a pack cut short is refused: %s",
+          yolo_last_error());
+    rc = metrics_det_merge(a, pk, len);
+    CHECK(rc == YOLO_OK, "merge");
+    metrics_ap r1, r2;
+    metrics_det_finalize(all, &r1);
+    metrics_det_finalize(a, &r2);
+    CHECK(r1.images == 6 && r2.images == 6 && r1.map == r2.map && r1.map50 == r2.map50 && r1.mp == r2.mp &&
+              r1.mr == r2.mr && r1.fitness == r2.fitness && r1.nt_per_image[2] == r2.nt_per_image[2] &&
+              r1.map > 0,
+          "4 images + 2 merged = 6 images in one accumulator, bit for bit (mAP %.6f)", r2.map);
+    metrics_ap_free(&r1), metrics_ap_free(&r2);
+    free(pk);
+    metrics_det_free(all), metrics_det_free(a), metrics_det_free(b), metrics_det_free(c3);
+}
+
 static void test_seg(void) {
     /* one 16x16 object in a 32x32 input; 8x8 prototypes (ratio 4); a prediction with the same box and
      * an all-positive prototype, cropped to the box, gives the GT mask exactly */
@@ -301,6 +339,7 @@ int main(void) {
     test_conf_order();
     test_match();
     test_ap();
+    test_pack_merge();
     test_seg();
     test_topk();
     TAP_DONE();

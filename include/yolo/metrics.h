@@ -139,6 +139,13 @@ yolo_status metrics_seg_add_prediction(metrics_det *box_acc, metrics_det *mask_a
 yolo_status metrics_det_finalize(const metrics_det *m, metrics_ap *out);
 /* Forgets all images (next epoch). */
 void metrics_det_clear(metrics_det *m);
+/* Everything added so far as bytes (malloc'd into *out, *len bytes), for another process's accumulator:
+ * the validation of ranks that each score a share of the images. */
+yolo_status metrics_det_pack(const metrics_det *m, unsigned char **out, size_t *len);
+/* Adds the images of a pack after those added so far, as if they had been added here in their order:
+ * the results are those of one accumulator given all images. A pack of another class count, or cut
+ * short, is an error and adds nothing. */
+yolo_status metrics_det_merge(metrics_det *m, const unsigned char *pack, size_t len);
 
 /* ---- results with Ultralytics' key names ---- */
 typedef struct {

@@ -39,8 +39,9 @@ typedef struct {
     bool profile; /* print where the epoch's time went (data wait, forward, loss, ...) on log */
     /* Data-parallel training (see DATA PARALLEL in yolo-train-epoch(1)): this process is one rank of
      * group, which holds the process group's rank and world size; NULL: the only process. Rank 0 reads
-     * the checkpoint (or args.yaml) and sends it to the others, validates and writes; the others write
-     * nothing. Each rank reads its own shard of the train stream (train_expected). */
+     * the checkpoint (or args.yaml) and sends it to the others, and writes; every rank validates a share
+     * of the val batches, rank 0 the results; the others write nothing. Each rank reads its own shard of the
+     * train stream (train_expected). */
     dist_group *group;
     double dist_timeout; /* seconds a rank waits for the others in a step (0: 30), more as steps grow */
     int micro_batch;     /* a new run's micro-batch (0: batch / world size); fixed for the whole run */

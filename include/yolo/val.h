@@ -60,6 +60,12 @@ typedef struct {
  * one size (a change of size ends a batch, as rect batches do), accumulating the metrics. */
 yolo_status val_run(val *v, model *m, val_source *src, int64_t total, int bs);
 
+/* What val_run has scored so far as bytes (malloc'd into *out), and the same added to another validator
+ * of the same task and classes after what it has scored: ranks that each validate a share of the batches,
+ * merged in batch order, give the results of one validator over all of them. */
+yolo_status val_pack(const val *v, unsigned char **out, size_t *len);
+yolo_status val_merge(val *v, const unsigned char *pack, size_t len);
+
 /* The results with Ultralytics' keys (metrics/mAP50(B), ..., or metrics/accuracy_top1/top5), rounded
  * as results.csv has them, and the fitness. Valid until val_free. */
 typedef struct {
