@@ -209,7 +209,8 @@ static yolo_status source_entry(const char *entry, const char *list_dir, paths *
             if ((st = pathf(f, sizeof f, "%s/%s", a, e->d_name)) == YOLO_OK) st = paths_add(files, f);
         }
         closedir(d);
-        qsort(files->v + first, (size_t)(files->n - first), sizeof *files->v, cmp_str);
+        /* an empty folder leaves the list unallocated: qsort may not be given NULL */
+        if (files->n > first) qsort(files->v + first, (size_t)(files->n - first), sizeof *files->v, cmp_str);
         return st;
     }
     if (stat(a, &sb) == 0) return paths_add(files, a);
