@@ -4,6 +4,8 @@
 # new run, a read-only weights folder, save_every kept on resume. Tiny data and network: 8 train + 4 val
 # images at 64 px, batch 4 (two batches an epoch), YOLOv8 at width 1/16.
 . "$(dirname "$0")/lib.sh"
+# strace, with the sanitizer build's leak check off (LeakSanitizer cannot run under ptrace)
+traced() { ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0 strace "$@"; }
 cd "$T"
 fashion_data detect ds 8 4
 tiny_model tiny.yaml
@@ -81,7 +83,7 @@ wait $bg
 # ---- a kill between the last.pt rename and the results.csv write: the next command, even a refused
 # one, writes the row
 # (the trainer renames best.pt, last.pt, args.yaml, then results.csv: the 4th rename of its process)
-strace -f -o /dev/null -e trace=rename -e inject=rename:signal=SIGKILL:when=4 yolo detect train "${A[@]}" epochs=1 name=k >k1.out 2>k1.err
+traced -f -o /dev/null -e trace=rename -e inject=rename:signal=SIGKILL:when=4 yolo detect train "${A[@]}" epochs=1 name=k >k1.out 2>k1.err
 [ "$(field runs/detect/k/weights/last.pt epoch)" = "epoch 1 of 1 done" ] && [ ! -e runs/detect/k/results.csv ] &&
     ok "killed at the results.csv rename: last.pt done, no results.csv" ||
     fail "the kill did not land there: $(field runs/detect/k/weights/last.pt epoch), results.csv rows $(rows runs/detect/k/results.csv): $(tail -1 k1.err)"
@@ -131,7 +133,7 @@ if [ $rc -eq 1 ] && grep -q 'larger than the file system or a limit allows' uf.e
 else fail "ulimit -f (exit $rc, temporaries: ${tmp:-none}): $(tail -1 uf.err)"; fi
 
 # ---- a new run's folders and args.yaml reach the disk (a run without a checkpoint restarts from them)
-strace -f -y -o fs.trace -e trace=fsync,fdatasync yolo detect train "${A[@]}" epochs=1 name=fs >/dev/null 2>&1
+traced -f -y -o fs.trace -e trace=fsync,fdatasync yolo detect train "${A[@]}" epochs=1 name=fs >/dev/null 2>&1
 grep -Eq "fsync\([0-9]*<$T/runs/detect/fs/\.args\.yaml\.[A-Za-z0-9]{6}>" fs.trace && grep -q "fsync([0-9]*<$T/runs/detect/fs/weights>" fs.trace &&
     grep -q "fsync([0-9]*<$T/runs/detect>" fs.trace && ok "args.yaml, the weights folder and the project folder of a new run are fsynced" ||
     fail "fsyncs of the new run: $(grep -o '<[^>]*>' fs.trace | sort -u | tr '\n' ' ')"
@@ -157,7 +159,7 @@ fi
 yolo detect train "${A[@]}" epochs=1 save_every=1 name=se >/dev/null 2>&1 && yolo-ckpt set runs/detect/se/weights/last.pt epochs=2 >/dev/null
 # (the model YAML of one's own is gone by then: the checkpoint keeps its text)
 mv tiny.yaml tiny.away
-strace -f -o se.trace -e trace=rename,renameat,renameat2 yolo detect train resume model=runs/detect/se/weights/last.pt >se.out 2>se.err
+traced -f -o se.trace -e trace=rename,renameat,renameat2 yolo detect train resume model=runs/detect/se/weights/last.pt >se.out 2>se.err
 rc=$?
 saves=$(grep -c '"runs/detect/se/weights/last.pt"[^"]*) = 0' se.trace)
 [ "$saves" = 2 ] && ok "save_every=1 of the run holds on a resume without save_every= (a mid-epoch save and the epoch's)" ||
