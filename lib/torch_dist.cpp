@@ -117,17 +117,24 @@ std::string explain_rendezvous(const std::string &m, const dist_opts *o, double 
     return buf;
 }
 
+// host:port's addresses for sockets of socktype (freeaddrinfo them), or NULL when host does not resolve.
+struct addrinfo *resolve(const char *host, int port, int socktype) {
+    struct addrinfo hints, *res = nullptr;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = socktype;
+    char service[16];
+    snprintf(service, sizeof service, "%d", port);
+    if (getaddrinfo(host, service, &hints, &res) != 0) return nullptr;
+    return res;
+}
+
 // The local address this machine reaches host from (no packet is sent: a UDP connect only picks the
 // route), so that the peers can reach this rank's Gloo sockets at it. For the rendezvous host itself
 // that is its own address. Empty when host does not resolve.
 std::string local_address_towards(const char *host, int port) {
-    struct addrinfo hints, *res = nullptr;
-    memset(&hints, 0, sizeof hints);
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_DGRAM;
-    char service[16];
-    snprintf(service, sizeof service, "%d", port);
-    if (getaddrinfo(host, service, &hints, &res) != 0 || !res) return "";
+    struct addrinfo *res = resolve(host, port, SOCK_DGRAM);
+    if (!res) return "";
     std::string out;
     for (struct addrinfo *a = res; a && out.empty(); a = a->ai_next) {
         int fd = socket(a->ai_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
@@ -166,13 +173,8 @@ std::shared_ptr<::gloo::transport::Device> gloo_device(const dist_opts *o) {
 // that went away; the TCPStore then connects at once. A host that never answers is left to the TCPStore,
 // which reports it.
 void wait_for_listener(const char *host, int port, double timeout_s) {
-    struct addrinfo hints, *res = nullptr;
-    memset(&hints, 0, sizeof hints);
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    char service[16];
-    snprintf(service, sizeof service, "%d", port);
-    if (getaddrinfo(host, service, &hints, &res) != 0 || !res) return;
+    struct addrinfo *res = resolve(host, port, SOCK_STREAM);
+    if (!res) return;
     struct timespec t0, now;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     for (;;) {
