@@ -2,6 +2,7 @@
  * yolo command, so that its defaults and checks are the trainer's. The script runs it once per
  * command: `parse` checks a whole command line before anything is written and prints it as bash
  * assignments; `yaml` writes args.yaml; `cfg` and `keys` list the table. See yolo-args(1). */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,10 +27,13 @@ static int usage(void) {
     return YOLO_EXIT_USAGE;
 }
 
-static void warn(const char *fmt, const char *a, const char *b) {
+__attribute__((format(printf, 1, 2))) static void warn(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
     fprintf(stderr, "yolo: ");
-    fprintf(stderr, fmt, a, b);
+    vfprintf(stderr, fmt, ap);
     fputc('\n', stderr);
+    va_end(ap);
 }
 
 /* A word for bash: single-quoted unless plain. */
@@ -210,7 +214,7 @@ static int check_new_run(cmdline *c) {
                usage();
     /* Ultralytics' trainer turns shuffling off for rect batches, with this warning */
     if (yv_is_truthy(yv_dict_get(c->given, "rect")))
-        warn("'rect=True' is incompatible with DataLoader shuffle, setting shuffle=False%s%s", "", "");
+        warn("'rect=True' is incompatible with DataLoader shuffle, setting shuffle=False");
     const char *opt = yv_get_str(c->given, "optimizer");
     bool lr = given(c, "lr0"), mom = given(c, "momentum");
     if ((!opt || !strcasecmp(opt, "auto")) && (lr || mom))

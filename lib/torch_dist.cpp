@@ -19,17 +19,17 @@
 #include <dlfcn.h>
 #include <netdb.h>
 #include <netinet/in.h>
-#include <fcntl.h>
 #include <poll.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <thread>
 
 struct dist_group {
     int rank = 0, world = 1;
@@ -175,8 +175,7 @@ std::shared_ptr<::gloo::transport::Device> gloo_device(const dist_opts *o) {
 void wait_for_listener(const char *host, int port, double timeout_s) {
     struct addrinfo *res = resolve(host, port, SOCK_STREAM);
     if (!res) return;
-    struct timespec t0, now;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
+    auto deadline = std::chrono::steady_clock::now() + millis(timeout_s);
     for (;;) {
         for (struct addrinfo *a = res; a; a = a->ai_next) {
             int fd = socket(a->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
@@ -195,10 +194,8 @@ void wait_for_listener(const char *host, int port, double timeout_s) {
                 return;
             }
         }
-        clock_gettime(CLOCK_MONOTONIC, &now);
-        if ((double)(now.tv_sec - t0.tv_sec) + 1e-9 * (double)(now.tv_nsec - t0.tv_nsec) > timeout_s) break;
-        struct timespec pause = {0, 10 * 1000 * 1000};
-        nanosleep(&pause, nullptr);
+        if (std::chrono::steady_clock::now() > deadline) break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
     freeaddrinfo(res);
 }

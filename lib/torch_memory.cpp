@@ -22,6 +22,7 @@
 #include <sys/mman.h>
 
 #include <algorithm>
+#include <climits>
 #include <iterator>
 #include <map>
 #include <mutex>

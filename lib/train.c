@@ -139,14 +139,10 @@ yolo_status train_build_model(trainer *t, const char *yaml, const yv *stored, in
     return st;
 }
 
-/* A training process allocates the same tensors at every step: memory freed by one step is kept for the
- * next (torch_memory_reuse). Without the pool (it failed to allocate itself), training is only slower. */
-static void keep_freed_memory(void) {
-    (void)torch_memory_reuse();
-}
-
 trainer *train_alloc(const train_opts *o) {
-    keep_freed_memory();
+    /* a training process allocates the same tensors at every step: memory freed by one step is kept for
+     * the next (without the pool, which failed to allocate itself, training is only slower) */
+    (void)torch_memory_reuse();
     trainer *t = calloc(1, sizeof *t);
     if (!t) return NULL;
     if (o)

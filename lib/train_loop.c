@@ -315,11 +315,11 @@ yolo_status train_run(trainer *t, stream_reader *r, const char *out_path, train_
     if (st == YOLO_OK && !stopped && t->rank != 0) {
         val_result vr;
         st = validate_epoch(t, e.epoch, e.epoch + 1 >= t->epochs, &vr);
-    }
-    if (st == YOLO_OK && !stopped && t->rank != 0) {
-        fill_summary(t, s, e.epoch);
-        s->epoch_done = true;
-        s->seconds = train_clock() - e.t0;
+        if (st == YOLO_OK) {
+            fill_summary(t, s, e.epoch);
+            s->epoch_done = true;
+            s->seconds = train_clock() - e.t0;
+        }
     }
     if (st == YOLO_OK) train_print_profile(t, train_clock() - e.t0);
     batch_free(&e.b);
