@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
 # Data-parallel epoch times (figures only, never pass/fail): one epoch of fashion_det256 (256 train + 64
 # val images) at imgsz 128, batch 16, yolov8n.yaml, as one process with 1 and with 2 threads, and as two
-# ranks of one thread each (world=2, micro-batches of 8), process start, checkpoint read, validation
-# (each rank a share of it) and writing included; the streams (each rank's shard) are made beforehand. For each: the
-# wall time, the CPU time of all processes, and for the ranks the time each spent in the step's
-# collective (allgather: waiting for the other rank, and the exchange), per step. The machine's load
+# ranks of one thread each (world=2, micro-batches of 8): checkpoint read, validation (each rank a
+# share of it) and writing included; the streams (each rank's shard) are made beforehand. Each is
+# timed twice: as processes of their own (each loads libtorch, 0.3-0.5 s before main), and as the yolo
+# loop runs them, forked from a trainer server (yolo-train-epoch --serve), ranks included. For each:
+# the wall time, the CPU time of the trainers (their own profile), and for the ranks the time each
+# spent in the step's collective (allgather: waiting for the other rank, and the exchange), per step.
+# Last, the machine's ceiling: two whole one-thread epochs run at once, as independent processes (no
+# exchange, nothing shared); half their wall time is the fastest that two processes (or two threads)
+# can get through one epoch's work on these cores, however perfect the split. The machine's load
 # average is printed first: on a shared machine the wall times are noisy, compare the lines of one run.
 # Usage: bench/dist_epoch.sh [repeats]   (default 2; the best wall time of the repeats is printed)
 set -u
@@ -30,41 +35,74 @@ src=(--split train --epoch 0 --epochs 30 --seed 0 --imgsz 128)
 "$BIN/yolo-data" "$DATA" "${src[@]}" -o "$W/all" 2>/dev/null
 for r in 0 1; do "$BIN/yolo-data" "$DATA" "${src[@]}" --shard $r/2 --shard-block 8 -o "$W/s$r" 2>/dev/null; done
 
-# run NAME WORLD THREADS: one epoch 0, the best of N; prints wall, CPU and the ranks' collective time
+# trainer R STREAM ARGS...: one trainer in the background (as $how runs it), its profile in $W/errR
+trainer() {
+    local r=$1 in=$2; shift 2
+    YOLO_PROFILE=1 "${RUN[@]}" --new "$W/args.yaml" "$@" <"$in" >/dev/null 2>"$W/err$r" &
+    PIDS+=($!)
+}
+# (not a bare wait, which would wait for the trainer server too)
+trainers_wait() { wait "${PIDS[@]}"; PIDS=(); }
+PIDS=()
+# run NAME WORLD THREADS: one epoch 0, the best of N; prints wall, CPU (the trainers' own, from their
+# profiles) and the ranks' collective time
 run() {
     local name=$1 world=$2 th=$3 best="" cpu="" comm="" k r t0 t1 wall
     for k in $(seq "$N"); do
-        rm -rf "$W/$name"
+        rm -rf "$W/$name" "$W"/err? "$W"/pair?
         t0=$(now)
-        if [ "$world" = 1 ]; then
-            YOLO_PROFILE=1 /usr/bin/time -f %U+%S -o "$W/cpu0" "$BIN/yolo-train-epoch" --new "$W/args.yaml" \
-                -o "$W/$name/weights/last.pt" threads="$th" <"$W/all" >/dev/null 2>"$W/err0"
+        if [ "$world" = pair ]; then
+            for r in 0 1; do trainer $r "$W/all" -o "$W/pair$r/weights/last.pt" threads="$th"; done
+            trainers_wait
+            [ -f "$W/pair1/weights/last.pt" ] && mkdir -p "$W/$name" && mv "$W/pair0/weights" "$W/$name/"
+        elif [ "$world" = 1 ]; then
+            trainer 0 "$W/all" -o "$W/$name/weights/last.pt" threads="$th"
+            trainers_wait
         else
             local port=$((20000 + RANDOM % 30000))
             for r in 1 0; do
-                YOLO_PROFILE=1 /usr/bin/time -f %U+%S -o "$W/cpu$r" "$BIN/yolo-train-epoch" --new "$W/args.yaml" \
-                    -o "$W/$name/weights/last.pt" threads="$th" --world 2 --rank $r --master 127.0.0.1:$port \
-                    <"$W/s$r" >/dev/null 2>"$W/err$r" &
+                trainer $r "$W/s$r" -o "$W/$name/weights/last.pt" threads="$th" --world 2 --rank $r \
+                    --master 127.0.0.1:$port
             done
-            wait
+            trainers_wait
         fi
         t1=$(now)
-        [ -f "$W/$name/weights/last.pt" ] || { echo "dist_epoch: $name failed: $(tail -1 "$W/err0")"; return; }
+        [ -f "$W/$name/weights/last.pt" ] || { echo "dist_epoch: $how, $name failed: $(tail -1 "$W/err0")"; return; }
         wall=$(echo "$t1 - $t0" | bc)
         if [ -z "$best" ] || [ "$(echo "$wall < $best" | bc)" = 1 ]; then
             best=$wall
-            cpu=$(cat "$W"/cpu* | bc | paste -sd+ | bc)
+            cpu=$(sed -n 's/^profile: cpu user \([0-9.]*\) s, sys \([0-9.]*\) s.*/\1 \2/p' "$W"/err? |
+                awk '{ c += $1 + $2 } END { print c }')
             comm=""
-            for r in $(seq 0 $((world - 1))); do
-                [ "$world" = 1 ] && break
+            for r in 0 1; do
+                [ "$world" = 2 ] || break
                 comm+=$(sed -n 's/^profile:.* collectives \([0-9.]*\) s,.*/\1/p' "$W/err$r" |
                     awk -v r=$r '{ printf " rank %d %.3f s (%.1f ms a step)", r, $1, 1000 * $1 / 16 }')
             done
         fi
-        rm -f "$W"/cpu*
     done
-    printf 'dist_epoch: %-22s %6.2f s wall, %6.2f s CPU%s\n' "$name" "$best" "$cpu" "${comm:+, collectives:$comm}"
+    printf 'dist_epoch: %s, %-22s %6.2f s wall, %6.2f s CPU%s\n' $how "$name" "$best" "$cpu" "${comm:+, collectives:$comm}"
+    BEST[$how $name]=$best
 }
-run "world=1 workers=1" 1 1
-run "world=1 workers=2" 1 2
-run "world=2 workers=1" 2 1
+declare -A BEST
+# each as a process of its own (libtorch loads in each: 0.3-0.5 s), then as the yolo loop runs them,
+# forked from a trainer server (every rank of world=2 too)
+exec {server_in}> >(exec "$BIN/yolo-train-epoch" --serve "$W/socket" >/dev/null 2>&1)
+server=$!
+for how in process served; do
+    RUN=("$BIN/yolo-train-epoch")
+    if [ $how = served ]; then
+        RUN=(env YOLO_TRAINER_SOCKET="$W/socket" YOLO_TRAINER_PID=$server "$BIN/yolo-train-epoch-client")
+        "${RUN[@]}" --bogus >/dev/null 2>&1 # waits for the server to load libtorch: not part of an epoch
+    fi
+    run "world=1 workers=1" 1 1
+    run "world=1 workers=2" 1 2
+    run "world=2 workers=1" 2 1
+    run "two world=1 at once" pair 1
+    one=${BEST[$how world=1 workers=1]-} two=${BEST[$how world=2 workers=1]-} pair=${BEST[$how two world=1 at once]-}
+    if [ -n "$one" ] && [ -n "$two" ] && [ -n "$pair" ]; then
+        awk -v how=$how -v one="$one" -v two="$two" -v pair="$pair" 'BEGIN {
+            printf "dist_epoch: %s, world=2 takes %.2fx the time of world=1 workers=1; the ceiling (half of two epochs at once, %.2f s) is %.2fx\n", how, two / one, pair / 2, pair / 2 / one }'
+    fi
+done
+exec {server_in}>&-

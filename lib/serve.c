@@ -429,8 +429,31 @@ static bool place_fds(request *q, int *conn) {
     return true;
 }
 
+/* The trainers running, each with its client's connection: several at once when the ranks of one
+ * machine (yolo world=N) are its clients. */
+enum { MAX_SERVED = 256 };
+typedef struct {
+    pid_t pid[MAX_SERVED];
+    int conn[MAX_SERVED];
+    int n;
+} served_set;
+static served_set running;
+
+/* The server's SIGCHLD pipe: the handler writes a byte, the server's poll wakes. */
+static int child_ended[2] = {-1, -1};
+
+static void note_child_ended(int sig) {
+    (void)sig;
+    int e = errno;
+    (void)!write(child_ended[1], "", 1);
+    errno = e;
+}
+
 static _Noreturn void run_child(const char *tool, request *q, int conn, int listener, serve_entry entry) {
     close(listener);
+    close(child_ended[0]), close(child_ended[1]);
+    for (int i = 0; i < running.n; i++) /* the other trainers' clients */
+        close(running.conn[i]);
     prctl(PR_SET_NAME, "yolo-train-epoch"); /* ps -e tells the epoch from its server (truncated to 15) */
     if (setpgid(0, q->pgid) != 0) {         /* another session: stay in the server's group */
     }
@@ -468,7 +491,9 @@ static _Noreturn void run_child(const char *tool, request *q, int conn, int list
     _exit(rc);
 }
 
-static void serve_one(const char *tool, int conn, int listener, const char *server_env, serve_entry entry) {
+/* Starts the trainer for the request on conn: its pid, or -1 when the request was refused (the reply
+ * says why). The server answers the exit status when the trainer ends (serve_reap). */
+static pid_t serve_one(const char *tool, int conn, int listener, const char *server_env, serve_entry entry) {
     struct timeval tv = {RECEIVE_TIMEOUT_S, 0};
     setsockopt(conn, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     /* the socket's folder decides who may connect; this is the second lock on the door */
@@ -476,19 +501,19 @@ static void serve_one(const char *tool, int conn, int listener, const char *serv
     socklen_t pl = sizeof peer;
     if (getsockopt(conn, SOL_SOCKET, SO_PEERCRED, &peer, &pl) != 0 || peer.uid != getuid()) {
         send_reply(conn, REPLY_REFUSED, 0, "another user's client");
-        return;
+        return -1;
     }
     request q;
     if (!receive_request(conn, &q)) {
         send_reply(conn, REPLY_REFUSED, 0, "malformed request");
         request_free(&q);
-        return;
+        return -1;
     }
     char why[200];
     if (refusal(&q, server_env, why, sizeof why)) {
         send_reply(conn, REPLY_REFUSED, 0, why);
         request_free(&q);
-        return;
+        return -1;
     }
     fflush(NULL);
     pid_t pid = fork();
@@ -497,14 +522,26 @@ static void serve_one(const char *tool, int conn, int listener, const char *serv
         snprintf(why, sizeof why, "cannot fork: %s", strerror(errno));
         send_reply(conn, REPLY_REFUSED, 0, why);
         request_free(&q);
-        return;
+        return -1;
     }
     request_free(&q);
     send_reply(conn, REPLY_PID, pid, NULL);
-    int ws = 0;
-    while (waitpid(pid, &ws, 0) < 0 && errno == EINTR) {
-    }
-    send_reply(conn, REPLY_EXIT, ws, NULL);
+    return pid;
+}
+
+/* Answers each trainer that ended with its exit status, and closes its client's connection. */
+static void serve_reap(served_set *s) {
+    int ws;
+    pid_t pid;
+    while ((pid = waitpid(-1, &ws, WNOHANG)) > 0)
+        for (int i = 0; i < s->n; i++)
+            if (s->pid[i] == pid) {
+                send_reply(s->conn[i], REPLY_EXIT, ws, NULL);
+                close(s->conn[i]);
+                s->n--;
+                s->pid[i] = s->pid[s->n], s->conn[i] = s->conn[s->n];
+                break;
+            }
 }
 
 int serve_run(const char *tool, const char *path, serve_entry entry) {
@@ -528,6 +565,16 @@ int serve_run(const char *tool, const char *path, serve_entry entry) {
         fprintf(stderr, "%s: out of memory\n", tool);
         return 1;
     }
+    /* a trainer's end arrives as a readable byte (SIGCHLD's handler writes it), so that one poll
+     * waits for clients, trainers and the end of stdin alike */
+    if (pipe2(child_ended, O_CLOEXEC | O_NONBLOCK) != 0) {
+        fprintf(stderr, "%s: cannot make a pipe: %s\n", tool, strerror(errno));
+        free(env);
+        return 1;
+    }
+    struct sigaction sa = {.sa_handler = note_child_ended, .sa_flags = SA_RESTART | SA_NOCLDSTOP};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGCHLD, &sa, NULL);
     int lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     struct stat sb;
     if (lstat(path, &sb) == 0 && S_ISSOCK(sb.st_mode)) unlink(path);
@@ -537,26 +584,45 @@ int serve_run(const char *tool, const char *path, serve_entry entry) {
         if (lfd >= 0) close(lfd);
         return 1;
     }
-    for (;;) {
-        struct pollfd p[2] = {{lfd, POLLIN, 0}, {STDIN_FILENO, POLLIN, 0}};
-        if (poll(p, 2, -1) < 0) {
+    /* after the end of stdin, no new clients; the trainers still running get their answers */
+    while (lfd >= 0 || running.n > 0) {
+        struct pollfd p[3] = {{child_ended[0], POLLIN, 0}, {lfd, POLLIN, 0}, {STDIN_FILENO, POLLIN, 0}};
+        if (poll(p, lfd >= 0 ? 3 : 1, -1) < 0) {
             if (errno == EINTR) continue;
             break;
         }
-        if (p[1].revents) {
+        if (p[0].revents) {
+            char c[64];
+            while (read(child_ended[0], c, sizeof c) > 0) {
+            }
+            serve_reap(&running);
+        }
+        if (lfd >= 0 && p[2].revents) {
             char c[256];
             ssize_t n = read(STDIN_FILENO, c, sizeof c);
-            if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN)) break;
+            if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN)) {
+                close(lfd);
+                lfd = -1;
+                unlink(path);
+                continue;
+            }
         }
-        if (p[0].revents & POLLIN) {
+        if (lfd >= 0 && (p[1].revents & POLLIN)) {
             int conn = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
             if (conn < 0) continue;
-            serve_one(tool, conn, lfd, env, entry);
-            close(conn);
+            pid_t pid = running.n < MAX_SERVED ? serve_one(tool, conn, lfd, env, entry) : -1;
+            if (pid > 0) {
+                running.pid[running.n] = pid, running.conn[running.n++] = conn;
+            } else {
+                if (running.n >= MAX_SERVED) send_reply(conn, REPLY_REFUSED, 0, "too many trainers at once");
+                close(conn);
+            }
         }
     }
-    close(lfd);
-    unlink(path);
+    if (lfd >= 0) {
+        close(lfd);
+        unlink(path);
+    }
     free(env);
     return 0;
 }

@@ -1,7 +1,8 @@
 # The trainer server (yolo-train-epoch --serve SOCKET, reached through yolo-train-epoch-client): an
 # epoch through it is bit-identical to a direct run; exit codes, messages, ulimit -f and Ctrl+C pass
 # through; a client killed with SIGKILL takes its trainer with it; a request it cannot honour exactly
-# (another OMP_* setting) runs directly instead; the server goes away when its stdin closes.
+# (another OMP_* setting) runs directly instead; several clients are served at once (the ranks of
+# yolo world=N); the server goes away when its stdin closes, once its trainers have ended.
 . "$(dirname "$0")/lib.sh"
 export YOLO_MODELS=$ROOT/cfg/models
 cd "$T"
@@ -107,10 +108,41 @@ if [ $rc -eq 0 ] && [ "$served" = 2 ] && ! grep -q 'running yolo-train-epoch dir
     ok "yolo runs both epochs in processes forked by its trainer server, which is gone at the end"
 else fail "the loop's server (exit $rc, $served served epochs): $(ls -A runs/detect/loop | tr '\n' ' ')"; fi
 
-# the server ends when its stdin closes, and removes its socket
+# two clients at once (as the ranks of world=2): two trainers run side by side, each waiting for its
+# data, and both end as the direct run did
+trainers() { pgrep -P $server -x yolo-train-epoc | wc -l; }
+for c in a b; do mkdir -p $c/weights && cp d0.pt $c/weights/last.pt && mkfifo $c.fifo; done
+for c in a b; do "$client" $c/weights/last.pt threads=1 <$c.fifo >/dev/null 2>$c.err & eval pid_$c=$!; done
+exec {fa}>a.fifo {fb}>b.fifo
+both=0
+for _ in $(seq 600); do [ "$(trainers)" = 2 ] && { both=1; break; }; sleep 0.05; done
+cat s1.bin >&$fa; cat s1.bin >&$fb
+exec {fa}>&- {fb}>&-
+wait $pid_a && wait $pid_b && ra=0 || ra=1
+[ $both = 1 ] && [ $ra = 0 ] && yolo-ckpt diff d/weights/last.pt a/weights/last.pt >/dev/null &&
+    yolo-ckpt diff d/weights/last.pt b/weights/last.pt >/dev/null &&
+    ok "two clients at once: two served trainers side by side, both bit-identical to the direct run" ||
+    fail "two clients at once: both running $both, exit $ra: $(tail -1 a.err b.err | tr '\n' '|')"
+
+# the server's stdin closes while a trainer runs: the socket goes at once, the trainer finishes and
+# its client gets the exit status, then the server exits
+mkdir -p e/weights && cp d0.pt e/weights/last.pt && mkfifo e.fifo
+"$client" e/weights/last.pt threads=1 <e.fifo >/dev/null 2>e.err {server_in}>&- &
+cpid=$!
+exec {fe}>e.fifo
+for _ in $(seq 600); do [ "$(trainers)" = 1 ] && break; sleep 0.05; done
 exec {server_in}>&-
+for _ in $(seq 600); do [ -e "$T/socket" ] || break; sleep 0.05; done
+kill -0 $server 2>/dev/null && [ ! -e "$T/socket" ] && waited=1 || waited=0
+cat s1.bin >&$fe
+exec {fe}>&-
+wait $cpid
+rc=$?
 gone=0
 for _ in $(seq 600); do kill -0 $server 2>/dev/null || { gone=1; break; }; sleep 0.05; done
+[ $waited = 1 ] && [ $rc = 0 ] && yolo-ckpt diff d/weights/last.pt e/weights/last.pt >/dev/null &&
+    ok "stdin closed mid-epoch: the socket goes, the epoch ends with exit 0 and its checkpoint" ||
+    fail "stdin closed mid-epoch: server waited $waited, client exit $rc: $(tail -1 e.err)"
 [ $gone = 1 ] && [ ! -e "$T/socket" ] && ok "the server exits when its stdin closes, removing the socket" ||
     fail "server still there (gone $gone, socket $(ls "$T/socket" 2>&1))"
 exit 0

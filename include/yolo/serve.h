@@ -8,6 +8,7 @@
  * limits and standard descriptors; the server forks, and the child runs the trainer's main exactly as
  * an exec'd yolo-train-epoch would: reads last.pt, trains one epoch, writes the next checkpoint and
  * exits. Nothing of one epoch lives on in the server, which never touches a model or a tensor.
+ * Several clients may be served at once (the ranks of `yolo world=N` on one machine).
  *
  * The child behaves as if the client had exec'd the trainer: it has the client's stdin, stdout,
  * stderr (and YOLO_LOCK_FD), folder, umask, resource limits, CPU affinity, ignored signals and process
@@ -30,7 +31,8 @@ extern "C" {
 typedef int (*serve_entry)(int argc, char **argv);
 
 /* Serves requests on the Unix socket at path until stdin reaches end of file (the parent that started
- * the server closed its end, or died). Returns the server's exit status; failures print one line on
+ * the server closed its end, or died); then takes no more, and returns once the trainers it runs have
+ * ended and their clients have their status. Returns the server's exit status; failures print one line on
  * stderr prefixed with tool. Must be called before any thread exists (it forks). */
 int serve_run(const char *tool, const char *path, serve_entry entry);
 
