@@ -69,7 +69,7 @@ struct BlockedConv : public torch::autograd::Function<BlockedConv> {
         at::Tensor y = plain_out ? at::empty({n, oc, oh, ow}, x.options())
                                  : at::empty({n, oc / DNNL_BLOCK, oh, ow, DNNL_BLOCK}, x.options());
         check(dnnl_conv_forward(c, F(x), F(w), F(b), F(y)));
-        ctx->save_for_backward({x, w});
+        ctx->save_for_backward({x, w, b}); // b: to name its gradient (yt::grad_ready)
         ctx->saved_data["stride"] = stride;
         ctx->saved_data["pad"] = pad;
         ctx->saved_data["plain_out"] = plain_out;
@@ -92,6 +92,8 @@ struct BlockedConv : public torch::autograd::Function<BlockedConv> {
             gw = at::empty_like(w);
             if (bias) gb = at::empty({w.size(0)}, w.options());
             check(dnnl_conv_backward_weights(c, F(x), F(gy), F(gw), F(gb)));
+            yt::grad_ready(w, gw);
+            if (bias) yt::grad_ready(saved[2], gb);
         }
         return {gx, gw, gb, at::Tensor(), at::Tensor(), at::Tensor()};
     }
@@ -162,7 +164,7 @@ struct BlockedBatchNorm : public torch::autograd::Function<BlockedBatchNorm> {
         x = x.contiguous();
         bn_stats st = bn_statistics(x, rm, rv, training, momentum, eps);
         at::Tensor y = bn_apply(x, st, w, b);
-        if (training) ctx->save_for_backward({x, w, st.mean, st.invstd});
+        if (training) ctx->save_for_backward({x, w, st.mean, st.invstd, b});
         ctx->saved_data["training"] = training;
         return y;
     }
@@ -173,6 +175,7 @@ struct BlockedBatchNorm : public torch::autograd::Function<BlockedBatchNorm> {
         auto saved = ctx->get_saved_variables();
         variable_list g = bn_backward(saved[0], saved[1], {saved[2], saved[3]}, grads[0].contiguous(),
                                       ctx->needs_input_grad(0));
+        yt::grad_ready(saved[1], g[1]), yt::grad_ready(saved[4], g[2]);
         return {g[0], g[1], g[2], at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
     }
 };
@@ -197,6 +200,7 @@ struct BlockedBatchNormSilu : public torch::autograd::Function<BlockedBatchNormS
         // what autograd's SiLU node computes from its saved input
         at::Tensor gy = at::silu_backward(grads[0], bn_apply(x, st, w, saved[2]));
         variable_list g = bn_backward(x, w, st, gy.contiguous(), ctx->needs_input_grad(0));
+        yt::grad_ready(w, g[1]), yt::grad_ready(saved[2], g[2]);
         return {g[0], g[1], g[2], at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
     }
 };

@@ -213,17 +213,16 @@ c10::intrusive_ptr<c10d::Store> make_store(const dist_opts *o) {
     return c10::make_intrusive<c10d::TCPStore>(o->addr, so);
 }
 
-// Runs one collective (each carries the group's timeout, which Gloo enforces): waits for it, adds the time to
-// g->seconds, and turns a failure into a message; the group is broken from then on.
-template <class F> yolo_status collective(dist_group *g, const char *what, F &&f) {
+// Runs f (a collective's start, or its wait) turning a failure into a message; the group is broken
+// from then on. Adds the time to g->seconds.
+template <class F> yolo_status guarded(dist_group *g, const char *what, F &&f) {
     if (!g) return yolo_error(YOLO_ERR_USAGE, "%s: no process group", what);
     if (!g->broken.empty()) return yolo_error(YOLO_ERR_IO, "%s", g->broken.c_str());
     auto t0 = std::chrono::steady_clock::now();
     yolo_status st = YOLO_OK;
     quiet_logs quiet;
     try {
-        // Gloo enforces the timeout each call carries; the wait's own is a second guard
-        f()->wait(g->timeout + std::chrono::milliseconds(500));
+        f();
     } catch (const yt::usage_error &e) {
         st = yolo_error(YOLO_ERR_USAGE, "%s: %s", what, e.what());
     } catch (const c10::Error &e) {
@@ -240,6 +239,17 @@ template <class F> yolo_status collective(dist_group *g, const char *what, F &&f
     g->seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (st == YOLO_ERR_IO) return yolo_error(YOLO_ERR_IO, "%s", g->broken.c_str());
     return st;
+}
+
+// Waits for a started collective: Gloo enforces the timeout each call carries; the wait's own is a
+// second guard.
+void wait_for(dist_group *g, c10d::Work &w) {
+    w.wait(g->timeout + std::chrono::milliseconds(500));
+}
+
+// Runs one collective to its end (each carries the group's timeout, which Gloo enforces).
+template <class F> yolo_status collective(dist_group *g, const char *what, F &&f) {
+    return guarded(g, what, [&] { wait_for(g, *f()); });
 }
 
 void check_contiguous(const at::Tensor &t, const char *which) {
@@ -343,26 +353,50 @@ extern "C" void dist_set_timeout(dist_group *g, double timeout_s) {
     if (g && timeout_s > 0) g->timeout = millis(timeout_s);
 }
 
+namespace {
+c10::intrusive_ptr<c10d::Work> start_allgather(dist_group *g, const torch_tensor *in, torch_tensor *out) {
+    const at::Tensor &src = yt::T(in);
+    at::Tensor &dst = yt::M(out);
+    check_contiguous(src, "allgather input");
+    check_contiguous(dst, "allgather output");
+    int64_t n = src.numel();
+    if (dst.numel() != n * g->world || dst.scalar_type() != src.scalar_type() || dst.device() != src.device())
+        throw yt::usage_error("the output must hold world x input elements of the input's type and device");
+    std::vector<std::vector<at::Tensor>> outs(1);
+    at::Tensor flat = dst.view({-1});
+    for (int r = 0; r < g->world; r++)
+        outs[0].push_back(flat.narrow(0, r * n, n));
+    std::vector<at::Tensor> ins{src.view({-1})};
+    c10d::AllgatherOptions ao;
+    ao.timeout = g->timeout;
+    return g->pg->allgather(outs, ins, ao);
+}
+} // namespace
+
 extern "C" yolo_status dist_allgather(dist_group *g, const torch_tensor *in, torch_tensor *out) {
-    return collective(g, "allgather", [&] {
-        const at::Tensor &src = yt::T(in);
-        at::Tensor &dst = yt::M(out);
-        check_contiguous(src, "allgather input");
-        check_contiguous(dst, "allgather output");
-        int64_t n = src.numel();
-        if (dst.numel() != n * g->world || dst.scalar_type() != src.scalar_type() ||
-            dst.device() != src.device())
-            throw yt::usage_error(
-                "the output must hold world x input elements of the input's type and device");
-        std::vector<std::vector<at::Tensor>> outs(1);
-        at::Tensor flat = dst.view({-1});
-        for (int r = 0; r < g->world; r++)
-            outs[0].push_back(flat.narrow(0, r * n, n));
-        std::vector<at::Tensor> ins{src.view({-1})};
-        c10d::AllgatherOptions ao;
-        ao.timeout = g->timeout;
-        return g->pg->allgather(outs, ins, ao);
-    });
+    return collective(g, "allgather", [&] { return start_allgather(g, in, out); });
+}
+
+struct dist_work {
+    dist_group *g;
+    c10::intrusive_ptr<c10d::Work> w;
+};
+
+extern "C" yolo_status dist_allgather_start(dist_group *g, const torch_tensor *in, torch_tensor *out,
+                                            dist_work **w) {
+    *w = nullptr;
+    c10::intrusive_ptr<c10d::Work> started;
+    yolo_status st = guarded(g, "allgather", [&] { started = start_allgather(g, in, out); });
+    if (st != YOLO_OK) return st;
+    *w = new (std::nothrow) dist_work{g, std::move(started)};
+    return *w ? YOLO_OK : yolo_nomem();
+}
+
+extern "C" yolo_status dist_wait(dist_work *w) {
+    if (!w) return YOLO_OK;
+    yolo_status st = guarded(w->g, "allgather", [&] { wait_for(w->g, *w->w); });
+    delete w;
+    return st;
 }
 
 extern "C" yolo_status dist_allreduce_sum(dist_group *g, torch_tensor *t) {

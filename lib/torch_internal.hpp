@@ -77,6 +77,12 @@ inline void put(torch_tensor **out, at::Tensor t) {
 // what `#pragma omp parallel` compiles to); where there is none, the loop runs on the calling thread.
 void parallel_for(int64_t begin, int64_t end, int64_t grain, const std::function<void(int64_t, int64_t)> &f);
 
+// A layer's backward pass has the gradient of one of its parameters (tt_grads_each): hands it to the
+// caller at once, so that what the caller does with it (send it to the other ranks) overlaps the rest
+// of the pass. Does nothing unless a tt_grads_each is under way on this thread and param is one of its
+// parameters. The blocked layers (lib/torch_blocked.cpp) call it for their weights and biases.
+void grad_ready(const at::Tensor &param, const at::Tensor &grad);
+
 c10::ScalarType scalar_type(torch_dtype dt);
 torch_dtype dtype_of(c10::ScalarType st);
 c10::Device device(torch_device dev);

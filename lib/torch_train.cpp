@@ -51,11 +51,13 @@
 #include <ATen/ops/cat.h>
 #include <ATen/ops/empty_like.h>
 #include <ATen/ops/zeros.h>
+#include <ATen/ops/zeros_like.h>
 #include <torch/csrc/autograd/autograd.h>
 #include <c10/util/Optional.h>
 
 #include <cmath>
 #include <algorithm>
+#include <unordered_map>
 #include <vector>
 
 using yt::guard;
@@ -314,6 +316,71 @@ extern "C" yolo_status tt_grads_flat(const torch_tensor *loss, torch_tensor *con
             flat.push_back(gs[i].defined() ? gs[i].reshape({-1})
                                            : at::zeros({ps[i].numel()}, ps[i].options()));
         put(out, at::cat(flat));
+    });
+}
+
+namespace {
+// The tt_grads_each under way on this thread: its parameters by data pointer, and what was handed over.
+struct grads_each {
+    std::unordered_map<const void *, int> index;
+    std::vector<at::Tensor> handed;
+    std::vector<int64_t> version; // of each handed gradient: an in-place change after it shows here
+    tt_grad_ready ready;
+    void *ctx;
+};
+thread_local grads_each *each_now = nullptr;
+
+void hand_over(grads_each &e, int i, const at::Tensor &grad) {
+    torch_tensor h{grad.reshape({-1})};
+    if (e.ready(e.ctx, i, &h) != YOLO_OK) throw std::runtime_error(yolo_last_error());
+}
+} // namespace
+
+void yt::grad_ready(const at::Tensor &param, const at::Tensor &grad) {
+    grads_each *e = each_now;
+    if (!e || !param.defined() || !grad.defined()) return;
+    auto it = e->index.find(param.data_ptr());
+    if (it == e->index.end()) return;
+    int i = it->second;
+    // a parameter used twice gets the sum of its parts from autograd, not this first part
+    if (e->handed[i].defined()) throw yt::usage_error("a parameter is used twice in the graph");
+    if (grad.sizes() != param.sizes() || grad.scalar_type() != param.scalar_type())
+        throw yt::usage_error("a gradient of another shape or type than its parameter");
+    e->handed[i] = grad;
+    e->version[i] = grad._version();
+    hand_over(*e, i, grad);
+}
+
+extern "C" yolo_status tt_grads_each(const torch_tensor *loss, torch_tensor *const *params, int n,
+                                     tt_grad_ready ready, void *ctx) {
+    return guard("grads", [&] {
+        if (n < 1 || !params || !ready) throw yt::usage_error("no parameters or no receiver");
+        if (each_now) throw yt::usage_error("tt_grads_each is not reentrant");
+        grads_each e;
+        e.handed.resize(n), e.version.resize(n), e.ready = ready, e.ctx = ctx;
+        std::vector<at::Tensor> ps;
+        for (int i = 0; i < n; i++) {
+            ps.push_back(T(params[i]));
+            e.index[ps.back().data_ptr()] = i;
+        }
+        each_now = &e;
+        std::vector<at::Tensor> gs;
+        try {
+            gs = torch::autograd::grad({T(loss)}, ps, {}, false, false, true);
+        } catch (...) {
+            each_now = nullptr;
+            throw;
+        }
+        each_now = nullptr;
+        for (int i = 0; i < n; i++) {
+            if (e.handed[i].defined()) {
+                // what autograd returns must be what was handed over, unchanged since
+                if (!gs[i].defined() || !gs[i].is_same(e.handed[i]) || gs[i]._version() != e.version[i])
+                    throw yt::usage_error("a gradient changed after it was handed over");
+                continue;
+            }
+            hand_over(e, i, gs[i].defined() ? gs[i] : at::zeros_like(ps[i]));
+        }
     });
 }
 

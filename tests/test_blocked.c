@@ -12,6 +12,7 @@
 #include "yolo/model.h"
 #include "yolo/modelcfg.h"
 #include "yolo/torch.h"
+#include "yolo/torch_train.h"
 
 /* Bytes equal, not just close. */
 static bool identical(const torch_tensor *a, const torch_tensor *b) {
@@ -117,6 +118,90 @@ static void test_conversions(void) {
     torch_free(x), torch_free(b), torch_free(p), torch_free(y), torch_free(bad);
 }
 
+/* What tt_grads_each handed over: each parameter's gradient into its place of one flat vector, and
+ * the order. */
+typedef struct {
+    torch_tensor *flat;
+    const int64_t *off;
+    int n, order[1024], times[1024];
+} handed;
+
+static yolo_status take_grad(void *ctx, int i, const torch_tensor *g) {
+    handed *h = ctx;
+    torch_tensor *dst = NULL;
+    yolo_status st = torch_narrow(h->flat, 0, h->off[i], torch_numel(g), &dst);
+    if (st == YOLO_OK) st = torch_copy_(dst, g);
+    torch_free(dst);
+    if (h->n < 1024) h->order[h->n++] = i;
+    h->times[i]++;
+    return st;
+}
+
+/* tt_grads_each hands every parameter's gradient over once, the bits of tt_grads_flat, the blocked
+ * layers' while the backward pass runs (the head's first); a parameter used twice is refused. */
+static void test_grads_each(void) {
+    torch_set_threads(1);
+    modelcfg *cfg = NULL;
+    model *m = NULL;
+    torch_tensor *img = NULL, *ps[1024], *flat = NULL, *mine = NULL;
+    int64_t shape[4] = {2, 3, 64, 64}, off[1024];
+    int n = 0;
+    bool ok = modelcfg_load("yolov8n.yaml", 0, &cfg) == YOLO_OK && model_build(cfg, TORCH_CPU, &m) == YOLO_OK &&
+              model_blocked(m) && torch_empty(4, shape, TORCH_F32, TORCH_CPU, &img) == YOLO_OK &&
+              torch_manual_seed(1) == YOLO_OK && torch_uniform_(img, 0, 1) == YOLO_OK;
+    int64_t total = 0;
+    for (int i = 0; ok && i < model_param_count(m) && n < 1024; i++)
+        if (!model_param_is_buffer(m, i) && torch_requires_grad(model_tensor(m, i))) {
+            off[n] = total;
+            total += torch_numel(model_tensor(m, i));
+            ps[n++] = model_tensor(m, i);
+        }
+    model_set_training(m, true);
+    handed h = {0};
+    model_output o[2];
+    memset(o, 0, sizeof o);
+    torch_tensor *loss[2] = {0};
+    int64_t sp[1] = {total};
+    for (int k = 0; ok && k < 2; k++)
+        ok = model_forward(m, img, &o[k]) == YOLO_OK && head_sum(&o[k], &loss[k]) == YOLO_OK;
+    ok = ok && tt_grads_flat(loss[0], ps, n, &flat) == YOLO_OK &&
+         torch_zeros(1, sp, TORCH_F32, TORCH_CPU, &mine) == YOLO_OK;
+    h.flat = mine, h.off = off;
+    yolo_status st = ok ? tt_grads_each(loss[1], ps, n, take_grad, &h) : YOLO_ERR_USAGE;
+    CHECK(st == YOLO_OK, "tt_grads_each ran (%s)", st ? yolo_last_error() : "ok");
+    int once = 0;
+    for (int i = 0; i < n; i++)
+        once += h.times[i] == 1;
+    CHECK(ok && n > 0 && h.n == n && once == n, "each of the %d parameters was handed over once (%d)", n, once);
+    CHECK(ok && identical(flat, mine), "the gradients handed over are tt_grads_flat's, to the bit");
+    /* after the pass the rest come in parameter order; during it the head's come first */
+    CHECK(ok && h.n > 0 && h.order[0] >= n / 2, "the first gradient handed over is the head's (parameter %d of %d)",
+          h.n ? h.order[0] : -1, n);
+    for (int k = 0; k < 2; k++)
+        model_output_free(&o[k]), torch_free(loss[k]);
+    torch_free(flat), torch_free(mine);
+
+    /* one weight in two convolutions: autograd sums its two parts, so the first is no gradient yet */
+    int64_t xs[4] = {2, 16, 8, 8}, ws[4] = {16, 16, 3, 3}; /* what oneDNN runs (not libtorch's 1x1) */
+    torch_tensor *x = NULL, *b = NULL, *w = NULL, *y1 = NULL, *y2 = NULL, *sum = NULL;
+    handed h2 = {0};
+    int64_t off0[1] = {0}, sw[1] = {16 * 16 * 9};
+    ok = torch_empty(4, xs, TORCH_F32, TORCH_CPU, &x) == YOLO_OK && torch_normal_(x, 0, 1) == YOLO_OK &&
+         torch_to_blocked(x, &b) == YOLO_OK && torch_empty(4, ws, TORCH_F32, TORCH_CPU, &w) == YOLO_OK &&
+         torch_normal_(w, 0, 1) == YOLO_OK && torch_set_requires_grad(w, true) == YOLO_OK &&
+         torch_conv2d_blocked(b, w, NULL, 1, 1, false, &y1) == YOLO_OK &&
+         torch_conv2d_blocked(y1, w, NULL, 1, 1, true, &y2) == YOLO_OK && torch_sum(y2, &sum) == YOLO_OK &&
+         torch_zeros(1, sw, TORCH_F32, TORCH_CPU, &h2.flat) == YOLO_OK;
+    h2.off = off0;
+    st = ok ? tt_grads_each(sum, &w, 1, take_grad, &h2) : YOLO_ERR_USAGE;
+    CHECK(ok && st != YOLO_OK && strstr(yolo_last_error(), "used twice"),
+          "a weight used twice is refused: %s", ok ? yolo_last_error() : "setup failed");
+    torch_free(x), torch_free(b), torch_free(w), torch_free(y1), torch_free(y2), torch_free(sum);
+    torch_free(h2.flat), torch_free(img);
+    model_free(m);
+    modelcfg_free(cfg);
+}
+
 int main(void) {
     if (!torch_blocked_available(TORCH_CPU)) {
         printf("skip - the blocked layout is not available on this CPU or libtorch (no AVX-512 oneDNN "
@@ -124,6 +209,7 @@ int main(void) {
         return 0;
     }
     test_conversions();
+    test_grads_each();
     compare("yolov8n.yaml", 16, 64, 1, true);
     compare("yolov8n.yaml", 4, 64, 1, true);
     compare("yolov8n.yaml", 16, 64, 2, true); /* after 1 thread: primitives are made per thread count */

@@ -110,6 +110,32 @@ static int body_collectives(const scenario *sc, int rank) {
         ok = all[3 * r] == r && all[3 * r + 1] == 10.0f + r && all[3 * r + 2] == -0.5f * r;
     CHECK(ok, "%s: rank %d gathered every rank's values in rank order (%s)", sc->name, rank,
           st ? yolo_last_error() : "ok");
+    /* two allgathers started before either is waited for, with work between: each ends with its own
+     * values, in rank order */
+    {
+        torch_tensor *in2 = NULL, *out2 = NULL, *big = NULL;
+        dist_work *w1 = NULL, *w2 = NULL;
+        float two[3] = {100.0f + rank, 200.0f + rank, 300.0f + rank}, got1[3 * 8], got2[3 * 8];
+        int64_t sb[1] = {1 << 20};
+        st = torch_from_data(two, TORCH_F32, 1, s3, &in2);
+        if (!st) st = torch_zeros(1, sall, TORCH_F32, TORCH_CPU, &out2);
+        if (!st) st = torch_zeros(1, sall, TORCH_F32, TORCH_CPU, &out);
+        if (!st) st = dist_allgather_start(g, in, out, &w1);
+        if (!st) st = dist_allgather_start(g, in2, out2, &w2);
+        if (!st) st = torch_ones(1, sb, TORCH_F32, TORCH_CPU, &big); /* the caller computes meanwhile */
+        yolo_status s1st = dist_wait(w1), s2st = dist_wait(w2);
+        if (!st) st = s1st ? s1st : s2st;
+        if (!st) st = torch_copy_out(out, TORCH_F32, got1, 3 * W);
+        if (!st) st = torch_copy_out(out2, TORCH_F32, got2, 3 * W);
+        ok = st == YOLO_OK;
+        for (int r = 0; ok && r < W; r++)
+            ok = got1[3 * r] == r && got1[3 * r + 2] == -0.5f * r && got2[3 * r] == 100.0f + r &&
+                 got2[3 * r + 2] == 300.0f + r;
+        CHECK(ok, "%s: rank %d: two allgathers under way at once each gathered their own values (%s)",
+              sc->name, rank, st ? yolo_last_error() : "ok");
+        CHECK(dist_wait(NULL) == YOLO_OK, "%s: rank %d: waiting for nothing is fine", sc->name, rank);
+        torch_free(in2), torch_free(out2), torch_free(big);
+    }
     /* a wrong output size is the caller's mistake, not the group's */
     torch_tensor *small = NULL;
     int64_t s_short[1] = {3 * W - 1};
@@ -117,6 +143,10 @@ static int body_collectives(const scenario *sc, int rank) {
     yolo_status bad = st ? st : dist_allgather(g, in, small);
     CHECK(bad == YOLO_ERR_USAGE && strstr(yolo_last_error(), "world x input"),
           "%s: rank %d: a short output is refused (%s)", sc->name, rank, yolo_last_error());
+    dist_work *none = NULL;
+    bad = st ? st : dist_allgather_start(g, in, small, &none);
+    CHECK(bad == YOLO_ERR_USAGE && !none && strstr(yolo_last_error(), "world x input"),
+          "%s: rank %d: a short output is refused when started too (%s)", sc->name, rank, yolo_last_error());
     torch_free(small);
     /* allreduce: 1 + 2 + ... */
     double v = 0;

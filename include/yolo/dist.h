@@ -55,6 +55,14 @@ double dist_seconds(const dist_group *g);
 /* Every rank's `in` (contiguous, the same dtype and element count on every rank) into `out`, rank after
  * rank: out must be contiguous, of in's dtype, with world x numel(in) elements. */
 yolo_status dist_allgather(dist_group *g, const torch_tensor *in, torch_tensor *out);
+/* A collective under way (dist_allgather_start), until dist_wait. */
+typedef struct dist_work dist_work;
+/* dist_allgather, started: returns at once with *w, and the exchange goes on in the backend's threads
+ * while the caller computes. in and out must stay untouched until dist_wait(*w). Collectives run in
+ * the order they were started, which must be the same on every rank. */
+yolo_status dist_allgather_start(dist_group *g, const torch_tensor *in, torch_tensor *out, dist_work **w);
+/* Waits for a started collective to end (with the group's timeout) and frees w (NULL is fine). */
+yolo_status dist_wait(dist_work *w);
 /* t = the sum of every rank's t, in place (the summation order is the backend's own). */
 yolo_status dist_allreduce_sum(dist_group *g, torch_tensor *t);
 /* root's t into every rank's t (same dtype and numel everywhere). */
