@@ -146,8 +146,9 @@ static void test_grads_each(void) {
     torch_tensor *img = NULL, *ps[1024], *flat = NULL, *mine = NULL;
     int64_t shape[4] = {2, 3, 64, 64}, off[1024];
     int n = 0;
-    bool ok = modelcfg_load("yolov8n.yaml", 0, &cfg) == YOLO_OK && model_build(cfg, TORCH_CPU, &m) == YOLO_OK &&
-              model_blocked(m) && torch_empty(4, shape, TORCH_F32, TORCH_CPU, &img) == YOLO_OK &&
+    bool ok = modelcfg_load("yolov8n.yaml", 0, &cfg) == YOLO_OK &&
+              model_build(cfg, TORCH_CPU, &m) == YOLO_OK && model_blocked(m) &&
+              torch_empty(4, shape, TORCH_F32, TORCH_CPU, &img) == YOLO_OK &&
               torch_manual_seed(1) == YOLO_OK && torch_uniform_(img, 0, 1) == YOLO_OK;
     int64_t total = 0;
     for (int i = 0; ok && i < model_param_count(m) && n < 1024; i++)
@@ -172,11 +173,12 @@ static void test_grads_each(void) {
     int once = 0;
     for (int i = 0; i < n; i++)
         once += h.times[i] == 1;
-    CHECK(ok && n > 0 && h.n == n && once == n, "each of the %d parameters was handed over once (%d)", n, once);
+    CHECK(ok && n > 0 && h.n == n && once == n, "each of the %d parameters was handed over once (%d)", n,
+          once);
     CHECK(ok && identical(flat, mine), "the gradients handed over are tt_grads_flat's, to the bit");
     /* after the pass the rest come in parameter order; during it the head's come first */
-    CHECK(ok && h.n > 0 && h.order[0] >= n / 2, "the first gradient handed over is the head's (parameter %d of %d)",
-          h.n ? h.order[0] : -1, n);
+    CHECK(ok && h.n > 0 && h.order[0] >= n / 2,
+          "the first gradient handed over is the head's (parameter %d of %d)", h.n ? h.order[0] : -1, n);
     for (int k = 0; k < 2; k++)
         model_output_free(&o[k]), torch_free(loss[k]);
     torch_free(flat), torch_free(mine);
