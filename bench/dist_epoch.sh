@@ -24,7 +24,9 @@ export YOLO_MODELS=${YOLO_MODELS:-$PWD/cfg/models}
 # never write label caches into the test data
 export YOLO_LABEL_CACHE=off
 W=$(mktemp -d "/tmp/bench-dist_epoch.XXXXXX")
-trap 'rm -rf "$W"' EXIT
+NS=ytbench$$ RATE=1gbit # (tc: 1 Gbit/s) the two hosts' namespaces, at the end
+link_down() { ip netns del ${NS}0 2>/dev/null; ip netns del ${NS}1 2>/dev/null; }
+trap 'link_down; rm -rf "$W"' EXIT
 N=${1:-2}
 . bench/epoch_args.bash # (the scripts run from the root)
 epoch_args_yaml "$W/args.yaml" "$DATA" 128
@@ -37,8 +39,9 @@ for r in 0 1; do "$BIN/yolo-data" "$DATA" "${src[@]}" --shard $r/2 --shard-block
 
 # trainer R STREAM ARGS...: one trainer in the background (as $how runs it), its profile in $W/errR
 trainer() {
-    local r=$1 in=$2; shift 2
-    YOLO_PROFILE=1 "${RUN[@]}" --new "$W/args.yaml" "$@" <"$in" >/dev/null 2>"$W/err$r" &
+    local r=$1 in=$2 ns=(); shift 2
+    [ -n "$LINK" ] && ns=(ip netns exec "$LINK$r")
+    YOLO_PROFILE=1 "${ns[@]}" "${RUN[@]}" --new "$W/args.yaml" "$@" <"$in" >/dev/null 2>"$W/err$r" &
     PIDS+=($!)
 }
 # (not a bare wait, which would wait for the trainer server too)
@@ -62,7 +65,7 @@ run() {
             local port=$((20000 + RANDOM % 30000))
             for r in 1 0; do
                 trainer $r "$W/s$r" -o "$W/$name/weights/last.pt" threads="$th" --world 2 --rank $r \
-                    --master 127.0.0.1:$port
+                    --master $MASTER:$port
             done
             trainers_wait
         fi
@@ -85,6 +88,7 @@ run() {
     BEST[$how $name]=$best
 }
 declare -A BEST
+LINK="" MASTER=127.0.0.1
 # each as a process of its own (libtorch loads in each: 0.3-0.5 s), then as the yolo loop runs them,
 # forked from a trainer server (every rank of world=2 too)
 exec {server_in}> >(exec "$BIN/yolo-train-epoch" --serve "$W/socket" >/dev/null 2>&1)
@@ -106,3 +110,19 @@ for how in process served; do
     fi
 done
 exec {server_in}>&-
+
+# Two hosts: two network namespaces joined by a veth pair limited to 1 Gbit/s each way (tbf), a rank
+# in each (as processes): the exchange then waits for the link, and the steps send their gradients
+# while the backward pass runs. Needs root (CAP_NET_ADMIN).
+if { ip netns add ${NS}0 && ip netns add ${NS}1 && ip link add ${NS}x type veth peer name ${NS}y &&
+    ip link set ${NS}x netns ${NS}0 && ip link set ${NS}y netns ${NS}1 &&
+    ip -n ${NS}0 addr add 10.77.1.1/24 dev ${NS}x && ip -n ${NS}1 addr add 10.77.1.2/24 dev ${NS}y &&
+    ip -n ${NS}0 link set ${NS}x up && ip -n ${NS}1 link set ${NS}y up &&
+    ip -n ${NS}0 link set lo up && ip -n ${NS}1 link set lo up &&
+    ip netns exec ${NS}0 tc qdisc add dev ${NS}x root tbf rate $RATE burst 256kb latency 100ms &&
+    ip netns exec ${NS}1 tc qdisc add dev ${NS}y root tbf rate $RATE burst 256kb latency 100ms; } 2>"$W/ip.err"; then
+    LINK=$NS MASTER=10.77.1.1 how=process RUN=("$BIN/yolo-train-epoch")
+    run "world=2, 1 Gbit link" 2 1
+else
+    echo "dist_epoch: two hosts over a $RATE/s link not timed: $(head -1 "$W/ip.err") (needs root)"
+fi
