@@ -16,13 +16,15 @@
 # after 3 batches minus one stopped after 1, halved), at 1 thread: the memory a step reuses instead
 # of faulting in again. CPU times and fault counts stay meaningful on a loaded machine; wall times not.
 # Usage: bench/train_epoch.sh [epochs-to-time] [imgsz]   (default 2 128: epoch 0 from args.yaml, then
-#        epoch 1 resumed)
+#        epoch 1 resumed). REPEATS=K times each epoch K times from the same checkpoint and prints the
+#        best (a virtual machine's noise only ever adds time), with all K beside it.
 set -u
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
 BIN=$PWD/$BUILD/bin
 DATA=${DATA:-$PWD/tests/data}
 N=${1:-2}
+REPEATS=${REPEATS:-1}
 IMGSZ=${2:-128}
 case $IMGSZ in
 128) DATA=$DATA/fashion_det256/data.yaml REF1=4.9 REF2=3.7 REF_RSS=675 ;;
@@ -51,6 +53,29 @@ done
 # "user U s, sys S s, minor page faults F, ... peak RSS R MiB" of the trainer's profile in $W/err
 usage() { sed -n 's/^profile: cpu user \([0-9.]*\) s, sys \([0-9.]*\) s, minor page faults \([0-9]*\), major [0-9]*, peak RSS \([0-9]*\) MiB/\1 \2 \3 \4/p' "$W/err"; }
 
+# epoch FROM THREADS: one timed epoch ($e's stream) as $how runs it, from FROM (new: args.yaml; else a
+# checkpoint), REPEATS times, each in a fresh folder ($W/r keeps the last); the best wall time in wall,
+# all of them sorted in walls, the best one's profile and stdout in $W/err.best and $W/out.best
+epoch() {
+    local k t0 t1 w from=$1 th=$2 args
+    walls=() wall=""
+    for k in $(seq "$REPEATS"); do
+        rm -rf "$W/r"
+        if [ "$from" = new ]; then args=(--new "$W/args.yaml" -o "$W/r/weights/last.pt")
+        else mkdir -p "$W/r/weights" && cp "$from" "$W/r/weights/last.pt" && args=("$W/r/weights/last.pt"); fi
+        t0=$(now)
+        YOLO_PROFILE=1 "${run[@]}" "${args[@]}" threads="$th" <"$W/s$e.bin" >"$W/out" 2>"$W/err" || { echo "train_epoch: failed: $(tail -1 "$W/err")"; return 1; }
+        t1=$(now)
+        w=$(echo "$t1 - $t0" | bc)
+        walls+=("$w")
+        if [ -z "$wall" ] || [ "$(echo "$w < $wall" | bc)" = 1 ]; then
+            wall=$w
+            cp "$W/err" "$W/err.best" && cp "$W/out" "$W/out.best"
+        fi
+    done
+    mapfile -t walls < <(printf '%s\n' "${walls[@]}" | sort -n)
+}
+
 declare -A wall1
 exec {server_in}> >(exec "$BIN/yolo-train-epoch" --serve "$W/socket" >/dev/null 2>&1)
 server=$!
@@ -58,24 +83,23 @@ for how in process served; do
     run=("$BIN/yolo-train-epoch")
     [ $how = served ] && run=(env YOLO_TRAINER_SOCKET="$W/socket" YOLO_TRAINER_PID=$server "$BIN/yolo-train-epoch-client")
     for th in 1 2; do
-        rm -rf "$W/t$th"
+        from=new
         for e in $(seq 0 $((N - 1))); do
-            if [ $e -eq 0 ]; then set -- --new "$W/args.yaml" -o "$W/t$th/weights/last.pt"; else set -- "$W/t$th/weights/last.pt"; fi
             # the first served call waits for the server to load libtorch: not part of an epoch
             [ $how = served ] && [ $th = 1 ] && [ $e = 0 ] && "${run[@]}" --bogus >/dev/null 2>&1
-            t0=$(now)
-            YOLO_PROFILE=1 "${run[@]}" "$@" threads=$th <"$W/s$e.bin" >"$W/out" 2>"$W/err" || { echo "train_epoch: failed: $(tail -1 "$W/err")"; break; }
-            t1=$(now)
-            wall=$(echo "$t1 - $t0" | bc)
+            epoch "$from" $th || break
+            cp "$W/r/weights/last.pt" "$W/from$th-$e.pt" && from=$W/from$th-$e.pt
+            cp "$W/err.best" "$W/err"
             [ $th = 1 ] && wall1[$how$e]=$wall
             ref=$([ $th = 1 ] && echo $REF1 || echo $REF2)
             speedup=
             [ $th = 2 ] && speedup=$(awk -v a="${wall1[$how$e]}" -v b="$wall" 'BEGIN {printf "%.2f", a / b}')
             read -r user sys faults rss < <(usage)
-            printf 'train_epoch: %s, threads=%d epoch %d: %.2f s wall%s%s; CPU user %s s, sys %s s (kernel %.1f%% of wall), %s minor faults, peak RSS %s MiB (Ultralytics %s MiB)  %s\n' \
+            printf 'train_epoch: %s, threads=%d epoch %d: %.2f s wall%s%s%s; CPU user %s s, sys %s s (kernel %.1f%% of wall), %s minor faults, peak RSS %s MiB (Ultralytics %s MiB)  %s\n' \
                 $how $th $e "$wall" "${ref:+ (Ultralytics $ref s)}" "${speedup:+, ${speedup}x the 1-thread epoch}" \
+                "$([ "$REPEATS" -gt 1 ] && echo ", best of $REPEATS (all: ${walls[*]})")" \
                 "$user" "$sys" "$(echo "100 * $sys / $wall" | bc -l)" "$faults" "$rss" $REF_RSS \
-                "$(grep -o 'mAP50-95(B)":[0-9.e-]*' "$W/out" | head -1)"
+                "$(grep -o 'mAP50-95(B)":[0-9.e-]*' "$W/out.best" | head -1)"
             # where the time went: steps by phase, validation, save, start-up
             sed -n '/^profile: cpu /d; s/^profile: /train_epoch:   /p' "$W/err"
         done
