@@ -2,20 +2,29 @@
 # bit-identical to an uninterrupted one: the whole run at once (every process, as a power cut), then
 # `yolo ... resume`; one rank, which the loop restarts with the others (max_restarts); and one rank while
 # the other waits in the step's allgather for it (stopped with SIGSTOP first, so that the kill falls
-# inside the collective). 64 px Fashion-MNIST, 64 images, batch 8, 8 epochs, save_every=1.
+# inside the collective). 64 px Fashion-MNIST, 64 images, batch 8, 16 epochs, save_every=1.
 . "$(dirname "$0")/../lib.sh"
 export YOLO_MODELS=$ROOT/cfg/models
 cd "$T"
 set -m # each loop in a process group of its own, as from a terminal
 
 fashion_data detect ds 64 16
-common=(data=ds/data.yaml model=yolov8n.yaml epochs=8 batch=8 imgsz=64 workers=1 save_every=1 exist_ok=true)
+common=(data=ds/data.yaml model=yolov8n.yaml epochs=16 batch=8 imgsz=64 workers=1 save_every=1 exist_ok=true)
 yolo detect train "${common[@]}" name=ref world=2 >ref.out 2>ref.err || { fail "the uninterrupted run: $(tail -2 ref.err)"; exit 1; }
 ok "the uninterrupted world=2 run"
 
 # every process of run k: the loop's group and each rank's (GNU parallel gives each job its own)
 run_groups() { echo "$1"; pgrep -f -- "runs/detect/k/" | xargs -r ps -o pgid= -p | sort -u; }
-rank_pid() { pgrep -f -- "runs/detect/k/weights/last.pt.*--rank $1 " | head -1; }
+# rank R's trainer: the process with the rank's arguments, or the one the trainer server forked for it
+# (it runs in that process's group, as yolo-train-epoch)
+rank_pid() {
+    local c p
+    c=$(pgrep -f -- "runs/detect/k/weights/last.pt.*--rank $1 " | head -1)
+    [ -n "$c" ] || return 0
+    for p in $(pgrep -g "$(ps -o pgid= -p "$c" | tr -d ' ')"); do
+        [ "$(readlink "/proc/$p/exe")" = "$BIN/yolo-train-epoch" ] && { echo "$p"; return 0; }
+    done
+}
 # until both ranks of run k train (30 s at most), then a random pause of 0.3 to 2 s, so that kills land
 # anywhere in the epochs
 ranks_up() {
@@ -44,8 +53,13 @@ for round in $(seq 60); do
     r0=$(rank_pid 0) r1=$(rank_pid 1)
     [ -n "$r0" ] && [ -n "$r1" ] || continue # between epochs
     case $((mode % 3)) in
-    0)  # power cut
-        for g in $(run_groups "$loop"); do kill -9 -- "-$g" 2>/dev/null; done
+    0)  # power cut; again while anything of the run is left (a rank that GNU parallel started between
+        # pgrep and kill would otherwise live on, holding the run's lock)
+        for _ in $(seq 20); do
+            for g in $(run_groups "$loop"); do kill -9 -- "-$g" 2>/dev/null; done
+            sleep 0.1
+            pgrep -f -- "runs/detect/k/" >/dev/null || break
+        done
         wait "$loop" 2>/dev/null
         whole=$((whole + 1))
         start ;;
