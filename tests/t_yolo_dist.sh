@@ -25,10 +25,14 @@ kill_rank1() {
     done
 }
 
-yolo detect train "${common[@]}" name=ref world=2 >ref.out 2>ref.err
+YOLO_PROFILE=1 yolo detect train "${common[@]}" name=ref world=2 >ref.out 2>ref.err
 rc=$?
 [ $rc -eq 0 ] && grep -q '"micro_batch": 4' <(yolo-ckpt inspect --json runs/detect/ref/weights/last.pt) &&
     ok "world=2: two epochs, micro-batches of 4" || fail "world=2 run (exit $rc): $(grep -v '^ ' ref.err | tail -3 | tr '\n' '|')"
+# each rank's process forked from the loop's trainer server: no libtorch load (0.3 s and more) before main
+served0=$(grep -c '^profile: before main 0\.[01]' ref.err) served1=$(grep -c '^rank 1: profile: before main 0\.[01]' ref.err)
+[ "$served0" = 2 ] && [ "$served1" = 2 ] && ok "both ranks of both epochs ran forked from the trainer server" ||
+    fail "served ranks: rank 0 $served0, rank 1 $served1 of 2 epochs: $(grep 'before main' ref.err | tr '\n' '|')"
 
 # rank 1 killed in epoch 1: the loop restarts both ranks; then Ctrl+C in epoch 2
 yolo detect train "${common[@]}" name=a world=2 save_every=1 >a.out 2>a.err &
