@@ -303,22 +303,6 @@ extern "C" yolo_status tt_addcdiv_(torch_tensor *a, const torch_tensor *b, const
     return guard("addcdiv_", [&] { yt::M(a).addcdiv_(T(b), T(c), value); });
 }
 
-extern "C" yolo_status tt_grads_flat(const torch_tensor *loss, torch_tensor *const *params, int n,
-                                     torch_tensor **out) {
-    return guard("grads", [&] {
-        if (n < 1 || !params) throw yt::usage_error("no parameters");
-        std::vector<at::Tensor> ps;
-        for (int i = 0; i < n; i++)
-            ps.push_back(T(params[i]));
-        std::vector<at::Tensor> gs = torch::autograd::grad({T(loss)}, ps, {}, false, false, true);
-        std::vector<at::Tensor> flat;
-        for (int i = 0; i < n; i++)
-            flat.push_back(gs[i].defined() ? gs[i].reshape({-1})
-                                           : at::zeros({ps[i].numel()}, ps[i].options()));
-        put(out, at::cat(flat));
-    });
-}
-
 namespace {
 // The tt_grads_each under way on this thread: its parameters by data pointer, and what was handed over.
 struct grads_each {

@@ -88,24 +88,21 @@ yolo_status tt_div_scalar_(torch_tensor *a, double s);
 yolo_status tt_addcmul_(torch_tensor *a, const torch_tensor *b, const torch_tensor *c, double value);
 yolo_status tt_addcdiv_(torch_tensor *a, const torch_tensor *b, const torch_tensor *c, double value);
 
-/* The gradients of a scalar loss with respect to params[0..n-1] (each requiring grad), leaving their
- * accumulated gradients untouched: the values backward would accumulate, each flattened in row-major
- * order (zeros for a parameter the loss does not reach), concatenated in order into one float32
- * vector (*out). Frees the graph, as backward does. */
-yolo_status tt_grads_flat(const torch_tensor *loss, torch_tensor *const *params, int n, torch_tensor **out);
 /* Receives parameter i's gradient (flat, float32, numel of the parameter); valid during the call only.
  * A status other than YOLO_OK stops tt_grads_each with it. */
 typedef yolo_status (*tt_grad_ready)(void *ctx, int i, const torch_tensor *grad);
-/* The gradients of tt_grads_flat, each handed to ready(ctx, i, grad) exactly once, as early as the
- * backward pass has it: the blocked layers' weights and biases while the pass goes on (what ready
- * starts then overlaps the rest of the pass), the others after it (zeros for one the loss does not
- * reach). The values are the bits tt_grads_flat gives; a gradient that autograd would still change
- * after handing it over (a parameter used twice) fails the call. */
+/* The gradients of a scalar loss with respect to params[0..n-1] (each requiring grad), leaving their
+ * accumulated gradients untouched: the values backward would accumulate, each handed to
+ * ready(ctx, i, grad) exactly once, as early as the backward pass has it: the blocked layers' weights
+ * and biases while the pass goes on (what ready starts then overlaps the rest of the pass), the others
+ * after it (zeros for one the loss does not reach). Frees the graph, as backward does. A gradient that
+ * autograd would still change after handing it over (a parameter used twice) fails the call. */
 yolo_status tt_grads_each(const torch_tensor *loss, torch_tensor *const *params, int n, tt_grad_ready ready,
                           void *ctx);
-/* Makes the parameters' gradients views into flat, a float32 vector laid out as tt_grads_flat's (on their
- * device), their current values copied in (zeros where there was none): an in-place op on flat then
- * reaches every gradient at once, and in-place updates of a gradient (clipping, zero_grad) stay in it. */
+/* Makes the parameters' gradients views into flat, a float32 vector of each one's gradient flattened in
+ * row-major order, concatenated in parameter order (on their device), their current values copied in (zeros
+ * where there was none): an in-place op on flat then reaches every gradient at once, and in-place updates of
+ * a gradient (clipping, zero_grad) stay in it. */
 yolo_status tt_grads_alias_flat(torch_tensor *const *params, int n, torch_tensor *flat);
 /* Whether every gradient still is its view of flat (nothing has replaced one). */
 bool tt_grads_are_flat(torch_tensor *const *params, int n, const torch_tensor *flat);
