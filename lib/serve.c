@@ -530,16 +530,16 @@ static pid_t serve_one(const char *tool, int conn, int listener, const char *ser
 }
 
 /* Answers each trainer that ended with its exit status, and closes its client's connection. */
-static void serve_reap(served_set *s) {
+static void serve_reap(void) {
     int ws;
     pid_t pid;
     while ((pid = waitpid(-1, &ws, WNOHANG)) > 0)
-        for (int i = 0; i < s->n; i++)
-            if (s->pid[i] == pid) {
-                send_reply(s->conn[i], REPLY_EXIT, ws, NULL);
-                close(s->conn[i]);
-                s->n--;
-                s->pid[i] = s->pid[s->n], s->conn[i] = s->conn[s->n];
+        for (int i = 0; i < running.n; i++)
+            if (running.pid[i] == pid) {
+                send_reply(running.conn[i], REPLY_EXIT, ws, NULL);
+                close(running.conn[i]);
+                running.n--;
+                running.pid[i] = running.pid[running.n], running.conn[i] = running.conn[running.n];
                 break;
             }
 }
@@ -595,7 +595,7 @@ int serve_run(const char *tool, const char *path, serve_entry entry) {
             char c[64];
             while (read(child_ended[0], c, sizeof c) > 0) {
             }
-            serve_reap(&running);
+            serve_reap();
         }
         if (lfd >= 0 && p[2].revents) {
             char c[256];
@@ -610,13 +610,15 @@ int serve_run(const char *tool, const char *path, serve_entry entry) {
         if (lfd >= 0 && (p[1].revents & POLLIN)) {
             int conn = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
             if (conn < 0) continue;
-            pid_t pid = running.n < MAX_SERVED ? serve_one(tool, conn, lfd, env, entry) : -1;
-            if (pid > 0) {
+            pid_t pid = -1;
+            if (running.n >= MAX_SERVED)
+                send_reply(conn, REPLY_REFUSED, 0, "too many trainers at once");
+            else
+                pid = serve_one(tool, conn, lfd, env, entry);
+            if (pid > 0)
                 running.pid[running.n] = pid, running.conn[running.n++] = conn;
-            } else {
-                if (running.n >= MAX_SERVED) send_reply(conn, REPLY_REFUSED, 0, "too many trainers at once");
+            else
                 close(conn);
-            }
         }
     }
     if (lfd >= 0) {
