@@ -1,7 +1,8 @@
 /* yolo-args: the yolo command's argument table (include/yolo/args.h) for the shell script that is the
  * yolo command, so that its defaults and checks are the trainer's. The script runs it once per
  * command: `parse` checks a whole command line before anything is written and prints it as bash
- * assignments; `yaml` writes args.yaml; `cfg` and `keys` list the table. See yolo-args(1). */
+ * assignments; `split` checks the world size against the batch (once the script knows how many ranks
+ * hosts= makes); `yaml` writes args.yaml; `cfg` and `keys` list the table. See yolo-args(1). */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,7 +10,9 @@
 #include <unistd.h>
 
 #include "yolo/args.h"
+#include "yolo/cli.h"
 #include "yolo/dataset.h"
+#include "yolo/microsplit.h"
 #include "yolo/modelcfg.h"
 #include "yolo/status.h"
 #include "yolo/text.h"
@@ -17,6 +20,9 @@
 static const char *const USAGE =
     "usage: yolo-args parse [YOLO ARGUMENTS...]   check a yolo command line; print it as bash assignments\n"
     "       yolo-args yaml OUT [key=value...]     write args.yaml: every key, defaults where not given\n"
+    "       yolo-args split BATCH WORLD [MICRO BATCH_BEFORE [WHAT]]\n"
+    "                                             can WORLD ranks share a run's batches? (print its\n"
+    "                                             micro-batch; MICRO, BATCH_BEFORE: a resumed run's)\n"
     "       yolo-args cfg                         every key with its default (yolo cfg)\n"
     "       yolo-args keys [--man]                the table: key, type, default, fate, resume, place, note\n"
     "                                             (--man: as yolo(1)'s KEYS section)\n";
@@ -322,6 +328,19 @@ static int cmd_yaml(int argc, char **argv) {
     return yolo_report("yolo-args", st);
 }
 
+/* The trainer's rule for micro-batches and ranks (lib/microsplit.c), before any run folder exists. */
+static int cmd_split(int argc, char **argv) {
+    int n[4] = {0, 0, 0, 0}, micro;
+    if (argc < 2 || argc == 3 || argc > 5) return fprintf(stderr, "%s", USAGE), YOLO_EXIT_USAGE;
+    for (int i = 0; i < argc && i < 4; i++)
+        if (!cli_parse_int(argv[i], i < 2 ? 1 : 0, 100000000, &n[i]))
+            return fprintf(stderr, "yolo-args: split: '%s' is not a count\n", argv[i]), YOLO_EXIT_USAGE;
+    if (microsplit_resolve(n[0], n[1], n[2], n[3], argc > 4 ? argv[4] : "train", &micro) != YOLO_OK)
+        return usage();
+    printf("%d\n", micro);
+    return 0;
+}
+
 static const char *const TYPES[] = {"str", "int", "float", "bool", "choice", "int-list", "bool-or-str"};
 static const char *const FATES[] = {"works", "refused", "display-only"};
 static const char *const PLACES[] = {"train_args", "train_args, yolo-data", "train_args, each epoch", "yolo"};
@@ -378,6 +397,7 @@ int main(int argc, char **argv) {
     }
     if (!strcmp(argv[1], "parse")) return cmd_parse(argc - 2, argv + 2);
     if (!strcmp(argv[1], "yaml")) return cmd_yaml(argc - 2, argv + 2);
+    if (!strcmp(argv[1], "split")) return cmd_split(argc - 2, argv + 2);
     if (!strcmp(argv[1], "cfg")) return cmd_list(true);
     if (!strcmp(argv[1], "keys")) return argc > 2 && !strcmp(argv[2], "--man") ? cmd_man() : cmd_list(false);
     fprintf(stderr, "yolo-args: '%s' is not a command\n%s", argv[1], USAGE);

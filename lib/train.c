@@ -18,6 +18,7 @@
 #include "yolo/ckptfmt.h"
 #include "yolo/dataset.h"
 #include "yolo/dist.h"
+#include "yolo/microsplit.h"
 #include "yolo/text.h"
 
 double train_clock(void) {
@@ -231,7 +232,7 @@ yolo_status train_new(const char *args_yaml, const stream_header *hdr, const tra
     if (!micro && yv_get_int(t->args, "micro_batch", &micro) && (micro < 1 || micro > t->batch))
         YOLO_TRY(yolo_error(YOLO_ERR_USAGE, "%s: micro_batch=%" PRId64 " must be 1..batch (%d)", args_yaml,
                             micro, t->batch));
-    YOLO_TRY(train_micro_setup(t, (int)micro, 0, args_yaml));
+    YOLO_TRY(microsplit_resolve(t->batch, t->world, (int)micro, 0, args_yaml, &t->micro));
     YOLO_TRY(dataset_open_at(t->data, NULL, &ds));
     YOLO_TRY(train_set_data(t, t->data, ds));
     if (yv_is_truthy(yv_dict_get(t->args, "single_cls"))) dataset_set_single_cls(ds);

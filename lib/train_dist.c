@@ -92,54 +92,6 @@ void train_micro_free(train_micro *mb) {
 
 /* ------------------------------------------------------------------ the run's micro-batch */
 
-/* "1, 2 or 4": the world sizes that split M micro-batches evenly. */
-static void divisors(int M, char *out, size_t cap) {
-    int d[64], n = 0;
-    for (int k = 1; k <= M && n < 64; k++)
-        if (M % k == 0) d[n++] = k;
-    size_t used = 0;
-    out[0] = 0;
-    for (int i = 0; i < n && used < cap; i++)
-        used += (size_t)snprintf(out + used, cap - used, "%s%d",
-                                 i == 0       ? ""
-                                 : i == n - 1 ? " or "
-                                              : ", ",
-                                 d[i]);
-}
-
-yolo_status train_micro_setup(trainer *t, int micro, int batch_before, const char *what) {
-    int W = t->world;
-    if (micro <= 0) {
-        /* a new run: its world size splits each batch */
-        if (t->batch % W)
-            return yolo_error(
-                YOLO_ERR_USAGE,
-                "batch=%d cannot be split evenly over world=%d ranks (give a batch that %d divides)",
-                t->batch, W, W);
-        micro = t->batch / W;
-    } else if (micro == batch_before) {
-        micro = t->batch; /* whole batches stay whole when batch= changes */
-    }
-    if (micro < 1 || t->batch % micro)
-        return yolo_error(
-            YOLO_ERR_USAGE,
-            "%s: batch=%d is not a whole number of the run's micro-batches of %d (give a multiple of "
-            "%d)",
-            what, t->batch, micro, micro);
-    int M = t->batch / micro;
-    if (M % W) {
-        char ok[256];
-        divisors(M, ok, sizeof ok);
-        return yolo_error(
-            YOLO_ERR_USAGE,
-            "%s: world=%d cannot split the run's %d micro-batch%s of %d (batch %d) evenly (use world=%s%s)",
-            what, W, M, M == 1 ? "" : "es", micro, t->batch, ok,
-            M == 1 ? "; the run trains whole batches: start a new run with world=N, or micro_batch=" : "");
-    }
-    t->micro = micro;
-    return YOLO_OK;
-}
-
 void train_batch_share(const trainer *t, int64_t i, int64_t total, int *all, int *mine) {
     int64_t left = total - i * t->batch;
     *all = (int)(left < t->batch ? left : t->batch);

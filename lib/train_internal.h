@@ -122,9 +122,6 @@ yolo_status train_loss_items(const trainer *t, const loss_output *lo, int epoch,
 yolo_status train_optimizer_step(trainer *t, int64_t ni, double since);
 
 /* train_dist.c: micro-batches and ranks */
-/* The run's micro-batch from the options (a new run) or the checkpoint (micro, batch_before: what it
- * recorded), checked against the batch and the world size. */
-yolo_status train_micro_setup(trainer *t, int micro, int batch_before, const char *what);
 /* Samples of batch i (0-based) in the epoch of total samples: all ranks', and this rank's share. */
 void train_batch_share(const trainer *t, int64_t i, int64_t total, int *all, int *mine);
 /* One batch as micro-batches: this rank's samples v[0..n) (its share of a batch of n_all), every rank's

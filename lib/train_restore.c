@@ -12,6 +12,7 @@
 #include "yolo/ckptfmt.h"
 #include "yolo/dataset.h"
 #include "yolo/lock.h"
+#include "yolo/microsplit.h"
 #include "yolo/rundata.h"
 #include "yolo/torch_train.h"
 
@@ -261,8 +262,9 @@ yolo_status train_open(const char *path, const train_opts *o, trainer **out) {
     YOLO_TRY(train_apply_process_opts(t));
     int64_t micro = batch_before; /* files from before micro-batches trained whole batches */
     yv_get_int(root, CKPTFMT_KEY_MICRO_BATCH, &micro);
-    YOLO_TRY(train_micro_setup(t, micro > 0 && micro <= INT32_MAX ? (int)micro : batch_before, batch_before,
-                               path));
+    YOLO_TRY(microsplit_resolve(t->batch, t->world,
+                                micro > 0 && micro <= INT32_MAX ? (int)micro : batch_before, batch_before,
+                                path, &t->micro));
     YOLO_TRY(restore_names(t, root, path, &nc));
     YOLO_TRY(restore_data(t, root, path));
     YOLO_TRY(restore_network(t, root, path, (int)nc));

@@ -117,6 +117,17 @@ done
 [ -z "$refused" ] && ok "8.4.52's resume list (patience, time, save_period, close_mosaic, cache, freeze, val, plots, augmentation) may change on resume" ||
     fail "resume refuses:$refused"
 check_fails "resume lr0= is refused" 2 "resume: lr0= cannot be changed on resume" yolo-args parse detect train resume model=x.pt lr0=0.1
+# the trainer's micro-batch rule, for the script before anything is written (lib/microsplit.c)
+check_out "yolo-args split 16 2: micro-batches of 8" '^8$' yolo-args split 16 2
+check_fails "yolo-args split 16 3: a new run's batch that world=3 cannot split" 2 \
+    '^yolo: batch=16 cannot be split evenly over world=3 ranks \(give a batch that 3 divides\)$' yolo-args split 16 3
+check_fails "yolo-args split: a resumed run's 2 micro-batches on 3 ranks" 2 \
+    "^yolo: r.pt: world=3 cannot split the run's 2 micro-batches of 4 \(batch 8\) evenly \(use world=1 or 2\)$" \
+    yolo-args split 8 3 4 8 r.pt
+check_out "yolo-args split: a run of whole batches stays whole when batch changes" '^12$' yolo-args split 12 1 8 8 r.pt
+check_fails "yolo-args split: a micro-batch that does not divide the batch" 2 \
+    "^yolo: micro_batch=5: batch=16 is not a whole number of the run's micro-batches of 5" yolo-args split 16 1 5 0 micro_batch=5
+check_fails "yolo-args split: not a count" 2 "^yolo-args: split: 'x' is not a count$" yolo-args split 16 x
 
 # ---- keys that yolo-data applies: cache (same bytes, a memory figure) and single_cls (one class)
 s() { yolo-data ds/data.yaml --split train --epoch 1 --seed 3 --imgsz 64 --workers 1 "$@"; }

@@ -67,12 +67,20 @@ nranks=$(grep -c '^[0-9]' runs/detect/b/.ranks.log)
 [ $rc -eq 0 ] && [ "$nranks" -eq 2 ] && same ref b && ok "... resume on the run's 2 ranks: the same bits" ||
     fail "power cut + resume (exit $rc, $nranks ranks): $(tail -1 "$T/diff"; grep -v '^ ' b2.err | tail -2 | tr '\n' '|')"
 
-# refusals: a world that cannot split the run's micro-batches; no restart left
+# refusals: a world that cannot split the run's micro-batches, before the checkpoint or a folder changes;
+# no restart left
+sum=$(sha256sum <runs/detect/b/weights/last.pt)
 yolo detect train resume model=runs/detect/b/weights/last.pt epochs=1 world=3 >c.out 2>c.err
 rc=$?
-[ $rc -eq 2 ] && grep -q "world=3 cannot split the run's 2 micro-batches of 4 (batch 8) evenly (use world=1 or 2)" c.err &&
-    [ ! -e runs/detect/b/restarts.log ] && ok "world=3 is refused in one line, without restarts" ||
+[ $rc -eq 2 ] && [ "$(cat c.err)" = "yolo: runs/detect/b/weights/last.pt: world=3 cannot split the run's 2 micro-batches of 4 (batch 8) evenly (use world=1 or 2)" ] &&
+    [ "$(sha256sum <runs/detect/b/weights/last.pt)" = "$sum" ] && [ ! -e runs/detect/b/restarts.log ] &&
+    ok "world=3 on resume is refused in one line, the checkpoint untouched, without restarts" ||
     fail "world=3 (exit $rc): $(tail -2 c.err | tr '\n' '|')"
+yolo detect train "${common[@]}" name=c3 world=3 >c3.out 2>c3.err
+rc=$?
+[ $rc -eq 2 ] && [ "$(cat c3.err)" = "yolo: batch=8 cannot be split evenly over world=3 ranks (give a batch that 3 divides)" ] &&
+    [ ! -e runs/detect/c3 ] && ok "a new run on world=3 with batch=8 is refused in one line, before its folder exists" ||
+    fail "new run world=3 (exit $rc, folder $(ls -d runs/detect/c3 2>&1)): $(tail -2 c3.err | tr '\n' '|')"
 yolo detect train "${common[@]}" name=d world=2 max_restarts=0 >d.out 2>d.err &
 loop=$!
 wait_for d.err '^ *1/2 .* 1/4 ' && kill_rank1 d $loop
