@@ -25,17 +25,21 @@
 
 #include <cerrno>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <string>
 #include <thread>
+#include <vector>
 
 struct dist_group {
     int rank = 0, world = 1;
     c10::intrusive_ptr<c10d::Store> store;
     c10::intrusive_ptr<c10d::ProcessGroup> pg;
     std::chrono::milliseconds timeout{30000};
+    bool p2p = false; // allgathers as point-to-point sends and receives (Gloo)
+    int32_t tag = 0;  // the next allgather's tag: every rank starts them in the same order
     double seconds = 0;
     std::string broken; // the first failure; every later call repeats it
 };
@@ -304,6 +308,7 @@ extern "C" yolo_status dist_init(const dist_opts *o, dist_group **out) {
             opts->devices.push_back(gloo_device(o));
             opts->threads = 1; // the calls are waited for one at a time
             g->pg = c10::make_intrusive<c10d::ProcessGroupGloo>(g->store, o->rank, o->world, opts);
+            g->p2p = true;
         }
     } catch (const yt::usage_error &e) {
         delete g;
@@ -354,7 +359,16 @@ extern "C" void dist_set_timeout(dist_group *g, double timeout_s) {
 }
 
 namespace {
-c10::intrusive_ptr<c10d::Work> start_allgather(dist_group *g, const torch_tensor *in, torch_tensor *out) {
+// An allgather under way: one piece of work, or a receive and a send per other rank.
+using works = std::vector<c10::intrusive_ptr<c10d::Work>>;
+
+// Gloo's allgather costs 2-3 times the CPU of the same bytes sent and received point to point (measured
+// on 2 MB and 12.6 MB between two ranks over loopback: it copies through a flat buffer and goes round
+// the ring in pieces), and on a machine whose cores all compute, that CPU comes out of the training. So
+// over Gloo each rank receives every other rank's input straight into its place in out and sends its
+// own to each: the same bytes per rank as the ring, in the same places. NCCL keeps its allgather (its
+// sends and receives would have to be grouped).
+works start_allgather(dist_group *g, const torch_tensor *in, torch_tensor *out) {
     const at::Tensor &src = yt::T(in);
     at::Tensor &dst = yt::M(out);
     check_contiguous(src, "allgather input");
@@ -362,30 +376,56 @@ c10::intrusive_ptr<c10d::Work> start_allgather(dist_group *g, const torch_tensor
     int64_t n = src.numel();
     if (dst.numel() != n * g->world || dst.scalar_type() != src.scalar_type() || dst.device() != src.device())
         throw yt::usage_error("the output must hold world x input elements of the input's type and device");
-    std::vector<std::vector<at::Tensor>> outs(1);
-    at::Tensor flat = dst.view({-1});
-    for (int r = 0; r < g->world; r++)
-        outs[0].push_back(flat.narrow(0, r * n, n));
-    std::vector<at::Tensor> ins{src.view({-1})};
-    c10d::AllgatherOptions ao;
-    ao.timeout = g->timeout;
-    return g->pg->allgather(outs, ins, ao);
+    at::Tensor flat = dst.view({-1}), mine = src.view({-1});
+    works w;
+    if (!g->p2p) {
+        std::vector<std::vector<at::Tensor>> outs(1);
+        for (int r = 0; r < g->world; r++)
+            outs[0].push_back(flat.narrow(0, r * n, n));
+        std::vector<at::Tensor> ins{mine};
+        c10d::AllgatherOptions ao;
+        ao.timeout = g->timeout;
+        w.push_back(g->pg->allgather(outs, ins, ao));
+        return w;
+    }
+    int tag = g->tag;
+    g->tag = g->tag == INT32_MAX ? 0 : g->tag + 1;
+    for (int r = 0; r < g->world; r++) {
+        if (r == g->rank) continue;
+        std::vector<at::Tensor> to{flat.narrow(0, r * n, n)};
+        w.push_back(g->pg->recv(to, r, tag));
+    }
+    for (int r = 0; r < g->world; r++) {
+        if (r == g->rank) continue;
+        std::vector<at::Tensor> from{mine};
+        w.push_back(g->pg->send(from, r, tag));
+    }
+    flat.narrow(0, (int64_t)g->rank * n, n).copy_(mine);
+    return w;
+}
+
+void wait_all(dist_group *g, works &w) {
+    for (auto &one : w)
+        wait_for(g, *one);
 }
 } // namespace
 
 extern "C" yolo_status dist_allgather(dist_group *g, const torch_tensor *in, torch_tensor *out) {
-    return collective(g, "allgather", [&] { return start_allgather(g, in, out); });
+    return guarded(g, "allgather", [&] {
+        works w = start_allgather(g, in, out);
+        wait_all(g, w);
+    });
 }
 
 struct dist_work {
     dist_group *g;
-    c10::intrusive_ptr<c10d::Work> w;
+    works w;
 };
 
 extern "C" yolo_status dist_allgather_start(dist_group *g, const torch_tensor *in, torch_tensor *out,
                                             dist_work **w) {
     *w = nullptr;
-    c10::intrusive_ptr<c10d::Work> started;
+    works started;
     yolo_status st = guarded(g, "allgather", [&] { started = start_allgather(g, in, out); });
     if (st != YOLO_OK) return st;
     *w = new (std::nothrow) dist_work{g, std::move(started)};
@@ -394,7 +434,7 @@ extern "C" yolo_status dist_allgather_start(dist_group *g, const torch_tensor *i
 
 extern "C" yolo_status dist_wait(dist_work *w) {
     if (!w) return YOLO_OK;
-    yolo_status st = guarded(w->g, "allgather", [&] { wait_for(w->g, *w->w); });
+    yolo_status st = guarded(w->g, "allgather", [&] { wait_all(w->g, w->w); });
     delete w;
     return st;
 }
