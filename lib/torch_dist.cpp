@@ -400,7 +400,8 @@ works start_allgather(dist_group *g, const torch_tensor *in, torch_tensor *out) 
         std::vector<at::Tensor> from{mine};
         w.push_back(g->pg->send(from, r, tag));
     }
-    flat.narrow(0, (int64_t)g->rank * n, n).copy_(mine);
+    at::Tensor place = flat.narrow(0, (int64_t)g->rank * n, n);
+    if (place.data_ptr() != mine.data_ptr()) place.copy_(mine);
     return w;
 }
 

@@ -52,8 +52,11 @@ struct train_micro {
     int64_t off_stats, head_len; /* where the statistics start in the head, and its length */
     torch_tensor *stats;         /* the model's capture buffer */
     torch_tensor *grads;         /* every trainable parameter's gradient, as views of one vector */
-    torch_tensor **leaf;         /* this rank's micro-batch gradients */
-    torch_tensor *send, *recv;   /* partial sums, bucket after bucket: nodes_max x P, world x that */
+    torch_tensor **leaf;         /* this rank's micro-batch gradients (none when in_place) */
+    bool in_place;               /* one micro-batch a step on each of several ranks: its gradients are
+                                  * written straight into this rank's place in recv, which it sends */
+    torch_tensor *send, *recv;   /* partial sums, bucket after bucket: one rank's nodes_max x P (world 1),
+                                  * every rank's world x that (this rank's part is what it sends) */
     torch_tensor *hsend, *hrecv; /* the head: head_len, world x head_len */
     float *head;                 /* host copy of every rank's flags, items and statistics */
     double step_max;             /* the longest step of this process, for the patience */
@@ -271,9 +274,10 @@ static yolo_status micro_init(trainer *t, train_micro **out) {
             sh[1] = {mb->head_len}, shr[1] = {W * mb->head_len};
     if (st == YOLO_OK) st = torch_zeros(1, s1, TORCH_F32, t->dev, &mb->stats);
     if (st == YOLO_OK) st = torch_zeros(1, sp, TORCH_F32, t->dev, &mb->grads);
-    for (int k = 0; st == YOLO_OK && k < mb->K; k++)
+    mb->in_place = W > 1 && mb->K == 1;
+    for (int k = 0; st == YOLO_OK && !mb->in_place && k < mb->K; k++)
         st = torch_zeros(1, sp, TORCH_F32, t->dev, &mb->leaf[k]);
-    if (st == YOLO_OK) st = torch_zeros(1, ss, TORCH_F32, t->dev, &mb->send);
+    if (st == YOLO_OK && W == 1) st = torch_zeros(1, ss, TORCH_F32, t->dev, &mb->send);
     if (st == YOLO_OK) st = torch_zeros(1, sh, TORCH_F32, t->dev, &mb->hsend);
     if (st == YOLO_OK && W > 1) st = torch_zeros(1, sr, TORCH_F32, t->dev, &mb->recv);
     if (st == YOLO_OK && W > 1) st = torch_zeros(1, shr, TORCH_F32, t->dev, &mb->hrecv);
@@ -299,8 +303,18 @@ static int64_t bucket_at(const train_micro *mb, int ranks, int b) {
     return (int64_t)ranks * mb->nodes_max * mb->b_off[b];
 }
 
+/* Part [off, off + n) of this rank's partial sums of bucket b: its own place among every rank's, from
+ * where it is sent (nothing is copied), or a lone rank's buffer. */
+static yolo_status own_part(const trainer *t, const train_micro *mb, int b, int64_t off, int64_t n,
+                            torch_tensor **out) {
+    if (t->world == 1) return part(mb->send, bucket_at(mb, 1, b) + off, n, out);
+    int64_t len = mb->nodes_max * mb->b_len[b];
+    return part(mb->recv, bucket_at(mb, t->world, b) + (int64_t)t->rank * len + off, n, out);
+}
+
 /* The partial sums of this rank's subtrees over bucket b, into its message. */
 static yolo_status micro_send_nodes(const trainer *t, train_micro *mb, int present, int b) {
+    if (mb->in_place) return YOLO_OK; /* the one leaf is the one node, already there */
     mb_values local = {0};
     mb_node mine[64];
     int nn = mb_rank_nodes(mb->M, t->world, t->rank, mine, 64);
@@ -316,7 +330,7 @@ static yolo_status micro_send_nodes(const trainer *t, train_micro *mb, int prese
         if (mine[j].lo >= present) continue;
         torch_tensor *sum = NULL, *dst = NULL;
         st = mb_tree_sum(mine[j], present, mb_values_get, &local, &sum);
-        if (st == YOLO_OK) st = part(mb->send, bucket_at(mb, 1, b) + (int64_t)j * len, len, &dst);
+        if (st == YOLO_OK) st = own_part(t, mb, b, (int64_t)j * len, len, &dst);
         if (st == YOLO_OK) st = torch_copy_(dst, sum);
         torch_free(sum), torch_free(dst);
     }
@@ -333,12 +347,20 @@ static yolo_status micro_send_ready(const trainer *t, train_micro *mb, int prese
         if (st != YOLO_OK || t->world == 1) continue;
         torch_tensor *in = NULL, *out = NULL;
         int64_t len = mb->nodes_max * mb->b_len[b];
-        st = part(mb->send, bucket_at(mb, 1, b), len, &in);
+        st = own_part(t, mb, b, 0, len, &in);
         if (st == YOLO_OK) st = part(mb->recv, bucket_at(mb, t->world, b), t->world * len, &out);
         if (st == YOLO_OK) st = dist_allgather_start(t->o.group, in, out, &mb->work[b]);
         torch_free(in), torch_free(out);
     }
     return st;
+}
+
+/* Where micro-batch k's gradient of parameter i goes (n elements). */
+static yolo_status leaf_part(const trainer *t, const train_micro *mb, int k, int i, int64_t n,
+                             torch_tensor **out) {
+    if (!mb->in_place) return part(mb->leaf[k], mb->param_off[i], n, out);
+    int b = mb->param_bucket[i];
+    return own_part(t, mb, b, mb->param_off[i] - mb->b_off[b], n, out);
 }
 
 /* Where a micro-batch's gradients go as its backward pass hands them over (tt_grads_each). */
@@ -354,7 +376,7 @@ static yolo_status micro_grad_ready(void *ctx, int i, const torch_tensor *grad) 
     leaf_sink *s = ctx;
     train_micro *mb = s->mb;
     torch_tensor *dst = NULL;
-    yolo_status st = part(mb->leaf[s->k], mb->param_off[i], torch_numel(grad), &dst);
+    yolo_status st = leaf_part(s->t, mb, s->k, i, torch_numel(grad), &dst);
     if (st == YOLO_OK) st = torch_copy_(dst, grad);
     torch_free(dst);
     if (st != YOLO_OK || !s->last) return st;

@@ -53,7 +53,8 @@ void dist_set_timeout(dist_group *g, double timeout_s);
 double dist_seconds(const dist_group *g);
 
 /* Every rank's `in` (contiguous, the same dtype and element count on every rank) into `out`, rank after
- * rank: out must be contiguous, of in's dtype, with world x numel(in) elements. */
+ * rank: out must be contiguous, of in's dtype, with world x numel(in) elements. `in` may be this rank's
+ * own place in `out` (nothing is copied then). */
 yolo_status dist_allgather(dist_group *g, const torch_tensor *in, torch_tensor *out);
 /* A collective under way (dist_allgather_start), until dist_wait. */
 typedef struct dist_work dist_work;
