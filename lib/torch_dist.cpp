@@ -23,6 +23,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdint>
@@ -38,8 +39,11 @@ struct dist_group {
     c10::intrusive_ptr<c10d::Store> store;
     c10::intrusive_ptr<c10d::ProcessGroup> pg;
     std::chrono::milliseconds timeout{30000};
-    bool p2p = false; // allgathers as point-to-point sends and receives (Gloo)
-    int32_t tag = 0;  // the next allgather's tag: every rank starts them in the same order
+    std::chrono::milliseconds base{30000};   // the timeout the group was made with (timeout may be longer)
+    std::chrono::milliseconds waited{30000}; // the timeout of the wait that failed, for its message
+    int local = 1;                           // the ranks at this rank's network address, this one included
+    bool p2p = false;                        // allgathers as point-to-point sends and receives (Gloo)
+    int32_t tag = 0; // the next allgather's tag: every rank starts them in the same order
     double seconds = 0;
     std::string broken; // the first failure; every later call repeats it
 };
@@ -158,16 +162,43 @@ std::string local_address_towards(const char *host, int port) {
     return out;
 }
 
-std::shared_ptr<::gloo::transport::Device> gloo_device(const dist_opts *o) {
+// This machine's name, and the network namespace this process is in (namespaces of one machine are
+// machines of their own to the exchange).
+std::string host_identity() {
+    char name[256] = "";
+    gethostname(name, sizeof name - 1);
+    char ns[64] = "";
+    ssize_t n = readlink("/proc/self/ns/net", ns, sizeof ns - 1);
+    if (n > 0) ns[n] = 0;
+    return std::string(name) + " " + ns;
+}
+
+// The Gloo device of this rank, and in *where the address its peers reach it at (the machine's identity
+// where Gloo picks the address itself).
+std::shared_ptr<::gloo::transport::Device> gloo_device(const dist_opts *o, std::string *where) {
     const char *ifname = getenv("GLOO_SOCKET_IFNAME");
+    *where = host_identity();
     if (ifname && *ifname) return c10d::ProcessGroupGloo::createDeviceForInterface(ifname);
     if (o->addr) {
         std::string ip = local_address_towards(o->addr, o->port);
         if (ip.empty()) throw yt::usage_error(std::string("cannot resolve the rendezvous host ") + o->addr);
+        *where = ip + " " + *where;
         return c10d::ProcessGroupGloo::createDeviceForHostname(ip);
     }
     if (o->world == 1) return c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1");
     return c10d::ProcessGroupGloo::createDefaultDevice();
+}
+
+// How many ranks are where this one is (the same address and machine, this one included), each rank
+// telling the others through the store.
+int count_local(c10d::Store &store, int rank, int world, const std::string &where) {
+    store.set("yolo/where/" + std::to_string(rank), std::vector<uint8_t>(where.begin(), where.end()));
+    int n = 0;
+    for (int r = 0; r < world; r++) {
+        std::vector<uint8_t> got = store.get("yolo/where/" + std::to_string(r));
+        n += std::string(got.begin(), got.end()) == where;
+    }
+    return n;
 }
 
 // Waits until something listens at host:port, trying every 10 ms, for at most timeout_s. A TCPStore client
@@ -224,6 +255,7 @@ template <class F> yolo_status guarded(dist_group *g, const char *what, F &&f) {
     if (!g->broken.empty()) return yolo_error(YOLO_ERR_IO, "%s", g->broken.c_str());
     auto t0 = std::chrono::steady_clock::now();
     yolo_status st = YOLO_OK;
+    g->waited = g->timeout;
     quiet_logs quiet;
     try {
         f();
@@ -232,10 +264,10 @@ template <class F> yolo_status guarded(dist_group *g, const char *what, F &&f) {
     } catch (const c10::Error &e) {
         st = YOLO_ERR_IO;
         g->broken =
-            std::string(what) + ": " + explain(tidy(e.what_without_backtrace()), g->timeout.count() / 1000.0);
+            std::string(what) + ": " + explain(tidy(e.what_without_backtrace()), g->waited.count() / 1000.0);
     } catch (const std::exception &e) {
         st = YOLO_ERR_IO;
-        g->broken = std::string(what) + ": " + explain(tidy(e.what()), g->timeout.count() / 1000.0);
+        g->broken = std::string(what) + ": " + explain(tidy(e.what()), g->waited.count() / 1000.0);
     } catch (...) {
         st = YOLO_ERR_IO;
         g->broken = std::string(what) + ": unknown failure";
@@ -246,14 +278,15 @@ template <class F> yolo_status guarded(dist_group *g, const char *what, F &&f) {
 }
 
 // Waits for a started collective: Gloo enforces the timeout each call carries; the wait's own is a
-// second guard.
-void wait_for(dist_group *g, c10d::Work &w) {
-    w.wait(g->timeout + std::chrono::milliseconds(500));
+// second guard. A point-to-point send or receive has only this one.
+void wait_for(dist_group *g, c10d::Work &w, std::chrono::milliseconds timeout) {
+    g->waited = timeout;
+    w.wait(timeout + std::chrono::milliseconds(500));
 }
 
 // Runs one collective to its end (each carries the group's timeout, which Gloo enforces).
 template <class F> yolo_status collective(dist_group *g, const char *what, F &&f) {
-    return guarded(g, what, [&] { wait_for(g, *f()); });
+    return guarded(g, what, [&] { wait_for(g, *f(), g->timeout); });
 }
 
 void check_contiguous(const at::Tensor &t, const char *which) {
@@ -291,8 +324,9 @@ extern "C" yolo_status dist_init(const dist_opts *o, dist_group **out) {
 #endif
     dist_group *g = new (std::nothrow) dist_group;
     if (!g) return yolo_nomem();
-    g->rank = o->rank, g->world = o->world, g->timeout = millis(o->timeout_s);
+    g->rank = o->rank, g->world = o->world, g->timeout = g->base = millis(o->timeout_s);
     quiet_logs quiet;
+    std::string where = host_identity();
     try {
         g->store = make_store(o);
         g->store->setTimeout(g->timeout);
@@ -305,11 +339,12 @@ extern "C" yolo_status dist_init(const dist_opts *o, dist_group **out) {
 #endif
         if (!g->pg) {
             auto opts = c10d::ProcessGroupGloo::Options::create(g->timeout);
-            opts->devices.push_back(gloo_device(o));
+            opts->devices.push_back(gloo_device(o, &where));
             opts->threads = 1; // the calls are waited for one at a time
             g->pg = c10::make_intrusive<c10d::ProcessGroupGloo>(g->store, o->rank, o->world, opts);
             g->p2p = true;
         }
+        if (o->world > 1) g->local = count_local(*g->store, o->rank, o->world, where);
     } catch (const yt::usage_error &e) {
         delete g;
         return yolo_error(YOLO_ERR_USAGE, "%s", e.what());
@@ -350,6 +385,9 @@ extern "C" int dist_rank(const dist_group *g) {
 extern "C" int dist_world(const dist_group *g) {
     return g ? g->world : 1;
 }
+extern "C" int dist_local_world(const dist_group *g) {
+    return g ? g->local : 1;
+}
 extern "C" double dist_seconds(const dist_group *g) {
     return g ? g->seconds : 0;
 }
@@ -359,8 +397,10 @@ extern "C" void dist_set_timeout(dist_group *g, double timeout_s) {
 }
 
 namespace {
-// An allgather under way: one piece of work, or a receive and a send per other rank.
-using works = std::vector<c10::intrusive_ptr<c10d::Work>>;
+// An allgather under way: one piece of work (recv), or a receive and a send per other rank.
+struct works {
+    std::vector<c10::intrusive_ptr<c10d::Work>> recv, send;
+};
 
 // Gloo's allgather costs 2-3 times the CPU of the same bytes sent and received point to point (measured
 // on 2 MB and 12.6 MB between two ranks over loopback: it copies through a flat buffer and goes round
@@ -385,7 +425,7 @@ works start_allgather(dist_group *g, const torch_tensor *in, torch_tensor *out) 
         std::vector<at::Tensor> ins{mine};
         c10d::AllgatherOptions ao;
         ao.timeout = g->timeout;
-        w.push_back(g->pg->allgather(outs, ins, ao));
+        w.recv.push_back(g->pg->allgather(outs, ins, ao));
         return w;
     }
     int tag = g->tag;
@@ -393,21 +433,29 @@ works start_allgather(dist_group *g, const torch_tensor *in, torch_tensor *out) 
     for (int r = 0; r < g->world; r++) {
         if (r == g->rank) continue;
         std::vector<at::Tensor> to{flat.narrow(0, r * n, n)};
-        w.push_back(g->pg->recv(to, r, tag));
+        w.recv.push_back(g->pg->recv(to, r, tag));
     }
     for (int r = 0; r < g->world; r++) {
         if (r == g->rank) continue;
         std::vector<at::Tensor> from{mine};
-        w.push_back(g->pg->send(from, r, tag));
+        w.send.push_back(g->pg->send(from, r, tag));
     }
     at::Tensor place = flat.narrow(0, (int64_t)g->rank * n, n);
     if (place.data_ptr() != mine.data_ptr()) place.copy_(mine);
     return w;
 }
 
+// Waits for an allgather: its receives with the group's timeout, then its sends. A peer whose bytes
+// have arrived had posted its receive for ours before it sent them (start_allgather posts the receives
+// first), so from then on a send waits only for the transfer, and gets the group's first timeout, not
+// the longer patience of a step that waits for a save. (Gloo does not wake a send queued on a connection
+// that breaks: a rank killed while taking our bytes left its peer waiting out the whole patience, up to
+// ten minutes.)
 void wait_all(dist_group *g, works &w) {
-    for (auto &one : w)
-        wait_for(g, *one);
+    for (auto &one : w.recv)
+        wait_for(g, *one, g->timeout);
+    for (auto &one : w.send)
+        wait_for(g, *one, std::min(g->timeout, g->base));
 }
 } // namespace
 

@@ -133,6 +133,8 @@ yolo_status train_step_micro(trainer *t, stream_sample *v, int n, int n_all, int
 /* The rank's wait for the others from now on: steady steps, or a first step that waits for every
  * rank's start (data loading) or for rank 0's save. */
 void train_dist_patience(trainer *t, bool long_wait);
+/* Whether a step's gradients go while its backward pass runs (else after it; see lib/train_dist.c). */
+bool train_dist_overlaps(const trainer *t);
 /* The bytes of rank 0's file at path on every rank (*data malloc'ed; rank 0 reads it, the others
  * receive it). */
 yolo_status train_dist_share_file(trainer *t, const char *path, void **data, size_t *len);

@@ -20,7 +20,9 @@ void train_print_profile(const trainer *t, double total) {
         sum += t->prof[k];
     }
     fprintf(t->o.log, " other %.3f s, total %.3f s (threads %d", total - sum, total, t->threads);
-    if (t->world > 1) fprintf(t->o.log, ", rank %d of %d", t->rank, t->world);
+    if (t->world > 1)
+        fprintf(t->o.log, ", rank %d of %d, gradients sent %s the backward pass", t->rank, t->world,
+                train_dist_overlaps(t) ? "during" : "after");
     fprintf(t->o.log, ")\n");
 }
 

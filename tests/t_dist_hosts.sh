@@ -33,17 +33,26 @@ fashion_data detect ds 32 8
 printf '# rank 0 (this run folder, the rendezvous), then rank 1\n%s/tests/netns-ssh %s\n%s/tests/netns-ssh %s\n' \
     "$ROOT" "$A" "$ROOT" "$B" >hosts.txt
 train=(yolo detect train data=ds/data.yaml model=yolov8n.yaml epochs=1 batch=8 imgsz=64 workers=1 exist_ok=true)
-"${train[@]}" name=hosts hosts=hosts.txt >hosts.out 2>hosts.err
+YOLO_PROFILE=1 "${train[@]}" name=hosts hosts=hosts.txt >hosts.out 2>hosts.err
 rc=$?
 if [ $rc -eq 0 ] && [ -f runs/detect/hosts/weights/last.pt ]; then ok "two ranks on two hosts through GNU parallel: one epoch"
 else fail "hosts run (exit $rc): $(grep -v "^ " hosts.err | tail -5 | tr "\n" "|")"; fi
 grep -q "^1	[^	]*$A	" runs/detect/hosts/.ranks.log && grep -q "^2	[^	]*$B	" runs/detect/hosts/.ranks.log && ok "rank 0 ran on $A, rank 1 on $B" ||
     fail "where the ranks ran: $(cat runs/detect/hosts/.ranks.log)"
-"${train[@]}" name=local world=2 >local.out 2>local.err
+YOLO_PROFILE=1 "${train[@]}" name=local world=2 >local.out 2>local.err
 if yolo-ckpt diff runs/detect/hosts/weights/last.pt runs/detect/local/weights/last.pt >diff.out 2>&1; then
     ok "the same checkpoint as world=2 on one host, bit for bit"
 else
     fail "hosts run differs from world=2 here: $(tail -1 diff.out)"
+fi
+# the gradients go during the backward pass where the exchange crosses a network, or where this machine
+# has a core the ranks' threads leave free; after it where two one-thread ranks take every core here
+here=after; [ "$(nproc)" -gt 2 ] && here=during
+sent() { grep -c "^\(rank 1: \)\?profile: .*rank [01] of 2, gradients sent $2 the backward pass)$" "$1"; }
+if [ "$(sent hosts.err during)" = 2 ] && [ "$(sent local.err $here)" = 2 ]; then
+    ok "gradients sent during the backward pass across the hosts, $here it on one host of $(nproc) cores"
+else
+    fail "when the gradients go: $(grep -h 'gradients sent' hosts.err local.err | sed 's/.*(//' | tr '\n' '|')"
 fi
 # a host list that cannot work is refused before anything runs
 printf '%s\n%s\n' "$A" "$A" >twice.txt

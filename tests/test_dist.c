@@ -96,6 +96,8 @@ static int body_collectives(const scenario *sc, int rank) {
     if (st) return 1;
     CHECK(dist_rank(g) == rank && dist_world(g) == sc->world, "%s: rank %d knows its rank and the world",
           sc->name, rank);
+    CHECK(dist_local_world(g) == sc->world, "%s: rank %d finds all %d ranks on this machine (%d)", sc->name,
+          rank, sc->world, dist_local_world(g));
     int W = sc->world;
     /* allgather: each rank sends three values that name it */
     float mine[3] = {(float)rank, 10.0f + rank, -0.5f * rank}, all[3 * 8];

@@ -47,6 +47,9 @@ void dist_free(dist_group *g);
 
 int dist_rank(const dist_group *g);
 int dist_world(const dist_group *g);
+/* The ranks on this rank's machine, itself included: those at the same address (network namespaces
+ * count as machines of their own), found through the store when the group was made. */
+int dist_local_world(const dist_group *g);
 /* The timeout of the collectives from now on (seconds > 0). */
 void dist_set_timeout(dist_group *g, double timeout_s);
 /* Seconds spent waiting in collectives since dist_init (wall time of the calls). */
