@@ -93,6 +93,21 @@ yolo detect train resume model=runs/detect/int/weights/last.pt >j.out 2>j.err
 [ $? -eq 0 ] && [ "$(rows runs/detect/int/results.csv)" = 3 ] && ok "resume after Ctrl+C finishes with 3 rows" ||
     fail "resume after Ctrl+C: $(tail -2 j.err | tr '\n' '|')"
 
+# Ctrl+C during the final pictures (the validation of best.pt that draws them): the training is over,
+# one line says so, and the checkpoints are whole
+set -m
+yolo detect train data=ds/data.yaml epochs=1 imgsz=64 batch=4 workers=1 name=fin >fin.out 2>fin.err &
+pid=$!
+for _ in $(seq 1200); do pgrep -f -- "yolo-eval.*plots=runs/detect/fin" >/dev/null && break; sleep 0.02; done
+kill -INT -- -$pid
+wait $pid
+rc=$?
+set +m
+if [ $rc -eq 130 ] && [ "$(tail -1 fin.err)" = "yolo: interrupted after the training finished; runs/detect/fin/weights/last.pt is whole (the final pictures or summary were not finished)" ] &&
+    yolo-ckpt inspect runs/detect/fin/weights/last.pt | grep -q '^epoch: *epoch 1 of 1 done$' && yolo-ckpt inspect runs/detect/fin/weights/best.pt >/dev/null; then
+    ok "Ctrl+C during the final pictures: exit 130, one line, the checkpoints whole"
+else fail "Ctrl+C during the final pictures (exit $rc): $(tail -2 fin.err | tr '\n' '|')"; fi
+
 # a full disk while writing last.pt leaves the previous one intact, and resume works once space is back
 yolo-ckpt set runs/detect/int/weights/last.pt epochs=4 >/dev/null
 cp runs/detect/int/weights/last.pt keep.pt
