@@ -81,6 +81,13 @@ rc=$?
 [ $rc -eq 2 ] && [ "$(cat c3.err)" = "yolo: batch=8 cannot be split evenly over world=3 ranks (give a batch that 3 divides)" ] &&
     [ ! -e runs/detect/c3 ] && ok "a new run on world=3 with batch=8 is refused in one line, before its folder exists" ||
     fail "new run world=3 (exit $rc, folder $(ls -d runs/detect/c3 2>&1)): $(tail -2 c3.err | tr '\n' '|')"
+# a run that never wrote its checkpoint starts again from its args.yaml: the same rule, the same one line
+mkdir -p runs/detect/e3/weights && sed 's|^save_dir:.*|save_dir: runs/detect/e3|' runs/detect/ref/args.yaml >runs/detect/e3/args.yaml
+yolo detect train resume model=runs/detect/e3/weights/last.pt world=3 >e3.out 2>e3.err
+rc=$?
+[ $rc -eq 2 ] && [ "$(cat e3.err)" = "yolo: batch=8 cannot be split evenly over world=3 ranks (give a batch that 3 divides)" ] &&
+    [ -z "$(ls runs/detect/e3/weights)" ] && ok "world=3 on a run never written is refused in one line, nothing trained" ||
+    fail "world=3 on a run never written (exit $rc): $(tail -2 e3.err | tr '\n' '|')"
 yolo detect train "${common[@]}" name=d world=2 max_restarts=0 >d.out 2>d.err &
 loop=$!
 wait_for d.err '^ *1/2 .* 1/4 ' && kill_rank1 d $loop
