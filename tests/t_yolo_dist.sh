@@ -76,6 +76,12 @@ rc=$?
     [ "$(sha256sum <runs/detect/b/weights/last.pt)" = "$sum" ] && [ ! -e runs/detect/b/restarts.log ] &&
     ok "world=3 on resume is refused in one line, the checkpoint untouched, without restarts" ||
     fail "world=3 (exit $rc): $(tail -2 c.err | tr '\n' '|')"
+yolo detect train resume model=runs/detect/b/weights/last.pt epochs=1 hosts=nope.txt >h.out 2>h.err
+rc=$?
+[ $rc -eq 2 ] && [ "$(wc -l <h.err)" = 1 ] && grep -q '^yolo: hosts=nope.txt: no such file' h.err &&
+    [ "$(sha256sum <runs/detect/b/weights/last.pt)" = "$sum" ] &&
+    ok "a missing hosts= file on resume is refused in one line before epochs=1 reaches the checkpoint" ||
+    fail "hosts=nope.txt on resume (exit $rc): $(tail -3 h.err | tr '\n' '|')"
 yolo detect train "${common[@]}" name=c3 world=3 >c3.out 2>c3.err
 rc=$?
 [ $rc -eq 2 ] && [ "$(cat c3.err)" = "yolo: batch=8 cannot be split evenly over world=3 ranks (give a batch that 3 divides)" ] &&
