@@ -102,7 +102,7 @@ void train_micro_free(train_micro *mb) {
     free(mb);
 }
 
-/* ------------------------------------------------------------------ the run's micro-batch */
+/* ------------------------------------------------------------------ each rank's share */
 
 void train_batch_share(const trainer *t, int64_t i, int64_t total, int *all, int *mine) {
     int64_t left = total - i * t->batch;

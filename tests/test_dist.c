@@ -121,6 +121,8 @@ static int body_collectives(const scenario *sc, int rank) {
         int64_t sb[1] = {1 << 20};
         st = torch_from_data(two, TORCH_F32, 1, s3, &in2);
         if (!st) st = torch_zeros(1, sall, TORCH_F32, TORCH_CPU, &out2);
+        torch_free(out); /* the first allgather's, checked above */
+        out = NULL;
         if (!st) st = torch_zeros(1, sall, TORCH_F32, TORCH_CPU, &out);
         if (!st) st = dist_allgather_start(g, in, out, &w1);
         if (!st) st = dist_allgather_start(g, in2, out2, &w2);
