@@ -46,9 +46,10 @@ static const char USAGE[] =
     "list of them; JPEG and PNG images (videos are refused). save_txt writes save_dir/labels/NAME.txt\n"
     "('cls cx cy w h [conf]' normalised; segment: the mask's outline; classify: the top 5), save_crop\n"
     "save_dir/crops/CLASS/NAME.jpg. --json prints one line per image on stdout (boxes in pixels, conf,\n"
-    "cls, or the top 5 classes). The per-image and speed lines go to stderr.\n"
+    "cls, or the top 5 classes). The per-image and speed lines go to stderr. An image that cannot be\n"
+    "read is named in a warning and skipped; the others are predicted.\n"
     "\n"
-    "Exit status: 0 ok, 1 failed, 2 usage error. See yolo-predict(1).\n";
+    "Exit status: 0 ok, 1 failed or some images unreadable, 2 usage error. See yolo-predict(1).\n";
 
 typedef struct {
     const char *model, *source, *save_dir, *device, *classes;
@@ -288,6 +289,7 @@ typedef struct {
     float *proto; /* segment: this image's prototypes */
     int top[5], ntop;
     float topp[5];
+    char *unreadable; /* why the image could not be read: it is skipped */
 } job;
 
 typedef struct {
@@ -308,6 +310,7 @@ typedef struct {
     double t_pre, t_inf, t_post;
     int last_shape[2];
     int labels_written;
+    int skipped; /* images that could not be read */
 } run;
 
 static void fail(run *r, yolo_status st) {
@@ -345,6 +348,8 @@ static void job_clear(job *j) {
     nms_dets_free(&j->d);
     free(j->proto);
     j->proto = NULL;
+    free(j->unreadable);
+    j->unreadable = NULL;
 }
 
 /* Reads and letterboxes image i. */
@@ -353,6 +358,11 @@ static yolo_status load_job(run *r, int i, job *j) {
     j->idx = i;
     const char *path = r->images->v[i];
     yolo_status st = image_load(path, &j->orig);
+    /* one damaged file among many costs its own result only (Ultralytics, too, warns and goes on) */
+    if (st != YOLO_OK && st != YOLO_ERR_NOMEM) {
+        j->unreadable = strdup(yolo_last_error());
+        return j->unreadable ? YOLO_OK : yolo_nomem();
+    }
     if (st != YOLO_OK) return st;
     if (!strcmp(r->task, "classify")) {
         augment_cfg cfg;
@@ -587,6 +597,12 @@ static void write_json(const run *r, const job *j) {
 /* Everything of one image: masks, boxes back to the original, the picture, labels, crops, the line. */
 static yolo_status write_job(run *r, job *j) {
     const pargs *a = r->a;
+    if (j->unreadable) {
+        fprintf(stderr, "%s: warning: image %d/%d skipped: %s\n", TOOL, j->idx + 1, r->images->n,
+                j->unreadable);
+        r->skipped++;
+        return YOLO_OK;
+    }
     double t0 = now();
     uint8_t *masks = NULL;
     yolo_status st = YOLO_OK;
@@ -734,9 +750,14 @@ static int predict(const pargs *a) {
         /* up to batch loaded images of the first one's size */
         int n = 0;
         if (!wait_state(&r, i, LOADED)) break;
+        if (r.jobs[i % r.window].unreadable) { /* straight on to the writer, which names it */
+            set_state(&r, &r.jobs[i % r.window], PREDICTED);
+            i++;
+            continue;
+        }
         js[n++] = &r.jobs[i % r.window];
         while (n < a->batch && i + n < images.n && wait_state(&r, i + n, LOADED) &&
-               r.jobs[(i + n) % r.window].in.h == js[0]->in.h &&
+               !r.jobs[(i + n) % r.window].unreadable && r.jobs[(i + n) % r.window].in.h == js[0]->in.h &&
                r.jobs[(i + n) % r.window].in.w == js[0]->in.w)
             js[n] = &r.jobs[(i + n) % r.window], n++;
         st = predict_jobs(&r, js, n, &no);
@@ -754,22 +775,28 @@ static int predict(const pargs *a) {
         job_clear(&r.jobs[k]);
     free(r.jobs), free(js);
     val_host_free(&r.host);
+    int read = images.n - r.skipped;
     if (r.failed)
         st = yolo_error(r.err, "%s", r.err_msg);
     else {
-        double per = 1e3 / images.n;
-        fprintf(stderr,
-                "Speed: %.1fms preprocess, %.1fms inference, %.1fms postprocess per image at shape (%d, 3, "
-                "%d, %d)\n",
-                r.t_pre * per, r.t_inf * per, r.t_post * per, a->batch < images.n ? a->batch : images.n,
-                r.last_shape[0], r.last_shape[1]);
-        if (a->save || a->save_txt || a->save_crop) {
+        double per = read ? 1e3 / read : 0;
+        if (read)
+            fprintf(stderr,
+                    "Speed: %.1fms preprocess, %.1fms inference, %.1fms postprocess per image at shape (%d, "
+                    "3, %d, %d)\n",
+                    r.t_pre * per, r.t_inf * per, r.t_post * per, a->batch < read ? a->batch : read,
+                    r.last_shape[0], r.last_shape[1]);
+        if (read && (a->save || a->save_txt || a->save_crop)) {
             fprintf(stderr, "Results saved to %s\n", a->save_dir);
             if (a->save_txt)
                 fprintf(stderr, "%d label%s saved to %s/labels\n", r.labels_written,
                         r.labels_written > 1 ? "s" : "", a->save_dir);
         }
         if (fflush(stdout) != 0) st = yolo_error(YOLO_ERR_IO, "stdout: write failed");
+        if (st == YOLO_OK && r.skipped)
+            st = yolo_error(YOLO_ERR_FORMAT, "%d of %d image%s could not be read (each named above)%s",
+                            r.skipped, images.n, images.n > 1 ? "s" : "",
+                            read ? "; the others were predicted" : "");
     }
     pthread_mutex_destroy(&r.mu);
     pthread_cond_destroy(&r.cv);

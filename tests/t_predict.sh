@@ -94,6 +94,17 @@ assert o["val_00002.png"]["conf"] and all(o[k] == load("yolov8n-fashion-mid.pt.j
 ' 2>err && ok "--json; Ultralytics' checkpoint, ours imported from it and ours stripped predict the same" ||
     fail "checkpoint kinds: $(tail -1 err)"
 
+# ---- a damaged file among good ones: named, skipped, the others predicted; exit 1 ----
+mkdir -p mixed && cp "$SRC"/val_0000[0-3].png mixed/ && head -c 100 "$SRC/val_00004.png" >mixed/val_00002b.png
+"$Y" predict model="$FINAL" source=mixed save_txt=true name=mixed >/dev/null 2>err
+rc=$?
+[ $rc = 1 ] && grep -qx "yolo-predict: warning: image 4/5 skipped: $T/mixed/val_00002b.png: truncated PNG (end of stream)" err &&
+    [ "$(tail -1 err)" = "yolo-predict: 1 of 5 images could not be read (each named above); the others were predicted" ] &&
+    [ "$(ls runs/detect/mixed/*.png | wc -l)" = 4 ] && grep -q '^image 5/5 .*val_00003.png: 128x128 ' err &&
+    grep -q '^Speed: .* at shape (4, 3, 128, 128)$' err &&
+    ok "a damaged image is named and skipped, the others are predicted and saved, exit 1" ||
+    fail "damaged image among good ones (exit $rc): $(tr '\n' '|' <err | cut -c1-400)"
+
 # ---- refusals ----
 : >clip.mp4
 check_fails "a video is refused in one line" 2 "videos are not supported" "$Y" predict model="$FINAL" source=clip.mp4
