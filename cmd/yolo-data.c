@@ -328,12 +328,7 @@ static int cmd_stream(int argc, char **argv) {
         return fail(st);
     }
     const dataset_report *rep = dataset_split_report(sp);
-    if (!quiet) {
-        print_warnings(stderr, rep, TOOL ": warning: ");
-        if (rep->corrupt)
-            fprintf(stderr, "%s: %s: %" PRId64 " images, %" PRId64 " corrupt skipped\n", TOOL, o.split,
-                    rep->listed, rep->corrupt);
-    }
+    if (!quiet) dataset_report_warn(rep, stderr, TOOL, o.split);
     pipeline *p = NULL;
     st = pipeline_open(ds, sp, &o, &p);
     if (!st && o.cache_disk && dataset_split_count(sp) && access(dataset_split_file(sp, 0), W_OK | R_OK))

@@ -237,6 +237,7 @@ static int run(const margs *a) {
         if ((st = check_names(m, ds, a->data)) != YOLO_OK) goto done;
         dataset_load_opts lo = {.workers = 0, .no_cache = true};
         if ((st = dataset_split_load(ds, a->split, &lo, &sp)) != YOLO_OK) goto done;
+        dataset_report_warn(dataset_split_report(sp), stderr, TOOL, a->split);
         pipeline_opts po;
         pipeline_opts_default(&po);
         po.task = task;

@@ -1579,6 +1579,13 @@ void dataset_split_free(dataset_split *sp) {
 const dataset_report *dataset_split_report(const dataset_split *sp) {
     return &sp->rep;
 }
+void dataset_report_warn(const dataset_report *r, FILE *f, const char *who, const char *split) {
+    for (int k = 0; k < r->n_msgs; k++)
+        fprintf(f, "%s: warning: %s\n", who, r->msgs[k]);
+    if (r->corrupt)
+        fprintf(f, "%s: %s: %" PRId64 " images, %" PRId64 " corrupt skipped\n", who, split, r->listed,
+                r->corrupt);
+}
 int64_t dataset_split_count(const dataset_split *sp) {
     return sp->n_good;
 }

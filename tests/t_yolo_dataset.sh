@@ -122,3 +122,17 @@ if [ $rc -eq 0 ] && grep -q "dataset grew: 1 new train images since epoch [0-9]*
     yolo-ckpt inspect --json C/p/a/weights/last.pt | grep -q "\"data_found\": \"$T/C/fdet.away/data.yaml\""; then
     ok "data= with the same class names is taken, says how many images changed, and is recorded"
 else fail "data= elsewhere (exit $rc): $(grep yolo: C/d.err | head -3 | tr "\n" "|")"; fi
+
+# a damaged val image: named and skipped by the training's validation and by yolo val, as Ultralytics'
+# val scan warns, with the count of what is left
+mkdir -p V && cp -r fd V/fv && v=$(ls V/fv/images/val | head -1) && : >"V/fv/images/val/$v"
+(cd V && yolo detect train data=fv/data.yaml epochs=1 model=$T/tiny.yaml imgsz=64 batch=4 workers=1 plots=false name=v >v.out 2>v.err)
+rc=$?
+[ $rc = 0 ] && grep -qx "yolo-train-epoch: warning: $T/V/fv/images/val/$v: ignoring corrupt image/label: empty image file" V/v.err &&
+    grep -qx "yolo-train-epoch: val: 4 images, 1 corrupt skipped" V/v.err &&
+    ok "training: a damaged val image is named and skipped" || fail "val warning in training (exit $rc): $(grep -v '^ ' V/v.err | head -4 | tr '\n' '|')"
+(cd V && yolo detect val model=runs/detect/v/weights/last.pt data=fv/data.yaml plots=false >w.out 2>w.err)
+rc=$?
+[ $rc = 0 ] && grep -qx "yolo-eval: warning: fv/images/val/$v: ignoring corrupt image/label: empty image file" V/w.err &&
+    grep -qx "yolo-eval: val: 4 images, 1 corrupt skipped" V/w.err && grep -Eq '^ +all +3 ' V/w.out V/w.err &&
+    ok "yolo val: a damaged val image is named and skipped, 3 images validated" || fail "val warning in yolo val (exit $rc): $(head -4 V/w.err | tr '\n' '|')"

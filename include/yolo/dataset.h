@@ -22,6 +22,7 @@
 #define YOLO_DATASET_H
 
 #include <stdbool.h>
+#include <stdio.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -110,6 +111,9 @@ yolo_status dataset_split_load(dataset *ds, const char *split, const dataset_loa
 void dataset_split_free(dataset_split *sp);
 
 const dataset_report *dataset_split_report(const dataset_split *sp);
+/* The report's warnings, one line each ("WHO: warning: FILE: why"), then, when files were skipped,
+ * "WHO: SPLIT: N images, K corrupt skipped": what a reader of a split tells its user. */
+void dataset_report_warn(const dataset_report *r, FILE *f, const char *who, const char *split);
 /* Usable images, in dataset order (sorted paths; ImageFolder: class by class, sorted). */
 int64_t dataset_split_count(const dataset_split *sp);
 const char *dataset_split_file(const dataset_split *sp, int64_t i);
