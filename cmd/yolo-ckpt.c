@@ -583,7 +583,25 @@ static const out_format IMPORT_FORMATS[] = {{"ours", do_import}, {NULL, NULL}};
 static const out_format EXPORT_FORMATS[] = {
     {"state-dict", do_export}, {"ultralytics", ultratree_export}, {NULL, NULL}};
 
-static int transform(const char *cmd, int argc, char **argv, bool need_out, const out_format *formats) {
+/* Whether OUT names the file IN is (the same path, or another name of it). */
+static bool same_file(const char *in, const char *out) {
+    struct stat a, b;
+    if (!strcmp(in, out)) return true;
+    return stat(in, &a) == 0 && stat(out, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
+/* A training checkpoint is not replaced by its weights: its training state (resume, more epochs) would be
+ * gone for good. best.pt is the exception (Ultralytics strips it in place): nothing resumes from it. */
+static bool would_lose_training(const char *in, const char *out, const yv *root) {
+    ckptfmt_kind_t kind = ckptfmt_kind(root);
+    if (kind != CKPTFMT_OURS_TRAINING && kind != CKPTFMT_ULTRA_TRAINING) return false;
+    const char *base = strrchr(in, '/') ? strrchr(in, '/') + 1 : in;
+    return strncmp(base, "best", 4) != 0 && same_file(in, out);
+}
+
+/* keeps_state: the result holds the input's training state (import), so it may replace the input. */
+static int transform(const char *cmd, int argc, char **argv, bool need_out, bool keeps_state,
+                     const out_format *formats) {
     const char *in = NULL, *out = NULL;
     transform_fn fn = formats[0].fn;
     for (int i = 1; i < argc; i++) {
@@ -617,6 +635,14 @@ static int transform(const char *cmd, int argc, char **argv, bool need_out, cons
     yv *root = NULL, *res = NULL;
     yolo_status st = read_file(in, true, &doc, &root);
     if (st) return fail_read(st, in);
+    if (!keeps_state && would_lose_training(in, out, root)) {
+        yv_doc_free(doc);
+        yolo_error(YOLO_ERR_USAGE,
+                   "%s: a training checkpoint: writing its %s weights over it would lose the training state "
+                   "(resume, more epochs) for good; give -o OUT.pt for them",
+                   in, !strcmp(cmd, "strip") ? "stripped" : "exported");
+        return yolo_report(TOOL, YOLO_ERR_USAGE);
+    }
     if ((st = fn(doc, root, in, &res))) {
         yv_doc_free(doc);
         return fail(st, in);
@@ -630,13 +656,13 @@ static int transform(const char *cmd, int argc, char **argv, bool need_out, cons
 }
 
 static int cmd_strip(int argc, char **argv) {
-    return transform("strip", argc, argv, false, STRIP_FORMATS);
+    return transform("strip", argc, argv, false, false, STRIP_FORMATS);
 }
 static int cmd_import(int argc, char **argv) {
-    return transform("import", argc, argv, true, IMPORT_FORMATS);
+    return transform("import", argc, argv, true, true, IMPORT_FORMATS);
 }
 static int cmd_export(int argc, char **argv) {
-    return transform("export", argc, argv, true, EXPORT_FORMATS);
+    return transform("export", argc, argv, true, false, EXPORT_FORMATS);
 }
 
 /* ---------------------------------------------------------------- set */
@@ -1034,7 +1060,8 @@ static const command COMMANDS[] = {
      "usage: yolo-ckpt strip FILE [-o OUT] [--format ours|ultralytics]\n"
      "Writes deployment weights: the EMA (or model) as an fp16 state dict under 'model', no\n"
      "optimizer, ema None, epoch -1; the result is not resumable. Without -o, FILE is replaced\n"
-     "(atomically). Ultralytics files are converted to our layout on the way.\n"
+     "(atomically), unless it is a training checkpoint other than best*.pt (its training state\n"
+     "would be lost: exit 2, give -o). Ultralytics files are converted to our layout on the way.\n"
      "  --format ultralytics  Ultralytics' own layout instead (as export --format ultralytics)\n",
      cmd_strip},
     {"import",
@@ -1050,7 +1077,8 @@ static const command COMMANDS[] = {
      "                        with model.load_state_dict(torch.load(f))\n"
      "  --format ultralytics  the layout of Ultralytics 8.4.52's final weights: the pickled\n"
      "                        DetectionModel, SegmentationModel or ClassificationModel in fp16,\n"
-     "                        which Ultralytics' YOLO(\"OUT.pt\") opens (to export to ONNX, ...)\n",
+     "                        which Ultralytics' YOLO(\"OUT.pt\") opens (to export to ONNX, ...)\n"
+     "OUT may not be FILE itself when FILE is a training checkpoint other than best*.pt.\n",
      cmd_export},
     {"set",
      "usage: yolo-ckpt set FILE key=value...\n"

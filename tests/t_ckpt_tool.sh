@@ -298,6 +298,20 @@ check_fails "export of a non-checkpoint" 1 'text.pt: not a zip' "$CK" export "$T
 check_fails "import of our own file" 1 'already in yolo-tools layout' "$CK" import "$T/imp.pt" -o "$T/x.pt"
 check_fails "import of a tensor dict" 1 'not an Ultralytics checkpoint' "$CK" import "$T/exp.pt" -o "$T/x.pt"
 check_fails "strip to an unwritable folder" 1 'nodir/x.pt' "$CK" strip "$T/imp.pt" -o "$T/nodir/x.pt"
+# a training checkpoint is not replaced by its weights (its training state would be gone); best.pt is
+# (Ultralytics strips it in place, nothing resumes from it)
+cp "$T/imp.pt" "$T/last.pt" && cp "$MID" "$T/ulast.pt" && ln -f "$T/last.pt" "$T/other-name.pt"
+sum=$(cat "$T/last.pt" "$T/ulast.pt" | sha256sum)
+check_fails "strip in place of our training checkpoint: refused" 2 \
+    "last.pt: a training checkpoint: writing its stripped weights over it would lose the training state \(resume, more epochs\) for good; give -o OUT.pt for them" \
+    "$CK" strip "$T/last.pt"
+check_fails "strip in place of Ultralytics' training checkpoint: refused" 2 "ulast.pt: a training checkpoint" "$CK" strip "$T/ulast.pt"
+check_fails "export -o onto the input itself (another name of it): refused" 2 "last.pt: a training checkpoint: writing its exported weights" \
+    "$CK" export "$T/last.pt" -o "$T/other-name.pt"
+[ "$(cat "$T/last.pt" "$T/ulast.pt" | sha256sum)" = "$sum" ] && ok "... and both files are unchanged" || fail "a refused strip changed a file"
+cp "$T/imp.pt" "$T/best.pt"
+check "strip in place of best.pt" "$CK" strip "$T/best.pt"
+check_out "... which is now stripped weights" '^kind: +yolo-tools stripped weights$' "$CK" inspect "$T/best.pt"
 
 # ---- summary: Ultralytics 8.4.52's lines. Parameters, gradients and GFLOPs as spec 1.9 prints them;
 # layers are one more than 8.3's 129/169/209/151 for models with an SPPF, whose cv1 carries its own
