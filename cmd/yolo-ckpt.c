@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "yolo/ckpt.h"
 #include "yolo/ckptfmt.h"
@@ -583,6 +584,22 @@ static const out_format IMPORT_FORMATS[] = {{"ours", do_import}, {NULL, NULL}};
 static const out_format EXPORT_FORMATS[] = {
     {"state-dict", do_export}, {"ultralytics", ultratree_export}, {NULL, NULL}};
 
+/* The run folder's lock, for a command that rewrites a checkpoint or its run's files, as trainers take
+ * it: a trainer saving the same run meanwhile would lose one side's writes. Under the yolo loop it is the
+ * loop's own lock (YOLO_LOCK_FD). A file outside a run (not in a weights folder, no lock file beside)
+ * is written without one, leaving no lock file behind. */
+static yolo_status lock_run_of(const char *file, run_lock **out) {
+    char run[4096], lock[4200];
+    *out = NULL;
+    lock_run_dir(file, run, sizeof run);
+    snprintf(lock, sizeof lock, "%s/%s", run, LOCK_FILE_NAME);
+    const char *slash = strrchr(file, '/');
+    bool in_weights = slash && slash - file >= 7 && !strncmp(slash - 7, "weights", 7) &&
+                      (slash - file == 7 || slash[-8] == '/');
+    if (!in_weights && access(lock, F_OK) != 0) return YOLO_OK;
+    return lock_acquire(run, out);
+}
+
 /* Whether OUT names the file IN is (the same path, or another name of it). */
 static bool same_file(const char *in, const char *out) {
     struct stat a, b;
@@ -598,6 +615,9 @@ static bool would_lose_training(const char *in, const char *out, const yv *root)
     const char *base = strrchr(in, '/') ? strrchr(in, '/') + 1 : in;
     return strncmp(base, "best", 4) != 0 && same_file(in, out);
 }
+
+static int transform_file(const char *cmd, const char *in, const char *out, transform_fn fn,
+                          bool keeps_state);
 
 /* keeps_state: the result holds the input's training state (import), so it may replace the input. */
 static int transform(const char *cmd, int argc, char **argv, bool need_out, bool keeps_state,
@@ -631,6 +651,16 @@ static int transform(const char *cmd, int argc, char **argv, bool need_out, bool
     if (!in) return usage_error(cmd, "missing input FILE%s", NULL);
     if (!out && need_out) return usage_error(cmd, "missing -o OUT.pt%s", NULL);
     if (!out) out = in;
+    run_lock *lock = NULL;
+    yolo_status st = same_file(in, out) ? lock_run_of(in, &lock) : YOLO_OK;
+    if (st) return yolo_report(TOOL, st);
+    int rc = transform_file(cmd, in, out, fn, keeps_state);
+    lock_release(lock);
+    return rc;
+}
+
+static int transform_file(const char *cmd, const char *in, const char *out, transform_fn fn,
+                          bool keeps_state) {
     yv_doc *doc = NULL;
     yv *root = NULL, *res = NULL;
     yolo_status st = read_file(in, true, &doc, &root);
@@ -667,8 +697,19 @@ static int cmd_export(int argc, char **argv) {
 
 /* ---------------------------------------------------------------- set */
 
+static int set_file(int argc, char **argv);
+
 static int cmd_set(int argc, char **argv) {
     if (argc < 2 || argv[1][0] == '-') return usage_error("set", "missing FILE%s", NULL);
+    run_lock *lock = NULL;
+    yolo_status st = lock_run_of(argv[1], &lock);
+    if (st) return yolo_report(TOOL, st);
+    int rc = set_file(argc, argv);
+    lock_release(lock);
+    return rc;
+}
+
+static int set_file(int argc, char **argv) {
     if (argc < 3) return usage_error("set", "missing key=value%s", NULL);
     const char *file = argv[1];
     for (int i = 2; i < argc; i++) {
@@ -1027,10 +1068,16 @@ static int cmd_get(int argc, char **argv) {
 static int cmd_sync(int argc, char **argv) {
     if (argc != 2 || argv[1][0] == '-') return usage_error("sync", "expects exactly one FILE%s", NULL);
     const char *file = argv[1];
+    run_lock *lock = NULL;
+    yolo_status st = lock_run_of(file, &lock);
+    if (st) return yolo_report(TOOL, st);
     yv_doc *doc = NULL;
     yv *root = NULL;
-    yolo_status st = read_file(file, false, &doc, &root);
-    if (st) return fail_read(st, file);
+    st = read_file(file, false, &doc, &root);
+    if (st) {
+        lock_release(lock);
+        return fail_read(st, file);
+    }
     const yv *args = yv_dict_get(root, CKPTFMT_KEY_TRAIN_ARGS);
     if (!args || args->kind != YV_DICT)
         st = yolo_error(YOLO_ERR_FORMAT, "%s: no train_args (not a training checkpoint)", file);
@@ -1038,6 +1085,7 @@ static int cmd_sync(int argc, char **argv) {
     lock_run_dir(file, run, sizeof run);
     if (!st) st = runfiles_write(run, args, yv_dict_get(root, CKPTFMT_KEY_TRAIN_RESULTS));
     yv_doc_free(doc);
+    lock_release(lock);
     return st ? yolo_report(TOOL, st) : YOLO_EXIT_OK;
 }
 
@@ -1084,7 +1132,8 @@ static const command COMMANDS[] = {
      "usage: yolo-ckpt set FILE key=value...\n"
      "Edits train_args of one of our checkpoints in place, atomically. Values are parsed like\n"
      "Ultralytics' command line: none, true/false, int, float, [lists], else a string; the key must\n"
-     "exist and pass Ultralytics' type checks. Example: yolo-ckpt set last.pt epochs=150\n",
+     "exist and pass Ultralytics' type checks. Example: yolo-ckpt set last.pt epochs=150\n"
+     "In a run folder it holds the run's lock: refused (exit 1) while a training runs there.\n",
      cmd_set},
     {"diff",
      "usage: yolo-ckpt diff A B [--all]\n"
@@ -1109,8 +1158,8 @@ static const command COMMANDS[] = {
      "usage: yolo-ckpt sync RUN/weights/last.pt\n"
      "Brings the run folder's args.yaml and results.csv into line with the checkpoint: args.yaml\n"
      "from its train_args, results.csv from its train_results (one row per finished epoch), each\n"
-     "written atomically and only when it differs. The yolo command runs it, holding the run's\n"
-     "lock, before anything else.\n",
+     "written atomically and only when it differs, holding the run's lock (refused, exit 1, while a\n"
+     "training runs there). The yolo command runs it, under its own lock, before anything else.\n",
      cmd_sync},
 };
 

@@ -309,6 +309,17 @@ check_fails "strip in place of Ultralytics' training checkpoint: refused" 2 "ula
 check_fails "export -o onto the input itself (another name of it): refused" 2 "last.pt: a training checkpoint: writing its exported weights" \
     "$CK" export "$T/last.pt" -o "$T/other-name.pt"
 [ "$(cat "$T/last.pt" "$T/ulast.pt" | sha256sum)" = "$sum" ] && ok "... and both files are unchanged" || fail "a refused strip changed a file"
+# commands that rewrite a run's files wait their turn: while a trainer holds the run folder's lock
+# (here: flock(1), as the yolo loop takes it), set, sync and an in-place strip are refused, nothing changed
+mkdir -p "$T/run/weights" && cp "$T/imp.pt" "$T/run/weights/last.pt" && cp "$T/imp.pt" "$T/run/weights/best.pt"
+sum=$(cat "$T/run/weights/"*.pt | sha256sum)
+for c in "set $T/run/weights/last.pt epochs=9" "sync $T/run/weights/last.pt" "strip $T/run/weights/best.pt"; do
+    check_fails "yolo-ckpt ${c%% *} while the run's lock is held: refused" 1 "$T/run: another trainer holds the run folder" \
+        flock "$T/run/.lock" $CK $c
+done
+[ "$(cat "$T/run/weights/"*.pt | sha256sum)" = "$sum" ] && [ ! -e "$T/run/args.yaml" ] && ok "... and nothing in the run changed" ||
+    fail "a refused command changed the run"
+check "set once the lock is free" "$CK" set "$T/run/weights/last.pt" epochs=9
 cp "$T/imp.pt" "$T/best.pt"
 check "strip in place of best.pt" "$CK" strip "$T/best.pt"
 check_out "... which is now stripped weights" '^kind: +yolo-tools stripped weights$' "$CK" inspect "$T/best.pt"
