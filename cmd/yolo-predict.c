@@ -8,6 +8,7 @@
 #include <limits.h>
 #include <math.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,9 +48,11 @@ static const char USAGE[] =
     "('cls cx cy w h [conf]' normalised; segment: the mask's outline; classify: the top 5), save_crop\n"
     "save_dir/crops/CLASS/NAME.jpg. --json prints one line per image on stdout (boxes in pixels, conf,\n"
     "cls, or the top 5 classes). The per-image and speed lines go to stderr. An image that cannot be\n"
-    "read is named in a warning and skipped; the others are predicted.\n"
+    "read is named in a warning and skipped; the others are predicted. Ctrl+C stops after the image\n"
+    "being written.\n"
     "\n"
-    "Exit status: 0 ok, 1 failed or some images unreadable, 2 usage error. See yolo-predict(1).\n";
+    "Exit status: 0 ok, 1 failed or some images unreadable, 2 usage error, 130 interrupted. See\n"
+    "yolo-predict(1).\n";
 
 typedef struct {
     const char *model, *source, *save_dir, *device, *classes;
@@ -311,7 +314,26 @@ typedef struct {
     int last_shape[2];
     int labels_written;
     int skipped; /* images that could not be read */
+    int written; /* images whose results are out */
 } run;
+
+/* Ctrl+C or SIGTERM: the image being written is finished, the rest is left; a second one kills. */
+static volatile sig_atomic_t interrupted;
+
+static void on_interrupt(int sig) {
+    interrupted = sig;
+    signal(sig, SIG_DFL);
+}
+
+static void catch_interrupts(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_interrupt;
+    sa.sa_flags = SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
 
 static void fail(run *r, yolo_status st) {
     pthread_mutex_lock(&r->mu);
@@ -320,6 +342,14 @@ static void fail(run *r, yolo_status st) {
         r->err = st;
         snprintf(r->err_msg, sizeof r->err_msg, "%s", yolo_last_error());
     }
+    pthread_cond_broadcast(&r->cv);
+    pthread_mutex_unlock(&r->mu);
+}
+
+/* Stops every stage at its next image, without an error: an interrupt. */
+static void halt(run *r) {
+    pthread_mutex_lock(&r->mu);
+    r->failed = true;
     pthread_cond_broadcast(&r->cv);
     pthread_mutex_unlock(&r->mu);
 }
@@ -383,6 +413,10 @@ static yolo_status load_job(run *r, int i, job *j) {
  * in state to; a failure stops every stage. */
 static void stage(run *r, int from, int to, yolo_status (*work)(run *, int, job *)) {
     for (int i = 0; i < r->images->n; i++) {
+        if (interrupted) {
+            halt(r);
+            break;
+        }
         if (!wait_state(r, i, from)) break;
         job *j = &r->jobs[i % r->window];
         yolo_status st = work(r, i, j);
@@ -649,6 +683,7 @@ static yolo_status write_job(run *r, job *j) {
             j->in.h, j->in.w, what, j->t_inf * 1e3);
     if (a->json) write_json(r, j);
     r->t_pre += j->t_pre, r->t_inf += j->t_inf, r->t_post += j->t_post;
+    r->written++;
     return YOLO_OK;
 }
 
@@ -747,6 +782,10 @@ static int predict(const pargs *a) {
          have_w = have_l && pthread_create(&tw, NULL, writer, &r) == 0;
     if (!have_l || !have_w) fail(&r, yolo_error(YOLO_ERR_NOMEM, "cannot start threads"));
     for (int i = 0; i < images.n && have_w;) {
+        if (interrupted) {
+            halt(&r);
+            break;
+        }
         /* up to batch loaded images of the first one's size */
         int n = 0;
         if (!wait_state(&r, i, LOADED)) break;
@@ -776,7 +815,12 @@ static int predict(const pargs *a) {
     free(r.jobs), free(js);
     val_host_free(&r.host);
     int read = images.n - r.skipped;
-    if (r.failed)
+    if (interrupted && !r.err) {
+        fprintf(stderr, "%s: interrupted after %d of %d images%s%s\n", TOOL, r.written, images.n,
+                a->save_dir ? "; their results are in " : "", a->save_dir ? a->save_dir : "");
+        fflush(stdout);
+        st = YOLO_OK;
+    } else if (r.failed)
         st = yolo_error(r.err, "%s", r.err_msg);
     else {
         double per = read ? 1e3 / read : 0;
@@ -803,6 +847,7 @@ static int predict(const pargs *a) {
     free(keep);
     infer_free(r.m);
     paths_free(&images);
+    if (st == YOLO_OK && interrupted) return 128 + interrupted;
     return yolo_report(TOOL, st);
 }
 
@@ -812,5 +857,6 @@ int main(int argc, char **argv) {
     if (rc < 0) return YOLO_EXIT_OK;
     if (rc) return rc;
     (void)torch_memory_reuse(); /* batch after batch, the same tensors: without the pool, only slower */
+    catch_interrupts();
     return predict(&a);
 }

@@ -105,6 +105,22 @@ rc=$?
     ok "a damaged image is named and skipped, the others are predicted and saved, exit 1" ||
     fail "damaged image among good ones (exit $rc): $(tr '\n' '|' <err | cut -c1-400)"
 
+# ---- Ctrl+C: the image being written is finished, the rest left; one line says how far it got, exit 130 ----
+mkdir -p many && for i in $(seq 400); do ln -s "$SRC/val_00002.png" "many/m$i.png"; done
+"$Y" predict model="$FINAL" source=many batch=1 save_txt=true name=int >/dev/null 2>err &
+pid=$!
+for _ in $(seq 500); do grep -q '^image 1/400 ' err && break; sleep 0.01; done
+kill -INT $pid
+wait $pid
+rc=$?
+n=$(ls runs/detect/int/*.png 2>/dev/null | wc -l)
+last=$(tail -1 err)
+[ $rc = 130 ] && [ "$last" = "yolo-predict: interrupted after $n of 400 images; their results are in runs/detect/int" ] &&
+    [ "$n" -gt 0 ] && [ "$n" -lt 400 ] && [ "$(ls runs/detect/int/labels | wc -l)" = "$n" ] &&
+    [ -z "$(ls -A runs/detect/int runs/detect/int/labels | grep '^\.')" ] &&
+    ok "Ctrl+C: stops after the image being written ($n of 400), says so, exit 130, no temporaries left" ||
+    fail "Ctrl+C (exit $rc, $n images): $last"
+
 # ---- refusals ----
 : >clip.mp4
 check_fails "a video is refused in one line" 2 "videos are not supported" "$Y" predict model="$FINAL" source=clip.mp4
