@@ -596,7 +596,8 @@ static yolo_status lock_run_of(const char *file, run_lock **out) {
     const char *slash = strrchr(file, '/');
     bool in_weights = slash && slash - file >= 7 && !strncmp(slash - 7, "weights", 7) &&
                       (slash - file == 7 || slash[-8] == '/');
-    if (!in_weights && access(lock, F_OK) != 0) return YOLO_OK;
+    /* a missing file is not locked: reading it says what is wrong */
+    if (access(file, F_OK) != 0 || (!in_weights && access(lock, F_OK) != 0)) return YOLO_OK;
     return lock_acquire(run, out);
 }
 

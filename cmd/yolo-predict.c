@@ -335,21 +335,14 @@ static void catch_interrupts(void) {
     sigaction(SIGTERM, &sa, NULL);
 }
 
+/* Stops every stage at its next image: st says why (YOLO_OK: an interrupt, not an error). */
 static void fail(run *r, yolo_status st) {
     pthread_mutex_lock(&r->mu);
     if (!r->failed) {
         r->failed = true;
         r->err = st;
-        snprintf(r->err_msg, sizeof r->err_msg, "%s", yolo_last_error());
+        if (st != YOLO_OK) snprintf(r->err_msg, sizeof r->err_msg, "%s", yolo_last_error());
     }
-    pthread_cond_broadcast(&r->cv);
-    pthread_mutex_unlock(&r->mu);
-}
-
-/* Stops every stage at its next image, without an error: an interrupt. */
-static void halt(run *r) {
-    pthread_mutex_lock(&r->mu);
-    r->failed = true;
     pthread_cond_broadcast(&r->cv);
     pthread_mutex_unlock(&r->mu);
 }
@@ -414,7 +407,7 @@ static yolo_status load_job(run *r, int i, job *j) {
 static void stage(run *r, int from, int to, yolo_status (*work)(run *, int, job *)) {
     for (int i = 0; i < r->images->n; i++) {
         if (interrupted) {
-            halt(r);
+            fail(r, YOLO_OK);
             break;
         }
         if (!wait_state(r, i, from)) break;
@@ -783,7 +776,7 @@ static int predict(const pargs *a) {
     if (!have_l || !have_w) fail(&r, yolo_error(YOLO_ERR_NOMEM, "cannot start threads"));
     for (int i = 0; i < images.n && have_w;) {
         if (interrupted) {
-            halt(&r);
+            fail(&r, YOLO_OK);
             break;
         }
         /* up to batch loaded images of the first one's size */
