@@ -430,7 +430,8 @@ yolo_status args_parse_value(const arg_spec *s, const char *text, yv_doc *doc, y
     yv *v = parse_text(s, text, doc);
     if (!v) return yolo_nomem();
     yolo_status st = args_check_value(s, v);
-    if (st == YOLO_ERR_USAGE && !strstr(yolo_last_error(), "is not supported")) {
+    /* (a refusal, "'k=v' is not supported: why", already names the text) */
+    if (st == YOLO_ERR_USAGE && !strstr(yolo_last_error(), " is not supported: ")) {
         /* the message names the text as given, not as it was read */
         if (s->fate != ARG_REFUSED || v->kind == YV_STR) bad_value(s, text);
     }

@@ -117,6 +117,9 @@ done
 [ -z "$refused" ] && ok "8.4.52's resume list (patience, time, save_period, close_mosaic, cache, freeze, val, plots, augmentation) may change on resume" ||
     fail "resume refuses:$refused"
 check_fails "resume lr0= is refused" 2 "resume: lr0= cannot be changed on resume" yolo-args parse detect train resume model=x.pt lr0=0.1
+check_fails "batch=0.5 is named as given (no quotes of its own)" 2 \
+    "^yolo: 'batch=0.5' is not valid: batch must be a whole number of images, 1 or more \(AutoBatch, batch=-1 or a fraction, is not supported\)$" \
+    yolo-args parse detect train data=x batch=0.5
 # the trainer's micro-batch rule, for the script before anything is written (lib/microsplit.c)
 check_out "yolo-args split 16 2: micro-batches of 8" '^8$' yolo-args split 16 2
 check_fails "yolo-args split 16 3: a new run's batch that world=3 cannot split" 2 \
