@@ -62,7 +62,8 @@ typedef struct {
     const char *task, *mode;
     bool json; /* --json (predict) */
     yv_doc *doc;
-    yv *given; /* key -> parsed value, in command-line order */
+    yv *given;               /* key -> parsed value, in command-line order */
+    const char *resume_from; /* resume=PATH: the checkpoint, as model= would name it */
 } cmdline;
 
 /* The value as the command line (and args.yaml) writes it. */
@@ -84,6 +85,13 @@ static int set_key(cmdline *c, const char *k, const char *v) {
     }
     yv *val = NULL;
     char warning[256];
+    if (!strcmp(k, "resume") && text_ends_with(v, ".pt")) {
+        /* Ultralytics' trainer takes resume=PATH too: resume, from that checkpoint */
+        yv *path = yv_new_str(c->doc, v); /* (v is freed with the words) */
+        if (!path) return yolo_report("yolo", yolo_nomem());
+        c->resume_from = path->str.s;
+        v = "true";
+    }
     if (args_parse_value(s, v, c->doc, &val, warning, sizeof warning) != YOLO_OK) return usage();
     if (*warning) fprintf(stderr, "yolo: %s\n", warning);
     if (yv_dict_set_new(c->doc, c->given, k, val) != YOLO_OK) return usage();
@@ -190,6 +198,19 @@ static int check_resume(const cmdline *c) {
     return 0;
 }
 
+/* resume=PATH is resume model=PATH; a model= naming another file is a contradiction. */
+static int resume_from(cmdline *c) {
+    const char *model = yv_get_str(c->given, "model");
+    if (model && strcmp(model, c->resume_from))
+        return yolo_error(YOLO_ERR_USAGE, "resume=%s and model=%s name two checkpoints (give one)",
+                          c->resume_from, model),
+               usage();
+    yv *v = yv_new_str(c->doc, c->resume_from);
+    if (!v || yv_dict_set_new(c->doc, c->given, "model", v) != YOLO_OK)
+        return yolo_report("yolo", yolo_nomem());
+    return 0;
+}
+
 /* What must hold before a new run folder is made: a readable dataset, a known model, a device. */
 static int check_new_run(cmdline *c) {
     if (!given(c, "data"))
@@ -257,6 +278,7 @@ static int cmd_parse(int argc, char **argv) {
         c.mode = "train";
     }
     if (!rc && !c.task) c.task = given(&c, "task") ? yv_get_str(c.given, "task") : "detect";
+    if (!rc && c.resume_from) rc = resume_from(&c);
     bool resume = yv_is_truthy(yv_dict_get(c.given, "resume"));
     if (!rc && !strcmp(c.mode, "train") && resume) rc = check_resume(&c);
     if (!rc && !strcmp(c.mode, "train") && !resume) {

@@ -117,6 +117,11 @@ done
 [ -z "$refused" ] && ok "8.4.52's resume list (patience, time, save_period, close_mosaic, cache, freeze, val, plots, augmentation) may change on resume" ||
     fail "resume refuses:$refused"
 check_fails "resume lr0= is refused" 2 "resume: lr0= cannot be changed on resume" yolo-args parse detect train resume model=x.pt lr0=0.1
+yolo-args parse detect train resume=runs/x/weights/last.pt >rp.out 2>&1 &&
+    grep -qx 'ARGS\[resume\]=true' rp.out && grep -qx 'ARGS\[model\]=runs/x/weights/last.pt' rp.out &&
+    ok "resume=PATH.pt is resume model=PATH.pt (Ultralytics' trainer takes it too)" || fail "resume=PATH: $(cat rp.out)"
+check_fails "resume=A.pt model=B.pt: two checkpoints" 2 "^yolo: resume=a.pt and model=b.pt name two checkpoints \(give one\)$" \
+    yolo-args parse detect train resume=a.pt model=b.pt
 check_fails "batch=0.5 is named as given (no quotes of its own)" 2 \
     "^yolo: 'batch=0.5' is not valid: batch must be a whole number of images, 1 or more \(AutoBatch, batch=-1 or a fraction, is not supported\)$" \
     yolo-args parse detect train data=x batch=0.5
