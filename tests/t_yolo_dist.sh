@@ -82,6 +82,11 @@ rc=$?
     [ "$(sha256sum <runs/detect/b/weights/last.pt)" = "$sum" ] &&
     ok "a missing hosts= file on resume is refused in one line before epochs=1 reaches the checkpoint" ||
     fail "hosts=nope.txt on resume (exit $rc): $(tail -3 h.err | tr '\n' '|')"
+printf 'nohost.invalid\n:\n' >typo.txt
+check_fails "a first host line (rank 0's machine) without an address is refused at once, no folder" 2 \
+    "^yolo: hosts=typo.txt: nohost.invalid, the first line \(rank 0's machine: this one, where the others meet\), has no address \(a typo\? write : for this machine\)$" \
+    yolo detect train "${common[@]}" name=typo hosts=typo.txt
+[ ! -e runs/detect/typo ] || fail "hosts=typo.txt made runs/detect/typo"
 yolo detect train "${common[@]}" name=c3 world=3 >c3.out 2>c3.err
 rc=$?
 [ $rc -eq 2 ] && [ "$(cat c3.err)" = "yolo: batch=8 cannot be split evenly over world=3 ranks (give a batch that 3 divides)" ] &&
