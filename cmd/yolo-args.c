@@ -60,7 +60,7 @@ static void put_shell(FILE *f, const char *s) {
 
 typedef struct {
     const char *task, *mode;
-    bool json; /* --json (predict) */
+    bool json; /* --json (predict, val) */
     yv_doc *doc;
     yv *given;               /* key -> parsed value, in command-line order */
     const char *resume_from; /* resume=PATH: the checkpoint, as model= would name it */
@@ -148,7 +148,7 @@ static int parse_words(cmdline *c, int argc, char **argv) {
     }
     for (int i = 0; i < n && !rc; i++) {
         char *t = toks[i];
-        if (!strcmp(t, "--json")) { /* predict: a line of JSON per image on stdout */
+        if (!strcmp(t, "--json")) { /* predict: a line of JSON per image; val: the metrics */
             c->json = true;
             continue;
         }
@@ -278,6 +278,10 @@ static int cmd_parse(int argc, char **argv) {
         c.mode = "train";
     }
     if (!rc && !c.task) c.task = given(&c, "task") ? yv_get_str(c.given, "task") : "detect";
+    if (!rc && c.json && !strcmp(c.mode, "train"))
+        rc = (yolo_error(YOLO_ERR_USAGE, "--json is for val and predict (a run's metrics: yolo-ckpt inspect "
+                                         "--json RUN/weights/best.pt, and RUN/results.csv)"),
+              usage());
     if (!rc && c.resume_from) rc = resume_from(&c);
     bool resume = yv_is_truthy(yv_dict_get(c.given, "resume"));
     if (!rc && !strcmp(c.mode, "train") && resume) rc = check_resume(&c);
@@ -290,10 +294,6 @@ static int cmd_parse(int argc, char **argv) {
         }
         rc = check_new_run(&c);
     }
-    if (!rc && c.json && strcmp(c.mode, "predict"))
-        rc = (yolo_error(YOLO_ERR_USAGE,
-                         "--json is for predict (val prints its table; yolo-eval --json gives JSON)"),
-              usage());
     if (!rc && !strcmp(c.mode, "train") && given(&c, "classes"))
         rc = (yolo_error(YOLO_ERR_USAGE,
                          "classes= is not supported for train: it keeps classes in predict (filtering "

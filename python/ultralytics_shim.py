@@ -6,11 +6,13 @@
     YOLO("runs/detect/train/weights/last.pt").train(resume=True, epochs=50)   # 50 more epochs
     for r in YOLO("runs/detect/train/weights/best.pt").predict("images/"):     # one Results per image
         print(r.path, r.boxes.xyxy, r.boxes.conf, r.boxes.cls)
+    print(YOLO("runs/detect/train/weights/best.pt").val().box.map)             # the metrics, by name
 
 Every call runs the `yolo` script (see yolo(1)) with Ultralytics' key=value arguments, so the rules
 of the command line hold here too: on resume only the keys yolo(1) marks "resume" may be given (data=: the run's
 dataset where it is now, with the same class names).
-Training shows its progress as it happens and returns a TrainResults with the final metrics; Ctrl+C
+Training shows its progress as it happens and returns a TrainResults with the final metrics, and the
+model becomes the run's best.pt (as in Ultralytics, val() and predict() then use it); Ctrl+C
 stops it at the saved position and raises KeyboardInterrupt naming the resume call. A failed run
 raises RuntimeError with the script's error line.
 """
@@ -24,7 +26,7 @@ import sys
 import tempfile
 import threading
 
-__all__ = ["YOLO", "Results", "Boxes", "Probs", "TrainResults"]
+__all__ = ["YOLO", "Results", "Boxes", "Probs", "TrainResults", "ValResults"]
 
 
 def _yolo_script():
@@ -142,11 +144,20 @@ class YOLO:
             run = _read_run(run_file)
         finally:
             os.unlink(run_file)
+        # as Ultralytics, the model is now the run's best weights (else its last): val() and predict()
+        # use them
+        for name in ("best.pt", "last.pt"):
+            trained = os.path.join(run, "weights", name)
+            if run and os.path.exists(trained):
+                self.model = trained
+                break
         return TrainResults(run)
 
     def val(self, **kwargs):
-        """yolo TASK val ...: the validation table of this model."""
-        return self._run("val", kwargs)
+        """yolo TASK val ...: prints the validation table and returns a ValResults (the metrics, as
+        Ultralytics' metrics object names them). Without data=, the model's own dataset."""
+        out = self._run("val", kwargs, extra=["--json"], capture=True)
+        return ValResults(json.loads(out), self.task, len(self._inspect().get("names", {})))
 
     def predict(self, source=None, **kwargs):
         """yolo TASK predict ...: a list with one Results per image. As in Ultralytics' Python API nothing
@@ -212,6 +223,40 @@ def _read_run(run_file):
             return f.read().strip()
     except (OSError, TypeError):
         return ""
+
+
+class Metric:
+    """Box or mask metrics as Ultralytics' Metric names them: map (mAP50-95), map50, map75, mp (mean
+    precision), mr (mean recall) and maps (mAP50-95 per class, by class id)."""
+
+    def __init__(self, d, suffix, prefix, nc):
+        self.mp = d.get("metrics/precision(%s)" % suffix, 0.0)
+        self.mr = d.get("metrics/recall(%s)" % suffix, 0.0)
+        self.map50 = d.get("metrics/mAP50(%s)" % suffix, 0.0)
+        self.map = d.get("metrics/mAP50-95(%s)" % suffix, 0.0)
+        self.map75 = d.get("metrics/mAP75(%s)" % suffix, 0.0)
+        # (a class without val labels has the overall mAP50-95, as in Ultralytics)
+        per = {c["class"]: c.get(prefix + "mAP50-95", 0.0) for c in d.get("classes", [])}
+        self.maps = [per.get(i, self.map) for i in range(max(nc, max(per, default=-1) + 1))]
+
+
+class ValResults:
+    """What val() returns: results_dict (the metrics and fitness), fitness, and box (detect, segment),
+    seg (segment) or top1/top5 (classify), as Ultralytics' metrics objects have them."""
+
+    def __init__(self, d, task, nc):
+        self.results_dict = {k: v for k, v in d.items() if k.startswith("metrics/") or k == "fitness"}
+        self.fitness = d.get("fitness")
+        if task == "classify":
+            self.top1 = d.get("metrics/accuracy_top1", 0.0)
+            self.top5 = d.get("metrics/accuracy_top5", 0.0)
+        else:
+            self.box = Metric(d, "B", "", nc)
+            if task == "segment":
+                self.seg = Metric(d, "M", "mask_", nc)
+
+    def __repr__(self):
+        return "ValResults(%s)" % ", ".join("%s=%.5g" % kv for kv in self.results_dict.items())
 
 
 class TrainResults:

@@ -17,7 +17,7 @@ check_fails "a missing dataset is one line, exit 2, before any run folder" 2 "da
 check_fails "unsupported mode" 2 "mode 'export' is not supported \(train, val and predict are\)" "$Y" detect export
 check_fails "predict needs model=" 2 "model= is required for predict" "$Y" detect predict source=x.jpg
 check_fails "predict needs source=" 2 "source= is required for predict" "$Y" detect predict model=x.pt
-check_fails "--json is for predict only" 2 "--json is for predict" "$Y" detect val model=x.pt --json
+check_fails "--json is for val and predict" 2 "--json is for val and predict" "$Y" detect train data=x --json
 check_fails "two tasks" 2 "two tasks given" "$Y" detect segment train
 
 # Resume rules that are decided before any training starts.

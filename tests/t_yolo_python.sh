@@ -17,6 +17,19 @@ assert r.save_dir == "runs/detect/train", r.save_dir
 assert "metrics/mAP50-95(B)" in r.results_dict and r.fitness is not None and len(r.rows) == 2, r
 assert r.rows[-1]["epoch"] == 2, r.rows'
 [ "$(wc -l <runs/detect/train/results.csv)" -eq 3 ] && ok "results.csv has 2 epochs" || fail "results.csv: $(wc -l <runs/detect/train/results.csv) lines"
+yolo-eval model=runs/detect/train/weights/best.pt data=ds/data.yaml imgsz=64 --json >want.json 2>/dev/null
+check "after train(), the model is the run's best.pt; val() returns its metrics (box.map, maps, results_dict)" py '
+import json
+from ultralytics import YOLO
+m = YOLO("yolov8n.yaml")
+m.train(data="ds/data.yaml", epochs=1, imgsz=64, batch=4, workers=1, name="v", plots=False)
+assert m.model == "runs/detect/v/weights/best.pt", m.model
+r = YOLO("runs/detect/train/weights/best.pt").val(data="ds/data.yaml", plots=False)
+w = json.load(open("want.json"))
+assert r.box.map == w["metrics/mAP50-95(B)"] and r.box.map50 == w["metrics/mAP50(B)"], (r, w)
+assert r.box.mp == w["metrics/precision(B)"] and r.fitness == w["fitness"] and len(r.box.maps) == 10, r
+assert r.results_dict["metrics/mAP50-95(B)"] == r.box.map
+assert isinstance(m.val(plots=False).box.map, float)'
 check "resume of a finished run raises RuntimeError with the yolo message" py '
 from ultralytics_shim import YOLO
 try:
