@@ -211,6 +211,18 @@ static int resume_from(cmdline *c) {
     return 0;
 }
 
+/* A model=FILE.pt that is not there: a bare name is most likely Ultralytics' pretrained weights, which it
+ * downloads on first use and yolo-tools never does. */
+static yolo_status check_checkpoint(const char *model) {
+    if (access(model, R_OK) == 0) return YOLO_OK;
+    if (strchr(model, '/')) return yolo_error(YOLO_ERR_USAGE, "model=%s: no such checkpoint", model);
+    return yolo_error(YOLO_ERR_USAGE,
+                      "model=%s: no such checkpoint here (Ultralytics downloads its pretrained weights; "
+                      "yolo-tools never downloads: put %s in this folder, or train from scratch with a "
+                      "model YAML such as model=yolov8n.yaml)",
+                      model, model);
+}
+
 /* What must hold before a new run folder is made: a readable dataset, a known model, a device. */
 static int check_new_run(cmdline *c) {
     if (!given(c, "data"))
@@ -224,8 +236,7 @@ static int check_new_run(cmdline *c) {
     dataset_free(ds);
     const char *model = yv_get_str(c->given, "model");
     if (text_ends_with(model, ".pt")) {
-        if (access(model, R_OK) != 0)
-            return yolo_error(YOLO_ERR_USAGE, "model=%s: no such checkpoint", model), usage();
+        if (check_checkpoint(model)) return usage();
     } else {
         modelcfg *cfg = NULL;
         if (modelcfg_load(model, 1, &cfg) != YOLO_OK)
@@ -283,6 +294,10 @@ static int cmd_parse(int argc, char **argv) {
                                          "--json RUN/weights/best.pt, and RUN/results.csv)"),
               usage());
     if (!rc && c.resume_from) rc = resume_from(&c);
+    /* val and predict read a checkpoint too */
+    if (!rc && strcmp(c.mode, "train") && given(&c, "model") &&
+        text_ends_with(yv_get_str(c.given, "model"), ".pt") && check_checkpoint(yv_get_str(c.given, "model")))
+        rc = usage();
     bool resume = yv_is_truthy(yv_dict_get(c.given, "resume"));
     if (!rc && !strcmp(c.mode, "train") && resume) rc = check_resume(&c);
     if (!rc && !strcmp(c.mode, "train") && !resume) {

@@ -77,7 +77,7 @@ while IFS=$'\t' read -r key type def fate resume place note; do
         n_works=$((n_works + 1))
         # predict's keys are checked in predict mode (classes= is refused for train)
         case $note in
-        predict*) yolo-args parse detect predict model=x.pt "$key=$v" >/dev/null 2>err ;;
+        predict*) : >x.pt && yolo-args parse detect predict model=x.pt "$key=$v" >/dev/null 2>err ;;
         *) parse "$key=$v" >/dev/null 2>err ;;
         esac || { bad=1; echo "# $key=$v (works) refused: $(cat err)"; }
         ;;
@@ -122,6 +122,11 @@ yolo-args parse detect train resume=runs/x/weights/last.pt >rp.out 2>&1 &&
     ok "resume=PATH.pt is resume model=PATH.pt (Ultralytics' trainer takes it too)" || fail "resume=PATH: $(cat rp.out)"
 check_fails "resume=A.pt model=B.pt: two checkpoints" 2 "^yolo: resume=a.pt and model=b.pt name two checkpoints \(give one\)$" \
     yolo-args parse detect train resume=a.pt model=b.pt
+check_fails "val of Ultralytics' pretrained weights, not here: they are never downloaded" 2 \
+    "^yolo: model=yolov8n.pt: no such checkpoint here \(Ultralytics downloads its pretrained weights; yolo-tools never downloads: put yolov8n.pt in this folder, or train from scratch with a model YAML such as model=yolov8n.yaml\)$" \
+    yolo-args parse detect val model=yolov8n.pt
+check_fails "predict of a missing checkpoint in a folder" 2 "^yolo: model=runs/x/best.pt: no such checkpoint$" \
+    yolo-args parse detect predict model=runs/x/best.pt source=a.jpg
 check_fails "batch=0.5 is named as given (no quotes of its own)" 2 \
     "^yolo: 'batch=0.5' is not valid: batch must be a whole number of images, 1 or more \(AutoBatch, batch=-1 or a fraction, is not supported\)$" \
     yolo-args parse detect train data=x batch=0.5

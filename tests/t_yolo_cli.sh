@@ -16,7 +16,7 @@ check_fails "a missing dataset is one line, exit 2, before any run folder" 2 "da
 [ ! -e "$T/mr" ] && ok "a missing dataset leaves no run folder" || fail "a missing dataset left $T/mr behind"
 check_fails "unsupported mode" 2 "mode 'export' is not supported \(train, val and predict are\)" "$Y" detect export
 check_fails "predict needs model=" 2 "model= is required for predict" "$Y" detect predict source=x.jpg
-check_fails "predict needs source=" 2 "source= is required for predict" "$Y" detect predict model=x.pt
+check_fails "predict needs source=" 2 "source= is required for predict" "$Y" detect predict model="$DATA/ultralytics/yolov8n-fashion-final.pt"
 check_fails "--json is for val and predict" 2 "--json is for val and predict" "$Y" detect train data=x --json
 check_fails "two tasks" 2 "two tasks given" "$Y" detect segment train
 
