@@ -166,4 +166,15 @@ saves=$(grep -c '"runs/detect/se/weights/last.pt"[^"]*) = 0' se.trace)
     fail "save_every on resume: $saves saves of last.pt in the epoch: $(tail -1 se.err)"
 [ $rc = 0 ] && ok "a run from a model YAML of one's own resumes without the file" || fail "resume without the model YAML (exit $rc): $(tail -1 se.err)"
 check "... and its best.pt validates without it" yolo detect val model=runs/detect/se/weights/best.pt data=ds/data.yaml imgsz=64 plots=false
+
+# ---- where a new run goes, as Ultralytics picks it: name=a/b is a folder in a folder (the next one a/b2);
+# an empty name= or project= is the default (it made runs/detect/2, and project= failed on mkdir '')
+tiny_model tiny.yaml # (the check above took it away)
+yolo detect train "${A[@]}" epochs=1 name=n/m >nm.out 2>nm.err
+yolo detect predict model=runs/detect/n/m/weights/best.pt source="$(ls ds/images/val/* | head -1)" name= >p1.out 2>p1.err
+yolo detect predict model=runs/detect/n/m/weights/best.pt source="$(ls ds/images/val/* | head -1)" project= >p2.out 2>p2.err
+[ -f runs/detect/n/m/weights/last.pt ] && grep -qx "Results saved to runs/detect/predict" p1.err &&
+    grep -qx "Results saved to runs/detect/predict2" p2.err &&
+    ok "name=n/m nests the run folder; an empty name= or project= takes the default" ||
+    fail "run places: $(tail -1 nm.err) | $(tail -1 p1.err) | $(tail -1 p2.err)"
 exit 0
