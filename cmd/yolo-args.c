@@ -10,6 +10,8 @@
 #include <unistd.h>
 
 #include "yolo/args.h"
+#include "yolo/ckpt.h"
+#include "yolo/ckptfmt.h"
 #include "yolo/cli.h"
 #include "yolo/dataset.h"
 #include "yolo/microsplit.h"
@@ -64,6 +66,7 @@ typedef struct {
     yv_doc *doc;
     yv *given;               /* key -> parsed value, in command-line order */
     const char *resume_from; /* resume=PATH: the checkpoint, as model= would name it */
+    bool task_given;         /* a task word or task= (else detect, until the model says otherwise) */
 } cmdline;
 
 /* The value as the command line (and args.yaml) writes it. */
@@ -223,6 +226,20 @@ static yolo_status check_checkpoint(const char *model) {
                       model, model);
 }
 
+/* As in Ultralytics, the model's task wins: a task word that says otherwise is overridden, with a
+ * warning; none given, the model's is taken (yolo train model=yolov8n-cls.yaml trains in runs/classify). */
+static void take_model_task(cmdline *c, const char *mtask) {
+    static const char *const tasks[] = {"detect", "segment", "classify"};
+    for (int i = 0; mtask && i < 3; i++) {
+        if (strcmp(mtask, tasks[i]) || !strcmp(c->task, tasks[i])) continue;
+        if (c->task_given)
+            warn("task=%s conflicts with the model's task (%s): training task=%s, as the model is", c->task,
+                 tasks[i], tasks[i]);
+        c->task = tasks[i];
+        if (given(c, "task")) yv_dict_set_new(c->doc, c->given, "task", yv_new_str(c->doc, tasks[i]));
+    }
+}
+
 /* What must hold before a new run folder is made: a readable dataset, a known model, a device. */
 static int check_new_run(cmdline *c) {
     if (!given(c, "data"))
@@ -233,16 +250,39 @@ static int check_new_run(cmdline *c) {
     if (dataset_find(yv_get_str(c->given, "data"), found, sizeof found) != YOLO_OK) return usage();
     dataset *ds = NULL;
     if (dataset_open(found, &ds) != YOLO_OK) return usage();
+    bool folders = dataset_is_classify(ds);
     dataset_free(ds);
     const char *model = yv_get_str(c->given, "model");
     if (text_ends_with(model, ".pt")) {
         if (check_checkpoint(model)) return usage();
+        yv_doc *doc = NULL;
+        yv *root = NULL;
+        ckpt_read_opts ro = {.skip_tensor_data = true};
+        if (ckpt_read(model, &ro, &doc, &root) != YOLO_OK)
+            return yolo_error_prefix(YOLO_ERR_USAGE, "model"), usage();
+        take_model_task(c, ckptfmt_task(root));
+        yv_doc_free(doc);
     } else {
         modelcfg *cfg = NULL;
         if (modelcfg_load(model, 1, &cfg) != YOLO_OK)
             return yolo_error_prefix(YOLO_ERR_USAGE, "model"), usage();
+        take_model_task(c, modelcfg_task(cfg));
         modelcfg_free(cfg);
     }
+    const char *data = yv_get_str(c->given, "data");
+    if (folders && strcmp(c->task, "classify"))
+        return yolo_error(
+                   YOLO_ERR_USAGE,
+                   "data=%s: a classification dataset (class folders); a %s model trains on a data.yaml "
+                   "with label files",
+                   data, c->task),
+               usage();
+    if (!folders && !strcmp(c->task, "classify"))
+        return yolo_error(YOLO_ERR_USAGE,
+                          "data=%s: a detect or segment dataset (a data.yaml with label files); a classify "
+                          "model trains on a folder of class folders (train/CLASS/*.jpg)",
+                          data),
+               usage();
     const char *dev = yv_get_str(c->given, "device");
     if (dev && strcasecmp(dev, "cpu") && access("/proc/driver/nvidia/version", F_OK) != 0)
         return yolo_error(YOLO_ERR_USAGE,
@@ -288,6 +328,7 @@ static int cmd_parse(int argc, char **argv) {
         fprintf(stderr, "yolo: no mode given, using 'train'\n");
         c.mode = "train";
     }
+    c.task_given = c.task || given(&c, "task");
     if (!rc && !c.task) c.task = given(&c, "task") ? yv_get_str(c.given, "task") : "detect";
     if (!rc && c.json && !strcmp(c.mode, "train"))
         rc = (yolo_error(YOLO_ERR_USAGE, "--json is for val and predict (a run's metrics: yolo-ckpt inspect "

@@ -169,9 +169,7 @@ static void gather(yv_doc *doc, const char *path, const yv *root, info *in) {
     const yv *yaml = yv_dict_get(root, CKPTFMT_KEY_YAML);
     if (!yaml && net) yaml = yv_dict_get(net, "yaml");
 
-    in->task = yv_as_str(yv_path(root, "train_args.task"));
-    if (!in->task) in->task = yv_as_str(yv_dict_get(root, CKPTFMT_KEY_TASK));
-    if (!in->task && net) in->task = yv_as_str(yv_dict_get(net, "task"));
+    in->task = ckptfmt_task(root);
 
     in->yaml_file = yaml ? yv_as_str(yv_dict_get(yaml, "yaml_file")) : NULL;
     if (!in->yaml_file) in->yaml_file = yv_as_str(yv_path(root, "train_args.model"));

@@ -83,6 +83,16 @@ ckptfmt_kind_t ckptfmt_kind(const yv *root) {
     return CKPTFMT_UNKNOWN;
 }
 
+const char *ckptfmt_task(const yv *root) {
+    const char *task = yv_as_str(yv_path(root, "train_args.task"));
+    if (!task) task = yv_as_str(yv_dict_get(root, CKPTFMT_KEY_TASK));
+    for (int i = 0; !task && i < 2; i++) {
+        const yv *net = yv_dict_get(root, i ? CKPTFMT_KEY_MODEL : CKPTFMT_KEY_EMA);
+        if (net && net->kind == YV_OBJECT) task = yv_as_str(yv_dict_get(net, "task"));
+    }
+    return task;
+}
+
 const char *ckptfmt_kind_name(ckptfmt_kind_t kind) {
     switch (kind) {
     case CKPTFMT_OURS_TRAINING:

@@ -127,6 +127,20 @@ check_fails "val of Ultralytics' pretrained weights, not here: they are never do
     yolo-args parse detect val model=yolov8n.pt
 check_fails "predict of a missing checkpoint in a folder" 2 "^yolo: model=runs/x/best.pt: no such checkpoint$" \
     yolo-args parse detect predict model=runs/x/best.pt source=a.jpg
+# the model's task wins, as in Ultralytics: none given, it is taken; a task word that disagrees is
+# overridden with a warning; a dataset of the other kind is refused before any folder exists
+fashion_data classify cf 10 10
+yolo-args parse train model=yolov8n-cls.yaml data=cf >t1.out 2>t1.err && grep -qx 'TASK=classify' t1.out && [ ! -s t1.err ] &&
+    ok "yolo train model=yolov8n-cls.yaml: a classify run (runs/classify), as the model says" || fail "model's task: $(head -2 t1.out t1.err)"
+yolo-args parse segment train model=yolov8n.yaml data=ds/data.yaml >t2.out 2>t2.err && grep -qx 'TASK=detect' t2.out &&
+    grep -qx "yolo: task=segment conflicts with the model's task (detect): training task=detect, as the model is" t2.err &&
+    ok "segment train model=yolov8n.yaml: detect, with a warning" || fail "conflicting task: $(cat t2.err)"
+check_fails "classify train on a data.yaml: refused" 2 \
+    "^yolo: data=ds/data.yaml: a detect or segment dataset \(a data.yaml with label files\); a classify model trains on a folder of class folders \(train/CLASS/\*.jpg\)$" \
+    yolo-args parse classify train data=ds/data.yaml
+check_fails "detect train on class folders: refused" 2 \
+    "^yolo: data=cf: a classification dataset \(class folders\); a detect model trains on a data.yaml with label files$" \
+    yolo-args parse train model=yolov8n.yaml data=cf
 check_fails "batch=0.5 is named as given (no quotes of its own)" 2 \
     "^yolo: 'batch=0.5' is not valid: batch must be a whole number of images, 1 or more \(AutoBatch, batch=-1 or a fraction, is not supported\)$" \
     yolo-args parse detect train data=x batch=0.5

@@ -83,6 +83,9 @@ ckptfmt_kind_t ckptfmt_kind(const yv *root);
 /* "ours-training", "ours-stripped", "ultralytics-training", "ultralytics-stripped", "tensor-dict", "unknown"
  */
 const char *ckptfmt_kind_name(ckptfmt_kind_t kind);
+/* The task a checkpoint is for ("detect", "segment", "classify"; NULL when it does not say): its
+ * train_args' task, else its own task key, else the pickled model's (Ultralytics' files). */
+const char *ckptfmt_task(const yv *root);
 /* A phrase for people: "yolo-tools training checkpoint", "Ultralytics stripped weights", ... */
 const char *ckptfmt_kind_describe(ckptfmt_kind_t kind);
 
