@@ -257,6 +257,14 @@ yolo_status train_new(const char *args_yaml, const stream_header *hdr, const tra
         }
     }
     YOLO_TRY(yv_dict_set_new(t->doc, t->args, "task", yv_new_str(t->doc, t->task)));
+    /* (the stream is segment only where the labels have polygons: Ultralytics' error for a segment model
+     * on a detect dataset, said as a way out) */
+    if (hdr && !strcmp(hdr->task, "detect") && !strcmp(t->task, "segment"))
+        YOLO_TRY(yolo_error(YOLO_ERR_USAGE,
+                            "the dataset's labels are boxes only, and model %s is a segment model, which "
+                            "trains on polygons (a segment dataset, as coco8-seg); train a detect model "
+                            "on it (model=yolov8n.yaml)",
+                            model_name));
     if (hdr && strcmp(hdr->task, t->task))
         YOLO_TRY(yolo_error(YOLO_ERR_USAGE, "the stream is for %s but model %s is a %s model", hdr->task,
                             model_name, t->task));

@@ -136,3 +136,8 @@ rc=$?
 [ $rc = 0 ] && grep -qx "yolo-eval: warning: fv/images/val/$v: ignoring corrupt image/label: empty image file" V/w.err &&
     grep -qx "yolo-eval: val: 4 images, 1 corrupt skipped" V/w.err && grep -Eq '^ +all +3 ' V/w.out V/w.err &&
     ok "yolo val: a damaged val image is named and skipped, 3 images validated" || fail "val warning in yolo val (exit $rc): $(head -4 V/w.err | tr '\n' '|')"
+# a segment model on a dataset of boxes: Ultralytics' error, said as a way out
+(cd V && yolo segment train data=fv/data.yaml epochs=1 model=yolov8n-seg.yaml imgsz=64 batch=4 workers=1 plots=false name=s >s.out 2>s.err)
+rc=$?
+[ $rc != 0 ] && grep -qx "yolo-train-epoch: the dataset's labels are boxes only, and model yolov8n-seg.yaml is a segment model, which trains on polygons (a segment dataset, as coco8-seg); train a detect model on it (model=yolov8n.yaml)" V/s.err &&
+    ok "a segment model on a detect dataset: one line that says what to train instead" || fail "segment on boxes (exit $rc): $(tail -2 V/s.err | tr '\n' '|')"
