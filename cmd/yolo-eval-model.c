@@ -21,6 +21,7 @@
 #include "yolo/dataset.h"
 #include "yolo/draw.h"
 #include "yolo/infer.h"
+#include "yolo/interrupt.h"
 #include "yolo/metrics.h"
 #include "yolo/nms.h"
 #include "yolo/pipeline.h"
@@ -177,6 +178,14 @@ static yolo_status pred_tile(val_plots *vp, const stream_sample *s, int k, draw_
 }
 
 /* val's per-batch hook: val_batchN_labels.jpg and val_batchN_pred.jpg of the first three batches. */
+static yolo_status plot_batch(void *ctx, stream_sample *v, int n, const model_output *mo);
+
+/* After each batch: an interrupt ends the run here; the first batches are drawn when plotting (ctx). */
+static yolo_status each_batch(void *ctx, stream_sample *v, int n, const model_output *mo) {
+    if (interrupt_signal) return yolo_error(YOLO_ERR_IO, "interrupted");
+    return ctx ? plot_batch(ctx, v, n, mo) : YOLO_OK;
+}
+
 static yolo_status plot_batch(void *ctx, stream_sample *v, int n, const model_output *mo) {
     val_plots *vp = ctx;
     if (vp->batches >= PLOT_BATCHES) return YOLO_OK;
@@ -219,6 +228,7 @@ static int run(const margs *a) {
     val_source src = {0};
     val *v = NULL;
     val_plots vp = {.dir = a->plots};
+    bool stopped = false; /* by an interrupt */
     int64_t total = 0;
     int bsz = a->batch;
     yolo_status st = infer_open(a->model, a->device, a->threads, &m);
@@ -271,11 +281,12 @@ static int run(const margs *a) {
     vo.save_txt = a->save_txt;
     vo.save_conf = !a->save_conf || !strcasecmp(a->save_conf, "true");
     vo.nms.agnostic = a->agnostic_nms && !strcasecmp(a->agnostic_nms, "true");
+    vo.on_batch = each_batch;
     if (a->plots) {
         if ((st = confusion_init(&vp.cm, vo.nc, strcmp(task, "classify") != 0)) != YOLO_OK) goto done;
         vp.m = m, vp.nms = vo.nms;
         vo.confusion = &vp.cm;
-        vo.on_batch = plot_batch, vo.on_batch_ctx = &vp;
+        vo.on_batch_ctx = &vp;
     }
     /* a progress line only for people: a terminal on stderr */
     vo.progress = isatty(2) ? stderr : NULL;
@@ -298,6 +309,11 @@ static int run(const margs *a) {
     if (st == YOLO_OK && a->plots && (st = plots_finish(&vp, v)) == YOLO_OK)
         fprintf(stderr, "Results saved to %s\n", a->plots);
 done:
+    if (interrupt_signal && st != YOLO_OK) {
+        /* (the batch pictures so far are whole: each is renamed into place) */
+        fprintf(stderr, "%s: interrupted; nothing was scored\n", TOOL);
+        stopped = true;
+    }
     val_free(v);
     val_host_free(&vp.host);
     confusion_free(&vp.cm);
@@ -306,6 +322,7 @@ done:
     dataset_split_free(sp);
     dataset_free(ds);
     infer_free(m);
+    if (stopped) return 128 + interrupt_signal;
     return yolo_report(TOOL, st);
 }
 
@@ -315,5 +332,6 @@ int main(int argc, char **argv) {
     if (rc < 0) return YOLO_EXIT_OK;
     if (rc) return rc;
     (void)torch_memory_reuse(); /* batch after batch, the same tensors: without the pool, only slower */
+    interrupt_catch();          /* Ctrl+C: stops after the batch, says so */
     return run(&a);
 }

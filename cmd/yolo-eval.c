@@ -45,7 +45,7 @@ static const char *const USAGE =
     "  multi_label=B model=: false keeps one class per box in NMS, as predict does\n"
     "  --json        print the metrics as JSON on stdout (the table then goes to stderr)\n"
     "\n"
-    "Exit status: 0 ok, 1 failed (bad files), 2 usage error. See yolo-eval(1).\n";
+    "Exit status: 0 ok, 1 failed (bad files), 2 usage error, 130 interrupted. See yolo-eval(1).\n";
 
 typedef struct {
     const char *preds, *data, *split, *model;

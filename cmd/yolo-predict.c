@@ -8,7 +8,6 @@
 #include <limits.h>
 #include <math.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +23,7 @@
 #include "yolo/cli.h"
 #include "yolo/draw.h"
 #include "yolo/infer.h"
+#include "yolo/interrupt.h"
 #include "yolo/json.h"
 #include "yolo/letterbox.h"
 #include "yolo/masks.h"
@@ -317,24 +317,6 @@ typedef struct {
     int written; /* images whose results are out */
 } run;
 
-/* Ctrl+C or SIGTERM: the image being written is finished, the rest is left; a second one kills. */
-static volatile sig_atomic_t interrupted;
-
-static void on_interrupt(int sig) {
-    interrupted = sig;
-    signal(sig, SIG_DFL);
-}
-
-static void catch_interrupts(void) {
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_interrupt;
-    sa.sa_flags = SA_RESTART;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-}
-
 /* Stops every stage at its next image: st says why (YOLO_OK: an interrupt, not an error). */
 static void fail(run *r, yolo_status st) {
     pthread_mutex_lock(&r->mu);
@@ -406,7 +388,7 @@ static yolo_status load_job(run *r, int i, job *j) {
  * in state to; a failure stops every stage. */
 static void stage(run *r, int from, int to, yolo_status (*work)(run *, int, job *)) {
     for (int i = 0; i < r->images->n; i++) {
-        if (interrupted) {
+        if (interrupt_signal) {
             fail(r, YOLO_OK);
             break;
         }
@@ -775,7 +757,7 @@ static int predict(const pargs *a) {
          have_w = have_l && pthread_create(&tw, NULL, writer, &r) == 0;
     if (!have_l || !have_w) fail(&r, yolo_error(YOLO_ERR_NOMEM, "cannot start threads"));
     for (int i = 0; i < images.n && have_w;) {
-        if (interrupted) {
+        if (interrupt_signal) {
             fail(&r, YOLO_OK);
             break;
         }
@@ -808,7 +790,7 @@ static int predict(const pargs *a) {
     free(r.jobs), free(js);
     val_host_free(&r.host);
     int read = images.n - r.skipped;
-    if (interrupted && !r.err) {
+    if (interrupt_signal && !r.err) {
         fprintf(stderr, "%s: interrupted after %d of %d images%s%s\n", TOOL, r.written, images.n,
                 a->save_dir ? "; their results are in " : "", a->save_dir ? a->save_dir : "");
         fflush(stdout);
@@ -840,7 +822,7 @@ static int predict(const pargs *a) {
     free(keep);
     infer_free(r.m);
     paths_free(&images);
-    if (st == YOLO_OK && interrupted) return 128 + interrupted;
+    if (st == YOLO_OK && interrupt_signal) return 128 + interrupt_signal;
     return yolo_report(TOOL, st);
 }
 
@@ -850,6 +832,6 @@ int main(int argc, char **argv) {
     if (rc < 0) return YOLO_EXIT_OK;
     if (rc) return rc;
     (void)torch_memory_reuse(); /* batch after batch, the same tensors: without the pool, only slower */
-    catch_interrupts();
+    interrupt_catch();          /* Ctrl+C: the image being written is finished, the rest left */
     return predict(&a);
 }

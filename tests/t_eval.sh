@@ -65,6 +65,16 @@ check_out "--help" '^usage: yolo-eval model=CKPT' "$E" --help
 CK="$DATA/ultralytics/yolov8n-fashion-final.pt"
 FD="$DATA/fashion_det"
 need "$BIN/yolo-eval-model"
+# Ctrl+C (SIGINT, once its first batch is drawn): one line, exit 130, no temporary left among the pictures
+"$E" model="$CK" data="$FD/data.yaml" imgsz=640 batch=1 plots="$T/int" >/dev/null 2>"$T/int.err" &
+pid=$!
+for _ in $(seq 1000); do [ -e "$T/int/val_batch0_pred.jpg" ] && break; sleep 0.01; done
+kill -INT $pid
+wait $pid
+rc=$?
+[ $rc = 130 ] && [ "$(tail -1 "$T/int.err")" = "yolo-eval: interrupted; nothing was scored" ] &&
+    [ -z "$(ls -A "$T/int" | grep '^\.')" ] && ok "Ctrl+C: one line, exit 130, the pictures so far whole" ||
+    fail "Ctrl+C of yolo-eval (exit $rc): $(tail -2 "$T/int.err" | tr '\n' '|')"
 {
     check_out "model=: Ultralytics' all row (16 34 0.25 0.547 0.321 0.187)" \
         '^ +all +16 +34 +0\.25 +0\.547 +0\.321 +0\.187$' "$E" model="$CK" data="$FD/data.yaml" imgsz=128 batch=16 \
