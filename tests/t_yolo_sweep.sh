@@ -7,6 +7,11 @@ sweep=(yolo-sweep -j 2 detect data=ds/data.yaml epochs=1 imgsz=64 batch=8 worker
 check_out "--dry-run lists one run folder per setting" '^runs/sweep/sweep-lr0_0.02: yolo detect train .* lr0=0.02$' \
     "${sweep[@]}" --dry-run
 check_fails "nothing to sweep is a usage error" 2 "nothing to sweep" yolo-sweep detect data=ds/data.yaml
+check_fails "a bad swept value is refused before any run starts" 2 "^yolo-sweep: 'lr0=abc' is not valid: lr0 must be a number from 0 to 1$" \
+    yolo-sweep detect data=ds/data.yaml epochs=1 imgsz=64 -- lr0=0.01,abc
+check_fails "a key swept and fixed is refused" 2 "^yolo-sweep: lr0 is given twice \(swept, or swept and fixed\)$" \
+    yolo-sweep detect data=ds/data.yaml lr0=0.1 -- lr0=0.01,0.02
+[ ! -e runs/sweep ] && ok "... and nothing was made" || fail "a refused sweep made runs/sweep"
 "${sweep[@]}" >a.out 2>a.err
 rc=$?
 if [ $rc -eq 0 ] && [ -f runs/sweep/sweep-lr0_0.01/weights/best.pt ] && [ -f runs/sweep/sweep-lr0_0.02/weights/best.pt ]; then
