@@ -59,13 +59,17 @@ yolo_status pipeline_open(const dataset *ds, const dataset_split *sp, const pipe
     if (strcmp(task, "detect") && strcmp(task, "segment") && strcmp(task, "classify"))
         return yolo_error(YOLO_ERR_USAGE, "unknown task '%s' (detect, segment or classify)", task);
     if ((strcmp(task, "classify") == 0) != dataset_is_classify(ds))
-        return yolo_error(YOLO_ERR_USAGE, "task %s does not fit this dataset (it is a %s dataset)", task,
-                          auto_task);
+        return yolo_error(
+            YOLO_ERR_USAGE, "task %s does not fit this dataset: it is a %s dataset (%s)", task, auto_task,
+            dataset_is_classify(ds) ? "detection and segmentation take a data.yaml with labels"
+                                    : "classification takes an image folder: DIR/train/CLASS/*.jpg");
     if (strcmp(task, "segment") == 0 && !o->aug.overlap_mask)
         return yolo_error(YOLO_ERR_USAGE,
                           "overlap_mask=False is not supported (streams carry overlap masks)");
     if (strcmp(task, "segment") == 0 && !dataset_split_has_segments(sp))
-        return yolo_error(YOLO_ERR_USAGE, "task segment needs polygon labels; this split has boxes only");
+        return yolo_error(
+            YOLO_ERR_USAGE,
+            "task segment needs polygon labels; this split has boxes only (task detect trains on boxes)");
     pipeline *p = calloc(1, sizeof *p);
     if (!p) return yolo_nomem();
     p->ds = ds;

@@ -141,3 +141,18 @@ rc=$?
 rc=$?
 [ $rc != 0 ] && grep -qx "yolo-train-epoch: the dataset's labels are boxes only, and model yolov8n-seg.yaml is a segment model, which trains on polygons (a segment dataset, as coco8-seg); train a detect model on it (model=yolov8n.yaml)" V/s.err &&
     ok "a segment model on a detect dataset: one line that says what to train instead" || fail "segment on boxes (exit $rc): $(tail -2 V/s.err | tr '\n' '|')"
+
+# a detect model trains on a segment dataset, on the boxes its polygons give, as in Ultralytics (the
+# epoch stream took the dataset's task: 'the stream is for segment but model ... is a detect model')
+mkdir -p K && cd K && fashion_data segment sg 8 4
+sed -e '/^scales:/,/^$/c\depth_multiple: 0.33\nwidth_multiple: 0.0625\n' "$ROOT/cfg/models/yolov8-seg.yaml" >tiny-seg.yaml
+kt=(epochs=1 imgsz=64 batch=4 workers=1 plots=false)
+yolo detect train data=sg/data.yaml model=$T/tiny.yaml "${kt[@]}" name=ds >ds.out 2>ds.err
+rc=$?
+[ $rc = 0 ] && [ -f runs/detect/ds/weights/last.pt ] && ok "a detect model trains on a segment dataset (its boxes)" ||
+    fail "detect on a segment dataset (exit $rc): $(grep -v '^ ' ds.err | tail -2 | tr '\n' '|')"
+yolo train data=sg/data.yaml model=tiny-seg.yaml "${kt[@]}" name=st >st.out 2>st.err
+rc=$?
+[ $rc = 0 ] && [ -f runs/segment/st/weights/last.pt ] && ok "no task given: the model's (segment), as Ultralytics guesses it" ||
+    fail "task from the model (exit $rc): $(grep -v '^ ' st.err | tail -2 | tr '\n' '|')"
+cd "$T"
