@@ -270,6 +270,14 @@ static yolo_status vfs_read(const dataset *ds, const char *path, uint8_t **buf, 
     return YOLO_OK;
 }
 
+/* A name below a listed folder with a part that starts with '.' (macOS's ._x.jpg, .DS_Store,
+ * .ipynb_checkpoints/): Ultralytics' glob of the folder never sees it, so it is no image here either. */
+static bool is_hidden(const char *rel) {
+    for (const char *p = rel; p; p = strchr(p, '/'))
+        if (*(p += *p == '/') == '.') return true;
+    return false;
+}
+
 static yolo_status list_disk(const char *dir, strlist *out, int depth) {
     if (depth > 64) return yolo_error(YOLO_ERR_LIMIT, "%s: folders nested too deep", dir);
     DIR *d = opendir(dir);
@@ -277,7 +285,7 @@ static yolo_status list_disk(const char *dir, strlist *out, int depth) {
     struct dirent *e;
     yolo_status st = YOLO_OK;
     while (!st && (e = readdir(d))) {
-        if (e->d_name[0] == '.' && (!e->d_name[1] || (e->d_name[1] == '.' && !e->d_name[2]))) continue;
+        if (is_hidden(e->d_name)) continue;
         char *p = fmt_alloc("%s/%s", dir, e->d_name);
         if (!p) {
             st = yolo_nomem();
@@ -308,7 +316,7 @@ static yolo_status vfs_list(const dataset *ds, const char *dir, strlist *out) {
     if (!pre) return yolo_nomem();
     size_t pl = strlen(pre);
     for (size_t k = member_lower_bound(ds, pre); k < ds->n_mem && strncmp(ds->mem[k].name, pre, pl) == 0; k++)
-        if (strlist_push(out, strdup(ds->mem[k].name))) {
+        if (!is_hidden(ds->mem[k].name + pl) && strlist_push(out, strdup(ds->mem[k].name))) {
             free(pre);
             return yolo_nomem();
         }

@@ -146,6 +146,28 @@ else fail "missing: zstd for the tar.zst dataset (make deps installs it)"; fi
 echo junk >junk.zip
 check_fails "not an archive" 1 'junk.zip: ' "$D" check junk.zip
 
+# ---- hidden files are no images, as Ultralytics' glob of a folder never sees them (macOS's ._x.png
+# beside each image, .DS_Store, .ipynb_checkpoints/): in a folder and in an archive (they were corrupt
+# images, one warning each)
+mkdir -p hid && cp -r det/images det/labels det/data.yaml hid/ && rm -f hid/labels/*.cache
+printf '\0\5\26\7junk' >hid/images/train/._train_00000.png && : >hid/images/train/.DS_Store
+mkdir hid/images/train/.ipynb_checkpoints && cp det/images/train/train_00001.png hid/images/train/.ipynb_checkpoints/
+"$D" check det/data.yaml 2>/dev/null | grep -E '^(train|val):' >hid.want
+"$D" check hid/data.yaml >hid.out 2>&1
+grep -E '^(train|val):' hid.out | cmp -s - hid.want && ! grep -q warning hid.out &&
+    ok "hidden files in a dataset folder are not images" || fail "hidden files: $(grep -E 'train:|warning' hid.out | head -3 | tr '\n' '|')"
+(cd hid && "$PYTHON" -c "
+import os, zipfile
+with zipfile.ZipFile('../hid.zip', 'w') as z:
+    for root, dirs, files in os.walk('.'):
+        for f in sorted(files):
+            if not f.endswith('.cache'): z.write(os.path.join(root, f))
+    z.writestr('__MACOSX/images/train/._train_00002.png', b'junk')
+")
+"$D" check hid.zip >hidz.out 2>&1
+grep -E '^(train|val):' hidz.out | cmp -s - hid.want && ! grep -q warning hidz.out &&
+    ok "hidden files in an archive are not images" || fail "hidden files in a zip: $(grep -E 'train:|warning' hidz.out | head -3 | tr '\n' '|')"
+
 # ---- show: a JPEG grid of augmented samples
 check "show: writes a grid" "$D" show det/data.yaml -o grid.jpg --imgsz 64 --n 4
 if [ "$(head -c 3 grid.jpg | od -An -tx1 | tr -d ' ')" = "ffd8ff" ]; then ok "show: the grid is a JPEG"; else fail "show: not a JPEG"; fi
