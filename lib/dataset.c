@@ -1272,6 +1272,46 @@ static char *cache_path_for(const dataset_split *sp) {
     return p;
 }
 
+/* Adds a warning to the report; it takes m (NULL: out of memory). */
+static yolo_status report_note(dataset_report *rep, char *m) {
+    char **nm = m ? realloc(rep->msgs, sizeof *nm * (size_t)(rep->n_msgs + 1)) : NULL;
+    if (!nm) {
+        free(m);
+        return yolo_nomem();
+    }
+    rep->msgs = nm;
+    rep->msgs[rep->n_msgs++] = m;
+    return YOLO_OK;
+}
+
+/* Class folders of a classification split that train/ does not have: their images have no class id,
+ * so they are not used, and one warning per folder says so (Ultralytics reports the class count
+ * mismatch). */
+static yolo_status note_unknown_classes(dataset_split *sp, const char *dir) {
+    const dataset *ds = sp->ds;
+    strlist sub = {0};
+    yolo_status st = vfs_list(ds, dir, &sub);
+    if (!st) qsort(sub.v, sub.n, sizeof *sub.v, cmp_str);
+    size_t skip = strcmp(dir, ".") == 0 ? 0 : strlen(dir) + 1, n = 0;
+    for (size_t q = 0; q < sub.n && !st; q++) {
+        const char *rest = sub.v[q] + skip, *sl = strchr(rest, '/');
+        size_t len = sl ? (size_t)(sl - rest) : 0;
+        int c = 0;
+        while (sl && c < ds->nc && (strncmp(ds->names[c], rest, len) || ds->names[c][len]))
+            c++;
+        if (sl && c == ds->nc && has_image_ext(rest)) n++;
+        /* at the folder's last file: one warning for the folder */
+        if (n && (q + 1 == sub.n || strncmp(sub.v[q + 1] + skip, rest, len + 1))) {
+            st = report_note(&sp->rep, fmt_alloc("%s/%.*s: %zu images in a class folder that train/ does not "
+                                                 "have: not used (add the class to train/)",
+                                                 dir, (int)len, rest, n));
+            n = 0;
+        }
+    }
+    strlist_free(&sub);
+    return st;
+}
+
 static yolo_status finish_split(dataset_split *sp) {
     const dataset *ds = sp->ds;
     dataset_report *rep = &sp->rep;
@@ -1291,13 +1331,8 @@ static yolo_status finish_split(dataset_split *sp) {
             fmt_alloc("%s: box and segment counts should be equal, but got %lld segments and %lld boxes; "
                       "only boxes will be used and all segments removed",
                       sp->split, (long long)nseg, (long long)nbox);
-        if (m) {
-            char **nm = realloc(rep->msgs, sizeof *nm * (size_t)(rep->n_msgs + 1));
-            if (nm)
-                rep->msgs = nm, rep->msgs[rep->n_msgs++] = m;
-            else
-                free(m);
-        }
+        yolo_status st = report_note(rep, m);
+        if (st) return st;
     }
     rep->per_class = calloc((size_t)ds->nc + 1, sizeof *rep->per_class);
     sp->good = malloc(sizeof *sp->good * (size_t)(sp->n_items + 1));
@@ -1306,14 +1341,8 @@ static yolo_status finish_split(dataset_split *sp) {
     for (int64_t i = 0; i < sp->n_items; i++) {
         item *it = &sp->items[i];
         if (it->msg) {
-            char *m = strdup(it->msg);
-            char **nm = m ? realloc(rep->msgs, sizeof *nm * (size_t)(rep->n_msgs + 1)) : NULL;
-            if (!nm) {
-                free(m);
-                return yolo_nomem();
-            }
-            rep->msgs = nm;
-            rep->msgs[rep->n_msgs++] = m;
+            yolo_status st = report_note(rep, strdup(it->msg));
+            if (st) return st;
         }
         if (it->corrupt) {
             rep->corrupt++;
@@ -1442,6 +1471,7 @@ yolo_status dataset_split_load(dataset *ds, const char *split, const dataset_loa
             }
             free(cd);
         }
+        if (!st) st = note_unknown_classes(sp, dir);
         free(dir);
         if (st) goto fail;
     } else {

@@ -28,6 +28,13 @@ check_out "check: cache used the second time" 'cache: .*labels/train.yolo.cache 
 check_out "check: per-class table" '^  Ankle boot +[0-9]+$' "$D" check det/data.yaml
 check_out "check: segment dataset" '^train: 6 images, 0 backgrounds, 0 corrupt, [0-9]+ instances \(segments\)$' "$D" check seg/data.yaml
 check_out "check: classify folders" '^train: 20 images, 0 backgrounds, 0 corrupt, 20 instances$' "$D" check cls
+# a val class folder that train/ does not have: its images have no class, and one warning says they are
+# not used (they were left out silently)
+mkdir -p cu && cp -r cls/train cls/val cu/ && rm -f cu/*.cache && mkdir -p cu/val/Alien/sub && f=$(ls cls/val/*/*.png | head -1) &&
+    cp "$f" cu/val/Alien/a.png && cp "$f" cu/val/Alien/sub/b.png && echo notes >cu/val/Alien/notes.txt
+check_out "a val class folder unknown to train/: one warning for it" \
+    '^  warning: cu/val/Alien: 2 images in a class folder that train/ does not have: not used \(add the class to train/\)$' "$D" check cu
+[ "$(grep -c warning "$T/out")" = 1 ] && ok "... one warning only" || fail "warnings: $(grep warning "$T/out" | tr '\n' '|')"
 
 "$D" det/data.yaml --split train --epoch 1 --imgsz 64 --workers 1 >a.bin 2>/dev/null
 "$D" det/data.yaml --split train --epoch 1 --imgsz 64 --workers 3 >b.bin 2>/dev/null
