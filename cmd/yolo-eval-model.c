@@ -178,14 +178,6 @@ static yolo_status pred_tile(val_plots *vp, const stream_sample *s, int k, draw_
 }
 
 /* val's per-batch hook: val_batchN_labels.jpg and val_batchN_pred.jpg of the first three batches. */
-static yolo_status plot_batch(void *ctx, stream_sample *v, int n, const model_output *mo);
-
-/* After each batch: an interrupt ends the run here; the first batches are drawn when plotting (ctx). */
-static yolo_status each_batch(void *ctx, stream_sample *v, int n, const model_output *mo) {
-    if (interrupt_signal) return yolo_error(YOLO_ERR_IO, "interrupted");
-    return ctx ? plot_batch(ctx, v, n, mo) : YOLO_OK;
-}
-
 static yolo_status plot_batch(void *ctx, stream_sample *v, int n, const model_output *mo) {
     val_plots *vp = ctx;
     if (vp->batches >= PLOT_BATCHES) return YOLO_OK;
@@ -209,6 +201,12 @@ static yolo_status plot_batch(void *ctx, stream_sample *v, int n, const model_ou
     free(lt), free(pt), free(buf), free(cls), free(masks);
     vp->batches++;
     return st;
+}
+
+/* After each batch: an interrupt ends the run here; the first batches are drawn when plotting (ctx). */
+static yolo_status each_batch(void *ctx, stream_sample *v, int n, const model_output *mo) {
+    if (interrupt_signal) return yolo_error(YOLO_ERR_IO, "interrupted");
+    return ctx ? plot_batch(ctx, v, n, mo) : YOLO_OK;
 }
 
 /* After the run: the confusion matrices and the curves. */

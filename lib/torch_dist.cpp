@@ -173,11 +173,10 @@ std::string host_identity() {
     return std::string(name) + " " + ns;
 }
 
-// The Gloo device of this rank, and in *where the address its peers reach it at (the machine's identity
-// where Gloo picks the address itself).
+// The Gloo device of this rank; *where (the machine's identity) gets the address its peers reach it at
+// in front, where this rank picks that address.
 std::shared_ptr<::gloo::transport::Device> gloo_device(const dist_opts *o, std::string *where) {
     const char *ifname = getenv("GLOO_SOCKET_IFNAME");
-    *where = host_identity();
     if (ifname && *ifname) return c10d::ProcessGroupGloo::createDeviceForInterface(ifname);
     if (o->addr) {
         std::string ip = local_address_towards(o->addr, o->port);
