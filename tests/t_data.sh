@@ -111,6 +111,14 @@ printf 'path: .\ntrain: images/train\nval: [images/val\nnames: [a]\n' >y/bad.yam
 check_fails "bad YAML: one line with the line number" 1 "bad.yaml: bad YAML at line" "$D" check y/bad.yaml
 printf 'path: .\ntrain: images/train\nval: images/nope\nnc: 10\n' >y/missing.yaml
 check_fails "missing split folder: names the key" 1 "missing.yaml: 'val': .*images/nope does not exist" "$D" y/missing.yaml --split val -o x.bin
+check_fails "check: a missing val split fails" 1 "missing.yaml: 'val': .*images/nope does not exist" "$D" check y/missing.yaml
+# a Roboflow export names test: ../test/images that it does not have: Ultralytics trains on train and val
+# only, so check warns in one line and passes (it failed); a stream of the test split still fails
+printf 'path: .\ntrain: images/train\nval: images/val\ntest: ../test/images\nnc: 10\n' >y/notest.yaml
+check_out "check: a missing test split is one warning, exit 0" \
+    "^test: warning: y/notest.yaml: 'test': [^ ]*test/images does not exist \(.*\); not used for training$" "$D" check y/notest.yaml
+[ "$(grep -c '^test:' "$T/out")" = 1 ] && [ ! -s "$T/err" ] && ok "... in one line, nothing on stderr" || fail "notest: $(grep -E '^test|warn' "$T/out" "$T/err" | tr '\n' '|')"
+check_fails "... and streaming it still fails, naming the folder" 1 "notest.yaml: 'test': [^ ]*test/images does not exist" "$D" y/notest.yaml --split test -o x.bin
 printf 'path: .\ntrain: images/train\nval: images/val\nnc: 4\nnames: [a, b, c]\n' >y/nc.yaml
 check_fails "names/nc mismatch" 1 "nc.yaml: 'names' has 3 entries but 'nc' is 4" "$D" check y/nc.yaml
 printf 'path: .\nval: images/val\nnames: [a]\n' >y/notrain.yaml
