@@ -278,8 +278,35 @@ static bool is_hidden(const char *rel) {
     return false;
 }
 
-static yolo_status list_disk(const char *dir, strlist *out, int depth) {
-    if (depth > 64) return yolo_error(YOLO_ERR_LIMIT, "%s: folders nested too deep", dir);
+/* The folders from the listed one down to the one being read, to find a symlink loop: Ultralytics' glob
+ * follows links, so a loop (images/train/up -> ..) lists the same images again at every turn until the
+ * system refuses the path; here it is an error naming the link. */
+#define LIST_MAX_DEPTH 64
+typedef struct {
+    dev_t dev;
+    ino_t ino;
+    const char *path;
+    bool link; /* entered through a symlink */
+} walk_frame;
+
+/* The folder at path (frame n) is frames[k]'s again: one line naming the first link on the way back. */
+static yolo_status walk_loop(const walk_frame *frames, int k, int n) {
+    int l = k + 1;
+    while (l < n && !frames[l].link)
+        l++;
+    return yolo_error(
+        YOLO_ERR_LIMIT,
+        "%s: a symlink loop: following it leads back to %s (remove the link or point it elsewhere)",
+        frames[l].path, frames[k].path);
+}
+
+static yolo_status list_disk(walk_frame *frames, int depth, strlist *out) {
+    const char *dir = frames[depth].path;
+    if (depth > LIST_MAX_DEPTH)
+        return yolo_error(YOLO_ERR_LIMIT, "%s: folders nested more than %d deep", dir, LIST_MAX_DEPTH);
+    for (int k = 0; k < depth; k++)
+        if (frames[k].dev == frames[depth].dev && frames[k].ino == frames[depth].ino)
+            return walk_loop(frames, k, depth);
     DIR *d = opendir(dir);
     if (!d) return yolo_error(YOLO_ERR_IO, "%s: %s", dir, strerror(errno));
     struct dirent *e;
@@ -291,13 +318,15 @@ static yolo_status list_disk(const char *dir, strlist *out, int depth) {
             st = yolo_nomem();
             break;
         }
+        struct stat sb;
         int kind = e->d_type == DT_DIR ? 2 : e->d_type == DT_REG ? 1 : 0;
-        if (e->d_type == DT_UNKNOWN || e->d_type == DT_LNK) {
-            struct stat sb;
+        if (kind == 2 || e->d_type == DT_UNKNOWN || e->d_type == DT_LNK)
             kind = stat(p, &sb) == 0 ? (S_ISDIR(sb.st_mode) ? 2 : S_ISREG(sb.st_mode) ? 1 : 0) : 0;
-        }
         if (kind == 2) {
-            st = list_disk(p, out, depth + 1);
+            struct stat lb;
+            frames[depth + 1] =
+                (walk_frame){sb.st_dev, sb.st_ino, p, lstat(p, &lb) == 0 && S_ISLNK(lb.st_mode)};
+            st = list_disk(frames, depth + 1, out);
             free(p);
         } else if (kind == 1) {
             if (strlist_push(out, p)) st = yolo_nomem();
@@ -308,9 +337,17 @@ static yolo_status list_disk(const char *dir, strlist *out, int depth) {
     return st;
 }
 
+static yolo_status list_disk_tree(const char *dir, strlist *out) {
+    walk_frame frames[LIST_MAX_DEPTH + 2] = {{.path = dir}};
+    struct stat sb;
+    if (stat(dir, &sb) != 0) return yolo_error(YOLO_ERR_IO, "%s: %s", dir, strerror(errno));
+    frames[0].dev = sb.st_dev, frames[0].ino = sb.st_ino;
+    return list_disk(frames, 0, out);
+}
+
 /* Every file under dir (recursively). */
 static yolo_status vfs_list(const dataset *ds, const char *dir, strlist *out) {
-    if (!ds->archive) return list_disk(dir, out, 0);
+    if (!ds->archive) return list_disk_tree(dir, out);
     bool top = strcmp(dir, ".") == 0;
     char *pre = top ? strdup("") : fmt_alloc("%s/", dir);
     if (!pre) return yolo_nomem();

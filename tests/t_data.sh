@@ -183,6 +183,18 @@ with zipfile.ZipFile('../hid.zip', 'w') as z:
 grep -E '^(train|val):' hidz.out | cmp -s - hid.want && ! grep -q warning hidz.out &&
     ok "hidden files in an archive are not images" || fail "hidden files in a zip: $(grep -E 'train:|warning' hidz.out | head -3 | tr '\n' '|')"
 
+# ---- a symlink loop in a split folder (Ultralytics' glob follows links, listing the images again at every
+# turn): one error naming the link (it said "folders nested too deep"), at once even when two links in a
+# folder would make 2^64 paths; real depth keeps its own message
+mkdir -p sl && cp -r det/images det/labels det/data.yaml sl/ && rm -f sl/labels/*.cache && ln -s .. sl/images/train/up
+check_fails "a symlink loop: one line naming the link" 1 '^yolo-data: sl/images/train/up: a symlink loop: following it leads back to sl/images/train \(remove the link' \
+    "$D" sl/data.yaml --split train -o x.bin
+rm sl/images/train/up && ln -s . sl/images/train/a && ln -s . sl/images/train/b
+check_fails "two links to their own folder: the first named" 1 'sl/images/train/[ab]: a symlink loop: following it leads back to sl/images/train \(' \
+    timeout 10 "$D" sl/data.yaml --split train -o x.bin
+rm sl/images/train/a sl/images/train/b && d=sl/images/train && for k in $(seq 65); do d=$d/d; done && mkdir -p $d
+check_fails "folders really nested 65 deep: the depth limit" 1 'sl/images/train(/d)+: folders nested more than 64 deep$' "$D" sl/data.yaml --split train -o x.bin
+
 # ---- show: a JPEG grid of augmented samples
 check "show: writes a grid" "$D" show det/data.yaml -o grid.jpg --imgsz 64 --n 4
 if [ "$(head -c 3 grid.jpg | od -An -tx1 | tr -d ' ')" = "ffd8ff" ]; then ok "show: the grid is a JPEG"; else fail "show: not a JPEG"; fi
