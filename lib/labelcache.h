@@ -13,7 +13,9 @@
 #include "yolo/sample.h"
 #include "yolo/status.h"
 
-#define LABELCACHE_VERSION "yolo-data labels 1"
+/* A new version when the checks of a label file change, so that caches made by the old checks are rebuilt
+ * (2: numbers are read as Python's float() reads them; hex such as 0x1 was a number). */
+#define LABELCACHE_VERSION "yolo-data labels 2"
 
 enum { LABELCACHE_OK = 0, LABELCACHE_EMPTY = 1, LABELCACHE_MISSING = 2, LABELCACHE_CORRUPT = 3 };
 

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* Bounds against hostile label files. */
 #define MAX_ROWS (1 << 20)
@@ -51,16 +52,44 @@ static int is_space(char c) {
     return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f';
 }
 
-/* Tokens parse as Python's float() would; the reason names the first offending token. */
+static bool is_digit(char c) {
+    return c >= '0' && c <= '9';
+}
+
+/* A token as Ultralytics reads it (numpy's float32 of the string, which is Python's float()): a decimal
+ * number with an optional sign, point and exponent, and '_' only between two digits, or inf, infinity or
+ * nan in any case. strtod alone also takes what Python refuses: hex (0x1 read as class 1, 0x1p-3) and
+ * nan(...). 1: a number; 0: not one; -1: not finite (Ultralytics reads it, then fails the file's checks).
+ */
 static int parse_float(const char *tok, size_t n, float *out) {
-    char buf[64];
+    char buf[256];
+    size_t k = 0, b = 0;
     if (n == 0 || n >= sizeof buf) return 0;
-    memcpy(buf, tok, n);
-    buf[n] = 0;
-    char *end;
-    double d = strtod(buf, &end);
-    if (*end || end == buf) return 0;
-    if (!isfinite(d)) return 0;
+    if (tok[0] == '+' || tok[0] == '-') buf[b++] = tok[k++];
+    static const char *const words[] = {"inf", "infinity", "nan"};
+    for (size_t w = 0; w < sizeof words / sizeof *words; w++)
+        if (n - k == strlen(words[w]) && strncasecmp(tok + k, words[w], n - k) == 0) return -1;
+    int mant = 0, expo = 0;
+    bool point = false, in_exp = false;
+    for (; k < n; k++) {
+        char c = tok[k];
+        if (is_digit(c))
+            *(in_exp ? &expo : &mant) += 1;
+        else if (c == '_' && k > 0 && is_digit(tok[k - 1]) && k + 1 < n && is_digit(tok[k + 1]))
+            continue;
+        else if (c == '.' && !point && !in_exp)
+            point = true;
+        else if ((c == 'e' || c == 'E') && mant && !in_exp) {
+            in_exp = true;
+            if (k + 1 < n && (tok[k + 1] == '+' || tok[k + 1] == '-')) buf[b++] = c, c = tok[++k];
+        } else
+            return 0;
+        buf[b++] = c;
+    }
+    if (!mant || (in_exp && !expo)) return 0;
+    buf[b] = 0;
+    double d = strtod(buf, NULL);
+    if (!isfinite(d)) return -1;
     *out = (float)d;
     return 1;
 }
@@ -130,10 +159,9 @@ yolo_status labels_parse(const char *text, size_t len, int nc, sample *out, labe
                 }
             }
             float v;
-            if (!parse_float(text + a, q - a, &v)) {
-                int shown = (int)(q - a > 40 ? 40 : q - a);
-                CORRUPT("could not convert string to float: '%.*s'", shown, text + a);
-            }
+            int ok = parse_float(text + a, q - a, &v), shown = (int)(q - a > 40 ? 40 : q - a);
+            if (ok == 0) CORRUPT("could not convert string to float: '%.*s'", shown, text + a);
+            if (ok < 0) CORRUPT("label value '%.*s' is not a finite number", shown, text + a);
             if ((r = table_push(&t, v))) {
                 if (r == -2) CORRUPT("label file too large");
                 NOMEM();

@@ -94,6 +94,13 @@ grep -q 'labels: 5 found, 1 missing, 1 empty' check.txt && ok "labels found/miss
 if [ "$(grep -c '"i"' bad.jsonl)" -eq 6 ] && grep -q '"trailer"' bad.jsonl; then ok "the 6 good samples still stream"; else fail "bad dataset stream: $(tail -1 bad.jsonl)"; fi
 [ "$(grep -c 'warning: .*train_0000' warn.txt)" -eq 7 ] && ok "streaming prints one warning per bad file" || fail "warnings: $(cat warn.txt | head -3)"
 
+# a hex class id is no number for Ultralytics (numpy reads labels as Python's float() does): the file is
+# corrupt, the image skipped with a warning (strtod read 0x1 as class 1)
+mkdir -p hx && cp -r det/images det/labels det/data.yaml hx/ && rm -f hx/labels/*.cache && echo "0x1 0.5 0.5 0.1 0.1" >hx/labels/train/train_00000.txt
+check_out "a hex class id: the image is corrupt, one warning" \
+    "train_00000.png: ignoring corrupt image/label: could not convert string to float: '0x1'" "$D" check hx/data.yaml
+grep -q '^train: 11 images, 0 backgrounds, 1 corrupt' "$T/out" && ok "... and skipped" || fail "hex: $(grep '^train' "$T/out")"
+
 # ---- the label cache
 "$D" check bad/data.yaml | grep -q 'train.yolo.cache (used)' && ok "cache reused" || fail "cache not reused"
 cp det/images/train/train_00009.png bad/images/train/new.png

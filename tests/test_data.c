@@ -197,6 +197,21 @@ static labels_verdict parse(const char *text, int nc, sample *s, char *msg) {
     return v;
 }
 
+/* The tokens as a box's x: NULL reason: each must read as 0.5; else each must make the file corrupt with
+ * that reason. Returns how many did not (named in comments). */
+static int x_tokens(const char *const *tok, size_t n, sample *s, const char *reason) {
+    char row[64], msg[256];
+    int bad = 0;
+    for (size_t k = 0; k < n; k++) {
+        snprintf(row, sizeof row, "0 %s 0.5 0.1 0.1\n", tok[k]);
+        labels_verdict v = parse(row, 4, s, msg);
+        bool as_wanted =
+            reason ? v == LABELS_CORRUPT && strstr(msg, reason) : v == LABELS_OK && s->boxes[0] == 0.5f;
+        if (!as_wanted) bad++, printf("# %s: %s\n", tok[k], v == LABELS_OK ? "read" : msg);
+    }
+    return bad;
+}
+
 static void test_labels(void) {
     sample s;
     sample_init(&s);
@@ -230,6 +245,25 @@ static void test_labels(void) {
     CHECK1(parse("0 0.5 x 0.2 0.2\n", 4, &s, msg) == LABELS_CORRUPT &&
                strstr(msg, "could not convert string to float: 'x'"),
            "not a number: %s", msg);
+    /* Numbers as Ultralytics reads them (numpy's float32 of the text, i.e. Python's float()); the verdicts
+     * were taken from Python 3.11: strtod took hex, so "0x1" was class 1 */
+    CHECK1(parse("0x1 0.5 0.5 0.1 0.1\n", 4, &s, msg) == LABELS_CORRUPT &&
+               strstr(msg, "could not convert string to float: '0x1'"),
+           "hex class id: not a number: %s", msg);
+    static const char *const half[] = {".5",     "5e-1",   "5E-1",      "+0.5",  "0.5_0",
+                                       "5_0e-2", "500e-3", "0.000_5e3", "5.e-1", "50e-0_2"};
+    static const char *const nonum[] = {"0x1p-1", "0X.8p0", "0.5f", "5e",      "e-1",  "_0.5",
+                                        "0.5_",   "0__5",   "0._5", "5_e-1",   "0,5",  "--0.5",
+                                        "nan(1)", ".",      "1e+",  "0.5e1.0", "0x.8", "5e_1"};
+    static const char *const nonfinite[] = {"nan", "-NaN", "+nan", "inf", "Infinity", "-inf", "INF", "1e999"};
+#define N_OF(a) (sizeof a / sizeof *a)
+    CHECK(x_tokens(half, N_OF(half), &s, NULL) == 0,
+          "Python's decimal forms of 0.5 (sign, exponent, '_' between digits) are read");
+    CHECK(x_tokens(nonum, N_OF(nonum), &s, "could not convert") == 0,
+          "what Python's float() refuses (hex, stray '_', suffixes, nan(...)) is not a number");
+    CHECK(x_tokens(nonfinite, N_OF(nonfinite), &s, "is not a finite number") == 0,
+          "nan and inf make the file corrupt, as Ultralytics' checks of them do");
+#undef N_OF
     CHECK1(parse("2 0.5 0.5 0.2 0.2\n1 0.1 0.1 0.1 0.1\n2 0.5 0.5 0.2 0.2\n", 4, &s, msg) == LABELS_OK &&
                s.n == 2 && strcmp(msg, "1 duplicate labels removed") == 0 && s.cls[0] == 1 && s.cls[1] == 2,
            "duplicate rows removed, sorted like numpy.unique: %s", msg);
