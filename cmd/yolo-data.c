@@ -55,6 +55,8 @@ static const char USAGE[] =
     "  --root DIR        the dataset root, whatever data.yaml's path: says (what a run recorded)\n"
     "  -o FILE           write to FILE instead of stdout\n"
     "  -q, --quiet       no warnings about bad files on stderr\n"
+    "  --quiet-known     none about bad files the label cache already held (unchanged since an earlier\n"
+    "                    epoch named them: the yolo loop's epochs after its first), nor the caching note\n"
     "  KEY=VALUE         augmentation hyper-parameters with Ultralytics' names (mosaic=0 fliplr=0.5 ...)\n"
     "  fraction=F        train only: the first round(F * images) files of the sorted list (0 < F <= 1)\n"
     "list prints the usable images of a split (default train), one a line, relative to the dataset root\n"
@@ -259,7 +261,7 @@ static int cmd_stream(int argc, char **argv) {
     pipeline_opts_default(&src.o);
     src.o.split = NULL;
     pipeline_opts *so = &src.o;
-    bool quiet = false;
+    bool quiet = false, quiet_known = false;
     double fraction = 1;
     for (int k = 1; k < argc; k++) {
         const char *a = argv[k];
@@ -299,6 +301,8 @@ static int cmd_stream(int argc, char **argv) {
             so->rect = true;
         else if (!strcmp(a, "--quiet") || !strcmp(a, "-q"))
             quiet = true;
+        else if (!strcmp(a, "--quiet-known"))
+            quiet_known = true;
         else
             return usage_error("unexpected argument '%s'", a);
     }
@@ -328,7 +332,8 @@ static int cmd_stream(int argc, char **argv) {
         return fail(st);
     }
     const dataset_report *rep = dataset_split_report(sp);
-    if (!quiet) dataset_report_warn(rep, stderr, TOOL, o.split);
+    if (!quiet && !(quiet_known && dataset_report_known(rep)))
+        dataset_report_warn(rep, stderr, TOOL, o.split);
     pipeline *p = NULL;
     st = pipeline_open(ds, sp, &o, &p);
     if (!st && o.cache_disk && dataset_split_count(sp) && access(dataset_split_file(sp, 0), W_OK | R_OK))
@@ -336,7 +341,7 @@ static int cmd_stream(int argc, char **argv) {
                         "cache=disk keeps decoded images beside the image files, and %s's are not "
                         "files that can be written beside (an archive, or read-only); use cache=ram",
                         data);
-    if (!st && src.cache && !quiet)
+    if (!st && src.cache && !quiet && !quiet_known)
         fprintf(stderr, "%s: caching the %s images (%.1f MB %s)\n", TOOL, o.split,
                 (double)pipeline_cache_bytes(p) / 1e6, o.cache_disk ? "on disk" : "of RAM");
     FILE *f = stdout;

@@ -45,6 +45,8 @@ static const char USAGE[] =
     "  --stop-after N    stop after N batches, saving the position (the next stream starts --from it)\n"
     "  --val FILE        validate on this val stream instead of building it from the dataset\n"
     "  --no-lock         do not lock the run folder (the caller holds it; see YOLO_LOCK_FD)\n"
+    "  --quiet-known     no warnings about bad val files that the label cache already held (unchanged\n"
+    "                    since an earlier epoch named them: the yolo loop's epochs after its first)\n"
     "  --serve SOCKET    load libtorch once and run each yolo-train-epoch-client call in a fresh\n"
     "                    process forked from here, until stdin is closed (the yolo loop does this)\n"
     "\n"
@@ -148,6 +150,8 @@ static int parse(int argc, char **argv, cli *c) {
             c->o.val_stream = argv[++i];
         } else if (!strcmp(s, "--no-lock")) {
             c->no_lock = true;
+        } else if (!strcmp(s, "--quiet-known")) {
+            c->o.quiet_known = true;
         } else if (!strcmp(s, "--world")) {
             if (!next || !cli_parse_int(next, 1, 1 << 20, &c->d.world))
                 return usage_error("--world needs a number of processes, not '%s'", next);

@@ -1654,6 +1654,9 @@ void dataset_split_free(dataset_split *sp) {
 const dataset_report *dataset_split_report(const dataset_split *sp) {
     return &sp->rep;
 }
+bool dataset_report_known(const dataset_report *r) {
+    return r->from_cache;
+}
 void dataset_report_warn(const dataset_report *r, FILE *f, const char *who, const char *split) {
     for (int k = 0; k < r->n_msgs; k++)
         fprintf(f, "%s: warning: %s\n", who, r->msgs[k]);

@@ -113,9 +113,11 @@ static yolo_status open_val_split(const trainer *t, int epoch, int bs, val_input
     }
     dataset_load_opts lo = {.workers = t->threads, .no_cache = false};
     if ((st = dataset_split_load(in->ds, split, &lo, &in->sp)) != YOLO_OK) return st;
-    /* the files it skips, as yolo-data names those of the train split (once: rank 0) */
-    if (t->o.log && t->rank == 0)
-        dataset_report_warn(dataset_split_report(in->sp), t->o.log, "yolo-train-epoch", split);
+    /* the files it skips, as yolo-data names those of the train split (once: rank 0; the yolo loop's
+     * later epochs only those changed since the first) */
+    const dataset_report *rep = dataset_split_report(in->sp);
+    if (t->o.log && t->rank == 0 && !(t->o.quiet_known && dataset_report_known(rep)))
+        dataset_report_warn(rep, t->o.log, "yolo-train-epoch", split);
     pipeline_opts po;
     pipeline_opts_default(&po);
     po.task = t->task;

@@ -112,6 +112,14 @@ head -c 50 bad/labels/train.yolo.cache >x && mv x bad/labels/train.yolo.cache
 grep -q 'damaged cache, rebuilt' check3.txt && grep -q '^train: 7 images' check3.txt && ok "a damaged cache is rebuilt" || fail "damaged cache: $(grep cache check3.txt)"
 ls bad/labels/*.tmp.* >/dev/null 2>&1 && fail "temporary cache files left" || ok "no temporary cache files left"
 
+# --quiet-known (the yolo loop's epochs after its first): bad files the label cache held were named by an
+# earlier epoch and are not named again; once a file changes, the split is scanned again and all are named
+mkdir -p qk && cp -r det/images det/labels det/data.yaml qk/ && rm -f qk/labels/*.cache && echo "0 0.5 0.5 0.2" >qk/labels/train/train_00001.txt
+qk() { "$D" qk/data.yaml --split train --imgsz 64 --quiet-known -o x.bin 2>&1 | grep -c 'warning\|skipped'; }
+[ "$(qk)" = 2 ] && [ "$(qk)" = 0 ] && ok "--quiet-known: named when scanned, not when the label cache holds them" || fail "--quiet-known with the cache"
+echo "-1 0.5 0.5 0.2 0.2" >qk/labels/train/train_00002.txt
+[ "$(qk)" = 3 ] && ok "--quiet-known: a file changed since: all named again" || fail "--quiet-known after a change: $("$D" qk/data.yaml --split train --quiet-known -o x.bin 2>&1 | tr '\n' '|')"
+
 # ---- data.yaml errors: one line naming the key
 mkdir -p y && cp -r det/images det/labels y/
 printf 'path: .\ntrain: images/train\nval: [images/val\nnames: [a]\n' >y/bad.yaml

@@ -136,6 +136,25 @@ rc=$?
 [ $rc = 0 ] && grep -qx "yolo-eval: warning: fv/images/val/$v: ignoring corrupt image/label: empty image file" V/w.err &&
     grep -qx "yolo-eval: val: 4 images, 1 corrupt skipped" V/w.err && grep -Eq '^ +all +3 ' V/w.out V/w.err &&
     ok "yolo val: a damaged val image is named and skipped, 3 images validated" || fail "val warning in yolo val (exit $rc): $(head -4 V/w.err | tr '\n' '|')"
+# a truncated train JPEG and an empty val PNG over 3 epochs: each named once per invocation, as Ultralytics
+# names them when it builds the dataset (every epoch's yolo-data and trainer named them again); a resume
+# names them once more
+mkdir -p W && cd W && yolo-data fashion --task detect --out fj --train 8 --val 4 --imgsz 64 --jpeg >/dev/null 2>&1 &&
+    j=fj/images/train/$(ls fj/images/train | head -1) && head -c 300 "$j" >t.jpg && mv t.jpg "$j" &&
+    v=fj/images/val/$(ls fj/images/val | head -1) && rm "$v" && : >"${v%.jpg}.png" || fail "making the W dataset"
+wt=(model=$T/tiny.yaml imgsz=64 batch=4 workers=1 plots=false name=w)
+warns() { grep -E "$1: (warning|(train|val): .* skipped)" "$2" | sort | uniq -c | awk '{ print $1 }' | tr '\n' ' '; }
+env -u YOLO_LABEL_CACHE yolo detect train data=fj/data.yaml epochs=3 "${wt[@]}" >w.out 2>w.err
+rc=$?
+[ $rc = 0 ] && [ "$(warns yolo-data w.err)" = "1 1 " ] && [ "$(warns yolo-train-epoch w.err)" = "1 1 " ] &&
+    ok "3 epochs: the bad train and val files are named once each (with one count line each)" ||
+    fail "warnings over 3 epochs (exit $rc): $(grep -E 'warning|skipped' w.err | sort | uniq -c | tr '\n' '|')"
+env -u YOLO_LABEL_CACHE yolo detect train resume model=runs/detect/w/weights/last.pt epochs=2 >r.out 2>r.err
+rc=$?
+[ $rc = 0 ] && [ "$(warns yolo-data r.err)" = "1 1 " ] && [ "$(warns yolo-train-epoch r.err)" = "1 1 " ] &&
+    ok "a resume for 2 more epochs names them once again" ||
+    fail "warnings of the resume (exit $rc): $(grep -E 'warning|skipped' r.err | sort | uniq -c | tr '\n' '|')"
+cd "$T"
 # a segment model on a dataset of boxes: Ultralytics' error, said as a way out
 (cd V && yolo segment train data=fv/data.yaml epochs=1 model=yolov8n-seg.yaml imgsz=64 batch=4 workers=1 plots=false name=s >s.out 2>s.err)
 rc=$?

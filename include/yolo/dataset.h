@@ -104,6 +104,11 @@ typedef struct {
     char *cache_note;      /* why the cache was rebuilt or could not be written, or NULL */
 } dataset_report;
 
+/* Whether the report's warnings were already shown by an earlier epoch of the same run: they came from
+ * the label cache (written by that epoch's scan), so no file changed since. The yolo loop's epochs after
+ * its first pass --quiet-known; a file that changed is scanned again and named again. */
+bool dataset_report_known(const dataset_report *r);
+
 /* Lists, checks and caches one split. Corrupt files are reported, not errors; errors are for a split that
  * is missing or empty of images, or I/O failures. */
 yolo_status dataset_split_load(dataset *ds, const char *split, const dataset_load_opts *opts,

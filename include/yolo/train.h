@@ -32,6 +32,7 @@ typedef struct {
     const char *data;   /* resume: the run's dataset found elsewhere (same class names), or NULL */
     const char *val_stream; /* a validation stream file instead of building one from the dataset */
     FILE *log;              /* progress and notes (stderr); NULL: silent */
+    bool quiet_known;       /* no warnings about bad val files the label cache held (dataset_report_known) */
     /* set (by a signal handler) to stop after the current batch, saving the position like stop_after */
     volatile sig_atomic_t *interrupt;
     bool bar;     /* redraw one progress line (a terminal) instead of one line per batch */
