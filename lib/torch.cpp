@@ -276,7 +276,18 @@ extern "C" bool torch_set_conv_onednn(bool on) {
 
 extern "C" yolo_status torch_set_threads(int n) {
     if (n < 1) return yolo_error(YOLO_ERR_USAGE, "threads: %d is not a positive thread count", n);
-    return guard("set threads", [&] { at::set_num_threads(n); });
+    // Not at::set_num_threads: it also recreates libtorch's second pool (pthreadpool, used only by
+    // its mobile kernels, none of which run here), whose fresh threads spin for tens of milliseconds
+    // each time, and ATen calls it again from the first parallel region of each new thread: at 2
+    // threads that took 25-40 ms off the cores in every epoch's start. ATen takes an unset count from
+    // OMP_NUM_THREADS (its lazy set-up in each thread), so setting both gives it the same count.
+    static void (*omp_set)(int) = reinterpret_cast<void (*)(int)>(dlsym(RTLD_DEFAULT, "omp_set_num_threads"));
+    if (!omp_set) return guard("set threads", [&] { at::set_num_threads(n); });
+    char v[16];
+    snprintf(v, sizeof v, "%d", n);
+    if (setenv("OMP_NUM_THREADS", v, 1) != 0) return yolo_nomem();
+    omp_set(n);
+    return YOLO_OK;
 }
 
 extern "C" int torch_threads(void) {
