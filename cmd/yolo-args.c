@@ -319,11 +319,22 @@ static void print_keys_of(const char *name, arg_place place, const char *except)
     printf("'\n");
 }
 
+/* mode=val is the mode as the word val is (Ultralytics reads both): ignored, it trained instead. */
+static int mode_key(cmdline *c) {
+    if (!given(c, "mode")) return 0;
+    const char *m = yv_get_str(c->given, "mode");
+    if (c->mode && strcmp(c->mode, m))
+        return yolo_error(YOLO_ERR_USAGE, "two modes given (%s, mode=%s)", c->mode, m), usage();
+    c->mode = m;
+    return 0;
+}
+
 static int cmd_parse(int argc, char **argv) {
     cmdline c = {.doc = yv_doc_new()};
     c.given = c.doc ? yv_new_dict(c.doc) : NULL;
     if (!c.given) return yolo_report("yolo", yolo_nomem());
     int rc = parse_words(&c, argc, argv);
+    if (!rc) rc = mode_key(&c);
     if (!rc && !c.mode) {
         fprintf(stderr, "yolo: no mode given, using 'train'\n");
         c.mode = "train";

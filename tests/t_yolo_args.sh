@@ -125,6 +125,12 @@ check_fails "resume=A.pt model=B.pt: two checkpoints" 2 "^yolo: resume=a.pt and 
 check_fails "val of Ultralytics' pretrained weights, not here: they are never downloaded" 2 \
     "^yolo: model=yolov8n.pt: no such checkpoint here \(Ultralytics downloads its pretrained weights; yolo-tools never downloads: put yolov8n.pt in this folder, or train from scratch with a model YAML such as model=yolov8n.yaml\)$" \
     yolo-args parse detect val model=yolov8n.pt
+# mode= and task= are Ultralytics' too: yolo mode=val model=... validated nothing, it trained a new run
+: >m.pt
+yolo-args parse mode=val model=m.pt >mv.out 2>mv.err && grep -qx 'MODE=val' mv.out && [ ! -s mv.err ] &&
+    ok "mode=val is the val mode, as the word val is" || fail "mode=val: $(grep MODE mv.out; cat mv.err)"
+check_fails "a mode word and another mode= are two modes" 2 "^yolo: two modes given \(train, mode=val\)$" \
+    yolo-args parse train mode=val model=m.pt
 check_fails "predict of a missing checkpoint in a folder" 2 "^yolo: model=runs/x/best.pt: no such checkpoint$" \
     yolo-args parse detect predict model=runs/x/best.pt source=a.jpg
 # the model's task wins, as in Ultralytics: none given, it is taken; a task word that disagrees is
