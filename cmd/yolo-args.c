@@ -29,9 +29,15 @@ static const char *const USAGE =
     "       yolo-args keys [--man]                the table: key, type, default, fate, resume, place, note\n"
     "                                             (--man: as yolo(1)'s KEYS section)\n";
 
+/* While the keys of a cfg= file are read, its name, so that their errors say where they come from. */
+static const char *cfg_origin;
+
 /* Usage errors of the yolo command line are the yolo command's: "yolo: ..." and exit 2. */
 static int usage(void) {
-    fprintf(stderr, "yolo: %s\n", yolo_last_error());
+    if (cfg_origin)
+        fprintf(stderr, "yolo: cfg=%s: %s\n", cfg_origin, yolo_last_error());
+    else
+        fprintf(stderr, "yolo: %s\n", yolo_last_error());
     return YOLO_EXIT_USAGE;
 }
 
@@ -67,6 +73,8 @@ typedef struct {
     yv *given;               /* key -> parsed value, in command-line order */
     const char *resume_from; /* resume=PATH: the checkpoint, as model= would name it */
     bool task_given;         /* a task word or task= (else detect, until the model says otherwise) */
+    const char *cfg;         /* cfg=FILE */
+    bool cfg_task, cfg_mode; /* task: and mode: came from it (a word on the command line wins) */
 } cmdline;
 
 /* The value as the command line (and args.yaml) writes it. */
@@ -119,7 +127,13 @@ static int word(cmdline *c, const char *t) {
     if (!strcmp(t, "pose") || !strcmp(t, "obb"))
         return yolo_error(YOLO_ERR_USAGE, "task '%s' is not supported (detect, segment and classify are)", t),
                usage();
-    if (!strcmp(t, "export") || !strcmp(t, "track") || !strcmp(t, "benchmark"))
+    if (!strcmp(t, "export"))
+        return yolo_error(YOLO_ERR_USAGE,
+                          "mode 'export' is not supported (train, val and predict are; yolo-ckpt export "
+                          "MODEL.pt -o OUT.pt writes weights that PyTorch and Ultralytics open, and "
+                          "Ultralytics exports those to ONNX and its other formats)"),
+               usage();
+    if (!strcmp(t, "track") || !strcmp(t, "benchmark"))
         return yolo_error(YOLO_ERR_USAGE, "mode '%s' is not supported (train, val and predict are)", t),
                usage();
     const arg_spec *s = args_find(t);
@@ -132,6 +146,49 @@ static int word(cmdline *c, const char *t) {
                       "'%s' is not a valid key, task or mode. Similar: '%s'. See 'yolo help'.", t,
                       args_nearest(t)),
            usage();
+}
+
+/* cfg=FILE (or --cfg=FILE), a word of the command line. */
+static bool is_cfg(const char *t) {
+    return !strncmp(t, "cfg=", 4) || !strncmp(t, "--cfg=", 6);
+}
+
+static int take_cfg(cmdline *c, const char *t) {
+    if (!is_cfg(t)) return 0;
+    const char *path = strchr(t, '=') + 1;
+    if (!*path) return yolo_error(YOLO_ERR_USAGE, "cfg= needs a file: cfg=FILE.yaml"), usage();
+    if (c->cfg) return yolo_error(YOLO_ERR_USAGE, "two cfg= files given (%s, %s)", c->cfg, path), usage();
+    yv *copy = yv_new_str(c->doc, path); /* (the words are freed once parsed) */
+    if (!copy) return yolo_report("yolo", yolo_nomem());
+    c->cfg = copy->str.s;
+    return 0;
+}
+
+/* Ultralytics' cfg=FILE: the keys of a YAML (its default.yaml, or a copy edited) as if given before the
+ * command line, whose keys and words then win. (Ultralytics lets the file replace the keys written
+ * before cfg= and the later ones override it; here the order of the words does not matter.) A key at
+ * its default or null is a key not given (a whole default.yaml changes nothing but its task: and mode:),
+ * and the file's own cfg: is ignored, as in Ultralytics. */
+static int read_cfg(cmdline *c, const char *path) {
+    yv *keys = NULL;
+    if (args_read_yaml(c->doc, path, NULL, 0, &keys) != YOLO_OK) return usage();
+    cfg_origin = path;
+    int rc = 0;
+    for (size_t i = 0; i < keys->dict.n && !rc; i++) {
+        const char *k = yv_as_str(keys->dict.keys[i]);
+        const yv *v = keys->dict.vals[i];
+        const arg_spec *spec = k ? args_find(k) : NULL;
+        bool word = k && (!strcmp(k, "task") || !strcmp(k, "mode")); /* they say which command it is */
+        if (!k || !strcmp(k, "cfg") || !v || v->kind == YV_NONE ||
+            (spec && !word && args_is_default(spec, v)))
+            continue;
+        char text[4096];
+        value_text(v, text, sizeof text);
+        rc = set_key(c, k, text);
+        c->cfg_task |= !strcmp(k, "task"), c->cfg_mode |= !strcmp(k, "mode");
+    }
+    cfg_origin = NULL;
+    return rc;
 }
 
 /* Ultralytics' grammar: TASK, MODE, key=value and bare bool keys; "k = v" is one argument. */
@@ -149,8 +206,12 @@ static int parse_words(cmdline *c, int argc, char **argv) {
             toks[n++] = strdup(a);
         }
     }
+    for (int i = 0; i < n && !rc; i++)
+        rc = take_cfg(c, toks[i]);
+    if (!rc && c->cfg) rc = read_cfg(c, c->cfg);
     for (int i = 0; i < n && !rc; i++) {
         char *t = toks[i];
+        if (is_cfg(t)) continue;
         if (!strcmp(t, "--json")) { /* predict: a line of JSON per image; val: the metrics */
             c->json = true;
             continue;
@@ -162,6 +223,7 @@ static int parse_words(cmdline *c, int argc, char **argv) {
         if (eq) {
             *eq = 0;
             rc = set_key(c, t, eq + 1);
+            c->cfg_task &= strcmp(t, "task") != 0, c->cfg_mode &= strcmp(t, "mode") != 0;
         } else {
             rc = word(c, t);
         }
@@ -334,6 +396,9 @@ static int cmd_parse(int argc, char **argv) {
     c.given = c.doc ? yv_new_dict(c.doc) : NULL;
     if (!c.given) return yolo_report("yolo", yolo_nomem());
     int rc = parse_words(&c, argc, argv);
+    /* a task or mode word wins over the cfg= file's task: and mode: */
+    if (c.task && c.cfg_task) yv_dict_del(c.given, "task");
+    if (c.mode && c.cfg_mode) yv_dict_del(c.given, "mode");
     if (!rc) rc = mode_key(&c);
     if (!rc && !c.mode) {
         fprintf(stderr, "yolo: no mode given, using 'train'\n");
@@ -351,6 +416,13 @@ static int cmd_parse(int argc, char **argv) {
         text_ends_with(yv_get_str(c.given, "model"), ".pt") && check_checkpoint(yv_get_str(c.given, "model")))
         rc = usage();
     bool resume = yv_is_truthy(yv_dict_get(c.given, "resume"));
+    if (!rc && resume && c.cfg)
+        rc = (yolo_error(
+                  YOLO_ERR_USAGE,
+                  "resume: cfg=%s: a resume takes the run's settings from its checkpoint (cfg= is for a "
+                  "new run; the keys that may change on resume are given alone)",
+                  c.cfg),
+              usage());
     if (!rc && !strcmp(c.mode, "train") && resume) rc = check_resume(&c);
     if (!rc && !strcmp(c.mode, "train") && !resume) {
         if (!given(&c, "model")) {

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <yaml.h>
 
 #include "yolo/ckpt.h"
 #include "yolo/ckptfmt.h"
@@ -159,7 +160,9 @@ static const arg_spec table[] = {
     WORK("auto_augment", ARG_CHOICE, "randaugment", 0, 0, "randaugment|autoaugment|augmix", true,
          ARG_AT_STREAM, "classify"),
     AUG("erasing", "0.4", 0, 0.9),
-    DENY("cfg", ARG_STR, N_, 0, 0, "cfg= (a YAML of overrides) is not supported: give the keys here"),
+    WORK("cfg", ARG_STR, N_, 0, 0, N_, false, ARG_AT_COMMAND,
+         "a YAML of key: value lines (Ultralytics' default.yaml, or a copy edited), read first: the command "
+         "line's keys and words win; not on resume"),
     DENY("tracker", ARG_STR, "botsort.yaml", 0, 0, "track mode is not supported"),
     /* ours */
     WORK("save_dir", ARG_STR, N_, 0, 0, N_, false, ARG_AT_COMMAND, "set by yolo: the run folder"),
@@ -589,5 +592,72 @@ yolo_status args_write_yaml(const char *path, const yv *args) {
     yolo_status st = args_yaml_text(args, NULL, &text, &len);
     if (st == YOLO_OK) st = ckpt_write_file_atomic(path, text, len);
     free(text);
+    return st;
+}
+
+/* ---- args.yaml (and yolo cfg=FILE) read back ---- */
+
+static yv *yaml_scalar(yv_doc *doc, const yaml_node_t *n) {
+    const char *s = (const char *)n->data.scalar.value;
+    if (n->data.scalar.style == YAML_SINGLE_QUOTED_SCALAR_STYLE ||
+        n->data.scalar.style == YAML_DOUBLE_QUOTED_SCALAR_STYLE)
+        return yv_new_str(doc, s);
+    if (!*s || !strcmp(s, "~") || !strcmp(s, "null") || !strcmp(s, "Null") || !strcmp(s, "NULL"))
+        return yv_new_none(doc);
+    return ckptfmt_parse_value(doc, s);
+}
+
+static yv *yaml_value(yv_doc *doc, yaml_document_t *d, yaml_node_t *n, int depth) {
+    if (!n || depth > 16) return yv_new_none(doc);
+    if (n->type == YAML_SCALAR_NODE) return yaml_scalar(doc, n);
+    if (n->type == YAML_SEQUENCE_NODE) {
+        yv *l = yv_new_list(doc);
+        for (yaml_node_item_t *it = n->data.sequence.items.start; l && it < n->data.sequence.items.top;
+             it++) {
+            yv *c = yaml_value(doc, d, yaml_document_get_node(d, *it), depth + 1);
+            if (!c || yv_seq_push(doc, l, c) != YOLO_OK) return NULL;
+        }
+        return l;
+    }
+    yv *m = yv_new_dict(doc);
+    for (yaml_node_pair_t *p = n->data.mapping.pairs.start; m && p < n->data.mapping.pairs.top; p++) {
+        yaml_node_t *k = yaml_document_get_node(d, p->key);
+        if (!k || k->type != YAML_SCALAR_NODE) continue;
+        yv *c = yaml_value(doc, d, yaml_document_get_node(d, p->value), depth + 1);
+        if (!c || yv_dict_set(doc, m, (const char *)k->data.scalar.value, c) != YOLO_OK) return NULL;
+    }
+    return m;
+}
+
+/* args.yaml from f (named path in messages). */
+static yolo_status parse_args_yaml(yv_doc *doc, FILE *f, const char *path, yv **out) {
+    yaml_parser_t p;
+    yaml_document_t d;
+    yaml_parser_initialize(&p);
+    yaml_parser_set_input_file(&p, f);
+    yolo_status st = YOLO_OK;
+    if (!yaml_parser_load(&p, &d)) {
+        st = yolo_error(YOLO_ERR_FORMAT, "%s:%zu: not valid YAML (%s)", path, p.problem_mark.line + 1,
+                        p.problem ? p.problem : "parse error");
+        yaml_parser_delete(&p);
+        return st;
+    }
+    yaml_node_t *root = yaml_document_get_root_node(&d);
+    if (!root || root->type != YAML_MAPPING_NODE) {
+        st = yolo_error(YOLO_ERR_FORMAT, "%s: not a mapping of training arguments (key: value lines)", path);
+    } else {
+        *out = yaml_value(doc, &d, root, 0);
+        if (!*out) st = yolo_nomem();
+    }
+    yaml_document_delete(&d);
+    yaml_parser_delete(&p);
+    return st;
+}
+
+yolo_status args_read_yaml(yv_doc *doc, const char *path, const void *data, size_t len, yv **out) {
+    FILE *f = data ? fmemopen((void *)data, len ? len : 1, "rb") : fopen(path, "rb");
+    if (!f) return yolo_error(YOLO_ERR_IO, "%s: cannot open (%s)", path, strerror(errno));
+    yolo_status st = parse_args_yaml(doc, f, path, out);
+    fclose(f);
     return st;
 }

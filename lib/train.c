@@ -213,7 +213,7 @@ yolo_status train_new(const char *args_yaml, const stream_header *hdr, const tra
     void *shared = NULL; /* rank 0's args.yaml, on every rank */
     size_t shared_len = 0;
     if (t->world > 1) YOLO_TRY(train_dist_share_file(t, args_yaml, &shared, &shared_len));
-    YOLO_TRY(train_args_read_yaml(t->doc, args_yaml, shared, shared_len, &t->args));
+    YOLO_TRY(args_read_yaml(t->doc, args_yaml, shared, shared_len, &t->args));
     t->results = yv_new_dict(t->doc);
     t->metrics = yv_new_dict(t->doc);
     if (!t->results || !t->metrics) YOLO_TRY(yolo_nomem());

@@ -4,78 +4,13 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
-#include <yaml.h>
 
 #include "yolo/args.h"
 #include "yolo/ckptfmt.h"
-
-static yv *yaml_scalar(yv_doc *doc, const yaml_node_t *n) {
-    const char *s = (const char *)n->data.scalar.value;
-    if (n->data.scalar.style == YAML_SINGLE_QUOTED_SCALAR_STYLE ||
-        n->data.scalar.style == YAML_DOUBLE_QUOTED_SCALAR_STYLE)
-        return yv_new_str(doc, s);
-    if (!*s || !strcmp(s, "~") || !strcmp(s, "null") || !strcmp(s, "Null") || !strcmp(s, "NULL"))
-        return yv_new_none(doc);
-    return ckptfmt_parse_value(doc, s);
-}
-
-static yv *yaml_value(yv_doc *doc, yaml_document_t *d, yaml_node_t *n, int depth) {
-    if (!n || depth > 16) return yv_new_none(doc);
-    if (n->type == YAML_SCALAR_NODE) return yaml_scalar(doc, n);
-    if (n->type == YAML_SEQUENCE_NODE) {
-        yv *l = yv_new_list(doc);
-        for (yaml_node_item_t *it = n->data.sequence.items.start; l && it < n->data.sequence.items.top;
-             it++) {
-            yv *c = yaml_value(doc, d, yaml_document_get_node(d, *it), depth + 1);
-            if (!c || yv_seq_push(doc, l, c) != YOLO_OK) return NULL;
-        }
-        return l;
-    }
-    yv *m = yv_new_dict(doc);
-    for (yaml_node_pair_t *p = n->data.mapping.pairs.start; m && p < n->data.mapping.pairs.top; p++) {
-        yaml_node_t *k = yaml_document_get_node(d, p->key);
-        if (!k || k->type != YAML_SCALAR_NODE) continue;
-        yv *c = yaml_value(doc, d, yaml_document_get_node(d, p->value), depth + 1);
-        if (!c || yv_dict_set(doc, m, (const char *)k->data.scalar.value, c) != YOLO_OK) return NULL;
-    }
-    return m;
-}
-
-/* args.yaml from f (named path in messages). */
-static yolo_status parse_args_yaml(yv_doc *doc, FILE *f, const char *path, yv **out) {
-    yaml_parser_t p;
-    yaml_document_t d;
-    yaml_parser_initialize(&p);
-    yaml_parser_set_input_file(&p, f);
-    yolo_status st = YOLO_OK;
-    if (!yaml_parser_load(&p, &d)) {
-        st = yolo_error(YOLO_ERR_FORMAT, "%s:%zu: not valid YAML (%s)", path, p.problem_mark.line + 1,
-                        p.problem ? p.problem : "parse error");
-        yaml_parser_delete(&p);
-        return st;
-    }
-    yaml_node_t *root = yaml_document_get_root_node(&d);
-    if (!root || root->type != YAML_MAPPING_NODE) {
-        st = yolo_error(YOLO_ERR_FORMAT, "%s: not a mapping of training arguments (key: value lines)", path);
-    } else {
-        *out = yaml_value(doc, &d, root, 0);
-        if (!*out) st = yolo_nomem();
-    }
-    yaml_document_delete(&d);
-    yaml_parser_delete(&p);
-    return st;
-}
-
-yolo_status train_args_read_yaml(yv_doc *doc, const char *path, const void *data, size_t len, yv **out) {
-    FILE *f = data ? fmemopen((void *)data, len ? len : 1, "rb") : fopen(path, "rb");
-    if (!f) return yolo_error(YOLO_ERR_IO, "%s: cannot open (%s)", path, strerror(errno));
-    yolo_status st = parse_args_yaml(doc, f, path, out);
-    fclose(f);
-    return st;
-}
 
 /* Fills the arguments this engine reads with Ultralytics' defaults where args.yaml lacks them, so that
  * the checkpoint states every value the run used. */

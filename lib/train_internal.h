@@ -96,8 +96,6 @@ yolo_status train_build_optimizer(trainer *t, optim_kind kind, double lr, double
 yolo_status train_build_ema(trainer *t);
 
 /* train_args.c: train_args and the settings read from them */
-/* args.yaml at path, or its bytes when data is not NULL (path names it in messages). */
-yolo_status train_args_read_yaml(yv_doc *doc, const char *path, const void *data, size_t len, yv **out);
 yolo_status train_args_defaults(yv_doc *doc, yv *args);
 yolo_status train_load_settings(trainer *t);
 yolo_status train_apply_process_opts(trainer *t);

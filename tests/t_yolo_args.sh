@@ -66,7 +66,7 @@ other() {
 }
 bad=0 n_works=0 n_refused=0 n_display=0
 while IFS=$'\t' read -r key type def fate resume place note; do
-    case $key in mode | task | resume | data | model | device | save_dir) continue ;; esac # the command's own
+    case $key in mode | task | resume | data | model | device | save_dir | cfg) continue ;; esac # the command's own
     v=$(other "$type" "$def")
     [ "$key" = fraction ] && v=0.5
     [ "$key" = epochs ] && v=3
@@ -150,6 +150,25 @@ check_fails "detect train on class folders: refused" 2 \
 check_fails "batch=0.5 is named as given (no quotes of its own)" 2 \
     "^yolo: 'batch=0.5' is not valid: batch must be a whole number of images, 1 or more \(AutoBatch, batch=-1 or a fraction, is not supported\)$" \
     yolo-args parse detect train data=x batch=0.5
+# cfg=FILE (Ultralytics' default.yaml, or a copy edited): its keys first, the command line's win
+yolo-args parse cfg="$KEYS" data=ds/data.yaml >c1.out 2>c1.err && [ ! -s c1.err ] &&
+    [ "$(grep '^ARGS' c1.out | tr '\n' ' ')" = "ARGS[task]=detect ARGS[mode]=train ARGS[data]=ds/data.yaml ARGS[model]=yolov8n.yaml " ] &&
+    ok "cfg= of Ultralytics' whole default.yaml changes nothing but task and mode, and warns of nothing" ||
+    fail "cfg=default.yaml: $(grep ARGS c1.out | tr '\n' ' ') $(cat c1.err)"
+sed -e 's/^epochs:.*/epochs: 7/' -e 's/^imgsz:.*/imgsz: 96/' -e 's/^mode:.*/mode: val/' -e 's/^cos_lr:.*/cos_lr: true/' "$KEYS" >c.yaml
+yolo-args parse train cfg=c.yaml data=ds/data.yaml epochs=3 >c2.out 2>&1 && grep -qx 'MODE=train' c2.out &&
+    grep -qx 'ARGS\[epochs\]=3' c2.out && grep -qx 'ARGS\[imgsz\]=96' c2.out && grep -qx 'ARGS\[cos_lr\]=true' c2.out &&
+    ! grep -q '^ARGS\[cfg\]' c2.out && ok "cfg= keys apply; the command line's keys and mode word win over the file's" ||
+    fail "cfg= keys: $(grep -E 'MODE|ARGS' c2.out | tr '\n' ' ')"
+printf 'epochs: abc\n' >c3.yaml
+check_fails "a bad value in a cfg= file names the file" 2 "^yolo: cfg=c3.yaml: 'epochs=abc' is not valid: epochs must be an integer of at least 1$" \
+    yolo-args parse cfg=c3.yaml data=ds/data.yaml
+printf 'epoch: 3\n' >c4.yaml
+check_fails "a typo in a cfg= file names the file and the key meant" 2 "^yolo: cfg=c4.yaml: 'epoch' is not a valid key. Similar: 'epochs'" \
+    yolo-args parse cfg=c4.yaml data=ds/data.yaml
+check_fails "cfg= on resume is refused" 2 "^yolo: resume: cfg=c.yaml: a resume takes the run's settings from its checkpoint" \
+    yolo-args parse train resume model=x.pt cfg=c.yaml
+check_fails "cfg= of a missing file" 2 "^yolo: nope.yaml: cannot open \(No such file or directory\)$" yolo-args parse cfg=nope.yaml
 # the trainer's micro-batch rule, for the script before anything is written (lib/microsplit.c)
 check_out "yolo-args split 16 2: micro-batches of 8" '^8$' yolo-args split 16 2
 check_fails "yolo-args split 16 3: a new run's batch that world=3 cannot split" 2 \

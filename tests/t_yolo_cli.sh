@@ -14,7 +14,17 @@ check_fails "multi_scale=true is refused, not ignored" 2 "'multi_scale=true' is 
 check_fails "a missing dataset is one line, exit 2, before any run folder" 2 "data=nowhere/d.yaml: no such file or folder" \
     "$Y" detect train data=nowhere/d.yaml project=$T/mr
 [ ! -e "$T/mr" ] && ok "a missing dataset leaves no run folder" || fail "a missing dataset left $T/mr behind"
-check_fails "unsupported mode" 2 "mode 'export' is not supported \(train, val and predict are\)" "$Y" detect export
+check_fails "unsupported mode" 2 "mode 'track' is not supported \(train, val and predict are\)" "$Y" detect track
+check_fails "export mode points to yolo-ckpt export" 2 "mode 'export' is not supported \(train, val and predict are; yolo-ckpt export MODEL.pt -o OUT.pt writes weights" "$Y" export model=x.pt
+check_fails "yolo settings: one line, exit 2" 2 "^yolo: 'settings': yolo-tools keeps no settings of its own" "$Y" settings
+check_fails "Ultralytics' other commands: one line, exit 2" 2 "^yolo: 'checks' is an Ultralytics command that yolo-tools does not have" "$Y" checks
+(cd "$T" && "$Y" copy-cfg >cc.out 2>&1 && "$Y" cfg | cmp -s - default_copy.yaml) &&
+    ok "yolo copy-cfg writes every key with its default to ./default_copy.yaml" || fail "copy-cfg: $(cat "$T/cc.out")"
+echo "epochs: 5" >"$T/default_copy.yaml"
+check_fails "yolo copy-cfg never replaces a copy (perhaps edited)" 1 "default_copy.yaml is here already \(edit it, or remove it for a fresh copy\)" \
+    sh -c "cd '$T' && '$Y' copy-cfg"
+[ "$(cat "$T/default_copy.yaml")" = "epochs: 5" ] && ok "the edited copy is kept" || fail "copy-cfg replaced the copy"
+rm -f "$T/default_copy.yaml"
 check_fails "predict needs model=" 2 "model= is required for predict" "$Y" detect predict source=x.jpg
 check_fails "predict needs source=" 2 "source= is required for predict" "$Y" detect predict model="$DATA/ultralytics/yolov8n-fashion-final.pt"
 check_fails "--json is for val and predict" 2 "--json is for val and predict" "$Y" detect train data=x --json

@@ -85,6 +85,9 @@ yolo_status args_write_yaml(const char *path, const yv *args);
 /* The text of that args.yaml, malloc'ed; save_dir, when not NULL, is written as save_dir's value (the
  * trainer's train_args leave it out: the run folder is wherever the checkpoint is). */
 yolo_status args_yaml_text(const yv *args, const char *save_dir, char **text, size_t *len);
+/* Reads an args.yaml (from data, len bytes, when not NULL, else from the file at path; path names it in
+ * messages) into a dict of doc: "args.yaml:3: not valid YAML (...)", or not a mapping. */
+yolo_status args_read_yaml(yv_doc *doc, const char *path, const void *data, size_t len, yv **out);
 /* A value as args.yaml writes it (null, True/False, numbers, plain or quoted text). */
 void args_format_value(const yv *v, char *buf, size_t cap);
 
