@@ -171,6 +171,18 @@ class YOLO:
 
     __call__ = predict
 
+    @property
+    def names(self):
+        """The class names of a .pt model, {index: name} as Ultralytics gives them ({} for a .yaml)."""
+        return {int(k): v for k, v in self._inspect().get("names", {}).items()}
+
+    def export(self, format="torchscript", **kwargs):
+        """Not here: yolo-tools writes no ONNX, TorchScript or other export formats. Its checkpoints load in
+        Ultralytics (yolo-ckpt export MODEL.pt -o OUT.pt), which exports them."""
+        raise NotImplementedError(
+            "export(format=%r) is not supported by yolo-tools: `yolo-ckpt export %s -o OUT.pt` writes weights "
+            "that Ultralytics' YOLO(\"OUT.pt\") opens, and Ultralytics exports those" % (format, self.model))
+
 
 class Boxes:
     """The detections of one image: xyxy (pixels of the original image), conf and cls, best first."""

@@ -67,6 +67,18 @@ assert 0.3 < r.boxes.conf[0] < 1 and abs(r.boxes.xywhn[0][0] - 0.7068) < 1e-3, r
 assert all(len(b) == 4 for x in rs for b in x.boxes.xyxy)
 import os
 assert not os.path.exists("runs/detect/predict"), "saved without save=True"' "$DATA/ultralytics/yolov8n-fashion-final.pt" "$DATA/fashion_det/images/val"
+check "YOLO(w).names and YOLO(w)(source) as in Ultralytics; export() says what to do instead" py '
+import sys
+from ultralytics import YOLO
+m = YOLO(sys.argv[1])
+assert m.names[8] == "Bag" and len(m.names) == 10, m.names
+assert len(m(sys.argv[2], conf=0.3)) == 16
+try:
+    m.export(format="onnx")
+except NotImplementedError as e:
+    assert "export(format=\x27onnx\x27) is not supported by yolo-tools: `yolo-ckpt export " in str(e), e
+else:
+    raise SystemExit("export() did not raise")' "$DATA/ultralytics/yolov8n-fashion-final.pt" "$DATA/fashion_det/images/val"
 check "YOLO(w).predict(missing) raises RuntimeError with the yolo message" py '
 from ultralytics import YOLO
 try:
