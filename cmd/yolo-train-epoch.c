@@ -450,6 +450,7 @@ static int train_epoch_main(int argc, char **argv) {
     else
         st = train_open(c.ckpt, &c.o, &t);
     if (st != YOLO_OK) goto done;
+    if (train_device(t) != TORCH_CPU) serve_answer_at_exit();
     double t_opened = boot_s();
     if ((st = train_run(t, r, c.out, &s)) != YOLO_OK) goto done;
     if (c.o.profile) {

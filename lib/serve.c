@@ -453,7 +453,14 @@ static void note_child_ended(int sig) {
  * to free a trainer's memory at its exit (gigabytes at 640 px), and the next epoch need not wait for
  * that. Every other file is closed first, so that nothing the epoch held (the run folder's lock, the
  * output pipes a script reads to their end) outlives the answer. The server's own answer at the exit
- * finds the connection closed. A failed trainer is answered by the server as before, from its exit. */
+ * finds the connection closed. A failed trainer, and one on a GPU (serve_answer_at_exit), is answered by
+ * the server from its exit. */
+static bool answer_at_exit;
+
+void serve_answer_at_exit(void) {
+    answer_at_exit = true;
+}
+
 static void answer_before_exit(int conn) {
     if (conn > 0) close_range(0, (unsigned)conn - 1, 0);
     close_range((unsigned)conn + 1, ~0u, 0);
@@ -499,7 +506,7 @@ static _Noreturn void run_child(const char *tool, request *q, int conn, int list
     /* Everything the tool wrote is closed or flushed by now; skipping the static destructors of the
      * 292 libraries that libtorch loads saves tens of milliseconds per epoch. */
     fflush(NULL);
-    if (rc == 0) answer_before_exit(conn);
+    if (rc == 0 && !answer_at_exit) answer_before_exit(conn);
     _exit(rc);
 }
 

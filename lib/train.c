@@ -303,6 +303,10 @@ done:
     return st;
 }
 
+torch_device train_device(const trainer *t) {
+    return t->dev;
+}
+
 void train_free(trainer *t) {
     if (!t) return;
     train_micro_free(t->mb);

@@ -66,6 +66,10 @@ int serve_count_interrupt(int sig, const siginfo_t *info, int *as);
  * and calls this (signals sent meanwhile are delivered then). No-op elsewhere. */
 void serve_ready_for_signals(void);
 
+/* In a served process: answer the client only at the exit, not as soon as the entry returned 0 (a CUDA
+ * trainer's memory on the GPU is freed only at its exit, and the next epoch needs it). */
+void serve_answer_at_exit(void);
+
 /* Ends the calling process the way wait_status says another one ended: same exit code, or the same
  * signal (128 + signal number when it cannot be raised). */
 _Noreturn void serve_exit_like(int wait_status);

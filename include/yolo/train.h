@@ -56,6 +56,8 @@ yolo_status train_new(const char *args_yaml, const stream_header *hdr, const tra
 /* Restores the state saved in a checkpoint written by train_save. */
 yolo_status train_open(const char *ckpt_path, const train_opts *o, trainer **out);
 void train_free(trainer *t);
+/* The device it trains on (TORCH_CPU or a CUDA ordinal). */
+torch_device train_device(const trainer *t);
 
 /* What the next train stream must be: its epoch, first sample and seed. */
 typedef struct {
