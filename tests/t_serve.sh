@@ -67,6 +67,10 @@ if [ $rc -eq 130 ] && grep -q 'interrupted: saved i/weights/last.pt at sample' i
 else fail "SIGINT via the client (exit $rc): $(tail -2 i.err | tr '\n' '|')"; fi
 
 # SIGKILL of the client: its trainer dies too and the run folder's lock is free again
+# settled: until the server has no trainer left (a trainer that succeeded answers its client before
+# the kernel has freed its memory, and is its server's child until then)
+settled() { for _ in $(seq 600); do pgrep -P $server >/dev/null || return 0; sleep 0.05; done; }
+settled
 mkdir -p k/weights && cp d0.pt k/weights/last.pt
 mkfifo k.fifo
 nice -n 7 "$client" k/weights/last.pt threads=1 <k.fifo >/dev/null 2>k.err &
@@ -111,6 +115,7 @@ else fail "the loop's server (exit $rc, $served served epochs): $(ls -A runs/det
 # two clients at once (as the ranks of world=2): two trainers run side by side, each waiting for its
 # data, and both end as the direct run did
 trainers() { pgrep -P $server -x yolo-train-epoc | wc -l; }
+settled
 for c in a b; do mkdir -p $c/weights && cp d0.pt $c/weights/last.pt && mkfifo $c.fifo; done
 for c in a b; do "$client" $c/weights/last.pt threads=1 <$c.fifo >/dev/null 2>$c.err & eval pid_$c=$!; done
 exec {fa}>a.fifo {fb}>b.fifo
@@ -126,6 +131,7 @@ wait $pid_a && wait $pid_b && ra=0 || ra=1
 
 # the server's stdin closes while a trainer runs: the socket goes at once, the trainer finishes and
 # its client gets the exit status, then the server exits
+settled
 mkdir -p e/weights && cp d0.pt e/weights/last.pt && mkfifo e.fifo
 "$client" e/weights/last.pt threads=1 <e.fifo >/dev/null 2>e.err {server_in}>&- &
 cpid=$!
