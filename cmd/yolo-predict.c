@@ -21,6 +21,7 @@
 #include "yolo/canvas.h"
 #include "yolo/ckpt.h"
 #include "yolo/cli.h"
+#include "yolo/dataset.h"
 #include "yolo/draw.h"
 #include "yolo/infer.h"
 #include "yolo/interrupt.h"
@@ -163,15 +164,7 @@ static const char *suffix(const char *f) {
     return d ? d + 1 : "";
 }
 
-/* Ultralytics' image and video formats */
-static bool is_image_name(const char *f) {
-    static const char *const ext[] = {"bmp", "dng",  "jpeg", "jpg", "mpo", "png",
-                                      "tif", "tiff", "webp", "pfm", "heic"};
-    for (size_t i = 0; i < sizeof ext / sizeof *ext; i++)
-        if (!strcasecmp(suffix(f), ext[i])) return true;
-    return false;
-}
-
+/* Ultralytics' video formats (its image formats: dataset_is_image_name) */
 static bool is_video_name(const char *f) {
     static const char *const ext[] = {"asf", "avi",  "gif", "m4v", "mkv", "mov",
                                       "mp4", "mpeg", "mpg", "ts",  "wmv", "webm"};
@@ -262,7 +255,7 @@ static yolo_status list_source(const char *src, paths *images) {
     }
     int videos = 0;
     for (int i = 0; i < files.n && st == YOLO_OK; i++) {
-        if (is_image_name(files.v[i]))
+        if (dataset_is_image_name(files.v[i]))
             st = paths_add(images, files.v[i]);
         else
             videos += is_video_name(files.v[i]);
@@ -637,8 +630,11 @@ static yolo_status write_job(run *r, job *j) {
                             -j->g.pad_y / j->g.gain, j->in.w / j->g.gain, j->in.h / j->g.gain,
                             infer_names(r->m), infer_nc(r->m), &s);
         char path[PATH_MAX];
+        /* the image's own name, as in Ultralytics; one of another format (a PNG named .webp, say) gets
+         * .jpg after it, as only PNG and JPEG are written */
+        const char *b = base_name(r->images->v[j->idx]);
         if (st == YOLO_OK)
-            st = pathf(path, sizeof path, "%s/%s", a->save_dir, base_name(r->images->v[j->idx]));
+            st = pathf(path, sizeof path, "%s/%s%s", a->save_dir, b, canvas_saves_name(b) ? "" : ".jpg");
         if (st == YOLO_OK) {
             image im = {0};
             st = canvas_to_image(c, &im);

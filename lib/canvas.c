@@ -289,9 +289,13 @@ static bool is_jpeg_name(const char *path) {
     return dot && (!strcasecmp(dot, ".jpg") || !strcasecmp(dot, ".jpeg"));
 }
 
-yolo_status canvas_save_image(const image *im, const char *path, int quality) {
+bool canvas_saves_name(const char *path) {
     const char *dot = strrchr(path, '.');
-    if (!dot || (!is_jpeg_name(path) && strcasecmp(dot, ".png")))
+    return dot && (is_jpeg_name(path) || !strcasecmp(dot, ".png"));
+}
+
+yolo_status canvas_save_image(const image *im, const char *path, int quality) {
+    if (!canvas_saves_name(path))
         return yolo_error(YOLO_ERR_USAGE, "%s: name a .png, .jpg or .jpeg file", path);
     uint8_t *buf = NULL;
     size_t len = 0;

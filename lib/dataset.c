@@ -135,7 +135,7 @@ static char *path_dir(const char *p) {
     return strndup(p, (size_t)(s - p));
 }
 
-static bool has_image_ext(const char *p) {
+bool dataset_is_image_name(const char *p) {
     const char *dot = strrchr(p, '.');
     const char *slash = strrchr(p, '/');
     if (!dot || (slash && dot < slash)) return false;
@@ -1138,7 +1138,7 @@ static yolo_status list_split(const dataset *ds, int k, strlist *files) {
             strlist all = {0};
             st = vfs_list(ds, p, &all);
             for (size_t q = 0; q < all.n && !st; q++) {
-                if (has_image_ext(all.v[q])) {
+                if (dataset_is_image_name(all.v[q])) {
                     if (strlist_push(files, all.v[q])) st = yolo_nomem();
                     all.v[q] = NULL;
                 }
@@ -1157,7 +1157,7 @@ static yolo_status list_split(const dataset *ds, int k, strlist *files) {
                 size_t l = strlen(line);
                 while (l && (line[l - 1] == ' ' || line[l - 1] == '\t'))
                     line[--l] = 0;
-                if (!l || !has_image_ext(line)) continue;
+                if (!l || !dataset_is_image_name(line)) continue;
                 char *f;
                 /* "./x" is relative to the list's folder; inside an archive every path is. */
                 if (strncmp(line, "./", 2) == 0 || (ds->archive && line[0] != '/'))
@@ -1336,7 +1336,7 @@ static yolo_status note_unknown_classes(dataset_split *sp, const char *dir) {
         int c = 0;
         while (sl && c < ds->nc && (strncmp(ds->names[c], rest, len) || ds->names[c][len]))
             c++;
-        if (sl && c == ds->nc && has_image_ext(rest)) n++;
+        if (sl && c == ds->nc && dataset_is_image_name(rest)) n++;
         /* at the folder's last file: one warning for the folder */
         if (n && (q + 1 == sub.n || strncmp(sub.v[q + 1] + skip, rest, len + 1))) {
             st = report_note(&sp->rep, fmt_alloc("%s/%.*s: %zu images in a class folder that train/ does not "
@@ -1489,7 +1489,7 @@ yolo_status dataset_split_load(dataset *ds, const char *split, const dataset_loa
                 /* keep only images, sorted within the class */
                 size_t w = before;
                 for (size_t q = before; q < files.n; q++) {
-                    if (has_image_ext(files.v[q]))
+                    if (dataset_is_image_name(files.v[q]))
                         files.v[w++] = files.v[q];
                     else
                         free(files.v[q]);

@@ -105,6 +105,15 @@ rc=$?
     ok "a damaged image is named and skipped, the others are predicted and saved, exit 1" ||
     fail "damaged image among good ones (exit $rc): $(tr '\n' '|' <err | cut -c1-400)"
 
+# ---- an image named in a format that is not written (a PNG named .webp, .PNG): predicted, saved as JPEG
+# beside its name (the whole predict stopped: "name a .png, .jpg or .jpeg file") ----
+mkdir -p other && cp "$SRC/val_00000.png" other/a.webp && cp "$SRC/val_00001.png" other/B.PNG
+"$Y" predict model="$FINAL" source=other name=other >/dev/null 2>err &&
+    [ "$(cd runs/detect/other && ls | tr '\n' ' ')" = "B.PNG a.webp.jpg " ] &&
+    [ "$(head -c 3 runs/detect/other/a.webp.jpg | od -An -tx1 | tr -d ' ')" = ffd8ff ] &&
+    ok "a PNG named .webp is predicted and saved as a.webp.jpg (JPEG), B.PNG as B.PNG" ||
+    fail "other names: $(ls runs/detect/other 2>&1 | tr '\n' ' ') $(tail -1 err)"
+
 # ---- Ctrl+C: the image being written is finished, the rest left; one line says how far it got, exit 130 ----
 mkdir -p many && for i in $(seq 400); do ln -s "$SRC/val_00002.png" "many/m$i.png"; done
 "$Y" predict model="$FINAL" source=many batch=1 save_txt=true name=int >/dev/null 2>err &

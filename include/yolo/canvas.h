@@ -67,6 +67,8 @@ yolo_status canvas_to_image(canvas *c, image *out);
 yolo_status canvas_save(canvas *c, const char *path);
 /* An RGB image to path the same way (JPEG at quality, or PNG). */
 yolo_status canvas_save_image(const image *im, const char *path, int quality);
+/* Whether those write a file of this name: .png, .jpg or .jpeg, in any case. */
+bool canvas_saves_name(const char *path);
 
 /* Class colours: Ultralytics' 20-colour palette, cycled. */
 uint32_t canvas_class_color(int cls);

@@ -50,6 +50,8 @@ yolo_status dataset_open_at(const char *path, const char *root, dataset **out);
  * of Ultralytics' settings file ($YOLO_CONFIG_DIR/settings.json, else ~/.config/Ultralytics/settings.json),
  * else datasets/ under the working folder (what Ultralytics' first start writes there). */
 yolo_status dataset_datasets_dir(char *dir, size_t cap, char *from, size_t fcap);
+/* Whether a file name has one of Ultralytics' image extensions (bmp, jpg, png, webp, ..., any case). */
+bool dataset_is_image_name(const char *path);
 /* The dataset that data= names: the path itself when it exists, else for a bare name (coco8.yaml) the
  * datasets folder's NAME, STEM/NAME or STEM/data.yaml. Not found: YOLO_ERR_USAGE with one line naming every
  * place tried, and that nothing is ever downloaded. */
