@@ -499,7 +499,8 @@ yolo_status yv_dict_put(yv_doc *doc, yv *dict, yv *key, yv *val) {
     size_t n = dict->dict.n++;
     dict->dict.keys[n] = key;
     dict->dict.vals[n] = val;
-    if (dict->dict.n > INDEX_MIN) {
+    /* a dict that had an index keeps it up to date, also when deletions took it under INDEX_MIN */
+    if (dict->dict.index || dict->dict.n > INDEX_MIN) {
         if (!dict->dict.index || dict->dict.n * 2 > dict->dict.index_cap) {
             if (!build_index(doc, dict)) return alloc_error(doc);
         } else {

@@ -160,6 +160,10 @@ yolo-args parse train cfg=c.yaml data=ds/data.yaml epochs=3 >c2.out 2>&1 && grep
     grep -qx 'ARGS\[epochs\]=3' c2.out && grep -qx 'ARGS\[imgsz\]=96' c2.out && grep -qx 'ARGS\[cos_lr\]=true' c2.out &&
     ! grep -q '^ARGS\[cfg\]' c2.out && ok "cfg= keys apply; the command line's keys and mode word win over the file's" ||
     fail "cfg= keys: $(grep -E 'MODE|ARGS' c2.out | tr '\n' ' ')"
+yolo-args parse detect train cfg=c.yaml data=ds/data.yaml optimizer=SGD lr0=0.02 momentum=0.9 >c5.out 2>c5.err &&
+    grep -qx 'ARGS\[model\]=yolov8n.yaml' c5.out && grep -qx 'TASK=detect' c5.out &&
+    ok "task and mode words over a cfg= file's, with many keys (yolo-args crashed: a key added to a dict after deletions)" ||
+    fail "cfg= with task and mode words: $(tail -1 c5.err)"
 printf 'epochs: abc\n' >c3.yaml
 check_fails "a bad value in a cfg= file names the file" 2 "^yolo: cfg=c3.yaml: 'epochs=abc' is not valid: epochs must be an integer of at least 1$" \
     yolo-args parse cfg=c3.yaml data=ds/data.yaml

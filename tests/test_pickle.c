@@ -755,6 +755,19 @@ static void test_value_misc(void) {
     yv_dict_put(d, dict, yv_new_float(d, 2.0), yv_new_str(d, "two"));
     CHECK(dict->dict.n == 20 && dict->dict.vals[1]->kind == YV_STR && dict->dict.vals[2]->kind == YV_STR,
           "numeric keys compare by value");
+    /* a hashed dict that deletions take back under the hashing threshold still finds what is added
+     * then (yolo-args crashed: a cfg= file's task and mode deleted, then model= added, not found) */
+    yv *few = yv_new_dict(d);
+    char key[8];
+    for (int i = 0; i < 10; i++) {
+        snprintf(key, sizeof key, "k%d", i);
+        yv_dict_set(d, few, key, yv_new_int(d, i));
+    }
+    bool gone = yv_dict_del(few, "k0") && yv_dict_del(few, "k1") && yv_dict_del(few, "k2");
+    yv_dict_set(d, few, "new", yv_new_int(d, 99));
+    CHECK(gone && few->dict.n == 8 && yv_dict_get(few, "new") && yv_dict_get(few, "new")->i == 99 &&
+              yv_dict_get(few, "k9") && !yv_dict_get(few, "k1"),
+          "a key added after deletions under the hashing threshold is found");
     yv_doc_free(d);
 }
 
