@@ -1120,17 +1120,23 @@ static yolo_status list_split(const dataset *ds, int k, strlist *files) {
         char *p = path_join(ds->root, src);
         if (!p) return yolo_nomem();
         int kind = vfs_kind(ds, p, NULL, NULL);
+        char *alt = NULL; /* Ultralytics' second place for a "../" path: without the "../" */
         if (!kind && strncmp(src, "../", 3) == 0) {
-            char *q = path_join(ds->root, src + 3);
-            if (q && vfs_kind(ds, q, NULL, NULL)) {
+            if (!(alt = path_join(ds->root, src + 3))) {
                 free(p);
-                p = q;
-                kind = vfs_kind(ds, p, NULL, NULL);
-            } else
-                free(q);
+                return yolo_nomem();
+            }
+            if ((kind = vfs_kind(ds, alt, NULL, NULL))) {
+                free(p);
+                p = alt, alt = NULL;
+            }
         }
         yolo_status st = YOLO_OK;
-        if (!kind)
+        if (!kind && alt)
+            st = yolo_error(YOLO_ERR_NOTFOUND,
+                            "%s: '%s': neither %s nor %s exists (check the path; relative paths start at %s)",
+                            ds->yaml_name, SPLITS[k], p, alt, ds->root);
+        else if (!kind)
             st = yolo_error(YOLO_ERR_NOTFOUND,
                             "%s: '%s': %s does not exist (check the path; relative paths start at %s)",
                             ds->yaml_name, SPLITS[k], p, ds->root);
@@ -1170,6 +1176,7 @@ static yolo_status list_split(const dataset *ds, int k, strlist *files) {
             free(dir);
         }
         free(p);
+        free(alt);
         if (st) return st;
     }
     qsort(files->v, files->n, sizeof *files->v, cmp_str);

@@ -131,9 +131,10 @@ check_fails "check: a missing val split fails" 1 "missing.yaml: 'val': .*images/
 # only, so check warns in one line and passes (it failed); a stream of the test split still fails
 printf 'path: .\ntrain: images/train\nval: images/val\ntest: ../test/images\nnc: 10\n' >y/notest.yaml
 check_out "check: a missing test split is one warning, exit 0" \
-    "^test: warning: y/notest.yaml: 'test': [^ ]*test/images does not exist \(.*\); not used for training$" "$D" check y/notest.yaml
+    "^test: warning: y/notest.yaml: 'test': neither test/images nor y/test/images exists \(.*\); not used for training$" "$D" check y/notest.yaml
 [ "$(grep -c '^test:' "$T/out")" = 1 ] && [ ! -s "$T/err" ] && ok "... in one line, nothing on stderr" || fail "notest: $(grep -E '^test|warn' "$T/out" "$T/err" | tr '\n' '|')"
-check_fails "... and streaming it still fails, naming the folder" 1 "notest.yaml: 'test': [^ ]*test/images does not exist" "$D" y/notest.yaml --split test -o x.bin
+check_fails "... and streaming it still fails, naming both places tried (as Ultralytics, without the ../ too)" 1 \
+    "notest.yaml: 'test': neither test/images nor y/test/images exists" "$D" y/notest.yaml --split test -o x.bin
 printf 'path: .\ntrain: images/train\nval: images/val\nnc: 4\nnames: [a, b, c]\n' >y/nc.yaml
 check_fails "names/nc mismatch" 1 "nc.yaml: 'names' has 3 entries but 'nc' is 4" "$D" check y/nc.yaml
 printf 'path: .\nval: images/val\nnames: [a]\n' >y/notrain.yaml
