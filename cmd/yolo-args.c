@@ -381,7 +381,8 @@ static void print_keys_of(const char *name, arg_place place, const char *except)
     printf("'\n");
 }
 
-/* mode=val is the mode as the word val is (Ultralytics reads both): ignored, it trained instead. */
+/* mode=val is the mode, as the word val is: Ultralytics reads both (here it was ignored, and a new run
+ * trained). */
 static int mode_key(cmdline *c) {
     if (!given(c, "mode")) return 0;
     const char *m = yv_get_str(c->given, "mode");
