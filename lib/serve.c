@@ -449,18 +449,18 @@ static void note_child_ended(int sig) {
     errno = e;
 }
 
-/* A trainer that succeeded answers its client itself, before it exits: the kernel takes 50 ms and more
- * to free a trainer's memory at its exit (gigabytes at 640 px), and the next epoch need not wait for
- * that. Every other file is closed first, so that nothing the epoch held (the run folder's lock, the
- * output pipes a script reads to their end) outlives the answer. The server's own answer at the exit
- * finds the connection closed. A failed trainer, and one on a GPU (serve_answer_at_exit), is answered by
- * the server from its exit. */
 static bool answer_at_exit;
 
 void serve_answer_at_exit(void) {
     answer_at_exit = true;
 }
 
+/* A trainer that succeeded answers its client itself, before it exits: the kernel takes 50 ms and more
+ * to free a trainer's memory at its exit (gigabytes at 640 px), and the next epoch need not wait for
+ * that. Every other file is closed first, so that nothing the epoch held (the run folder's lock, the
+ * output pipes a script reads to their end) outlives the answer. The server's own answer at the exit
+ * finds the connection closed. A failed trainer, and one on a GPU (serve_answer_at_exit), is answered by
+ * the server from its exit. */
 static void answer_before_exit(int conn) {
     if (conn > 0) close_range(0, (unsigned)conn - 1, 0);
     close_range((unsigned)conn + 1, ~0u, 0);
