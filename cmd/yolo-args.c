@@ -295,11 +295,26 @@ static void take_model_task(cmdline *c, const char *mtask) {
     for (int i = 0; mtask && i < 3; i++) {
         if (strcmp(mtask, tasks[i]) || !strcmp(c->task, tasks[i])) continue;
         if (c->task_given)
-            warn("task=%s conflicts with the model's task (%s): training task=%s, as the model is", c->task,
-                 tasks[i], tasks[i]);
+            warn("task=%s conflicts with the model's task (%s): %s task=%s, as the model is", c->task,
+                 tasks[i],
+                 !strcmp(c->mode, "val")       ? "validating"
+                 : !strcmp(c->mode, "predict") ? "predicting"
+                                               : "training",
+                 tasks[i]);
         c->task = tasks[i];
         if (given(c, "task")) yv_dict_set_new(c->doc, c->given, "task", yv_new_str(c->doc, tasks[i]));
     }
+}
+
+/* The task of the checkpoint at model, taken as take_model_task says. */
+static yolo_status checkpoint_task(cmdline *c, const char *model) {
+    yv_doc *doc = NULL;
+    yv *root = NULL;
+    ckpt_read_opts ro = {.skip_tensor_data = true};
+    yolo_status st = ckpt_read(model, &ro, &doc, &root);
+    if (st == YOLO_OK) take_model_task(c, ckptfmt_task(root));
+    yv_doc_free(doc);
+    return st;
 }
 
 /* What must hold before a new run folder is made: a readable dataset, a known model, a device. */
@@ -317,13 +332,7 @@ static int check_new_run(cmdline *c) {
     const char *model = yv_get_str(c->given, "model");
     if (text_ends_with(model, ".pt")) {
         if (check_checkpoint(model)) return usage();
-        yv_doc *doc = NULL;
-        yv *root = NULL;
-        ckpt_read_opts ro = {.skip_tensor_data = true};
-        if (ckpt_read(model, &ro, &doc, &root) != YOLO_OK)
-            return yolo_error_prefix(YOLO_ERR_USAGE, "model"), usage();
-        take_model_task(c, ckptfmt_task(root));
-        yv_doc_free(doc);
+        if (checkpoint_task(c, model) != YOLO_OK) return yolo_error_prefix(YOLO_ERR_USAGE, "model"), usage();
     } else {
         modelcfg *cfg = NULL;
         if (modelcfg_load(model, 1, &cfg) != YOLO_OK)
@@ -416,6 +425,11 @@ static int cmd_parse(int argc, char **argv) {
     if (!rc && strcmp(c.mode, "train") && given(&c, "model") &&
         text_ends_with(yv_get_str(c.given, "model"), ".pt") && check_checkpoint(yv_get_str(c.given, "model")))
         rc = usage();
+    /* and their task is the model's, as in training (one that does not read is named by the val or the
+     * predict itself) */
+    if (!rc && strcmp(c.mode, "train") && given(&c, "model") &&
+        text_ends_with(yv_get_str(c.given, "model"), ".pt"))
+        (void)checkpoint_task(&c, yv_get_str(c.given, "model"));
     bool resume = yv_is_truthy(yv_dict_get(c.given, "resume"));
     if (!rc && resume && c.cfg)
         rc = (yolo_error(

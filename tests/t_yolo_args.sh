@@ -141,6 +141,9 @@ yolo-args parse train model=yolov8n-cls.yaml data=cf >t1.out 2>t1.err && grep -q
 yolo-args parse segment train model=yolov8n.yaml data=ds/data.yaml >t2.out 2>t2.err && grep -qx 'TASK=detect' t2.out &&
     grep -qx "yolo: task=segment conflicts with the model's task (detect): training task=detect, as the model is" t2.err &&
     ok "segment train model=yolov8n.yaml: detect, with a warning" || fail "conflicting task: $(cat t2.err)"
+yolo-args parse segment val model="$DATA/ultralytics/yolov8n-fashion-final.pt" >t3.out 2>t3.err && grep -qx 'TASK=detect' t3.out &&
+    grep -qx "yolo: task=segment conflicts with the model's task (detect): validating task=detect, as the model is" t3.err &&
+    ok "segment val of a detect checkpoint: detect, with the warning (it was silent)" || fail "val task: $(cat t3.err)"
 check_fails "classify train on a data.yaml: refused" 2 \
     "^yolo: data=ds/data.yaml: a detect or segment dataset \(a data.yaml with label files\); a classify model trains on a folder of class folders \(train/CLASS/\*.jpg\)$" \
     yolo-args parse classify train data=ds/data.yaml
