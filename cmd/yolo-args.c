@@ -421,15 +421,15 @@ static int cmd_parse(int argc, char **argv) {
                                          "--json RUN/weights/best.pt, and RUN/results.csv)"),
               usage());
     if (!rc && c.resume_from) rc = resume_from(&c);
-    /* val and predict read a checkpoint too */
-    if (!rc && strcmp(c.mode, "train") && given(&c, "model") &&
-        text_ends_with(yv_get_str(c.given, "model"), ".pt") && check_checkpoint(yv_get_str(c.given, "model")))
-        rc = usage();
-    /* and their task is the model's, as in training (one that does not read is named by the val or the
-     * predict itself) */
-    if (!rc && strcmp(c.mode, "train") && given(&c, "model") &&
-        text_ends_with(yv_get_str(c.given, "model"), ".pt"))
-        (void)checkpoint_task(&c, yv_get_str(c.given, "model"));
+    /* val and predict read a checkpoint too, and their task is the model's, as in training (one that
+     * does not read is named by the val or the predict itself) */
+    const char *pt = given(&c, "model") ? yv_get_str(c.given, "model") : NULL;
+    if (!rc && strcmp(c.mode, "train") && pt && text_ends_with(pt, ".pt")) {
+        if (check_checkpoint(pt))
+            rc = usage();
+        else
+            (void)checkpoint_task(&c, pt);
+    }
     bool resume = yv_is_truthy(yv_dict_get(c.given, "resume"));
     if (!rc && resume && c.cfg)
         rc = (yolo_error(
