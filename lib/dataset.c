@@ -323,9 +323,10 @@ static yolo_status list_disk(walk_frame *frames, int depth, strlist *out) {
         if (kind == 2 || e->d_type == DT_UNKNOWN || e->d_type == DT_LNK)
             kind = stat(p, &sb) == 0 ? (S_ISDIR(sb.st_mode) ? 2 : S_ISREG(sb.st_mode) ? 1 : 0) : 0;
         if (kind == 2) {
-            struct stat lb;
-            frames[depth + 1] =
-                (walk_frame){sb.st_dev, sb.st_ino, p, lstat(p, &lb) == 0 && S_ISLNK(lb.st_mode)};
+            struct stat lb; /* (d_type says it, unless the file system leaves it unknown) */
+            bool link =
+                e->d_type == DT_LNK || (e->d_type == DT_UNKNOWN && lstat(p, &lb) == 0 && S_ISLNK(lb.st_mode));
+            frames[depth + 1] = (walk_frame){sb.st_dev, sb.st_ino, p, link};
             st = list_disk(frames, depth + 1, out);
             free(p);
         } else if (kind == 1) {
