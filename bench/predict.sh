@@ -23,6 +23,9 @@ run() {
 cores=$(nproc)
 run "yolo-eval model= (threads default)" "$B/yolo-eval" model="$CK" data="$tmp/d/data.yaml" imgsz=640
 run "yolo-eval model= threads=$cores" "$B/yolo-eval" model="$CK" data="$tmp/d/data.yaml" imgsz=640 threads="$cores"
-run "yolo-predict (defaults: batch 16, threads $cores), saving 100 pictures" "$B/yolo-predict" model="$CK" \
+run "yolo-predict (defaults: batch 16, threads $cores), saving $N pictures" "$B/yolo-predict" model="$CK" \
     source="$tmp/d/images/val" imgsz=640 save_dir="$tmp/p"
 run "yolo-predict batch=1" "$B/yolo-predict" model="$CK" source="$tmp/d/images/val" imgsz=640 batch=1 save=false
+# one thread, one image a batch: libtorch's own 1x1 convolutions, on lib/blas.c's sgemm_
+run "yolo-predict batch=1 threads=1" "$B/yolo-predict" model="$CK" source="$tmp/d/images/val" imgsz=640 batch=1 \
+    threads=1 save=false

@@ -2,6 +2,8 @@
 // The layer and arithmetic ops are in torch_ops.cpp (split to keep rebuilds short).
 #include "torch_internal.hpp"
 
+#include "yolo/blas.h"
+
 #include <ATen/Context.h>
 #include <ATen/Parallel.h>
 #include <ATen/core/grad_mode.h>
@@ -26,6 +28,10 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+
+// libtorch's calls to the BLAS's sgemm_ go to lib/blas.c's (yolo/blas.h says why): referring to it
+// here puts it in every program that links this wrapper, and so before libblas.so.3 in the lookup.
+[[gnu::used]] static void *const libtorch_sgemm = reinterpret_cast<void *>(&sgemm_);
 
 namespace yt {
 

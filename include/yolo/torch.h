@@ -182,10 +182,10 @@ yolo_status torch_cat(const torch_tensor *const *xs, int n, int dim, torch_tenso
 /* ---- network layers ---- */
 /* Every blocked-layout convolution on oneDNN (on), or where libtorch 1.13 would put it (off, the default,
  * whose numbers Ultralytics' match): libtorch runs a 1x1 stride-1 convolution of fewer than 16 images at
- * one thread, and a tiny single-image one, on its own kernels, which call the BLAS (Debian's reference
- * BLAS: several times slower than oneDNN). Micro-batch training turns it on around its steps, so that
- * small micro-batches train at oneDNN's speed. Plain NCHW convolutions keep libtorch's choice (its
- * backward makes the choice again). Returns the previous setting. */
+ * one thread, and a tiny single-image one, on its own kernels, which call the BLAS (lib/blas.c: the
+ * reference BLAS's values, and still slower than oneDNN). Micro-batch training turns it on around its
+ * steps, so that small micro-batches train at oneDNN's speed. Plain NCHW convolutions keep libtorch's choice
+ * (its backward makes the choice again). Returns the previous setting. */
 bool torch_set_conv_onednn(bool on);
 /* bias may be NULL. Square stride/padding/dilation. */
 yolo_status torch_conv2d(const torch_tensor *x, const torch_tensor *w, const torch_tensor *bias, int stride,
