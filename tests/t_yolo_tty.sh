@@ -35,11 +35,12 @@ saved=0 bad=0
 for r in $(seq "$rounds"); do
     type_cmd "$cmd"
     cmd="yolo detect train resume model=$W/last.pt"
-    # inside the batch loop of some epoch: the bar shows batch 2..10 of 16, then a random pause of up
-    # to ~one step
-    want=$(( 2 + RANDOM % 9 ))
-    wait_for " ([0-9]+)/50 .* ($(seq -s '|' $want 10))/16 [0-9.]+it/s" 300 || { fail "round $r: no training progress: $(tail -3 s.txt | tr '\n' '|')"; bad=1; break; }
-    sleep "0.$(printf '%03d' $((RANDOM % 120)))"
+    # inside the batch loop of some epoch: the bar shows batch 2..8 of 16, then a random pause of up
+    # to one step, as long as the bar's rate says a step takes (tens of milliseconds)
+    want=$(( 2 + RANDOM % 7 ))
+    wait_for " ([0-9]+)/50 .* ($(seq -s '|' $want 8))/16 [0-9.]+it/s" 300 || { fail "round $r: no training progress: $(tail -3 s.txt | tr '\n' '|')"; bad=1; break; }
+    rate=$(grep -Eo "/16 [0-9.]+it/s" s.txt | tail -1 | grep -Eo "[0-9]+" | head -1)
+    sleep "0.$(printf '%03d' $((RANDOM % (1000 / (${rate:-10} + 1)))))"
     tm send-keys C-c
     if ! wait_for "rc$n=[0-9]+" 120; then fail "round $r: the command did not end after Ctrl+C"; bad=1; break; fi
     rc=$(grep -Eo "rc$n=[0-9]+" s.txt | tail -1); rc=${rc#*=}
