@@ -66,7 +66,7 @@ TESTS    := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%) $(BUILD)/tests/golden-check
 GOLDEN_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(sort $(wildcard tests/golden/*.c)))
 BENCH_SRC:= $(sort $(wildcard bench/*.c))
 BENCHES  := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
-DEB_PACKAGES = build-essential libtorch-dev libmsgpack-dev libyaml-dev libarchive-dev \
+DEB_PACKAGES = build-essential libtorch-dev libblas3 libmsgpack-dev libyaml-dev libarchive-dev \
        parallel libturbojpeg0-dev libspng-dev zlib1g-dev libgloo-dev dataset-fashion-mnist \
        python3-torch python3-torchvision python3-numpy python3-pil afl++ clang libclang-rt-14-dev zstd bc \
        libdnnl-dev libcairo2-dev libfreetype-dev fonts-dejavu-core clang-format tmux strace iproute2
