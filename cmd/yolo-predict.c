@@ -267,7 +267,10 @@ static yolo_status list_source(const char *src, paths *images) {
                         "glob or a .txt list)",
                         src, videos);
     if (st == YOLO_OK && images->n == 0)
-        st = yolo_error(YOLO_ERR_NOTFOUND, "source=%s: no images found (JPEG or PNG files)", src);
+        st = yolo_error(YOLO_ERR_NOTFOUND,
+                        "source=%s: no images found (files named .jpg, .jpeg, .png or another image "
+                        "extension Ultralytics lists; JPEG and PNG are read)",
+                        src);
     return st;
 }
 
