@@ -17,6 +17,8 @@
 # summary line "# session: ...". The instants of the kills are wall-clock, so a rerun draws the same
 # steps and delays, not the same kill points.
 set -u
+# (run by hand, as the seed line says, it finds the checkout by itself; tests/run sets ROOT)
+ROOT=${ROOT:-$(cd "$(dirname "$0")/.." && pwd)}
 . "$(dirname "$0")/lib.sh"  # lock_held
 dir=$1
 STEPS=${STEPS:-200}

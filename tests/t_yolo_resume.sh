@@ -25,6 +25,16 @@ yolo-eval model=$W/best.pt data=ds/data.yaml imgsz=64 >eval.out 2>/dev/null
 check_fails "a finished run says it is finished" 1 "training finished \(2 of 2 epochs done\), nothing to resume \(add epochs=N" \
     yolo detect train resume model=$W/last.pt
 
+# a lock whose taker has ended (killed) while what it started still holds it: waited for (a killed
+# trainer lets go once the kernel has freed it), a few seconds at most, then refused naming the taker
+bash -c 'exec 8>>"$1"; flock 8; echo "pid $$, since now" >"$1"; sleep 1 >/dev/null 2>&1 & exit 0' _ $R/.lock
+check_fails "a lock held on by what an ended command started is waited for" 1 "training finished \(2 of 2 epochs done\)" \
+    yolo detect train resume model=$W/last.pt
+holder=$(bash -c 'exec 8>>"$1"; flock 8; echo "pid $$, since now" >"$1"; sleep 30 >/dev/null 2>&1 & echo $!' _ $R/.lock)
+check_fails "... and refused after 5 s, naming the ended taker" 1 "another training is running on this run folder \(lock runs/detect/train/.lock: the command that took it, pid [0-9]+, has ended, and what it started still runs\)" \
+    yolo detect train resume model=$W/last.pt
+kill "$holder"
+
 # epochs=N on resume is N more; batch= and imgsz= may change at the same time
 cp $R/results.csv before.csv
 yolo detect train resume model=$W/last.pt epochs=1 batch=2 imgsz=96 workers=1 >b.out 2>b.err
@@ -50,7 +60,7 @@ check_fails "a stripped file is refused, never a fresh start" 1 "cannot continue
 
 # the lock: a second trainer on the same run folder is refused at once
 yolo-ckpt set $W/last.pt epochs=4 >/dev/null
-exec 8>>$R/.lock && flock -n 8
+exec 8>>$R/.lock && flock -n 8 && echo "pid $$, since now" >$R/.lock
 t0=$(date +%s)
 check_fails "a second trainer on a locked run is refused" 1 "runs/detect/train: another training is running on this run folder" \
     yolo detect train resume model=$W/last.pt
