@@ -1,6 +1,9 @@
 /* Tiny TAP-style helpers for C tests: each CHECK prints "ok - ..." or "not ok - ...". */
 #ifndef YOLO_TESTS_TAP_H
 #define YOLO_TESTS_TAP_H
+#include <math.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -38,6 +41,26 @@ static inline int tap_data_path(char *path, size_t cap, const char *rel) {
 }
 
 #define TAP_DONE() return tap_failures ? 1 : 0
+
+/* A fixed xorshift sequence of doubles in [0,1): every run of a test draws the same values. */
+static uint64_t tap_rng = 88172645463325252ull;
+static inline double tap_unit(void) {
+    tap_rng ^= tap_rng << 13, tap_rng ^= tap_rng >> 7, tap_rng ^= tap_rng << 17;
+    return (double)(tap_rng >> 11) / 9007199254740992.0;
+}
+
+/* n floats of mixed magnitude (scale times e^-1.5 to e^1.5, either sign), 4% of them 0 and 2% -0; with
+ * specials, 1% infinities of either sign and 1% NaNs besides. */
+static inline void tap_fill(float *v, size_t n, double scale, bool specials) {
+    for (size_t i = 0; i < n; i++) {
+        double u = tap_unit();
+        v[i] = u < 0.04               ? 0.0f
+               : u < 0.06             ? -0.0f
+               : specials && u < 0.07 ? (tap_unit() < 0.5 ? INFINITY : -INFINITY)
+               : specials && u < 0.08 ? NAN
+                                      : (float)(scale * (2 * tap_unit() - 1) * exp(3 * tap_unit() - 1.5));
+    }
+}
 /* The whole file, NUL-terminated (so text can be read as a string); NULL when it cannot be read. */
 static inline unsigned char *tap_slurp(const char *path, size_t *len) {
     FILE *f = fopen(path, "rb");

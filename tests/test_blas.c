@@ -24,24 +24,6 @@ typedef void gemm_fn(const char *, const char *, const int *, const int *, const
 /* Debian's reference BLAS; libblas.so.3 itself may point to another (alternatives). */
 #define REFERENCE "/usr/lib/x86_64-linux-gnu/blas/libblas.so.3"
 
-static uint64_t rng = 0x9e3779b97f4a7c15ull;
-static double unit(void) {
-    rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
-    return (double)(rng >> 11) / 9007199254740992.0;
-}
-
-/* Values of mixed magnitude with zeros of both signs; with specials, infinities and NaNs too. */
-static void fill(float *v, size_t n, bool specials) {
-    for (size_t i = 0; i < n; i++) {
-        double u = unit();
-        v[i] = u < 0.05               ? 0.0f
-               : u < 0.08             ? -0.0f
-               : specials && u < 0.09 ? (unit() < 0.5 ? INFINITY : -INFINITY)
-               : specials && u < 0.10 ? NAN
-                                      : (float)((2 * unit() - 1) * exp(4 * unit() - 2));
-    }
-}
-
 /* Equal bits, or both NaN. */
 static bool same(const float *x, const float *y, size_t n) {
     for (size_t i = 0; i < n; i++)
@@ -60,13 +42,13 @@ typedef struct {
 static bool agree(gemm_fn *ref, call c) {
     int ra = c.ta == 'N' || c.ta == 'n' ? c.m : c.k, ca = c.ta == 'N' || c.ta == 'n' ? c.k : c.m;
     int rb = c.tb == 'N' || c.tb == 'n' ? c.k : c.n, cb = c.tb == 'N' || c.tb == 'n' ? c.n : c.k;
-    int lda = (ra > 1 ? ra : 1) + (int)(unit() * 3), ldb = (rb > 1 ? rb : 1) + (int)(unit() * 3),
-        ldc = (c.m > 1 ? c.m : 1) + (int)(unit() * 3);
+    int lda = (ra > 1 ? ra : 1) + (int)(tap_unit() * 3), ldb = (rb > 1 ? rb : 1) + (int)(tap_unit() * 3),
+        ldc = (c.m > 1 ? c.m : 1) + (int)(tap_unit() * 3);
     size_t na = (size_t)lda * (ca ? ca : 1), nb = (size_t)ldb * (cb ? cb : 1),
            nc = (size_t)ldc * (c.n ? c.n : 1);
     float *a = malloc(sizeof(float) * na), *b = malloc(sizeof(float) * nb);
     float *c1 = malloc(sizeof(float) * nc), *c2 = malloc(sizeof(float) * nc);
-    fill(a, na, c.specials), fill(b, nb, c.specials), fill(c1, nc, false);
+    tap_fill(a, na, 1, c.specials), tap_fill(b, nb, 1, c.specials), tap_fill(c1, nc, 1, false);
     if (c.beta == 0.0f)
         for (size_t i = 0; i < nc; i += 2)
             c1[i] = NAN;
@@ -138,7 +120,7 @@ int main(void) {
     /* libtorch's native convolution: output[img] (HW x Cout, column-major) = x[img] (HW x Cin) * w' */
     enum { IMGS = 2, CIN = 24, COUT = 40, HW = 10 * 10 };
     static float x[IMGS * CIN * HW], w[COUT * CIN], y[IMGS * COUT * HW], want[IMGS * COUT * HW];
-    fill(x, IMGS * CIN * HW, false), fill(w, COUT * CIN, false);
+    tap_fill(x, IMGS * CIN * HW, 1, false), tap_fill(w, COUT * CIN, 1, false);
     torch_tensor *tx = NULL, *tw = NULL, *ty = NULL;
     int64_t xs[4] = {IMGS, CIN, 10, 10}, ws[4] = {COUT, CIN, 1, 1};
     yolo_status st = torch_set_threads(1);

@@ -32,20 +32,6 @@ static const spec specs[] = {
 #define NP ((int)(sizeof specs / sizeof *specs))
 #define NP_PLAIN 12 /* the leading contiguous float32 ones */
 
-static uint64_t rng = 88172645463325252ull;
-static double unit(void) {
-    rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
-    return (double)(rng >> 11) / 9007199254740992.0;
-}
-
-/* Values of mixed magnitude with exact zeros and negative zeros mixed in. */
-static void fill(float *v, int64_t n, double scale) {
-    for (int64_t i = 0; i < n; i++) {
-        double u = unit();
-        v[i] = u < 0.04 ? 0.0f : u < 0.06 ? -0.0f : (float)(scale * (2 * unit() - 1) * exp(3 * unit() - 1.5));
-    }
-}
-
 static int64_t numel_of(const spec *s) {
     int64_t n = 1;
     for (int d = 0; d < s->ndim; d++)
@@ -146,7 +132,7 @@ static void run_case(const opt_case *c, int threads, int np) {
     for (int i = 0; i < np; i++) {
         int64_t n = numel_of(&specs[i]);
         float *v = malloc(sizeof(float) * (size_t)n);
-        fill(v, n, 1.0);
+        tap_fill(v, n, 1.0, false);
         /* weight, bn and bias groups in turn */
         snprintf(names[i], sizeof names[i],
                  i % 3 == 0   ? "model.%d.conv.weight"
@@ -199,7 +185,7 @@ static void run_case(const opt_case *c, int threads, int np) {
             if (i == 5 && k == 1) continue; /* a parameter without a gradient this step */
             int64_t n = numel_of(&specs[i]);
             float *v = malloc(sizeof(float) * (size_t)n);
-            fill(v, n, k == 2 ? 30.0 : 0.02);
+            tap_fill(v, n, k == 2 ? 30.0 : 0.02, false);
             spec s = specs[i];
             if (s.kind == TRANSPOSED) s.kind = PLAIN; /* a contiguous gradient for a strided parameter */
             torch_tensor *gr = make(&s, v);
@@ -267,7 +253,7 @@ static void norm_sizes(void) {
     for (int64_t n = 1; n <= 70000; n = n < 70 ? n + 1 : n * 5 + 3) {
         spec s = {1, {n}, PLAIN};
         float *v = malloc(sizeof(float) * (size_t)n);
-        fill(v, n, 3.0);
+        tap_fill(v, n, 3.0, false);
         torch_tensor *pa = make(&s, v), *pb = make(&s, v), *g = make(&s, v);
         optim_param qa = {"model.0.conv.weight", pa, false}, qb = {"model.0.conv.weight", pb, false};
         optim *oa = NULL, *ob = NULL;
@@ -310,7 +296,7 @@ static void run_ema(int threads) {
         } else {
             int64_t n = numel_of(&specs[i]);
             float *v = malloc(sizeof(float) * (size_t)n);
-            fill(v, n, 2.0);
+            tap_fill(v, n, 2.0, false);
             made = made && (m[i] = make(&specs[i], v));
             free(v);
         }
@@ -328,7 +314,7 @@ static void run_ema(int threads) {
         for (int i = 0; i < NP; i++) {
             int64_t n = numel_of(&specs[i]);
             float *v = malloc(sizeof(float) * (size_t)n);
-            fill(v, n, 2.0);
+            tap_fill(v, n, 2.0, false);
             torch_tensor *t = make(&specs[i], v);
             ok = ok && t && !torch_copy_(m[i], t);
             torch_free(t);
