@@ -3,6 +3,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,6 +87,19 @@ static int inherited_fd(const char *path) {
     return (int)fd;
 }
 
+/* Whether process pid runs (a zombie has ended; without /proc, whether it exists). */
+static bool pid_runs(long pid) {
+    char path[64], stat[512];
+    snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (!f) return kill((pid_t)pid, 0) == 0 || errno == EPERM;
+    size_t n = fread(stat, 1, sizeof stat - 1, f);
+    fclose(f);
+    stat[n] = 0;
+    const char *state = strrchr(stat, ')'); /* the name in parentheses may hold anything */
+    return !(state && state[1] == ' ' && (state[2] == 'Z' || state[2] == 'X'));
+}
+
 yolo_status lock_acquire(const char *dir, run_lock **out) {
     char path[4096];
     if (snprintf(path, sizeof path, "%s/%s", dir, LOCK_FILE_NAME) >= (int)sizeof path)
@@ -104,12 +119,21 @@ yolo_status lock_acquire(const char *dir, run_lock **out) {
         free(l);
         return yolo_error(YOLO_ERR_IO, "%s: cannot create the lock file (%s)", path, strerror(e));
     }
-    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-        int e = errno;
-        char holder[128] = "";
+    char holder[128] = "";
+    int e = 0;
+    /* a holder that has ended (killed) holds on through what it started until that has exited: a
+     * moment, waited for (5 s at most); a living holder, or one the note does not name, is refused */
+    for (int tries = 0; flock(fd, LOCK_EX | LOCK_NB) != 0; tries++) {
+        e = errno;
         ssize_t n = pread(fd, holder, sizeof holder - 1, 0);
         holder[n > 0 ? n : 0] = 0;
         holder[strcspn(holder, "\n")] = 0;
+        long pid;
+        if (e != EWOULDBLOCK || sscanf(holder, "pid %ld,", &pid) != 1 || pid_runs(pid) || tries == 50) break;
+        nanosleep(&(struct timespec){0, 100000000}, NULL);
+        e = 0;
+    }
+    if (e) {
         close(fd);
         free(l);
         if (e == EWOULDBLOCK)

@@ -121,6 +121,11 @@ for _ in $(seq 100); do [ -f l.ready ] && break; sleep 0.1; done
 check_fails "a second trainer on a locked run folder is refused" 1 "another trainer.* holds the run folder" \
     sh -c 'yolo-train-epoch l/weights/last.pt <s1.bin'
 kill $holder 2>/dev/null; wait 2>/dev/null
+# a holder that has ended (the note names a pid that is gone) while what it started holds on: waited for
+bash -c 'exec 8>>"$1"; flock 8; echo "pid $$, since now" >"$1"; sleep 1 >/dev/null 2>&1 & exit 0' _ l/.lock
+yolo-train-epoch l/weights/last.pt --stop-after 1 <s1.bin >l.json 2>l.err
+grep -q '"position":4' l.json && ok "a lock held on by what an ended holder started is waited for" ||
+    fail "ended holder: $(tail -1 l.err)"
 # a parent that holds the lock passes it down
 mkdir -p g && ( flock -n 9 && YOLO_LOCK_FD=9 yolo-train-epoch keep.pt -o g/weights/last.pt --stop-after 1 <s1.bin >g.json 2>g.err ) 9>g/.lock
 grep -q '"position":4' g.json && ok "YOLO_LOCK_FD: the parent's lock is used" || fail "YOLO_LOCK_FD: $(cat g.err | tail -1)"

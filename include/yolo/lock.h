@@ -21,9 +21,11 @@ typedef struct run_lock run_lock;
 /* Name of the lock file inside the run folder. */
 #define LOCK_FILE_NAME ".lock"
 
-/* Takes the lock of run folder dir without waiting. YOLO_ERR_LOCKED with one line naming the holder
- * ("runs/x: another trainer (pid 123, since 2026-11-29 01:02:03) holds the run folder (wait for it to
- * finish or stop it)") when it is taken; YOLO_ERR_IO when the file cannot be created. */
+/* Takes the lock of run folder dir without waiting for a living holder. YOLO_ERR_LOCKED with one line
+ * naming the holder ("runs/x: another trainer (pid 123, since 2026-11-29 01:02:03) holds the run
+ * folder (wait for it to finish or stop it)") when it is taken; YOLO_ERR_IO when the file cannot be
+ * created. A holder whose process has ended (killed) holds on through the processes it started until
+ * they have exited, a moment: that lock is waited for, 5 seconds at most. */
 yolo_status lock_acquire(const char *dir, run_lock **out);
 /* Releases the lock (NULL is fine). */
 void lock_release(run_lock *l);
