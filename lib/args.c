@@ -20,7 +20,7 @@
     { k, t, d, 0, BIG, N_, false, ARG_DISPLAY, ARG_AT_TRAIN_ARGS, note }
 #define DENY(k, t, d, lo, hi, note)                                                                          \
     { k, t, d, lo, hi, N_, false, ARG_REFUSED, ARG_AT_TRAIN_ARGS, note }
-#define PREDICT "predict mode is not supported (train and val are)"
+#define VIDEO "videos are not supported (predict reads images: a file, a folder, a glob or a .txt list)"
 #define EXPORT "export mode is not supported (yolo-ckpt export writes weights for PyTorch and Ultralytics)"
 #define AUG(k, d, lo, hi) WORK(k, ARG_FLOAT, d, lo, hi, N_, true, ARG_AT_STREAM, "augmentation (yolo-data)")
 #define GAIN(k, d) WORK(k, ARG_FLOAT, d, 0, BIG, N_, false, ARG_AT_TRAIN_ARGS, "loss gain")
@@ -84,8 +84,8 @@ static const arg_spec table[] = {
     DENY("save_json", ARG_BOOL, "false", 0, 0, "COCO JSON results are not written (yolo-eval --json)"),
     WORK("conf", ARG_FLOAT, N_, 0, 1, N_, false, ARG_AT_TRAIN_ARGS,
          "validation: 0.001 when unset; predict: 0.25"),
-    WORK("iou", ARG_FLOAT, "0.7", 0, 1, N_, false, ARG_AT_TRAIN_ARGS, "validation NMS"),
-    WORK("max_det", ARG_INT, "300", 1, BIG, N_, false, ARG_AT_TRAIN_ARGS, "validation NMS"),
+    WORK("iou", ARG_FLOAT, "0.7", 0, 1, N_, false, ARG_AT_TRAIN_ARGS, "validation and predict NMS"),
+    WORK("max_det", ARG_INT, "300", 1, BIG, N_, false, ARG_AT_TRAIN_ARGS, "validation and predict NMS"),
     DENY("half", ARG_BOOL, "false", 0, 0, "half-precision inference is not supported"),
     DENY("dnn", ARG_BOOL, "false", 0, 0, "OpenCV DNN inference is not supported"),
     WORK("plots", ARG_BOOL, "true", 0, 0, N_, true, ARG_AT_TRAIN_ARGS,
@@ -93,17 +93,19 @@ static const arg_spec table[] = {
     DENY("end2end", ARG_BOOL, N_, 0, 0, "end-to-end heads are not supported: YOLOv8 heads use NMS"),
     WORK("source", ARG_STR, N_, 0, 0, N_, false, ARG_AT_COMMAND,
          "predict: an image, a folder, a glob or a .txt list (videos are refused)"),
-    DENY("vid_stride", ARG_INT, "1", 1, BIG, PREDICT),
-    DENY("stream_buffer", ARG_BOOL, "false", 0, 0, PREDICT),
-    DENY("visualize", ARG_BOOL, "false", 0, 0, PREDICT),
+    DENY("vid_stride", ARG_INT, "1", 1, BIG, VIDEO),
+    DENY("stream_buffer", ARG_BOOL, "false", 0, 0, VIDEO),
+    DENY("visualize", ARG_BOOL, "false", 0, 0, "pictures of feature maps are not supported"),
     DENY("augment", ARG_BOOL, "false", 0, 0, "test-time augmentation is not supported"),
-    WORK("agnostic_nms", ARG_BOOL, "false", 0, 0, N_, false, ARG_AT_TRAIN_ARGS, "validation NMS"),
+    WORK("agnostic_nms", ARG_BOOL, "false", 0, 0, N_, false, ARG_AT_TRAIN_ARGS, "validation and predict NMS"),
     WORK("classes", ARG_INT_LIST, N_, 0, BIG, N_, false, ARG_AT_COMMAND,
          "predict: keep these classes; not for train (filtering training labels is not supported)"),
-    DENY("retina_masks", ARG_BOOL, "false", 0, 0, PREDICT),
-    DENY("embed", ARG_INT_LIST, N_, 0, BIG, PREDICT),
+    DENY("retina_masks", ARG_BOOL, "false", 0, 0,
+         "masks at the original image's resolution are not supported (they are made at the network input's, "
+         "as Ultralytics does by default)"),
+    DENY("embed", ARG_INT_LIST, N_, 0, BIG, "feature embeddings are not supported"),
     SHOW("show", ARG_BOOL, "false", "no windows are shown"),
-    DENY("save_frames", ARG_BOOL, "false", 0, 0, PREDICT),
+    DENY("save_frames", ARG_BOOL, "false", 0, 0, VIDEO),
     WORK("save_txt", ARG_BOOL, "false", 0, 0, N_, false, ARG_AT_COMMAND,
          "val and predict: labels/*.txt in the run folder"),
     WORK("save_conf", ARG_BOOL, "false", 0, 0, N_, false, ARG_AT_COMMAND,

@@ -101,6 +101,14 @@ while IFS=$'\t' read -r key type def fate resume place note; do
 done <table.tsv
 [ $bad = 0 ] && ok "every key's fate holds ($n_works work, $n_refused refused with one line and exit 2, $n_display display-only and documented)" ||
     fail "fates (see the lines above)"
+# predict's own keys that are refused say what is missing (they said predict mode was not supported)
+: >x.pt
+check_fails "retina_masks= in predict names what is missing" 2 "^yolo: 'retina_masks=true' is not supported: masks at the original image's resolution are not supported" \
+    yolo-args parse segment predict model=x.pt retina_masks=true
+check_fails "vid_stride= in predict: videos are not supported" 2 "^yolo: 'vid_stride=2' is not supported: videos are not supported \(predict reads images" \
+    yolo-args parse detect predict model=x.pt vid_stride=2
+grep -q "predict mode is not supported" "$ROOT/man/man1/yolo.1" && fail "yolo(1) still says predict mode is not supported" ||
+    ok "no key's fate says predict is not supported"
 
 # ---- adjustments and warnings as 8.4.52 makes them
 parse imgsz=100 >out 2>err && grep -q "^ARGS\[imgsz\]=128$" out && grep -q "imgsz=100 is not a multiple of the largest stride 32: using imgsz=128" err &&
