@@ -180,9 +180,9 @@ static yolo_status absolute(const char *p, char *out, size_t cap) {
     return pathf(out, cap, "%s/%s", cwd, p[0] == '.' && p[1] == '/' ? p + 2 : p);
 }
 
-/* One entry of a source: a glob, a folder (its files, sorted), or a file; from a list file, relative
- * entries may also be relative to the list's folder. */
-static yolo_status source_entry(const char *entry, const char *list_dir, paths *files) {
+/* One entry of a source: a glob, a folder (its files, sorted), or a file; from a list file (list, in
+ * the folder list_dir), relative entries may also be relative to the list's folder. */
+static yolo_status source_entry(const char *entry, const char *list, const char *list_dir, paths *files) {
     char a[PATH_MAX];
     yolo_status st = absolute(entry, a, sizeof a);
     if (st != YOLO_OK) return st;
@@ -217,7 +217,8 @@ static yolo_status source_entry(const char *entry, const char *list_dir, paths *
             stat(a, &sb) == 0)
             return paths_add(files, a);
     }
-    return yolo_error(YOLO_ERR_NOTFOUND, "%s: no such file or folder", entry);
+    if (list) return yolo_error(YOLO_ERR_NOTFOUND, "source=%s: %s: no such file or folder", list, entry);
+    return yolo_error(YOLO_ERR_NOTFOUND, "source=%s: no such file or folder", entry);
 }
 
 static yolo_status list_source(const char *src, paths *images) {
@@ -248,10 +249,10 @@ static yolo_status list_source(const char *src, paths *images) {
         fclose(f);
         qsort(lines.v, (size_t)lines.n, sizeof *lines.v, cmp_str); /* Ultralytics sorts the list */
         for (int i = 0; i < lines.n && st == YOLO_OK; i++)
-            st = source_entry(lines.v[i], dir, &files);
+            st = source_entry(lines.v[i], src, dir, &files);
         paths_free(&lines);
     } else {
-        st = source_entry(src, NULL, &files);
+        st = source_entry(src, NULL, NULL, &files);
     }
     int videos = 0;
     for (int i = 0; i < files.n && st == YOLO_OK; i++) {

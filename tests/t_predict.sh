@@ -134,7 +134,10 @@ last=$(tail -1 err)
 : >clip.mp4
 check_fails "a video is refused in one line" 2 "videos are not supported" "$Y" predict model="$FINAL" source=clip.mp4
 check_fails "a camera or URL is refused" 2 "are not supported" "$Y" predict model="$FINAL" source=https://x.org/a.jpg
-check_fails "a missing source" 1 "nowhere.png: no such file or folder" "$Y" predict model="$FINAL" source=nowhere.png
+check_fails "a missing source" 1 "source=nowhere.png: no such file or folder" "$Y" predict model="$FINAL" source=nowhere.png
+printf 'nowhere.png\n' >gone.txt
+check_fails "a list with a missing file names the list and the line" 1 "source=gone.txt: nowhere.png: no such file or folder" \
+    "$Y" predict model="$FINAL" source=gone.txt
 mkdir -p empty
 check_fails "a folder without images" 1 "no images found" "$Y" predict model="$FINAL" source=empty
 check_fails "classes out of range" 2 "class ids are 0..9" "$Y" predict model="$FINAL" source="$SRC" classes=12
