@@ -8,8 +8,8 @@
  *   C(i,j) = alpha * s (beta 0) or alpha * s + beta * C(i,j).
  * There is no skipping of zero terms (an infinity times a zero gives NaN, as there). Whatever the
  * blocking, each element goes through exactly these roundings, so the kernels below hold a tile of
- * C in registers and walk l in order: 16 rows (two 8-float vectors) by up to 6 columns. The dot form
- * first copies 16 columns of A into rows of 16 floats (l by l), so that its loads are vectors too. */
+ * C in registers and walk l in order: 16 rows (two 8-float vectors) by up to 6 columns, the rows past
+ * m masked off. */
 #include "yolo/blas.h"
 
 #include <immintrin.h>
@@ -37,7 +37,7 @@ static inline float *c_at(const gemm *g, int i, int j) {
     return g->c + i + (int64_t)j * g->ldc;
 }
 
-/* ---- the reference's loops, for machines without AVX2 and for the tiles' edges ---- */
+/* ---- the reference's loops, for machines without AVX2 (or when the packing buffer is not had) ---- */
 
 static void axpy_plain(const gemm *g, int i0, int i1, int j0, int j1) {
     for (int j = j0; j < j1; j++) {
