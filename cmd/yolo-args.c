@@ -355,6 +355,12 @@ static int check_new_run(cmdline *c) {
                           data),
                usage();
     const char *dev = yv_get_str(c->given, "device");
+    if (dev && !strncasecmp(dev, "mps", 3))
+        return yolo_error(YOLO_ERR_USAGE,
+                          "device=%s: Apple's Metal (MPS) is not supported; use device=cpu, or CUDA GPUs "
+                          "(device=0)",
+                          dev),
+               usage();
     if (dev && strcasecmp(dev, "cpu") && access("/proc/driver/nvidia/version", F_OK) != 0)
         return yolo_error(YOLO_ERR_USAGE,
                           "device=%s: this machine has no NVIDIA driver (no CUDA device); use "

@@ -49,7 +49,7 @@ static const arg_spec table[] = {
     WORK("save_period", ARG_INT, "-1", -1, BIG, N_, true, ARG_AT_TRAIN_ARGS, "epochN.pt every N epochs"),
     WORK("cache", ARG_BOOL_STR, "false", 0, 0, "false|true|ram|disk", true, ARG_AT_STREAM,
          "decoded images: ram (true) in memory for each epoch, disk in a .rgb.npy file beside each image"),
-    WORK("device", ARG_STR, N_, 0, 0, N_, true, ARG_AT_PROCESS, "cpu, 0, cuda:1"),
+    WORK("device", ARG_STR, N_, 0, 0, N_, true, ARG_AT_PROCESS, "cpu, 0, cuda:1 (Apple's mps is refused)"),
     WORK("workers", ARG_INT, "8", 0, 1024, N_, true, ARG_AT_PROCESS,
          "the trainer's threads (at most the cores) and yolo-data's workers"),
     WORK("project", ARG_STR, N_, 0, 0, N_, false, ARG_AT_COMMAND, "runs/TASK when unset"),

@@ -101,6 +101,9 @@ while IFS=$'\t' read -r key type def fate resume place note; do
 done <table.tsv
 [ $bad = 0 ] && ok "every key's fate holds ($n_works work, $n_refused refused with one line and exit 2, $n_display display-only and documented)" ||
     fail "fates (see the lines above)"
+# Apple's MPS is named as such (it said the machine had no NVIDIA driver)
+check_fails "device=mps: Apple's MPS is not supported" 2 "^yolo: device=mps: Apple's Metal \(MPS\) is not supported; use device=cpu" \
+    yolo-args parse detect train data=ds/data.yaml device=mps
 # predict's own keys that are refused say what is missing (they said predict mode was not supported)
 : >x.pt
 check_fails "retina_masks= in predict names what is missing" 2 "^yolo: 'retina_masks=true' is not supported: masks at the original image's resolution are not supported" \
@@ -216,7 +219,7 @@ s single_cls=true | yolo-data dump 2>/dev/null | head -1 >sc.hdr
 grep -q '"nc": *1' sc.hdr && grep -q '"item"' sc.hdr && ok "single_cls=true: a stream of one class, 'item'" ||
     fail "single_cls header: $(head -c 300 sc.hdr)"
 
-# ---- 20 bad command lines: exit 2, one line, and nothing on disk (no run folder, no run number used)
+# ---- 21 bad command lines: exit 2, one line, and nothing on disk (no run folder, no run number used)
 mkdir -p bad && cd bad
 cp -r ../ds . && printf 'names: [a]\ntrain: [' >broken.yaml
 lines=(
@@ -225,6 +228,7 @@ lines=(
     "detect train data=ds/data.yaml epochs=0"
     "detect train data=ds/data.yaml model=yolov9z.yaml"
     "detect train data=ds/data.yaml device=0"
+    "detect train data=ds/data.yaml device=mps"
     "detect train data=ds/data.yaml optimizer=RMSProp"
     "detect train data=broken.yaml"
     "detect train data=nowhere.yaml"
