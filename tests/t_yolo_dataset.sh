@@ -85,6 +85,12 @@ mkdir -p dsenv/coco8/images
     "yolo-tools never downloads: the data is in $T/dsenv/coco8 but no YAML is: put the YAML beside it" yolo detect train data=coco8.yaml epochs=1)
 cp -r fd/images fd/labels dsenv/coco8/ && yaml "path: coco8" >dsenv/coco8.yaml
 (cd other && resolves "coco8.yaml in the datasets folder is used" coco8.yaml "$T/dsenv/coco8")
+# val finds data= as train does (it was handed to yolo-eval as written: "coco8.yaml: No such file")
+(cd other && yolo val model=../proj/p/a/weights/best.pt data=coco8.yaml imgsz=64 plots=false >v.out 2>v.err) && grep -Eq '^ +all +' other/v.out &&
+    ok "yolo val data=coco8.yaml validates on the datasets folder's" || fail "val data=coco8.yaml: $(tail -2 other/v.err | tr '\n' '|')"
+(cd other && check_fails "yolo val data=coco7.yaml, nowhere: the same line as train's, exit 2" 2 \
+    "data=coco7.yaml: not found \(tried \./coco7.yaml, $T/dsenv/coco7.yaml, .*yolo-tools never downloads" \
+    yolo val model=../proj/p/a/weights/best.pt data=coco7.yaml)
 printf 'path: coco9\ntrain: images/train\nval: images/val\ndownload: https://example.com/coco9.zip\n%s\n' "$names" >other/coco9.yaml
 (cd other && check_fails "a YAML with download: whose data is missing: never run, says where to put it" 2 \
     "the YAML has a download: script, which yolo-tools never runs: put the data in $T/dsenv/coco9" yolo detect train data=coco9.yaml epochs=1)
