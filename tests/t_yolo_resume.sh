@@ -84,6 +84,15 @@ yolo detect train resume model=runs/detect/early/weights/last.pt workers=1 >e.ou
 grep -q 'was never written: starting runs/detect/early again from its args.yaml' e.err && [ -f runs/detect/early/weights/last.pt ] &&
     ok "a run killed before its first checkpoint starts again" || fail "early kill: $(tail -2 e.err | tr '\n' '|')"
 
+# a trainer killed before the run's first checkpoint: the loop's line says the resume starts from
+# args.yaml (it named a last.pt that was not there)
+mkdir -p stub && printf '#!/bin/sh\nkill -9 $$\n' >stub/yolo-train-epoch && chmod +x stub/yolo-train-epoch
+PATH=$PWD/stub:$PATH yolo detect train data=ds/data.yaml epochs=1 imgsz=64 batch=4 workers=1 name=nock >/dev/null 2>nock.err
+rc=$?
+[ $rc = 1 ] && grep -qx "yolo: training was killed (SIGKILL); no checkpoint was written yet: the resume starts the run again from runs/detect/nock/args.yaml (resume: yolo detect train resume model=runs/detect/nock/weights/last.pt)" nock.err &&
+    ok "a trainer killed before the first checkpoint: the resume starts from args.yaml, says the loop" ||
+    fail "killed before the first checkpoint (exit $rc): $(tail -2 nock.err | tr '\n' '|')"
+
 # Ctrl+C: stops after the current batch, saves the position, resume finishes the run (the Ctrl+C
 # comes as soon as epoch 1 is saved: an epoch here takes well under a second)
 set -m
