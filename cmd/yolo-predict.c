@@ -180,9 +180,9 @@ static yolo_status absolute(const char *p, char *out, size_t cap) {
     return pathf(out, cap, "%s/%s", cwd, p[0] == '.' && p[1] == '/' ? p + 2 : p);
 }
 
-/* One entry of a source: a glob, a folder (its files, sorted), or a file; from a list file (list, in
- * the folder list_dir), relative entries may also be relative to the list's folder. */
-static yolo_status source_entry(const char *entry, const char *list, const char *list_dir, paths *files) {
+/* One entry of a source: a glob, a folder (its files, sorted), or a file; from a list file (list),
+ * relative entries may also be relative to the list's folder. */
+static yolo_status source_entry(const char *entry, const char *list, paths *files) {
     char a[PATH_MAX];
     yolo_status st = absolute(entry, a, sizeof a);
     if (st != YOLO_OK) return st;
@@ -211,10 +211,11 @@ static yolo_status source_entry(const char *entry, const char *list, const char 
         return st;
     }
     if (stat(a, &sb) == 0) return paths_add(files, a);
-    if (list_dir && entry[0] != '/') {
+    if (list && entry[0] != '/') {
         char b[PATH_MAX];
-        if (pathf(b, sizeof b, "%s/%s", list_dir, entry) == YOLO_OK && absolute(b, a, sizeof a) == YOLO_OK &&
-            stat(a, &sb) == 0)
+        const char *sl = strrchr(list, '/');
+        if (pathf(b, sizeof b, "%.*s/%s", sl ? (int)(sl - list) : 1, sl ? list : ".", entry) == YOLO_OK &&
+            absolute(b, a, sizeof a) == YOLO_OK && stat(a, &sb) == 0)
             return paths_add(files, a);
     }
     if (list) return yolo_error(YOLO_ERR_NOTFOUND, "source=%s: %s: no such file or folder", list, entry);
@@ -233,9 +234,6 @@ static yolo_status list_source(const char *src, paths *images) {
     if (!strcasecmp(suffix(src), "txt") && access(src, R_OK) == 0) {
         FILE *f = fopen(src, "r");
         if (!f) return yolo_error(YOLO_ERR_IO, "%s: %s", src, strerror(errno));
-        char dir[PATH_MAX];
-        const char *sl = strrchr(src, '/');
-        snprintf(dir, sizeof dir, "%.*s", sl ? (int)(sl - src) : 1, sl ? src : ".");
         paths lines = {0};
         char *line = NULL;
         size_t cap = 0;
@@ -249,10 +247,10 @@ static yolo_status list_source(const char *src, paths *images) {
         fclose(f);
         qsort(lines.v, (size_t)lines.n, sizeof *lines.v, cmp_str); /* Ultralytics sorts the list */
         for (int i = 0; i < lines.n && st == YOLO_OK; i++)
-            st = source_entry(lines.v[i], src, dir, &files);
+            st = source_entry(lines.v[i], src, &files);
         paths_free(&lines);
     } else {
-        st = source_entry(src, NULL, NULL, &files);
+        st = source_entry(src, NULL, &files);
     }
     int videos = 0;
     for (int i = 0; i < files.n && st == YOLO_OK; i++) {
