@@ -33,6 +33,12 @@ fashion_data() {
     exit 1
 }
 
+# orphan_lock FILE SECONDS: FILE's flock, taken by a process that writes its pid into FILE (as yolo and
+# the tools do) and exits at once, and held on for SECONDS by a child it leaves; prints the child's pid
+orphan_lock() {
+    bash -c 'exec 8>>"$1"; flock 8; echo "pid $$, since now" >"$1"; sleep "$2" >/dev/null 2>&1 & echo $!' _ "$1" "$2"
+}
+
 # lock_held FILE: whether some process holds a flock on FILE (read from /proc/locks: probing with
 # flock -n would take the lock for a moment and could refuse the very command being waited for)
 lock_held() {

@@ -122,7 +122,7 @@ check_fails "a second trainer on a locked run folder is refused" 1 "another trai
     sh -c 'yolo-train-epoch l/weights/last.pt <s1.bin'
 kill $holder 2>/dev/null; wait 2>/dev/null
 # a holder that has ended (the note names a pid that is gone) while what it started holds on: waited for
-bash -c 'exec 8>>"$1"; flock 8; echo "pid $$, since now" >"$1"; sleep 1 >/dev/null 2>&1 & exit 0' _ l/.lock
+orphan_lock l/.lock 1 >/dev/null
 yolo-train-epoch l/weights/last.pt --stop-after 1 <s1.bin >l.json 2>l.err
 grep -q '"position":4' l.json && ok "a lock held on by what an ended holder started is waited for" ||
     fail "ended holder: $(tail -1 l.err)"
