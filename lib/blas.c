@@ -39,23 +39,23 @@ static inline float *c_at(const gemm *g, int i, int j) {
 
 /* ---- the reference's loops, for machines without AVX2 (or when the packing buffer is not had) ---- */
 
-static void axpy_plain(const gemm *g, int i0, int i1, int j0, int j1) {
-    for (int j = j0; j < j1; j++) {
+static void axpy_plain(const gemm *g) {
+    for (int j = 0; j < g->n; j++) {
         float *c = c_at(g, 0, j);
-        for (int i = i0; i < i1; i++)
+        for (int i = 0; i < g->m; i++)
             c[i] = g->beta == 0.0f ? 0.0f : g->beta != 1.0f ? g->beta * c[i] : c[i];
         for (int l = 0; l < g->k; l++) {
             float t = g->alpha * op_b(g, l, j);
             const float *a = g->a + (int64_t)l * g->lda;
-            for (int i = i0; i < i1; i++)
+            for (int i = 0; i < g->m; i++)
                 c[i] = c[i] + t * a[i];
         }
     }
 }
 
-static void dot_plain(const gemm *g, int i0, int i1, int j0, int j1) {
-    for (int j = j0; j < j1; j++)
-        for (int i = i0; i < i1; i++) {
+static void dot_plain(const gemm *g) {
+    for (int j = 0; j < g->n; j++)
+        for (int i = 0; i < g->m; i++) {
             const float *a = g->a + (int64_t)i * g->lda;
             float s = 0.0f;
             for (int l = 0; l < g->k; l++)
@@ -211,12 +211,12 @@ static bool have_avx2(void) {
 
 static void gemm_run(const gemm *g) {
     if (!have_avx2()) {
-        (g->trans_a ? dot_plain : axpy_plain)(g, 0, g->m, 0, g->n);
+        (g->trans_a ? dot_plain : axpy_plain)(g);
         return;
     }
     float *pa = malloc(sizeof(float) * MR * (size_t)(g->k ? g->k : 1));
     if (!pa) { /* the plain loops need no memory */
-        (g->trans_a ? dot_plain : axpy_plain)(g, 0, g->m, 0, g->n);
+        (g->trans_a ? dot_plain : axpy_plain)(g);
         return;
     }
     for (int i0 = 0; i0 < g->m; i0 += MR)
