@@ -329,7 +329,7 @@ int main(int argc, char **argv) {
     int rc = parse_args(argc, argv, &a);
     if (rc < 0) return YOLO_EXIT_OK;
     if (rc) return rc;
-    (void)torch_memory_reuse(); /* batch after batch, the same tensors: without the pool, only slower */
-    interrupt_catch();          /* Ctrl+C: stops after the batch, says so */
+    (void)torch_memory_reuse(-1); /* batch after batch, the same tensors: without the pool, only slower */
+    interrupt_catch();            /* Ctrl+C: stops after the batch, says so */
     return run(&a);
 }

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -439,6 +440,57 @@ typedef struct {
 } served_set;
 static served_set running;
 
+/* ---- memory kept for the next trainer ----
+ * Each epoch is a new process, and its first training step faults its whole working set in: at 640 px,
+ * 600,000 pages that the kernel zeroes, about a second of system time, in every epoch. The server
+ * keeps those pages for the next epoch instead. Each trainer is lent a memory file (memfd), sparse and
+ * as large as the machine's memory, from which its allocator takes its large blocks (serve_memory_fd,
+ * torch_memory_reuse). When the trainer ends, its pages stay in the file, and the next trainer maps
+ * them: 0.2 s instead of 1.1 s at 640 px. The first epoch pays more (new file pages cost more than new
+ * private ones), every later one less. A file serves one trainer at a time (ranks running at once get
+ * one each) and is free again once its trainer has answered its client, after which it touches no
+ * memory, or has ended. What a trainer finds in the pages is whatever the last one left there; its
+ * allocator hands memory out uninitialised in any case. The server itself never maps them. */
+static struct {
+    int fd;
+    pid_t user; /* 0: free */
+} memory[MAX_SERVED];
+static int nmemory;
+/* A trainer about to answer writes its pid here: its memory is free from then on. */
+static int memory_done[2] = {-1, -1};
+static int lent_memory = -1;
+
+int serve_memory_fd(void) {
+    return lent_memory;
+}
+
+static void memory_give_back(pid_t pid) {
+    for (int i = 0; i < nmemory; i++)
+        if (memory[i].user == pid) memory[i].user = 0;
+}
+
+/* A free memory file for the next trainer (a new one when all are lent), or -1 (then the trainer
+ * takes its memory from the kernel as an exec'd one does). */
+static int memory_take(void) {
+    pid_t done[64];
+    ssize_t n;
+    while (memory_done[0] >= 0 && (n = read(memory_done[0], done, sizeof done)) > 0)
+        for (size_t i = 0; i < (size_t)n / sizeof *done; i++)
+            memory_give_back(done[i]);
+    for (int i = 0; i < nmemory; i++)
+        if (!memory[i].user) return i;
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    if (nmemory == MAX_SERVED || memory_done[0] < 0 || pages <= 0 || page <= 0) return -1;
+    int fd = memfd_create("yolo-trainer-memory", MFD_CLOEXEC);
+    if (fd < 0) return -1;
+    if (ftruncate(fd, (off_t)pages * page) != 0) { /* (EFBIG under ulimit -f: SIGXFSZ is ignored) */
+        close(fd);
+        return -1;
+    }
+    memory[nmemory].fd = fd, memory[nmemory].user = 0;
+    return nmemory++;
+}
+
 /* The server's SIGCHLD pipe: the handler writes a byte, the server's poll wakes. */
 static int child_ended[2] = {-1, -1};
 
@@ -462,13 +514,19 @@ void serve_answer_at_exit(void) {
  * finds the connection closed. A failed trainer, and one on a GPU (serve_answer_at_exit), is answered by
  * the server from its exit. */
 static void answer_before_exit(int conn) {
+    if (lent_memory >= 0) {
+        pid_t me = getpid();
+        (void)!write(memory_done[1], &me, sizeof me);
+    }
     if (conn > 0) close_range(0, (unsigned)conn - 1, 0);
     close_range((unsigned)conn + 1, ~0u, 0);
     send_reply(conn, REPLY_EXIT, 0, NULL);
 }
 
-static _Noreturn void run_child(const char *tool, request *q, int conn, int listener, serve_entry entry) {
+static _Noreturn void run_child(const char *tool, request *q, int conn, int listener, int slot,
+                                serve_entry entry) {
     close(listener);
+    lent_memory = slot >= 0 ? memory[slot].fd : -1;
     close(child_ended[0]), close(child_ended[1]);
     for (int i = 0; i < running.n; i++) /* the other trainers' clients */
         close(running.conn[i]);
@@ -535,8 +593,10 @@ static pid_t serve_one(const char *tool, int conn, int listener, const char *ser
         return -1;
     }
     fflush(NULL);
+    int slot = memory_take();
     pid_t pid = fork();
-    if (pid == 0) run_child(tool, &q, conn, listener, entry);
+    if (pid == 0) run_child(tool, &q, conn, listener, slot, entry);
+    if (pid > 0 && slot >= 0) memory[slot].user = pid;
     if (pid < 0) {
         snprintf(why, sizeof why, "cannot fork: %s", strerror(errno));
         send_reply(conn, REPLY_REFUSED, 0, why);
@@ -552,7 +612,8 @@ static pid_t serve_one(const char *tool, int conn, int listener, const char *ser
 static void serve_reap(void) {
     int ws;
     pid_t pid;
-    while ((pid = waitpid(-1, &ws, WNOHANG)) > 0)
+    while ((pid = waitpid(-1, &ws, WNOHANG)) > 0) {
+        memory_give_back(pid);
         for (int i = 0; i < running.n; i++)
             if (running.pid[i] == pid) {
                 send_reply(running.conn[i], REPLY_EXIT, ws, NULL);
@@ -561,11 +622,12 @@ static void serve_reap(void) {
                 running.pid[i] = running.pid[running.n], running.conn[i] = running.conn[running.n];
                 break;
             }
+    }
 }
 
 int serve_run(const char *tool, const char *path, serve_entry entry) {
     /* Ctrl+C and kill of the process group are for the trainers; the server ends with its stdin */
-    static const int ignore[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE, SERVE_SOFT_SIGNAL};
+    static const int ignore[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE, SIGXFSZ, SERVE_SOFT_SIGNAL};
     for (size_t i = 0; i < sizeof ignore / sizeof ignore[0]; i++)
         signal(ignore[i], SIG_IGN);
     prctl(PR_SET_NAME, "yolo-train-srv");
@@ -591,6 +653,7 @@ int serve_run(const char *tool, const char *path, serve_entry entry) {
         free(env);
         return 1;
     }
+    if (pipe2(memory_done, O_CLOEXEC | O_NONBLOCK) != 0) memory_done[0] = memory_done[1] = -1;
     struct sigaction sa = {.sa_handler = note_child_ended, .sa_flags = SA_RESTART | SA_NOCLDSTOP};
     sigemptyset(&sa.sa_mask);
     sigaction(SIGCHLD, &sa, NULL);

@@ -10,7 +10,9 @@
 // is one (at every step but the first, nearly always); otherwise freed blocks are broken up into
 // pieces and the block is carved from one piece, or assembled from several, moved next to each
 // other with mremap (the kernel moves page-table entries: nothing is copied, zeroed or faulted).
-// Resident memory stays at the live peak, and each page is faulted in once per process.
+// Resident memory stays at the live peak, and each page is faulted in once per process. A trainer
+// forked by a trainer server takes its new pages from the server's memory file (lib/serve.c): the
+// next epoch's process then maps the pages this one used instead of having them zeroed again.
 //
 // Blocks under 1 MiB come from libtorch's own allocation function (glibc, which keeps them).
 #include "torch_internal.hpp"
@@ -19,7 +21,9 @@
 #include <c10/core/impl/alloc_cpu.h>
 
 #include <malloc.h>
+#include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <climits>
@@ -38,11 +42,18 @@ constexpr size_t kMinBlock = 1u << 20;
 // (the smallest first), so that the process' mappings stay few whatever the sizes asked for.
 constexpr size_t kMaxPieces = 64, kMaxLoose = 512;
 
-// A page range inside one kernel mapping (mremap moves only such ranges).
+// A page range inside one kernel mapping (mremap moves only such ranges), and where its pages are in
+// the memory file (-1: private pages).
 struct piece {
     char *addr;
     size_t len;
+    int64_t off;
 };
+
+// p from byte `from` on
+piece rest(const piece &p, size_t from) {
+    return {p.addr + from, p.len - from, p.off < 0 ? -1 : p.off + (int64_t)from};
+}
 
 // A block handed out: the pieces it is made of, in address order; the first one starts it.
 struct block {
@@ -58,6 +69,13 @@ class page_pool final : public c10::Allocator {
     }
     // raw_allocate/raw_deallocate (used inside libtorch) need data == context and this deleter.
     c10::DeleterFnPtr raw_deleter() const override { return &release; }
+
+    // New pages from here on come from this memory file, from its start (before any allocation).
+    void take_pages_from(int fd) {
+        struct stat st;
+        if (fd >= 0 && fstat(fd, &st) == 0 && st.st_size > 0)
+            file = fd, file_size = (size_t)st.st_size / kPage * kPage;
+    }
 
   private:
     static void release(void *p);
@@ -103,11 +121,11 @@ class page_pool final : public c10::Allocator {
             have += last->first;
             idle.erase(last);
             for (const piece &p : b->pieces)
-                loose.emplace(p.len, p.addr);
+                loose.emplace(p.len, p);
             delete b;
         }
         while (loose.size() > kMaxLoose) {
-            munmap(loose.begin()->second, loose.begin()->first);
+            unmap(loose.begin()->second);
             loose.erase(loose.begin());
         }
     }
@@ -116,11 +134,10 @@ class page_pool final : public c10::Allocator {
     bool carve(size_t r, block *b) const {
         auto it = loose.lower_bound(r);
         if (it == loose.end()) return false;
-        size_t len = it->first;
-        char *a = it->second;
+        piece p = it->second;
         loose.erase(it);
-        if (len > r) loose.emplace(len - r, a + r);
-        b->pieces.push_back({a, r});
+        if (p.len > r) loose.emplace(p.len - r, rest(p, r));
+        b->pieces.push_back({p.addr, r, p.off});
         return true;
     }
 
@@ -131,41 +148,65 @@ class page_pool final : public c10::Allocator {
         char *dst = static_cast<char *>(m), *end = dst + r;
         while (dst < end && !loose.empty() && b->pieces.size() + 1 < kMaxPieces) {
             auto it = std::prev(loose.end());
-            size_t len = it->first, use = std::min(len, (size_t)(end - dst));
-            char *a = it->second;
-            if (mremap(a, use, use, MREMAP_MAYMOVE | MREMAP_FIXED, dst) == MAP_FAILED) break;
+            piece p = it->second;
+            size_t use = std::min(p.len, (size_t)(end - dst));
+            if (mremap(p.addr, use, use, MREMAP_MAYMOVE | MREMAP_FIXED, dst) == MAP_FAILED) break;
             loose.erase(it);
-            if (use < len) loose.emplace(len - use, a + use);
-            b->pieces.push_back({dst, use});
+            if (use < p.len) loose.emplace(p.len - use, rest(p, use));
+            b->pieces.push_back({dst, use, p.off});
             dst += use;
         }
         if (dst < end) {
-            b->pieces.push_back({dst, (size_t)(end - dst)});
+            size_t len = (size_t)(end - dst);
+            int64_t off = map_file(dst, len);
+            b->pieces.push_back({dst, len, off});
             // the fresh pages all at once (a tensor's block is written whole): one call instead of a
             // fault per 4 KiB page took a quarter off the first step's kernel time at 640 px. Huge pages
             // (MADV_HUGEPAGE) were tried and dropped: on this VM class their first touch costs the host
-            // more than it saves (kernel time 1.3 s -> 5.6 s for the first step).
-            madvise(dst, (size_t)(end - dst), MADV_POPULATE_WRITE); // advice: older kernels fault instead
+            // more than it saves (kernel time 1.3 s -> 5.6 s for the first step). Pages of the file are
+            // mapped with a read (the kernel then maps 16 at a time, writable: 0.2 s for 2.4 GiB that
+            // exist, against 0.5 s with a write); advice either way: older kernels fault instead.
+            madvise(dst, len, off >= 0 ? MADV_POPULATE_READ : MADV_POPULATE_WRITE);
         }
         return true;
+    }
+
+    // Puts the file's next len bytes in place of the pages at dst: their offset in the file, or -1 (the
+    // private pages stay) when it has no more or cannot be mapped.
+    int64_t map_file(char *dst, size_t len) const {
+        if (file < 0 || file_size - file_used < len) return -1;
+        void *m = mmap(dst, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, file, (off_t)file_used);
+        if (m == MAP_FAILED) return -1;
+        file_used += len;
+        return (int64_t)(file_used - len);
+    }
+
+    // Gives a piece's pages back to the kernel (those of the file too: they are not used again).
+    void unmap(const piece &p) const {
+        munmap(p.addr, p.len);
+        if (p.off >= 0)
+            fallocate(file, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)p.off, (off_t)p.len);
     }
 
     void unmap_idle() const {
         for (const auto &kv : idle) {
             for (const piece &p : kv.second->pieces)
-                munmap(p.addr, p.len);
+                unmap(p);
             delete kv.second;
         }
         idle.clear();
         for (const auto &kv : loose)
-            munmap(kv.second, kv.first);
+            unmap(kv.second);
         loose.clear();
     }
 
+    int file = -1; // the memory file new pages come from (torch_memory_reuse), its size and how much is used
+    size_t file_size = 0;
+    mutable size_t file_used = 0;
     mutable std::mutex mu;
     mutable std::unordered_map<void *, block *> live; // by address
     mutable std::multimap<size_t, block *> idle;      // freed blocks, by size
-    mutable std::multimap<size_t, char *> loose;      // pieces of broken-up blocks, by length
+    mutable std::multimap<size_t, piece> loose;       // pieces of broken-up blocks, by length
 };
 
 // Never destroyed: tensors may be freed by other static destructors at exit.
@@ -187,14 +228,17 @@ void page_pool::release(void *p) {
 
 } // namespace
 
-extern "C" yolo_status torch_memory_reuse(void) {
+extern "C" yolo_status torch_memory_reuse(int file) {
     // the smaller blocks stay in glibc's heap: no mmap under 32 MiB (glibc's largest threshold), and no
     // trimming of what is freed
     mallopt(M_MMAP_THRESHOLD, 32 << 20);
     mallopt(M_TRIM_THRESHOLD, INT_MAX);
-    return yt::guard("memory pool", [] {
+    return yt::guard("memory pool", [file] {
         static std::once_flag once;
-        std::call_once(once, [] { pool = new page_pool; });
+        std::call_once(once, [file] {
+            pool = new page_pool;
+            pool->take_pages_from(file);
+        });
         c10::SetCPUAllocator(pool, 1);
     });
 }

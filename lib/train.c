@@ -19,6 +19,7 @@
 #include "yolo/dataset.h"
 #include "yolo/dist.h"
 #include "yolo/microsplit.h"
+#include "yolo/serve.h"
 #include "yolo/text.h"
 
 double train_clock(void) {
@@ -142,8 +143,9 @@ yolo_status train_build_model(trainer *t, const char *yaml, const yv *stored, in
 
 trainer *train_alloc(const train_opts *o) {
     /* a training process allocates the same tensors at every step: memory freed by one step is kept for
-     * the next (without the pool, which failed to allocate itself, training is only slower) */
-    (void)torch_memory_reuse();
+     * the next, and a served one's pages for the next epoch (without the pool, which failed to allocate
+     * itself, training is only slower) */
+    (void)torch_memory_reuse(serve_memory_fd());
     trainer *t = calloc(1, sizeof *t);
     if (!t) return NULL;
     if (o)

@@ -2,7 +2,8 @@
 # epoch through it is bit-identical to a direct run; exit codes, messages, ulimit -f and Ctrl+C pass
 # through; a client killed with SIGKILL takes its trainer with it; a request it cannot honour exactly
 # (another OMP_* setting) runs directly instead; several clients are served at once (the ranks of
-# yolo world=N); the server goes away when its stdin closes, once its trainers have ended.
+# yolo world=N), each with a memory file of its own, whose pages the server keeps for the next
+# trainer; the server goes away when its stdin closes, once its trainers have ended.
 . "$(dirname "$0")/lib.sh"
 export YOLO_MODELS=$ROOT/cfg/models
 cd "$T"
@@ -37,6 +38,17 @@ if [ $rc0 -eq 0 ] && [ $rc1 -eq 0 ] && ! grep -q 'running yolo-train-epoch direc
     grep -q '^profile: before main 0\.[01]' c1.err; then ok "two epochs ran in processes forked by the server (no libtorch load)"
 else fail "served epochs (exit $rc0/$rc1): $(grep -h -v '^ ' c0.err c1.err | tail -3 | tr '\n' '|')"; fi
 check "epoch 1 through the server: last.pt bit-identical to the direct run" yolo-ckpt diff d/weights/last.pt s/weights/last.pt
+# the memory files the server lends its trainers: the KiB each holds
+server_memory() {
+    local f
+    for f in /proc/$server/fd/*; do
+        case $(readlink "$f") in */memfd:yolo-trainer-memory*) echo $(($(stat -L -c '%b * %B' "$f") / 1024)) ;; esac
+    done
+}
+kept=$(server_memory)
+[ "$(echo "$kept" | wc -w)" = 1 ] && [ "$kept" -gt 1024 ] &&
+    ok "the server keeps its trainers' memory pages for the next epoch: one file for two epochs, $kept KiB" ||
+    fail "the server's memory files after two epochs one after the other: '$kept' KiB (want one file, over 1 MiB)"
 [ "$(seconds_off d1.json)" = "$(seconds_off c1.json)" ] && ok "the same summary line on stdout" ||
     fail "summary differs: $(seconds_off c1.json)"
 grep -q '      Epoch   box_loss' c1.err && ok "progress lines reach the client's stderr" || fail "no progress lines via the server"
@@ -128,6 +140,10 @@ wait $pid_a && wait $pid_b && ra=0 || ra=1
     yolo-ckpt diff d/weights/last.pt b/weights/last.pt >/dev/null &&
     ok "two clients at once: two served trainers side by side, both bit-identical to the direct run" ||
     fail "two clients at once: both running $both, exit $ra: $(tail -1 a.err b.err | tr '\n' '|')"
+# every epoch before these, killed, interrupted or failed ones too, gave its file back
+kept=$(server_memory)
+[ "$(echo "$kept" | wc -w)" = 2 ] && ok "each of two trainers at once has a memory file of its own, and no more: $(echo $kept) KiB" ||
+    fail "memory files after two trainers at once: '$(echo $kept)' KiB (want two)"
 
 # the server's stdin closes while a trainer runs: the socket goes at once, the trainer finishes and
 # its client gets the exit status, then the server exits

@@ -7,7 +7,8 @@
  * not link libtorch and starts in a millisecond) sends it its arguments, working folder, environment,
  * limits and standard descriptors; the server forks, and the child runs the trainer's main exactly as
  * an exec'd yolo-train-epoch would: reads last.pt, trains one epoch, writes the next checkpoint and
- * exits. Nothing of one epoch lives on in the server, which never touches a model or a tensor.
+ * exits. Nothing of one epoch lives on in the server, which never touches a model or a tensor, but the
+ * pages of the memory it lent the epoch's process (serve_memory_fd), for the next epoch's process.
  * Several clients may be served at once (the ranks of `yolo world=N` on one machine).
  *
  * The child behaves as if the client had exec'd the trainer: it has the client's stdin, stdout,
@@ -69,6 +70,10 @@ void serve_ready_for_signals(void);
 /* In a served process: answer the client only at the exit, not as soon as the entry returned 0 (a CUDA
  * trainer's memory on the GPU is freed only at its exit, and the next epoch needs it). */
 void serve_answer_at_exit(void);
+
+/* In a served process: the memory file the server lends it, whose pages the previous trainer used and
+ * the next one will (the allocator's source of large blocks: torch_memory_reuse); -1 elsewhere. */
+int serve_memory_fd(void);
 
 /* Ends the calling process the way wait_status says another one ended: same exit code, or the same
  * signal (128 + signal number when it cannot be raised). */

@@ -60,8 +60,11 @@ int torch_threads(void);
  * tensors over and over (a training epoch) faults its memory in once, and its resident memory stays
  * at the live peak. Never given back to the kernel before exit (except to retry a failed mapping).
  * Smaller blocks stay in glibc's heap, which then keeps what is freed too. For processes that run the
- * network over and over: training, validation, predict. */
-yolo_status torch_memory_reuse(void);
+ * network over and over: training, validation, predict. file >= 0: the pool's new pages are taken from
+ * that memory file (a trainer server's, serve_memory_fd), in order from its start, as far as its size
+ * goes, so that pages an earlier process left in it are mapped, not zeroed again; the file is the
+ * caller's to keep open. Only the first call counts. */
+yolo_status torch_memory_reuse(int file);
 /* Seeds libtorch's default CPU (and CUDA) generators, like torch.manual_seed. */
 yolo_status torch_manual_seed(uint64_t seed);
 /* Turns gradient recording on or off for the calling thread; returns the previous setting.
