@@ -87,6 +87,11 @@ check_fails "a first host line (rank 0's machine) without an address is refused 
     "^yolo: hosts=typo.txt: nohost.invalid, the first line \(rank 0's machine: this one, where the others meet\), has no address \(a typo\? write : for this machine\)$" \
     yolo detect train "${common[@]}" name=typo hosts=typo.txt
 [ ! -e runs/detect/typo ] || fail "hosts=typo.txt made runs/detect/typo"
+printf ':\n# ranks 1 and 2\n2/127.0.0.1\nnohost.invalid # rank 3\n' >typo2.txt
+check_fails "another host line without an address (nor an ssh Host of that name) is refused at once, no folder" 2 \
+    "^yolo: hosts=typo2.txt: line 4: nohost.invalid has no address and is no Host in ~/.ssh/config \(a typo\?\)$" \
+    yolo detect train "${common[@]}" name=typo2 hosts=typo2.txt
+[ ! -e runs/detect/typo2 ] || fail "hosts=typo2.txt made runs/detect/typo2"
 yolo detect train "${common[@]}" name=c3 world=3 >c3.out 2>c3.err
 rc=$?
 [ $rc -eq 2 ] && [ "$(cat c3.err)" = "yolo: batch=8 cannot be split evenly over world=3 ranks (give a batch that 3 divides)" ] &&
