@@ -9,7 +9,9 @@
 #           (issue 21): 49.0 s per epoch at 1 thread, peak RSS 4.4 GiB.
 # Each epoch is timed twice: as a process of its own (yolo-train-epoch, which loads libtorch: 0.3 s
 # before main) and as the yolo loop runs it, a process forked by the trainer server for
-# yolo-train-epoch-client (libtorch already loaded; the time runs from the client's start to its exit).
+# yolo-train-epoch-client (libtorch already loaded; the time runs from the client's start to its exit),
+# after the server's first epoch, which is printed on its own (its trainer makes the memory pages that
+# the later ones reuse).
 # Beside the wall time: the 2-thread speed-up, the trainer's user and system CPU time, the kernel's
 # share of the wall time, minor page faults and peak RSS (its YOLO_PROFILE lines, which also say where
 # the time went). Then the minor page faults of one training step after the first (a run stopped
@@ -81,12 +83,19 @@ exec {server_in}> >(exec "$BIN/yolo-train-epoch" --serve "$W/socket" >/dev/null 
 server=$!
 for how in process served; do
     run=("$BIN/yolo-train-epoch")
-    [ $how = served ] && run=(env YOLO_TRAINER_SOCKET="$W/socket" YOLO_TRAINER_PID=$server "$BIN/yolo-train-epoch-client")
+    if [ $how = served ]; then
+        run=(env YOLO_TRAINER_SOCKET="$W/socket" YOLO_TRAINER_PID=$server "$BIN/yolo-train-epoch-client")
+        # the first call waits for the server to load libtorch: not part of an epoch
+        "${run[@]}" --bogus >/dev/null 2>&1
+        # the server's first trainer makes the pages of its memory file, which every later one maps
+        # (lib/serve.c): the lines after this one are such later epochs, as all but a run's first are
+        e=0 REPEATS=1 epoch new 1 && read -r user sys faults rss < <(usage) &&
+            printf 'train_epoch: served, the server'"'"'s first epoch (threads=1, epoch 0): %.2f s wall; sys %s s, %s minor faults\n' \
+                "$wall" "$sys" "$faults"
+    fi
     for th in 1 2; do
         from=new
         for e in $(seq 0 $((N - 1))); do
-            # the first served call waits for the server to load libtorch: not part of an epoch
-            [ $how = served ] && [ $th = 1 ] && [ $e = 0 ] && "${run[@]}" --bogus >/dev/null 2>&1
             epoch "$from" $th || break
             cp "$W/r/weights/last.pt" "$W/from$th-$e.pt" && from=$W/from$th-$e.pt
             cp "$W/err.best" "$W/err"
