@@ -447,10 +447,10 @@ static served_set running;
  * as large as the machine's memory, from which its allocator takes its large blocks (serve_memory_fd,
  * torch_memory_reuse). When the trainer ends, its pages stay in the file, and the next trainer maps
  * them: 0.2 s instead of 1.1 s for 2.4 GiB at 640 px. The first epoch pays more (the kernel makes new
- * file pages 1.5-2x as slowly as new private ones), every later one less. A file serves one trainer at a time (ranks running at once get
- * one each) and is free again once its trainer has answered its client, after which it touches no
- * memory, or has ended. What a trainer finds in the pages is whatever the last one left there; its
- * allocator hands memory out uninitialised in any case. The server itself never maps them. */
+ * file pages 1.5-2x as slowly as new private ones), every later one less. A file serves one trainer at a time
+ * (ranks running at once get one each) and is free again once its trainer has answered its client, after
+ * which it touches no memory, or has ended. What a trainer finds in the pages is whatever the last one left
+ * there; its allocator hands memory out uninitialised in any case. The server itself never maps them. */
 static struct {
     int fd;
     pid_t user; /* 0: free */
