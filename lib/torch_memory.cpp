@@ -41,6 +41,8 @@ constexpr size_t kMinBlock = 1u << 20;
 // A block of more pieces is completed with fresh pages; more loose pieces than this are unmapped
 // (the smallest first), so that the process' mappings stay few whatever the sizes asked for.
 constexpr size_t kMaxPieces = 64, kMaxLoose = 512;
+// map_file's answer when a block has no pages at all
+constexpr int64_t kFileFailed = -2;
 
 // A page range inside one kernel mapping (mremap moves only such ranges), and where its pages are in
 // the memory file (-1: private pages).
@@ -159,26 +161,43 @@ class page_pool final : public c10::Allocator {
         if (dst < end) {
             size_t len = (size_t)(end - dst);
             int64_t off = map_file(dst, len);
+            if (off == kFileFailed) { // nothing of the block can be used: its pieces go back to the kernel
+                b->pieces.push_back({dst, len, -1});
+                for (const piece &p : b->pieces)
+                    unmap(p);
+                b->pieces.clear();
+                return false;
+            }
             b->pieces.push_back({dst, len, off});
             // the fresh pages all at once (a tensor's block is written whole): one call instead of a
             // fault per 4 KiB page took a quarter off the first step's kernel time at 640 px. Huge pages
             // (MADV_HUGEPAGE) were tried and dropped: on this VM class their first touch costs the host
-            // more than it saves (kernel time 1.3 s -> 5.6 s for the first step). Pages of the file are
-            // mapped with a read (the kernel then maps 16 at a time, writable: 0.2 s for 2.4 GiB that
-            // exist, against 0.5 s with a write); advice either way: older kernels fault instead.
-            madvise(dst, len, off >= 0 ? MADV_POPULATE_READ : MADV_POPULATE_WRITE);
+            // more than it saves (kernel time 1.3 s -> 5.6 s for the first step). Advice: older kernels
+            // fault instead. (The file's pages: map_file.)
+            if (off < 0) madvise(dst, len, MADV_POPULATE_WRITE);
         }
         return true;
     }
 
-    // Puts the file's next len bytes in place of the pages at dst: their offset in the file, or -1 (the
-    // private pages stay) when it has no more or cannot be mapped.
+    // Puts the file's next len bytes, their pages made, in place of the pages at dst: their offset in
+    // the file; -1 when it has no more or cannot be mapped (the private pages stay, or are put back);
+    // kFileFailed when neither is there any more.
     int64_t map_file(char *dst, size_t len) const {
         if (file < 0 || file_size - file_used < len) return -1;
         void *m = mmap(dst, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, file, (off_t)file_used);
         if (m == MAP_FAILED) return -1;
+        int64_t off = (int64_t)file_used;
         file_used += len;
-        return (int64_t)(file_used - len);
+        // The pages all at once, with a read: the kernel then maps 16 at a time, writable (0.2 s for
+        // 2.4 GiB that the file holds, against 0.5 s with a write). A page of a file is otherwise made
+        // when first touched, and one that cannot be made then (memory accounted strictly:
+        // vm.overcommit_memory=2) kills the process with SIGBUS; here a failure can still be told,
+        // and the block takes private pages, which are accounted when mapped. (EINVAL: a kernel
+        // without the advice; the pages come as touched.)
+        if (madvise(dst, len, MADV_POPULATE_READ) == 0 || errno == EINVAL) return off;
+        fallocate(file, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off, (off_t)len);
+        m = mmap(dst, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+        return m == MAP_FAILED ? kFileFailed : -1;
     }
 
     // Gives a piece's pages back to the kernel (those of the file too: they are not used again).
