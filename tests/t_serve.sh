@@ -100,7 +100,7 @@ freed=0
 for _ in $(seq 600); do flock -n k/.lock true 2>/dev/null && { freed=1; break; }; sleep 0.05; done
 exec {hold}>&-
 [ $held = 1 ] && [ $freed = 1 ] && ok "a client killed with SIGKILL takes its served trainer with it (lock free again)" ||
-    fail "SIGKILL of the client: lock held $held, freed $freed"
+    fail "SIGKILL of the client: lock held $held, freed $freed: $(tail -2 k.err | tr '\n' '|') server: $(tail -2 server.err | tr '\n' '|')"
 
 # a setting read when libraries load differs: refused, and the client runs the trainer itself
 mkdir -p o/weights && cp d0.pt o/weights/last.pt

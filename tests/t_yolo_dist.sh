@@ -6,7 +6,7 @@
 export YOLO_MODELS=$ROOT/cfg/models
 cd "$T"
 
-fashion_data detect ds 32 8
+fashion_data detect ds 64 8
 # job control: each loop started below gets a process group of its own, as from a terminal (where
 # Ctrl+C reaches the loop and GNU parallel, which passes it on to the ranks' process groups)
 set -m
@@ -37,10 +37,10 @@ served0=$(grep -c '^profile: before main 0\.[01]' ref.err) served1=$(grep -c '^r
 # rank 1 killed in epoch 1: the loop restarts both ranks; then Ctrl+C in epoch 2
 yolo detect train "${common[@]}" name=a world=2 save_every=1 >a.out 2>a.err &
 loop=$!
-wait_for a.err '^ *1/2 .* 1/4 ' && kill_rank1 a $loop
+wait_for a.err '^ *1/2 .* 1/8 ' && kill_rank1 a $loop
 wait_for a.err 'restart 1 of 3: rank 1 killed (signal 9)' && ok "a killed rank: the loop says so and restarts all ranks" ||
     fail "no restart after rank 1 was killed: $(grep -v '^ ' a.err | tail -3 | tr '\n' '|')"
-wait_for a.err '^ *2/2 .* 1/4 ' && kill -INT -- -$loop
+wait_for a.err '^ *2/2 .* 1/8 ' && kill -INT -- -$loop
 wait $loop
 rc=$?
 pos=$(yolo-ckpt get runs/detect/a/weights/last.pt position 2>/dev/null)
@@ -55,7 +55,7 @@ rc=$?
 # every process of the run killed at once, then resumed with the run's own world size
 yolo detect train "${common[@]}" name=b world=2 save_every=1 >b.out 2>b.err &
 loop=$!
-wait_for b.err '^ *2/2 .* 1/4 ' && groups=$(run_groups "$loop" b) && for g in $groups; do kill -9 -- "-$g"; done
+wait_for b.err '^ *2/2 .* 1/8 ' && groups=$(run_groups "$loop" b) && for g in $groups; do kill -9 -- "-$g"; done
 wait $loop 2>/dev/null
 sleep 0.5
 left=$(for g in $groups; do ps -o pid=,stat=,comm= -g "$g" | grep -v ' Z'; done)
@@ -106,7 +106,7 @@ rc=$?
     fail "world=3 on a run never written (exit $rc): $(tail -2 e3.err | tr '\n' '|')"
 yolo detect train "${common[@]}" name=d world=2 max_restarts=0 >d.out 2>d.err &
 loop=$!
-wait_for d.err '^ *1/2 .* 1/4 ' && kill_rank1 d $loop
+wait_for d.err '^ *1/2 .* 1/8 ' && kill_rank1 d $loop
 wait $loop
 rc=$?
 [ $rc -eq 1 ] && grep -q 'yolo: rank 1 killed (signal 9), rank 0 exit 1 (no restart left: max_restarts=0)' d.err &&
