@@ -398,12 +398,18 @@ int serve_count_interrupt(int sig, const siginfo_t *info, int *as) {
     return direct_interrupts > forwarded_interrupts ? direct_interrupts : forwarded_interrupts;
 }
 
+/* The lowest descriptor number above every number the received descriptors go to (and HIGH_FD). */
+static int above_targets(const request *q) {
+    int base = HIGH_FD;
+    for (int i = 0; i < q->nfds; i++)
+        if (q->targets[i] >= base) base = q->targets[i] + 1;
+    return base;
+}
+
 /* Moves the received descriptors to their numbers without one clobbering another: first all above
  * every target, then each to its number. */
 static bool place_fds(request *q, int *conn) {
-    int high[MAX_FDS], base = HIGH_FD;
-    for (int i = 0; i < q->nfds; i++)
-        if (q->targets[i] >= base) base = q->targets[i] + 1;
+    int high[MAX_FDS], base = above_targets(q);
     for (int i = 0; i < q->nfds; i++) {
         high[i] = fcntl(q->fds[i], F_DUPFD_CLOEXEC, base);
         if (high[i] < 0) return false;
@@ -526,7 +532,9 @@ static void answer_before_exit(int conn) {
 static _Noreturn void run_child(const char *tool, request *q, int conn, int listener, int slot,
                                 serve_entry entry) {
     close(listener);
-    lent_memory = slot >= 0 ? memory[slot].fd : -1;
+    /* out of the way of the client's descriptors, which take their numbers below (YOLO_LOCK_FD can be
+     * any number, the memory file's among them) */
+    lent_memory = slot >= 0 ? fcntl(memory[slot].fd, F_DUPFD_CLOEXEC, above_targets(q)) : -1;
     close(child_ended[0]), close(child_ended[1]);
     for (int i = 0; i < running.n; i++) /* the other trainers' clients */
         close(running.conn[i]);

@@ -49,6 +49,27 @@ kept=$(server_memory)
 [ "$(echo "$kept" | wc -w)" = 1 ] && [ "$kept" -gt 1024 ] &&
     ok "the server keeps its trainers' memory pages for the next epoch: one file for two epochs, $kept KiB" ||
     fail "the server's memory files after two epochs one after the other: '$kept' KiB (want one file, over 1 MiB)"
+# the client's lock descriptor (YOLO_LOCK_FD, any number) may have the number of the server's memory
+# file: the trainer still has the file, at a number of its own
+n=$(for f in /proc/$server/fd/*; do case $(readlink "$f") in */memfd:yolo-trainer-memory*) echo "${f##*/}" && break ;; esac; done)
+mkdir -p m/weights && cp d0.pt m/weights/last.pt && mkfifo m.fifo
+(eval "exec $n>>m/.lock" && flock -n "$n" && YOLO_LOCK_FD=$n exec "$client" m/weights/last.pt threads=1 <m.fifo >/dev/null 2>m.err) &
+mpid=$!
+exec {hm}>m.fifo
+has=0
+for _ in $(seq 600); do
+    c=$(pgrep -P $server | head -1)
+    # its descriptors in place: stdin is the fifo
+    if [ -n "$c" ] && [ "$(readlink /proc/$c/fd/0)" = "$T/m.fifo" ]; then
+        ls -l /proc/$c/fd | grep -q 'memfd:yolo-trainer-memory' && has=1
+        break
+    fi
+    sleep 0.05
+done
+exec {hm}>&-
+wait $mpid
+[ -n "$n" ] && [ $has = 1 ] && ok "a client's YOLO_LOCK_FD with the number of the server's memory file ($n): the trainer still has the file" ||
+    fail "YOLO_LOCK_FD=$n, the memory file's number: the trainer has the file $has: $(tail -1 m.err)"
 [ "$(seconds_off d1.json)" = "$(seconds_off c1.json)" ] && ok "the same summary line on stdout" ||
     fail "summary differs: $(seconds_off c1.json)"
 grep -q '      Epoch   box_loss' c1.err && ok "progress lines reach the client's stderr" || fail "no progress lines via the server"
