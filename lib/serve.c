@@ -538,6 +538,9 @@ static _Noreturn void run_child(const char *tool, request *q, int conn, int list
     close(child_ended[0]), close(child_ended[1]);
     for (int i = 0; i < running.n; i++) /* the other trainers' clients */
         close(running.conn[i]);
+    for (int i = 0; i < nmemory; i++) /* the server's memory files (this trainer's has its copy above) */
+        close(memory[i].fd);
+    close(memory_done[0]);                  /* (the write end stays: answer_before_exit) */
     prctl(PR_SET_NAME, "yolo-train-epoch"); /* ps -e tells the epoch from its server (truncated to 15) */
     if (setpgid(0, q->pgid) != 0) {         /* another session: stay in the server's group */
     }

@@ -195,7 +195,7 @@ class page_pool final : public c10::Allocator {
         // and the block takes private pages, which are accounted when mapped. (EINVAL: a kernel
         // without the advice; the pages come as touched.)
         if (madvise(dst, len, MADV_POPULATE_READ) == 0 || errno == EINVAL) return off;
-        fallocate(file, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off, (off_t)len);
+        punch({dst, len, off});
         m = mmap(dst, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
         return m == MAP_FAILED ? kFileFailed : -1;
     }
@@ -203,6 +203,11 @@ class page_pool final : public c10::Allocator {
     // Gives a piece's pages back to the kernel (those of the file too: they are not used again).
     void unmap(const piece &p) const {
         munmap(p.addr, p.len);
+        punch(p);
+    }
+
+    // Frees the file's pages under a piece (the file keeps its size); none for private pages.
+    void punch(const piece &p) const {
         if (p.off >= 0)
             fallocate(file, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)p.off, (off_t)p.len);
     }
